@@ -1,0 +1,102 @@
+"""The Intake 2 catalog: the one way code and notebooks find data. The only module that
+imports intake.
+
+A catalog has one entry per store table (dask DataFrames), ``regions`` (a GeoDataFrame) and
+``cube`` (an xarray Dataset), with paths relative to ``{CATALOG_DIR}``. The project catalog
+``catalogs/safetyviz.yaml`` points at ``<project>/data``; any other data dir gets its own
+``<data-dir>/catalog.yaml``, written by the commands that fill it. ``SAFETYVIZ_CATALOG``
+overrides which catalog is opened.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import intake
+from intake.readers import datatypes, readers
+
+from .errors import UserError
+from .paths import PROJECT_CATALOG, default_data_dir, project_root
+from .store import TABLES
+
+DESCRIPTIONS = {
+    "enterprises": "生产经营单位 / production and business units",
+    "major_hazard_sites": "重大危险源 / major hazard installations",
+    "inspections": "执法检查（家次） / inspection visits",
+    "hazards": "隐患排查整改 / hazards found and their rectification",
+    "enforcement_actions": "行政处罚、取缔关闭、拘留 / enforcement actions",
+    "joint_operations": "联合执法行动 / joint multi-department operations",
+    "accidents": "生产安全事故 / work-safety accidents",
+    "regions": "县级行政区划边界（WGS-84） / county-level boundaries (WGS-84)",
+    "cube": "统计立方体 (adcode × month × sector) / the aggregated cube",
+}
+ENTRIES = (*TABLES, "regions", "cube")
+
+
+def build_catalog(root: str = "{CATALOG_DIR}") -> intake.Catalog:
+    """A catalog whose paths start with ``root`` (the data dir as seen from the catalog)."""
+    cat = intake.entry.Catalog(metadata={"description": "safetyviz data catalog"})
+    for table in TABLES:
+        cat[table] = readers.DaskParquet(
+            datatypes.Parquet(url=f"{root}/store/{table}"),
+            metadata={"description": DESCRIPTIONS[table]})
+    cat["regions"] = readers.GeoPandasReader(
+        datatypes.GeoJSON(url=f"{root}/regions/boundaries.geojson"),
+        metadata={"description": DESCRIPTIONS["regions"]})
+    cat["cube"] = readers.XArrayDatasetReader(
+        datatypes.Zarr(url=f"{root}/cube/cube.zarr"),
+        metadata={"description": DESCRIPTIONS["cube"]})
+    return cat
+
+
+def write_catalog(path: Path, root: str) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    build_catalog(root).to_yaml_file(str(path))
+    return path
+
+
+def catalog_path(data_dir: Path | None = None) -> Path:
+    """``SAFETYVIZ_CATALOG`` if set; the project catalog for the project's data dir; else
+    ``<data-dir>/catalog.yaml``."""
+    if os.environ.get("SAFETYVIZ_CATALOG"):
+        return Path(os.environ["SAFETYVIZ_CATALOG"])
+    data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+    root = project_root()
+    if root is not None and data_dir.resolve() == (root / "data").resolve():
+        return root / PROJECT_CATALOG
+    return data_dir / "catalog.yaml"
+
+
+def ensure_catalog(data_dir: Path) -> Path:
+    """The catalog for ``data_dir``, written if it is a data dir's own catalog and missing."""
+    path = catalog_path(data_dir)
+    if not path.exists() and path == Path(data_dir) / "catalog.yaml":
+        write_catalog(path, "{CATALOG_DIR}")
+    return path
+
+
+def open_catalog(path: Path | None = None) -> intake.Catalog:
+    """Open a catalog; a missing or unreadable file is a UserError naming it."""
+    path = Path(path) if path is not None else catalog_path()
+    if not path.is_file():
+        raise UserError(f"{path}: catalog not found (set SAFETYVIZ_CATALOG or --data-dir)")
+    try:
+        cat = intake.from_yaml_file(str(path))
+    except Exception as exc:  # intake raises many types for a malformed file
+        raise UserError(f"{path}: not a valid Intake 2 catalog: {exc}") from None
+    missing = [name for name in ENTRIES if name not in cat.entries]
+    if missing:
+        raise UserError(f"{path}: catalog lacks entries {', '.join(missing)}")
+    return cat
+
+
+def read(name: str, catalog: intake.Catalog | None = None, **kwargs):
+    """Read entry ``name`` (dask DataFrame, GeoDataFrame or xarray Dataset)."""
+    cat = catalog if catalog is not None else open_catalog()
+    try:
+        return cat[name].read(**kwargs)
+    except (FileNotFoundError, OSError) as exc:
+        raise UserError(f"catalog entry {name!r}: no data yet ({exc}); "
+                        "run `safetyviz demo` (and `safetyviz cube`) first") from None

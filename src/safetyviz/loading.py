@@ -1,0 +1,53 @@
+"""Loading: typed, lazy access to the catalog's entries.
+
+Turns what the catalog returns into the types the rest of the code relies on: dates as
+``datetime64[ns]`` (the store keeps ``date32``), adcodes as strings, regions sorted by adcode,
+the cube in memory. No computation beyond type conversion happens here.
+"""
+
+from __future__ import annotations
+
+import dask.dataframe as dd
+import pandas as pd
+
+from . import catalog as catalog_module
+from .errors import UserError
+from .store import SCHEMAS
+
+
+def _date_columns(table: str) -> list[str]:
+    return [f.name for f in SCHEMAS[table] if str(f.type) == "date32[day]"]
+
+
+def load_table(name: str, columns: list[str] | None = None, catalog=None) -> dd.DataFrame:
+    """A store table as a lazy dask DataFrame (only ``columns`` if given)."""
+    if name not in SCHEMAS:
+        raise UserError(f"unknown table {name!r}; tables: {', '.join(SCHEMAS)}")
+    frame = catalog_module.read(name, catalog, columns=columns)
+    if columns is None and "year" in frame.columns:
+        frame = frame.drop(columns="year")  # the hive partition key, not a record field
+    for column in _date_columns(name):
+        if column in frame.columns:
+            frame[column] = frame[column].astype("datetime64[ns]")
+    return frame
+
+
+def load_records(names=None, catalog=None) -> dict[str, pd.DataFrame]:
+    """Whole tables in memory (pandas); for record-level checks on city-sized data."""
+    names = list(names) if names is not None else list(SCHEMAS)
+    return {name: load_table(name, catalog=catalog).compute() for name in names}
+
+
+def load_regions(catalog=None):
+    """The county boundaries as a GeoDataFrame sorted by adcode (WGS-84)."""
+    regions = catalog_module.read("regions", catalog)
+    regions["adcode"] = regions["adcode"].astype(str)
+    for column in ("aliases", "name_en"):
+        if column in regions:
+            regions[column] = regions[column].fillna("")
+    return regions.sort_values("adcode").reset_index(drop=True)
+
+
+def load_cube(catalog=None):
+    """The cube as an in-memory xarray Dataset."""
+    return catalog_module.read("cube", catalog).load()

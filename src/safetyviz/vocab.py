@@ -1,0 +1,179 @@
+"""Vocabularies: every code used in the data, with its Chinese and English label.
+
+Codes are stable English snake_case; labels are for display. This module also owns the
+definitions of the cube variables (names, labels, units, how they aggregate over time), so
+that the cube, the state and the views agree on them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SECTORS: dict[str, tuple[str, str]] = {
+    "hazardous_chemicals": ("危险化学品", "Hazardous chemicals"),
+    "non_coal_mines": ("非煤矿山", "Non-coal mines"),
+    "coal_mines": ("煤矿", "Coal mines"),
+    "industry_trade": ("工贸", "Industry and trade"),
+    "road_transport": ("交通运输", "Road transport"),
+    "construction": ("建筑施工", "Construction"),
+    "crowded_places": ("人员密集场所", "Crowded places"),
+    "special_equipment": ("特种设备", "Special equipment"),
+    "fire_safety": ("消防", "Fire safety"),
+    "gas": ("城镇燃气", "Town gas"),
+    "forestry": ("森林防火", "Forest fire prevention"),
+}
+
+ACTION_TYPES: dict[str, tuple[str, str]] = {
+    "fine": ("罚款", "Fine"),
+    "suspend": ("责令停产整顿", "Ordered to suspend for rectification"),
+    "ban_illegal_operation": ("取缔非法生产经营行为", "Illegal operation banned"),
+    "close_scattered_polluting": ("关闭小散乱污企业", "Small scattered polluting unit closed"),
+    "seize_black_gas_station": ("查处黑加油点", "Illegal fuel point seized"),
+    "seize_illegal_fuel_vehicle": ("查处非法加油车", "Illegal fuel vehicle seized"),
+    "close_illegal_unit": ("查处非法生产经营单位", "Illegal production unit closed"),
+    "criminal_detention": ("刑事拘留", "Criminal detention"),
+    "administrative_detention": ("行政拘留", "Administrative detention"),
+}
+
+# Action types that count as closures (取缔、关闭、查处) in the cube.
+CLOSURE_ACTIONS = (
+    "ban_illegal_operation",
+    "close_scattered_polluting",
+    "seize_black_gas_station",
+    "seize_illegal_fuel_vehicle",
+    "close_illegal_unit",
+)
+# Action types that are administrative penalty decisions (行政处罚案件).
+PENALTY_ACTIONS = ("fine", "suspend")
+# Action types whose `persons` column counts people (人次).
+DETENTION_ACTIONS = ("criminal_detention", "administrative_detention")
+
+DEPARTMENTS: dict[str, tuple[str, str]] = {
+    "emergency_management": ("应急管理", "Emergency management"),
+    "market_regulation": ("市场监管", "Market regulation"),
+    "fire_rescue": ("消防救援", "Fire and rescue"),
+    "ecology_environment": ("生态环境", "Ecology and environment"),
+    "public_security": ("公安", "Public security"),
+    "health": ("卫健", "Health"),
+    "transport": ("交通运输", "Transport"),
+    "housing_construction": ("住建", "Housing and construction"),
+    "commerce": ("商务", "Commerce"),
+    "forestry": ("林业", "Forestry"),
+}
+
+LICENCES: dict[str, tuple[str, str]] = {
+    "none": ("无", "None"),
+    "hazchem_production": ("危险化学品生产许可", "Hazardous chemicals production"),
+    "hazchem_use": ("危险化学品使用许可", "Hazardous chemicals use"),
+    "hazchem_trading": ("危险化学品经营许可", "Hazardous chemicals trading"),
+    "oil_depot": ("油库", "Oil depot"),
+    "mining": ("安全生产许可（矿山）", "Mining safety licence"),
+}
+
+RISK_LEVELS: dict[str, tuple[str, str]] = {
+    "red": ("重大风险", "Major risk"),
+    "orange": ("较大风险", "Considerable risk"),
+    "yellow": ("一般风险", "Moderate risk"),
+    "blue": ("低风险", "Low risk"),
+}
+
+SCALES: dict[str, tuple[str, str]] = {
+    "above": ("规模以上", "Above designated size"),
+    "below": ("规模以下", "Below designated size"),
+}
+
+DUAL_PREVENTION: dict[str, tuple[str, str]] = {
+    "none": ("未建立", "Not built"),
+    "built": ("已建立", "Built"),
+    "accepted": ("已验收", "Accepted"),
+}
+
+HAZARD_LEVELS: dict[str, tuple[str, str]] = {
+    "general": ("一般隐患", "General hazard"),
+    "major": ("重大隐患", "Major hazard"),
+}
+
+HAZARD_CATEGORIES: dict[str, tuple[str, str]] = {
+    "equipment": ("设备设施", "Equipment and facilities"),
+    "operation": ("作业行为", "Work practice"),
+    "management": ("安全管理", "Safety management"),
+    "environment": ("作业环境", "Work environment"),
+    "fire_protection": ("消防设施", "Fire protection"),
+}
+
+ACCIDENT_LEVELS: dict[str, tuple[str, str]] = {
+    "ordinary": ("一般事故", "Ordinary"),
+    "larger": ("较大事故", "Larger"),
+    "major": ("重大事故", "Major"),
+    "especially_major": ("特别重大事故", "Especially major"),
+}
+
+VOCABULARIES: dict[str, dict[str, tuple[str, str]]] = {
+    "sector": SECTORS,
+    "action_type": ACTION_TYPES,
+    "department": DEPARTMENTS,
+    "licence": LICENCES,
+    "risk_level": RISK_LEVELS,
+    "scale": SCALES,
+    "dual_prevention": DUAL_PREVENTION,
+    "level": HAZARD_LEVELS,
+    "category": HAZARD_CATEGORIES,
+    "accident_level": ACCIDENT_LEVELS,
+}
+
+
+def label(vocabulary: str, code: str, lang: str = "zh") -> str:
+    """Display label of ``code`` in ``vocabulary`` (``lang`` is ``zh`` or ``en``)."""
+    zh, en = VOCABULARIES[vocabulary][code]
+    return zh if lang == "zh" else en
+
+
+@dataclass(frozen=True)
+class CubeVariable:
+    """One variable of the cube.
+
+    ``over_time`` says how months combine into a longer period: ``sum`` for flows,
+    ``last`` for stocks measured at month end, ``distinct`` for distinct counts that must be
+    recomputed from records for any period longer than a month.
+    """
+
+    name: str
+    long_name_zh: str
+    long_name_en: str
+    units: str
+    units_zh: str
+    over_time: str = "sum"
+    by_sector: bool = True
+
+
+CUBE_VARIABLES: tuple[CubeVariable, ...] = (
+    CubeVariable("inspections", "检查家次", "Inspections", "1", "家次"),
+    CubeVariable("enterprises_inspected", "检查企业数", "Enterprises inspected", "1", "家",
+                 over_time="distinct"),
+    CubeVariable("hazards_found", "排查隐患", "Hazards found", "1", "处"),
+    CubeVariable("major_hazards_found", "重大隐患", "Major hazards found", "1", "处"),
+    CubeVariable("hazards_rectified", "整改隐患", "Hazards rectified", "1", "处"),
+    CubeVariable("hazards_open_end", "月末未整改隐患", "Hazards open at month end", "1", "处",
+                 over_time="last"),
+    CubeVariable("hazards_overdue_end", "月末逾期未整改隐患", "Hazards overdue at month end",
+                 "1", "处", over_time="last"),
+    CubeVariable("fines_yuan", "罚款金额", "Fines", "yuan", "元"),
+    CubeVariable("penalty_cases", "行政处罚案件", "Penalty cases", "1", "件"),
+    CubeVariable("closures", "取缔关闭查处", "Closures and seizures", "1", "项"),
+    CubeVariable("detentions", "拘留人次", "Detentions", "persons", "人次"),
+    CubeVariable("joint_operations", "联合执法行动", "Joint operations", "1", "次",
+                 by_sector=False),
+    CubeVariable("accidents", "事故起数", "Accidents", "1", "起"),
+    CubeVariable("deaths", "死亡人数", "Deaths", "persons", "人"),
+    CubeVariable("injuries", "受伤人数", "Injuries", "persons", "人"),
+)
+
+CUBE_VARIABLE = {v.name: v for v in CUBE_VARIABLES}
+
+CAMPAIGNS: dict[str, tuple[str, str]] = {
+    "routine": ("日常检查", "Routine inspection"),
+    "year_end": ("岁末年初安全检查", "Year-end safety inspection"),
+    "resumption": ("复工复产安全检查", "Work-resumption safety inspection"),
+    "safety_month": ("安全生产月", "Work Safety Month"),
+}
+VOCABULARIES["campaign"] = CAMPAIGNS
