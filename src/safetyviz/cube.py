@@ -178,3 +178,18 @@ def write_cube(cube: xr.Dataset, data_dir: Path) -> Path:
     swap_in(staging, final)
     return final
 
+
+
+def over_period(cube: xr.Dataset, name: str, start, end) -> xr.DataArray:
+    """Variable ``name`` over the months of [start, end]: flows summed, stocks at the last
+    month. Distinct counts cannot be combined from months and raise."""
+    var = cube[name]
+    in_period = var.sel(month=slice(pd.Timestamp(start), pd.Timestamp(end)))
+    how = var.attrs.get("over_time", "sum")
+    if how == "distinct":
+        raise ValueError(f"{name} is a distinct count: compute it from records for a period")
+    if in_period.sizes["month"] == 0:
+        return xr.zeros_like(var.isel(month=0, drop=True))
+    if how == "last":
+        return in_period.isel(month=-1, drop=True)
+    return in_period.sum("month")

@@ -162,7 +162,7 @@ class Generator:
     # --- the grid allocator ----------------------------------------------------------------
     def intensity(self, monthly_rate: float, weekdays: bool = True) -> np.ndarray:
         """Expected events per county and day."""
-        day = self.day_factor * (WEEKDAY[self.days.dayofweek] if weekdays else 1.0)
+        day = self.day_factor * (WEEKDAY[self.days.day_of_week] if weekdays else 1.0)
         return monthly_rate / DAYS_PER_MONTH * np.outer(self.activity, day)
 
     def calibrate(self, intensity: np.ndarray, windows: list[Window]) -> np.ndarray:

@@ -1,0 +1,1 @@
+"""Components: panel Viewers that wire state to views; one module per dashboard page."""

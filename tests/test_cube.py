@@ -1,0 +1,103 @@
+"""The cube against values worked out by hand on the tiny store (tests/data/tiny)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from safetyviz import catalog, cube
+from safetyviz.vocab import CUBE_VARIABLES, SECTORS
+
+ADCODES = ["411002", "411003", "411024", "411025", "411081", "411082"]
+NAMES = ["魏都区", "建安区", "鄢陵县", "襄城县", "禹州市", "长葛市"]
+MONTHS = pd.to_datetime(["2020-01-01", "2020-02-01", "2020-03-01", "2020-04-01"]).as_unit("ns")
+JAN, FEB, MAR, APR = range(4)
+WEIDU, YUZHOU = "411002", "411081"
+
+
+def expected_cube() -> xr.Dataset:
+    """Every non-zero cell, with the records that make it."""
+    cells = {var.name: {} for var in CUBE_VARIABLES}
+    c = cells
+    # Inspections I1–I3 (魏都, Jan, construction), I4 (魏都, Feb, unlicensed), I5 (禹州, Mar).
+    c["inspections"] = {(WEIDU, JAN, "construction"): 3, (WEIDU, FEB, "industry_trade"): 1,
+                        (YUZHOU, MAR, "coal_mines"): 1}
+    # E1 twice + E2 in January; I4 has no enterprise.
+    c["enterprises_inspected"] = {(WEIDU, JAN, "construction"): 2, (YUZHOU, MAR, "coal_mines"): 1}
+    c["hazards_found"] = {(WEIDU, JAN, "construction"): 3, (YUZHOU, MAR, "coal_mines"): 1}
+    c["major_hazards_found"] = {(WEIDU, JAN, "construction"): 1}  # H3
+    # H1 rectified in Jan, H2 in Feb, H4 on 2 April; H3 never.
+    c["hazards_rectified"] = {(WEIDU, JAN, "construction"): 1, (WEIDU, FEB, "construction"): 1,
+                              (YUZHOU, APR, "coal_mines"): 1}
+    # Open at month end: H2+H3 at end of Jan; H3 from Feb on; H4 at end of March only.
+    c["hazards_open_end"] = {(WEIDU, JAN, "construction"): 2, (WEIDU, FEB, "construction"): 1,
+                             (WEIDU, MAR, "construction"): 1, (WEIDU, APR, "construction"): 1,
+                             (YUZHOU, MAR, "coal_mines"): 1}
+    # H2's deadline is 31 Jan, the last day of January: not yet overdue then, rectified in Feb.
+    # H3 (deadline 10 Feb) is overdue from Feb on; H4 (deadline 20 Mar) at end of March.
+    c["hazards_overdue_end"] = {(WEIDU, FEB, "construction"): 1, (WEIDU, MAR, "construction"): 1,
+                                (WEIDU, APR, "construction"): 1, (YUZHOU, MAR, "coal_mines"): 1}
+    c["fines_yuan"] = {(WEIDU, JAN, "construction"): 5000, (YUZHOU, MAR, "coal_mines"): 20000}
+    c["penalty_cases"] = {(WEIDU, JAN, "construction"): 1, (WEIDU, FEB, "construction"): 1,
+                          (YUZHOU, MAR, "coal_mines"): 1}
+    c["closures"] = {(YUZHOU, MAR, "industry_trade"): 1}
+    c["detentions"] = {(YUZHOU, MAR, "industry_trade"): 2}
+    c["joint_operations"] = {(YUZHOU, MAR): 1}
+    c["accidents"] = {(YUZHOU, FEB, "coal_mines"): 1}
+    c["deaths"] = {(YUZHOU, FEB, "coal_mines"): 1}
+    c["injuries"] = {(YUZHOU, FEB, "coal_mines"): 2}
+
+    sectors = list(SECTORS)
+    data = {}
+    for var in CUBE_VARIABLES:
+        shape = (6, 4, len(sectors)) if var.by_sector else (6, 4)
+        values = np.zeros(shape, np.int64)
+        for key, n in cells[var.name].items():
+            index = (ADCODES.index(key[0]), key[1]) + (
+                (sectors.index(key[2]),) if var.by_sector else ())
+            values[index] = n
+        dims = ("adcode", "month", "sector") if var.by_sector else ("adcode", "month")
+        data[var.name] = (dims, values, {
+            "long_name_zh": var.long_name_zh, "long_name_en": var.long_name_en,
+            "units": var.units, "units_zh": var.units_zh, "over_time": var.over_time})
+    return xr.Dataset(
+        data, coords={"adcode": np.array(ADCODES, object), "month": MONTHS.to_numpy(),
+                      "sector": np.array(sectors, object),
+                      "name_zh": ("adcode", np.array(NAMES, object))},
+        attrs={"title": "safetyviz cube", "city_adcode": "411000"})
+
+
+def test_cube_of_the_tiny_store_matches_hand_computed_values(tiny_dir):
+    built = cube.build_cube(catalog.open_catalog(tiny_dir / "catalog.yaml"))
+    xr.testing.assert_identical(built, expected_cube())
+
+
+def test_cube_round_trips_through_zarr_and_the_catalog(tiny_dir):
+    cat = catalog.open_catalog(tiny_dir / "catalog.yaml")
+    cube.write_cube(cube.build_cube(cat), tiny_dir)
+    from safetyviz.loading import load_cube
+
+    xr.testing.assert_identical(load_cube(cat), expected_cube())
+
+
+def test_over_period_sums_flows_and_takes_stocks_at_the_end():
+    c = expected_cube()
+    q1 = ("2020-01-01", "2020-03-31")
+    assert cube.over_period(c, "hazards_found", *q1).sel(adcode=WEIDU).sum().item() == 3
+    # Stock at the end of March, not the sum of three month ends (2 + 1 + 1).
+    assert cube.over_period(c, "hazards_open_end", *q1).sel(adcode=WEIDU).sum().item() == 1
+    with pytest.raises(ValueError, match="distinct"):
+        cube.over_period(c, "enterprises_inspected", *q1)
+
+
+def test_demo_cube_agrees_with_the_bulletin(demo_dir):
+    from safetyviz.loading import load_cube
+
+    c = load_cube(catalog.open_catalog(demo_dir / "catalog.yaml"))
+    q1 = c.sel(month=slice("2020-01-01", "2020-03-01"))
+    assert q1["inspections"].sum().item() == 7967
+    assert q1["hazards_rectified"].sum().item() == 8826
+    assert q1["hazards_found"].sel(adcode="411002").sum().item() == 814
+    assert q1["fines_yuan"].sel(adcode="411002").sum().item() == 85000
