@@ -148,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.func(args)
     except UserError as exc:
-        print(f"safetyviz: error: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).split())  # one line, whatever a library put in it
+        print(f"safetyviz: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

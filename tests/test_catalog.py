@@ -1,0 +1,89 @@
+"""The Intake catalog: each entry loads with plain intake; overrides; only catalog.py imports it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from conftest import PROJECT, run_cli
+from safetyviz import catalog
+
+PLAIN_INTAKE = """
+import json, sys, intake
+cat = intake.from_yaml_file(sys.argv[1])
+out = {}
+for name in sorted(cat.entries):
+    value = cat[name].read()
+    out[name] = [type(value).__module__.split(".")[0], type(value).__name__, len(value)]
+print(json.dumps(out))
+"""
+
+
+def test_every_entry_loads_with_plain_intake_in_a_fresh_interpreter(demo_dir):
+    result = subprocess.run([sys.executable, "-c", PLAIN_INTAKE, str(demo_dir / "catalog.yaml")],
+                            capture_output=True, text=True, check=True, timeout=300)
+    loaded = json.loads(result.stdout)
+    assert set(loaded) == set(catalog.ENTRIES)
+    for table in ("inspections", "hazards", "enforcement_actions", "enterprises"):
+        assert loaded[table][:2] == ["dask", "DataFrame"]
+    assert loaded["regions"] == ["geopandas", "GeoDataFrame", 6]
+    assert loaded["cube"][:2] == ["xarray", "Dataset"]
+    assert loaded["enterprises"][2] == 8000
+    assert loaded["major_hazard_sites"][2] == 11
+
+
+def test_project_catalog_is_what_build_catalog_writes(tmp_path):
+    written = catalog.write_catalog(tmp_path / "c.yaml", "{CATALOG_DIR}/../data")
+    shipped = PROJECT / "catalogs" / "safetyviz.yaml"
+    assert yaml.safe_load(written.read_text()) == yaml.safe_load(shipped.read_text())
+
+
+def test_project_catalog_paths_are_relative_to_the_catalog():
+    text = (PROJECT / "catalogs" / "safetyviz.yaml").read_text()
+    urls = [v["kwargs"]["url"] for v in yaml.safe_load(text)["data"].values()]
+    assert urls and all(u.startswith("{CATALOG_DIR}/../data/") for u in urls)
+
+
+def test_env_var_overrides_the_catalog(demo_dir, monkeypatch, tmp_path):
+    monkeypatch.setenv("SAFETYVIZ_CATALOG", str(demo_dir / "catalog.yaml"))
+    assert catalog.catalog_path(tmp_path) == demo_dir / "catalog.yaml"
+    cat = catalog.open_catalog()
+    assert len(catalog.read("regions", cat)) == 6
+    # The CLI follows it too: the cube is built from the demo store into an empty dir.
+    result = run_cli("cube", "--data-dir", str(tmp_path),
+                     env={"SAFETYVIZ_CATALOG": str(demo_dir / "catalog.yaml")})
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "cube" / "cube.zarr").is_dir()
+
+
+def test_only_catalog_module_imports_intake():
+    importers = [p.name for p in (PROJECT / "src" / "safetyviz").rglob("*.py")
+                 if "import intake" in p.read_text() or "from intake" in p.read_text()]
+    assert importers == ["catalog.py"]
+
+
+def test_data_layers_do_not_import_panel_bokeh_or_holoviews():
+    code = ("import sys; import safetyviz.cli, safetyviz.catalog, safetyviz.loading, "
+            "safetyviz.cube, safetyviz.state, safetyviz.demo, safetyviz.reference, "
+            "safetyviz.regions, safetyviz.store, safetyviz.periods; "
+            "print(sorted(m for m in ('panel', 'bokeh', 'holoviews') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]"
+
+
+def test_catalog_without_an_entry_is_refused(tmp_path):
+    path = Path(catalog.write_catalog(tmp_path / "c.yaml", "{CATALOG_DIR}"))
+    data = yaml.safe_load(path.read_text())
+    del data["entries"]["cube"]
+    path.write_text(yaml.safe_dump(data))
+    import pytest
+
+    from safetyviz.errors import UserError
+
+    with pytest.raises(UserError, match="lacks entries cube"):
+        catalog.open_catalog(path)
