@@ -23,12 +23,12 @@ class OverviewState(param.Parameterized):
 
     cube = param.ClassSelector(class_=xr.Dataset, constant=True,
                                doc="The cube every value is selected from.")
-    metric = param.Selector(default="inspections", objects=MAP_METRICS,
+    metric = param.Selector(default="inspections", objects=MAP_METRICS, check_on_set=True,
                             doc="Cube variable shown on the map and in the series.")
-    period = param.Selector(default=None, objects=[],
+    period = param.Selector(default=None, objects=[], check_on_set=True,
                             doc="Reporting period: a year (2020), quarter (2020Q1) or month "
                                 "(2020-03) within the cube's months.")
-    county = param.Selector(default=None, objects=[],
+    county = param.Selector(default=None, objects=[], check_on_set=True,
                             doc="Adcode of the county whose monthly series is shown; the city's "
                                 "adcode for the whole city.")
 

@@ -81,4 +81,5 @@ def monthly_series(series: xr.DataArray, *, label: str, units: str, title: str =
         layers.insert(0, hv.VSpan(start, end + pd.Timedelta(days=1)).opts(
             color="#f5b041", alpha=0.25))
     return hv.Overlay(layers).opts(title=title, responsive=True, min_height=300,
-                                   show_legend=False, toolbar="above")
+                                   show_legend=False, toolbar="above", xlabel="月份",
+                                   ylabel=f"{label}（{units}）")

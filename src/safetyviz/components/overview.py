@@ -43,20 +43,20 @@ class OverviewDashboard(pn.viewable.Viewer):
         self.county_select = pn.widgets.Select.from_param(
             state.param.county, name="县（市、区）",
             options={state.county_name(a): a for a in state.param.county.objects})
-        self.map = hv.DynamicMap(pn.bind(self._map, state.param.metric, state.param.period,
-                                         state.param.county))
+        self.map = hv.DynamicMap(self._map)
         self.taps = hv.streams.Selection1D(source=self.map)
         self.taps.add_subscriber(self._on_tap)
-        self.series = hv.DynamicMap(pn.bind(self._series, state.param.metric,
-                                            state.param.period, state.param.county))
+        self.series = hv.DynamicMap(self._series)
 
-    def _map(self, metric, period, county):
+    @param.depends("state.metric", "state.period", "state.county")
+    def _map(self):
         values = self.state.county_values().to_series()
-        title = f"{period_label(period)} 各县（市、区）{self.state.metric_label}"
+        title = f"{period_label(self.state.period)} 各县（市、区）{self.state.metric_label}"
         return choropleth(self.regions, values, label=self.state.metric_label,
-                          units=self.state.metric_units, title=title, selected=county)
+                          units=self.state.metric_units, title=title, selected=self.state.county)
 
-    def _series(self, metric, period, county):
+    @param.depends("state.metric", "state.period", "state.county")
+    def _series(self):
         title = f"{self.state.county_name()} 逐月{self.state.metric_label}"
         return monthly_series(self.state.monthly(), label=self.state.metric_label,
                               units=self.state.metric_units, title=title,

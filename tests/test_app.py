@@ -1,0 +1,117 @@
+"""The overview: state logic, the Panel app's model, and a loopback `panel serve` smoke test."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from conftest import PROJECT
+from safetyviz import catalog
+from safetyviz.loading import load_cube
+from safetyviz.state import OverviewState
+
+
+@pytest.fixture(scope="module")
+def demo_cube(demo_dir):
+    return load_cube(catalog.open_catalog(demo_dir / "catalog.yaml"))
+
+
+def test_state_values_follow_the_selection(demo_cube):
+    state = OverviewState(demo_cube, period="2020Q1", metric="inspections")
+    values = state.county_values()
+    assert values.sel(adcode="411002").item() == 709
+    assert values.sum().item() == 7967
+    state.metric = "fines_yuan"
+    assert state.county_values().sel(adcode="411002").item() == 85000
+    state.metric, state.county = "inspections", "411002"
+    monthly = state.monthly()
+    assert monthly.sel(month=slice("2020-01", "2020-03")).sum().item() == 709
+    assert state.county_name() == "魏都区"
+    state.county = state.city
+    assert state.county_name() == "全市"
+    assert state.monthly().sel(month=slice("2020-01", "2020-03")).sum().item() == 7967
+
+
+def test_state_rejects_values_outside_the_cube(demo_cube):
+    state = OverviewState(demo_cube)
+    assert state.period == "2021Q4"  # the latest complete quarter by default
+    for name, value in (("county", "110101"), ("period", "1999Q1"), ("metric", "__class__"),
+                        ("metric", "enterprises_inspected")):
+        with pytest.raises(ValueError):
+            setattr(state, name, value)
+
+
+def test_overview_app_builds_and_a_map_click_selects_a_county(demo_dir, monkeypatch):
+    import panel as pn
+
+    from safetyviz.components.overview import OverviewDashboard, create_overview_app
+
+    app = create_overview_app(str(demo_dir / "catalog.yaml"))
+    assert isinstance(app, OverviewDashboard)
+    root = pn.panel(app).get_root()
+    assert root is not None
+    app._on_tap([4])
+    assert app.state.county == "411081"
+    app._on_tap([])
+    assert app.state.county == app.state.city
+    app.state.param.update(metric="inspections", period="2020Q1", county="411081")
+    polygons = app._map()
+    assert len(polygons.data) == 6
+    weidu = next(p for p in polygons.data if p["adcode"] == "411002")
+    assert weidu["value"] == 709 and weidu["name"] == "魏都区"
+
+
+def test_overview_app_without_data_says_so(tmp_path):
+    import panel as pn
+
+    from safetyviz.components.overview import create_overview_app
+
+    app = create_overview_app(str(tmp_path / "missing.yaml"))
+    assert isinstance(app, pn.pane.Alert) and "catalog not found" in app.object
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_panel_serve_smoke_serves_the_page_with_local_resources_only(demo_dir):
+    port = _free_port()
+    env = {**os.environ, "SAFETYVIZ_CATALOG": str(demo_dir / "catalog.yaml")}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "panel", "serve", str(PROJECT / "apps" / "overview.py"),
+         "--port", str(port), "--address", "127.0.0.1",
+         "--allow-websocket-origin", f"127.0.0.1:{port}"],
+        cwd=PROJECT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 90
+        while True:
+            try:
+                page = requests.get(f"http://127.0.0.1:{port}/overview", timeout=30)
+                break
+            except requests.ConnectionError:
+                assert server.poll() is None, server.stdout.read().decode()
+                assert time.time() < deadline, "server did not start"
+                time.sleep(0.5)
+        assert page.status_code == 200
+        page.encoding = "utf-8"
+        assert "安全生产监管 · 总览" in page.text
+        external = {u for u in re.findall(r"""(?:src|href)=["'](https?://[^"']+)""", page.text)
+                    if not u.startswith(f"http://127.0.0.1:{port}")}
+        assert external == set()
+        scripts = re.findall(r"""src=["']([^"']+\.js[^"']*)""", page.text)
+        assert scripts, "no scripts on the page"
+        for script in scripts[:3]:
+            url = requests.compat.urljoin(f"http://127.0.0.1:{port}/overview", script)
+            assert requests.get(url, timeout=30).status_code == 200
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
