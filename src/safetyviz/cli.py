@@ -37,6 +37,9 @@ def cmd_demo(args) -> None:
     from .loading import load_regions
 
     data_dir = _data_dir(args)
+    if args.if_missing and store.has_data(data_dir):
+        print(f"{store_dir(data_dir)} already holds data; nothing to do")
+        return
     _ensure_regions(data_dir)
     cat = open_catalog(ensure_catalog(data_dir))
     regions = load_regions(cat)
@@ -119,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--scale", choices=["city"], default="city",
                       help="city: calibrated to the city's reference bulletin")
     demo.add_argument("--no-cube", action="store_true", help="do not rebuild the cube")
+    demo.add_argument("--if-missing", action="store_true",
+                      help="do nothing if the store already holds data")
     demo.set_defaults(func=cmd_demo)
 
     regions = sub.add_parser("regions", help="county boundaries")
