@@ -10,10 +10,18 @@ import holoviews as hv
 import numpy as np
 import pandas as pd
 import xarray as xr
+from bokeh.models import CustomJSTickFormatter
 from shapely.geometry import MultiPolygon, Polygon
 
 MAP_COLORMAP = "OrRd"
 SERIES_COLOR = "#c0392b"
+# Axis and colour-bar ticks in the Chinese style of format_number (万, 亿).
+CHINESE_TICKS = CustomJSTickFormatter(code="""
+    const a = Math.abs(tick);
+    if (a >= 1e8) return (tick / 1e8).toFixed(a >= 1e9 ? 0 : 1) + '亿';
+    if (a >= 1e4) return (tick / 1e4).toFixed(a >= 1e5 ? 0 : 1) + '万';
+    return tick.toLocaleString('zh-CN');
+""")
 
 
 def format_number(value: float) -> str:
@@ -54,12 +62,14 @@ def choropleth(regions, values: pd.Series, *, label: str, units: str, title: str
                      "text": f"{format_number(value)} {units}",
                      "line": 3.0 if adcode == selected else 0.8})
     hover = [("县区", "@name"), (label, "@text")]
-    return hv.Polygons(data, vdims=["value", "adcode", "name", "text", "line"]).opts(
+    value = hv.Dimension("value", label="数值")  # the title names the metric and units
+    return hv.Polygons(data, vdims=[value, "adcode", "name", "text", "line"]).opts(
         color="value", cmap=MAP_COLORMAP, colorbar=True, line_color="#333333",
         line_width="line", tools=["hover", "tap"], hover_tooltips=hover,
-        clabel=f"{label}（{units}）", title=title, xaxis=None, yaxis=None,
+        colorbar_opts={"formatter": CHINESE_TICKS}, title=title, xaxis=None, yaxis=None,
         data_aspect=1, responsive=True, min_height=380, toolbar="above",
-        nonselection_alpha=1.0, selection_line_color="#000000", active_tools=["tap"])
+        nonselection_alpha=1.0, selection_line_color="#000000", active_tools=["tap"],
+        framewise=True)  # colour range follows the metric shown
 
 
 def monthly_series(series: xr.DataArray, *, label: str, units: str, title: str = "",
@@ -70,9 +80,10 @@ def monthly_series(series: xr.DataArray, *, label: str, units: str, title: str =
     frame["text"] = [f"{format_number(v)} {units}" for v in frame["value"]]
     vdim = hv.Dimension("value", label=f"{label}（{units}）")
     month = hv.Dimension("month", label="月份")
-    curve = hv.Curve(frame, month, [vdim, "text"]).opts(color=SERIES_COLOR, line_width=2)
+    curve = hv.Curve(frame, month, [vdim, "text"]).opts(color=SERIES_COLOR, line_width=2,
+                                                       framewise=True)
     points = hv.Scatter(frame, month, [vdim, "text"]).opts(
-        color=SERIES_COLOR, size=5, tools=["hover"],
+        color=SERIES_COLOR, size=5, tools=["hover"], framewise=True,
         hover_tooltips=[("月份", "@month{%Y-%m}"), (label, "@text")],
         hover_formatters={"@month": "datetime"})
     layers = [curve, points]
@@ -82,4 +93,5 @@ def monthly_series(series: xr.DataArray, *, label: str, units: str, title: str =
             color="#f5b041", alpha=0.25))
     return hv.Overlay(layers).opts(title=title, responsive=True, min_height=300,
                                    show_legend=False, toolbar="above", xlabel="月份",
+                                   ylim=(0, None), yformatter=CHINESE_TICKS,
                                    ylabel=f"{label}（{units}）")

@@ -51,7 +51,8 @@ class OverviewDashboard(pn.viewable.Viewer):
     @param.depends("state.metric", "state.period", "state.county")
     def _map(self):
         values = self.state.county_values().to_series()
-        title = f"{period_label(self.state.period)} 各县（市、区）{self.state.metric_label}"
+        title = (f"{period_label(self.state.period)} 各县（市、区）{self.state.metric_label}"
+                 f"（{self.state.metric_units}）")
         return choropleth(self.regions, values, label=self.state.metric_label,
                           units=self.state.metric_units, title=title, selected=self.state.county)
 
