@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import requests
 
 from safetyviz import catalog, cli, loading, store
 from safetyviz.paths import shipped_dir
@@ -71,3 +74,36 @@ def tiny_dir(tmp_path) -> Path:
     store.write_store(tmp_path, {t: read_tiny_table(t) for t in store.TABLES})
     catalog.write_catalog(tmp_path / "catalog.yaml", "{CATALOG_DIR}")
     return tmp_path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def served_overview(demo_dir):
+    """`panel serve apps/overview.py` on a loopback port over the demo data; yields its URL."""
+    port = free_port()
+    env = {**os.environ, "SAFETYVIZ_CATALOG": str(demo_dir / "catalog.yaml")}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "panel", "serve", str(PROJECT / "apps" / "overview.py"),
+         "--port", str(port), "--address", "127.0.0.1",
+         "--allow-websocket-origin", f"127.0.0.1:{port}"],
+        cwd=PROJECT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/overview"
+    try:
+        deadline = time.time() + 90
+        while True:
+            try:
+                requests.get(url, timeout=30)
+                break
+            except requests.ConnectionError:
+                assert server.poll() is None, server.stdout.read().decode()
+                assert time.time() < deadline, "server did not start"
+                time.sleep(0.5)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
 
 import pytest
 import requests
 
-from conftest import PROJECT
 from safetyviz import catalog
 from safetyviz.loading import load_cube
 from safetyviz.state import OverviewState
@@ -77,41 +71,17 @@ def test_overview_app_without_data_says_so(tmp_path):
     assert isinstance(app, pn.pane.Alert) and "catalog not found" in app.object
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_panel_serve_smoke_serves_the_page_with_local_resources_only(demo_dir):
-    port = _free_port()
-    env = {**os.environ, "SAFETYVIZ_CATALOG": str(demo_dir / "catalog.yaml")}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "panel", "serve", str(PROJECT / "apps" / "overview.py"),
-         "--port", str(port), "--address", "127.0.0.1",
-         "--allow-websocket-origin", f"127.0.0.1:{port}"],
-        cwd=PROJECT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.time() + 90
-        while True:
-            try:
-                page = requests.get(f"http://127.0.0.1:{port}/overview", timeout=30)
-                break
-            except requests.ConnectionError:
-                assert server.poll() is None, server.stdout.read().decode()
-                assert time.time() < deadline, "server did not start"
-                time.sleep(0.5)
-        assert page.status_code == 200
-        page.encoding = "utf-8"
-        assert "安全生产监管 · 总览" in page.text
-        external = {u for u in re.findall(r"""(?:src|href)=["'](https?://[^"']+)""", page.text)
-                    if not u.startswith(f"http://127.0.0.1:{port}")}
-        assert external == set()
-        scripts = re.findall(r"""src=["']([^"']+\.js[^"']*)""", page.text)
-        assert scripts, "no scripts on the page"
-        for script in scripts[:3]:
-            url = requests.compat.urljoin(f"http://127.0.0.1:{port}/overview", script)
-            assert requests.get(url, timeout=30).status_code == 200
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+def test_panel_serve_smoke_serves_the_page_with_local_resources_only(served_overview):
+    url = served_overview
+    page = requests.get(url, timeout=30)
+    assert page.status_code == 200
+    page.encoding = "utf-8"
+    assert "安全生产监管 · 总览" in page.text
+    origin = url.rsplit("/", 1)[0]
+    external = {u for u in re.findall(r"""(?:src|href)=["'](https?://[^"']+)""", page.text)
+                if not u.startswith(origin)}
+    assert external == set()
+    scripts = re.findall(r"""src=["']([^"']+\.js[^"']*)""", page.text)
+    assert scripts, "no scripts on the page"
+    for script in scripts[:3]:
+        assert requests.get(requests.compat.urljoin(url, script), timeout=30).status_code == 200

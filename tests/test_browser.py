@@ -1,0 +1,84 @@
+"""The overview in headless Chromium: it draws the six counties from the server alone, and a
+county selected on the map reaches the server's state and comes back as that county's series.
+
+Needs Debian's chromium (/usr/bin/chromium) and the playwright package; .ci/run installs both.
+Outside CI a machine without chromium skips these tests; in CI (CI=true) they must run.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+if not Path(CHROMIUM).exists() and not os.environ.get("CI"):
+    pytest.skip("no /usr/bin/chromium (apt-get install chromium)", allow_module_level=True)
+
+GLYPHS = """() => {
+  const out = [];
+  for (const doc of window.Bokeh.documents)
+    for (const m of doc._all_models.values())
+      if (m.type === 'GlyphRenderer') out.push([m.glyph.type, m.data_source.get_length()]);
+  return out;
+}"""
+SELECT_VALUE = """(title) => {
+  for (const doc of window.Bokeh.documents)
+    for (const m of doc._all_models.values())
+      if (m.type.endsWith('Select') && m.title === title) return m.value;
+  return null;
+}"""
+TAP_COUNTY = """(index) => {
+  for (const doc of window.Bokeh.documents)
+    for (const m of doc._all_models.values())
+      if (m.type === 'GlyphRenderer' && m.glyph.type === 'MultiPolygons')
+        m.data_source.selected.indices = [index];
+}"""
+SERIES_LENGTH = """() => {
+  for (const doc of window.Bokeh.documents)
+    for (const m of doc._all_models.values())
+      if (m.type === 'GlyphRenderer' && m.glyph.type === 'Line')
+        return Array.from(m.data_source.data['value']).reduce((a, b) => a + b, 0);
+  return null;
+}"""
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+def test_overview_renders_counties_with_local_requests_only(browser, served_overview):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    requested = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(served_overview)
+    page.wait_for_function("() => window.Bokeh && window.Bokeh.documents.length > 0")
+    page.wait_for_function(f"() => ({GLYPHS})().some(([t, n]) => t === 'MultiPolygons')")
+    glyphs = dict(page.evaluate(GLYPHS))
+    assert glyphs["MultiPolygons"] == 6  # one per county
+    assert glyphs["Line"] == 48  # one point per month, 2018-01 … 2021-12
+    origin = served_overview.rsplit("/", 1)[0]
+    assert requested and all(u.startswith((origin, "data:", "blob:")) for u in requested), \
+        [u for u in requested if not u.startswith(origin)]
+    page.close()
+
+
+def test_selecting_a_county_on_the_map_shows_its_series(browser, served_overview):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(served_overview)
+    page.wait_for_function(f"() => ({GLYPHS})().some(([t, n]) => t === 'MultiPolygons')")
+    city_total = page.evaluate(SERIES_LENGTH)
+    page.evaluate(TAP_COUNTY, 4)  # 禹州市, the fifth county by adcode
+    page.wait_for_function(f"() => ({SELECT_VALUE})('县（市、区）') === '411081'")
+    page.wait_for_function(f"() => ({SERIES_LENGTH})() < {city_total}")
+    assert 0 < page.evaluate(SERIES_LENGTH) < city_total
+    page.close()
