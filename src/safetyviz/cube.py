@@ -23,8 +23,7 @@ from .errors import UserError
 from .loading import load_regions, load_table
 from .paths import cube_path
 from .store import swap_in
-from .vocab import (CLOSURE_ACTIONS, CUBE_VARIABLES, DETENTION_ACTIONS, PENALTY_ACTIONS,
-                    SECTORS)
+from .vocab import CLOSURE_ACTIONS, CUBE_VARIABLES, DETENTION_ACTIONS, PENALTY_ACTIONS, SECTORS
 
 KEYS = ["adcode", "month", "sector"]
 NEVER = 10**6  # month index of "not rectified" (after any real month)

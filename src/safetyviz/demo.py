@@ -60,7 +60,7 @@ CLOSURE_SECTOR = {
     "seize_illegal_fuel_vehicle": "hazardous_chemicals", "close_illegal_unit": "industry_trade",
 }
 FINE_AMOUNTS = np.array([1000, 2000, 3000, 5000, 10000, 20000, 30000, 50000])
-FINE_WEIGHTS = np.array([8, 10, 8, 10, 6, 3, 2, 1], dtype=float)
+FINE_P = np.array([8, 10, 8, 10, 6, 3, 2, 1]) / 48
 
 
 @dataclass
@@ -157,7 +157,8 @@ class Generator:
         return sorted(out, key=lambda w: w.order)
 
     def windows_for(self, *metrics: str) -> list[Window]:
-        return [w for w in self.windows if w.metric in metrics and w.kind != "lt_same_period_last_year"]
+        return [w for w in self.windows
+                if w.metric in metrics and w.kind != "lt_same_period_last_year"]
 
     # --- the grid allocator ----------------------------------------------------------------
     def intensity(self, monthly_rate: float, weekdays: bool = True) -> np.ndarray:
@@ -239,7 +240,8 @@ class Generator:
         above_p = e["sector"].map(SECTOR_ABOVE_SCALE).to_numpy()
         e["scale"] = np.where(self.rng.random(len(e)) < above_p, "above", "below")
         e["licence"] = np.select(
-            [e["sector"] == "hazardous_chemicals", e["sector"].isin(["coal_mines", "non_coal_mines"])],
+            [e["sector"] == "hazardous_chemicals",
+             e["sector"].isin(["coal_mines", "non_coal_mines"])],
             ["hazchem_trading", "mining"], "none")
         for w in self.windows_for(*ref.LICENCE_METRICS):
             pool = np.flatnonzero((e["licence"] == "hazchem_trading").to_numpy()
@@ -259,7 +261,8 @@ class Generator:
                             f"fewer than dual_prevention_enterprises = {n_dual}")
         weight = np.where(e.loc[above, "risk_level"].isin(["red", "orange"]), 3.0, 1.0)
         built = self.rng.choice(above, size=n_dual, replace=False, p=weight / weight.sum())
-        e.loc[built, "dual_prevention"] = np.where(self.rng.random(n_dual) < 0.4, "accepted", "built")
+        accepted = self.rng.random(n_dual) < 0.4
+        e.loc[built, "dual_prevention"] = np.where(accepted, "accepted", "built")
         below = np.flatnonzero((e["scale"] == "below").to_numpy())
         e.loc[below[self.rng.random(len(below)) < 0.02], "dual_prevention"] = "built"
         return e[["enterprise_id", "name", "adcode", "sector", "scale", "licence", "risk_level",
@@ -281,8 +284,9 @@ class Generator:
         """Fictional names, marked （演示） so nobody mistakes them for real firms."""
         seen: dict[str, int] = {}
         names = []
-        first = self.rng.integers(len(NAME_SYLLABLES), size=len(e))
-        second = (first + self.rng.integers(1, len(NAME_SYLLABLES), size=len(e))) % len(NAME_SYLLABLES)
+        n = len(NAME_SYLLABLES)
+        first = self.rng.integers(n, size=len(e))
+        second = (first + self.rng.integers(1, n, size=len(e))) % n  # never the same twice
         syllables = np.array(NAME_SYLLABLES)[np.column_stack([first, second])]
         county_names = {a: short_name(n) for a, n in zip(self.counties, self.regions["name_zh"])}
         for (adcode, sector), (s1, s2) in zip(zip(e["adcode"], e["sector"]), syllables):
@@ -290,7 +294,9 @@ class Generator:
             word = SECTOR_WORDS[sector][self.rng.integers(len(SECTOR_WORDS[sector]))]
             name = f"（演示）{county}{s1}{s2}{word}有限公司"
             seen[name] = seen.get(name, 0) + 1
-            names.append(name if seen[name] == 1 else name.replace("有限公司", f"第{seen[name]}分公司"))
+            if seen[name] > 1:
+                name = name.replace("有限公司", f"第{seen[name]}分公司")
+            names.append(name)
         return names
 
     def _risk_levels(self, e: pd.DataFrame) -> np.ndarray:
@@ -350,7 +356,8 @@ class Generator:
             chosen = self.rng.choice(pool, size=k, replace=False)
             rows = self.rng.permutation(rows)
             enterprise[rows[:k]] = e["enterprise_id"].to_numpy()[chosen]
-            enterprise[rows[k:]] = e["enterprise_id"].to_numpy()[self.rng.choice(chosen, len(rows) - k)]
+            again = self.rng.choice(chosen, len(rows) - k)
+            enterprise[rows[k:]] = e["enterprise_id"].to_numpy()[again]
             pinned[rows] = True
         for c, (pool, weight) in pools.items():
             rows = np.flatnonzero((county == c) & ~pinned)
@@ -375,7 +382,8 @@ class Generator:
         fixed = np.zeros((len(self.counties), len(self.days)), np.int64)
         named = {}
         for op in self.p.named_joint_operations:
-            c, d = self.counties.index(str(op["adcode"])), self.days.get_loc(pd.Timestamp(op["date"]))
+            c = self.counties.index(str(op["adcode"]))
+            d = self.days.get_loc(pd.Timestamp(op["date"]))
             fixed[c, d] += 1
             named.setdefault((c, d), []).append(op)
         windows = self.windows_for("joint_operations")
@@ -418,7 +426,8 @@ class Generator:
             if w.last - w.first + 1 >= MIN_CALIBRATION_DAYS:
                 rate = rate * w.target / rate[rows].sum()
         counts[~pinned] = self.rng.poisson(rate[~pinned])
-        src = inspections.loc[np.repeat(inspections.index.to_numpy(), counts)].reset_index(drop=True)
+        src = inspections.loc[np.repeat(inspections.index.to_numpy(), counts)]
+        src = src.reset_index(drop=True)
         n = len(src)
         risky = src["sector"].isin(["hazardous_chemicals", "coal_mines", "non_coal_mines"])
         major = self.rng.random(n) < np.where(risky, 0.05, 0.015)
@@ -487,19 +496,21 @@ class Generator:
             lag = self.rng.integers(3, 21, len(src)).astype("timedelta64[D]")
             frames.append(pd.DataFrame({
                 "date": np.minimum(src["date"].to_numpy() + lag, self.days[-1].to_datetime64()),
-                "adcode": src["adcode"].to_numpy(), "enterprise_id": src["enterprise_id"].to_numpy(),
+                "adcode": src["adcode"].to_numpy(),
+                "enterprise_id": src["enterprise_id"].to_numpy(),
                 "sector": src["sector"].to_numpy(), "action_type": kind, "persons": 0,
-                "fine_yuan": (self.rng.choice(FINE_AMOUNTS, len(src), p=FINE_WEIGHTS / FINE_WEIGHTS.sum())
+                "fine_yuan": (self.rng.choice(FINE_AMOUNTS, len(src), p=FINE_P)
                               if kind == "fine" else 0)}))
         for action in CLOSURE_ACTIONS + DETENTION_ACTIONS:
             windows = self.windows_for(action)
             rate = self.p.rates["detention_persons" if action in DETENTION_ACTIONS
                                 else "closures_per_type"]
             intensity = self.calibrate(self.intensity(rate), windows)
-            county, day = self.cells_to_rows(self.allocate(intensity, windows))
+            counts = self.allocate(intensity, windows)
             if action in DETENTION_ACTIONS:
-                county, day, persons = self._split_persons(county, day)
+                county, day, persons = self._split_persons(counts)
             else:
+                county, day = self.cells_to_rows(counts)
                 persons = np.zeros(len(county), int)
             sector = (np.full(len(county), CLOSURE_SECTOR[action], object)
                       if action in CLOSURE_SECTOR else self.sector_sample(county))
@@ -520,16 +531,17 @@ class Generator:
         actions.insert(0, "action_id", [f"EA{i:07d}" for i in range(1, len(actions) + 1)])
         return actions
 
-    def _split_persons(self, county, day):
-        """A day's detained persons become one or more actions of 1–3 persons each."""
-        out_c, out_d, out_p = [], [], []
-        for (c, d), group in pd.Series(1, index=pd.MultiIndex.from_arrays([county, day])).groupby(level=[0, 1]):
-            total = int(group.sum())
+    def _split_persons(self, counts: np.ndarray):
+        """Each county-day's detained persons become actions of 1–3 persons each."""
+        rows = []
+        for c, d in zip(*np.nonzero(counts)):
+            total = int(counts[c, d])
             while total > 0:
                 size = int(min(total, self.rng.integers(1, 4)))
-                out_c.append(c), out_d.append(d), out_p.append(size)
+                rows.append((c, d, size))
                 total -= size
-        return np.array(out_c, int), np.array(out_d, int), np.array(out_p, int)
+        columns = np.array(rows, int).reshape(-1, 3).T
+        return columns[0], columns[1], columns[2]
 
     def _calibrate_fines(self, actions: pd.DataFrame) -> None:
         """Fine amounts in a window with a fines_yuan figure add up to it exactly."""

@@ -48,7 +48,8 @@ def period_label(text: str, lang: str = "zh") -> str:
     if m := re.fullmatch(r"(\d{4})-(\d{2})", text):
         return f"{m[1]}年{int(m[2])}月" if lang == "zh" else text
     start, end = parse_period(text)
-    return f"{start:%Y-%m-%d} 至 {end:%Y-%m-%d}" if lang == "zh" else f"{start:%Y-%m-%d} – {end:%Y-%m-%d}"
+    joiner = " 至 " if lang == "zh" else " – "
+    return f"{start:%Y-%m-%d}{joiner}{end:%Y-%m-%d}"
 
 
 def periods_between(first: pd.Timestamp, last: pd.Timestamp) -> list[str]:

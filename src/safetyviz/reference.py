@@ -176,7 +176,8 @@ def compare(tables: Mapping[str, pd.DataFrame], reference: pd.DataFrame, city: s
         if kind == "lt_same_period_last_year":
             before = compute(tables, row["metric"], adcodes, start - pd.DateOffset(years=1),
                              end - pd.DateOffset(years=1))
-            published, computed, ok = "低于上年同期", f"{value:g}（上年同期 {before:g}）", value < before
+            published, ok = "低于上年同期", value < before
+            computed = f"{value:g}（上年同期 {before:g}）"
         elif kind == "range":
             published = f"{params[0]:g}–{params[1]:g}"
             computed, ok = f"{value:g}", params[0] <= value <= params[1]

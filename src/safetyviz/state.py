@@ -40,7 +40,8 @@ class OverviewState(param.Parameterized):
         super().__init__(cube=cube)
         self.param.period.objects = periods
         self.param.county.objects = [self.city, *counties]
-        complete = [p for p in periods if "Q" in p and parse_period(p)[1] <= months[-1] + pd.offsets.MonthEnd(0)]
+        last_day = months[-1] + pd.offsets.MonthEnd(0)
+        complete = [p for p in periods if "Q" in p and parse_period(p)[1] <= last_day]
         self.period = complete[0] if complete else periods[0]
         self.county = self.city
         self.param.update(**params)
