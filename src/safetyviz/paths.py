@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .errors import UserError
+
 PROJECT_CATALOG = Path("catalogs") / "safetyviz.yaml"
 
 
@@ -38,16 +40,13 @@ def default_data_dir() -> Path:
 
 
 def shipped_dir() -> Path:
-    """Files shipped with the project: reference boundaries, bulletin figures, demo profiles.
-
-    In a checkout they are the tracked files under ``data/``; a wheel carries a copy.
-    """
-    packaged = Path(__file__).resolve().parent / "_shipped"
-    if packaged.is_dir():
-        return packaged
+    """Files shipped with the project (reference boundaries, bulletin figures, demo profiles):
+    the tracked files under ``<project>/data``. safetyviz runs from a checkout (``make`` installs
+    it in editable mode), so they are always found there."""
     root = project_root()
     if root is None:
-        raise FileNotFoundError("cannot find the shipped data files (data/regions, data/reference)")
+        raise UserError("cannot find the project's data/ folder (regions, reference, demo): "
+                        "run safetyviz from a checkout, installed with `pip install -e .`")
     return root / "data"
 
 
