@@ -12,6 +12,7 @@ summed over months; ``joint_operations`` has no sector.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import dask
@@ -22,7 +23,7 @@ import xarray as xr
 from .errors import UserError
 from .loading import load_regions, load_table
 from .paths import cube_path
-from .store import swap_in
+from .store import publish
 from .vocab import CLOSURE_ACTIONS, CUBE_VARIABLES, DETENTION_ACTIONS, PENALTY_ACTIONS, SECTORS
 
 KEYS = ["adcode", "month", "sector"]
@@ -169,14 +170,17 @@ def build_cube(catalog=None) -> xr.Dataset:
 
 
 def write_cube(cube: xr.Dataset, data_dir: Path) -> Path:
-    """Write the cube as Zarr, atomically (stage, then swap directories)."""
-    final = cube_path(data_dir)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staging = final.parent / f".cube-staging-{pd.Timestamp.now().value}"
-    cube.to_zarr(staging, mode="w", consolidated=True, zarr_format=2)
-    swap_in(staging, final)
-    return final
+    """Write the cube as Zarr; ``cube/cube.zarr`` switches to it atomically."""
+    link = cube_path(data_dir)
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if link.is_dir() and not link.is_symlink():  # written by an earlier layout
+        shutil.rmtree(link)
 
+    def build(new: Path, old: Path | None) -> None:
+        cube.to_zarr(new, mode="w", consolidated=True, zarr_format=2)
+
+    publish(link, build)
+    return link
 
 
 def over_period(cube: xr.Dataset, name: str, start, end) -> xr.DataArray:

@@ -1,16 +1,22 @@
 """The Parquet store: table schemas and atomic writes under ``<data-dir>/store/<table>/``.
 
-Dated tables are partitioned by year (``year=YYYY/part-0.parquet``, hive style); the others are
-one file. Region keys are strings, codes are dictionary-encoded (categoricals when read),
-dates are ``date32``, money is yuan (int64). A write stages the new files in a sibling
-directory, fsyncs them and swaps directories by rename, so a reader or a killed writer never
-sees half a table.
+Dated tables are partitioned by year (``year=YYYY/<batch>.parquet``, hive style); the others are
+flat. Region keys are strings, codes are dictionary-encoded (categoricals when read), dates are
+``date32``, money is yuan (int64).
+
+Every table is a symlink ``store/<table>`` to an immutable version directory
+``store/.versions/<table>/<id>/``. A write builds a new version beside the current one
+(unchanged files are hard-linked, not copied), fsyncs it and swaps the symlink with one
+``rename``: a reader, or a writer killed at any point, sees the old table or the new one, never
+half. Each version carries ``_manifest.json`` (ignored by Parquet readers) listing its batches.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import time
 import uuid
 from pathlib import Path
 
@@ -61,6 +67,7 @@ PARTITION_DATE = {
     "joint_operations": "date", "accidents": "date",
 }
 TABLES = tuple(SCHEMAS)
+MANIFEST = "_manifest.json"
 
 
 def to_arrow(table: str, frame: pd.DataFrame) -> pa.Table:
@@ -82,64 +89,130 @@ def _fsync_tree(root: Path) -> None:
         for name in files:
             with open(Path(folder) / name, "rb") as f:
                 os.fsync(f.fileno())
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
-def _write_table_files(table: str, frame: pd.DataFrame, target: Path) -> None:
+def write_batch_files(table: str, frame: pd.DataFrame, version: Path, batch: str) -> list[str]:
+    """Write ``frame`` into ``version`` as files named after ``batch``; returns their paths
+    relative to the version directory."""
     arrow = to_arrow(table, frame)
-    target.mkdir(parents=True)
     date = PARTITION_DATE.get(table)
     if date is None:
-        pq.write_table(arrow, target / "part-0.parquet")
-        return
+        version.mkdir(parents=True, exist_ok=True)
+        pq.write_table(arrow, version / f"{batch}.parquet")
+        return [f"{batch}.parquet"]
     years = pd.to_datetime(frame[date]).dt.year.to_numpy()
-    for year in sorted(set(years)):
-        folder = target / f"year={year}"
-        folder.mkdir()
-        pq.write_table(arrow.filter(pa.array(years == year)), folder / "part-0.parquet")
+    written = []
+    for year in sorted(set(years.tolist())):
+        folder = version / f"year={year}"
+        folder.mkdir(parents=True, exist_ok=True)
+        pq.write_table(arrow.filter(pa.array(years == year)), folder / f"{batch}.parquet")
+        written.append(f"year={year}/{batch}.parquet")
+    return written
+
+
+def current_version(data_dir: Path, table: str) -> Path | None:
+    """The version directory ``store/<table>`` points to, if any."""
+    link = store_dir(data_dir) / table
+    return link.resolve() if link.is_symlink() else None
+
+
+def read_manifest(version: Path | None) -> dict:
+    if version is None or not (version / MANIFEST).exists():
+        return {"batches": {}}
+    return json.loads((version / MANIFEST).read_text(encoding="utf-8"))
+
+
+def publish(link: Path, build) -> Path:
+    """Build a new version and point ``link`` at it atomically.
+
+    ``build(new_dir, old_dir_or_None)`` fills ``new_dir``, a fresh directory under
+    ``<link's folder>/.versions/<link's name>/``; then a new symlink replaces ``link`` by one
+    ``rename``. Killed before that, nothing changed; after it, the new version is complete.
+    """
+    versions = link.parent / ".versions" / link.name
+    versions.mkdir(parents=True, exist_ok=True)
+    cleanup(link)
+    old = link.resolve() if link.is_symlink() else None
+    new = versions / f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
+    try:
+        new.mkdir()
+        build(new, old)
+        _fsync_tree(new)
+        temporary = link.parent / f".{link.name}.link-{uuid.uuid4().hex}"
+        os.symlink(os.path.relpath(new, link.parent), temporary)
+        os.replace(temporary, link)  # the commit point
+    except BaseException:
+        shutil.rmtree(new, ignore_errors=True)
+        raise
+    cleanup(link)
+    return new
+
+
+def cleanup(link: Path) -> None:
+    """Remove what a killed writer left (stray links, versions newer than the current one) and
+    old versions; the current version and the one before it stay (a reader may be on it)."""
+    for stray in link.parent.glob(f".{link.name}.link-*"):
+        stray.unlink(missing_ok=True)
+    versions = link.parent / ".versions" / link.name
+    if not versions.is_dir():
+        return
+    current = link.resolve() if link.is_symlink() else None
+    for version in sorted(versions.iterdir()):
+        older = current is not None and version.name < current.name
+        if version != current and not (older and version == _previous(versions, current)):
+            shutil.rmtree(version, ignore_errors=True)
+
+
+def _previous(versions: Path, current: Path) -> Path | None:
+    earlier = sorted(v for v in versions.iterdir() if v.name < current.name)
+    return earlier[-1] if earlier else None
+
+
+def link_files(old: Path, new: Path, keep) -> None:
+    """Hard-link the Parquet files of ``old`` for which ``keep(relative_path)`` is true."""
+    for path in old.rglob("*.parquet"):
+        relative = path.relative_to(old)
+        if keep(str(relative)):
+            (new / relative).parent.mkdir(parents=True, exist_ok=True)
+            os.link(path, new / relative)
+
+
+def write_manifest(version: Path, manifest: dict) -> None:
+    (version / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1),
+                                    encoding="utf-8")
+
+
+def replace_table(data_dir: Path, table: str, frame: pd.DataFrame, batch: str = "base") -> Path:
+    """Replace all of ``table`` with ``frame`` (one batch)."""
+    def build(new: Path, old: Path | None) -> None:
+        files = write_batch_files(table, frame, new, batch)
+        write_manifest(new, {"batches": {batch: {"files": files, "rows": len(frame)}}})
+
+    return publish(store_dir(data_dir) / table, build)
 
 
 def write_store(data_dir: Path, tables: dict[str, pd.DataFrame]) -> Path:
-    """Replace the whole store with ``tables`` atomically; returns the store path."""
+    """Replace each table of ``tables`` (every table atomically); returns the store path."""
     unknown = set(tables) - set(SCHEMAS)
     if unknown:
         raise ValueError(f"unknown table(s): {sorted(unknown)}")
-    final = store_dir(data_dir)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staging = final.parent / f".store-staging-{uuid.uuid4().hex}"
-    try:
-        staging.mkdir()
-        for table, frame in tables.items():
-            _write_table_files(table, frame, staging / table)
-        _fsync_tree(staging)
-        swap_in(staging, final)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return final
-
-
-def swap_in(staging: Path, final: Path) -> None:
-    """Rename ``staging`` to ``final``, moving any old ``final`` aside first and removing it
-    after; a crash in between leaves the old copy in ``.old-*`` for :func:`recover`."""
-    old = final.parent / f".old-{final.name}-{uuid.uuid4().hex}"
-    if final.exists():
-        os.rename(final, old)
-    os.rename(staging, final)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def recover(final: Path) -> None:
-    """After a crash between the two renames of :func:`swap_in`, put the old copy back."""
-    if final.exists():
-        for leftover in final.parent.glob(f".old-{final.name}-*"):
-            shutil.rmtree(leftover, ignore_errors=True)
-        return
-    leftovers = sorted(final.parent.glob(f".old-{final.name}-*"), key=os.path.getmtime)
-    if leftovers:
-        os.rename(leftovers[-1], final)
+    for table in tables:  # fail on a bad frame before anything is replaced
+        to_arrow(table, tables[table])
+    store_dir(data_dir).mkdir(parents=True, exist_ok=True)
+    for table, frame in tables.items():
+        replace_table(data_dir, table, frame)
+    return store_dir(data_dir)
 
 
 def has_data(data_dir: Path) -> bool:
     """True when the store holds every table with at least one Parquet file."""
-    root = store_dir(data_dir)
-    recover(root)
-    return all(any((root / table).rglob("*.parquet")) for table in TABLES)
+    for table in TABLES:
+        version = current_version(data_dir, table)
+        if version is None or not any(version.rglob("*.parquet")):
+            return False
+    return True
