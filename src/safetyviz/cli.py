@@ -95,6 +95,20 @@ def cmd_cube(args) -> None:
     print(f"wrote {path}: {len(result.data_vars)} variables over {sizes}")
 
 
+def cmd_ingest(args) -> None:
+    from .ingest import ingest
+
+    data_dir = _data_dir(args)
+    failed = 0
+    for path in args.files:
+        report = ingest(path, table=args.table, data_dir=data_dir, mapping=args.mapping,
+                        dry_run=args.dry_run, force=args.force)
+        print(report.summary())
+        failed += report.rejected_total
+    if args.strict and failed:
+        raise UserError(f"{failed} row(s) rejected (--strict); see the quarantine file(s)")
+
+
 def cmd_serve(args) -> None:
     root = project_root()
     if root is None or not (root / "apps").is_dir():
@@ -138,6 +152,20 @@ def build_parser() -> argparse.ArgumentParser:
     cube.add_argument("--scheduler", help="dask scheduler address, e.g. tcp://host:8786 "
                                           "(env SAFETYVIZ_DASK_SCHEDULER)")
     cube.set_defaults(func=cmd_cube)
+
+    ingest = sub.add_parser("ingest", parents=[common],
+                            help="validate ledger files and append them to the store")
+    ingest.add_argument("files", nargs="+", metavar="FILE", help="CSV, XLSX or XLS ledgers")
+    ingest.add_argument("--table", required=True,
+                        choices=["inspections", "hazards", "enforcement_actions", "accidents",
+                                 "enterprises"])
+    ingest.add_argument("--mapping", help="YAML file mapping extra headers and values")
+    ingest.add_argument("--dry-run", action="store_true", help="validate and report only")
+    ingest.add_argument("--force", action="store_true",
+                        help="replace a batch already ingested from the same file")
+    ingest.add_argument("--strict", action="store_true",
+                        help="exit 2 if any row was rejected (after ingesting the others)")
+    ingest.set_defaults(func=cmd_ingest)
 
     serve = sub.add_parser("serve", parents=[common], help="serve the dashboards")
     serve.add_argument("--port", type=int, default=5006)

@@ -196,3 +196,12 @@ def over_period(cube: xr.Dataset, name: str, start, end) -> xr.DataArray:
     if how == "last":
         return in_period.isel(month=-1, drop=True)
     return in_period.sum("month")
+
+
+def refresh_cube(data_dir: Path) -> Path | None:
+    """Rebuild the cube of ``data_dir`` after its store changed (if it has a cube)."""
+    from .catalog import ensure_catalog, open_catalog
+
+    if not cube_path(data_dir).exists():
+        return None
+    return write_cube(build_cube(open_catalog(ensure_catalog(data_dir))), data_dir)

@@ -1,0 +1,521 @@
+"""Ingest: ledger files in, validated records appended to the store, nothing lost.
+
+One file is one batch. Its rows are read (``readers``), mapped to fields (``mapping``),
+converted (dates, numbers, counties through the region aliases, codes), validated with a
+pandera schema that collects every failure at once, and split: accepted rows become a new
+version of the table (atomic, see ``store``), every other row goes to
+``<data-dir>/quarantine/<batch>.csv`` with its sheet, row number and reasons. The batch id is
+the file's content hash, so ingesting the same file again changes nothing; ``force`` replaces
+that batch. Afterwards the cube is updated for the months the batch touches.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import os
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+import pyarrow.parquet as pq
+
+from . import store
+from .catalog import ensure_catalog, open_catalog
+from .errors import UserError
+from .loading import load_regions
+from .mapping import MONEY_FIELDS, UNITS, ColumnMapping
+from .paths import default_data_dir
+from .readers import Sheet, read_ledger
+from .regions import RegionIndex, normalise_name
+
+INGESTIBLE = ("inspections", "hazards", "enforcement_actions", "accidents", "enterprises")
+ID_FIELD = {"inspections": "inspection_id", "hazards": "hazard_id",
+            "enforcement_actions": "action_id", "accidents": "accident_id",
+            "enterprises": "enterprise_id"}
+ID_PREFIX = {"inspections": "INS", "hazards": "HZ", "enforcement_actions": "EA",
+             "accidents": "ACC", "enterprises": "E"}
+REQUIRED = {
+    "inspections": ["date", "adcode", "sector"],
+    "hazards": ["found_date", "adcode", "sector", "level"],
+    "enforcement_actions": ["date", "adcode", "sector", "action_type"],
+    "accidents": ["date", "adcode", "sector", "deaths"],
+    "enterprises": ["name", "adcode", "sector"],
+}
+DEFAULTS = {
+    "inspections": {"department": "emergency_management", "campaign": "routine"},
+    "hazards": {"listed_supervision": False},
+    "enforcement_actions": {"persons": 0, "fine_yuan": 0},
+    "accidents": {"injuries": 0, "direct_loss_yuan": 0},
+    "enterprises": {"scale": "below", "licence": "none", "dual_prevention": "none"},
+}
+DATE_FIELDS = {"date", "found_date", "deadline", "rectified_date"}
+NUMBER_FIELDS = {"fine_yuan", "persons", "deaths", "injuries", "direct_loss_yuan", "lon", "lat",
+                 "hazards_general", "hazards_major", "hazards_rectified"}
+CODE_FIELDS = {"sector", "action_type", "department", "licence", "risk_level", "scale",
+               "dual_prevention", "category", "campaign", "level"}
+EARLIEST = pd.Timestamp("2000-01-01")
+# Reasons, in the order that decides a row's primary reason, with their Chinese labels.
+REASONS = {
+    "total_row": "合计行（已核对）", "total_row_mismatch": "合计行与明细不符",
+    "stray_cells": "表头之外有内容", "missing_field": "缺少必填项", "unknown_county": "县区无法识别",
+    "bad_date": "日期无法识别", "date_out_of_range": "日期超出范围（2000年以前或晚于今天）",
+    "bad_number": "数值无法识别", "negative_value": "数值为负", "unknown_code": "分类代码无法识别",
+    "unknown_enterprise": "企业不在企业名录中", "rectified_before_found": "整改日期早于发现日期",
+    "deadline_before_found": "整改期限早于发现日期", "rectified_exceeds_found": "整改数大于隐患数",
+    "duplicate_id_in_file": "文件内记录编号重复", "duplicate_id_in_store": "记录编号已在库中",
+}
+
+
+@dataclass
+class IngestReport:
+    """What one ingest did (or, with ``dry_run``, would do)."""
+
+    path: Path
+    table: str
+    batch: str
+    rows_read: int = 0
+    accepted: int = 0
+    rejected: Counter = field(default_factory=Counter)  # primary reason → rows
+    sheets: list[str] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    quarantine: Path | None = None
+    committed: bool = False
+    already_ingested: bool = False
+    dry_run: bool = False
+    months: list[str] = field(default_factory=list)
+
+    @property
+    def rejected_total(self) -> int:
+        return sum(self.rejected.values())
+
+    def summary(self) -> str:
+        if self.already_ingested:
+            return (f"{self.path}: already ingested as batch {self.batch}; nothing changed "
+                    "(use --force to replace it)")
+        lines = [f"{self.path} → {self.table} (batch {self.batch}"
+                 f"{', dry run: nothing written' if self.dry_run else ''})",
+                 f"  sheets: {', '.join(self.sheets)}",
+                 f"  rows read {self.rows_read}, accepted {self.accepted}, "
+                 f"rejected {self.rejected_total}"]
+        for reason, n in sorted(self.rejected.items(), key=lambda kv: -kv[1]):
+            lines.append(f"    {n:>6}  {reason} ({REASONS[reason]})")
+        if self.ignored_columns:
+            lines.append(f"  ignored columns: {', '.join(self.ignored_columns)}")
+        lines += [f"  warning: {w}" for w in self.warnings]
+        if self.quarantine:
+            lines.append(f"  quarantine{' (not written)' if self.dry_run else ''}: "
+                         f"{self.quarantine}")
+        return "\n".join(lines)
+
+
+# --- conversion ----------------------------------------------------------------------------
+def parse_date(text: str) -> pd.Timestamp | None:
+    """2020-01-05, 2020/1/5, 2020.1.5, 2020年1月5日, 20200105 (a time part is dropped)."""
+    text = unicodedata.normalize("NFKC", text).strip()
+    m = (re.fullmatch(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:[ T]\S.*)?", text)
+         or re.fullmatch(r"(\d{4})(\d{2})(\d{2})", text))
+    if not m:
+        return None
+    try:
+        return pd.Timestamp(dt.date(int(m[1]), int(m[2]), int(m[3])))
+    except ValueError:
+        return None
+
+
+def parse_number(text: str, unit: str | None) -> float | None:
+    """'1,000', '8.5万', '85000元', '-3' → float in the field's base unit (yuan for money)."""
+    text = re.sub(r"[,\s]", "", unicodedata.normalize("NFKC", text))
+    m = re.fullmatch(r"([-+]?\d+(?:\.\d+)?)(万元|万|元|亿元|人|人次)?", text)
+    if not m:
+        return None
+    value = float(m[1])
+    suffix = {"万": "万元"}.get(m[2], m[2])
+    factor = UNITS.get(suffix) if suffix in UNITS else UNITS.get(unit or "元", 1)
+    return value * factor
+
+
+class _Rows:
+    """Reasons per row while a sheet is converted: row index → [(reason, detail)]."""
+
+    def __init__(self):
+        self.reasons: dict[int, list[tuple[str, str]]] = {}
+
+    def add(self, index: int, reason: str, detail: str) -> None:
+        self.reasons.setdefault(index, []).append((reason, detail))
+
+
+def _convert(frame: pd.DataFrame, columns: dict[str, tuple[str, str | None]],
+             mapping: ColumnMapping, counties: RegionIndex, enterprises: dict[str, str],
+             rows: _Rows) -> pd.DataFrame:
+    """Typed fields from text cells; failures are recorded in ``rows`` and left null."""
+    out = pd.DataFrame(index=frame.index)
+    for name, (header, unit) in columns.items():
+        cells = frame[name]
+        values = []
+        for index, text in cells.items():
+            value = None
+            if text.strip() == "":
+                pass
+            elif name in DATE_FIELDS:
+                value = parse_date(text)
+                if value is None:
+                    rows.add(index, "bad_date", f"{header}={text!r}")
+            elif name in NUMBER_FIELDS:
+                value = parse_number(text, unit or mapping.units.get(name))
+                if value is None:
+                    rows.add(index, "bad_number", f"{header}={text!r}")
+            elif name == "adcode":
+                value = counties.resolve(text) if text in counties else None
+                if value is None:
+                    rows.add(index, "unknown_county", f"{header}={text!r}")
+            elif name in CODE_FIELDS:
+                value = mapping.code(name, text)
+                if value is None:
+                    rows.add(index, "unknown_code", f"{header}={text!r}")
+            elif name == "listed_supervision":
+                value = text.strip() in ("是", "Y", "y", "yes", "1", "√", "true", "True")
+            elif name == "enterprise_name":
+                value = enterprises.get(normalise_name(text))
+                if value is None:
+                    rows.add(index, "unknown_enterprise", f"{header}={text!r}")
+            else:
+                value = unicodedata.normalize("NFKC", text).strip()
+            values.append(value)
+        out[name] = pd.Series(values, index=frame.index, dtype=object)
+    return out
+
+
+def _schema(table: str, today: pd.Timestamp, existing_ids: set[str]) -> pa.DataFrameSchema:
+    """Checks on converted fields; check names are reason codes."""
+    def date_within_bounds(s):  # (a name pandera has no built-in check for)
+        d = pd.to_datetime(s)
+        return d.isna() | ((d >= EARLIEST) & (d <= today))
+
+    def not_negative(s):
+        return pd.to_numeric(s).isna() | (pd.to_numeric(s) >= 0)
+
+    columns = {}
+    for name in DATE_FIELDS:
+        columns[name] = pa.Column(None, pa.Check(date_within_bounds, name="date_out_of_range"),
+                                  nullable=True, required=False)
+    for name in NUMBER_FIELDS - {"lon", "lat"}:
+        columns[name] = pa.Column(None, pa.Check(not_negative, name="negative_value"),
+                                  nullable=True, required=False)
+    id_field = ID_FIELD[table]
+    columns[id_field] = pa.Column(None, [
+        pa.Check(lambda s: ~s.duplicated(keep="first"), name="duplicate_id_in_file"),
+        pa.Check(lambda s: ~s.isin(existing_ids), name="duplicate_id_in_store")])
+    checks = []
+    if table == "hazards":
+        checks += [
+            pa.Check(lambda f: _not_before(f, "rectified_date", "found_date"),
+                     name="rectified_before_found"),
+            pa.Check(lambda f: _not_before(f, "deadline", "found_date"),
+                     name="deadline_before_found")]
+    if table == "inspections":
+        checks.append(pa.Check(_rectified_within_found, name="rectified_exceeds_found"))
+    return pa.DataFrameSchema(columns, checks=checks, strict=False)
+
+
+def _not_before(frame: pd.DataFrame, later: str, earlier: str) -> pd.Series:
+    if later not in frame or earlier not in frame:
+        return pd.Series(True, index=frame.index)
+    a, b = pd.to_datetime(frame[later]), pd.to_datetime(frame[earlier])
+    return a.isna() | b.isna() | (a >= b)
+
+
+def _rectified_within_found(frame: pd.DataFrame) -> pd.Series:
+    if "hazards_rectified" not in frame:
+        return pd.Series(True, index=frame.index)
+    found = sum(pd.to_numeric(frame[c]).fillna(0) for c in ("hazards_general", "hazards_major")
+                if c in frame)
+    rectified = pd.to_numeric(frame["hazards_rectified"])
+    return rectified.isna() | (rectified <= found)
+
+
+def _validate(records: pd.DataFrame, schema: pa.DataFrameSchema, rows: _Rows,
+              frame: pd.DataFrame, columns: dict) -> None:
+    """Run the schema lazily; each failure names the column and the cell as written."""
+    try:
+        schema.validate(records, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        for case in errors.failure_cases.itertuples():
+            if case.index is None or pd.isna(case.index):
+                continue
+            index = int(case.index)
+            column = case.column if isinstance(case.column, str) else None
+            if case.schema_context == "DataFrameSchema":
+                column = None  # a check across columns, reported once per row
+                if any(r == str(case.check) for r, _ in rows.reasons.get(index, [])):
+                    continue
+            if column in columns:
+                detail = f"{columns[column][0]}={frame.at[index, column]!r}"
+            elif column:
+                detail = f"{column}={case.failure_case!r}"
+            else:  # a check across columns: show the dates it compared
+                detail = ", ".join(f"{columns[c][0]}={frame.at[index, c]!r}"
+                                   for c in ("found_date", "deadline", "rectified_date",
+                                             "hazards_general", "hazards_major",
+                                             "hazards_rectified") if c in columns)
+            rows.add(index, str(case.check), detail)
+
+
+def _record_id(table: str, values: pd.DataFrame) -> pd.Series:
+    """Deterministic ids for ledgers without one: a hash of the row's converted fields."""
+    texts = ["|".join("" if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v)
+                      for v in row) for row in values.itertuples(index=False)]
+    return pd.Series([f"{ID_PREFIX[table]}-" + hashlib.sha1(f"{table}|{t}".encode())
+                      .hexdigest()[:12].upper() for t in texts], index=values.index, dtype=object)
+
+
+# --- the ingest of one file ----------------------------------------------------------------
+def _sheet_frame(sheet: Sheet, mapping: ColumnMapping, report: IngestReport, path: Path):
+    """Field columns (text) of a sheet, with the header each came from."""
+    columns: dict[str, tuple[str, str | None]] = {}
+    positions: dict[str, int] = {}
+    for position, header in enumerate(sheet.header):
+        name, unit = mapping.field_of(header) if header else (None, None)
+        if name is None or name == "ignore":
+            if header and name is None and header not in report.ignored_columns:
+                report.ignored_columns.append(header)
+            continue
+        if name in columns:
+            raise UserError(f"{path}, sheet {sheet.name}: columns {columns[name][0]!r} and "
+                            f"{header!r} both map to {name}; map one to ignore in a --mapping "
+                            "file")
+        columns[name], positions[name] = (header, unit), position
+    if mapping.table != "enterprises" and "enterprise_name" in columns \
+            and "enterprise_id" in columns:
+        columns.pop("enterprise_name"), positions.pop("enterprise_name")
+    missing = [f for f in REQUIRED[mapping.table] if f not in columns]
+    if missing:
+        raise UserError(f"{path}, sheet {sheet.name}: no column for required field(s) "
+                        f"{', '.join(missing)} (headers: {', '.join(h for h in sheet.header if h)}"
+                        "); name it in a --mapping file")
+    width = len(sheet.header)
+    frame = pd.DataFrame({name: [cells[positions[name]] for _, cells in sheet.rows]
+                          for name in columns}, dtype=object)
+    frame["_sheet"] = sheet.name
+    frame["_row"] = [row for row, _ in sheet.rows]
+    frame["_stray"] = [cells[width:] for _, cells in sheet.rows]
+    frame["_cells"] = [cells[:width] for _, cells in sheet.rows]
+    return frame, columns
+
+
+def _check_totals(sheet: Sheet, converted: pd.DataFrame, columns: dict,
+                  report: IngestReport) -> list[tuple[int, str, str]]:
+    """Compare each total row's numbers with the sum of all the sheet's detail rows (the
+    ledger's own arithmetic, whether or not the rows pass validation)."""
+    out = []
+    for row, cells in sheet.totals:
+        mismatches = []
+        for name, (header, unit) in columns.items():
+            if name not in NUMBER_FIELDS:
+                continue
+            text = cells[sheet.header.index(header)]
+            stated = parse_number(text, unit) if text else None
+            if stated is None:
+                continue
+            detail = pd.to_numeric(converted[name]).sum()
+            if not np.isclose(stated, detail):
+                mismatches.append(f"{header}: 合计 {stated:g} ≠ 明细之和 {detail:g}")
+        if mismatches:
+            report.warnings.append(f"sheet {sheet.name} row {row}: " + "; ".join(mismatches))
+            out.append((row, "total_row_mismatch", "; ".join(mismatches)))
+        else:
+            out.append((row, "total_row", "dropped after checking the detail rows"))
+    return out
+
+
+def _store_ids(data_dir: Path, table: str, skip_batch: str | None) -> set[str]:
+    version = store.current_version(data_dir, table)
+    if version is None:
+        return set()
+    manifest = store.read_manifest(version)
+    skip = set(manifest["batches"].get(skip_batch, {}).get("files", []))
+    ids: set[str] = set()
+    for path in version.rglob("*.parquet"):
+        if str(path.relative_to(version)) not in skip:
+            ids.update(pq.read_table(path, columns=[ID_FIELD[table]]).column(0).to_pylist())
+    return ids
+
+
+def _enterprise_names(data_dir: Path) -> dict[str, str]:
+    version = store.current_version(data_dir, "enterprises")
+    if version is None:
+        return {}
+    table = pq.read_table(version, columns=["enterprise_id", "name"]).to_pandas()
+    return dict(zip(table["name"].map(normalise_name), table["enterprise_id"]))
+
+
+def _write_quarantine(path: Path, rejected: list[dict], headers: list[str]) -> None:
+    """UTF-8 with BOM so Excel opens it; written to a temporary name, then renamed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8-sig", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["sheet", "row", "reason", *headers])
+        for item in rejected:
+            writer.writerow([item["sheet"], item["row"], item["reason"],
+                             *[item["cells"].get(h, "") for h in headers]])
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def ingest(path, table: str, data_dir=None, mapping=None, dry_run: bool = False,
+           force: bool = False, today: pd.Timestamp | None = None,
+           update_cube: bool = True) -> IngestReport:
+    """Ingest one ledger file into ``table``; returns an :class:`IngestReport`.
+
+    Raises UserError for what makes the whole file unusable (unreadable, no header, a
+    required column missing); row-level problems go to the quarantine file instead.
+    """
+    path = Path(path)
+    if table not in INGESTIBLE:
+        raise UserError(f"--table must be one of {', '.join(INGESTIBLE)}, not {table!r}")
+    data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+    today = pd.Timestamp(today or dt.date.today())
+    column_mapping = ColumnMapping.for_table(table, mapping)
+    try:
+        content = path.read_bytes()
+    except (FileNotFoundError, IsADirectoryError):
+        raise UserError(f"{path}: no such file") from None
+    batch = f"{table}-{hashlib.sha256(content).hexdigest()[:16]}"
+    report = IngestReport(path=path, table=table, batch=batch, dry_run=dry_run)
+    manifest = store.read_manifest(store.current_version(data_dir, table))
+    if batch in manifest["batches"] and not force:
+        report.already_ingested = True
+        return report
+
+    sheets = read_ledger(path, column_mapping.is_header_cell)
+    counties = RegionIndex(load_regions(open_catalog(ensure_catalog(data_dir))))
+    enterprises = _enterprise_names(data_dir) if table != "enterprises" else {}
+    existing = _store_ids(data_dir, table, batch if force else None)
+    schema = _schema(table, today, existing)
+
+    accepted_frames, rejected, headers = [], [], []
+    for sheet in sheets:
+        report.sheets.append(sheet.name)
+        headers += [h for h in sheet.header if h and h not in headers]
+        frame, columns = _sheet_frame(sheet, column_mapping, report, path)
+        report.rows_read += len(frame) + len(sheet.totals)
+        rows = _Rows()
+        converted = _convert(frame, columns, column_mapping, counties, enterprises, rows)
+        for index, stray in frame["_stray"].items():
+            if stray:
+                rows.add(index, "stray_cells", ", ".join(stray))
+        for name in REQUIRED[table]:
+            for index in converted.index[frame[name].str.strip() == ""]:
+                rows.add(index, "missing_field", columns[name][0])
+        records = _records(table, converted, frame)
+        _validate(records, schema, rows, frame, columns)
+        ok = ~records.index.isin(list(rows.reasons))
+        accepted_frames.append(records[ok])
+        for index, reasons in rows.reasons.items():
+            rejected.append(_rejection(sheet, frame, index, reasons))
+        for row, reason, detail in _check_totals(sheet, converted, columns, report):
+            cells = dict(zip(sheet.header, next(c for r, c in sheet.totals if r == row)))
+            rejected.append({"sheet": sheet.name, "row": row, "primary": reason,
+                             "reason": f"{reason}: {detail}", "cells": cells})
+        schema = _schema(table, today, existing | set(records.loc[ok, ID_FIELD[table]]))
+
+    accepted = pd.concat(accepted_frames, ignore_index=True)
+    report.accepted = len(accepted)
+    report.rejected = Counter(item["primary"] for item in rejected)
+    date_field = store.PARTITION_DATE.get(table)
+    if date_field and len(accepted):
+        months = pd.to_datetime(accepted[date_field]).dt.strftime("%Y-%m")
+        report.months = sorted(set(months))
+    if rejected:
+        report.quarantine = data_dir / "quarantine" / f"{batch}.csv"
+    if dry_run:
+        return report
+    if rejected:
+        rejected.sort(key=lambda item: (report.sheets.index(item["sheet"]), item["row"]))
+        _write_quarantine(report.quarantine, rejected, headers)
+    _commit(data_dir, table, batch, accepted, path, report)
+    report.committed = True
+    if update_cube:
+        from .cube import refresh_cube
+
+        refresh_cube(data_dir)
+    return report
+
+
+def _rejection(sheet: Sheet, frame: pd.DataFrame, index: int, reasons) -> dict:
+    order = list(REASONS)
+    reasons = sorted(set(reasons), key=lambda r: (order.index(r[0]) if r[0] in order else 99))
+    cells = dict(zip(sheet.header, frame.at[index, "_cells"]))
+    if frame.at[index, "_stray"]:
+        cells["(beyond the header)"] = ", ".join(frame.at[index, "_stray"])
+    return {"sheet": sheet.name, "row": int(frame.at[index, "_row"]), "primary": reasons[0][0],
+            "reason": "; ".join(f"{r}: {d}" for r, d in reasons), "cells": cells}
+
+
+def _records(table: str, converted: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """The store's columns (defaults filled, ids generated) plus the ledger's extra counts."""
+    schema = store.SCHEMAS[table]
+    records = pd.DataFrame(index=converted.index)
+    for f in schema:
+        if f.name in converted:
+            records[f.name] = converted[f.name]
+        elif f.name == "enterprise_id" and "enterprise_name" in converted:
+            records[f.name] = converted["enterprise_name"]
+        else:
+            records[f.name] = DEFAULTS[table].get(f.name)
+        if f.name in DEFAULTS[table]:
+            records[f.name] = records[f.name].where(records[f.name].notna(),
+                                                    DEFAULTS[table][f.name])
+    for name in ("hazards_general", "hazards_major", "hazards_rectified"):
+        if name in converted:
+            records[name] = converted[name]
+    id_field = ID_FIELD[table]
+    if id_field not in converted or records[id_field].isna().all():
+        fields = [c for c in converted.columns if c != id_field]
+        records[id_field] = _record_id(table, converted[fields])
+    else:
+        missing = records[id_field].isna()
+        records.loc[missing, id_field] = _record_id(table, converted.loc[missing])
+    if table == "accidents" and "level" not in converted:
+        records["level"] = np.where(pd.to_numeric(records["deaths"]).fillna(0) >= 3,
+                                    "larger", "ordinary")
+    for name in MONEY_FIELDS | {"persons", "deaths", "injuries"}:
+        if name in records:
+            records[name] = records[name].astype(object)
+    return records
+
+
+def _commit(data_dir: Path, table: str, batch: str, accepted: pd.DataFrame, source: Path,
+            report: IngestReport) -> None:
+    frame = accepted[[f.name for f in store.SCHEMAS[table]]].copy()
+    for f in store.SCHEMAS[table]:
+        if str(f.type).startswith("int"):
+            frame[f.name] = pd.to_numeric(frame[f.name]).round().astype("int64")
+        elif str(f.type) == "double":
+            frame[f.name] = pd.to_numeric(frame[f.name]).astype(float)
+        elif str(f.type) == "bool":
+            frame[f.name] = frame[f.name].astype(bool)
+
+    def build(new: Path, old: Path | None) -> None:
+        manifest = store.read_manifest(old)
+        replaced = set(manifest["batches"].pop(batch, {}).get("files", []))
+        if old is not None:
+            store.link_files(old, new, keep=lambda relative: relative not in replaced)
+        files = store.write_batch_files(table, frame, new, batch) if len(frame) else []
+        manifest["batches"][batch] = {
+            "source": source.name, "rows": len(frame), "files": files,
+            "rejected": report.rejected_total,
+            "quarantine": report.quarantine.name if report.quarantine else None}
+        store.write_manifest(new, manifest)
+
+    store.store_dir(data_dir).mkdir(parents=True, exist_ok=True)
+    store.publish(store.store_dir(data_dir) / table, build)
