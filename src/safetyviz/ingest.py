@@ -64,7 +64,8 @@ EARLIEST = pd.Timestamp("2000-01-01")
 # Reasons, in the order that decides a row's primary reason, with their Chinese labels.
 REASONS = {
     "total_row": "合计行（已核对）", "total_row_mismatch": "合计行与明细不符",
-    "stray_cells": "表头之外有内容", "missing_field": "缺少必填项", "unknown_county": "县区无法识别",
+    "stray_cells": "表头之外有内容", "missing_field": "缺少必填项",
+    "unknown_county": "县区无法识别",
     "bad_date": "日期无法识别", "date_out_of_range": "日期超出范围（2000年以前或晚于今天）",
     "bad_number": "数值无法识别", "negative_value": "数值为负", "unknown_code": "分类代码无法识别",
     "unknown_enterprise": "企业不在企业名录中", "rectified_before_found": "整改日期早于发现日期",

@@ -27,8 +27,8 @@ from .vocab import VOCABULARIES
 
 # Field → header names (normalised: NFKC, no spaces, units stripped). Per table below.
 COMMON_HEADERS = {
-    "adcode": ["所属县区", "县(市、区)", "县(市,区)", "县市区", "县区", "区域", "所属区域", "行政区划",
-               "区划代码", "所属县(市、区)", "县(市)区", "地区"],
+    "adcode": ["所属县区", "县(市、区)", "县(市,区)", "县市区", "县区", "区域", "所属区域",
+               "行政区划", "区划代码", "所属县(市、区)", "县(市)区", "地区"],
     "enterprise_id": ["企业编号", "统一社会信用代码", "信用代码", "单位编号"],
     "enterprise_name": ["企业名称", "单位名称", "生产经营单位", "被检查单位", "企业(单位)名称",
                         "检查对象", "当事人"],
@@ -95,8 +95,10 @@ VALUE_SYNONYMS: dict[str, dict[str, str]] = {
                "煤炭": "coal_mines", "特种设备": "special_equipment"},
     "action_type": {"罚款": "fine", "行政罚款": "fine", "停产整顿": "suspend",
                     "责令停产停业整顿": "suspend", "取缔": "ban_illegal_operation",
-                    "关闭小散乱污": "close_scattered_polluting", "小散乱污": "close_scattered_polluting",
-                    "黑加油点": "seize_black_gas_station", "非法加油车": "seize_illegal_fuel_vehicle",
+                    "关闭小散乱污": "close_scattered_polluting",
+                    "小散乱污": "close_scattered_polluting",
+                    "黑加油点": "seize_black_gas_station",
+                    "非法加油车": "seize_illegal_fuel_vehicle",
                     "非法生产经营单位": "close_illegal_unit", "刑拘": "criminal_detention",
                     "行拘": "administrative_detention"},
     "level": {"一般": "general", "重大": "major", "一般事故": "ordinary", "较大": "larger",
