@@ -40,52 +40,68 @@ def _codes(frame, columns):
     return frame.assign(**{c: frame[c].astype(str) for c in columns})
 
 
+# Columns each dated table contributes to the cube.
+SOURCE_COLUMNS = {
+    "inspections": ["date", "adcode", "sector", "enterprise_id"],
+    "hazards": ["adcode", "sector", "found_date", "level", "deadline", "rectified_date"],
+    "enforcement_actions": ["date", "adcode", "sector", "action_type", "persons", "fine_yuan"],
+    "joint_operations": ["date", "adcode"],
+    "accidents": ["date", "adcode", "sector", "deaths", "injuries"],
+}
+
+
+def aggregate(table: str, frame) -> dict[str, object]:
+    """The cube's aggregates from one table's records (a dask or a pandas DataFrame): series
+    indexed by (adcode, month[, sector]), or by (adcode, sector, start, stop) month spans for
+    the hazard stocks. Lazy for dask input."""
+    out = {}
+    if table == "inspections":
+        ins = _codes(frame, ["adcode", "sector"]).assign(month=lambda f: _month(f["date"]))
+        out["inspections"] = ins.groupby(KEYS).size()
+        out["enterprises_inspected"] = (
+            ins.dropna(subset=["enterprise_id"]).drop_duplicates(KEYS + ["enterprise_id"])
+            .groupby(KEYS).size())
+    elif table == "hazards":
+        hz = _codes(frame, ["adcode", "sector", "level"])
+        hz = hz.assign(
+            month=_month(hz["found_date"]),
+            rectified_month=_month(hz["rectified_date"]).fillna(NEVER).astype("int64"),
+            overdue_month=_month(hz["deadline"] + pd.Timedelta(days=1)).fillna(NEVER)
+            .astype("int64"))
+        out["hazards_found"] = hz.groupby(KEYS).size()
+        out["major_hazards_found"] = hz[hz["level"] == "major"].groupby(KEYS).size()
+        rectified = hz[hz["rectified_month"] != NEVER]
+        out["hazards_rectified"] = (rectified.assign(month=rectified["rectified_month"])
+                                    .groupby(KEYS).size())
+        # Stocks: a hazard is open from its found month until the month before its
+        # rectification month; grouping by (start, stop) keeps this small at any size.
+        out["open_spans"] = hz.groupby(["adcode", "sector", "month", "rectified_month"]).size()
+        out["overdue_spans"] = hz.groupby(
+            ["adcode", "sector", "overdue_month", "rectified_month"]).size()
+    elif table == "enforcement_actions":
+        act = _codes(frame, ["adcode", "sector", "action_type"]).assign(
+            month=lambda f: _month(f["date"]))
+        out["fines_yuan"] = act.groupby(KEYS)["fine_yuan"].sum()
+        out["penalty_cases"] = act[act["action_type"].isin(PENALTY_ACTIONS)].groupby(KEYS).size()
+        out["closures"] = act[act["action_type"].isin(CLOSURE_ACTIONS)].groupby(KEYS).size()
+        out["detentions"] = (act[act["action_type"].isin(DETENTION_ACTIONS)]
+                             .groupby(KEYS)["persons"].sum())
+    elif table == "joint_operations":
+        joint = _codes(frame, ["adcode"]).assign(month=lambda f: _month(f["date"]))
+        out["joint_operations"] = joint.groupby(["adcode", "month"]).size()
+    elif table == "accidents":
+        acc = _codes(frame, ["adcode", "sector"]).assign(month=lambda f: _month(f["date"]))
+        out["accidents"] = acc.groupby(KEYS).size()
+        out["deaths"] = acc.groupby(KEYS)["deaths"].sum()
+        out["injuries"] = acc.groupby(KEYS)["injuries"].sum()
+    return out
+
+
 def _lazy_aggregates(catalog) -> dict[str, object]:
     """Dask graphs of every aggregate; computed together so each file is read once."""
     out = {}
-    ins = load_table("inspections", ["date", "adcode", "sector", "enterprise_id"], catalog)
-    ins = _codes(ins, ["adcode", "sector"]).assign(month=lambda f: _month(f["date"]))
-    out["inspections"] = ins.groupby(KEYS).size()
-    out["enterprises_inspected"] = (
-        ins.dropna(subset=["enterprise_id"]).drop_duplicates(KEYS + ["enterprise_id"])
-        .groupby(KEYS).size())
-
-    hz = load_table("hazards", ["adcode", "sector", "found_date", "level", "deadline",
-                                "rectified_date"], catalog)
-    hz = _codes(hz, ["adcode", "sector", "level"])
-    hz = hz.assign(
-        month=_month(hz["found_date"]),
-        rectified_month=_month(hz["rectified_date"]).fillna(NEVER).astype("int64"),
-        overdue_month=_month(hz["deadline"] + pd.Timedelta(days=1)))
-    out["hazards_found"] = hz.groupby(KEYS).size()
-    out["major_hazards_found"] = hz[hz["level"] == "major"].groupby(KEYS).size()
-    rectified = hz[hz["rectified_month"] != NEVER]
-    out["hazards_rectified"] = (rectified.assign(month=rectified["rectified_month"])
-                                .groupby(KEYS).size())
-    # Stocks: a hazard is open from its found month until the month before its rectification
-    # month; grouping by (start, stop) pairs keeps this small whatever the record count.
-    out["open_spans"] = hz.groupby(["adcode", "sector", "month", "rectified_month"]).size()
-    out["overdue_spans"] = hz.groupby(
-        ["adcode", "sector", "overdue_month", "rectified_month"]).size()
-
-    act = load_table("enforcement_actions",
-                     ["date", "adcode", "sector", "action_type", "persons", "fine_yuan"], catalog)
-    act = _codes(act, ["adcode", "sector", "action_type"]).assign(month=lambda f: _month(f["date"]))
-    out["fines_yuan"] = act.groupby(KEYS)["fine_yuan"].sum()
-    out["penalty_cases"] = act[act["action_type"].isin(PENALTY_ACTIONS)].groupby(KEYS).size()
-    out["closures"] = act[act["action_type"].isin(CLOSURE_ACTIONS)].groupby(KEYS).size()
-    out["detentions"] = (act[act["action_type"].isin(DETENTION_ACTIONS)]
-                         .groupby(KEYS)["persons"].sum())
-
-    joint = load_table("joint_operations", ["date", "adcode"], catalog)
-    joint = _codes(joint, ["adcode"]).assign(month=lambda f: _month(f["date"]))
-    out["joint_operations"] = joint.groupby(["adcode", "month"]).size()
-
-    acc = load_table("accidents", ["date", "adcode", "sector", "deaths", "injuries"], catalog)
-    acc = _codes(acc, ["adcode", "sector"]).assign(month=lambda f: _month(f["date"]))
-    out["accidents"] = acc.groupby(KEYS).size()
-    out["deaths"] = acc.groupby(KEYS)["deaths"].sum()
-    out["injuries"] = acc.groupby(KEYS)["injuries"].sum()
+    for table, columns in SOURCE_COLUMNS.items():
+        out.update(aggregate(table, load_table(table, columns, catalog)))
     return out
 
 
@@ -120,13 +136,7 @@ def _stock(spans: pd.Series, adcodes, months, sectors) -> np.ndarray:
     return np.cumsum(delta, axis=1)[:, :-1, :]
 
 
-def build_cube(catalog=None) -> xr.Dataset:
-    """Aggregate the store (through the catalog) into the cube."""
-    regions = load_regions(catalog)
-    adcodes = list(regions["adcode"])
-    sectors = list(SECTORS)
-    (aggregates,) = dask.compute(_lazy_aggregates(catalog))
-
+def _check_keys(aggregates: dict, adcodes, sectors) -> None:
     for name, series in aggregates.items():
         index = series.index.to_frame(index=False)
         unknown = sorted(set(index["adcode"]) - set(adcodes))
@@ -137,25 +147,52 @@ def build_cube(catalog=None) -> xr.Dataset:
             bad = sorted(set(index["sector"]) - set(sectors))
             if bad:
                 raise UserError(f"{name}: unknown sector code(s) {', '.join(bad)}")
+
+
+SOURCE_OF = {"hazards_open_end": "open_spans", "hazards_overdue_end": "overdue_spans"}
+
+
+def _arrays(aggregates: dict, adcodes, months, sectors) -> dict[str, np.ndarray]:
+    """Dense arrays of the cube variables that ``aggregates`` covers."""
+    out = {}
+    for var in CUBE_VARIABLES:
+        source = SOURCE_OF.get(var.name, var.name)
+        if source not in aggregates:
+            continue
+        if source.endswith("_spans"):
+            out[var.name] = _stock(aggregates[source], adcodes, months, sectors)
+        elif not var.by_sector:
+            out[var.name] = _dense(aggregates[source], adcodes, months, sectors,
+                                   ("adcode", "month"))
+        else:
+            out[var.name] = _dense(aggregates[source], adcodes, months, sectors)
+    return out
+
+
+def _month_indices(cube: xr.Dataset) -> np.ndarray:
+    months = pd.DatetimeIndex(cube["month"].values)
+    return np.asarray(months.year * 12 + months.month - 1)
+
+
+def build_cube(catalog=None) -> xr.Dataset:
+    """Aggregate the store (through the catalog) into the cube."""
+    regions = load_regions(catalog)
+    adcodes = list(regions["adcode"])
+    sectors = list(SECTORS)
+    (aggregates,) = dask.compute(_lazy_aggregates(catalog))
+    _check_keys(aggregates, adcodes, sectors)
     month_values = np.concatenate([series.index.get_level_values("month").to_numpy()
                                    for series in aggregates.values()
                                    if "month" in series.index.names])
     if month_values.size == 0:
         raise UserError("the store holds no dated records: nothing to aggregate")
     months = np.arange(month_values.min(), month_values.max() + 1)
+    arrays = _arrays(aggregates, adcodes, months, sectors)
 
     data = {}
     for var in CUBE_VARIABLES:
-        if var.name == "hazards_open_end":
-            values = _stock(aggregates["open_spans"], adcodes, months, sectors)
-        elif var.name == "hazards_overdue_end":
-            values = _stock(aggregates["overdue_spans"], adcodes, months, sectors)
-        elif not var.by_sector:
-            values = _dense(aggregates[var.name], adcodes, months, sectors, ("adcode", "month"))
-        else:
-            values = _dense(aggregates[var.name], adcodes, months, sectors)
         dims = ("adcode", "month", "sector") if var.by_sector else ("adcode", "month")
-        data[var.name] = (dims, values, {
+        data[var.name] = (dims, arrays[var.name], {
             "long_name_zh": var.long_name_zh, "long_name_en": var.long_name_en,
             "units": var.units, "units_zh": var.units_zh, "over_time": var.over_time})
 
@@ -169,6 +206,51 @@ def build_cube(catalog=None) -> xr.Dataset:
         attrs={"title": "safetyviz cube", "city_adcode": str(regions["parent_adcode"].iloc[0])})
 
 
+def update_cube(cube: xr.Dataset, table: str, added: pd.DataFrame | None,
+                removed: pd.DataFrame | None = None, catalog=None) -> xr.Dataset | None:
+    """The cube after ``added`` records were appended to ``table`` (and ``removed`` taken out),
+    without rereading the store: counts, sums and stocks are additive, so the batch's own
+    aggregates are added (subtracted); the distinct count ``enterprises_inspected`` is
+    recomputed from the store for the months the batch touches. Returns None when the batch
+    falls outside the cube's counties or months: then the cube must be rebuilt."""
+    if table not in SOURCE_COLUMNS:
+        return cube
+    adcodes = [str(a) for a in cube["adcode"].values]
+    sectors = [str(s) for s in cube["sector"].values]
+    months = _month_indices(cube)
+    new = cube.copy(deep=True)
+    touched: set[int] = set()
+    for frame, sign in ((added, 1), (removed, -1)):
+        if frame is None or not len(frame):
+            continue
+        aggregates = aggregate(table, frame[SOURCE_COLUMNS[table]])
+        try:
+            _check_keys(aggregates, adcodes, sectors)
+        except UserError:
+            return None
+        for series in aggregates.values():
+            if "month" in series.index.names and len(series):
+                in_batch = set(series.index.get_level_values("month").tolist())
+                if min(in_batch) < months[0] or max(in_batch) > months[-1]:
+                    return None
+                touched |= in_batch
+        for name, values in _arrays(aggregates, adcodes, months, sectors).items():
+            if name != "enterprises_inspected":
+                new[name].values += sign * values
+    if table == "inspections" and touched:
+        first, last = min(touched), max(touched)
+        start = pd.Timestamp(f"{first // 12:04d}-{first % 12 + 1:02d}-01")
+        end = pd.Timestamp(f"{last // 12:04d}-{last % 12 + 1:02d}-01") + pd.offsets.MonthEnd(0)
+        records = load_table("inspections", SOURCE_COLUMNS["inspections"], catalog,
+                             filters=[("date", ">=", start.date()), ("date", "<=", end.date())])
+        distinct = aggregate("inspections", records.compute())["enterprises_inspected"]
+        span = np.arange(first, last + 1)
+        values = _dense(distinct, adcodes, span, sectors)
+        new["enterprises_inspected"].loc[{"month": new["month"].values[
+            (months >= first) & (months <= last)]}] = values
+    return new
+
+
 def write_cube(cube: xr.Dataset, data_dir: Path) -> Path:
     """Write the cube as Zarr; ``cube/cube.zarr`` switches to it atomically."""
     link = cube_path(data_dir)
@@ -176,8 +258,14 @@ def write_cube(cube: xr.Dataset, data_dir: Path) -> Path:
     if link.is_dir() and not link.is_symlink():  # written by an earlier layout
         shutil.rmtree(link)
 
+    clean = cube.copy()
+    for variable in clean.variables.values():
+        variable.encoding = {}  # an encoding read from an earlier file does not carry over
+    clean = clean.assign_coords({name: clean[name].astype(object) for name in
+                                 ("adcode", "sector", "name_zh") if name in clean.coords})
+
     def build(new: Path, old: Path | None) -> None:
-        cube.to_zarr(new, mode="w", consolidated=True, zarr_format=2)
+        clean.to_zarr(new, mode="w", consolidated=True, zarr_format=2)
 
     publish(link, build)
     return link
@@ -198,10 +286,17 @@ def over_period(cube: xr.Dataset, name: str, start, end) -> xr.DataArray:
     return in_period.sum("month")
 
 
-def refresh_cube(data_dir: Path) -> Path | None:
-    """Rebuild the cube of ``data_dir`` after its store changed (if it has a cube)."""
+def refresh_cube(data_dir: Path, table: str | None = None, added: pd.DataFrame | None = None,
+                 removed: pd.DataFrame | None = None) -> Path | None:
+    """Bring the cube of ``data_dir`` up to date after its store changed (if it has a cube):
+    incrementally for one table's batch when possible, else by a full rebuild."""
     from .catalog import ensure_catalog, open_catalog
 
     if not cube_path(data_dir).exists():
         return None
-    return write_cube(build_cube(open_catalog(ensure_catalog(data_dir))), data_dir)
+    cat = open_catalog(ensure_catalog(data_dir))
+    updated = None
+    if table is not None:
+        current = xr.open_zarr(cube_path(data_dir), consolidated=True).load()
+        updated = update_cube(current, table, added, removed, cat)
+    return write_cube(updated if updated is not None else build_cube(cat), data_dir)

@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 from . import store
 from .catalog import ensure_catalog, open_catalog
 from .errors import UserError
-from .loading import load_regions
+from .loading import as_records, load_regions
 from .mapping import MONEY_FIELDS, UNITS, ColumnMapping
 from .paths import default_data_dir
 from .readers import Sheet, read_ledger
@@ -443,12 +443,13 @@ def ingest(path, table: str, data_dir=None, mapping=None, dry_run: bool = False,
     if rejected:
         rejected.sort(key=lambda item: (report.sheets.index(item["sheet"]), item["row"]))
         _write_quarantine(report.quarantine, rejected, headers)
-    _commit(data_dir, table, batch, accepted, path, report)
+    added, removed = _commit(data_dir, table, batch, accepted, path, report)
     report.committed = True
     if update_cube:
         from .cube import refresh_cube
 
-        refresh_cube(data_dir)
+        refresh_cube(data_dir, table, as_records(table, added),
+                     None if removed is None else as_records(table, removed))
     return report
 
 
@@ -496,7 +497,9 @@ def _records(table: str, converted: pd.DataFrame, frame: pd.DataFrame) -> pd.Dat
 
 
 def _commit(data_dir: Path, table: str, batch: str, accepted: pd.DataFrame, source: Path,
-            report: IngestReport) -> None:
+            report: IngestReport) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Append the batch as a new version of the table (replacing an earlier copy of the same
+    batch); returns the records added and those the replaced copy held."""
     frame = accepted[[f.name for f in store.SCHEMAS[table]]].copy()
     for f in store.SCHEMAS[table]:
         if str(f.type).startswith("int"):
@@ -506,9 +509,14 @@ def _commit(data_dir: Path, table: str, batch: str, accepted: pd.DataFrame, sour
         elif str(f.type) == "bool":
             frame[f.name] = frame[f.name].astype(bool)
 
+    removed = []
+
     def build(new: Path, old: Path | None) -> None:
         manifest = store.read_manifest(old)
         replaced = set(manifest["batches"].pop(batch, {}).get("files", []))
+        if replaced:
+            removed.append(pq.read_table([str(old / f) for f in sorted(replaced)],
+                                         schema=store.SCHEMAS[table]).to_pandas())
         if old is not None:
             store.link_files(old, new, keep=lambda relative: relative not in replaced)
         files = store.write_batch_files(table, frame, new, batch) if len(frame) else []
@@ -520,3 +528,4 @@ def _commit(data_dir: Path, table: str, batch: str, accepted: pd.DataFrame, sour
 
     store.store_dir(data_dir).mkdir(parents=True, exist_ok=True)
     store.publish(store.store_dir(data_dir) / table, build)
+    return frame, (removed[0] if removed else None)

@@ -19,11 +19,14 @@ def _date_columns(table: str) -> list[str]:
     return [f.name for f in SCHEMAS[table] if str(f.type) == "date32[day]"]
 
 
-def load_table(name: str, columns: list[str] | None = None, catalog=None) -> dd.DataFrame:
-    """A store table as a lazy dask DataFrame (only ``columns`` if given)."""
+def load_table(name: str, columns: list[str] | None = None, catalog=None,
+               filters: list | None = None) -> dd.DataFrame:
+    """A store table as a lazy dask DataFrame (only ``columns`` if given; ``filters`` in
+    pyarrow's form are pushed down to the Parquet files)."""
     if name not in SCHEMAS:
         raise UserError(f"unknown table {name!r}; tables: {', '.join(SCHEMAS)}")
-    frame = catalog_module.read(name, catalog, columns=columns)
+    kwargs = {"filters": filters} if filters else {}
+    frame = catalog_module.read(name, catalog, columns=columns, **kwargs)
     if columns is None and "year" in frame.columns:
         frame = frame.drop(columns="year")  # the hive partition key, not a record field
     for column in _date_columns(name):
@@ -51,3 +54,12 @@ def load_regions(catalog=None):
 def load_cube(catalog=None):
     """The cube as an in-memory xarray Dataset."""
     return catalog_module.read("cube", catalog).load()
+
+
+def as_records(table: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """A frame of ``table`` in the types :func:`load_table` gives (for batches in memory)."""
+    frame = frame.copy()
+    for column in _date_columns(table):
+        if column in frame:
+            frame[column] = pd.to_datetime(frame[column]).astype("datetime64[ns]")
+    return frame
