@@ -12,6 +12,7 @@ summed over months; ``joint_operations`` has no sector.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -23,11 +24,12 @@ import xarray as xr
 from .errors import UserError
 from .loading import load_regions, load_table
 from .paths import cube_path
-from .store import publish
+from .store import current_version, publish
 from .vocab import CLOSURE_ACTIONS, CUBE_VARIABLES, DETENTION_ACTIONS, PENALTY_ACTIONS, SECTORS
 
 KEYS = ["adcode", "month", "sector"]
 NEVER = 10**6  # month index of "not rectified" (after any real month)
+BUILT_FROM = "store_versions.json"  # beside the Zarr metadata; zarr ignores it
 
 
 def _month(dates):
@@ -251,13 +253,26 @@ def update_cube(cube: xr.Dataset, table: str, added: pd.DataFrame | None,
     return new
 
 
-def write_cube(cube: xr.Dataset, data_dir: Path) -> Path:
-    """Write the cube as Zarr; ``cube/cube.zarr`` switches to it atomically."""
+def store_versions(data_dir: Path) -> dict[str, str | None]:
+    """The store version each dated table is at (what a cube is built from)."""
+    return {table: (v.name if (v := current_version(data_dir, table)) else None)
+            for table in SOURCE_COLUMNS}
+
+
+def cube_versions(data_dir: Path) -> dict | None:
+    """The store versions the current cube was built from (None if unknown)."""
+    path = cube_path(data_dir) / BUILT_FROM
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def write_cube(cube: xr.Dataset, data_dir: Path, versions: dict | None = None) -> Path:
+    """Write the cube as Zarr; ``cube/cube.zarr`` switches to it atomically. ``versions``
+    (default: the store's current ones) records what it was built from."""
     link = cube_path(data_dir)
     link.parent.mkdir(parents=True, exist_ok=True)
     if link.is_dir() and not link.is_symlink():  # written by an earlier layout
         shutil.rmtree(link)
-
+    versions = versions if versions is not None else store_versions(data_dir)
     clean = cube.copy()
     for variable in clean.variables.values():
         variable.encoding = {}  # an encoding read from an earlier file does not carry over
@@ -266,6 +281,7 @@ def write_cube(cube: xr.Dataset, data_dir: Path) -> Path:
 
     def build(new: Path, old: Path | None) -> None:
         clean.to_zarr(new, mode="w", consolidated=True, zarr_format=2)
+        (new / BUILT_FROM).write_text(json.dumps(versions))
 
     publish(link, build)
     return link
@@ -287,16 +303,23 @@ def over_period(cube: xr.Dataset, name: str, start, end) -> xr.DataArray:
 
 
 def refresh_cube(data_dir: Path, table: str | None = None, added: pd.DataFrame | None = None,
-                 removed: pd.DataFrame | None = None) -> Path | None:
-    """Bring the cube of ``data_dir`` up to date after its store changed (if it has a cube):
-    incrementally for one table's batch when possible, else by a full rebuild."""
+                 removed: pd.DataFrame | None = None, before: str | None = None) -> Path | None:
+    """Bring the cube of ``data_dir`` up to date after its store changed (if it has a cube).
+
+    Incremental when the cube was built from exactly the store as it was before this batch
+    (``before``: the table's previous version); otherwise (a cube left behind by a killed
+    ingest, say) a full rebuild."""
     from .catalog import ensure_catalog, open_catalog
 
     if not cube_path(data_dir).exists():
         return None
     cat = open_catalog(ensure_catalog(data_dir))
+    now = store_versions(data_dir)
+    built_from = cube_versions(data_dir)
+    if built_from == now:
+        return cube_path(data_dir)
     updated = None
-    if table is not None:
+    if table in SOURCE_COLUMNS and built_from == {**now, table: before}:
         current = xr.open_zarr(cube_path(data_dir), consolidated=True).load()
         updated = update_cube(current, table, added, removed, cat)
-    return write_cube(updated if updated is not None else build_cube(cat), data_dir)
+    return write_cube(updated if updated is not None else build_cube(cat), data_dir, now)

@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 
 from . import store
 from .catalog import ensure_catalog, open_catalog
+from .cube import refresh_cube
 from .errors import UserError
 from .loading import as_records, load_regions
 from .mapping import MONEY_FIELDS, UNITS, ColumnMapping
@@ -395,6 +396,8 @@ def ingest(path, table: str, data_dir=None, mapping=None, dry_run: bool = False,
     manifest = store.read_manifest(store.current_version(data_dir, table))
     if batch in manifest["batches"] and not force:
         report.already_ingested = True
+        if update_cube:  # an earlier run may have been killed before its cube update
+            refresh_cube(data_dir)
         return report
 
     sheets = read_ledger(path, column_mapping.is_header_cell)
@@ -443,13 +446,13 @@ def ingest(path, table: str, data_dir=None, mapping=None, dry_run: bool = False,
     if rejected:
         rejected.sort(key=lambda item: (report.sheets.index(item["sheet"]), item["row"]))
         _write_quarantine(report.quarantine, rejected, headers)
+    before = store.current_version(data_dir, table)
     added, removed = _commit(data_dir, table, batch, accepted, path, report)
     report.committed = True
     if update_cube:
-        from .cube import refresh_cube
-
         refresh_cube(data_dir, table, as_records(table, added),
-                     None if removed is None else as_records(table, removed))
+                     None if removed is None else as_records(table, removed),
+                     before=before.name if before else None)
     return report
 
 

@@ -1,0 +1,165 @@
+"""Ingest: the ledger fixtures of tests/data/ledgers (made by make_fixtures.py) into the tiny
+store; counts per reason are exact, every row read ends accepted or quarantined."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from collections import Counter
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import xarray as xr
+
+from conftest import TESTS
+from safetyviz import catalog, cube, store
+from safetyviz.errors import UserError
+from safetyviz.ingest import ingest
+from safetyviz.loading import load_cube
+
+LEDGERS = TESTS / "data" / "ledgers"
+TODAY = pd.Timestamp("2026-11-28")
+
+CASES = {  # file: (table, rows read, accepted, rejected by primary reason)
+    "inspections_gbk.csv": ("inspections", 4, 4, {}),
+    "inspections_bom.csv": ("inspections", 3, 3, {}),
+    "inspections_ledger.xlsx": ("inspections", 4, 2,
+                                {"rectified_exceeds_found": 1, "total_row": 1}),
+    "actions_by_county.xlsx": ("enforcement_actions", 5, 4, {"total_row": 1}),
+    "actions_invalid.csv": ("enforcement_actions", 5, 1,
+                            {"negative_value": 1, "bad_number": 1, "unknown_code": 1,
+                             "missing_field": 1}),
+    "hazards_invalid.csv": ("hazards", 11, 2,
+                            {"unknown_county": 1, "bad_date": 1, "date_out_of_range": 2,
+                             "rectified_before_found": 1, "missing_field": 1,
+                             "unknown_code": 1, "duplicate_id_in_file": 1,
+                             "unknown_enterprise": 1}),
+    "accidents.xls": ("accidents", 2, 2, {}),
+}
+
+
+@pytest.fixture()
+def data_dir(tiny_dir):
+    """The tiny store with its cube."""
+    cube.write_cube(cube.build_cube(catalog.open_catalog(tiny_dir / "catalog.yaml")), tiny_dir)
+    return tiny_dir
+
+
+def rows_of(data_dir, table) -> pd.DataFrame:
+    return pq.read_table(store.store_dir(data_dir) / table).to_pandas()
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_every_row_read_is_accepted_or_quarantined(name, data_dir):
+    table, read, accepted, rejected = CASES[name]
+    before = len(rows_of(data_dir, table))
+    report = ingest(LEDGERS / name, table=table, data_dir=data_dir, today=TODAY)
+    assert (report.rows_read, report.accepted, dict(report.rejected)) == (read, accepted, rejected)
+    assert report.accepted + report.rejected_total == report.rows_read
+    assert len(rows_of(data_dir, table)) == before + accepted
+    if rejected:
+        raw = report.quarantine.read_bytes()
+        assert raw.startswith(b"\xef\xbb\xbf")  # Excel opens UTF-8 with a BOM
+        with open(report.quarantine, encoding="utf-8-sig", newline="") as f:
+            quarantined = list(csv.DictReader(f))
+        assert len(quarantined) == report.rejected_total
+        assert Counter(q["reason"].split(":")[0] for q in quarantined) == Counter(rejected)
+        assert all(q["sheet"] and int(q["row"]) > 1 for q in quarantined)
+    else:
+        assert report.quarantine is None
+
+
+def test_values_are_converted_to_the_schema(data_dir):
+    ingest(LEDGERS / "inspections_gbk.csv", table="inspections", data_dir=data_dir, today=TODAY)
+    ins = rows_of(data_dir, "inspections")
+    new = ins[ins["date"] >= pd.Timestamp("2020-05-01").date()].sort_values("date")
+    assert list(new["adcode"]) == ["411002", "411081", "411003", "411082"]  # 魏都区, 禹州,
+    assert list(new["sector"]) == ["crowded_places", "coal_mines", "industry_trade",  # 许昌县,
+                                   "hazardous_chemicals"]  # 411082
+    assert list(new["department"]) == ["emergency_management", "emergency_management",
+                                       "market_regulation", "emergency_management"]
+    ingest(LEDGERS / "actions_by_county.xlsx", table="enforcement_actions", data_dir=data_dir,
+           today=TODAY)
+    actions = rows_of(data_dir, "enforcement_actions")
+    april = actions[actions["date"] >= pd.Timestamp("2020-04-01").date()]
+    assert sorted(april["fine_yuan"]) == [0, 0, 5000, 12000]  # 0.5 and 1.2 万元
+    assert april.loc[april["action_type"] == "criminal_detention", "persons"].tolist() == [3]
+    ingest(LEDGERS / "accidents.xls", table="accidents", data_dir=data_dir, today=TODAY)
+    acc = rows_of(data_dir, "accidents").sort_values("date")
+    assert acc["direct_loss_yuan"].tolist()[-2:] == [1_500_000, 125_000]  # 150 and 12.5 万元
+    assert acc["level"].tolist()[-1] == "ordinary"
+
+
+def test_ingesting_the_same_file_again_changes_nothing(data_dir):
+    first = ingest(LEDGERS / "inspections_gbk.csv", table="inspections", data_dir=data_dir,
+                   today=TODAY)
+    version = store.current_version(data_dir, "inspections")
+    again = ingest(LEDGERS / "inspections_gbk.csv", table="inspections", data_dir=data_dir,
+                   today=TODAY)
+    assert again.already_ingested and not again.committed and again.batch == first.batch
+    assert store.current_version(data_dir, "inspections") == version
+    forced = ingest(LEDGERS / "inspections_gbk.csv", table="inspections", data_dir=data_dir,
+                    today=TODAY, force=True)
+    assert forced.committed and forced.accepted == 4 and not forced.rejected
+    assert len(rows_of(data_dir, "inspections")) == 5 + 4
+
+
+def test_a_record_id_already_in_the_store_is_rejected(data_dir):
+    ingest(LEDGERS / "hazards_invalid.csv", table="hazards", data_dir=data_dir, today=TODAY)
+    report = ingest(LEDGERS / "hazards_again.csv", table="hazards", data_dir=data_dir,
+                    today=TODAY)
+    assert dict(report.rejected) == {"duplicate_id_in_store": 1} and report.accepted == 0
+
+
+def test_dry_run_writes_nothing(data_dir):
+    before = store.current_version(data_dir, "hazards")
+    report = ingest(LEDGERS / "hazards_invalid.csv", table="hazards", data_dir=data_dir,
+                    today=TODAY, dry_run=True)
+    assert report.accepted == 2 and not report.committed
+    assert store.current_version(data_dir, "hazards") == before
+    assert not (data_dir / "quarantine").exists()
+
+
+def test_the_cube_is_updated_incrementally_and_equals_a_full_rebuild(demo_dir, tmp_path,
+                                                                    monkeypatch):
+    data_dir = tmp_path / "demo"
+    shutil.copytree(demo_dir, data_dir, symlinks=True)  # the ledgers' months are in its cube
+
+    def no_full_rebuild(*args, **kwargs):
+        raise AssertionError("ingest rebuilt the whole cube")
+
+    monkeypatch.setattr(cube, "build_cube", no_full_rebuild)
+    for name in ("inspections_gbk.csv", "inspections_ledger.xlsx", "hazards_invalid.csv",
+                 "actions_by_county.xlsx", "accidents.xls"):
+        table = CASES[name][0]
+        ingest(LEDGERS / name, table=table, data_dir=data_dir, today=TODAY)
+    ingest(LEDGERS / "inspections_gbk.csv", table="inspections", data_dir=data_dir,
+           today=TODAY, force=True)
+    monkeypatch.undo()
+    cat = catalog.open_catalog(data_dir / "catalog.yaml")
+    xr.testing.assert_identical(load_cube(cat), cube.build_cube(cat))
+    assert cube.cube_versions(data_dir) == cube.store_versions(data_dir)
+
+
+def test_mojibake_is_refused_not_guessed(data_dir):
+    with pytest.raises(UserError, match="mojibake"):
+        ingest(LEDGERS / "inspections_big5.csv", table="inspections", data_dir=data_dir)
+
+
+def test_a_mapping_file_names_unusual_headers_and_values(data_dir, tmp_path):
+    ledger = tmp_path / "odd.csv"
+    ledger.write_text("检查时间（年月日）,所在县区名称,领域,所在乡镇\n"
+                      "2020-07-01,禹州,危化企业,褚河镇\n", encoding="utf-8")
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text("columns:\n  检查时间（年月日）: date\n  所在县区名称: adcode\n"
+                       "  领域: sector\n  所在乡镇: ignore\n"
+                       "values:\n  sector: {危化企业: hazardous_chemicals}\n", encoding="utf-8")
+    with pytest.raises(UserError, match="no header row found"):
+        ingest(ledger, table="inspections", data_dir=data_dir)
+    report = ingest(ledger, table="inspections", data_dir=data_dir, mapping=mapping)
+    assert report.accepted == 1 and not report.ignored_columns
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("columns:\n  检查时间: when\n", encoding="utf-8")
+    with pytest.raises(UserError, match="unknown field 'when'"):
+        ingest(ledger, table="inspections", data_dir=data_dir, mapping=bad)
