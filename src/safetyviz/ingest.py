@@ -154,44 +154,45 @@ class _Rows:
         self.reasons.setdefault(index, []).append((reason, detail))
 
 
+def _convert_cell(name: str, text: str, unit: str | None, mapping: ColumnMapping,
+                  counties: RegionIndex, enterprises: dict[str, str]):
+    """(value, reason) for one cell; reason is None when the cell converts (or is empty)."""
+    if text.strip() == "":
+        return None, None
+    if name in DATE_FIELDS:
+        value = parse_date(text)
+        return value, None if value is not None else "bad_date"
+    if name in NUMBER_FIELDS:
+        value = parse_number(text, unit or mapping.units.get(name))
+        return value, None if value is not None else "bad_number"
+    if name == "adcode":
+        return (counties.resolve(text), None) if text in counties else (None, "unknown_county")
+    if name in CODE_FIELDS:
+        value = mapping.code(name, text)
+        return value, None if value is not None else "unknown_code"
+    if name == "listed_supervision":
+        return text.strip() in ("是", "Y", "y", "yes", "1", "√", "true", "True"), None
+    if name == "enterprise_name":
+        value = enterprises.get(normalise_name(text))
+        return value, None if value is not None else "unknown_enterprise"
+    return unicodedata.normalize("NFKC", text).strip(), None
+
+
 def _convert(frame: pd.DataFrame, columns: dict[str, tuple[str, str | None]],
              mapping: ColumnMapping, counties: RegionIndex, enterprises: dict[str, str],
              rows: _Rows) -> pd.DataFrame:
-    """Typed fields from text cells; failures are recorded in ``rows`` and left null."""
+    """Typed fields from text cells; failures are recorded in ``rows`` and left null.
+    Each distinct text is converted once (ledgers repeat dates, counties and codes)."""
     out = pd.DataFrame(index=frame.index)
     for name, (header, unit) in columns.items():
         cells = frame[name]
-        values = []
-        for index, text in cells.items():
-            value = None
-            if text.strip() == "":
-                pass
-            elif name in DATE_FIELDS:
-                value = parse_date(text)
-                if value is None:
-                    rows.add(index, "bad_date", f"{header}={text!r}")
-            elif name in NUMBER_FIELDS:
-                value = parse_number(text, unit or mapping.units.get(name))
-                if value is None:
-                    rows.add(index, "bad_number", f"{header}={text!r}")
-            elif name == "adcode":
-                value = counties.resolve(text) if text in counties else None
-                if value is None:
-                    rows.add(index, "unknown_county", f"{header}={text!r}")
-            elif name in CODE_FIELDS:
-                value = mapping.code(name, text)
-                if value is None:
-                    rows.add(index, "unknown_code", f"{header}={text!r}")
-            elif name == "listed_supervision":
-                value = text.strip() in ("是", "Y", "y", "yes", "1", "√", "true", "True")
-            elif name == "enterprise_name":
-                value = enterprises.get(normalise_name(text))
-                if value is None:
-                    rows.add(index, "unknown_enterprise", f"{header}={text!r}")
-            else:
-                value = unicodedata.normalize("NFKC", text).strip()
-            values.append(value)
-        out[name] = pd.Series(values, index=frame.index, dtype=object)
+        converted = {text: _convert_cell(name, text, unit, mapping, counties, enterprises)
+                     for text in cells.unique()}
+        values = [converted[text][0] for text in cells]
+        out[name] = pd.Series(values, index=cells.index, dtype=object)
+        failed = {text for text, (_, reason) in converted.items() if reason}
+        for index, text in cells[cells.isin(failed)].items():
+            rows.add(index, converted[text][1], f"{header}={text!r}")
     return out
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import itertools
 import re
 import unicodedata
 import zipfile
@@ -92,7 +93,9 @@ def decode_text(data: bytes, path: Path) -> tuple[str, str]:
 
 
 # --- grids: a sheet as rows of cells, merged ranges filled ----------------------------------
-def _csv_grid(path: Path, data: bytes) -> list[tuple[str, list[list[str]], set]]:
+def _csv_grid(path: Path, data: bytes):
+    """The CSV as (name, rows, merged): rows is lazy, so a file without a header is refused
+    after ten rows, not after parsing all of it."""
     text, _ = decode_text(data, path)
     csv.field_size_limit(MAX_FIELD_CHARS)
     try:
@@ -100,11 +103,15 @@ def _csv_grid(path: Path, data: bytes) -> list[tuple[str, list[list[str]], set]]
         dialect = csv.Sniffer().sniff(sample, delimiters=",\t;") if sample.strip() else "excel"
     except csv.Error:
         dialect = "excel"
-    try:
-        grid = [[clean(c) for c in row] for row in csv.reader(io.StringIO(text), dialect)]
-    except csv.Error as exc:
-        raise UserError(f"{path}: not a readable CSV file ({exc})") from None
-    return [(path.stem, grid, set())]
+
+    def rows():
+        try:
+            for row in csv.reader(io.StringIO(text), dialect):
+                yield [clean(c) for c in row]
+        except csv.Error as exc:
+            raise UserError(f"{path}: not a readable CSV file ({exc})") from None
+
+    return [(path.stem, rows(), set())]
 
 
 def _xlsx_grids(path: Path) -> list[tuple[str, list[list[str]], set]]:
@@ -169,22 +176,20 @@ def is_total_row(cells: list[str]) -> bool:
                for c in cells[:3])
 
 
-def _find_table(name: str, grid: list[list[str]], merged: set,
+def _find_table(name: str, grid, merged: set,
                 is_header_cell: Callable[[str], bool]) -> Sheet | None:
     """Header row = the first row of the first ten with at least two known header cells; a
     second header row below merged parents is joined to them ('隐患/一般')."""
-    best = None
-    for r, row in enumerate(grid[:MAX_HEADER_SEARCH]):
-        hits = sum(1 for c in row if c and is_header_cell(c))
-        if hits >= 2:
-            best = r
-            break
+    rows = iter(grid)
+    head = list(itertools.islice(rows, MAX_HEADER_SEARCH + 1))
+    best = next((r for r, row in enumerate(head[:MAX_HEADER_SEARCH])
+                 if sum(1 for c in row if c and is_header_cell(c)) >= 2), None)
     if best is None:
         return None
-    header = list(grid[best])
+    header = list(head[best])
     start = best + 1
-    if start < len(grid):
-        below = grid[start]
+    if start < len(head):
+        below = head[start]
         parents = {c for (r, c) in merged if r == best}
         if parents and all(below[c] for c in parents if c < len(below)):
             # Merged parents over named children: a two-row header.
@@ -194,9 +199,9 @@ def _find_table(name: str, grid: list[list[str]], merged: set,
             start += 1
     width = len(header)
     sheet = Sheet(name=name, header=header)
-    for r in range(start, len(grid)):
-        cells = (grid[r] + [""] * width)[:width]
-        extra = [c for c in grid[r][width:] if c]
+    for r, row in enumerate(itertools.chain(head[start:], rows), start=start):
+        cells = (row + [""] * width)[:width]
+        extra = [c for c in row[width:] if c]
         if not any(cells) and not extra:
             continue  # blank separator row
         if extra:
