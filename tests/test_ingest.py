@@ -163,3 +163,12 @@ def test_a_mapping_file_names_unusual_headers_and_values(data_dir, tmp_path):
     bad.write_text("columns:\n  检查时间: when\n", encoding="utf-8")
     with pytest.raises(UserError, match="unknown field 'when'"):
         ingest(ledger, table="inspections", data_dir=data_dir, mapping=bad)
+
+
+def test_the_data_dictionary_document_is_up_to_date():
+    from conftest import PROJECT
+    from safetyviz.ingest import data_dictionary
+
+    document = (PROJECT / "docs" / "data-dictionary.md").read_text(encoding="utf-8")
+    assert document == data_dictionary() + "\n", "regenerate docs/data-dictionary.md"
+    assert "罚款金额" in document and "`fine_yuan`" in document

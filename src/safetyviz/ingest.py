@@ -186,10 +186,20 @@ def _convert(frame: pd.DataFrame, columns: dict[str, tuple[str, str | None]],
     out = pd.DataFrame(index=frame.index)
     for name, (header, unit) in columns.items():
         cells = frame[name]
+        if name not in DATE_FIELDS | NUMBER_FIELDS | CODE_FIELDS | {
+                "adcode", "listed_supervision", "enterprise_name"}:  # free text: vectorised
+            text = cells.str.normalize("NFKC").str.strip()
+            out[name] = text.astype(object).where(text != "", None)
+            continue
         converted = {text: _convert_cell(name, text, unit, mapping, counties, enterprises)
                      for text in cells.unique()}
-        values = [converted[text][0] for text in cells]
-        out[name] = pd.Series(values, index=cells.index, dtype=object)
+        values = cells.map({text: value for text, (value, _) in converted.items()})
+        if name in DATE_FIELDS:
+            out[name] = pd.to_datetime(values).astype("datetime64[ns]")
+        elif name in NUMBER_FIELDS:
+            out[name] = pd.to_numeric(values).astype(float)
+        else:
+            out[name] = values.astype(object).where(values.notna(), None)
         failed = {text for text, (_, reason) in converted.items() if reason}
         for index, text in cells[cells.isin(failed)].items():
             rows.add(index, converted[text][1], f"{header}={text!r}")
@@ -303,14 +313,9 @@ def _sheet_frame(sheet: Sheet, mapping: ColumnMapping, report: IngestReport, pat
         raise UserError(f"{path}, sheet {sheet.name}: no column for required field(s) "
                         f"{', '.join(missing)} (headers: {', '.join(h for h in sheet.header if h)}"
                         "); name it in a --mapping file")
-    width = len(sheet.header)
-    frame = pd.DataFrame({name: [cells[positions[name]] for _, cells in sheet.rows]
-                          for name in columns}, dtype=object)
-    frame["_sheet"] = sheet.name
-    frame["_row"] = [row for row, _ in sheet.rows]
-    frame["_stray"] = [cells[width:] for _, cells in sheet.rows]
-    frame["_cells"] = [cells[:width] for _, cells in sheet.rows]
-    return frame, columns
+    frame = pd.DataFrame({name: sheet.cells[positions[name]].astype("str")
+                          for name in columns}, index=sheet.cells.index)
+    return frame.reset_index(drop=True), columns
 
 
 def _check_totals(sheet: Sheet, converted: pd.DataFrame, columns: dict,
@@ -318,7 +323,7 @@ def _check_totals(sheet: Sheet, converted: pd.DataFrame, columns: dict,
     """Compare each total row's numbers with the sum of all the sheet's detail rows (the
     ledger's own arithmetic, whether or not the rows pass validation)."""
     out = []
-    for row, cells in sheet.totals:
+    for row, cells in sheet.totals.iterrows():
         mismatches = []
         for name, (header, unit) in columns.items():
             if name not in NUMBER_FIELDS:
@@ -412,12 +417,15 @@ def ingest(path, table: str, data_dir=None, mapping=None, dry_run: bool = False,
         report.sheets.append(sheet.name)
         headers += [h for h in sheet.header if h and h not in headers]
         frame, columns = _sheet_frame(sheet, column_mapping, report, path)
-        report.rows_read += len(frame) + len(sheet.totals)
+        report.rows_read += sheet.rows_read
         rows = _Rows()
         converted = _convert(frame, columns, column_mapping, counties, enterprises, rows)
-        for index, stray in frame["_stray"].items():
-            if stray:
-                rows.add(index, "stray_cells", ", ".join(stray))
+        row_numbers = sheet.cells.index.to_numpy()
+        if sheet.stray:
+            position = {row: i for i, row in enumerate(row_numbers)}
+            for row, stray in sheet.stray.items():
+                if row in position:
+                    rows.add(position[row], "stray_cells", ", ".join(stray))
         for name in REQUIRED[table]:
             for index in converted.index[frame[name].str.strip() == ""]:
                 rows.add(index, "missing_field", columns[name][0])
@@ -426,12 +434,14 @@ def ingest(path, table: str, data_dir=None, mapping=None, dry_run: bool = False,
         ok = ~records.index.isin(list(rows.reasons))
         accepted_frames.append(records[ok])
         for index, reasons in rows.reasons.items():
-            rejected.append(_rejection(sheet, frame, index, reasons))
+            rejected.append(_rejection(sheet, int(row_numbers[index]), reasons))
         for row, reason, detail in _check_totals(sheet, converted, columns, report):
-            cells = dict(zip(sheet.header, next(c for r, c in sheet.totals if r == row)))
+            cells = dict(zip(sheet.header, sheet.totals.loc[row]))
             rejected.append({"sheet": sheet.name, "row": row, "primary": reason,
                              "reason": f"{reason}: {detail}", "cells": cells})
-        schema = _schema(table, today, existing | set(records.loc[ok, ID_FIELD[table]]))
+        if sheet is not sheets[-1]:  # later sheets must not repeat this one's ids
+            existing = existing | set(records.loc[ok, ID_FIELD[table]])
+            schema = _schema(table, today, existing)
 
     accepted = pd.concat(accepted_frames, ignore_index=True)
     report.accepted = len(accepted)
@@ -457,13 +467,13 @@ def ingest(path, table: str, data_dir=None, mapping=None, dry_run: bool = False,
     return report
 
 
-def _rejection(sheet: Sheet, frame: pd.DataFrame, index: int, reasons) -> dict:
+def _rejection(sheet: Sheet, row: int, reasons) -> dict:
     order = list(REASONS)
     reasons = sorted(set(reasons), key=lambda r: (order.index(r[0]) if r[0] in order else 99))
-    cells = dict(zip(sheet.header, frame.at[index, "_cells"]))
-    if frame.at[index, "_stray"]:
-        cells["(beyond the header)"] = ", ".join(frame.at[index, "_stray"])
-    return {"sheet": sheet.name, "row": int(frame.at[index, "_row"]), "primary": reasons[0][0],
+    cells = dict(zip(sheet.header, sheet.cells.loc[row]))
+    if row in sheet.stray:
+        cells["(beyond the header)"] = ", ".join(sheet.stray[row])
+    return {"sheet": sheet.name, "row": row, "primary": reasons[0][0],
             "reason": "; ".join(f"{r}: {d}" for r, d in reasons), "cells": cells}
 
 
@@ -533,3 +543,46 @@ def _commit(data_dir: Path, table: str, batch: str, accepted: pd.DataFrame, sour
     store.store_dir(data_dir).mkdir(parents=True, exist_ok=True)
     store.publish(store.store_dir(data_dir) / table, build)
     return frame, (removed[0] if removed else None)
+
+
+def data_dictionary() -> str:
+    """The data dictionary (docs/data-dictionary.md): every ingestible table's fields, types,
+    units and the ledger headers that map to them."""
+    from .mapping import COMMON_HEADERS, TABLE_HEADERS
+    from .vocab import FIELDS
+
+    out = ["# 数据字典 / Data dictionary", "",
+           "Generated by `safetyviz.ingest.data_dictionary()`; a test keeps it in step with the "
+           "code. Headers are matched after NFKC normalisation with spaces removed; a unit in "
+           "brackets (`罚款（万元）`) or after a slash converts the value (万元 → × 10,000 元). "
+           "Codes are accepted as the code, its Chinese or English label, or a common synonym "
+           "(`safetyviz.mapping.VALUE_SYNONYMS`); more headers and values go in a `--mapping` "
+           "YAML file. Required fields are marked ✱; an id left out is made from the row's "
+           "content.", ""]
+    for table in INGESTIBLE:
+        headers = {**COMMON_HEADERS, **TABLE_HEADERS[table]}
+        out += [f"## {table}", "", "| field | 中文 | English | type | unit | accepted headers |",
+                "|---|---|---|---|---|---|"]
+        for f in store.SCHEMAS[table]:
+            zh, en, unit = FIELDS[f.name]
+            names = headers.get(f.name, [])
+            if f.name == "enterprise_id" and table != "enterprises":
+                names = names + [f"{h} (name → id)" for h in COMMON_HEADERS["enterprise_name"]]
+            mark = " ✱" if f.name in REQUIRED[table] else ""
+            kind = {"date32[day]": "date", "double": "float"}.get(str(f.type), str(f.type))
+            kind = "code" if kind.startswith("dictionary") else kind
+            out.append(f"| `{f.name}`{mark} | {zh} | {en} | {kind} | {unit} | "
+                       f"{'、'.join(names)} |")
+        extra = [n for n in TABLE_HEADERS[table] if n not in store.SCHEMAS[table].names]
+        for name in extra:
+            out.append(f"| `{name}` (checked, not stored) | | | int | | "
+                       f"{'、'.join(TABLE_HEADERS[table][name])} |")
+        out.append("")
+    from .vocab import VOCABULARIES
+
+    out += ["## 代码表 / Codes", ""]
+    for vocabulary, codes in VOCABULARIES.items():
+        out += [f"### {vocabulary}", "", "| code | 中文 | English |", "|---|---|---|"]
+        out += [f"| `{code}` | {zh} | {en} |" for code, (zh, en) in codes.items()]
+        out.append("")
+    return "\n".join(out)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import io
 import itertools
 import re
@@ -20,6 +21,11 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from .errors import UserError
 
@@ -31,13 +37,20 @@ XLSX_MAGIC, XLS_MAGIC = b"PK\x03\x04", b"\xd0\xcf\x11\xe0"
 
 @dataclass
 class Sheet:
-    """One table found in a file: header names, data rows and total rows, each row a tuple
-    (row number in the sheet/file, 1-based, cells as text)."""
+    """One table found in a file. ``cells`` has one text column per header position ("" for
+    empty) indexed by the row number in the sheet/file (1-based); ``stray`` holds, for rows
+    with cells beyond the header, those cells; ``totals`` are the 合计 rows, laid out as
+    ``cells``."""
 
     name: str
     header: list[str]
-    rows: list[tuple[int, list[str]]] = field(default_factory=list)
-    totals: list[tuple[int, list[str]]] = field(default_factory=list)
+    cells: pd.DataFrame
+    totals: pd.DataFrame
+    stray: dict[int, list[str]] = field(default_factory=dict)
+
+    @property
+    def rows_read(self) -> int:
+        return len(self.cells) + len(self.totals)
 
 
 def clean(value) -> str:
@@ -93,10 +106,9 @@ def decode_text(data: bytes, path: Path) -> tuple[str, str]:
 
 
 # --- grids: a sheet as rows of cells, merged ranges filled ----------------------------------
-def _csv_grid(path: Path, data: bytes):
+def _csv_grid(path: Path, text: str):
     """The CSV as (name, rows, merged): rows is lazy, so a file without a header is refused
     after ten rows, not after parsing all of it."""
-    text, _ = decode_text(data, path)
     csv.field_size_limit(MAX_FIELD_CHARS)
     try:
         sample = text[:10_000]
@@ -198,16 +210,61 @@ def _find_table(name: str, grid, merged: set,
                       for c in range(len(header))]
             start += 1
     width = len(header)
-    sheet = Sheet(name=name, header=header)
+    kept, totals, stray = [], [], {}
     for r, row in enumerate(itertools.chain(head[start:], rows), start=start):
         cells = (row + [""] * width)[:width]
         extra = [c for c in row[width:] if c]
         if not any(cells) and not extra:
             continue  # blank separator row
         if extra:
-            cells = cells + extra  # kept, so validation can name the stray cells
-        (sheet.totals if is_total_row(cells) else sheet.rows).append((r + 1, cells))
-    return sheet
+            stray[r + 1] = extra  # kept, so validation can name the stray cells
+        (totals if is_total_row(cells) else kept).append((r + 1, cells))
+    return Sheet(name=name, header=header, cells=_frame(kept, width),
+                 totals=_frame(totals, width), stray=stray)
+
+
+def _frame(rows: list[tuple[int, list[str]]], width: int) -> pd.DataFrame:
+    frame = pd.DataFrame([cells for _, cells in rows], columns=range(width), dtype=object)
+    frame.index = pd.Index([r for r, _ in rows], dtype="int64", name="row")
+    return frame.fillna("")
+
+
+def _csv_fast(name: str, text: str, is_header_cell) -> Sheet | None:
+    """A clean CSV (header in the first ten rows, no blank lines, no ragged rows) parsed by
+    pyarrow; None sends the file down the general path."""
+    lines = text.split("\n", MAX_HEADER_SEARCH + 1)
+    head = list(csv.reader(lines[:MAX_HEADER_SEARCH]))
+    best = next((r for r, row in enumerate(head)
+                 if sum(1 for c in row if c.strip() and is_header_cell(c.strip())) >= 2), None)
+    if best is None or "\n\n" in text or "\r\n\r\n" in text or "\r\n" in text:
+        return None
+    header = [clean(c) for c in head[best]]
+    ragged = []
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(text.encode("utf-8")),
+            read_options=pacsv.ReadOptions(skip_rows=best + 1, column_names=[
+                str(i) for i in range(len(header))], use_threads=True),
+            parse_options=pacsv.ParseOptions(invalid_row_handler=lambda row: (
+                ragged.append(row), "skip")[1]),
+            convert_options=pacsv.ConvertOptions(
+                column_types={str(i): pa.string() for i in range(len(header))},
+                strings_can_be_null=False, quoted_strings_can_be_null=False))
+    except (pa.ArrowInvalid, UnicodeError):
+        return None
+    if ragged:
+        return None
+    columns = [pc.utf8_trim_whitespace(c) for c in table.columns]
+    blank = functools.reduce(pc.and_, [pc.equal(c, "") for c in columns])
+    total = functools.reduce(pc.or_, [
+        pc.is_in(pc.replace_substring_regex(c, r"\s", ""), value_set=pa.array(TOTAL_WORDS))
+        for c in columns[:3]])
+    frame = pd.DataFrame({i: c.to_pandas() for i, c in enumerate(columns)})
+    frame.index = pd.RangeIndex(best + 2, best + 2 + len(frame), name="row")
+    keep = ~blank.to_numpy(zero_copy_only=False)  # blank separator rows go
+    total = total.to_numpy(zero_copy_only=False)
+    return Sheet(name=name, header=header, cells=frame[keep & ~total],
+                 totals=frame[keep & total])
 
 
 def read_ledger(path: Path, is_header_cell: Callable[[str], bool]) -> list[Sheet]:
@@ -227,8 +284,13 @@ def read_ledger(path: Path, is_header_cell: Callable[[str], bool]) -> list[Sheet
     elif data.startswith(XLS_MAGIC):
         grids = _xls_grids(path)
     else:
-        grids = _csv_grid(path, data)
-    sheets = [s for s in (_find_table(n, g, m, is_header_cell) for n, g, m in grids) if s]
+        text, _ = decode_text(data, path)
+        fast = _csv_fast(path.stem, text, is_header_cell)
+        grids = None if fast is not None else _csv_grid(path, text)
+    if grids is None:
+        sheets = [fast]
+    else:
+        sheets = [s for s in (_find_table(n, g, m, is_header_cell) for n, g, m in grids) if s]
     if not sheets:
         raise UserError(f"{path}: no header row found (looked for known column names such as "
                         "检查日期, 所属县区, 企业名称 in the first 10 rows of every sheet)")

@@ -77,8 +77,10 @@ def to_arrow(table: str, frame: pd.DataFrame) -> pa.Table:
     for field in schema:
         values = frame[field.name]
         if pa.types.is_date32(field.type):
-            values = pd.to_datetime(values).dt.date
-        elif pa.types.is_dictionary(field.type):
+            stamps = pd.to_datetime(values).astype("datetime64[ns]")
+            columns[field.name] = pa.array(stamps, from_pandas=True).cast(pa.date32())
+            continue
+        if pa.types.is_dictionary(field.type):
             values = values.astype("string")
         columns[field.name] = pa.array(values, type=field.type, from_pandas=True)
     return pa.table(columns, schema=schema)
