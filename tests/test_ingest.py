@@ -172,3 +172,41 @@ def test_the_data_dictionary_document_is_up_to_date():
     document = (PROJECT / "docs" / "data-dictionary.md").read_text(encoding="utf-8")
     assert document == data_dictionary() + "\n", "regenerate docs/data-dictionary.md"
     assert "罚款金额" in document and "`fine_yuan`" in document
+
+
+def test_enterprises_then_inspections_that_name_them(data_dir, tmp_path):
+    registry = tmp_path / "enterprises.csv"
+    registry.write_text("企业名称,所属县区,行业,规模,风险等级,双重预防,经度,纬度\n"
+                        "（演示）长葛测试再生资源有限公司,长葛市,工贸,规上,橙色,已建立,113.77,34.22\n"
+                        "（演示）鄢陵测试苗木有限公司,鄢陵,森林防火,规下,蓝,,,\n",
+                        encoding="utf-8")
+    report = ingest(registry, table="enterprises", data_dir=data_dir, today=TODAY)
+    assert report.accepted == 2 and not report.rejected
+    enterprises = rows_of(data_dir, "enterprises").set_index("name")
+    recycler = enterprises.loc["（演示）长葛测试再生资源有限公司"]
+    assert (recycler["adcode"], recycler["scale"], recycler["risk_level"],
+            recycler["dual_prevention"], recycler["lon"]) == (
+        "411082", "above", "orange", "built", 113.77)
+    ledger = tmp_path / "visits.csv"
+    ledger.write_text("检查日期,所属县区,被检查单位,行业\n"
+                      "2020-03-03,长葛市,(演示)长葛测试再生资源有限公司,工贸\n",  # half-width ()
+                      encoding="utf-8")
+    report = ingest(ledger, table="inspections", data_dir=data_dir, today=TODAY)
+    assert report.accepted == 1
+    visits = rows_of(data_dir, "inspections")
+    assert visits.loc[visits["date"] == pd.Timestamp("2020-03-03").date(),
+                      "enterprise_id"].tolist() == [recycler["enterprise_id"]]
+
+
+def test_a_fresh_data_dir_fed_only_by_ingest_gets_a_cube(tmp_path):
+    from conftest import run_cli
+
+    fresh = tmp_path / "fresh"
+    result = run_cli("ingest", str(LEDGERS / "inspections_gbk.csv"), "--table", "inspections",
+                     "--data-dir", str(fresh))
+    assert result.returncode == 0, result.stderr
+    result = run_cli("cube", "--data-dir", str(fresh))
+    assert result.returncode == 0, result.stderr
+    built = load_cube(catalog.open_catalog(fresh / "catalog.yaml"))
+    assert built["inspections"].sum().item() == 4 and built.sizes["month"] == 1
+    assert built["accidents"].sum().item() == 0  # no accidents ingested: zero, not an error

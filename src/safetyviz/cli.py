@@ -71,13 +71,16 @@ def cmd_regions_build(args) -> None:
 
 
 def cmd_cube(args) -> None:
-    from . import cube, store
+    from . import cube
     from .catalog import ensure_catalog, open_catalog
 
     data_dir = _data_dir(args)
-    if not store.has_data(data_dir) and not os.environ.get("SAFETYVIZ_CATALOG"):
-        raise UserError(f"{store_dir(data_dir)}: the store is empty or missing; "
-                        "run `safetyviz demo` first")
+    tables = None  # all, through the catalog named by SAFETYVIZ_CATALOG
+    if not os.environ.get("SAFETYVIZ_CATALOG"):
+        tables = cube.present_tables(data_dir)
+        if not tables:
+            raise UserError(f"{store_dir(data_dir)}: the store is empty or missing; "
+                            "run `safetyviz demo` or `safetyviz ingest` first")
     cat = open_catalog(ensure_catalog(data_dir))
     scheduler = getattr(args, "scheduler", None) or os.environ.get("SAFETYVIZ_DASK_SCHEDULER")
     if scheduler:
@@ -87,9 +90,9 @@ def cmd_cube(args) -> None:
             raise UserError("--scheduler needs the package distributed "
                             "(pip install 'dask[distributed]')") from None
         with Client(scheduler):
-            result = cube.build_cube(cat)
+            result = cube.build_cube(cat, tables)
     else:
-        result = cube.build_cube(cat)
+        result = cube.build_cube(cat, tables)
     path = cube.write_cube(result, data_dir)
     sizes = " × ".join(f"{n} {d}" for d, n in result.sizes.items())
     print(f"wrote {path}: {len(result.data_vars)} variables over {sizes}")
@@ -99,6 +102,7 @@ def cmd_ingest(args) -> None:
     from .ingest import ingest
 
     data_dir = _data_dir(args)
+    _ensure_regions(data_dir)
     failed = 0
     for path in args.files:
         report = ingest(path, table=args.table, data_dir=data_dir, mapping=args.mapping,

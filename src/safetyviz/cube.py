@@ -24,7 +24,7 @@ import xarray as xr
 from .errors import UserError
 from .loading import load_regions, load_table
 from .paths import cube_path
-from .store import current_version, publish
+from .store import SCHEMAS, current_version, missing_tables, publish
 from .vocab import CLOSURE_ACTIONS, CUBE_VARIABLES, DETENTION_ACTIONS, PENALTY_ACTIONS, SECTORS
 
 KEYS = ["adcode", "month", "sector"]
@@ -99,11 +99,23 @@ def aggregate(table: str, frame) -> dict[str, object]:
     return out
 
 
-def _lazy_aggregates(catalog) -> dict[str, object]:
-    """Dask graphs of every aggregate; computed together so each file is read once."""
+def _empty(table: str) -> pd.DataFrame:
+    """A table with no records yet (real data may come without, say, joint operations)."""
+    kinds = {"date32[day]": "datetime64[ns]", "int32": "int64", "int64": "int64"}
+    return pd.DataFrame({f.name: pd.Series(dtype=kinds.get(str(f.type), object))
+                         for f in SCHEMAS[table] if f.name in SOURCE_COLUMNS[table]})
+
+
+def _lazy_aggregates(catalog, present: set[str] | None = None) -> dict[str, object]:
+    """Dask graphs of every aggregate; computed together so each file is read once.
+    Tables not in ``present`` (when given) count as empty."""
     out = {}
     for table, columns in SOURCE_COLUMNS.items():
-        out.update(aggregate(table, load_table(table, columns, catalog)))
+        if present is None or table in present:
+            frame = load_table(table, columns, catalog)
+        else:
+            frame = _empty(table)
+        out.update(aggregate(table, frame))
     return out
 
 
@@ -176,12 +188,13 @@ def _month_indices(cube: xr.Dataset) -> np.ndarray:
     return np.asarray(months.year * 12 + months.month - 1)
 
 
-def build_cube(catalog=None) -> xr.Dataset:
-    """Aggregate the store (through the catalog) into the cube."""
+def build_cube(catalog=None, tables: set[str] | None = None) -> xr.Dataset:
+    """Aggregate the store (through the catalog) into the cube; ``tables`` limits which
+    tables are read (the others count as empty)."""
     regions = load_regions(catalog)
     adcodes = list(regions["adcode"])
     sectors = list(SECTORS)
-    (aggregates,) = dask.compute(_lazy_aggregates(catalog))
+    (aggregates,) = dask.compute(_lazy_aggregates(catalog, tables))
     _check_keys(aggregates, adcodes, sectors)
     month_values = np.concatenate([series.index.get_level_values("month").to_numpy()
                                    for series in aggregates.values()
@@ -322,4 +335,11 @@ def refresh_cube(data_dir: Path, table: str | None = None, added: pd.DataFrame |
     if table in SOURCE_COLUMNS and built_from == {**now, table: before}:
         current = xr.open_zarr(cube_path(data_dir), consolidated=True).load()
         updated = update_cube(current, table, added, removed, cat)
-    return write_cube(updated if updated is not None else build_cube(cat), data_dir, now)
+    if updated is None:
+        updated = build_cube(cat, present_tables(data_dir))
+    return write_cube(updated, data_dir, now)
+
+
+def present_tables(data_dir: Path) -> set[str]:
+    """The dated tables of ``data_dir``'s store that hold records."""
+    return set(SOURCE_COLUMNS) - set(missing_tables(data_dir))

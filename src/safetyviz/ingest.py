@@ -188,7 +188,9 @@ def _convert(frame: pd.DataFrame, columns: dict[str, tuple[str, str | None]],
         cells = frame[name]
         if name not in DATE_FIELDS | NUMBER_FIELDS | CODE_FIELDS | {
                 "adcode", "listed_supervision", "enterprise_name"}:  # free text: vectorised
-            text = cells.str.normalize("NFKC").str.strip()
+            text = cells.str.strip()  # names are kept as written; ids lose full-width forms
+            if name.endswith("_id"):
+                text = text.str.normalize("NFKC")
             out[name] = text.astype(object).where(text != "", None)
             continue
         converted = {text: _convert_cell(name, text, unit, mapping, counties, enterprises)

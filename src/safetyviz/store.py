@@ -211,10 +211,16 @@ def write_store(data_dir: Path, tables: dict[str, pd.DataFrame]) -> Path:
     return store_dir(data_dir)
 
 
-def has_data(data_dir: Path) -> bool:
-    """True when the store holds every table with at least one Parquet file."""
+def missing_tables(data_dir: Path) -> list[str]:
+    """Tables of the store with no Parquet file yet."""
+    missing = []
     for table in TABLES:
         version = current_version(data_dir, table)
         if version is None or not any(version.rglob("*.parquet")):
-            return False
-    return True
+            missing.append(table)
+    return missing
+
+
+def has_data(data_dir: Path) -> bool:
+    """True when the store holds every table with at least one Parquet file."""
+    return not missing_tables(data_dir)
