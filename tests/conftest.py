@@ -28,6 +28,15 @@ def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None):
                           text=True, env={**os.environ, **(env or {})}, cwd=cwd, timeout=600)
 
 
+def assert_one_clear_line(result, *fragments):
+    """A user error: exit code 2, one line on stderr naming ``fragments``, no traceback."""
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
 def copy_regions(data_dir: Path) -> None:
     shutil.copytree(shipped_dir() / "regions", data_dir / "regions")
 

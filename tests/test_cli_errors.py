@@ -4,18 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import copy_regions, run_cli
+from conftest import assert_one_clear_line, copy_regions, run_cli
 from safetyviz import reference
 from safetyviz.errors import UserError
-
-
-def assert_one_clear_line(result, *fragments):
-    assert result.returncode == 2, (result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
 
 
 def test_cube_on_a_missing_store(tmp_path):

@@ -14,19 +14,11 @@ import pyarrow.parquet as pq
 import pytest
 import xarray as xr
 
-from conftest import TESTS, run_cli
+from conftest import TESTS, assert_one_clear_line, run_cli
 from safetyviz import catalog, cube, store
 from safetyviz.loading import load_cube
 
 LEDGER = TESTS / "data" / "ledgers" / "inspections_ledger.xlsx"
-
-
-def assert_one_clear_line(result, *fragments):
-    assert result.returncode == 2, (result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
 
 
 @pytest.fixture()

@@ -31,7 +31,7 @@ from .catalog import ensure_catalog, open_catalog
 from .cube import refresh_cube
 from .errors import UserError
 from .loading import as_records, load_regions
-from .mapping import MONEY_FIELDS, UNITS, ColumnMapping
+from .mapping import UNITS, ColumnMapping
 from .paths import default_data_dir
 from .readers import Sheet, read_ledger
 from .regions import RegionIndex, normalise_name
@@ -431,7 +431,7 @@ def ingest(path, table: str, data_dir=None, mapping=None, dry_run: bool = False,
         for name in REQUIRED[table]:
             for index in converted.index[frame[name].str.strip() == ""]:
                 rows.add(index, "missing_field", columns[name][0])
-        records = _records(table, converted, frame)
+        records = _records(table, converted)
         _validate(records, schema, rows, frame, columns)
         ok = ~records.index.isin(list(rows.reasons))
         accepted_frames.append(records[ok])
@@ -479,7 +479,7 @@ def _rejection(sheet: Sheet, row: int, reasons) -> dict:
             "reason": "; ".join(f"{r}: {d}" for r, d in reasons), "cells": cells}
 
 
-def _records(table: str, converted: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+def _records(table: str, converted: pd.DataFrame) -> pd.DataFrame:
     """The store's columns (defaults filled, ids generated) plus the ledger's extra counts."""
     schema = store.SCHEMAS[table]
     records = pd.DataFrame(index=converted.index)
@@ -497,18 +497,13 @@ def _records(table: str, converted: pd.DataFrame, frame: pd.DataFrame) -> pd.Dat
         if name in converted:
             records[name] = converted[name]
     id_field = ID_FIELD[table]
-    if id_field not in converted or records[id_field].isna().all():
+    missing = records[id_field].isna()
+    if missing.any():  # ledgers without ids: a hash of the row's other fields
         fields = [c for c in converted.columns if c != id_field]
-        records[id_field] = _record_id(table, converted[fields])
-    else:
-        missing = records[id_field].isna()
-        records.loc[missing, id_field] = _record_id(table, converted.loc[missing])
+        records.loc[missing, id_field] = _record_id(table, converted.loc[missing, fields])
     if table == "accidents" and "level" not in converted:
         records["level"] = np.where(pd.to_numeric(records["deaths"]).fillna(0) >= 3,
                                     "larger", "ordinary")
-    for name in MONEY_FIELDS | {"persons", "deaths", "injuries"}:
-        if name in records:
-            records[name] = records[name].astype(object)
     return records
 
 
