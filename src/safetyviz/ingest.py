@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from . import store
@@ -188,24 +189,38 @@ def _convert(frame: pd.DataFrame, columns: dict[str, tuple[str, str | None]],
         cells = frame[name]
         if name not in DATE_FIELDS | NUMBER_FIELDS | CODE_FIELDS | {
                 "adcode", "listed_supervision", "enterprise_name"}:  # free text: vectorised
-            text = cells.str.strip()  # names are kept as written; ids lose full-width forms
-            if name.endswith("_id"):
-                text = text.str.normalize("NFKC")
-            out[name] = text.astype(object).where(text != "", None)
+            text = pc.utf8_trim_whitespace(pa_array(cells))
+            if name.endswith("_id"):  # names are kept as written; ids lose full-width forms
+                text = pc.utf8_normalize(text, "NFKC")
+            text = text.to_numpy(zero_copy_only=False).astype(object)
+            text[text == ""] = None
+            out[name] = pd.Series(text, index=frame.index, dtype=object)
             continue
-        converted = {text: _convert_cell(name, text, unit, mapping, counties, enterprises)
-                     for text in cells.unique()}
-        values = cells.map({text: value for text, (value, _) in converted.items()})
+        codes, uniques = pd.factorize(cells)
+        converted = [_convert_cell(name, text, unit, mapping, counties, enterprises)
+                     for text in uniques]
+        unique_values = [value for value, _ in converted]
         if name in DATE_FIELDS:
-            out[name] = pd.to_datetime(values).astype("datetime64[ns]")
+            unique_values = pd.to_datetime(pd.Series(unique_values, dtype=object)).to_numpy(
+                "datetime64[ns]")
         elif name in NUMBER_FIELDS:
-            out[name] = pd.to_numeric(values).astype(float)
+            unique_values = pd.to_numeric(pd.Series(unique_values, dtype=object)).to_numpy(float)
         else:
-            out[name] = values.astype(object).where(values.notna(), None)
-        failed = {text for text, (_, reason) in converted.items() if reason}
-        for index, text in cells[cells.isin(failed)].items():
-            rows.add(index, converted[text][1], f"{header}={text!r}")
+            unique_values = np.array(unique_values + [None], dtype=object)[:-1]
+        out[name] = pd.Series(unique_values[codes], index=frame.index)
+        failed = np.array([reason is not None for _, reason in converted], dtype=bool)
+        if failed.any():
+            for index in np.flatnonzero(failed[codes]):
+                text = uniques[codes[index]]
+                rows.add(int(index), converted[codes[index]][1], f"{header}={text!r}")
     return out
+
+
+def pa_array(cells: pd.Series):
+    """The Arrow array behind a text column (no copy for pandas' Arrow-backed strings)."""
+    import pyarrow as pa_
+
+    return pa_.array(cells, type=pa_.string(), from_pandas=True)
 
 
 def _schema(table: str, today: pd.Timestamp, existing_ids: set[str]) -> pa.DataFrameSchema:
@@ -450,8 +465,8 @@ def ingest(path, table: str, data_dir=None, mapping=None, dry_run: bool = False,
     report.rejected = Counter(item["primary"] for item in rejected)
     date_field = store.PARTITION_DATE.get(table)
     if date_field and len(accepted):
-        months = pd.to_datetime(accepted[date_field]).dt.strftime("%Y-%m")
-        report.months = sorted(set(months))
+        months = pd.to_datetime(accepted[date_field]).dt.to_period("M").unique()
+        report.months = sorted(str(m) for m in months)
     if rejected:
         report.quarantine = data_dir / "quarantine" / f"{batch}.csv"
     if dry_run:
