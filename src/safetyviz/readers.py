@@ -256,9 +256,10 @@ def _csv_fast(name: str, text: str, is_header_cell) -> Sheet | None:
         return None
     columns = [pc.utf8_trim_whitespace(c) for c in table.columns]
     blank = functools.reduce(pc.and_, [pc.equal(c, "") for c in columns])
-    total = functools.reduce(pc.or_, [
-        pc.is_in(pc.replace_substring_regex(c, r"\s", ""), value_set=pa.array(TOTAL_WORDS))
-        for c in columns[:3]])
+    words = pa.array(TOTAL_WORDS)
+    total = functools.reduce(pc.or_, [  # 合计, 合 计, 合　计
+        pc.is_in(pc.replace_substring(pc.replace_substring(c, " ", ""), "\u3000", ""),
+                 value_set=words) for c in columns[:3]])
     frame = pd.DataFrame({i: c.to_pandas() for i, c in enumerate(columns)})
     frame.index = pd.RangeIndex(best + 2, best + 2 + len(frame), name="row")
     keep = ~blank.to_numpy(zero_copy_only=False)  # blank separator rows go
