@@ -210,3 +210,22 @@ def test_a_fresh_data_dir_fed_only_by_ingest_gets_a_cube(tmp_path):
     built = load_cube(catalog.open_catalog(fresh / "catalog.yaml"))
     assert built["inspections"].sum().item() == 4 and built.sizes["month"] == 1
     assert built["accidents"].sum().item() == 0  # no accidents ingested: zero, not an error
+
+
+def test_the_fast_csv_path_and_the_general_path_agree(tmp_path):
+    from safetyviz.mapping import ColumnMapping
+    from safetyviz.readers import read_ledger
+
+    body = ("检查日期,所属县区,行业\n2020-01-02, 魏都区 ,工贸\n,,\n合 计,,\n"
+            "2020-01-03,禹州,消防\n")
+    clean = tmp_path / "clean.csv"  # parsed by pyarrow
+    clean.write_text(body, encoding="utf-8")
+    ragged = tmp_path / "ragged.csv"  # a blank line sends it down the general path
+    ragged.write_text(body + "\n", encoding="utf-8")
+    is_header = ColumnMapping.for_table("inspections").is_header_cell
+    (fast,), (general,) = read_ledger(clean, is_header), read_ledger(ragged, is_header)
+    assert fast.header == general.header == ["检查日期", "所属县区", "行业"]
+    assert fast.cells.astype(object).equals(general.cells.astype(object))
+    assert list(fast.cells.index) == [2, 5] and list(fast.totals.index) == [4]
+    assert fast.cells.loc[2].tolist() == ["2020-01-02", "魏都区", "工贸"]
+    assert fast.totals.astype(object).equals(general.totals.astype(object))

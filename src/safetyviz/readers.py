@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -257,15 +258,25 @@ def _csv_fast(name: str, text: str, is_header_cell) -> Sheet | None:
     columns = [pc.utf8_trim_whitespace(c) for c in table.columns]
     blank = functools.reduce(pc.and_, [pc.equal(c, "") for c in columns])
     words = pa.array(TOTAL_WORDS)
-    total = functools.reduce(pc.or_, [  # 合计, 合 计, 合　计
-        pc.is_in(pc.replace_substring(pc.replace_substring(c, " ", ""), "\u3000", ""),
-                 value_set=words) for c in columns[:3]])
-    frame = pd.DataFrame({i: c.to_pandas() for i, c in enumerate(columns)})
+    total = functools.reduce(pc.or_, [_is_total(c, words) for c in columns[:3]])
+    as_str = pd.StringDtype("pyarrow", na_value=np.nan)
+    frame = pd.DataFrame({i: pd.Series(pd.array(c, dtype=as_str)) for i, c in
+                          enumerate(columns)})
     frame.index = pd.RangeIndex(best + 2, best + 2 + len(frame), name="row")
     keep = ~blank.to_numpy(zero_copy_only=False)  # blank separator rows go
     total = total.to_numpy(zero_copy_only=False)
+    if keep.all() and not total.any():
+        return Sheet(name=name, header=header, cells=frame, totals=frame.iloc[:0])
     return Sheet(name=name, header=header, cells=frame[keep & ~total],
                  totals=frame[keep & total])
+
+
+def _is_total(column, words):
+    """合计, 合 计, 合　计 … cell by cell, worked out on the column's distinct values."""
+    encoded = pc.dictionary_encode(column).combine_chunks()
+    squeezed = pc.replace_substring(pc.replace_substring(encoded.dictionary, " ", ""),
+                                    "\u3000", "")
+    return pc.take(pc.is_in(squeezed, value_set=words), encoded.indices)
 
 
 def read_ledger(path: Path, is_header_cell: Callable[[str], bool]) -> list[Sheet]:
