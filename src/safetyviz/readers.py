@@ -273,6 +273,8 @@ def _csv_fast(name: str, text: str, is_header_cell) -> Sheet | None:
 
 def _is_total(column, words):
     """合计, 合 计, 合　计 … cell by cell, worked out on the column's distinct values."""
+    if not pc.any(pc.match_substring(column, "计")).as_py():  # the usual case: none
+        return pa.array(np.zeros(len(column), bool))
     encoded = pc.dictionary_encode(column).combine_chunks()
     squeezed = pc.replace_substring(pc.replace_substring(encoded.dictionary, " ", ""),
                                     "\u3000", "")
