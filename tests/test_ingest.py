@@ -229,3 +229,18 @@ def test_the_fast_csv_path_and_the_general_path_agree(tmp_path):
     assert list(fast.cells.index) == [2, 5] and list(fast.totals.index) == [4]
     assert fast.cells.loc[2].tolist() == ["2020-01-02", "魏都区", "工贸"]
     assert fast.totals.astype(object).equals(general.totals.astype(object))
+
+
+def test_the_command_prints_the_summary_and_strict_fails_on_rejections(data_dir):
+    from conftest import run_cli
+
+    ledger = str(LEDGERS / "actions_invalid.csv")
+    result = run_cli("ingest", ledger, "--table", "enforcement_actions", "--data-dir",
+                     str(data_dir), "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "rows read 5, accepted 1, rejected 4" in result.stdout
+    assert "negative_value (数值为负)" in result.stdout
+    result = run_cli("ingest", ledger, "--table", "enforcement_actions", "--data-dir",
+                     str(data_dir), "--strict")
+    assert result.returncode == 2 and "4 row(s) rejected (--strict)" in result.stderr
+    assert "accepted 1" in result.stdout  # the good row is stored all the same
