@@ -432,32 +432,14 @@ def ingest(path, table: str, data_dir=None, mapping=None, dry_run: bool = False,
     accepted_frames, rejected, headers = [], [], []
     for sheet in sheets:
         report.sheets.append(sheet.name)
-        headers += [h for h in sheet.header if h and h not in headers]
-        frame, columns = _sheet_frame(sheet, column_mapping, report, path)
         report.rows_read += sheet.rows_read
-        rows = _Rows()
-        converted = _convert(frame, columns, column_mapping, counties, enterprises, rows)
-        row_numbers = sheet.cells.index.to_numpy()
-        if sheet.stray:
-            position = {row: i for i, row in enumerate(row_numbers)}
-            for row, stray in sheet.stray.items():
-                if row in position:
-                    rows.add(position[row], "stray_cells", ", ".join(stray))
-        for name in REQUIRED[table]:
-            for index in converted.index[frame[name].str.strip() == ""]:
-                rows.add(index, "missing_field", columns[name][0])
-        records = _records(table, converted)
-        _validate(records, schema, rows, frame, columns)
-        ok = ~records.index.isin(list(rows.reasons))
-        accepted_frames.append(records[ok])
-        for index, reasons in rows.reasons.items():
-            rejected.append(_rejection(sheet, int(row_numbers[index]), reasons))
-        for row, reason, detail in _check_totals(sheet, converted, columns, report):
-            cells = dict(zip(sheet.header, sheet.totals.loc[row]))
-            rejected.append({"sheet": sheet.name, "row": row, "primary": reason,
-                             "reason": f"{reason}: {detail}", "cells": cells})
+        headers += [h for h in sheet.header if h and h not in headers]
+        records, rejections = _process_sheet(sheet, column_mapping, counties, enterprises,
+                                             schema, report, path)
+        accepted_frames.append(records)
+        rejected += rejections
         if sheet is not sheets[-1]:  # later sheets must not repeat this one's ids
-            existing = existing | set(records.loc[ok, ID_FIELD[table]])
+            existing = existing | set(records[ID_FIELD[table]])
             schema = _schema(table, today, existing)
 
     accepted = pd.concat(accepted_frames, ignore_index=True)
@@ -471,9 +453,12 @@ def ingest(path, table: str, data_dir=None, mapping=None, dry_run: bool = False,
         report.quarantine = data_dir / "quarantine" / f"{batch}.csv"
     if dry_run:
         return report
+    stale = data_dir / "quarantine" / f"{batch}.csv"
     if rejected:
         rejected.sort(key=lambda item: (report.sheets.index(item["sheet"]), item["row"]))
         _write_quarantine(report.quarantine, rejected, headers)
+    elif stale.exists():  # left by an earlier ingest of this batch (--force)
+        stale.unlink()
     before = store.current_version(data_dir, table)
     added, removed = _commit(data_dir, table, batch, accepted, path, report)
     report.committed = True
@@ -482,6 +467,34 @@ def ingest(path, table: str, data_dir=None, mapping=None, dry_run: bool = False,
                      None if removed is None else as_records(table, removed),
                      before=before.name if before else None)
     return report
+
+
+def _process_sheet(sheet: Sheet, mapping: ColumnMapping, counties: RegionIndex,
+                   enterprises: dict[str, str], schema: pa.DataFrameSchema,
+                   report: IngestReport, path: Path) -> tuple[pd.DataFrame, list[dict]]:
+    """One sheet's accepted records and its rejections (rows with reasons, total rows)."""
+    table = mapping.table
+    frame, columns = _sheet_frame(sheet, mapping, report, path)
+    rows = _Rows()
+    converted = _convert(frame, columns, mapping, counties, enterprises, rows)
+    row_numbers = sheet.cells.index.to_numpy()
+    if sheet.stray:
+        position = {row: i for i, row in enumerate(row_numbers)}
+        for row, stray in sheet.stray.items():
+            if row in position:
+                rows.add(position[row], "stray_cells", ", ".join(stray))
+    for name in REQUIRED[table]:
+        for index in converted.index[frame[name].str.strip() == ""]:
+            rows.add(index, "missing_field", columns[name][0])
+    records = _records(table, converted)
+    _validate(records, schema, rows, frame, columns)
+    rejected = [_rejection(sheet, int(row_numbers[index]), reasons)
+                for index, reasons in rows.reasons.items()]
+    for row, reason, detail in _check_totals(sheet, converted, columns, report):
+        rejected.append({"sheet": sheet.name, "row": row, "primary": reason,
+                         "reason": f"{reason}: {detail}",
+                         "cells": dict(zip(sheet.header, sheet.totals.loc[row]))})
+    return records[~records.index.isin(list(rows.reasons))], rejected
 
 
 def _rejection(sheet: Sheet, row: int, reasons) -> dict:
