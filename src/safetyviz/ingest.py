@@ -23,8 +23,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
-import pyarrow.compute as pc
+import pandera.polars as pa
+import polars as pl
+import pyarrow as pa_lib
 import pyarrow.parquet as pq
 
 from . import store
@@ -145,24 +146,13 @@ def parse_number(text: str, unit: str | None) -> float | None:
     return value * factor
 
 
-class _Rows:
-    """Reasons per row while a sheet is converted: row index → [(reason, detail)]."""
-
-    def __init__(self):
-        self.reasons: dict[int, list[tuple[str, str]]] = {}
-
-    def add(self, index: int, reason: str, detail: str) -> None:
-        self.reasons.setdefault(index, []).append((reason, detail))
-
-
 def _convert_cell(name: str, text: str, unit: str | None, mapping: ColumnMapping,
                   counties: RegionIndex, enterprises: dict[str, str]):
-    """(value, reason) for one cell; reason is None when the cell converts (or is empty)."""
-    if text.strip() == "":
-        return None, None
+    """(value, reason) for one non-empty cell; reason is None when it converts."""
     if name in DATE_FIELDS:
         value = parse_date(text)
-        return value, None if value is not None else "bad_date"
+        return (value.date() if value is not None else None), (
+            None if value is not None else "bad_date")
     if name in NUMBER_FIELDS:
         value = parse_number(text, unit or mapping.units.get(name))
         return value, None if value is not None else "bad_number"
@@ -172,143 +162,123 @@ def _convert_cell(name: str, text: str, unit: str | None, mapping: ColumnMapping
         value = mapping.code(name, text)
         return value, None if value is not None else "unknown_code"
     if name == "listed_supervision":
-        return text.strip() in ("是", "Y", "y", "yes", "1", "√", "true", "True"), None
+        return text in ("是", "Y", "y", "yes", "1", "√", "true", "True"), None
     if name == "enterprise_name":
         value = enterprises.get(normalise_name(text))
         return value, None if value is not None else "unknown_enterprise"
-    return unicodedata.normalize("NFKC", text).strip(), None
+    return unicodedata.normalize("NFKC", text), None
 
 
-def _convert(frame: pd.DataFrame, columns: dict[str, tuple[str, str | None]],
-             mapping: ColumnMapping, counties: RegionIndex, enterprises: dict[str, str],
-             rows: _Rows) -> pd.DataFrame:
-    """Typed fields from text cells; failures are recorded in ``rows`` and left null.
-    Each distinct text is converted once (ledgers repeat dates, counties and codes)."""
-    out = pd.DataFrame(index=frame.index)
-    for name, (header, unit) in columns.items():
-        cells = frame[name]
-        if name not in DATE_FIELDS | NUMBER_FIELDS | CODE_FIELDS | {
-                "adcode", "listed_supervision", "enterprise_name"}:  # free text: vectorised
-            text = pc.utf8_trim_whitespace(pa_array(cells))
-            if name.endswith("_id"):  # names are kept as written; ids lose full-width forms
-                text = pc.utf8_normalize(text, "NFKC")
-            text = text.to_numpy(zero_copy_only=False).astype(object)
-            text[text == ""] = None
-            out[name] = pd.Series(text, index=frame.index, dtype=object)
-            continue
-        codes, uniques = pd.factorize(cells)
-        converted = [_convert_cell(name, text, unit, mapping, counties, enterprises)
-                     for text in uniques]
-        unique_values = [value for value, _ in converted]
-        if name in DATE_FIELDS:
-            unique_values = pd.to_datetime(pd.Series(unique_values, dtype=object)).to_numpy(
-                "datetime64[ns]")
-        elif name in NUMBER_FIELDS:
-            unique_values = pd.to_numeric(pd.Series(unique_values, dtype=object)).to_numpy(float)
-        else:
-            unique_values = np.array(unique_values + [None], dtype=object)[:-1]
-        out[name] = pd.Series(unique_values[codes], index=frame.index)
-        failed = np.array([reason is not None for _, reason in converted], dtype=bool)
-        if failed.any():
-            for index in np.flatnonzero(failed[codes]):
-                text = uniques[codes[index]]
-                rows.add(int(index), converted[codes[index]][1], f"{header}={text!r}")
-    return out
+def _dtype(name: str):
+    if name in DATE_FIELDS:
+        return pl.Date
+    if name in NUMBER_FIELDS:
+        return pl.Float64
+    if name == "listed_supervision":
+        return pl.Boolean
+    return pl.String
 
 
-def pa_array(cells: pd.Series):
-    """The Arrow array behind a text column (no copy for pandas' Arrow-backed strings)."""
-    import pyarrow as pa_
-
-    return pa_.array(cells, type=pa_.string(), from_pandas=True)
+def _converted(frame: pl.DataFrame, name: str, header: str, unit: str | None,
+               mapping: ColumnMapping, counties: RegionIndex,
+               enterprises: dict[str, str]) -> tuple[pl.Expr, pl.Expr | None]:
+    """(value expression, reason expression or None) for one field. Each distinct text is
+    converted once in Python (ledgers repeat dates, counties and codes); free text is
+    handled by Polars' string kernels."""
+    text = pl.col(name)
+    if name not in DATE_FIELDS | NUMBER_FIELDS | CODE_FIELDS | {
+            "adcode", "listed_supervision", "enterprise_name"}:
+        column = frame.get_column(name)
+        if name.endswith("_id") and column.str.contains(r"[^\x00-\x7F]").any():
+            text = text.map_elements(lambda t: unicodedata.normalize("NFKC", t),
+                                     return_dtype=pl.String)  # full-width ids
+        return pl.when(pl.col(name) == "").then(None).otherwise(text).alias(name), None
+    uniques = [u for u in frame.get_column(name).unique().to_list() if u]
+    results = {u: _convert_cell(name, u, unit, mapping, counties, enterprises)
+               for u in uniques}
+    good = {u: v for u, (v, r) in results.items() if r is None}
+    value = text.replace_strict(list(good), list(good.values()), default=None,
+                                return_dtype=_dtype(name)).alias(name)
+    failed = {u: r for u, (v, r) in results.items() if r is not None}
+    if not failed:
+        return value, None
+    code = next(iter(failed.values()))  # one kind of failure per field
+    reason = pl.when(text.is_in(list(failed))).then(
+        pl.concat_str([pl.lit(f"{code}: {header}='"), text, pl.lit("'")]))
+    return value, reason
 
 
 def _schema(table: str, today: pd.Timestamp, existing_ids: set[str]) -> pa.DataFrameSchema:
-    """Checks on converted fields; check names are reason codes."""
-    def date_within_bounds(s):  # (a name pandera has no built-in check for)
-        d = pd.to_datetime(s)
-        return d.isna() | ((d >= EARLIEST) & (d <= today))
+    """Checks on converted records; check names are reason codes."""
+    first, last = EARLIEST.date(), today.date()
 
-    def not_negative(s):
-        return pd.to_numeric(s).isna() | (pd.to_numeric(s) >= 0)
+    def column_check(expr, name):
+        return pa.Check(lambda data: data.lazyframe.select(expr(pl.col(data.key))), name=name)
 
     columns = {}
     for name in DATE_FIELDS:
-        columns[name] = pa.Column(None, pa.Check(date_within_bounds, name="date_out_of_range"),
-                                  nullable=True, required=False)
+        columns[name] = pa.Column(pl.Date, column_check(
+            lambda c: c.is_null() | c.is_between(first, last), "date_out_of_range"),
+            nullable=True, required=False)
     for name in NUMBER_FIELDS - {"lon", "lat"}:
-        columns[name] = pa.Column(None, pa.Check(not_negative, name="negative_value"),
-                                  nullable=True, required=False)
-    id_field = ID_FIELD[table]
-    columns[id_field] = pa.Column(None, [
-        pa.Check(lambda s: ~s.duplicated(keep="first"), name="duplicate_id_in_file"),
-        pa.Check(lambda s: ~s.isin(existing_ids), name="duplicate_id_in_store")])
+        columns[name] = pa.Column(pl.Float64, column_check(
+            lambda c: c.is_null() | (c >= 0), "negative_value"), nullable=True, required=False)
+    ids = list(existing_ids)
+    columns[ID_FIELD[table]] = pa.Column(pl.String, [
+        column_check(lambda c: c.is_first_distinct(), "duplicate_id_in_file"),
+        column_check(lambda c: ~c.is_in(ids), "duplicate_id_in_store")])
     checks = []
     if table == "hazards":
-        checks += [
-            pa.Check(lambda f: _not_before(f, "rectified_date", "found_date"),
-                     name="rectified_before_found"),
-            pa.Check(lambda f: _not_before(f, "deadline", "found_date"),
-                     name="deadline_before_found")]
+        for later, name in (("rectified_date", "rectified_before_found"),
+                            ("deadline", "deadline_before_found")):
+            checks.append(pa.Check(lambda data, later=later: data.lazyframe.select(
+                pl.col(later).is_null() | pl.col("found_date").is_null()
+                | (pl.col(later) >= pl.col("found_date"))), name=name))
     if table == "inspections":
-        checks.append(pa.Check(_rectified_within_found, name="rectified_exceeds_found"))
+        checks.append(pa.Check(lambda data: data.lazyframe.select(
+            pl.col("hazards_rectified").is_null() | (pl.col("hazards_rectified") <= (
+                pl.col("hazards_general").fill_null(0) + pl.col("hazards_major").fill_null(0)))),
+            name="rectified_exceeds_found"))
     return pa.DataFrameSchema(columns, checks=checks, strict=False)
 
 
-def _not_before(frame: pd.DataFrame, later: str, earlier: str) -> pd.Series:
-    if later not in frame or earlier not in frame:
-        return pd.Series(True, index=frame.index)
-    a, b = pd.to_datetime(frame[later]), pd.to_datetime(frame[earlier])
-    return a.isna() | b.isna() | (a >= b)
-
-
-def _rectified_within_found(frame: pd.DataFrame) -> pd.Series:
-    if "hazards_rectified" not in frame:
-        return pd.Series(True, index=frame.index)
-    found = sum(pd.to_numeric(frame[c]).fillna(0) for c in ("hazards_general", "hazards_major")
-                if c in frame)
-    rectified = pd.to_numeric(frame["hazards_rectified"])
-    return rectified.isna() | (rectified <= found)
-
-
-def _validate(records: pd.DataFrame, schema: pa.DataFrameSchema, rows: _Rows,
-              frame: pd.DataFrame, columns: dict) -> None:
-    """Run the schema lazily; each failure names the column and the cell as written."""
+def _validate(records: pl.DataFrame, schema: pa.DataFrameSchema, frame: pl.DataFrame,
+              columns: dict) -> dict[int, list[str]]:
+    """Row position → reasons, each naming the column and the cell as written."""
+    reasons: dict[int, list[str]] = {}
     try:
         schema.validate(records, lazy=True)
     except pa.errors.SchemaErrors as errors:
-        for case in errors.failure_cases.itertuples():
-            if case.index is None or pd.isna(case.index):
+        for case in errors.failure_cases.iter_rows(named=True):
+            if case["index"] is None:
                 continue
-            index = int(case.index)
-            column = case.column if isinstance(case.column, str) else None
-            if case.schema_context == "DataFrameSchema":
-                column = None  # a check across columns, reported once per row
-                if any(r == str(case.check) for r, _ in rows.reasons.get(index, [])):
+            index, check = int(case["index"]), str(case["check"])
+            if case["schema_context"] == "DataFrameSchema":
+                if any(r.startswith(check + ":") for r in reasons.get(index, [])):
                     continue
-            if column in columns:
-                detail = f"{columns[column][0]}={frame.at[index, column]!r}"
-            elif column:
-                detail = f"{column}={case.failure_case!r}"
-            else:  # a check across columns: show the dates it compared
-                detail = ", ".join(f"{columns[c][0]}={frame.at[index, c]!r}"
-                                   for c in ("found_date", "deadline", "rectified_date",
-                                             "hazards_general", "hazards_major",
-                                             "hazards_rectified") if c in columns)
-            rows.add(index, str(case.check), detail)
+                detail = ", ".join(f"{columns[c][0]}='{frame[index, c]}'" for c in (
+                    "found_date", "deadline", "rectified_date", "hazards_general",
+                    "hazards_major", "hazards_rectified") if c in columns)
+            else:
+                column = case["column"]
+                text = frame[index, column] if column in frame.columns else case["failure_case"]
+                detail = f"{columns[column][0] if column in columns else column}='{text}'"
+            reasons.setdefault(index, []).append(f"{check}: {detail}")
+    return reasons
 
 
-def _record_id(table: str, values: pd.DataFrame) -> pd.Series:
-    """Deterministic ids for ledgers without one: a hash of the row's converted fields."""
-    texts = ["|".join("" if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v)
-                      for v in row) for row in values.itertuples(index=False)]
-    return pd.Series([f"{ID_PREFIX[table]}-" + hashlib.sha1(f"{table}|{t}".encode())
-                      .hexdigest()[:12].upper() for t in texts], index=values.index, dtype=object)
+def _record_ids(table: str, frame: pl.DataFrame, missing: pl.Series) -> pl.Series:
+    """Deterministic ids for rows without one: a hash of the row's cells as written."""
+    fields = [c for c in frame.columns if c not in (ID_FIELD[table], "row")]
+    texts = frame.select(pl.concat_str([pl.col(c).fill_null("") for c in fields],
+                                       separator="|")).to_series()
+    return pl.Series([f"{ID_PREFIX[table]}-" + hashlib.sha1(f"{table}|{t}".encode())
+                      .hexdigest()[:12].upper() if m else None
+                      for t, m in zip(texts.to_list(), missing.to_list())], dtype=pl.String)
 
 
-# --- the ingest of one file ----------------------------------------------------------------
 def _sheet_frame(sheet: Sheet, mapping: ColumnMapping, report: IngestReport, path: Path):
-    """Field columns (text) of a sheet, with the header each came from."""
+    """Field columns (text, stripped) of a sheet and the header each came from."""
     columns: dict[str, tuple[str, str | None]] = {}
     positions: dict[str, int] = {}
     for position, header in enumerate(sheet.header):
@@ -330,12 +300,14 @@ def _sheet_frame(sheet: Sheet, mapping: ColumnMapping, report: IngestReport, pat
         raise UserError(f"{path}, sheet {sheet.name}: no column for required field(s) "
                         f"{', '.join(missing)} (headers: {', '.join(h for h in sheet.header if h)}"
                         "); name it in a --mapping file")
-    frame = pd.DataFrame({name: sheet.cells[positions[name]].astype("str")
-                          for name in columns}, index=sheet.cells.index)
-    return frame.reset_index(drop=True), columns
+    cells = pl.from_pandas(sheet.cells[[positions[n] for n in columns]].set_axis(
+        list(columns), axis=1).astype("str").reset_index())
+    frame = cells.select(pl.col("row").cast(pl.Int64),
+                         *[pl.col(n).fill_null("").str.strip_chars() for n in columns])
+    return frame, columns
 
 
-def _check_totals(sheet: Sheet, converted: pd.DataFrame, columns: dict,
+def _check_totals(sheet: Sheet, records: pl.DataFrame, columns: dict,
                   report: IngestReport) -> list[tuple[int, str, str]]:
     """Compare each total row's numbers with the sum of all the sheet's detail rows (the
     ledger's own arithmetic, whether or not the rows pass validation)."""
@@ -349,14 +321,14 @@ def _check_totals(sheet: Sheet, converted: pd.DataFrame, columns: dict,
             stated = parse_number(text, unit) if text else None
             if stated is None:
                 continue
-            detail = pd.to_numeric(converted[name]).sum()
+            detail = records.get_column(name).sum() or 0.0
             if not np.isclose(stated, detail):
                 mismatches.append(f"{header}: 合计 {stated:g} ≠ 明细之和 {detail:g}")
         if mismatches:
             report.warnings.append(f"sheet {sheet.name} row {row}: " + "; ".join(mismatches))
-            out.append((row, "total_row_mismatch", "; ".join(mismatches)))
+            out.append((int(row), "total_row_mismatch", "; ".join(mismatches)))
         else:
-            out.append((row, "total_row", "dropped after checking the detail rows"))
+            out.append((int(row), "total_row", "dropped after checking the detail rows"))
     return out
 
 
@@ -439,16 +411,16 @@ def ingest(path, table: str, data_dir=None, mapping=None, dry_run: bool = False,
         accepted_frames.append(records)
         rejected += rejections
         if sheet is not sheets[-1]:  # later sheets must not repeat this one's ids
-            existing = existing | set(records[ID_FIELD[table]])
+            existing = existing | set(records.get_column(ID_FIELD[table]).to_list())
             schema = _schema(table, today, existing)
 
-    accepted = pd.concat(accepted_frames, ignore_index=True)
+    accepted = pl.concat(accepted_frames, how="diagonal_relaxed")
     report.accepted = len(accepted)
     report.rejected = Counter(item["primary"] for item in rejected)
     date_field = store.PARTITION_DATE.get(table)
     if date_field and len(accepted):
-        months = pd.to_datetime(accepted[date_field]).dt.to_period("M").unique()
-        report.months = sorted(str(m) for m in months)
+        months = accepted.get_column(date_field).dt.strftime("%Y-%m").unique()
+        report.months = sorted(m for m in months.to_list() if m)
     if rejected:
         report.quarantine = data_dir / "quarantine" / f"{batch}.csv"
     if dry_run:
@@ -471,83 +443,94 @@ def ingest(path, table: str, data_dir=None, mapping=None, dry_run: bool = False,
 
 def _process_sheet(sheet: Sheet, mapping: ColumnMapping, counties: RegionIndex,
                    enterprises: dict[str, str], schema: pa.DataFrameSchema,
-                   report: IngestReport, path: Path) -> tuple[pd.DataFrame, list[dict]]:
+                   report: IngestReport, path: Path) -> tuple[pl.DataFrame, list[dict]]:
     """One sheet's accepted records and its rejections (rows with reasons, total rows)."""
     table = mapping.table
     frame, columns = _sheet_frame(sheet, mapping, report, path)
-    rows = _Rows()
-    converted = _convert(frame, columns, mapping, counties, enterprises, rows)
-    row_numbers = sheet.cells.index.to_numpy()
+    values, reasons = [], []
+    for name, (header, unit) in columns.items():
+        value, reason = _converted(frame, name, header, unit, mapping, counties, enterprises)
+        values.append(value)
+        if reason is not None:
+            reasons.append(reason)
+        if name in REQUIRED[table]:
+            reasons.append(pl.when(pl.col(name) == "").then(
+                pl.lit(f"missing_field: {header}")))
+    converted = frame.select(pl.col("row"), *values)
     if sheet.stray:
-        position = {row: i for i, row in enumerate(row_numbers)}
-        for row, stray in sheet.stray.items():
-            if row in position:
-                rows.add(position[row], "stray_cells", ", ".join(stray))
-    for name in REQUIRED[table]:
-        for index in converted.index[frame[name].str.strip() == ""]:
-            rows.add(index, "missing_field", columns[name][0])
-    records = _records(table, converted)
-    _validate(records, schema, rows, frame, columns)
-    rejected = [_rejection(sheet, int(row_numbers[index]), reasons)
-                for index, reasons in rows.reasons.items()]
+        stray = pl.DataFrame({"row": list(sheet.stray), "stray": [
+            "stray_cells: " + ", ".join(cells) for cells in sheet.stray.values()]},
+            schema={"row": pl.Int64, "stray": pl.String})
+        frame = frame.join(stray, on="row", how="left", maintain_order="left")
+        reasons.append(pl.col("stray"))
+    conversion = frame.select(pl.concat_list(reasons).list.drop_nulls().alias("reasons")) \
+        if reasons else pl.DataFrame({"reasons": [[]] * len(frame)},
+                                     schema={"reasons": pl.List(pl.String)})
+    records = _records(table, converted, frame)
+    found = _validate(records, schema, frame, columns)
+    failing = conversion.with_row_index("i").filter(pl.col("reasons").list.len() > 0)
+    rejected_at = dict(zip(failing.get_column("i").to_list(),
+                           failing.get_column("reasons").to_list()))
+    for index, more in found.items():
+        rejected_at.setdefault(index, []).extend(more)
+    rows = frame.get_column("row")
+    rejected = [_rejection(sheet, rows[i], r) for i, r in sorted(rejected_at.items())]
     for row, reason, detail in _check_totals(sheet, converted, columns, report):
         rejected.append({"sheet": sheet.name, "row": row, "primary": reason,
                          "reason": f"{reason}: {detail}",
                          "cells": dict(zip(sheet.header, sheet.totals.loc[row]))})
-    return records[~records.index.isin(list(rows.reasons))], rejected
+    keep = ~pl.int_range(len(records), eager=True).is_in(list(rejected_at))
+    return records.filter(keep), rejected
 
 
-def _rejection(sheet: Sheet, row: int, reasons) -> dict:
+def _rejection(sheet: Sheet, row: int, reasons: list[str]) -> dict:
     order = list(REASONS)
-    reasons = sorted(set(reasons), key=lambda r: (order.index(r[0]) if r[0] in order else 99))
+    reasons = sorted(set(reasons), key=lambda r: order.index(r.split(":")[0])
+                     if r.split(":")[0] in order else 99)
     cells = dict(zip(sheet.header, sheet.cells.loc[row]))
     if row in sheet.stray:
         cells["(beyond the header)"] = ", ".join(sheet.stray[row])
-    return {"sheet": sheet.name, "row": row, "primary": reasons[0][0],
-            "reason": "; ".join(f"{r}: {d}" for r, d in reasons), "cells": cells}
+    return {"sheet": sheet.name, "row": row, "primary": reasons[0].split(":")[0],
+            "reason": "; ".join(reasons), "cells": cells}
 
 
-def _records(table: str, converted: pd.DataFrame) -> pd.DataFrame:
+def _records(table: str, converted: pl.DataFrame, frame: pl.DataFrame) -> pl.DataFrame:
     """The store's columns (defaults filled, ids generated) plus the ledger's extra counts."""
-    schema = store.SCHEMAS[table]
-    records = pd.DataFrame(index=converted.index)
-    for f in schema:
-        if f.name in converted:
-            records[f.name] = converted[f.name]
-        elif f.name == "enterprise_id" and "enterprise_name" in converted:
-            records[f.name] = converted["enterprise_name"]
+    out = []
+    for f in store.SCHEMAS[table]:
+        dtype = _dtype(f.name) if f.name not in ("grade",) else pl.Int64
+        if f.name in converted.columns:
+            column = pl.col(f.name)
+        elif f.name == "enterprise_id" and "enterprise_name" in converted.columns:
+            column = pl.col("enterprise_name")
         else:
-            records[f.name] = DEFAULTS[table].get(f.name)
+            column = pl.lit(None, dtype=dtype)
         if f.name in DEFAULTS[table]:
-            records[f.name] = records[f.name].where(records[f.name].notna(),
-                                                    DEFAULTS[table][f.name])
-    for name in ("hazards_general", "hazards_major", "hazards_rectified"):
-        if name in converted:
-            records[name] = converted[name]
+            column = column.fill_null(pl.lit(DEFAULTS[table][f.name], dtype=dtype))
+        out.append(column.cast(dtype).alias(f.name))
+    extra = [pl.col(n) for n in ("hazards_general", "hazards_major", "hazards_rectified")
+             if n in converted.columns]
+    records = converted.select(*out, *extra)
     id_field = ID_FIELD[table]
-    missing = records[id_field].isna()
-    if missing.any():  # ledgers without ids: a hash of the row's other fields
-        fields = [c for c in converted.columns if c != id_field]
-        records.loc[missing, id_field] = _record_id(table, converted.loc[missing, fields])
-    if table == "accidents" and "level" not in converted:
-        records["level"] = np.where(pd.to_numeric(records["deaths"]).fillna(0) >= 3,
-                                    "larger", "ordinary")
+    missing = records.get_column(id_field).is_null()
+    if missing.any():  # ledgers without ids: a hash of the row's cells as written
+        generated = _record_ids(table, frame, missing)
+        records = records.with_columns(pl.col(id_field).fill_null(generated))
+    if table == "accidents" and "level" not in converted.columns:
+        records = records.with_columns(level=pl.when(pl.col("deaths").fill_null(0) >= 3)
+                                       .then(pl.lit("larger")).otherwise(pl.lit("ordinary")))
     return records
 
 
-def _commit(data_dir: Path, table: str, batch: str, accepted: pd.DataFrame, source: Path,
+def _commit(data_dir: Path, table: str, batch: str, accepted: pl.DataFrame, source: Path,
             report: IngestReport) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Append the batch as a new version of the table (replacing an earlier copy of the same
-    batch); returns the records added and those the replaced copy held."""
-    frame = accepted[[f.name for f in store.SCHEMAS[table]]].copy()
-    for f in store.SCHEMAS[table]:
-        if str(f.type).startswith("int"):
-            frame[f.name] = pd.to_numeric(frame[f.name]).round().astype("int64")
-        elif str(f.type) == "double":
-            frame[f.name] = pd.to_numeric(frame[f.name]).astype(float)
-        elif str(f.type) == "bool":
-            frame[f.name] = frame[f.name].astype(bool)
-
+    batch); returns the records added and those the replaced copy held (pandas)."""
+    schema = store.SCHEMAS[table]
+    frame = accepted.select([f.name for f in schema]).with_columns(
+        [pl.col(f.name).round().cast(pl.Int64) for f in schema
+         if str(f.type).startswith("int")]).to_arrow()
+    arrow = pa_lib.table([frame.column(f.name).cast(f.type) for f in schema], schema=schema)
     removed = []
 
     def build(new: Path, old: Path | None) -> None:
@@ -555,19 +538,19 @@ def _commit(data_dir: Path, table: str, batch: str, accepted: pd.DataFrame, sour
         replaced = set(manifest["batches"].pop(batch, {}).get("files", []))
         if replaced:
             removed.append(pq.read_table([str(old / f) for f in sorted(replaced)],
-                                         schema=store.SCHEMAS[table]).to_pandas())
+                                         schema=schema).to_pandas())
         if old is not None:
             store.link_files(old, new, keep=lambda relative: relative not in replaced)
-        files = store.write_batch_files(table, frame, new, batch) if len(frame) else []
+        files = store.write_batch_files(table, arrow, new, batch) if len(arrow) else []
         manifest["batches"][batch] = {
-            "source": source.name, "rows": len(frame), "files": files,
+            "source": source.name, "rows": len(arrow), "files": files,
             "rejected": report.rejected_total,
             "quarantine": report.quarantine.name if report.quarantine else None}
         store.write_manifest(new, manifest)
 
     store.store_dir(data_dir).mkdir(parents=True, exist_ok=True)
     store.publish(store.store_dir(data_dir) / table, build)
-    return frame, (removed[0] if removed else None)
+    return arrow.to_pandas(), (removed[0] if removed else None)
 
 
 def data_dictionary() -> str:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .paths import store_dir
@@ -98,16 +99,16 @@ def _fsync_tree(root: Path) -> None:
         os.close(fd)
 
 
-def write_batch_files(table: str, frame: pd.DataFrame, version: Path, batch: str) -> list[str]:
-    """Write ``frame`` into ``version`` as files named after ``batch``; returns their paths
-    relative to the version directory."""
-    arrow = to_arrow(table, frame)
+def write_batch_files(table: str, frame, version: Path, batch: str) -> list[str]:
+    """Write ``frame`` (a pandas DataFrame, or an Arrow table already in the schema) into
+    ``version`` as files named after ``batch``; returns their paths relative to it."""
+    arrow = frame if isinstance(frame, pa.Table) else to_arrow(table, frame)
     date = PARTITION_DATE.get(table)
     if date is None:
         version.mkdir(parents=True, exist_ok=True)
         pq.write_table(arrow, version / f"{batch}.parquet")
         return [f"{batch}.parquet"]
-    years = pd.to_datetime(frame[date]).dt.year.to_numpy()
+    years = pc.year(arrow.column(date)).to_numpy(zero_copy_only=False)
     written = []
     for year in sorted(set(years.tolist())):
         folder = version / f"year={year}"
