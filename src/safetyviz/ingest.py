@@ -396,7 +396,8 @@ def ingest(path, table: str, data_dir=None, mapping=None, dry_run: bool = False,
         return report
 
     sheets = read_ledger(path, column_mapping.is_header_cell)
-    counties = RegionIndex(load_regions(open_catalog(ensure_catalog(data_dir))))
+    counties = RegionIndex(load_regions(open_catalog(ensure_catalog(data_dir)),
+                                        geometry=False))
     enterprises = _enterprise_names(data_dir) if table != "enterprises" else {}
     existing = _store_ids(data_dir, table, batch if force else None)
     schema = _schema(table, today, existing)
@@ -463,14 +464,15 @@ def _process_sheet(sheet: Sheet, mapping: ColumnMapping, counties: RegionIndex,
             schema={"row": pl.Int64, "stray": pl.String})
         frame = frame.join(stray, on="row", how="left", maintain_order="left")
         reasons.append(pl.col("stray"))
-    conversion = frame.select(pl.concat_list(reasons).list.drop_nulls().alias("reasons")) \
-        if reasons else pl.DataFrame({"reasons": [[]] * len(frame)},
-                                     schema={"reasons": pl.List(pl.String)})
     records = _records(table, converted, frame)
     found = _validate(records, schema, frame, columns)
-    failing = conversion.with_row_index("i").filter(pl.col("reasons").list.len() > 0)
-    rejected_at = dict(zip(failing.get_column("i").to_list(),
-                           failing.get_column("reasons").to_list()))
+    rejected_at: dict[int, list[str]] = {}
+    if reasons:  # lists of reasons only for the rows that have one
+        failing = frame.with_row_index("i").filter(
+            pl.any_horizontal([r.is_not_null() for r in reasons])).select(
+            "i", pl.concat_list(reasons).list.drop_nulls().alias("reasons"))
+        rejected_at = dict(zip(failing.get_column("i").to_list(),
+                               failing.get_column("reasons").to_list()))
     for index, more in found.items():
         rejected_at.setdefault(index, []).extend(more)
     rows = frame.get_column("row")

@@ -230,20 +230,20 @@ def _frame(rows: list[tuple[int, list[str]]], width: int) -> pd.DataFrame:
     return frame.fillna("")
 
 
-def _csv_fast(name: str, text: str, is_header_cell) -> Sheet | None:
+def _csv_fast(name: str, text: str, utf8: bytes, is_header_cell) -> Sheet | None:
     """A clean CSV (header in the first ten rows, no blank lines, no ragged rows) parsed by
-    pyarrow; None sends the file down the general path."""
-    lines = text.split("\n", MAX_HEADER_SEARCH + 1)
+    pyarrow from its UTF-8 bytes; None sends the file down the general path."""
+    lines = text[:100_000].split("\n", MAX_HEADER_SEARCH + 1)
     head = list(csv.reader(lines[:MAX_HEADER_SEARCH]))
     best = next((r for r, row in enumerate(head)
                  if sum(1 for c in row if c.strip() and is_header_cell(c.strip())) >= 2), None)
-    if best is None or "\n\n" in text or "\r\n\r\n" in text or "\r\n" in text:
+    if best is None or b"\n\n" in utf8 or b"\r" in utf8:
         return None
     header = [clean(c) for c in head[best]]
     ragged = []
     try:
         table = pacsv.read_csv(
-            pa.py_buffer(text.encode("utf-8")),
+            pa.py_buffer(utf8),
             read_options=pacsv.ReadOptions(skip_rows=best + 1, column_names=[
                 str(i) for i in range(len(header))], use_threads=True),
             parse_options=pacsv.ParseOptions(invalid_row_handler=lambda row: (
@@ -298,8 +298,10 @@ def read_ledger(path: Path, is_header_cell: Callable[[str], bool]) -> list[Sheet
     elif data.startswith(XLS_MAGIC):
         grids = _xls_grids(path)
     else:
-        text, _ = decode_text(data, path)
-        fast = _csv_fast(path.stem, text, is_header_cell)
+        text, encoding = decode_text(data, path)
+        utf8 = data[3:] if encoding == "utf-8-sig" else data if encoding == "utf-8" \
+            else text.encode("utf-8")
+        fast = _csv_fast(path.stem, text, utf8, is_header_cell)
         grids = None if fast is not None else _csv_grid(path, text)
     if grids is None:
         sheets = [fast]
