@@ -300,10 +300,8 @@ def _sheet_frame(sheet: Sheet, mapping: ColumnMapping, report: IngestReport, pat
         raise UserError(f"{path}, sheet {sheet.name}: no column for required field(s) "
                         f"{', '.join(missing)} (headers: {', '.join(h for h in sheet.header if h)}"
                         "); name it in a --mapping file")
-    cells = pl.from_pandas(sheet.cells[[positions[n] for n in columns]].set_axis(
-        list(columns), axis=1).astype("str").reset_index())
-    frame = cells.select(pl.col("row").cast(pl.Int64),
-                         *[pl.col(n).fill_null("").str.strip_chars() for n in columns])
+    frame = sheet.cells.select(pl.col("row"), *[pl.col(str(positions[n])).alias(n)
+                                                for n in columns])
     return frame, columns
 
 
@@ -312,7 +310,7 @@ def _check_totals(sheet: Sheet, records: pl.DataFrame, columns: dict,
     """Compare each total row's numbers with the sum of all the sheet's detail rows (the
     ledger's own arithmetic, whether or not the rows pass validation)."""
     out = []
-    for row, cells in sheet.totals.iterrows():
+    for row, *cells in sheet.totals.iter_rows():
         mismatches = []
         for name, (header, unit) in columns.items():
             if name not in NUMBER_FIELDS:
@@ -480,7 +478,7 @@ def _process_sheet(sheet: Sheet, mapping: ColumnMapping, counties: RegionIndex,
     for row, reason, detail in _check_totals(sheet, converted, columns, report):
         rejected.append({"sheet": sheet.name, "row": row, "primary": reason,
                          "reason": f"{reason}: {detail}",
-                         "cells": dict(zip(sheet.header, sheet.totals.loc[row]))})
+                         "cells": sheet.row(row, sheet.totals)})
     keep = ~pl.int_range(len(records), eager=True).is_in(list(rejected_at))
     return records.filter(keep), rejected
 
@@ -489,7 +487,7 @@ def _rejection(sheet: Sheet, row: int, reasons: list[str]) -> dict:
     order = list(REASONS)
     reasons = sorted(set(reasons), key=lambda r: order.index(r.split(":")[0])
                      if r.split(":")[0] in order else 99)
-    cells = dict(zip(sheet.header, sheet.cells.loc[row]))
+    cells = sheet.row(row)
     if row in sheet.stray:
         cells["(beyond the header)"] = ", ".join(sheet.stray[row])
     return {"sheet": sheet.name, "row": row, "primary": reasons[0].split(":")[0],

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import functools
 import io
 import itertools
 import re
@@ -22,11 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pacsv
+import polars as pl
 
 from .errors import UserError
 
@@ -38,20 +33,26 @@ XLSX_MAGIC, XLS_MAGIC = b"PK\x03\x04", b"\xd0\xcf\x11\xe0"
 
 @dataclass
 class Sheet:
-    """One table found in a file. ``cells`` has one text column per header position ("" for
-    empty) indexed by the row number in the sheet/file (1-based); ``stray`` holds, for rows
-    with cells beyond the header, those cells; ``totals`` are the 合计 rows, laid out as
-    ``cells``."""
+    """One table found in a file. ``cells`` (Polars) has a column ``row`` (the row number in
+    the sheet/file, 1-based) and one text column per header position, named "0", "1", …
+    ("" for empty); ``totals`` holds the 合计 rows in the same layout; ``stray`` the cells
+    beyond the header, by row number."""
 
     name: str
     header: list[str]
-    cells: pd.DataFrame
-    totals: pd.DataFrame
+    cells: pl.DataFrame
+    totals: pl.DataFrame
     stray: dict[int, list[str]] = field(default_factory=dict)
 
     @property
     def rows_read(self) -> int:
         return len(self.cells) + len(self.totals)
+
+    def row(self, number: int, frame: pl.DataFrame | None = None) -> dict[str, str]:
+        """The cells of row ``number`` as {header: text}."""
+        found = (self.cells if frame is None else frame).filter(pl.col("row") == number)
+        values = found.row(0)[1:] if len(found) else [""] * len(self.header)
+        return dict(zip(self.header, values))
 
 
 def clean(value) -> str:
@@ -224,15 +225,16 @@ def _find_table(name: str, grid, merged: set,
                  totals=_frame(totals, width), stray=stray)
 
 
-def _frame(rows: list[tuple[int, list[str]]], width: int) -> pd.DataFrame:
-    frame = pd.DataFrame([cells for _, cells in rows], columns=range(width), dtype=object)
-    frame.index = pd.Index([r for r, _ in rows], dtype="int64", name="row")
-    return frame.fillna("")
+def _frame(rows: list[tuple[int, list[str]]], width: int) -> pl.DataFrame:
+    data = {"row": [r for r, _ in rows]}
+    data.update({str(i): [cells[i] for _, cells in rows] for i in range(width)})
+    return pl.DataFrame(data, schema={"row": pl.Int64, **{str(i): pl.String
+                                                          for i in range(width)}})
 
 
 def _csv_fast(name: str, text: str, utf8: bytes, is_header_cell) -> Sheet | None:
     """A clean CSV (header in the first ten rows, no blank lines, no ragged rows) parsed by
-    pyarrow from its UTF-8 bytes; None sends the file down the general path."""
+    Polars from its UTF-8 bytes; None sends the file down the general path."""
     lines = text[:100_000].split("\n", MAX_HEADER_SEARCH + 1)
     head = list(csv.reader(lines[:MAX_HEADER_SEARCH]))
     best = next((r for r, row in enumerate(head)
@@ -240,45 +242,26 @@ def _csv_fast(name: str, text: str, utf8: bytes, is_header_cell) -> Sheet | None
     if best is None or b"\n\n" in utf8 or b"\r" in utf8:
         return None
     header = [clean(c) for c in head[best]]
-    ragged = []
+    names = [str(i) for i in range(len(header))]
     try:
-        table = pacsv.read_csv(
-            pa.py_buffer(utf8),
-            read_options=pacsv.ReadOptions(skip_rows=best + 1, column_names=[
-                str(i) for i in range(len(header))], use_threads=True),
-            parse_options=pacsv.ParseOptions(invalid_row_handler=lambda row: (
-                ragged.append(row), "skip")[1]),
-            convert_options=pacsv.ConvertOptions(
-                column_types={str(i): pa.string() for i in range(len(header))},
-                strings_can_be_null=False, quoted_strings_can_be_null=False))
-    except (pa.ArrowInvalid, UnicodeError):
+        frame = pl.read_csv(utf8, has_header=False, skip_rows=best + 1, new_columns=names,
+                            schema={n: pl.String for n in names}, quote_char='"',
+                            truncate_ragged_lines=False)
+    except (pl.exceptions.PolarsError, ValueError):
+        return None  # ragged rows, odd quoting: the general path names them
+    if frame.width != len(names):
         return None
-    if ragged:
-        return None
-    columns = [pc.utf8_trim_whitespace(c) for c in table.columns]
-    blank = functools.reduce(pc.and_, [pc.equal(c, "") for c in columns])
-    words = pa.array(TOTAL_WORDS)
-    total = functools.reduce(pc.or_, [_is_total(c, words) for c in columns[:3]])
-    as_str = pd.StringDtype("pyarrow", na_value=np.nan)
-    frame = pd.DataFrame({i: pd.Series(pd.array(c, dtype=as_str)) for i, c in
-                          enumerate(columns)})
-    frame.index = pd.RangeIndex(best + 2, best + 2 + len(frame), name="row")
-    keep = ~blank.to_numpy(zero_copy_only=False)  # blank separator rows go
-    total = total.to_numpy(zero_copy_only=False)
-    if keep.all() and not total.any():
-        return Sheet(name=name, header=header, cells=frame, totals=frame.iloc[:0])
-    return Sheet(name=name, header=header, cells=frame[keep & ~total],
-                 totals=frame[keep & total])
-
-
-def _is_total(column, words):
-    """合计, 合 计, 合　计 … cell by cell, worked out on the column's distinct values."""
-    if not pc.any(pc.match_substring(column, "计")).as_py():  # the usual case: none
-        return pa.array(np.zeros(len(column), bool))
-    encoded = pc.dictionary_encode(column).combine_chunks()
-    squeezed = pc.replace_substring(pc.replace_substring(encoded.dictionary, " ", ""),
-                                    "\u3000", "")
-    return pc.take(pc.is_in(squeezed, value_set=words), encoded.indices)
+    frame = frame.select(pl.int_range(best + 2, best + 2 + len(frame), dtype=pl.Int64)
+                         .alias("row"), *[pl.col(n).fill_null("").str.strip_chars()
+                                         for n in names])
+    blank = pl.all_horizontal([pl.col(n) == "" for n in names])
+    total = pl.any_horizontal([pl.col(n).str.replace_all(r"\s", "").is_in(TOTAL_WORDS)
+                               for n in names[:3]])
+    if not any(frame.get_column(n).str.contains("计").any() for n in names[:3]):
+        total = pl.lit(False)
+    frame = frame.filter(~blank)  # blank separator rows go
+    return Sheet(name=name, header=header, cells=frame.filter(~total),
+                 totals=frame.filter(total))
 
 
 def read_ledger(path: Path, is_header_cell: Callable[[str], bool]) -> list[Sheet]:
