@@ -239,7 +239,7 @@ def _csv_fast(name: str, text: str, utf8: bytes, is_header_cell) -> Sheet | None
     head = list(csv.reader(lines[:MAX_HEADER_SEARCH]))
     best = next((r for r, row in enumerate(head)
                  if sum(1 for c in row if c.strip() and is_header_cell(c.strip())) >= 2), None)
-    if best is None or b"\n\n" in utf8 or b"\r" in utf8:
+    if best is None or b"\r" in utf8[:100_000]:
         return None
     header = [clean(c) for c in head[best]]
     names = [str(i) for i in range(len(header))]
@@ -249,17 +249,20 @@ def _csv_fast(name: str, text: str, utf8: bytes, is_header_cell) -> Sheet | None
                             truncate_ragged_lines=False)
     except (pl.exceptions.PolarsError, ValueError):
         return None  # ragged rows, odd quoting: the general path names them
-    if frame.width != len(names):
-        return None
+    lines = utf8.count(b"\n") + (not utf8.endswith(b"\n"))
+    if frame.width != len(names) or len(frame) != lines - best - 1:
+        return None  # blank lines or quoted line breaks: row numbers would not match
+    cells = [pl.col(n).fill_null("") for n in names]
+    if any(space in utf8 for space in (b" ", b"\t", "\u3000".encode())):  # bytes scans
+        cells = [c.str.strip_chars() for c in cells]
     frame = frame.select(pl.int_range(best + 2, best + 2 + len(frame), dtype=pl.Int64)
-                         .alias("row"), *[pl.col(n).fill_null("").str.strip_chars()
-                                         for n in names])
+                         .alias("row"), *[c.alias(n) for c, n in zip(cells, names)])
     blank = pl.all_horizontal([pl.col(n) == "" for n in names])
     total = pl.any_horizontal([pl.col(n).str.replace_all(r"\s", "").is_in(TOTAL_WORDS)
                                for n in names[:3]])
-    if not any(frame.get_column(n).str.contains("计").any() for n in names[:3]):
+    if "计".encode() not in utf8:
         total = pl.lit(False)
-    frame = frame.filter(~blank)  # blank separator rows go
+    frame = frame.filter(~blank)  # blank separator rows (",,,") go
     return Sheet(name=name, header=header, cells=frame.filter(~total),
                  totals=frame.filter(total))
 
