@@ -85,3 +85,20 @@ def test_panel_serve_smoke_serves_the_page_with_local_resources_only(served_over
     assert scripts, "no scripts on the page"
     for script in scripts[:3]:
         assert requests.get(requests.compat.urljoin(url, script), timeout=30).status_code == 200
+
+
+def test_a_new_session_sees_a_rebuilt_cube(demo_dir, tmp_path):
+    import shutil
+
+    from safetyviz import cube as cube_module
+    from safetyviz.components.overview import create_overview_app
+
+    data_dir = tmp_path / "demo"
+    shutil.copytree(demo_dir, data_dir, symlinks=True)
+    path = str(data_dir / "catalog.yaml")
+    before = create_overview_app(path).state.cube
+    changed = before.copy(deep=True)
+    changed["inspections"].values[:] += 1
+    cube_module.write_cube(changed, data_dir)
+    after = create_overview_app(path).state.cube
+    assert (after["inspections"] - before["inspections"]).min().item() == 1

@@ -92,6 +92,15 @@ def open_catalog(path: Path | None = None) -> intake.Catalog:
     return cat
 
 
+def version(name: str, catalog: intake.Catalog | None = None) -> str:
+    """What entry ``name`` resolves to now: for a local path, the real path behind its
+    symlinks (a new version of a table or the cube resolves elsewhere); else the URL."""
+    cat = catalog if catalog is not None else open_catalog()
+    url = cat[name].data.url
+    path = url[len("file://"):] if url.startswith("file://") else url
+    return os.path.realpath(path) if "://" not in path else url
+
+
 def read(name: str, catalog: intake.Catalog | None = None, **kwargs):
     """Read entry ``name`` (dask DataFrame, GeoDataFrame or xarray Dataset)."""
     cat = catalog if catalog is not None else open_catalog()

@@ -7,7 +7,7 @@ import holoviews as hv
 import panel as pn
 import param
 
-from ..catalog import catalog_path, open_catalog
+from ..catalog import catalog_path, open_catalog, version
 from ..errors import UserError
 from ..loading import load_cube, load_regions
 from ..periods import period_label
@@ -18,9 +18,10 @@ from ..vocab import CUBE_VARIABLE
 hv.extension("bokeh", logo=False)
 
 
-@pn.cache
-def load_data(path: str):
-    """Cube and regions, loaded once per process and shared by all sessions."""
+@pn.cache(max_items=2)
+def load_data(path: str, cube_version: str):
+    """Cube and regions, loaded once per cube version and shared by all sessions; a new
+    cube (after `safetyviz demo`, `cube` or an ingest) is picked up by the next session."""
     cat = open_catalog(path)
     return load_cube(cat), load_regions(cat)
 
@@ -87,7 +88,8 @@ class OverviewDashboard(pn.viewable.Viewer):
 def create_overview_app(catalog: str | None = None):
     """A new overview page for one session (or an alert saying what data is missing)."""
     try:
-        cube, regions = load_data(str(catalog or catalog_path()))
+        path = str(catalog or catalog_path())
+        cube, regions = load_data(path, version("cube", open_catalog(path)))
     except UserError as exc:
         return pn.pane.Alert(f"数据不可用 / data unavailable: {exc}", alert_type="danger")
     return OverviewDashboard(state=OverviewState(cube), regions=regions)
