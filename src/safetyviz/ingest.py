@@ -1,8 +1,9 @@
 """Ingest: ledger files in, validated records appended to the store, nothing lost.
 
 One file is one batch. Its rows are read (``readers``), mapped to fields (``mapping``),
-converted (dates, numbers, counties through the region aliases, codes), validated with a
-pandera schema that collects every failure at once, and split: accepted rows become a new
+converted (dates, numbers, counties through the region aliases, codes; each distinct text once,
+then applied column-wise with Polars), validated with a pandera schema (polars backend) that
+collects every failure at once, and split: accepted rows become a new
 version of the table (atomic, see ``store``), every other row goes to
 ``<data-dir>/quarantine/<batch>.csv`` with its sheet, row number and reasons. The batch id is
 the file's content hash, so ingesting the same file again changes nothing; ``force`` replaces
