@@ -56,6 +56,8 @@ def _child(method: str, ledger: str, out: str, queue) -> None:
     import pyarrow.parquet  # noqa: F401
 
     if method == "safetyviz":
+        import geopandas  # noqa: F401  (the catalog's region reader)
+
         import safetyviz.ingest  # noqa: F401
     start = time.perf_counter()
     rows = {"baseline": run_baseline, "safetyviz": run_safetyviz}[method](Path(ledger),

@@ -212,22 +212,65 @@ def test_a_fresh_data_dir_fed_only_by_ingest_gets_a_cube(tmp_path):
     assert built["accidents"].sum().item() == 0  # no accidents ingested: zero, not an error
 
 
-def test_the_fast_csv_path_and_the_general_path_agree(tmp_path):
-    from safetyviz.mapping import ColumnMapping
-    from safetyviz.readers import read_ledger
+BODY = ("检查日期,所属县区,行业\n2020-01-02, 魏都区 ,工贸\n,,\n合 计,,\n"
+        "2020-01-03,禹州,消防\n")
 
-    body = ("检查日期,所属县区,行业\n2020-01-02, 魏都区 ,工贸\n,,\n合 计,,\n"
-            "2020-01-03,禹州,消防\n")
-    clean = tmp_path / "clean.csv"  # parsed by pyarrow
-    clean.write_text(body, encoding="utf-8")
-    ragged = tmp_path / "ragged.csv"  # a blank line sends it down the general path
-    ragged.write_text(body + "\n", encoding="utf-8")
+
+@pytest.mark.parametrize("body, rows, totals, by_polars", [
+    (BODY, [2, 5], [4], True),
+    (BODY.replace("\n", "\r\n"), [2, 5], [4], True),  # Windows line ends
+    (BODY + "\n\n", [2, 5], [4], True),  # trailing blank lines
+    (BODY.replace(" 魏都区 ", "\u00a0魏都区\u3000"), [2, 5], [4], True),  # NBSP, U+3000
+    # a cell over two lines is one row, as Excel numbers them: left to the general path
+    (BODY.replace(",工贸", ',"工贸\n（含仓储）"'), [2, 5], [4], False),
+    ("\ufeff" + BODY.replace("合 计", "合计"), [2, 5], [4], True),  # BOM
+])
+def test_the_fast_csv_path_and_the_general_path_agree(body, rows, totals, by_polars, tmp_path,
+                                                       monkeypatch):
+    from safetyviz import readers
+    from safetyviz.mapping import ColumnMapping
+
+    ledger = tmp_path / "ledger.csv"
+    ledger.write_bytes(body.encode("utf-8"))
     is_header = ColumnMapping.for_table("inspections").is_header_cell
-    (fast,), (general,) = read_ledger(clean, is_header), read_ledger(ragged, is_header)
+    polars_sheet = readers._csv_fast("ledger", body.encode().removeprefix(b"\xef\xbb\xbf"),
+                                     is_header)
+    assert (polars_sheet is not None) == by_polars
+    (fast,) = readers.read_ledger(ledger, is_header)
+    monkeypatch.setattr(readers, "_csv_fast", lambda *args: None)
+    (general,) = readers.read_ledger(ledger, is_header)
     assert fast.header == general.header == ["检查日期", "所属县区", "行业"]
     assert fast.cells.equals(general.cells) and fast.totals.equals(general.totals)
-    assert fast.cells["row"].to_list() == [2, 5] and fast.totals["row"].to_list() == [4]
-    assert fast.row(2) == {"检查日期": "2020-01-02", "所属县区": "魏都区", "行业": "工贸"}
+    assert fast.cells["row"].to_list() == rows and fast.totals["row"].to_list() == totals
+    assert fast.row(2)["所属县区"] == "魏都区"
+
+
+def test_a_gbk_csv_takes_the_fast_path_after_decoding(monkeypatch):
+    from safetyviz import readers
+    from safetyviz.mapping import ColumnMapping
+
+    calls = []
+    fast = readers._csv_fast
+    monkeypatch.setattr(readers, "_csv_fast", lambda *args: calls.append(1) or fast(*args))
+    (sheet,) = readers.read_ledger(LEDGERS / "inspections_gbk.csv",
+                                   ColumnMapping.for_table("inspections").is_header_cell)
+    assert len(calls) == 2 and len(sheet.cells) == 4  # refused as UTF-8, parsed as GB18030
+
+
+def test_rectified_counts_are_checked_against_whichever_counts_the_ledger_has(tiny_dir,
+                                                                             tmp_path):
+    ledger = tmp_path / "rectified.csv"
+    ledger.write_text("检查日期,所属县区,行业,一般隐患数,已整改\n"
+                      "2020-01-02,魏都区,工贸,2,2\n2020-01-03,魏都区,工贸,1,3\n"
+                      "2020-01-04,禹州市,消防,,0\n", encoding="utf-8")
+    report = ingest(ledger, table="inspections", data_dir=tiny_dir, today=TODAY,
+                    dry_run=True)
+    assert (report.accepted, dict(report.rejected)) == (2, {"rectified_exceeds_found": 1})
+    only = tmp_path / "only_rectified.csv"  # no found counts: nothing to check against
+    only.write_text("检查日期,所属县区,行业,已整改\n2020-01-02,魏都区,工贸,0\n"
+                    "2020-01-03,魏都区,工贸,1\n", encoding="utf-8")
+    report = ingest(only, table="inspections", data_dir=tiny_dir, today=TODAY, dry_run=True)
+    assert (report.accepted, dict(report.rejected)) == (2, {})
 
 
 def test_the_command_prints_the_summary_and_strict_fails_on_rejections(data_dir):

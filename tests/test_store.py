@@ -56,3 +56,27 @@ def test_rewriting_replaces_the_whole_store(tiny_dir):
     years = sorted(p.name for p in (tiny_dir / "store" / "inspections").iterdir())
     assert years == ["_manifest.json", "year=2019", "year=2020"]
     assert pq.read_table(tiny_dir / "store" / "inspections").num_rows == 2
+
+
+def test_dictionaries_keep_only_the_codes_a_file_holds():
+    import pyarrow as pa
+
+    vocabulary = pa.array(["a", "b", "c", "d"])
+    chunk = pa.DictionaryArray.from_arrays(pa.array([3, None, 1, 3], type=pa.int32()),
+                                           vocabulary)
+    table = pa.table({"code": pa.chunked_array([chunk]), "n": [1, 2, 3, 4]})
+    compact = store.compact_dictionaries(table).column("code").chunk(0)
+    assert compact.dictionary.to_pylist() == ["b", "d"]
+    assert compact.indices.to_pylist() == [1, None, 0, 1]
+    assert compact.to_pylist() == ["d", None, "b", "d"]
+    assert store.compact_dictionaries(table).column("n").to_pylist() == [1, 2, 3, 4]
+
+
+def test_year_parts_are_written_in_parallel_under_their_year(tmp_path):
+    import pyarrow as pa
+
+    parts = {2021: pa.table({"x": [2]}), 2020: pa.table({"x": [1, 1]})}
+    files = store.write_parts(tmp_path, "b1", parts)
+    assert files == ["year=2020/b1.parquet", "year=2021/b1.parquet"]
+    assert pq.read_table(tmp_path / files[0]).column("x").to_pylist() == [1, 1]
+    assert store.write_parts(tmp_path / "flat", "b2", {None: parts[2021]}) == ["b2.parquet"]

@@ -120,6 +120,14 @@ CODE_FIELDS = {"sector": "sector", "action_type": "action_type", "department": "
                "campaign": "campaign", "level": "level"}
 
 
+def code_vocabulary(table: str, name: str) -> dict[str, tuple[str, str]]:
+    """The codes a coded field of ``table`` takes (``level`` means different things for
+    hazards and accidents)."""
+    if name == "level" and table == "accidents":
+        return VOCABULARIES["accident_level"]
+    return VOCABULARIES[CODE_FIELDS[name]]
+
+
 def normalise_header(text: str) -> tuple[str, str | None]:
     """('罚款金额', '万元') from ' 罚款金额（万元） '; units in brackets or after a slash."""
     text = re.sub(r"\s+", "", unicodedata.normalize("NFKC", str(text)))
@@ -173,9 +181,9 @@ class ColumnMapping:
         for name, pairs in (raw.get("values") or {}).items():
             if name not in CODE_FIELDS or not isinstance(pairs, dict):
                 raise UserError(f"{path}: values: {name!r} is not a coded field")
-            vocabulary = VOCABULARIES[CODE_FIELDS[name]] if name != "level" else None
+            vocabulary = code_vocabulary(self.table, name)
             for text, code in pairs.items():
-                if vocabulary is not None and code not in vocabulary:
+                if code not in vocabulary:
                     raise UserError(f"{path}: values: {name}: unknown code {code!r}")
                 self.values.setdefault(name, {})[normalise_value(text)] = code
         for name, unit in (raw.get("units") or {}).items():
@@ -200,9 +208,7 @@ class ColumnMapping:
         key = normalise_value(text)
         if key in self.values.get(name, {}):
             return self.values[name][key]
-        vocabulary = VOCABULARIES["accident_level" if (name == "level" and self.table ==
-                                                        "accidents") else CODE_FIELDS[name]]
-        for code, (zh, en) in vocabulary.items():
+        for code, (zh, en) in code_vocabulary(self.table, name).items():
             if key in (code, normalise_value(zh), normalise_value(en)):
                 return code
         return None

@@ -232,62 +232,83 @@ def _frame(rows: list[tuple[int, list[str]]], width: int) -> pl.DataFrame:
                                                           for i in range(width)}})
 
 
-def _csv_fast(name: str, text: str, utf8: bytes, is_header_cell) -> Sheet | None:
-    """A clean CSV (header in the first ten rows, no blank lines, no ragged rows) parsed by
-    Polars from its UTF-8 bytes; None sends the file down the general path."""
-    lines = text[:100_000].split("\n", MAX_HEADER_SEARCH + 1)
-    head = list(csv.reader(lines[:MAX_HEADER_SEARCH]))
-    best = next((r for r, row in enumerate(head)
-                 if sum(1 for c in row if c.strip() and is_header_cell(c.strip())) >= 2), None)
-    if best is None or b"\r" in utf8[:100_000]:
+def _csv_fast(name: str, utf8: bytes, is_header_cell) -> Sheet | None:
+    """A clean CSV (UTF-8, header in the first ten rows, no ragged rows) parsed by Polars
+    straight from its bytes; None sends the file down the general path. Polars refuses
+    invalid UTF-8, so the text is checked without being decoded in Python."""
+    head = utf8[:100_000]
+    if len(utf8) > len(head):
+        head = head[:head.rfind(b"\n") + 1]
+    try:
+        lines = head.decode("utf-8").split("\n", MAX_HEADER_SEARCH + 1)
+    except UnicodeDecodeError:
         return None
-    header = [clean(c) for c in head[best]]
+    rows = list(csv.reader(lines[:MAX_HEADER_SEARCH]))
+    best = next((r for r, row in enumerate(rows)
+                 if sum(1 for c in row if c.strip() and is_header_cell(c.strip())) >= 2), None)
+    if best is None:
+        return None
+    header = [clean(c) for c in rows[best]]
     names = [str(i) for i in range(len(header))]
     try:
         frame = pl.read_csv(utf8, has_header=False, skip_rows=best + 1, new_columns=names,
                             schema={n: pl.String for n in names}, quote_char='"',
                             truncate_ragged_lines=False)
     except (pl.exceptions.PolarsError, ValueError):
-        return None  # ragged rows, odd quoting: the general path names them
-    lines = utf8.count(b"\n") + (not utf8.endswith(b"\n"))
-    if frame.width != len(names) or len(frame) != lines - best - 1:
-        return None  # blank lines or quoted line breaks: row numbers would not match
+        return None  # not UTF-8, ragged rows, odd quoting: the general path names them
+    # Polars keeps blank lines as empty rows, so row numbers follow line numbers unless a
+    # quoted cell spans lines (or a lone CR ends one): then count to be sure.
+    if (b'"' in utf8 or b"\r" in utf8) and len(frame) != (
+            utf8.count(b"\n") + (not utf8.endswith(b"\n")) - best - 1):
+        return None
+    if frame.width != len(names):
+        return None
     cells = [pl.col(n).fill_null("") for n in names]
-    if any(space in utf8 for space in (b" ", b"\t", "\u3000".encode())):  # bytes scans
+    # Cheap byte scans decide whether any cell can have whitespace to strip; a multi-byte
+    # search runs only when its lead byte occurs at all.
+    spaced = any(c in utf8 for c in (b" ", b"\t", b"\r", b"\x0b", b"\x0c")) or any(
+        lead in utf8 and space in utf8 for lead, space in (
+            (b"\xc2", "\u00a0".encode()), (b"\xe3", "\u3000".encode())))
+    if spaced:
         cells = [c.str.strip_chars() for c in cells]
     frame = frame.select(pl.int_range(best + 2, best + 2 + len(frame), dtype=pl.Int64)
                          .alias("row"), *[c.alias(n) for c, n in zip(cells, names)])
     blank = pl.all_horizontal([pl.col(n) == "" for n in names])
-    total = pl.any_horizontal([pl.col(n).str.replace_all(r"\s", "").is_in(TOTAL_WORDS)
-                               for n in names[:3]])
-    if "计".encode() not in utf8:
-        total = pl.lit(False)
+    first = [pl.col(n) for n in names[:3]]
+    if spaced:  # "合 计"
+        first = [c.str.replace_all(r"\s", "") for c in first]
+    total = pl.any_horizontal([c.is_in(TOTAL_WORDS) for c in first])
     frame = frame.filter(~blank)  # blank separator rows (",,,") go
     return Sheet(name=name, header=header, cells=frame.filter(~total),
                  totals=frame.filter(total))
 
 
-def read_ledger(path: Path, is_header_cell: Callable[[str], bool]) -> list[Sheet]:
-    """Every table in a CSV/XLSX/XLS file. UserError for a file that is empty, unreadable,
-    or has no recognisable header in any sheet."""
+def read_ledger(path: Path, is_header_cell: Callable[[str], bool],
+                data: bytes | None = None) -> list[Sheet]:
+    """Every table in a CSV/XLSX/XLS file (``data``: its bytes, if already read). UserError
+    for a file that is empty, unreadable, or has no recognisable header in any sheet."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: is a directory, not a file") from None
-    if not data.strip():
+    if data is None:
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise UserError(f"{path}: no such file") from None
+        except IsADirectoryError:
+            raise UserError(f"{path}: is a directory, not a file") from None
+    if not data or data.isspace():
         raise UserError(f"{path}: the file is empty")
+    fast = None
     if data.startswith(XLSX_MAGIC):
         grids = _xlsx_grids(path)
     elif data.startswith(XLS_MAGIC):
         grids = _xls_grids(path)
     else:
-        text, encoding = decode_text(data, path)
-        utf8 = data[3:] if encoding == "utf-8-sig" else data if encoding == "utf-8" \
-            else text.encode("utf-8")
-        fast = _csv_fast(path.stem, text, utf8, is_header_cell)
+        if b"\x00" not in data[:4096]:
+            fast = _csv_fast(path.stem, data.removeprefix(b"\xef\xbb\xbf"), is_header_cell)
+        if fast is None:
+            text, encoding = decode_text(data, path)
+            if encoding == "gb18030":
+                fast = _csv_fast(path.stem, text.encode("utf-8"), is_header_cell)
         grids = None if fast is not None else _csv_grid(path, text)
     if grids is None:
         sheets = [fast]

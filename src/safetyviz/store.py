@@ -18,8 +18,10 @@ import os
 import shutil
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -105,17 +107,49 @@ def write_batch_files(table: str, frame, version: Path, batch: str) -> list[str]
     arrow = frame if isinstance(frame, pa.Table) else to_arrow(table, frame)
     date = PARTITION_DATE.get(table)
     if date is None:
-        version.mkdir(parents=True, exist_ok=True)
-        pq.write_table(arrow, version / f"{batch}.parquet")
-        return [f"{batch}.parquet"]
-    years = pc.year(arrow.column(date)).to_numpy(zero_copy_only=False)
-    written = []
-    for year in sorted(set(years.tolist())):
-        folder = version / f"year={year}"
-        folder.mkdir(parents=True, exist_ok=True)
-        pq.write_table(arrow.filter(pa.array(years == year)), folder / f"{batch}.parquet")
-        written.append(f"year={year}/{batch}.parquet")
-    return written
+        return write_parts(version, batch, {None: arrow})
+    years = pc.year(arrow.column(date))
+    return write_parts(version, batch, {
+        year: arrow.filter(pc.equal(years, year))
+        for year in sorted(pc.unique(years).drop_null().to_pylist())})
+
+
+def write_parts(version: Path, batch: str, parts: dict[int | None, pa.Table]) -> list[str]:
+    """Write one batch's parts, keyed by year (None: a flat table), as
+    ``year=YYYY/<batch>.parquet``; the files are written in parallel (Parquet encoding
+    releases the GIL). Returns their paths relative to ``version``."""
+    files = {year: f"year={year}/{batch}.parquet" if year is not None else f"{batch}.parquet"
+             for year in parts}
+    for relative in files.values():
+        (version / relative).parent.mkdir(parents=True, exist_ok=True)
+    def write(year) -> None:
+        pq.write_table(compact_dictionaries(parts[year]), version / files[year])
+
+    with ThreadPoolExecutor(max_workers=min(len(parts), os.cpu_count() or 1) or 1) as pool:
+        list(pool.map(write, parts))
+    return [files[year] for year in sorted(parts, key=lambda y: (y is not None, y))]
+
+
+def compact_dictionaries(table: pa.Table) -> pa.Table:
+    """Dictionary columns keep only the values they use (a file's categories are the codes it
+    holds, however the dictionary was built)."""
+    for i, column in enumerate(table.columns):
+        if not pa.types.is_dictionary(column.type):
+            continue
+        chunks = []
+        for chunk in column.chunks:
+            size = len(chunk.dictionary)
+            valid = chunk.is_valid().to_numpy(zero_copy_only=False)
+            indices = chunk.indices.fill_null(0).to_numpy().astype(np.int64)
+            used = np.bincount(indices[valid], minlength=size).astype(bool)
+            if used.all():
+                chunks.append(chunk)
+                continue
+            renumber = (np.cumsum(used) - 1).astype(np.int32)
+            chunks.append(pa.DictionaryArray.from_arrays(
+                pa.array(renumber[indices], mask=~valid), chunk.dictionary.filter(used)))
+        table = table.set_column(i, table.field(i), pa.chunked_array(chunks, column.type))
+    return table
 
 
 def current_version(data_dir: Path, table: str) -> Path | None:
