@@ -39,6 +39,11 @@ def expected_cube() -> xr.Dataset:
     # H3 (deadline 10 Feb) is overdue from Feb on; H4 (deadline 20 Mar) at end of March.
     c["hazards_overdue_end"] = {(WEIDU, FEB, "construction"): 1, (WEIDU, MAR, "construction"): 1,
                                 (WEIDU, APR, "construction"): 1, (YUZHOU, MAR, "coal_mines"): 1}
+    c["hazards_listed_open_end"] = {(WEIDU, m, "construction"): 1 for m in (JAN, FEB, MAR, APR)}
+    # Days from found to rectified, in the rectification month: H1 5, H2 26, H4 23.
+    c["median_days_to_rectify"] = {(WEIDU, JAN, "construction"): 5.0,
+                                   (WEIDU, FEB, "construction"): 26.0,
+                                   (YUZHOU, APR, "coal_mines"): 23.0}
     c["fines_yuan"] = {(WEIDU, JAN, "construction"): 5000, (YUZHOU, MAR, "coal_mines"): 20000}
     c["penalty_cases"] = {(WEIDU, JAN, "construction"): 1, (WEIDU, FEB, "construction"): 1,
                           (YUZHOU, MAR, "coal_mines"): 1}
@@ -53,7 +58,8 @@ def expected_cube() -> xr.Dataset:
     data = {}
     for var in CUBE_VARIABLES:
         shape = (6, 4, len(sectors)) if var.by_sector else (6, 4)
-        values = np.zeros(shape, np.int64)
+        values = (np.full(shape, np.nan) if var.over_time == "median"
+                  else np.zeros(shape, np.int64))
         for key, n in cells[var.name].items():
             index = (ADCODES.index(key[0]), key[1]) + (
                 (sectors.index(key[2]),) if var.by_sector else ())
@@ -101,3 +107,14 @@ def test_demo_cube_agrees_with_the_bulletin(demo_dir):
     assert q1["hazards_rectified"].sum().item() == 8826
     assert q1["hazards_found"].sel(adcode="411002").sum().item() == 814
     assert q1["fines_yuan"].sel(adcode="411002").sum().item() == 85000
+
+
+def test_medians_come_exactly_from_the_days_histogram():
+    # Cell A: days 2, 4, 4, 10 → (4 + 4) / 2; cell B: 1, 3 → 2; cell C: 7 alone.
+    index = pd.MultiIndex.from_tuples([
+        ("A", 0, "s", 2), ("A", 0, "s", 4), ("A", 0, "s", 10), ("B", 1, "s", 1),
+        ("B", 1, "s", 3), ("A", 1, "t", 7)], names=["adcode", "month", "sector", "days"])
+    histogram = pd.Series([1, 2, 1, 1, 1, 1], index=index)
+    medians = cube._median(histogram, ["A", "B"], np.array([0, 1]), ["s", "t"])
+    assert medians[0, 0, 0] == 4 and medians[1, 1, 0] == 2 and medians[0, 1, 1] == 7
+    assert np.isnan(medians).sum() == 8 - 3

@@ -6,8 +6,15 @@ Definitions (DESIGN.md §4): counts by the record's own date (``hazards_found`` 
 ``hazards_overdue_end`` are stocks at the end of each month (found on or before the month's last
 day and not rectified by then; overdue when the deadline is before that day); ``fines_yuan``
 sums all actions' fines; ``detentions`` sums persons; ``closures`` counts the closure, ban and
-seizure action types; ``enterprises_inspected`` is a distinct count per cell and cannot be
-summed over months; ``joint_operations`` has no sector.
+seizure action types; ``hazards_listed_open_end`` is the open stock of listed-supervision
+(挂牌督办) hazards; ``median_days_to_rectify`` is the median of (rectified − found) in days
+over the hazards rectified in the cell's month (NaN where none); ``enterprises_inspected`` is a
+distinct count per cell. Neither of the last two can be combined over months or counties;
+``joint_operations`` has no sector.
+
+Every aggregate is a group-by count or sum whose partial results combine by addition, so Dask
+reduces them without a shuffle at any size; the median comes from a per-cell histogram of
+days, which adds up the same way.
 """
 
 from __future__ import annotations
@@ -45,7 +52,8 @@ def _codes(frame, columns):
 # Columns each dated table contributes to the cube.
 SOURCE_COLUMNS = {
     "inspections": ["date", "adcode", "sector", "enterprise_id"],
-    "hazards": ["adcode", "sector", "found_date", "level", "deadline", "rectified_date"],
+    "hazards": ["adcode", "sector", "found_date", "level", "deadline", "rectified_date",
+                "listed_supervision"],
     "enforcement_actions": ["date", "adcode", "sector", "action_type", "persons", "fine_yuan"],
     "joint_operations": ["date", "adcode"],
     "accidents": ["date", "adcode", "sector", "deaths", "injuries"],
@@ -69,7 +77,8 @@ def aggregate(table: str, frame) -> dict[str, object]:
             month=_month(hz["found_date"]),
             rectified_month=_month(hz["rectified_date"]).fillna(NEVER).astype("int64"),
             overdue_month=_month(hz["deadline"] + pd.Timedelta(days=1)).fillna(NEVER)
-            .astype("int64"))
+            .astype("int64"),
+            listed=hz["listed_supervision"].astype("boolean").fillna(False).astype(bool))
         out["hazards_found"] = hz.groupby(KEYS).size()
         out["major_hazards_found"] = hz[hz["level"] == "major"].groupby(KEYS).size()
         rectified = hz[hz["rectified_month"] != NEVER]
@@ -80,6 +89,12 @@ def aggregate(table: str, frame) -> dict[str, object]:
         out["open_spans"] = hz.groupby(["adcode", "sector", "month", "rectified_month"]).size()
         out["overdue_spans"] = hz.groupby(
             ["adcode", "sector", "overdue_month", "rectified_month"]).size()
+        out["listed_spans"] = hz[hz["listed"]].groupby(
+            ["adcode", "sector", "month", "rectified_month"]).size()
+        out["rectify_days"] = (rectified.assign(
+            month=rectified["rectified_month"],
+            days=(rectified["rectified_date"] - rectified["found_date"]).dt.days)
+            .groupby(KEYS + ["days"]).size())
     elif table == "enforcement_actions":
         act = _codes(frame, ["adcode", "sector", "action_type"]).assign(
             month=lambda f: _month(f["date"]))
@@ -163,7 +178,33 @@ def _check_keys(aggregates: dict, adcodes, sectors) -> None:
                 raise UserError(f"{name}: unknown sector code(s) {', '.join(bad)}")
 
 
-SOURCE_OF = {"hazards_open_end": "open_spans", "hazards_overdue_end": "overdue_spans"}
+SOURCE_OF = {"hazards_open_end": "open_spans", "hazards_overdue_end": "overdue_spans",
+             "hazards_listed_open_end": "listed_spans", "median_days_to_rectify": "rectify_days"}
+# Not additive: recomputed from the store's records for the months a batch touches, as
+# (table, date column that places a record in its month).
+RECOMPUTED = {"enterprises_inspected": ("inspections", "date"),
+              "median_days_to_rectify": ("hazards", "rectified_date")}
+
+
+def _median(histogram: pd.Series, adcodes, months, sectors) -> np.ndarray:
+    """Per-cell medians from a (adcode, month, sector, days) → count histogram; NaN where a
+    cell has none. The median of an even count is the mean of the two middle values."""
+    out = np.full((len(adcodes), len(months), len(sectors)), np.nan)
+    if not len(histogram):
+        return out
+    frame = histogram.rename("n").reset_index().sort_values(KEYS + ["days"])
+    cell = frame.groupby(KEYS, sort=False)["n"]
+    frame["upto"] = cell.cumsum()
+    frame["total"] = cell.transform("sum")
+    # 0-based positions of the two middle values; each lies in the first bin reaching it.
+    low = frame[frame["upto"] > (frame["total"] - 1) // 2].groupby(KEYS)["days"].first()
+    high = frame[frame["upto"] > frame["total"] // 2].groupby(KEYS)["days"].first()
+    middle = ((low + high) / 2).reset_index()
+    a = pd.Index(adcodes).get_indexer(middle["adcode"])
+    m = middle["month"].to_numpy() - months[0]
+    s = pd.Index(sectors).get_indexer(middle["sector"])
+    out[a, m, s] = middle["days"].to_numpy(float)
+    return out
 
 
 def _arrays(aggregates: dict, adcodes, months, sectors) -> dict[str, np.ndarray]:
@@ -175,6 +216,8 @@ def _arrays(aggregates: dict, adcodes, months, sectors) -> dict[str, np.ndarray]
             continue
         if source.endswith("_spans"):
             out[var.name] = _stock(aggregates[source], adcodes, months, sectors)
+        elif source == "rectify_days":
+            out[var.name] = _median(aggregates[source], adcodes, months, sectors)
         elif not var.by_sector:
             out[var.name] = _dense(aggregates[source], adcodes, months, sectors,
                                    ("adcode", "month"))
@@ -225,16 +268,17 @@ def update_cube(cube: xr.Dataset, table: str, added: pd.DataFrame | None,
                 removed: pd.DataFrame | None = None, catalog=None) -> xr.Dataset | None:
     """The cube after ``added`` records were appended to ``table`` (and ``removed`` taken out),
     without rereading the store: counts, sums and stocks are additive, so the batch's own
-    aggregates are added (subtracted); the distinct count ``enterprises_inspected`` is
-    recomputed from the store for the months the batch touches. Returns None when the batch
-    falls outside the cube's counties or months: then the cube must be rebuilt."""
+    aggregates are added (subtracted) to the cells it touches; the variables that are not
+    additive (:data:`RECOMPUTED`) are recomputed from the store for the months the batch
+    touches. Returns None when the batch falls outside the cube's counties or months: then the
+    cube must be rebuilt."""
     if table not in SOURCE_COLUMNS:
         return cube
     adcodes = [str(a) for a in cube["adcode"].values]
     sectors = [str(s) for s in cube["sector"].values]
     months = _month_indices(cube)
     new = cube.copy(deep=True)
-    touched: set[int] = set()
+    touched: dict[str, set[int]] = {}  # recomputed variable → months the batch touches
     for frame, sign in ((added, 1), (removed, -1)):
         if frame is None or not len(frame):
             continue
@@ -245,25 +289,37 @@ def update_cube(cube: xr.Dataset, table: str, added: pd.DataFrame | None,
             return None
         for series in aggregates.values():
             if "month" in series.index.names and len(series):
-                in_batch = set(series.index.get_level_values("month").tolist())
-                if min(in_batch) < months[0] or max(in_batch) > months[-1]:
+                in_batch = series.index.get_level_values("month")
+                if in_batch.min() < months[0] or in_batch.max() > months[-1]:
                     return None
-                touched |= in_batch
         for name, values in _arrays(aggregates, adcodes, months, sectors).items():
-            if name != "enterprises_inspected":
+            if name in RECOMPUTED:
+                source = aggregates[SOURCE_OF.get(name, name)]
+                touched.setdefault(name, set()).update(
+                    source.index.get_level_values("month").tolist())
+            else:
                 new[name].values += sign * values
-    if table == "inspections" and touched:
-        first, last = min(touched), max(touched)
-        start = pd.Timestamp(f"{first // 12:04d}-{first % 12 + 1:02d}-01")
-        end = pd.Timestamp(f"{last // 12:04d}-{last % 12 + 1:02d}-01") + pd.offsets.MonthEnd(0)
-        records = load_table("inspections", SOURCE_COLUMNS["inspections"], catalog,
-                             filters=[("date", ">=", start.date()), ("date", "<=", end.date())])
-        distinct = aggregate("inspections", records.compute())["enterprises_inspected"]
-        span = np.arange(first, last + 1)
-        values = _dense(distinct, adcodes, span, sectors)
-        new["enterprises_inspected"].loc[{"month": new["month"].values[
-            (months >= first) & (months <= last)]}] = values
+    for name, months_touched in touched.items():
+        if months_touched:
+            _recompute(new, name, months, min(months_touched), max(months_touched), catalog)
     return new
+
+
+def _recompute(cube: xr.Dataset, name: str, months: np.ndarray, first: int, last: int,
+               catalog) -> None:
+    """Variable ``name`` of months [first, last] recomputed in place from the store."""
+    table, date = RECOMPUTED[name]
+    start = pd.Timestamp(f"{first // 12:04d}-{first % 12 + 1:02d}-01")
+    end = pd.Timestamp(f"{last // 12:04d}-{last % 12 + 1:02d}-01") + pd.offsets.MonthEnd(0)
+    records = load_table(table, SOURCE_COLUMNS[table], catalog,
+                         filters=[(date, ">=", start.date()), (date, "<=", end.date())])
+    adcodes = [str(a) for a in cube["adcode"].values]
+    sectors = [str(s) for s in cube["sector"].values]
+    span = np.arange(first, last + 1)
+    aggregates = {k: v for k, v in aggregate(table, records.compute()).items()
+                  if k == SOURCE_OF.get(name, name)}
+    values = _arrays(aggregates, adcodes, span, sectors)[name]
+    cube[name].loc[{"month": cube["month"].values[(months >= first) & (months <= last)]}] = values
 
 
 def store_versions(data_dir: Path) -> dict[str, str | None]:
@@ -306,8 +362,9 @@ def over_period(cube: xr.Dataset, name: str, start, end) -> xr.DataArray:
     var = cube[name]
     in_period = var.sel(month=slice(pd.Timestamp(start), pd.Timestamp(end)))
     how = var.attrs.get("over_time", "sum")
-    if how == "distinct":
-        raise ValueError(f"{name} is a distinct count: compute it from records for a period")
+    if how in ("distinct", "median"):
+        raise ValueError(f"{name} is a {'distinct count' if how == 'distinct' else 'median'}: "
+                         "compute it from records for a period (safetyviz.indicators)")
     if in_period.sizes["month"] == 0:
         return xr.zeros_like(var.isel(month=0, drop=True))
     if how == "last":

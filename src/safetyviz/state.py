@@ -15,7 +15,7 @@ from .cube import over_period
 from .periods import parse_period, periods_between
 from .vocab import CUBE_VARIABLE, CUBE_VARIABLES
 
-MAP_METRICS = [v.name for v in CUBE_VARIABLES if v.over_time != "distinct"]
+MAP_METRICS = [v.name for v in CUBE_VARIABLES if v.over_time in ("sum", "last")]
 
 
 class OverviewState(param.Parameterized):

@@ -133,8 +133,9 @@ class CubeVariable:
     """One variable of the cube.
 
     ``over_time`` says how months combine into a longer period: ``sum`` for flows,
-    ``last`` for stocks measured at month end, ``distinct`` for distinct counts that must be
-    recomputed from records for any period longer than a month.
+    ``last`` for stocks measured at month end, ``distinct`` for distinct counts and
+    ``median`` for medians: both must be recomputed from records for any period longer than a
+    month (``safetyviz.indicators``).
     """
 
     name: str
@@ -157,6 +158,10 @@ CUBE_VARIABLES: tuple[CubeVariable, ...] = (
                  over_time="last"),
     CubeVariable("hazards_overdue_end", "月末逾期未整改隐患", "Hazards overdue at month end",
                  "1", "处", over_time="last"),
+    CubeVariable("hazards_listed_open_end", "月末挂牌督办未整改隐患",
+                 "Listed-supervision hazards open at month end", "1", "处", over_time="last"),
+    CubeVariable("median_days_to_rectify", "隐患整改用时中位数", "Median days to rectify",
+                 "days", "天", over_time="median"),
     CubeVariable("fines_yuan", "罚款金额", "Fines", "yuan", "元"),
     CubeVariable("penalty_cases", "行政处罚案件", "Penalty cases", "1", "件"),
     CubeVariable("closures", "取缔关闭查处", "Closures and seizures", "1", "项"),
