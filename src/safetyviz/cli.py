@@ -14,7 +14,14 @@ import sys
 from pathlib import Path
 
 from .errors import UserError
-from .paths import boundaries_path, default_data_dir, project_root, shipped_dir, store_dir
+from .paths import (
+    boundaries_path,
+    cube_path,
+    default_data_dir,
+    project_root,
+    shipped_dir,
+    store_dir,
+)
 
 
 def _data_dir(args) -> Path:
@@ -40,6 +47,10 @@ def cmd_demo(args) -> None:
     if args.if_missing and store.has_data(data_dir):
         print(f"{store_dir(data_dir)} already holds data; nothing to do")
         return
+    if args.scale == "province":
+        return _demo_province(args, data_dir)
+    if args.records is not None:
+        raise UserError("--records is for --scale province (the city demo is calibrated)")
     _ensure_regions(data_dir)
     cat = open_catalog(ensure_catalog(data_dir))
     regions = load_regions(cat)
@@ -54,6 +65,21 @@ def cmd_demo(args) -> None:
     root = store.write_store(data_dir, tables)
     counts = ", ".join(f"{name} {len(frame):,}" for name, frame in tables.items())
     print(f"wrote {root}: {counts}")
+    if not args.no_cube:
+        cmd_cube(args)
+
+
+def _demo_province(args, data_dir: Path) -> None:
+    from . import synthetic
+
+    if data_dir.resolve() == shipped_dir().resolve():
+        raise UserError("province-scale data is for benchmarks and replaces the regions: "
+                        "give it its own --data-dir")
+    if args.records is None or args.records < 1:
+        raise UserError("--scale province needs --records N (N ≥ 1 inspections)")
+    counts = synthetic.write_province(data_dir, args.records, counties=args.counties,
+                                      seed=args.seed)
+    print(f"wrote {store_dir(data_dir)}: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
     if not args.no_cube:
         cmd_cube(args)
 
@@ -81,18 +107,12 @@ def cmd_cube(args) -> None:
         if not tables:
             raise UserError(f"{store_dir(data_dir)}: the store is empty or missing; "
                             "run `safetyviz demo` or `safetyviz ingest` first")
+        if not getattr(args, "full", True) and cube.cube_versions(data_dir) == \
+                cube.store_versions(data_dir):
+            print(f"{cube_path(data_dir)} is up to date with the store (--full rebuilds it)")
+            return
     cat = open_catalog(ensure_catalog(data_dir))
-    scheduler = getattr(args, "scheduler", None) or os.environ.get("SAFETYVIZ_DASK_SCHEDULER")
-    if scheduler:
-        try:
-            from distributed import Client
-        except ImportError:
-            raise UserError("--scheduler needs the package distributed "
-                            "(pip install 'dask[distributed]')") from None
-        with Client(scheduler):
-            result = cube.build_cube(cat, tables)
-    else:
-        result = cube.build_cube(cat, tables)
+    result = cube.build_cube(cat, tables, scheduler=getattr(args, "scheduler", None))
     path = cube.write_cube(result, data_dir)
     sizes = " × ".join(f"{n} {d}" for d, n in result.sizes.items())
     print(f"wrote {path}: {len(result.data_vars)} variables over {sizes}")
@@ -137,8 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", parents=[common], help="write demo records into the data dir")
     demo.add_argument("--seed", type=int, default=2020, help="random seed (default 2020)")
-    demo.add_argument("--scale", choices=["city"], default="city",
-                      help="city: calibrated to the city's reference bulletin")
+    demo.add_argument("--scale", choices=["city", "province"], default="city",
+                      help="city: calibrated to the city's reference bulletin; province: "
+                           "synthetic records over many counties and years, for benchmarks")
+    demo.add_argument("--records", type=int, help="inspections to write (--scale province)")
+    demo.add_argument("--counties", type=int, default=150,
+                      help="fictional counties (--scale province, default 150)")
     demo.add_argument("--no-cube", action="store_true", help="do not rebuild the cube")
     demo.add_argument("--if-missing", action="store_true",
                       help="do nothing if the store already holds data")
@@ -155,6 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     cube = sub.add_parser("cube", parents=[common], help="build the cube from the store")
     cube.add_argument("--scheduler", help="dask scheduler address, e.g. tcp://host:8786 "
                                           "(env SAFETYVIZ_DASK_SCHEDULER)")
+    cube.add_argument("--full", action="store_true",
+                      help="rebuild even if the cube is up to date with the store")
     cube.set_defaults(func=cmd_cube)
 
     ingest = sub.add_parser("ingest", parents=[common],

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .engine import dask_scheduler
 from .errors import UserError
 from .loading import load_regions, load_table
 from .paths import cube_path
@@ -231,13 +232,16 @@ def _month_indices(cube: xr.Dataset) -> np.ndarray:
     return np.asarray(months.year * 12 + months.month - 1)
 
 
-def build_cube(catalog=None, tables: set[str] | None = None) -> xr.Dataset:
+def build_cube(catalog=None, tables: set[str] | None = None,
+               scheduler: str | None = None) -> xr.Dataset:
     """Aggregate the store (through the catalog) into the cube; ``tables`` limits which
-    tables are read (the others count as empty)."""
+    tables are read (the others count as empty). The aggregation runs on the Dask cluster at
+    ``scheduler`` (or ``SAFETYVIZ_DASK_SCHEDULER``) if given, else on local threads."""
     regions = load_regions(catalog)
     adcodes = list(regions["adcode"])
     sectors = list(SECTORS)
-    (aggregates,) = dask.compute(_lazy_aggregates(catalog, tables))
+    with dask_scheduler(scheduler):
+        (aggregates,) = dask.compute(_lazy_aggregates(catalog, tables))
     _check_keys(aggregates, adcodes, sectors)
     month_values = np.concatenate([series.index.get_level_values("month").to_numpy()
                                    for series in aggregates.values()
