@@ -89,6 +89,9 @@ def prepare(root: Path, records: int) -> Path:
 def run_safetyviz(folder: Path) -> dict:
     from safetyviz.catalog import ensure_catalog, open_catalog
     from safetyviz.cube import build_cube
+    from safetyviz.engine import lean_allocators
+
+    lean_allocators()  # as `safetyviz cube` does
 
     cube = build_cube(open_catalog(ensure_catalog(folder)), TABLES)
     return {name: cube[name].values for name in cube.data_vars}
@@ -110,40 +113,47 @@ def run_duckdb(folder: Path) -> dict:
     fields = {"m": MONTH.format("date"), "f": MONTH.format("found_date"),
               "r": MONTH.format("rectified_date"),
               "d": MONTH.format("deadline + interval 1 day"), "never": NEVER}
+    adcodes = list(load_regions(open_catalog(ensure_catalog(folder)), geometry=False)["adcode"])
+    sectors = list(SECTORS)
     aggregates = {}
     for name, sql in QUERIES.items():
         frame = con.execute(sql.format(**fields)).df()
-        keys = [c for c in frame.columns if c != "n"]
-        aggregates[name] = frame.set_index(keys)["n"].sort_index()
-    adcodes = list(load_regions(open_catalog(ensure_catalog(folder)), geometry=False)["adcode"])
-    months_seen = pd.concat([s.index.to_frame()["month"] for s in aggregates.values()
-                             if "month" in s.index.names])
+        # The cube's arrays take adcode and sector as positions.
+        frame["adcode"] = pd.Index(adcodes).get_indexer(frame["adcode"])
+        frame["sector"] = pd.Index(sectors).get_indexer(frame["sector"])
+        aggregates[name] = frame
+    months_seen = pd.concat([f["month"] for f in aggregates.values() if "month" in f])
     months = np.arange(months_seen.min(), months_seen.max() + 1)
-    return _arrays(aggregates, adcodes, months, list(SECTORS))
+    return _arrays(aggregates, adcodes, months, sectors)
 
 
-def _child(method: str, folder: str, out: str, queue) -> None:
-    import dask  # noqa: F401  (imports are a fixed cost, outside the clock)
-    import duckdb  # noqa: F401
-
+def _child(method: str, folder: str, out: str) -> None:
+    # Imports are a fixed cost, outside the clock; each engine imports only its own.
+    if method == "duckdb":
+        import duckdb  # noqa: F401
     import safetyviz.cube  # noqa: F401
 
     start = time.perf_counter()
     arrays = {"safetyviz": run_safetyviz, "duckdb": run_duckdb}[method](Path(folder))
     seconds = time.perf_counter() - start
     np.savez(out, **arrays)
-    queue.put({"seconds": seconds,
-               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+    # A file, not a queue: the message must survive however the interpreter exits.
+    Path(out).with_suffix(".json").write_text(json.dumps({
+        "seconds": seconds,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
 def measure(method: str, folder: Path) -> tuple[dict, dict]:
     out = folder / f"result-{method}.npz"
-    context = mp.get_context("spawn")
-    queue = context.Queue()
-    process = context.Process(target=_child, args=(method, str(folder), str(out), queue))
+    for stale in (out, out.with_suffix(".json")):
+        stale.unlink(missing_ok=True)
+    process = mp.get_context("spawn").Process(target=_child,
+                                              args=(method, str(folder), str(out)))
     process.start()
-    result = queue.get()
     process.join()
+    if not out.with_suffix(".json").exists():
+        raise SystemExit(f"{method} failed on {folder} (exit code {process.exitcode})")
+    result = json.loads(out.with_suffix(".json").read_text())
     with np.load(out) as arrays:
         return result, {k: arrays[k] for k in arrays.files}
 

@@ -111,10 +111,11 @@ def test_demo_cube_agrees_with_the_bulletin(demo_dir):
 
 def test_medians_come_exactly_from_the_days_histogram():
     # Cell A: days 2, 4, 4, 10 → (4 + 4) / 2; cell B: 1, 3 → 2; cell C: 7 alone.
-    index = pd.MultiIndex.from_tuples([
-        ("A", 0, "s", 2), ("A", 0, "s", 4), ("A", 0, "s", 10), ("B", 1, "s", 1),
-        ("B", 1, "s", 3), ("A", 1, "t", 7)], names=["adcode", "month", "sector", "days"])
-    histogram = pd.Series([1, 2, 1, 1, 1, 1], index=index)
+    A, B, S, T = 0, 1, 0, 1  # positions in the adcode and sector lists
+    histogram = pd.DataFrame(
+        [(A, 0, S, 2, 1), (A, 0, S, 4, 2), (A, 0, S, 10, 1), (B, 1, S, 1, 1), (B, 1, S, 3, 1),
+         (A, 1, T, 7, 1)], columns=["adcode", "month", "sector", "days", "n"]).sample(
+        frac=1, random_state=1)  # any row order
     medians = cube._median(histogram, ["A", "B"], np.array([0, 1]), ["s", "t"])
     assert medians[0, 0, 0] == 4 and medians[1, 1, 0] == 2 and medians[0, 1, 1] == 7
     assert np.isnan(medians).sum() == 8 - 3

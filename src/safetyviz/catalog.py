@@ -92,6 +92,12 @@ def open_catalog(path: Path | None = None) -> intake.Catalog:
     return cat
 
 
+def url(name: str, catalog: intake.Catalog | None = None) -> str:
+    """Where entry ``name``'s data lives (a path or any fsspec URL)."""
+    cat = catalog if catalog is not None else open_catalog()
+    return cat[name].data.url
+
+
 def version(name: str, catalog: intake.Catalog | None = None) -> str:
     """What entry ``name`` resolves to now: for a local path, the real path behind its
     symlinks (a new version of a table or the cube resolves elsewhere); else the URL."""

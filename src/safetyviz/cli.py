@@ -99,6 +99,7 @@ def cmd_regions_build(args) -> None:
 def cmd_cube(args) -> None:
     from . import cube
     from .catalog import ensure_catalog, open_catalog
+    from .engine import lean_allocators
 
     data_dir = _data_dir(args)
     tables = None  # all, through the catalog named by SAFETYVIZ_CATALOG
@@ -112,6 +113,7 @@ def cmd_cube(args) -> None:
             print(f"{cube_path(data_dir)} is up to date with the store (--full rebuilds it)")
             return
     cat = open_catalog(ensure_catalog(data_dir))
+    lean_allocators()
     result = cube.build_cube(cat, tables, scheduler=getattr(args, "scheduler", None))
     path = cube.write_cube(result, data_dir)
     sizes = " × ".join(f"{n} {d}" for d, n in result.sizes.items())

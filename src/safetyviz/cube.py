@@ -30,7 +30,7 @@ import xarray as xr
 
 from .engine import dask_scheduler
 from .errors import UserError
-from .loading import load_regions, load_table
+from .loading import load_regions, load_table, table_parts
 from .paths import cube_path
 from .store import SCHEMAS, current_version, missing_tables, publish
 from .vocab import CLOSURE_ACTIONS, CUBE_VARIABLES, DETENTION_ACTIONS, PENALTY_ACTIONS, SECTORS
@@ -40,14 +40,63 @@ NEVER = 10**6  # month index of "not rectified" (after any real month)
 BUILT_FROM = "store_versions.json"  # beside the Zarr metadata; zarr ignores it
 
 
-def _month(dates):
-    """Month index (year × 12 + month − 1) of a datetime column."""
-    return dates.dt.year * 12 + dates.dt.month - 1
+def _months(dates) -> tuple[np.ndarray, np.ndarray]:
+    """(month index = year × 12 + month − 1, missing mask) of a datetime column."""
+    values = np.asarray(dates, dtype="datetime64[ns]")
+    missing = np.isnat(values)
+    months = values.astype("datetime64[M]").astype(np.int64) + 1970 * 12
+    months[missing] = -1
+    return months, missing
 
 
-def _codes(frame, columns):
-    """Categoricals as plain strings so that group keys are values, not categories."""
-    return frame.assign(**{c: frame[c].astype(str) for c in columns})
+def _positions(values, codes: list[str], what: str) -> np.ndarray:
+    """Position of each value in ``codes``; values outside them are a UserError."""
+    index = pd.Index(codes)
+    if isinstance(values.dtype, pd.CategoricalDtype):  # map the few categories, not the rows
+        lookup = np.append(index.get_indexer(values.cat.categories.astype(str)), -1)
+        found = lookup[values.cat.codes.to_numpy()]
+    else:
+        found = index.get_indexer(values.astype(str))
+    if (found < 0).any():
+        unknown = sorted(set(pd.Series(values)[found < 0].astype(str)))
+        raise UserError(f"records with {what} {', '.join(unknown[:10])} that "
+                        f"{'the regions do not know' if what == 'adcode' else 'are not codes'}")
+    return found
+
+
+def _tally(keys: dict[str, np.ndarray], weights: np.ndarray | None = None,
+           distinct: np.ndarray | None = None) -> pd.DataFrame:
+    """Per distinct tuple of integer ``keys``: the number of rows, the sum of ``weights``, or
+    the number of distinct values of ``distinct`` (integer codes) — as a frame of the key
+    columns and ``n``. The keys are packed into one int64 (mixed radix), which pandas counts
+    by hashing: no sort, no strings, no MultiIndex."""
+    names = list(keys)
+    arrays = [np.asarray(keys[n]) for n in names]
+    arrays = [a if a.dtype.kind in "iu" else a.astype(np.int64) for a in arrays]
+    if not len(arrays[0]):
+        return pd.DataFrame({n: np.array([], np.int64) for n in [*names, "n"]})
+    lows = [int(a.min()) for a in arrays]
+    bases = [int(a.max()) - low + 1 for a, low in zip(arrays, lows)]
+    width = int(np.max(distinct)) + 1 if distinct is not None and len(distinct) else 1
+    if np.prod([float(b) for b in bases]) * width >= 2.0**62:
+        raise ValueError("group keys too wide to pack")  # not reachable with real calendars
+    packed = np.zeros(len(arrays[0]), np.int64)
+    for a, low, base in zip(arrays, lows, bases):  # in place: one int64 column at a time
+        packed *= base
+        packed += a
+        packed -= low
+    if distinct is not None:  # distinct (key, value) pairs, then pairs per key
+        packed = pd.unique(packed * width + np.asarray(distinct, np.int64)) // width
+    if weights is None:
+        counts = pd.Series(packed).value_counts(sort=False)
+    else:
+        counts = pd.Series(np.asarray(weights, np.int64)).groupby(packed, sort=False).sum()
+    rest = counts.index.to_numpy(np.int64)
+    columns = {}
+    for name, low, base in zip(reversed(names), reversed(lows), reversed(bases)):
+        columns[name] = (rest % base + low).astype(np.int32)  # months, days, positions fit
+        rest = rest // base
+    return pd.DataFrame({n: columns[n] for n in names} | {"n": counts.to_numpy(np.int64)})
 
 
 # Columns each dated table contributes to the cube.
@@ -61,122 +110,180 @@ SOURCE_COLUMNS = {
 }
 
 
-def aggregate(table: str, frame) -> dict[str, object]:
-    """The cube's aggregates from one table's records (a dask or a pandas DataFrame): series
-    indexed by (adcode, month[, sector]), or by (adcode, sector, start, stop) month spans for
-    the hazard stocks. Lazy for dask input."""
-    out = {}
+SLICE = 250_000  # rows aggregated at a time: bounds the memory of the temporaries
+
+
+def aggregate(table: str, frame: pd.DataFrame, adcodes: list[str],
+              sectors: list[str]) -> dict[str, pd.DataFrame]:
+    """:func:`aggregate_records` of ``frame``, taken :data:`SLICE` rows at a time and
+    combined, so that a large part needs little more memory than its records; the distinct
+    count is taken over the whole frame (a month may straddle two slices)."""
+    if len(frame) <= SLICE:
+        return aggregate_records(table, frame, adcodes, sectors)
+    out = None
+    for i in range(0, len(frame), SLICE):  # folded as it goes: one slice's results at a time
+        part = aggregate_records(table, frame.iloc[i:i + SLICE], adcodes, sectors,
+                                 distinct=False)
+        out = part if out is None else _combine([out, part])
     if table == "inspections":
-        ins = _codes(frame, ["adcode", "sector"]).assign(month=lambda f: _month(f["date"]))
-        out["inspections"] = ins.groupby(KEYS).size()
-        out["enterprises_inspected"] = (
-            ins.dropna(subset=["enterprise_id"]).drop_duplicates(KEYS + ["enterprise_id"])
-            .groupby(KEYS).size())
-    elif table == "hazards":
-        hz = _codes(frame, ["adcode", "sector", "level"])
-        hz = hz.assign(
-            month=_month(hz["found_date"]),
-            rectified_month=_month(hz["rectified_date"]).fillna(NEVER).astype("int64"),
-            overdue_month=_month(hz["deadline"] + pd.Timedelta(days=1)).fillna(NEVER)
-            .astype("int64"),
-            listed=hz["listed_supervision"].astype("boolean").fillna(False).astype(bool))
-        out["hazards_found"] = hz.groupby(KEYS).size()
-        out["major_hazards_found"] = hz[hz["level"] == "major"].groupby(KEYS).size()
-        rectified = hz[hz["rectified_month"] != NEVER]
-        out["hazards_rectified"] = (rectified.assign(month=rectified["rectified_month"])
-                                    .groupby(KEYS).size())
+        out["enterprises_inspected"] = _enterprises_inspected(frame, adcodes, sectors)
+    return out
+
+
+def _enterprises_inspected(frame: pd.DataFrame, adcodes, sectors) -> pd.DataFrame:
+    known = frame["enterprise_id"].notna().to_numpy()
+    frame = frame[known]
+    month, _ = _months(frame["date"])
+    return _tally({"adcode": _positions(frame["adcode"], adcodes, "adcode"), "month": month,
+                   "sector": _positions(frame["sector"], sectors, "sector")},
+                  distinct=pd.factorize(frame["enterprise_id"])[0])
+
+
+def aggregate_records(table: str, frame: pd.DataFrame, adcodes: list[str],
+                      sectors: list[str], distinct: bool = True) -> dict[str, pd.DataFrame]:
+    """The cube's aggregates from records of one table (a pandas DataFrame): frames of key
+    columns and a count or sum ``n``, keyed by (adcode, month[, sector]), by (adcode, sector,
+    start, stop) month spans for the hazard stocks, and by (adcode, month, sector, days) for
+    the days-to-rectify histogram; adcode and sector as positions in ``adcodes`` and
+    ``sectors``. Every one adds up across parts of a
+    table, except ``enterprises_inspected``, which is exact within a part holding whole
+    months."""
+    a = _positions(frame["adcode"], adcodes, "adcode")
+    cell = {"adcode": a}
+    if table != "joint_operations":
+        s = _positions(frame["sector"], sectors, "sector")
+    out = {}
+    if table == "hazards":
+        found, _ = _months(frame["found_date"])
+        rectified_month, open_ = _months(frame["rectified_date"])
+        rectified_month[open_] = NEVER
+        overdue, no_deadline = _months(frame["deadline"] + pd.Timedelta(days=1))
+        overdue[no_deadline] = NEVER
+        major = (frame["level"] == "major").to_numpy(bool)
+        listed = frame["listed_supervision"].astype("boolean").fillna(False).to_numpy(bool)
+        done = ~open_
+        out["hazards_found"] = _tally({"adcode": a, "month": found, "sector": s})
+        out["major_hazards_found"] = _tally(
+            {"adcode": a[major], "month": found[major], "sector": s[major]})
+        out["hazards_rectified"] = _tally(
+            {"adcode": a[done], "month": rectified_month[done], "sector": s[done]})
         # Stocks: a hazard is open from its found month until the month before its
-        # rectification month; grouping by (start, stop) keeps this small at any size.
-        out["open_spans"] = hz.groupby(["adcode", "sector", "month", "rectified_month"]).size()
-        out["overdue_spans"] = hz.groupby(
-            ["adcode", "sector", "overdue_month", "rectified_month"]).size()
-        out["listed_spans"] = hz[hz["listed"]].groupby(
-            ["adcode", "sector", "month", "rectified_month"]).size()
-        out["rectify_days"] = (rectified.assign(
-            month=rectified["rectified_month"],
-            days=(rectified["rectified_date"] - rectified["found_date"]).dt.days)
-            .groupby(KEYS + ["days"]).size())
+        # rectification month; counting by (start, stop) keeps this small at any size.
+        out["open_spans"] = _tally({"adcode": a, "sector": s, "month": found,
+                                    "rectified_month": rectified_month})
+        out["overdue_spans"] = _tally({"adcode": a, "sector": s, "overdue_month": overdue,
+                                       "rectified_month": rectified_month})
+        out["listed_spans"] = _tally({"adcode": a[listed], "sector": s[listed],
+                                      "month": found[listed],
+                                      "rectified_month": rectified_month[listed]})
+        days = (frame["rectified_date"] - frame["found_date"]).dt.days.to_numpy()
+        out["rectify_days"] = _tally({"adcode": a[done], "month": rectified_month[done],
+                                      "sector": s[done], "days": days[done]})
+        return out
+    month, _ = _months(frame["date"])
+    cell = {"adcode": a, "month": month}
+    if table == "joint_operations":
+        out["joint_operations"] = _tally(cell)
+        return out
+    cell["sector"] = s
+    if table == "inspections":
+        out["inspections"] = _tally(cell)
+        if distinct:
+            out["enterprises_inspected"] = _enterprises_inspected(frame, adcodes, sectors)
     elif table == "enforcement_actions":
-        act = _codes(frame, ["adcode", "sector", "action_type"]).assign(
-            month=lambda f: _month(f["date"]))
-        out["fines_yuan"] = act.groupby(KEYS)["fine_yuan"].sum()
-        out["penalty_cases"] = act[act["action_type"].isin(PENALTY_ACTIONS)].groupby(KEYS).size()
-        out["closures"] = act[act["action_type"].isin(CLOSURE_ACTIONS)].groupby(KEYS).size()
-        out["detentions"] = (act[act["action_type"].isin(DETENTION_ACTIONS)]
-                             .groupby(KEYS)["persons"].sum())
-    elif table == "joint_operations":
-        joint = _codes(frame, ["adcode"]).assign(month=lambda f: _month(f["date"]))
-        out["joint_operations"] = joint.groupby(["adcode", "month"]).size()
+        kind = frame["action_type"]
+        fines = frame["fine_yuan"].fillna(0).to_numpy()
+        out["fines_yuan"] = _tally(cell, fines)
+        for name, types in (("penalty_cases", PENALTY_ACTIONS), ("closures", CLOSURE_ACTIONS)):
+            chosen = kind.isin(types).to_numpy()
+            out[name] = _tally({k: v[chosen] for k, v in cell.items()})
+        detained = kind.isin(DETENTION_ACTIONS).to_numpy()
+        out["detentions"] = _tally({k: v[detained] for k, v in cell.items()},
+                                   frame["persons"].fillna(0).to_numpy()[detained])
     elif table == "accidents":
-        acc = _codes(frame, ["adcode", "sector"]).assign(month=lambda f: _month(f["date"]))
-        out["accidents"] = acc.groupby(KEYS).size()
-        out["deaths"] = acc.groupby(KEYS)["deaths"].sum()
-        out["injuries"] = acc.groupby(KEYS)["injuries"].sum()
+        out["accidents"] = _tally(cell)
+        for name in ("deaths", "injuries"):
+            out[name] = _tally(cell, frame[name].fillna(0).to_numpy())
+    return out
+
+
+def _combine(parts: list[dict[str, pd.DataFrame]]) -> dict[str, pd.DataFrame]:
+    """The aggregates of a whole table from those of its parts (which hold whole months)."""
+    out = {}
+    for name in parts[0]:
+        frames = [p[name] for p in parts if len(p[name])]
+        if len(frames) <= 1:
+            out[name] = frames[0] if frames else parts[0][name]
+            continue
+        out[name] = _tally({c: np.concatenate([f[c].to_numpy() for f in frames])
+                            for c in frames[0].columns if c != "n"},
+                           np.concatenate([f["n"].to_numpy() for f in frames]))
     return out
 
 
 def _empty(table: str) -> pd.DataFrame:
     """A table with no records yet (real data may come without, say, joint operations)."""
-    kinds = {"date32[day]": "datetime64[ns]", "int32": "int64", "int64": "int64"}
+    kinds = {"date32[day]": "datetime64[ns]", "int32": "int64", "int64": "int64",
+             "bool": "boolean"}
     return pd.DataFrame({f.name: pd.Series(dtype=kinds.get(str(f.type), object))
                          for f in SCHEMAS[table] if f.name in SOURCE_COLUMNS[table]})
 
 
-def _lazy_aggregates(catalog, present: set[str] | None = None) -> dict[str, object]:
-    """Dask graphs of every aggregate; computed together so each file is read once.
-    Tables not in ``present`` (when given) count as empty."""
+def _lazy_aggregates(catalog, adcodes: list[str], sectors: list[str],
+                     present: set[str] | None = None) -> dict:
+    """Delayed aggregates of every table: one task per partition (a year of records), then a
+    small combine per table; computed together so each file is read once. Tables not in
+    ``present`` (when given) count as empty."""
     out = {}
     for table, columns in SOURCE_COLUMNS.items():
-        if present is None or table in present:
-            frame = load_table(table, columns, catalog)
-        else:
-            frame = _empty(table)
-        out.update(aggregate(table, frame))
+        parts = table_parts(table, columns, catalog) if present is None or table in present \
+            else []
+        if not parts:
+            out[table] = aggregate(table, _empty(table), adcodes, sectors)
+            continue
+        results = [dask.delayed(_aggregate_part, pure=True)(table, read, adcodes, sectors)
+                   for read in parts]
+        while len(results) > 1:  # a tree: parts' results are combined as soon as they exist
+            results = [dask.delayed(_combine, pure=True)(results[i:i + 2])
+                       for i in range(0, len(results), 2)]
+        out[table] = results[0]
     return out
 
 
-def _dense(series: pd.Series, adcodes, months, sectors, dims=("adcode", "month", "sector")):
-    """A (adcode, month[, sector]) count series as a zero-filled int64 array."""
+def _aggregate_part(table: str, read, adcodes: list[str], sectors: list[str]) -> dict:
+    """One part read and aggregated in one task, so that its records never wait in memory
+    for a later task."""
+    return aggregate(table, read(), adcodes, sectors)
+
+
+def _dense(counts: pd.DataFrame, adcodes, months, sectors, dims=("adcode", "month", "sector")):
+    """A (adcode, month[, sector]) → n frame (adcode and sector as positions) as a
+    zero-filled int64 array."""
     shape = (len(adcodes), len(months), len(sectors))[: len(dims)]
     array = np.zeros(shape, np.int64)
-    if len(series):
-        index = series.index.to_frame(index=False)
-        a = pd.Index(adcodes).get_indexer(index["adcode"])
-        m = index["month"].to_numpy() - months[0]
-        pos = (a, m) if len(dims) == 2 else (a, m, pd.Index(sectors).get_indexer(index["sector"]))
-        np.add.at(array, pos, series.to_numpy().astype(np.int64))
+    if len(counts):
+        position = tuple(counts[d].to_numpy() - (months[0] if d == "month" else 0)
+                         for d in dims)
+        np.add.at(array, position, counts["n"].to_numpy(np.int64))
     return array
 
 
-def _stock(spans: pd.Series, adcodes, months, sectors) -> np.ndarray:
-    """Count at each month end of items alive from ``start`` (incl.) to ``stop`` (excl.)."""
+def _stock(spans: pd.DataFrame, adcodes, months, sectors) -> np.ndarray:
+    """Count at each month end of items alive from ``start`` (incl.) to ``stop`` (excl.):
+    the frame's third and fourth columns."""
     delta = np.zeros((len(adcodes), len(months) + 1, len(sectors)), np.int64)
     if len(spans):
-        index = spans.index.to_frame(index=False)
-        start, stop = index.iloc[:, 2].to_numpy(), index.iloc[:, 3].to_numpy()
+        start, stop = spans.iloc[:, 2].to_numpy(), spans.iloc[:, 3].to_numpy()
         keep = start < stop
-        a = pd.Index(adcodes).get_indexer(index["adcode"])[keep]
-        s = pd.Index(sectors).get_indexer(index["sector"])[keep]
-        n = spans.to_numpy()[keep]
+        a = spans["adcode"].to_numpy()[keep]
+        s = spans["sector"].to_numpy()[keep]
+        n = spans["n"].to_numpy()[keep]
         first, last = months[0], months[-1]
         start = np.clip(start[keep], first, last + 1) - first
         stop = np.clip(stop[keep], first, last + 1) - first
         np.add.at(delta, (a, start, s), n)
         np.add.at(delta, (a, stop, s), -n)
     return np.cumsum(delta, axis=1)[:, :-1, :]
-
-
-def _check_keys(aggregates: dict, adcodes, sectors) -> None:
-    for name, series in aggregates.items():
-        index = series.index.to_frame(index=False)
-        unknown = sorted(set(index["adcode"]) - set(adcodes))
-        if unknown:
-            raise UserError(f"{name}: records with adcode(s) {', '.join(unknown)} that the "
-                            "regions do not know")
-        if "sector" in index:
-            bad = sorted(set(index["sector"]) - set(sectors))
-            if bad:
-                raise UserError(f"{name}: unknown sector code(s) {', '.join(bad)}")
 
 
 SOURCE_OF = {"hazards_open_end": "open_spans", "hazards_overdue_end": "overdue_spans",
@@ -187,24 +294,27 @@ RECOMPUTED = {"enterprises_inspected": ("inspections", "date"),
               "median_days_to_rectify": ("hazards", "rectified_date")}
 
 
-def _median(histogram: pd.Series, adcodes, months, sectors) -> np.ndarray:
-    """Per-cell medians from a (adcode, month, sector, days) → count histogram; NaN where a
+def _median(histogram: pd.DataFrame, adcodes, months, sectors) -> np.ndarray:
+    """Per-cell medians from an (adcode, month, sector, days) → n histogram; NaN where a
     cell has none. The median of an even count is the mean of the two middle values."""
     out = np.full((len(adcodes), len(months), len(sectors)), np.nan)
     if not len(histogram):
         return out
-    frame = histogram.rename("n").reset_index().sort_values(KEYS + ["days"])
-    cell = frame.groupby(KEYS, sort=False)["n"]
-    frame["upto"] = cell.cumsum()
-    frame["total"] = cell.transform("sum")
-    # 0-based positions of the two middle values; each lies in the first bin reaching it.
-    low = frame[frame["upto"] > (frame["total"] - 1) // 2].groupby(KEYS)["days"].first()
-    high = frame[frame["upto"] > frame["total"] // 2].groupby(KEYS)["days"].first()
-    middle = ((low + high) / 2).reset_index()
-    a = pd.Index(adcodes).get_indexer(middle["adcode"])
-    m = middle["month"].to_numpy() - months[0]
-    s = pd.Index(sectors).get_indexer(middle["sector"])
-    out[a, m, s] = middle["days"].to_numpy(float)
+    a, m, s = (histogram[c].to_numpy() for c in KEYS)
+    cell = (a * len(months) + (m - months[0])) * len(sectors) + s
+    days, n = histogram["days"].to_numpy(), histogram["n"].to_numpy(np.int64)
+    order = np.lexsort((days, cell))
+    cell, days, n = cell[order], days[order], n[order]
+    starts = np.flatnonzero(np.r_[True, cell[1:] != cell[:-1]])
+    group = np.cumsum(np.r_[True, cell[1:] != cell[:-1]]) - 1
+    total = np.add.reduceat(n, starts)
+    upto = np.cumsum(n) - np.r_[0, np.cumsum(n)[starts[1:] - 1]][group]  # within the cell
+    middle = []
+    for position in ((total - 1) // 2, total // 2):  # 0-based ranks of the middle values
+        # Bins whose running count is still at or below the rank come before it.
+        before = np.add.reduceat((upto <= position[group]).astype(np.int64), starts)
+        middle.append(days[starts + before])
+    out.reshape(-1)[cell[starts]] = (middle[0] + middle[1]) / 2
     return out
 
 
@@ -241,11 +351,10 @@ def build_cube(catalog=None, tables: set[str] | None = None,
     adcodes = list(regions["adcode"])
     sectors = list(SECTORS)
     with dask_scheduler(scheduler):
-        (aggregates,) = dask.compute(_lazy_aggregates(catalog, tables))
-    _check_keys(aggregates, adcodes, sectors)
-    month_values = np.concatenate([series.index.get_level_values("month").to_numpy()
-                                   for series in aggregates.values()
-                                   if "month" in series.index.names])
+        (by_table,) = dask.compute(_lazy_aggregates(catalog, adcodes, sectors, tables))
+    aggregates = {name: series for table in by_table.values() for name, series in table.items()}
+    month_values = np.concatenate([frame["month"].to_numpy() for frame in aggregates.values()
+                                   if "month" in frame])
     if month_values.size == 0:
         raise UserError("the store holds no dated records: nothing to aggregate")
     months = np.arange(month_values.min(), month_values.max() + 1)
@@ -286,21 +395,18 @@ def update_cube(cube: xr.Dataset, table: str, added: pd.DataFrame | None,
     for frame, sign in ((added, 1), (removed, -1)):
         if frame is None or not len(frame):
             continue
-        aggregates = aggregate(table, frame[SOURCE_COLUMNS[table]])
         try:
-            _check_keys(aggregates, adcodes, sectors)
+            aggregates = aggregate(table, frame[SOURCE_COLUMNS[table]], adcodes, sectors)
         except UserError:
             return None
-        for series in aggregates.values():
-            if "month" in series.index.names and len(series):
-                in_batch = series.index.get_level_values("month")
-                if in_batch.min() < months[0] or in_batch.max() > months[-1]:
+        for counts in aggregates.values():
+            if "month" in counts and len(counts):
+                if counts["month"].min() < months[0] or counts["month"].max() > months[-1]:
                     return None
         for name, values in _arrays(aggregates, adcodes, months, sectors).items():
             if name in RECOMPUTED:
                 source = aggregates[SOURCE_OF.get(name, name)]
-                touched.setdefault(name, set()).update(
-                    source.index.get_level_values("month").tolist())
+                touched.setdefault(name, set()).update(source["month"].tolist())
             else:
                 new[name].values += sign * values
     for name, months_touched in touched.items():
@@ -320,7 +426,7 @@ def _recompute(cube: xr.Dataset, name: str, months: np.ndarray, first: int, last
     adcodes = [str(a) for a in cube["adcode"].values]
     sectors = [str(s) for s in cube["sector"].values]
     span = np.arange(first, last + 1)
-    aggregates = {k: v for k, v in aggregate(table, records.compute()).items()
+    aggregates = {k: v for k, v in aggregate(table, records.compute(), adcodes, sectors).items()
                   if k == SOURCE_OF.get(name, name)}
     values = _arrays(aggregates, adcodes, span, sectors)[name]
     cube[name].loc[{"month": cube["month"].values[(months >= first) & (months <= last)]}] = values
@@ -394,7 +500,8 @@ def refresh_cube(data_dir: Path, table: str | None = None, added: pd.DataFrame |
         return cube_path(data_dir)
     updated = None
     if table in SOURCE_COLUMNS and built_from == {**now, table: before}:
-        current = xr.open_zarr(cube_path(data_dir), consolidated=True).load()
+        current = xr.open_dataset(cube_path(data_dir), engine="zarr", consolidated=True,
+                                  chunks=None).load()  # numpy, no dask: small and fast
         updated = update_cube(current, table, added, removed, cat)
     if updated is None:
         updated = build_cube(cat, present_tables(data_dir))

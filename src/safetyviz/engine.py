@@ -4,7 +4,9 @@ server to start), or a ``dask.distributed`` cluster named by an address (``--sch
 
 from __future__ import annotations
 
+import ctypes
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -38,3 +40,19 @@ def dask_scheduler(address: str | None = None) -> Iterator[object | None]:
         raise UserError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
     with client:
         yield client
+
+
+def lean_allocators() -> None:
+    """Trade a little speed for memory in a process that builds the cube: Arrow allocates
+    with the system allocator (which returns freed memory) instead of its own pool, and glibc
+    keeps two malloc arenas instead of eight per core (threads otherwise fragment memory that
+    is never given back). Measured on 50M records: peak 1.88 GB → 1.49 GB, 10 % slower.
+    Process-wide, so called by the command line, not by the library."""
+    import pyarrow as pa
+
+    pa.set_memory_pool(pa.system_memory_pool())
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").mallopt(-8, 2)  # M_ARENA_MAX
+        except (OSError, AttributeError):
+            pass  # not glibc: nothing to tune

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import hashlib
 import os
 import re
@@ -148,7 +149,7 @@ def parse_number(text: str, unit: str | None) -> float | None:
 
 
 def _convert_cell(name: str, text: str, unit: str | None, mapping: ColumnMapping,
-                  counties: RegionIndex, enterprises: dict[str, str]):
+                  counties: RegionIndex, enterprises):
     """(value, reason) for one non-empty cell; reason is None when it converts."""
     if name in DATE_FIELDS:
         value = parse_date(text)
@@ -186,7 +187,7 @@ def _dtype(name: str, table: str):
 
 def _converted(frame: pl.DataFrame, name: str, header: str, unit: str | None,
                mapping: ColumnMapping, counties: RegionIndex,
-               enterprises: dict[str, str]) -> tuple[pl.Expr, pl.Expr | None]:
+               enterprises) -> tuple[pl.Expr, pl.Expr | None]:
     """(value expression, reason expression or None) for one field. Each distinct text is
     converted once in Python (ledgers repeat dates, counties and codes); free text is
     handled by Polars' string kernels."""
@@ -213,7 +214,41 @@ def _converted(frame: pl.DataFrame, name: str, header: str, unit: str | None,
     return value, reason
 
 
-def _schema(table: str, today: pd.Timestamp, existing_ids: set[str]) -> pa.DataFrameSchema:
+class KnownIds:
+    """The record ids already in the store (less a batch being replaced) and in earlier
+    sheets of this file, asked about a sheet's ids only: the store is scanned for just those
+    (an ``isin`` filter on one column), never loaded whole."""
+
+    def __init__(self, data_dir: Path, table: str, skip_batch: str | None):
+        self.field = ID_FIELD[table]
+        self.files: list[str] = []
+        self.earlier: set[str] = set()  # ids of this file's earlier sheets
+        version = store.current_version(data_dir, table)
+        if version is not None:
+            manifest = store.read_manifest(version)
+            skip = set(manifest["batches"].get(skip_batch, {}).get("files", []))
+            self.files = [str(path) for path in sorted(version.rglob("*.parquet"))
+                          if str(path.relative_to(version)) not in skip]
+
+    @property
+    def empty(self) -> bool:
+        return not self.files and not self.earlier
+
+    def among(self, ids: pl.Series) -> list[str]:
+        """Those of ``ids`` (distinct) already known."""
+        found = ids.filter(ids.is_in(list(self.earlier))).to_list() if self.earlier else []
+        if self.files and len(ids):
+            import pyarrow.compute as pc
+            import pyarrow.dataset as ds
+
+            stored = ds.dataset(self.files, format="parquet").to_table(
+                columns=[self.field], filter=pc.field(self.field).isin(
+                    ids.to_arrow().cast(pa_lib.string())))
+            found += stored.column(0).to_pylist()
+        return found
+
+
+def _schema(table: str, today: pd.Timestamp, known: KnownIds) -> pa.DataFrameSchema:
     """Checks on converted records; check names are reason codes."""
     first, last = EARLIEST.date(), today.date()
 
@@ -228,10 +263,17 @@ def _schema(table: str, today: pd.Timestamp, existing_ids: set[str]) -> pa.DataF
     for name in NUMBER_FIELDS - {"lon", "lat"}:
         columns[name] = pa.Column(pl.Float64, column_check(
             lambda c: c.is_null() | (c >= 0), "negative_value"), nullable=True, required=False)
-    ids = list(existing_ids)
+
+    def not_yet_known(data) -> pl.LazyFrame:
+        if known.empty:
+            return data.lazyframe.select(pl.repeat(True, pl.len()).alias(data.key))
+        ids = data.lazyframe.select(pl.col(data.key).drop_nulls().unique()).collect()
+        already = known.among(ids.to_series())
+        return data.lazyframe.select(~pl.col(data.key).is_in(already))
+
     columns[ID_FIELD[table]] = pa.Column(pl.String, [
         pa.Check(_first_of_its_id, name="duplicate_id_in_file"),
-        column_check(lambda c: ~c.is_in(ids), "duplicate_id_in_store")])
+        pa.Check(not_yet_known, name="duplicate_id_in_store")])
     checks = []
     if table == "hazards":
         for later, name in (("rectified_date", "rectified_before_found"),
@@ -354,25 +396,23 @@ def _check_totals(sheet: Sheet, records: pl.DataFrame, columns: dict,
     return out
 
 
-def _store_ids(data_dir: Path, table: str, skip_batch: str | None) -> set[str]:
-    version = store.current_version(data_dir, table)
-    if version is None:
-        return set()
-    manifest = store.read_manifest(version)
-    skip = set(manifest["batches"].get(skip_batch, {}).get("files", []))
-    ids: set[str] = set()
-    for path in version.rglob("*.parquet"):
-        if str(path.relative_to(version)) not in skip:
-            ids.update(pq.read_table(path, columns=[ID_FIELD[table]]).column(0).to_pylist())
-    return ids
+class EnterpriseNames:
+    """Enterprise name (normalised) → id, from the store's enterprise register; read on the
+    first lookup, so ledgers without an enterprise-name column never pay for it."""
 
+    def __init__(self, data_dir: Path):
+        self.data_dir = data_dir
 
-def _enterprise_names(data_dir: Path) -> dict[str, str]:
-    version = store.current_version(data_dir, "enterprises")
-    if version is None:
-        return {}
-    table = pq.read_table(version, columns=["enterprise_id", "name"]).to_pandas()
-    return dict(zip(table["name"].map(normalise_name), table["enterprise_id"]))
+    @functools.cached_property
+    def ids(self) -> dict[str, str]:
+        version = store.current_version(self.data_dir, "enterprises")
+        if version is None:
+            return {}
+        table = pq.read_table(version, columns=["enterprise_id", "name"]).to_pandas()
+        return dict(zip(table["name"].map(normalise_name), table["enterprise_id"]))
+
+    def get(self, name: str) -> str | None:
+        return self.ids.get(name)
 
 
 def _write_quarantine(path: Path, rejected: list[dict], headers: list[str]) -> None:
@@ -420,9 +460,9 @@ def ingest(path, table: str, data_dir=None, mapping=None, dry_run: bool = False,
     sheets = read_ledger(path, column_mapping.is_header_cell, content)
     counties = RegionIndex(load_regions(open_catalog(ensure_catalog(data_dir)),
                                         geometry=False))
-    enterprises = _enterprise_names(data_dir) if table != "enterprises" else {}
-    existing = _store_ids(data_dir, table, batch if force else None)
-    schema = _schema(table, today, existing)
+    enterprises = EnterpriseNames(data_dir) if table != "enterprises" else {}
+    known = KnownIds(data_dir, table, batch if force else None)
+    schema = _schema(table, today, known)
 
     accepted_frames, rejected, headers = [], [], []
     for sheet in sheets:
@@ -434,8 +474,7 @@ def ingest(path, table: str, data_dir=None, mapping=None, dry_run: bool = False,
         accepted_frames.append(records)
         rejected += rejections
         if sheet is not sheets[-1]:  # later sheets must not repeat this one's ids
-            existing = existing | set(records.get_column(ID_FIELD[table]).to_list())
-            schema = _schema(table, today, existing)
+            known.earlier.update(records.get_column(ID_FIELD[table]).to_list())
 
     accepted = pl.concat(accepted_frames, how="diagonal_relaxed")
     report.accepted = len(accepted)

@@ -35,6 +35,46 @@ def load_table(name: str, columns: list[str] | None = None, catalog=None,
     return frame
 
 
+def table_parts(name: str, columns: list[str], catalog=None) -> list:
+    """A store table as readers of its parts: callables returning a pandas frame, one per
+    partition directory (``year=YYYY``; the whole table when it is flat), so that every
+    month's records are in exactly one part. They pickle, to run on any Dask worker. Codes
+    and strings come as categoricals, dates as ``datetime64``. The catalog says where the
+    table lives; the location may be any fsspec URL."""
+    import functools
+
+    import fsspec
+
+    if name not in SCHEMAS:
+        raise UserError(f"unknown table {name!r}; tables: {', '.join(SCHEMAS)}")
+    fs, root = fsspec.core.url_to_fs(catalog_module.url(name, catalog))
+    root = root.rstrip("/")
+    try:
+        files = sorted(p for p in fs.find(root) if p.endswith(".parquet"))
+    except FileNotFoundError:
+        files = []
+    groups: dict[str, list[str]] = {}
+    for path in files:
+        relative = path[len(root):].lstrip("/")
+        groups.setdefault(relative.split("/")[0] if "/" in relative else "", []).append(path)
+    schema = SCHEMAS[name]
+    return [functools.partial(_read_part, fs, paths, columns, schema)
+            for _, paths in sorted(groups.items())]
+
+
+def _read_part(fs, paths: list[str], columns: list[str], schema) -> pd.DataFrame:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    # Strings (adcodes, ids) are read as dictionaries: few distinct values, cheap to map.
+    for i, field in enumerate(schema):
+        if field.name in columns and str(field.type) == "string":
+            schema = schema.set(i, field.with_type(pa.dictionary(pa.int32(), pa.string())))
+    table = pq.ParquetDataset(paths, filesystem=fs, schema=schema).read(columns=columns)
+    # Arrow buffers are freed column by column as pandas takes them over.
+    return table.to_pandas(date_as_object=False, self_destruct=True, split_blocks=True)
+
+
 def load_records(names=None, catalog=None) -> dict[str, pd.DataFrame]:
     """Whole tables in memory (pandas); for record-level checks on city-sized data."""
     names = list(names) if names is not None else list(SCHEMAS)

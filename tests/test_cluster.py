@@ -1,0 +1,85 @@
+"""The cube on a dask.distributed cluster (real worker processes on loopback): the same result
+as local threads, from a catalog of fsspec URLs, and through a worker killed mid-build."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+
+import pytest
+import xarray as xr
+
+from conftest import assert_one_clear_line, run_cli
+from safetyviz import catalog, cube, synthetic
+
+distributed = pytest.importorskip("distributed")
+
+
+def local_cluster():
+    return distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                    host="127.0.0.1", dashboard_address=":0",
+                                    silence_logs=logging.CRITICAL)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with local_cluster() as running:
+        yield running
+
+
+def test_the_cube_built_on_a_cluster_equals_the_threaded_one(cluster, demo_catalog):
+    threaded = cube.build_cube(demo_catalog)
+    remote = cube.build_cube(demo_catalog, scheduler=cluster.scheduler_address)
+    xr.testing.assert_identical(remote, threaded)
+
+
+def test_the_environment_names_the_scheduler_and_urls_name_the_store(cluster, tiny_dir,
+                                                                     monkeypatch):
+    # A catalog whose entries are file:// URLs, as a remote store's would be s3:// ones.
+    by_url = catalog.write_catalog(tiny_dir / "by_url.yaml", f"file://{tiny_dir}")
+    expected = cube.build_cube(catalog.open_catalog(tiny_dir / "catalog.yaml"))
+    monkeypatch.setenv("SAFETYVIZ_DASK_SCHEDULER", cluster.scheduler_address)
+    with distributed.Client(cluster.scheduler_address) as client:
+        with distributed.get_task_stream(client) as stream:
+            built = cube.build_cube(catalog.open_catalog(by_url))
+    xr.testing.assert_identical(built, expected)
+    ran = {task["key"][0] if isinstance(task["key"], tuple) else task["key"]
+           for task in stream.data}
+    assert any(str(key).startswith("_aggregate_part") for key in ran)  # on the cluster's workers
+
+
+def test_an_unreachable_scheduler_is_one_clear_error(tiny_dir):
+    result = run_cli("cube", "--data-dir", str(tiny_dir), "--full",
+                     "--scheduler", "tcp://127.0.0.1:9")
+    assert_one_clear_line(result, "cannot reach the Dask scheduler", "tcp://127.0.0.1:9")
+
+
+def test_a_worker_killed_during_the_build_is_replaced_and_the_cube_is_right(tmp_path):
+    data_dir = tmp_path / "province"
+    synthetic.write_province(data_dir, 600_000, counties=40, years=4)
+    cat = catalog.open_catalog(catalog.ensure_catalog(data_dir))
+    expected = cube.build_cube(cat)
+    with local_cluster() as running, distributed.Client(running) as client:
+        result: dict = {}
+
+        def build() -> None:
+            result["cube"] = cube.build_cube(cat, scheduler=running.scheduler_address)
+
+        builder = threading.Thread(target=build)
+        builder.start()
+        victim, deadline = None, time.monotonic() + 120
+        while victim is None and time.monotonic() < deadline:
+            busy = [worker for worker, keys in client.processing().items()
+                    if any("_aggregate_part" in str(k) for k in keys)]
+            victim = busy[0] if busy else None
+            time.sleep(0.005)
+        assert victim is not None, "the build never started on the cluster"
+        pid = client.run(os.getpid, workers=[victim])[victim]
+        os.kill(pid, signal.SIGKILL)
+        killed_mid_build = builder.is_alive()
+        builder.join(timeout=300)
+    assert killed_mid_build and not builder.is_alive()
+    xr.testing.assert_identical(result["cube"], expected)
