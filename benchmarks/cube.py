@@ -184,9 +184,22 @@ def incremental_and_slice(folder: Path) -> dict:
         f"DAY-{int(time.time())}-{i},2024-06-03,演示县{rng.integers(1, 151):03d},工贸"
         for i in range(150)]
     day.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    import safetyviz.ingest
+
+    cube_seconds = []
+    refresh = safetyviz.ingest.refresh_cube
+
+    def timed_refresh(*args, **kwargs):  # the cube's share of the ingest
+        begin = time.perf_counter()
+        result = refresh(*args, **kwargs)
+        cube_seconds.append(time.perf_counter() - begin)
+        return result
+
+    safetyviz.ingest.refresh_cube = timed_refresh
     start = time.perf_counter()
     report = ingest(day, table="inspections", data_dir=folder)
     ingest_seconds = time.perf_counter() - start
+    safetyviz.ingest.refresh_cube = refresh
     assert report.accepted == 150, report.summary()
     shutil.rmtree(day.parent)
     cube = load_cube(open_catalog(ensure_catalog(folder)))
@@ -194,7 +207,7 @@ def incremental_and_slice(folder: Path) -> dict:
     runs = timeit.repeat(lambda: cube["inspections"].sel(adcode=county).sum("sector").values,
                          number=100, repeat=5)
     return {"ingest_150_rows_with_cube_update_s": ingest_seconds,
-            "cube_slice_ms": min(runs) / 100 * 1000}
+            "cube_update_s": sum(cube_seconds), "cube_slice_ms": min(runs) / 100 * 1000}
 
 
 def main() -> None:
@@ -231,8 +244,9 @@ def main() -> None:
                 if engine == "safetyviz" else ""
             print(f"{row['records']:>12,} {engine:<10} {r['seconds']:>8.2f} "
                   f"{r['peak_rss_mb']:>12,.0f} {ratio:>9} {same_text:>10}")
-    print(f"\non the {rows[-1]['records']:,}-record store: ingest of one day (150 rows) with "
-          f"its cube update {extra['ingest_150_rows_with_cube_update_s']:.2f} s; cube slice "
+    print(f"\non the {rows[-1]['records']:,}-record store: ingest of one day (150 rows) "
+          f"{extra['ingest_150_rows_with_cube_update_s']:.2f} s in all, of which the "
+          f"incremental cube update {extra['cube_update_s']:.2f} s; cube slice "
           f"(one metric, one county, all months) {extra['cube_slice_ms']:.3f} ms")
     print("targets: build ≤ 1.5 × duckdb at 10M and 50M; peak < 1,500 MB at 50M; "
           "update < 1 s; slice < 2 ms")

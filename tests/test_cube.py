@@ -109,13 +109,18 @@ def test_demo_cube_agrees_with_the_bulletin(demo_dir):
     assert q1["fines_yuan"].sel(adcode="411002").sum().item() == 85000
 
 
-def test_medians_come_exactly_from_the_days_histogram():
-    # Cell A: days 2, 4, 4, 10 → (4 + 4) / 2; cell B: 1, 3 → 2; cell C: 7 alone.
-    A, B, S, T = 0, 1, 0, 1  # positions in the adcode and sector lists
-    histogram = pd.DataFrame(
-        [(A, 0, S, 2, 1), (A, 0, S, 4, 2), (A, 0, S, 10, 1), (B, 1, S, 1, 1), (B, 1, S, 3, 1),
-         (A, 1, T, 7, 1)], columns=["adcode", "month", "sector", "days", "n"]).sample(
-        frac=1, random_state=1)  # any row order
-    medians = cube._median(histogram, ["A", "B"], np.array([0, 1]), ["s", "t"])
-    assert medians[0, 0, 0] == 4 and medians[1, 1, 0] == 2 and medians[0, 1, 1] == 7
-    assert np.isnan(medians).sum() == 8 - 3
+def test_medians_of_days_to_rectify_are_exact():
+    # Cell (A, Jan 2020, s): 2, 4, 4, 10 days → (4 + 4) / 2; (B, Feb, s): 1, 3 → 2;
+    # (A, Feb, t): 7 alone; an open hazard counts nowhere.
+    found = pd.to_datetime(["2020-01-01", "2020-01-02", "2020-01-03", "2020-01-04",
+                            "2020-02-01", "2020-02-02", "2020-02-03", "2020-01-05"])
+    days = [2, 4, 4, 10, 1, 3, 7, None]
+    frame = pd.DataFrame({
+        "adcode": ["A", "A", "A", "A", "B", "B", "A", "B"],
+        "sector": ["s", "s", "s", "s", "s", "s", "t", "s"], "found_date": found,
+        "rectified_date": [f + pd.Timedelta(days=d) if d is not None else pd.NaT
+                           for f, d in zip(found, days)]}).sample(frac=1, random_state=1)
+    medians = cube.rectify_medians(frame, ["A", "B"], ["s", "t"])
+    jan, feb = 2020 * 12, 2020 * 12 + 1
+    got = {(r.adcode, r.month, r.sector): r.median for r in medians.itertuples()}
+    assert got == {(0, jan, 0): 4.0, (1, feb, 0): 2.0, (0, feb, 1): 7.0}

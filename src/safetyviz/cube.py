@@ -19,6 +19,7 @@ days, which adds up the same way.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 from pathlib import Path
@@ -30,7 +31,7 @@ import xarray as xr
 
 from .engine import dask_scheduler
 from .errors import UserError
-from .loading import load_regions, load_table, table_parts
+from .loading import load_regions, part_reader, partition_files, table_parts
 from .paths import cube_path
 from .store import SCHEMAS, current_version, missing_tables, publish
 from .vocab import CLOSURE_ACTIONS, CUBE_VARIABLES, DETENTION_ACTIONS, PENALTY_ACTIONS, SECTORS
@@ -176,9 +177,6 @@ def aggregate_records(table: str, frame: pd.DataFrame, adcodes: list[str],
         out["listed_spans"] = _tally({"adcode": a[listed], "sector": s[listed],
                                       "month": found[listed],
                                       "rectified_month": rectified_month[listed]})
-        days = (frame["rectified_date"] - frame["found_date"]).dt.days.to_numpy()
-        out["rectify_days"] = _tally({"adcode": a[done], "month": rectified_month[done],
-                                      "sector": s[done], "days": days[done]})
         return out
     month, _ = _months(frame["date"])
     cell = {"adcode": a, "month": month}
@@ -287,34 +285,85 @@ def _stock(spans: pd.DataFrame, adcodes, months, sectors) -> np.ndarray:
 
 
 SOURCE_OF = {"hazards_open_end": "open_spans", "hazards_overdue_end": "overdue_spans",
-             "hazards_listed_open_end": "listed_spans", "median_days_to_rectify": "rectify_days"}
+             "hazards_listed_open_end": "listed_spans",
+             "median_days_to_rectify": "rectify_medians"}
 # Not additive: recomputed from the store's records for the months a batch touches, as
-# (table, date column that places a record in its month).
-RECOMPUTED = {"enterprises_inspected": ("inspections", "date"),
-              "median_days_to_rectify": ("hazards", "rectified_date")}
+# (table, date column that places a record in its month, the batch aggregate whose months
+# are the ones touched).
+RECOMPUTED = {"enterprises_inspected": ("inspections", "date", "inspections"),
+              "median_days_to_rectify": ("hazards", "rectified_date", "hazards_rectified")}
 
 
-def _median(histogram: pd.DataFrame, adcodes, months, sectors) -> np.ndarray:
-    """Per-cell medians from an (adcode, month, sector, days) → n histogram; NaN where a
-    cell has none. The median of an even count is the mean of the two middle values."""
-    out = np.full((len(adcodes), len(months), len(sectors)), np.nan)
+MEDIAN_COLUMNS = ["adcode", "sector", "found_date", "rectified_date"]
+
+
+def rectify_medians(frame: pd.DataFrame, adcodes: list[str],
+                    sectors: list[str]) -> pd.DataFrame:
+    """Exact median days from found to rectified of the rectified hazards in ``frame``, per
+    (adcode, month of rectification, sector) cell: a frame of those keys and ``median``.
+    The median of an even count is the mean of the two middle values."""
+    frame = frame[frame["rectified_date"].notna().to_numpy()]
+    histogram = _tally({
+        "adcode": _positions(frame["adcode"], adcodes, "adcode"),
+        "month": _months(frame["rectified_date"])[0],
+        "sector": _positions(frame["sector"], sectors, "sector"),
+        "days": (frame["rectified_date"] - frame["found_date"]).dt.days.to_numpy()})
     if not len(histogram):
-        return out
-    a, m, s = (histogram[c].to_numpy() for c in KEYS)
-    cell = (a * len(months) + (m - months[0])) * len(sectors) + s
-    days, n = histogram["days"].to_numpy(), histogram["n"].to_numpy(np.int64)
-    order = np.lexsort((days, cell))
-    cell, days, n = cell[order], days[order], n[order]
-    starts = np.flatnonzero(np.r_[True, cell[1:] != cell[:-1]])
-    group = np.cumsum(np.r_[True, cell[1:] != cell[:-1]]) - 1
+        return pd.DataFrame({c: np.array([], np.int32) for c in KEYS} | {"median": []})
+    a, m, s, d, n = (histogram[c].to_numpy() for c in (*KEYS, "days", "n"))
+    order = np.lexsort((d, s, m, a))
+    a, m, s, d, n = a[order], m[order], s[order], d[order], n[order]
+    first = np.r_[True, (a[1:] != a[:-1]) | (m[1:] != m[:-1]) | (s[1:] != s[:-1])]
+    starts, group = np.flatnonzero(first), np.cumsum(first) - 1
+    running = np.cumsum(n)
+    upto = running - np.r_[0, running[starts[1:] - 1]][group]  # within the cell
     total = np.add.reduceat(n, starts)
-    upto = np.cumsum(n) - np.r_[0, np.cumsum(n)[starts[1:] - 1]][group]  # within the cell
     middle = []
-    for position in ((total - 1) // 2, total // 2):  # 0-based ranks of the middle values
+    for rank in ((total - 1) // 2, total // 2):  # 0-based ranks of the middle values
         # Bins whose running count is still at or below the rank come before it.
-        before = np.add.reduceat((upto <= position[group]).astype(np.int64), starts)
-        middle.append(days[starts + before])
-    out.reshape(-1)[cell[starts]] = (middle[0] + middle[1]) / 2
+        before = np.add.reduceat((upto <= rank[group]).astype(np.int64), starts)
+        middle.append(d[starts + before])
+    return pd.DataFrame({"adcode": a[starts], "month": m[starts], "sector": s[starts],
+                         "median": (middle[0] + middle[1]) / 2})
+
+
+def _medians_part(read, adcodes: list[str], sectors: list[str]) -> pd.DataFrame:
+    return rectify_medians(read(), adcodes, sectors)
+
+
+def _lazy_medians(catalog, adcodes: list[str], sectors: list[str]):
+    """Delayed medians: one task per year of rectification, reading the hazards found up to
+    that year whose rectification falls in it (pushed down to the row groups), so that each
+    month's rectifications are all in one task and no task holds a whole histogram of days
+    for the store."""
+    fs, groups = partition_files("hazards", catalog)
+    years = sorted(int(key[5:]) for key in groups if key.startswith("year="))
+    if not years or len(years) != len(groups):  # not partitioned by year: one task
+        readers = [part_reader("hazards", fs, [p for ps in groups.values() for p in ps],
+                               MEDIAN_COLUMNS)] if groups else []
+    else:
+        readers = []
+        for i, year in enumerate(years):
+            paths = [p for y in years[:i + 1] for p in groups[f"year={y}"]]
+            window = [("rectified_date", ">=", dt.date(year, 1, 1))]
+            if i + 1 < len(years):  # the last task takes every later rectification
+                window.append(("rectified_date", "<", dt.date(years[i + 1], 1, 1)))
+            readers.append(part_reader("hazards", fs, paths, MEDIAN_COLUMNS, window))
+    parts = [dask.delayed(_medians_part, pure=True)(read, adcodes, sectors)
+             for read in readers]
+    return dask.delayed(_concat, pure=True)(parts) if parts else rectify_medians(
+        _empty("hazards"), adcodes, sectors)
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    return pd.concat(frames, ignore_index=True)
+
+
+def _place(medians: pd.DataFrame, adcodes, months, sectors) -> np.ndarray:
+    """Sparse per-cell values as a NaN-filled (adcode, month, sector) array."""
+    out = np.full((len(adcodes), len(months), len(sectors)), np.nan)
+    out[medians["adcode"].to_numpy(), medians["month"].to_numpy() - months[0],
+        medians["sector"].to_numpy()] = medians["median"].to_numpy(float)
     return out
 
 
@@ -327,8 +376,8 @@ def _arrays(aggregates: dict, adcodes, months, sectors) -> dict[str, np.ndarray]
             continue
         if source.endswith("_spans"):
             out[var.name] = _stock(aggregates[source], adcodes, months, sectors)
-        elif source == "rectify_days":
-            out[var.name] = _median(aggregates[source], adcodes, months, sectors)
+        elif source == "rectify_medians":
+            out[var.name] = _place(aggregates[source], adcodes, months, sectors)
         elif not var.by_sector:
             out[var.name] = _dense(aggregates[source], adcodes, months, sectors,
                                    ("adcode", "month"))
@@ -351,8 +400,12 @@ def build_cube(catalog=None, tables: set[str] | None = None,
     adcodes = list(regions["adcode"])
     sectors = list(SECTORS)
     with dask_scheduler(scheduler):
-        (by_table,) = dask.compute(_lazy_aggregates(catalog, adcodes, sectors, tables))
-    aggregates = {name: series for table in by_table.values() for name, series in table.items()}
+        by_table, medians = dask.compute(
+            _lazy_aggregates(catalog, adcodes, sectors, tables),
+            _lazy_medians(catalog, adcodes, sectors) if tables is None or "hazards" in tables
+            else rectify_medians(_empty("hazards"), adcodes, sectors))
+    aggregates = {name: frame for table in by_table.values() for name, frame in table.items()}
+    aggregates["rectify_medians"] = medians
     month_values = np.concatenate([frame["month"].to_numpy() for frame in aggregates.values()
                                    if "month" in frame])
     if month_values.size == 0:
@@ -404,11 +457,11 @@ def update_cube(cube: xr.Dataset, table: str, added: pd.DataFrame | None,
                 if counts["month"].min() < months[0] or counts["month"].max() > months[-1]:
                     return None
         for name, values in _arrays(aggregates, adcodes, months, sectors).items():
-            if name in RECOMPUTED:
-                source = aggregates[SOURCE_OF.get(name, name)]
-                touched.setdefault(name, set()).update(source["month"].tolist())
-            else:
+            if name not in RECOMPUTED:
                 new[name].values += sign * values
+        for name, (_, _, marker) in RECOMPUTED.items():
+            if marker in aggregates:
+                touched.setdefault(name, set()).update(aggregates[marker]["month"].tolist())
     for name, months_touched in touched.items():
         if months_touched:
             _recompute(new, name, months, min(months_touched), max(months_touched), catalog)
@@ -418,17 +471,21 @@ def update_cube(cube: xr.Dataset, table: str, added: pd.DataFrame | None,
 def _recompute(cube: xr.Dataset, name: str, months: np.ndarray, first: int, last: int,
                catalog) -> None:
     """Variable ``name`` of months [first, last] recomputed in place from the store."""
-    table, date = RECOMPUTED[name]
+    table, date, _ = RECOMPUTED[name]
     start = pd.Timestamp(f"{first // 12:04d}-{first % 12 + 1:02d}-01")
     end = pd.Timestamp(f"{last // 12:04d}-{last % 12 + 1:02d}-01") + pd.offsets.MonthEnd(0)
-    records = load_table(table, SOURCE_COLUMNS[table], catalog,
-                         filters=[(date, ">=", start.date()), (date, "<=", end.date())])
+    fs, groups = partition_files(table, catalog)
+    columns = MEDIAN_COLUMNS if name == "median_days_to_rectify" else SOURCE_COLUMNS[table]
+    records = part_reader(table, fs, [p for paths in groups.values() for p in paths], columns,
+                          [(date, ">=", start.date()), (date, "<=", end.date())])()
     adcodes = [str(a) for a in cube["adcode"].values]
     sectors = [str(s) for s in cube["sector"].values]
     span = np.arange(first, last + 1)
-    aggregates = {k: v for k, v in aggregate(table, records.compute(), adcodes, sectors).items()
-                  if k == SOURCE_OF.get(name, name)}
-    values = _arrays(aggregates, adcodes, span, sectors)[name]
+    if name == "median_days_to_rectify":
+        values = _place(rectify_medians(records, adcodes, sectors), adcodes, span, sectors)
+    else:
+        aggregates = {name: aggregate(table, records, adcodes, sectors)[name]}
+        values = _arrays(aggregates, adcodes, span, sectors)[name]
     cube[name].loc[{"month": cube["month"].values[(months >= first) & (months <= last)]}] = values
 
 

@@ -35,14 +35,10 @@ def load_table(name: str, columns: list[str] | None = None, catalog=None,
     return frame
 
 
-def table_parts(name: str, columns: list[str], catalog=None) -> list:
-    """A store table as readers of its parts: callables returning a pandas frame, one per
-    partition directory (``year=YYYY``; the whole table when it is flat), so that every
-    month's records are in exactly one part. They pickle, to run on any Dask worker. Codes
-    and strings come as categoricals, dates as ``datetime64``. The catalog says where the
-    table lives; the location may be any fsspec URL."""
-    import functools
-
+def partition_files(name: str, catalog=None) -> tuple[object, dict[str, list[str]]]:
+    """(filesystem, {partition directory → its Parquet files}) of a store table; the
+    directory is ``year=YYYY``, or "" for the files of a flat table. The catalog says where
+    the table lives; the location may be any fsspec URL."""
     import fsspec
 
     if name not in SCHEMAS:
@@ -57,12 +53,28 @@ def table_parts(name: str, columns: list[str], catalog=None) -> list:
     for path in files:
         relative = path[len(root):].lstrip("/")
         groups.setdefault(relative.split("/")[0] if "/" in relative else "", []).append(path)
-    schema = SCHEMAS[name]
-    return [functools.partial(_read_part, fs, paths, columns, schema)
-            for _, paths in sorted(groups.items())]
+    return fs, groups
 
 
-def _read_part(fs, paths: list[str], columns: list[str], schema) -> pd.DataFrame:
+def part_reader(name: str, fs, paths: list[str], columns: list[str], filters=None):
+    """A callable reading ``columns`` of the files ``paths`` of table ``name`` (rows
+    matching pyarrow ``filters``, pushed down to the row groups) as a pandas frame; it
+    pickles, to run on any Dask worker. Codes and strings come as categoricals, dates as
+    ``datetime64``."""
+    import functools
+
+    return functools.partial(_read_part, fs, paths, columns, SCHEMAS[name], filters)
+
+
+def table_parts(name: str, columns: list[str], catalog=None) -> list:
+    """Readers (see :func:`part_reader`) of a table's parts, one per partition directory
+    (``year=YYYY``; the whole table when it is flat), so that every month's records are in
+    exactly one part."""
+    fs, groups = partition_files(name, catalog)
+    return [part_reader(name, fs, paths, columns) for _, paths in sorted(groups.items())]
+
+
+def _read_part(fs, paths: list[str], columns: list[str], schema, filters=None) -> pd.DataFrame:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -70,7 +82,8 @@ def _read_part(fs, paths: list[str], columns: list[str], schema) -> pd.DataFrame
     for i, field in enumerate(schema):
         if field.name in columns and str(field.type) == "string":
             schema = schema.set(i, field.with_type(pa.dictionary(pa.int32(), pa.string())))
-    table = pq.ParquetDataset(paths, filesystem=fs, schema=schema).read(columns=columns)
+    table = pq.ParquetDataset(paths, filesystem=fs, schema=schema,
+                              filters=filters).read(columns=columns)
     # Arrow buffers are freed column by column as pandas takes them over.
     return table.to_pandas(date_as_object=False, self_destruct=True, split_blocks=True)
 
