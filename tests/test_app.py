@@ -42,6 +42,50 @@ def test_state_rejects_values_outside_the_cube(demo_cube):
             setattr(state, name, value)
 
 
+def test_headline_cards_of_a_period_with_honest_changes(demo_cube):
+    state = OverviewState(demo_cube, period="2020Q1")
+    cards = {c["name"]: c for c in state.kpis()}
+    assert list(cards) == ["inspections", "hazards_found", "rectification_rate", "fines_yuan",
+                           "closures", "accidents", "deaths"]
+    assert cards["inspections"]["value"] == "7,967家次"  # the bulletin's figure
+    assert cards["inspections"]["raw"] == 7967
+    # Rectified 8,826 (bulletin) of 9,786 found in the quarter.
+    assert cards["rectification_rate"]["raw"] == pytest.approx(8826 / 9786)
+    assert cards["rectification_rate"]["value"] == "90.2%"
+    assert cards["accidents"]["change"].startswith("↓")  # fewer than Q1 2019 (bulletin)
+    state.param.update(county="411002", lang="en")
+    cards = {c["name"]: c for c in state.kpis()}
+    assert cards["inspections"]["value"] == "709" and cards["fines_yuan"]["value"] == \
+        "85,000 yuan"
+    # 1 accident after 0 a year before: the absolute change, never +inf %.
+    assert cards["accidents"]["value"] == "1" and cards["accidents"]["change"] == \
+        "+1 (small base)"
+
+
+def test_a_url_query_is_applied_only_where_its_values_are_allowed(demo_cube):
+    state = OverviewState(demo_cube)
+    before = state.query()
+    ignored = state.apply_query({"county": "<script>alert(1)</script>", "period": "1999",
+                                 "metric": "__class__", "lang": "fr"})
+    assert sorted(ignored) == ["county", "lang", "metric", "period"] and state.query() == before
+    # Numbers as a URL parser returns them (411002, not "411002") are taken as codes.
+    assert state.apply_query({"county": 411002, "period": "2020Q1", "lang": "en"}) == []
+    assert state.query() == {"metric": "inspections", "period": "2020Q1", "county": "411002",
+                             "lang": "en"}
+
+
+def test_numbers_and_labels_follow_the_language():
+    from safetyviz.i18n import format_number, format_points, metric_label, with_units
+
+    assert format_number(85000) == "85,000" and format_number(2475000) == "247.5万"
+    assert format_number(450_000_000) == "4.50亿" and format_number(float("nan")) == "—"
+    assert format_number(2475000, "en") == "2.48M" and format_number(123456, "en") == "123.5K"
+    assert with_units("709", "家次") == "709家次" and with_units("85,000", "yuan", "en") == \
+        "85,000 yuan"
+    assert format_points(0.021) == "↑2.1个百分点" and format_points(-0.07, "en") == "↓7.0 pp"
+    assert metric_label("fines_yuan") == "罚款金额" and metric_label("fines_yuan", "en") == "Fines"
+
+
 def test_overview_app_builds_and_a_map_click_selects_a_county(demo_dir, monkeypatch):
     import panel as pn
 

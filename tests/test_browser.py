@@ -82,3 +82,58 @@ def test_selecting_a_county_on_the_map_shows_its_series(browser, served_overview
     page.wait_for_function(f"() => ({SERIES_LENGTH})() < {city_total}")
     assert 0 < page.evaluate(SERIES_LENGTH) < city_total
     page.close()
+
+
+def kpi_value(page, name: str) -> str:
+    return page.locator(f'[data-kpi="{name}"] .value').inner_text()
+
+
+def test_a_link_restores_the_view_and_selections_reach_the_url(browser, served_overview):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(served_overview + "?county=411002&period=2020Q1&metric=fines_yuan&lang=en")
+    page.wait_for_function(f"() => ({GLYPHS})().some(([t, n]) => t === 'MultiPolygons')")
+    # 魏都区 in Q1 2020, in English: the bulletin's 709 inspections and 8.5万 yuan of fines.
+    assert kpi_value(page, "inspections") == "709"
+    assert kpi_value(page, "fines_yuan") == "85,000 yuan"
+    assert page.evaluate(f"({SELECT_VALUE})('County')") == "411002"
+    page.evaluate(TAP_COUNTY, 4)  # 禹州市
+    page.wait_for_function("() => window.location.search.includes('county=411081')")
+    page.go_back()  # the previous view comes back
+    page.wait_for_function("() => window.location.search.includes('county=411002')")
+    page.wait_for_function(f"() => ({SELECT_VALUE})('County') === '411002'")
+    page.close()
+
+
+def test_forged_url_values_are_ignored(browser, served_overview):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(served_overview + "?county=%3Cscript%3E&period=1999&metric=__class__&lang=fr")
+    page.wait_for_function(f"() => ({GLYPHS})().some(([t, n]) => t === 'MultiPolygons')")
+    assert page.evaluate(f"({SELECT_VALUE})('县（市、区）')") == "411000"  # the city, in Chinese
+    assert kpi_value(page, "inspections").endswith("家次")
+    page.close()
+
+
+def test_the_overview_fits_a_phone_screen(browser, served_overview):
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.goto(served_overview)
+    page.wait_for_function(f"() => ({GLYPHS})().some(([t, n]) => t === 'MultiPolygons')")
+    page.wait_for_timeout(500)  # layout settles
+    overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"{overflow}px wider than the phone"
+    page.close()
+
+
+RANGE_ENDS = """() => { const out = []; for (const doc of window.Bokeh.documents)
+  for (const m of doc._all_models.values()) if (m.type === 'Range1d') out.push(m.end);
+  return out; }"""
+
+
+def test_the_series_keeps_its_own_scale_beside_the_ranking(browser, served_overview):
+    # Both plots show "Inspections" in English; the county's series (≤ 439 a month for 魏都区)
+    # must not take the ranking's axis (up to 2,360 a quarter).
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(served_overview + "?county=411002&period=2020Q1&lang=en")
+    page.wait_for_function(f"() => ({GLYPHS})().some(([t, n]) => t === 'MultiPolygons')")
+    page.wait_for_timeout(500)
+    assert any(400 < end < 500 for end in page.evaluate(RANGE_ENDS))
+    page.close()

@@ -12,10 +12,24 @@ import param
 import xarray as xr
 
 from .cube import over_period
+from .i18n import (
+    LANGUAGES,
+    format_number,
+    format_percent,
+    format_points,
+    metric_label,
+    metric_units,
+    text,
+    with_units,
+)
+from .indicators import describe_change, rectification_rate, year_over_year
 from .periods import parse_period, periods_between
-from .vocab import CUBE_VARIABLE, CUBE_VARIABLES
+from .vocab import CUBE_VARIABLES
 
 MAP_METRICS = [v.name for v in CUBE_VARIABLES if v.over_time in ("sum", "last")]
+# The headline cards of the overview, in order.
+KPI_METRICS = ["inspections", "hazards_found", "rectification_rate", "fines_yuan", "closures",
+               "accidents", "deaths"]
 
 
 class OverviewState(param.Parameterized):
@@ -31,6 +45,9 @@ class OverviewState(param.Parameterized):
     county = param.Selector(default=None, objects=[], check_on_set=True,
                             doc="Adcode of the county whose monthly series is shown; the city's "
                                 "adcode for the whole city.")
+    lang = param.Selector(default="zh", objects=list(LANGUAGES), check_on_set=True,
+                          doc="Interface language.")
+    names_en = param.Dict(default={}, doc="English county names by adcode (from the regions).")
 
     def __init__(self, cube: xr.Dataset, **params):
         months = pd.DatetimeIndex(cube["month"].values)
@@ -70,13 +87,65 @@ class OverviewState(param.Parameterized):
     def county_name(self, adcode: str | None = None) -> str:
         adcode = adcode or self.county
         if adcode == self.city:
-            return "全市"
+            return text("city_total", self.lang)
+        if self.lang == "en" and self.names_en.get(adcode):
+            return self.names_en[adcode]
         return str(self.cube["name_zh"].sel(adcode=adcode).item())
 
     @property
     def metric_label(self) -> str:
-        return CUBE_VARIABLE[self.metric].long_name_zh
+        return metric_label(self.metric, self.lang)
 
     @property
     def metric_units(self) -> str:
-        return CUBE_VARIABLE[self.metric].units_zh
+        return metric_units(self.metric, self.lang)
+
+    @param.depends("period", "county", "lang")
+    def kpis(self) -> list[dict]:
+        """The headline figures of the period for the chosen county (or the city), each with
+        last year's figure for the same months and the change, told honestly
+        (:func:`indicators.describe_change`); the rectification rate's change is in
+        percentage points."""
+        start, end = self.bounds
+        adcode = None if self.county == self.city else self.county
+        cards = []
+        for name in KPI_METRICS:
+            if name == "rectification_rate":
+                now = rectification_rate(self.cube, start, end, by=None, adcode=adcode)
+                before = rectification_rate(self.cube, start - pd.DateOffset(years=1),
+                                            end - pd.DateOffset(years=1), by=None,
+                                            adcode=adcode)
+                cards.append({"name": name, "label": text("rectification_rate", self.lang),
+                              "value": format_percent(now, self.lang),
+                              "change": format_points(now - before, self.lang),
+                              "raw": now})
+                continue
+            change = year_over_year(self.cube, name, start, end, adcode=adcode)
+            units = metric_units(name, self.lang)
+            cards.append({"name": name, "label": metric_label(name, self.lang),
+                          "value": with_units(format_number(change.current, self.lang), units,
+                                              self.lang),
+                          "change": describe_change(change.current, change.previous,
+                                                    lang=self.lang),
+                          "raw": change.current})
+        return cards
+
+    def apply_query(self, query: dict) -> list[str]:
+        """Take ``metric``, ``period``, ``county`` and ``lang`` from a URL query, each only if
+        it is one of the allowed values (a browser can send anything); returns the keys
+        ignored."""
+        ignored = []
+        for key in ("metric", "period", "county", "lang"):
+            if key not in query:
+                continue
+            value = str(query[key]).strip()
+            if value in self.param[key].objects:
+                setattr(self, key, value)
+            else:
+                ignored.append(key)
+        return ignored
+
+    def query(self) -> dict[str, str]:
+        """The selection as a URL query (what :meth:`apply_query` takes back)."""
+        return {"metric": self.metric, "period": self.period, "county": self.county,
+                "lang": self.lang}

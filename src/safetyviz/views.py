@@ -13,6 +13,8 @@ import xarray as xr
 from bokeh.models import CustomJSTickFormatter
 from shapely.geometry import MultiPolygon, Polygon
 
+from .i18n import format_number, text, with_units
+
 MAP_COLORMAP = "OrRd"
 SERIES_COLOR = "#c0392b"
 # Axis and colour-bar ticks in the Chinese style of format_number (万, 亿).
@@ -22,17 +24,6 @@ CHINESE_TICKS = CustomJSTickFormatter(code="""
     if (a >= 1e4) return (tick / 1e4).toFixed(a >= 1e5 ? 0 : 1) + '万';
     return tick.toLocaleString('zh-CN');
 """)
-
-
-def format_number(value: float) -> str:
-    """Chinese style: 12,345; 1.23万; 4.5亿."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return "—"
-    if abs(value) >= 1e8:
-        return f"{value / 1e8:.2f}亿"
-    if abs(value) >= 1e5:
-        return f"{value / 1e4:.1f}万"
-    return f"{value:,.0f}"
 
 
 def county_paths(regions) -> list[dict]:
@@ -53,45 +44,74 @@ def county_paths(regions) -> list[dict]:
 
 
 def choropleth(regions, values: pd.Series, *, label: str, units: str, title: str = "",
-               selected: str | None = None) -> hv.Polygons:
+               selected: str | None = None, names: dict[str, str] | None = None,
+               lang: str = "zh") -> hv.Polygons:
     """Counties coloured by ``values`` (indexed by adcode); ``selected`` gets a heavy outline."""
     data = []
     for path, adcode, name in zip(county_paths(regions), regions["adcode"], regions["name_zh"]):
         value = float(values.get(adcode, np.nan))
+        name = (names or {}).get(adcode, name)
         data.append({**path, "adcode": adcode, "name": name, "value": value,
-                     "text": f"{format_number(value)} {units}",
+                     "text": with_units(format_number(value, lang), units, lang),
                      "line": 3.0 if adcode == selected else 0.8})
-    hover = [("县区", "@name"), (label, "@text")]
-    value = hv.Dimension("value", label="数值")  # the title names the metric and units
+    hover = [(text("county", lang), "@name"), (label, "@text")]
+    value = hv.Dimension("value", label=text("value", lang))  # the title names the metric
     return hv.Polygons(data, vdims=[value, "adcode", "name", "text", "line"]).opts(
         color="value", cmap=MAP_COLORMAP, colorbar=True, line_color="#333333",
         line_width="line", tools=["hover", "tap"], hover_tooltips=hover,
-        colorbar_opts={"formatter": CHINESE_TICKS}, title=title, xaxis=None, yaxis=None,
+        colorbar_opts={"formatter": CHINESE_TICKS} if lang == "zh" else {}, title=title,
+        xaxis=None, yaxis=None,
         data_aspect=1, responsive=True, min_height=380, toolbar="above",
         nonselection_alpha=1.0, selection_line_color="#000000", active_tools=["tap"],
         framewise=True)  # colour range follows the metric shown
 
 
 def monthly_series(series: xr.DataArray, *, label: str, units: str, title: str = "",
-                   highlight: tuple | None = None) -> hv.Overlay:
+                   highlight: tuple | None = None, lang: str = "zh") -> hv.Overlay:
     """A monthly line of ``series`` (dim ``month``), the months of ``highlight`` shaded."""
     frame = pd.DataFrame({"month": pd.DatetimeIndex(series["month"].values),
                           "value": series.values.astype(float)})
-    frame["text"] = [f"{format_number(v)} {units}" for v in frame["value"]]
-    vdim = hv.Dimension("value", label=f"{label}（{units}）")
-    month = hv.Dimension("month", label="月份")
+    frame["text"] = [with_units(format_number(v, lang), units, lang) for v in frame["value"]]
+    axis = f"{label}（{units}）" if units and lang == "zh" else (
+        f"{label} ({units})" if units else label)
+    vdim = hv.Dimension("value", label=axis)
+    month = hv.Dimension("month", label=text("month", lang))
     curve = hv.Curve(frame, month, [vdim, "text"]).opts(color=SERIES_COLOR, line_width=2,
                                                        framewise=True)
     points = hv.Scatter(frame, month, [vdim, "text"]).opts(
         color=SERIES_COLOR, size=5, tools=["hover"], framewise=True,
-        hover_tooltips=[("月份", "@month{%Y-%m}"), (label, "@text")],
+        hover_tooltips=[(text("month", lang), "@month{%Y-%m}"), (label, "@text")],
         hover_formatters={"@month": "datetime"})
     layers = [curve, points]
     if highlight is not None:
         start, end = (pd.Timestamp(t) for t in highlight)
         layers.insert(0, hv.VSpan(start, end + pd.Timedelta(days=1)).opts(
             color="#f5b041", alpha=0.25))
-    return hv.Overlay(layers).opts(title=title, responsive=True, min_height=300,
-                                   show_legend=False, toolbar="above", xlabel="月份",
-                                   ylim=(0, None), yformatter=CHINESE_TICKS,
-                                   ylabel=f"{label}（{units}）")
+    # shared_axes off: another plot of the page with the same value dimension (the ranking)
+    # must not impose its range.
+    return hv.Overlay(layers).opts(title=title, responsive=True, min_height=300, framewise=True,
+                                   shared_axes=False,
+                                   show_legend=False, toolbar="above",
+                                   xlabel=text("month", lang), ylim=(0, None),
+                                   yformatter=CHINESE_TICKS if lang == "zh" else None,
+                                   ylabel=axis)
+
+
+def county_ranking(values: pd.Series, names: dict[str, str], *, label: str, units: str,
+                   title: str = "", selected: str | None = None,
+                   lang: str = "zh") -> hv.Bars:
+    """Counties ranked by ``values`` (indexed by adcode), largest on top; ``selected`` in a
+    darker colour."""
+    ordered = values.sort_values()
+    frame = pd.DataFrame({
+        "county": [names.get(a, a) for a in ordered.index], "value": ordered.to_numpy(float),
+        "text": [with_units(format_number(v, lang), units, lang) for v in ordered],
+        "colour": ["#7b241c" if a == selected else SERIES_COLOR for a in ordered.index]})
+    return hv.Bars(frame, hv.Dimension("county", label=" "),
+                   [hv.Dimension("value", label=label),
+                    "text", "colour"]).opts(
+        invert_axes=True, color="colour", title=title, responsive=True, min_height=260,
+        shared_axes=False,
+        tools=["hover"], hover_tooltips=[("", "@county"), (label, "@text")],
+        toolbar="above",
+        framewise=True)

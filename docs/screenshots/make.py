@@ -1,0 +1,54 @@
+"""Screenshots of the served pages (zh and en, desktop 1600×1000 and phone 390×844) into
+this folder. Needs the demo data (`make serve` writes it) and /usr/bin/chromium.
+
+    .venv/bin/python docs/screenshots/make.py
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+HERE = Path(__file__).parent
+ROOT = HERE.parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+from test_browser import FLAGS, GLYPHS  # noqa: E402  (the tests' way to wait for the map)
+
+PAGES = {"overview": "?period=2020Q1&county=411002"}
+VIEWPORTS = {"desktop": {"width": 1600, "height": 1000}, "phone": {"width": 390, "height": 844}}
+
+
+def main(port: int = 5099) -> None:
+    server = subprocess.Popen([sys.executable, "-m", "panel", "serve",
+                               *[str(ROOT / "apps" / f"{page}.py") for page in PAGES],
+                               "--port", str(port)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL,
+                              env={**os.environ, "SAFETYVIZ_DATA_DIR": str(ROOT / "data")})
+    time.sleep(6)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
+            for page_name, query in PAGES.items():
+                for lang in ("zh", "en"):
+                    for kind, viewport in VIEWPORTS.items():
+                        page = browser.new_page(viewport=viewport)
+                        page.goto(f"http://localhost:{port}/{page_name}{query}&lang={lang}")
+                        page.wait_for_function(
+                            f"() => ({GLYPHS})().some(([t, n]) => t === 'MultiPolygons')")
+                        page.wait_for_timeout(1500)
+                        page.screenshot(path=HERE / f"{page_name}-{lang}-{kind}.png",
+                                        full_page=True)
+                        page.close()
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""Interface language: every label of the dashboards in Chinese (the default) and English,
+and numbers written the way each language writes them. Codes and cube variables get their
+labels from :mod:`safetyviz.vocab`; everything else a page shows is here."""
+
+from __future__ import annotations
+
+import math
+
+from .vocab import CUBE_VARIABLE
+
+LANGUAGES = ("zh", "en")
+LANGUAGE_NAMES = {"中文": "zh", "English": "en"}  # each in its own language
+
+TEXT: dict[str, tuple[str, str]] = {
+    "overview": ("总览", "Overview"),
+    "supervision": ("安全生产监管", "Work-safety supervision"),
+    "metric": ("指标", "Metric"),
+    "period": ("时段", "Period"),
+    "county": ("县（市、区）", "County"),
+    "city_total": ("全市", "Whole city"),
+    "language": ("语言", "Language"),
+    "map_title": ("{period} 各县（市、区）{metric}", "{metric} by county, {period}"),
+    "series_title": ("{county} · 逐月{metric}", "{county} · {metric} by month"),
+    "ranking_title": ("{metric} · 排名", "{metric} · ranking"),
+    "same_period_last_year": ("去年同期", "Same period last year"),
+    "vs_last_year": ("同比", "vs. last year"),
+    "month": ("月份", "Month"),
+    "value": ("数值", "Value"),
+    "data_unavailable": ("数据不可用", "Data unavailable"),
+    "rectification_rate": ("隐患整改率", "Rectification rate"),
+    "points": ("个百分点", " pp"),
+    "no_comparison": ("无可比数据", "n/a"),
+}
+
+# English units of the cube variables ("1" is a plain count).
+UNITS_EN = {"1": "", "yuan": "yuan", "persons": "persons", "days": "days"}
+
+
+def text(key: str, lang: str = "zh") -> str:
+    """The label ``key`` in ``lang``."""
+    zh, en = TEXT[key]
+    return en if lang == "en" else zh
+
+
+def metric_label(name: str, lang: str = "zh") -> str:
+    var = CUBE_VARIABLE[name]
+    return var.long_name_en if lang == "en" else var.long_name_zh
+
+
+def metric_units(name: str, lang: str = "zh") -> str:
+    var = CUBE_VARIABLE[name]
+    return UNITS_EN.get(var.units, var.units) if lang == "en" else var.units_zh
+
+
+def format_number(value, lang: str = "zh") -> str:
+    """12,345 in both; then 1.2万 / 4.50亿 in Chinese, 123.5K / 4.50M / 1.20B in English;
+    a dash for a missing value."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    a = abs(value)
+    if lang == "en":
+        for limit, suffix in ((1e9, "B"), (1e6, "M")):
+            if a >= limit:
+                return f"{value / limit:.2f}{suffix}"
+        return f"{value / 1e3:.1f}K" if a >= 1e5 else f"{value:,.0f}"
+    if a >= 1e8:
+        return f"{value / 1e8:.2f}亿"
+    if a >= 1e5:
+        return f"{value / 1e4:.1f}万"
+    return f"{value:,.0f}"
+
+
+def format_percent(rate, lang: str = "zh") -> str:
+    """0.853 → 85.3%; a dash when there is no rate."""
+    if rate is None or (isinstance(rate, float) and math.isnan(rate)):
+        return "—"
+    return f"{rate * 100:.1f}%"
+
+
+def format_points(difference, lang: str = "zh") -> str:
+    """A change of a rate in percentage points: ↑2.1个百分点 / ↑2.1 pp."""
+    if difference is None or (isinstance(difference, float) and math.isnan(difference)):
+        return text("no_comparison", lang)
+    arrow = "↑" if difference > 0 else "↓" if difference < 0 else "±"
+    return f"{arrow}{abs(difference) * 100:.1f}{text('points', lang)}"
+
+
+def with_units(number: str, units: str, lang: str = "zh") -> str:
+    """'7,967 家次' is written '7,967家次' in Chinese, '85,000 yuan' with a space in English."""
+    if not units:
+        return number
+    return f"{number} {units}" if lang == "en" else f"{number}{units}"
