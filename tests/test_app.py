@@ -62,6 +62,28 @@ def test_headline_cards_of_a_period_with_honest_changes(demo_cube):
         "+1 (small base)"
 
 
+def test_sector_breakdown_and_last_year_overlay(demo_cube):
+    import holoviews as hv
+
+    from safetyviz.views import monthly_series, sector_breakdown
+
+    hv.extension("bokeh", logo=False)  # options need a plotting extension
+    state = OverviewState(demo_cube, period="2020Q1")
+    assert state.sector_values().sum() == 7967
+    state.county = "411002"
+    assert state.sector_values().sum() == 709
+    bars = sector_breakdown(state.sector_values(), label="检查家次", units="家次")
+    assert bars.data["value"].sum() == 709 and (bars.data["value"] > 0).all()
+    state.metric = "joint_operations"  # no sectors: nothing to break down
+    assert state.sector_values().empty
+    state.metric = "inspections"
+    series = state.monthly()
+    overlay = monthly_series(series, label="检查家次", units="家次")
+    last_year = overlay.get(0).data.set_index("month")["value"]
+    # Drawn at March 2020: the value of March 2019.
+    assert last_year.loc["2020-03-01"] == series.sel(month="2019-03-01").item()
+
+
 def test_a_url_query_is_applied_only_where_its_values_are_allowed(demo_cube):
     state = OverviewState(demo_cube)
     before = state.query()

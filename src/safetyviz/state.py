@@ -74,6 +74,20 @@ class OverviewState(param.Parameterized):
         return over_period(self.cube, self.metric, start, end).sum(
             [d for d in ("sector",) if d in self.cube[self.metric].dims])
 
+    @param.depends("metric", "period", "county")
+    def sector_values(self) -> pd.Series:
+        """The metric per sector over the period, for the chosen county or the city (empty
+        for a metric without sectors)."""
+        if "sector" not in self.cube[self.metric].dims:
+            return pd.Series(dtype=float)
+        start, end = self.bounds
+        values = over_period(self.cube, self.metric, start, end)
+        if self.county != self.city:
+            values = values.sel(adcode=self.county)
+        else:
+            values = values.sum("adcode")
+        return values.to_series()
+
     @param.depends("metric", "county")
     def monthly(self) -> xr.DataArray:
         """The metric per month for the chosen county, or the whole city."""

@@ -14,6 +14,7 @@ from bokeh.models import CustomJSTickFormatter
 from shapely.geometry import MultiPolygon, Polygon
 
 from .i18n import format_number, text, with_units
+from .vocab import label as vocab_label
 
 MAP_COLORMAP = "OrRd"
 SERIES_COLOR = "#c0392b"
@@ -82,7 +83,14 @@ def monthly_series(series: xr.DataArray, *, label: str, units: str, title: str =
         color=SERIES_COLOR, size=5, tools=["hover"], framewise=True,
         hover_tooltips=[(text("month", lang), "@month{%Y-%m}"), (label, "@text")],
         hover_formatters={"@month": "datetime"})
-    layers = [curve, points]
+    # Last year's value of each month, drawn at this year's month: the same period a year
+    # earlier overlaid (dashed, grey).
+    last_year = frame.assign(month=frame["month"] + pd.DateOffset(years=1))
+    last_year = last_year[last_year["month"] <= frame["month"].max()]
+    earlier = hv.Curve(last_year, month, [vdim, "text"],
+                       label=text("same_period_last_year", lang)).opts(
+        color="#808b96", line_dash="dashed", line_width=1.5, framewise=True)
+    layers = [earlier, curve, points]
     if highlight is not None:
         start, end = (pd.Timestamp(t) for t in highlight)
         layers.insert(0, hv.VSpan(start, end + pd.Timedelta(days=1)).opts(
@@ -115,3 +123,19 @@ def county_ranking(values: pd.Series, names: dict[str, str], *, label: str, unit
         tools=["hover"], hover_tooltips=[("", "@county"), (label, "@text")],
         toolbar="above",
         framewise=True)
+
+
+def sector_breakdown(values: pd.Series, *, label: str, units: str, title: str = "",
+                     lang: str = "zh") -> hv.Bars:
+    """The sectors' shares of a metric (``values`` indexed by sector code), largest on top;
+    sectors with nothing are left out."""
+    values = values[values > 0].sort_values()
+    frame = pd.DataFrame({
+        "sector": [vocab_label("sector", code, lang) for code in values.index],
+        "value": values.to_numpy(float),
+        "text": [with_units(format_number(v, lang), units, lang) for v in values]})
+    return hv.Bars(frame, hv.Dimension("sector", label=" "),
+                   [hv.Dimension("value", label=label), "text"]).opts(
+        invert_axes=True, color="#2e86c1", title=title, responsive=True, min_height=260,
+        shared_axes=False, tools=["hover"], hover_tooltips=[("", "@sector"), (label, "@text")],
+        toolbar="above", framewise=True)

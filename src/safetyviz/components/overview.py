@@ -16,7 +16,7 @@ from ..i18n import LANGUAGE_NAMES, metric_label, text
 from ..loading import load_cube, load_regions
 from ..periods import period_label
 from ..state import MAP_METRICS, OverviewState
-from ..views import choropleth, county_ranking, monthly_series
+from ..views import choropleth, county_ranking, monthly_series, sector_breakdown
 
 hv.extension("bokeh", logo=False)
 
@@ -72,6 +72,7 @@ class OverviewDashboard(pn.viewable.Viewer):
         self.taps.add_subscriber(self._on_tap)
         self.series = hv.DynamicMap(self._series)
         self.ranking = hv.DynamicMap(self._ranking)
+        self.sectors = hv.DynamicMap(self._sectors)
 
     def _relabel(self) -> None:
         """Widget names and options in the state's language."""
@@ -117,6 +118,14 @@ class OverviewDashboard(pn.viewable.Viewer):
                               units=state.metric_units, title=title,
                               highlight=state.bounds, lang=state.lang)
 
+    @param.depends("state.metric", "state.period", "state.county", "state.lang")
+    def _sectors(self):
+        state = self.state
+        title = text("sector_title", state.lang).format(county=state.county_name(),
+                                                        metric=state.metric_label)
+        return sector_breakdown(state.sector_values(), label=state.metric_label,
+                                units=state.metric_units, title=title, lang=state.lang)
+
     @param.depends("state.period", "state.county", "state.lang")
     def _kpis(self):
         return pn.pane.HTML(kpi_html(self.state.kpis(), text("vs_last_year", self.state.lang)),
@@ -147,6 +156,8 @@ class OverviewDashboard(pn.viewable.Viewer):
                               sizing_mode="stretch_width", styles={"flex": "1 1 320px"}),
             pn.pane.HoloViews(self.series, min_width=340, height=460,
                               sizing_mode="stretch_width", styles={"flex": "1 1 420px"}),
+            pn.pane.HoloViews(self.sectors, min_width=300, height=380,
+                              sizing_mode="stretch_width", styles={"flex": "1 1 320px"}),
             sizing_mode="stretch_width")
         return pn.Column(self._header, controls, self._kpis, plots, sizing_mode="stretch_width")
 
