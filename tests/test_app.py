@@ -168,3 +168,40 @@ def test_a_new_session_sees_a_rebuilt_cube(demo_dir, tmp_path):
     cube_module.write_cube(changed, data_dir)
     after = create_overview_app(path).state.cube
     assert (after["inspections"] - before["inspections"]).min().item() == 1
+
+
+def test_the_index_of_the_dashboards_is_offline_and_bilingual():
+    from safetyviz.components.index import index_html
+
+    page = index_html(["overview", "not_a_page"])
+    assert 'href="./overview"' in page and "总览" in page and "Overview" in page
+    assert "not_a_page" not in page  # only the known pages
+    assert not re.findall(r"""(?:src|href)=["']https?://""", page)
+
+
+def test_safetyviz_serve_leads_from_the_root_to_the_dashboards(demo_dir):
+    import subprocess
+    import sys
+    import time
+
+    from conftest import PROJECT, free_port
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "safetyviz.cli", "serve", "--port",
+                               str(port), "--data-dir", str(demo_dir)], cwd=PROJECT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 90
+        while True:
+            try:
+                root = requests.get(f"http://127.0.0.1:{port}/", timeout=30)
+                break
+            except requests.ConnectionError:
+                assert server.poll() is None and time.time() < deadline
+                time.sleep(0.5)
+        # One page: the root goes straight to it; with more, to the index above.
+        root.encoding = "utf-8"
+        assert root.status_code == 200 and "安全生产监管 · 总览" in root.text
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

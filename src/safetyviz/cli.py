@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from .errors import UserError
@@ -136,13 +137,18 @@ def cmd_ingest(args) -> None:
 
 
 def cmd_serve(args) -> None:
+    from .components.index import index_html  # (no Panel import: plain HTML)
+
     root = project_root()
     if root is None or not (root / "apps").is_dir():
         raise UserError("cannot find the apps/ folder: run from a safetyviz checkout")
     data_dir = _data_dir(args)
     env = dict(os.environ, SAFETYVIZ_DATA_DIR=str(data_dir.resolve()))
     apps = sorted(str(p) for p in (root / "apps").glob("*.py"))
-    command = [sys.executable, "-m", "panel", "serve", *apps, "--port", str(args.port),
+    index = Path(tempfile.mkdtemp(prefix="safetyviz-serve-")) / "index.html"
+    index.write_text(index_html([Path(a).stem for a in apps]), encoding="utf-8")
+    command = [sys.executable, "-m", "panel", "serve", *apps, "--index", str(index),
+               "--port", str(args.port),
                "--address", args.address,
                "--allow-websocket-origin", f"localhost:{args.port}",
                "--allow-websocket-origin", f"127.0.0.1:{args.port}"]

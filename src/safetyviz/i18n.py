@@ -33,6 +33,9 @@ TEXT: dict[str, tuple[str, str]] = {
     "no_comparison": ("无可比数据", "n/a"),
 }
 
+# The dashboards (apps/<name>.py) with their titles.
+PAGES: dict[str, tuple[str, str]] = {"overview": ("总览", "Overview")}
+
 # English units of the cube variables ("1" is a plain count).
 UNITS_EN = {"1": "", "yuan": "yuan", "persons": "persons", "days": "days"}
 

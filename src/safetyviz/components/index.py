@@ -1,0 +1,31 @@
+"""The index page of `safetyviz serve`: links to every dashboard, in Chinese and English,
+with nothing loaded from any other host (Panel's default index pulls fonts and images from
+CDNs)."""
+
+from __future__ import annotations
+
+import html
+
+from ..i18n import PAGES, text
+
+
+def index_html(routes: list[str]) -> str:
+    """A self-contained page linking to ``routes`` (app names, e.g. ``overview``)."""
+    items = "".join(
+        f'<li><a href="./{html.escape(route)}">{html.escape(PAGES[route][0])}'
+        f'<span>{html.escape(PAGES[route][1])}</span></a></li>'
+        for route in routes if route in PAGES)
+    title = f"{text('supervision', 'zh')} · {text('supervision', 'en')}"
+    return f"""<!DOCTYPE html>
+<html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)}</title>
+<style>
+body {{font-family: system-ui, "Noto Sans CJK SC", sans-serif; margin: 2em; color: #1b2631;}}
+ul {{list-style: none; padding: 0; display: flex; flex-wrap: wrap; gap: 12px;}}
+a {{display: block; padding: 16px 24px; border: 1px solid #d5d8dc; border-radius: 8px;
+    text-decoration: none; color: #922b21; font-size: 20px; min-width: 180px;}}
+a span {{display: block; font-size: 13px; color: #566573;}}
+</style></head>
+<body><h1>{html.escape(title)}</h1><ul>{items}</ul></body></html>
+"""
