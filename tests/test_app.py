@@ -179,7 +179,7 @@ def test_the_index_of_the_dashboards_is_offline_and_bilingual():
     assert not re.findall(r"""(?:src|href)=["']https?://""", page)
 
 
-def test_safetyviz_serve_leads_from_the_root_to_the_dashboards(demo_dir):
+def test_safetyviz_serve_has_an_offline_index_of_its_pages(demo_dir):
     import subprocess
     import sys
     import time
@@ -199,9 +199,13 @@ def test_safetyviz_serve_leads_from_the_root_to_the_dashboards(demo_dir):
             except requests.ConnectionError:
                 assert server.poll() is None and time.time() < deadline
                 time.sleep(0.5)
-        # One page: the root goes straight to it; with more, to the index above.
-        root.encoding = "utf-8"
-        assert root.status_code == 200 and "安全生产监管 · 总览" in root.text
+        root.encoding = "utf-8"  # the index, linking to every page
+        assert root.status_code == 200
+        assert 'href="./overview"' in root.text and 'href="./county"' in root.text
+        assert not re.findall(r"""(?:src|href)=["']https?://""", root.text)
+        county = requests.get(f"http://127.0.0.1:{port}/county", timeout=30)
+        county.encoding = "utf-8"
+        assert county.status_code == 200 and "县区画像" in county.text
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -137,3 +137,23 @@ def test_the_series_keeps_its_own_scale_beside_the_ranking(browser, served_overv
     page.wait_for_timeout(500)
     assert any(400 < end < 500 for end in page.evaluate(RANGE_ENDS))
     page.close()
+
+
+def test_the_county_profile_shows_its_records_from_the_server_alone(browser, served_overview):
+    county_url = served_overview.replace("/overview", "/county")
+    origin = served_overview.rsplit("/", 1)[0]
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors, requests_seen = [], []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("request", lambda r: requests_seen.append(r.url))
+    page.goto(county_url + "?county=411002&period=2020Q1")
+    # 魏都区, Q1 2020: the bulletin's 709 inspections, 15 major hazards open on 31 March.
+    page.locator('[data-kpi="inspections"] .value').wait_for()  # (pierces shadow roots)
+    assert page.locator('[data-kpi="inspections"] .value').inner_text() == "709家次"
+    page.get_by_text("共 15 条").wait_for()
+    page.wait_for_selector(".tabulator-row")
+    assert not errors, errors
+    outside = [u for u in requests_seen if not u.startswith((origin, "ws://127.0.0.1",
+                                                            "data:", "blob:"))]
+    assert not outside, outside
+    page.close()

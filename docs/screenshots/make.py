@@ -17,9 +17,10 @@ from playwright.sync_api import sync_playwright
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from test_browser import FLAGS, GLYPHS  # noqa: E402  (the tests' way to wait for the map)
+from test_browser import FLAGS  # noqa: E402  (the tests' Chromium flags)
 
-PAGES = {"overview": "?period=2020Q1&county=411002"}
+PAGES = {"overview": "?period=2020Q1&county=411002",
+         "county": "?period=2020Q1&county=411002"}
 VIEWPORTS = {"desktop": {"width": 1600, "height": 1000}, "phone": {"width": 390, "height": 844}}
 
 
@@ -38,9 +39,8 @@ def main(port: int = 5099) -> None:
                     for kind, viewport in VIEWPORTS.items():
                         page = browser.new_page(viewport=viewport)
                         page.goto(f"http://localhost:{port}/{page_name}{query}&lang={lang}")
-                        page.wait_for_function(
-                            f"() => ({GLYPHS})().some(([t, n]) => t === 'MultiPolygons')")
-                        page.wait_for_timeout(1500)
+                        page.locator('[data-kpi="inspections"] .value').wait_for()
+                        page.wait_for_timeout(2500)  # plots and tables settle
                         page.screenshot(path=HERE / f"{page_name}-{lang}-{kind}.png",
                                         full_page=True)
                         page.close()

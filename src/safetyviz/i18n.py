@@ -31,10 +31,16 @@ TEXT: dict[str, tuple[str, str]] = {
     "rectification_rate": ("隐患整改率", "Rectification rate"),
     "points": ("个百分点", " pp"),
     "no_comparison": ("无可比数据", "n/a"),
+    "county_profile": ("县区画像", "County profile"),
+    "open_major": ("未整改重大隐患（{date}）", "Open major hazards ({date})"),
+    "overdue": ("逾期未整改隐患（{date}）", "Overdue hazards ({date})"),
+    "latest_inspections": ("本期检查记录", "Inspections in the period"),
+    "rows": ("共 {n} 条", "{n} rows"),
 }
 
 # The dashboards (apps/<name>.py) with their titles.
-PAGES: dict[str, tuple[str, str]] = {"overview": ("总览", "Overview")}
+PAGES: dict[str, tuple[str, str]] = {"overview": ("总览", "Overview"),
+                                     "county": ("县区画像", "County profile")}
 
 # English units of the cube variables ("1" is a plain count).
 UNITS_EN = {"1": "", "yuan": "yuan", "persons": "persons", "days": "days"}

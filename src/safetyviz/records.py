@@ -1,0 +1,98 @@
+"""Record-level queries for drill-downs: one county's hazards and inspections, read from the
+store with the county pushed down to the Parquet files, small pandas frames out; and the same
+frames labelled for people (column names and codes in Chinese or English) and exported as
+CSV or XLSX."""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+
+from .loading import load_table
+from .vocab import FIELDS, VOCABULARIES
+
+HAZARD_COLUMNS = ["hazard_id", "enterprise_id", "sector", "found_date", "level", "category",
+                  "deadline", "rectified_date", "listed_supervision"]
+INSPECTION_COLUMNS = ["inspection_id", "date", "enterprise_id", "sector", "department",
+                      "campaign", "joint_operation_id"]
+# Which vocabulary labels each coded column.
+CODED = {"sector": "sector", "level": "level", "category": "category",
+         "department": "department", "campaign": "campaign"}
+
+
+def _hazards(county: str, catalog, as_of: pd.Timestamp) -> pd.DataFrame:
+    """The county's hazards found by ``as_of`` and not rectified by then."""
+    frame = load_table("hazards", HAZARD_COLUMNS, catalog,
+                       filters=[("adcode", "==", county),
+                                ("found_date", "<=", as_of.date())]).compute()
+    still_open = frame["rectified_date"].isna() | (frame["rectified_date"] > as_of)
+    frame = frame[still_open.to_numpy()].copy()
+    frame["days_open"] = (as_of - frame["found_date"]).dt.days
+    return frame
+
+
+def open_major_hazards(county: str, as_of, catalog=None) -> pd.DataFrame:
+    """Major hazards of ``county`` open at the end of day ``as_of``, listed-supervision
+    (挂牌督办) first, then the longest open."""
+    frame = _hazards(county, catalog, pd.Timestamp(as_of))
+    frame = frame[(frame["level"].astype(str) == "major").to_numpy()]
+    return frame.sort_values(["listed_supervision", "days_open"],
+                             ascending=[False, False]).reset_index(drop=True)
+
+
+def overdue_hazards(county: str, as_of, catalog=None) -> pd.DataFrame:
+    """Hazards of ``county`` past their deadline and not rectified at the end of ``as_of``,
+    the most overdue first."""
+    as_of = pd.Timestamp(as_of)
+    frame = _hazards(county, catalog, as_of)
+    frame = frame[(frame["deadline"] < as_of).to_numpy()].copy()
+    frame["days_overdue"] = (as_of - frame["deadline"]).dt.days
+    return frame.sort_values("days_overdue", ascending=False).reset_index(drop=True)
+
+
+def latest_inspections(county: str, start, end, catalog=None, limit: int = 1000) -> pd.DataFrame:
+    """The county's inspections in [start, end], the latest first (at most ``limit``)."""
+    frame = load_table("inspections", INSPECTION_COLUMNS, catalog,
+                       filters=[("adcode", "==", county),
+                                ("date", ">=", pd.Timestamp(start).date()),
+                                ("date", "<=", pd.Timestamp(end).date())]).compute()
+    return frame.sort_values(["date", "inspection_id"], ascending=[False, True]) \
+        .head(limit).reset_index(drop=True)
+
+
+EXTRA_LABELS = {"days_open": ("未整改天数", "Days open"),
+                "days_overdue": ("逾期天数", "Days overdue")}
+
+
+def labelled(frame: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
+    """``frame`` for people: codes as labels, dates as YYYY-MM-DD, yes/no, and column
+    names in ``lang``."""
+    out = pd.DataFrame(index=frame.index)
+    for column in frame.columns:
+        values = frame[column]
+        if column in CODED:
+            labels = {code: (zh if lang == "zh" else en)
+                      for code, (zh, en) in VOCABULARIES[CODED[column]].items()}
+            values = values.astype(str).map(lambda c, labels=labels: labels.get(c, c))
+        elif pd.api.types.is_datetime64_any_dtype(values):
+            values = values.dt.strftime("%Y-%m-%d").fillna("")
+        elif column == "listed_supervision":
+            yes, no = ("是", "否") if lang == "zh" else ("yes", "no")
+            values = values.map(lambda v, yes=yes, no=no: yes if v is True or v == 1 else no)
+        zh, en = (FIELDS[column][:2] if column in FIELDS else EXTRA_LABELS.get(column,
+                                                                               (column, column)))
+        out[zh if lang == "zh" else en] = values.fillna("") if values.dtype == object \
+            else values
+    return out
+
+
+def to_csv_bytes(frame: pd.DataFrame) -> bytes:
+    """CSV in UTF-8 with a BOM, so that Excel opens the Chinese correctly."""
+    return frame.to_csv(index=False).encode("utf-8-sig")
+
+
+def to_xlsx_bytes(frame: pd.DataFrame, sheet: str = "data") -> bytes:
+    buffer = io.BytesIO()
+    frame.to_excel(buffer, index=False, sheet_name=sheet[:31], engine="openpyxl")
+    return buffer.getvalue()
