@@ -157,3 +157,20 @@ def test_the_county_profile_shows_its_records_from_the_server_alone(browser, ser
                                                             "data:", "blob:"))]
     assert not outside, outside
     page.close()
+
+
+def test_the_language_switch_relabels_the_page_without_console_errors(browser,
+                                                                      served_overview):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(served_overview + "?period=2020Q1")
+    label = page.locator('[data-kpi="inspections"] .label')
+    label.wait_for()
+    assert label.inner_text() == "检查家次"
+    page.get_by_role("button", name="English").click()
+    page.wait_for_function("() => window.location.search.includes('lang=en')")
+    page.locator('[data-kpi="inspections"] .label', has_text="Inspections").wait_for()
+    assert page.evaluate(f"({SELECT_VALUE})('Period')") == "2020Q1"  # the selection stays
+    assert not errors, errors
+    page.close()
