@@ -93,13 +93,13 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def served_overview(demo_dir):
-    """`panel serve` of the overview and county pages on a loopback port over the demo data;
-    yields the overview's URL (the county page is beside it, at /county)."""
+    """`panel serve` of the pages on a loopback port over the demo data; yields the
+    overview's URL (the other pages are beside it, at /county and /enforcement)."""
     port = free_port()
     env = {**os.environ, "SAFETYVIZ_CATALOG": str(demo_dir / "catalog.yaml")}
     server = subprocess.Popen(
         [sys.executable, "-m", "panel", "serve", str(PROJECT / "apps" / "overview.py"),
-         str(PROJECT / "apps" / "county.py"),
+         str(PROJECT / "apps" / "county.py"), str(PROJECT / "apps" / "enforcement.py"),
          "--port", str(port), "--address", "127.0.0.1",
          "--allow-websocket-origin", f"127.0.0.1:{port}"],
         cwd=PROJECT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

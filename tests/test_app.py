@@ -84,6 +84,19 @@ def test_sector_breakdown_and_last_year_overlay(demo_cube):
     assert last_year.loc["2020-03-01"] == series.sel(month="2019-03-01").item()
 
 
+def test_the_enforcement_state_shows_fines_whatever_the_url_asks(demo_cube):
+    from safetyviz.components.enforcement import EnforcementState
+
+    state = EnforcementState(demo_cube, period="2020Q1")
+    assert state.apply_query({"metric": "deaths", "county": "411024"}) == ["metric"]
+    assert state.metric == "fines_yuan" and state.scope == "411024"
+    state.county = state.city
+    cards = {c["name"]: c for c in state.kpis()}
+    assert list(cards) == ["fines_yuan", "penalty_cases", "closures", "detentions",
+                           "joint_operations"]
+    assert cards["fines_yuan"]["value"] == "247.5万元" and state.scope is None
+
+
 def test_a_url_query_is_applied_only_where_its_values_are_allowed(demo_cube):
     state = OverviewState(demo_cube)
     before = state.query()
@@ -201,7 +214,8 @@ def test_safetyviz_serve_has_an_offline_index_of_its_pages(demo_dir):
                 time.sleep(0.5)
         root.encoding = "utf-8"  # the index, linking to every page
         assert root.status_code == 200
-        assert 'href="./overview"' in root.text and 'href="./county"' in root.text
+        assert all(f'href="./{page}"' in root.text for page in ("overview", "county",
+                                                                   "enforcement"))
         assert not re.findall(r"""(?:src|href)=["']https?://""", root.text)
         county = requests.get(f"http://127.0.0.1:{port}/county", timeout=30)
         county.encoding = "utf-8"
@@ -209,3 +223,17 @@ def test_safetyviz_serve_has_an_offline_index_of_its_pages(demo_dir):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_each_plot_gets_its_own_tick_formatter(demo_cube):
+    # A Bokeh model belongs to one document: a formatter shared between sessions rendered
+    # every tick of the later sessions as "undefined".
+    import holoviews as hv
+
+    from safetyviz.views import monthly_series
+
+    hv.extension("bokeh", logo=False)
+    series = OverviewState(demo_cube).monthly()
+    first, second = (hv.render(monthly_series(series, label="检查家次", units="家次"))
+                     for _ in range(2))
+    assert first.yaxis[0].formatter is not second.yaxis[0].formatter

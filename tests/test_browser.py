@@ -174,3 +174,17 @@ def test_the_language_switch_relabels_the_page_without_console_errors(browser,
     assert page.evaluate(f"({SELECT_VALUE})('Period')") == "2020Q1"  # the selection stays
     assert not errors, errors
     page.close()
+
+
+def test_the_enforcement_page_lists_the_joint_operations_of_a_county(browser, served_overview):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(served_overview.replace("/overview", "/enforcement") + "?county=411024"
+              "&period=2020-04")
+    # 鄢陵县, April 2020: two joint operations, the bulletin's on 20 April.
+    page.get_by_text("共 2 条").wait_for()
+    page.locator(".tabulator-cell", has_text="许昌振德医用敷料有限公司").wait_for()
+    assert page.locator('[data-kpi="fines_yuan"] .label').inner_text() == "罚款金额"
+    assert not errors, errors
+    page.close()

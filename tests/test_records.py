@@ -40,3 +40,20 @@ def test_downloads_open_in_excel(tiny_dir):
     assert records.to_csv_bytes(frame).startswith("\ufeff隐患编号".encode())
     back = pd.read_excel(io.BytesIO(records.to_xlsx_bytes(frame, "逾期隐患")))
     assert back["隐患编号"].tolist() == ["H3"] and back["逾期天数"].tolist() == [50]
+
+
+def test_enforcement_by_type_and_joint_operations(tiny_dir):
+    cat = catalog.open_catalog(tiny_dir / "catalog.yaml")
+    # 禹州市 in March: A3 a ban, A4 two persons detained, A5 a fine; all of J1.
+    yuzhou = records.actions_by_type("411081", "2020-03-01", "2020-03-31", cat)
+    assert yuzhou.loc["criminal_detention", "persons"] == 2
+    assert yuzhou["cases"].to_dict() == {"ban_illegal_operation": 1, "criminal_detention": 1,
+                                         "fine": 1}
+    city = records.actions_by_type(None, "2020-01-01", "2020-03-31", cat)
+    assert city["cases"].sum() == 5 and city.loc["fine", "cases"] == 2
+    joint = records.joint_operations(None, "2020-01-01", "2020-12-31", cat)
+    assert joint["joint_operation_id"].tolist() == ["J1"]
+    assert joint.loc[0, "departments"] == ["emergency_management", "public_security"]
+    shown = records.labelled(joint, "zh")
+    assert shown.iloc[0]["参与部门"] == "应急管理、公安"
+    assert records.joint_operations("411002", "2020-01-01", "2020-12-31", cat).empty

@@ -36,11 +36,20 @@ TEXT: dict[str, tuple[str, str]] = {
     "overdue": ("逾期未整改隐患（{date}）", "Overdue hazards ({date})"),
     "latest_inspections": ("本期检查记录", "Inspections in the period"),
     "rows": ("共 {n} 条", "{n} rows"),
+    "enforcement": ("执法", "Enforcement"),
+    "cases": ("起数", "Cases"),
+    "persons": ("人次", "Persons"),
+    "date": ("日期", "Date"),
+    "target": ("检查对象", "Target"),
+    "departments": ("参与部门", "Departments"),
+    "actions_title": ("{county} · {period} 执法措施", "{county} · actions, {period}"),
+    "joint_title": ("{county} · {period} 联合执法行动", "{county} · joint operations, {period}"),
 }
 
 # The dashboards (apps/<name>.py) with their titles.
 PAGES: dict[str, tuple[str, str]] = {"overview": ("总览", "Overview"),
-                                     "county": ("县区画像", "County profile")}
+                                     "county": ("县区画像", "County profile"),
+                                     "enforcement": ("执法", "Enforcement")}
 
 # English units of the cube variables ("1" is a plain count).
 UNITS_EN = {"1": "", "yuan": "yuan", "persons": "persons", "days": "days"}

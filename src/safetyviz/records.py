@@ -61,6 +61,34 @@ def latest_inspections(county: str, start, end, catalog=None, limit: int = 1000)
         .head(limit).reset_index(drop=True)
 
 
+def _where(county: str | None, date: str, start, end) -> list:
+    """Pushed-down filters: the period, and the county unless it is the whole city (None)."""
+    filters = [(date, ">=", pd.Timestamp(start).date()), (date, "<=", pd.Timestamp(end).date())]
+    return filters + ([("adcode", "==", county)] if county else [])
+
+
+def actions_by_type(county: str | None, start, end, catalog=None) -> pd.DataFrame:
+    """Enforcement actions in [start, end] per action type, for one county or (None) the
+    city: ``cases`` (actions) and ``persons`` (for detentions, persons detained)."""
+    frame = load_table("enforcement_actions", ["action_type", "persons"], catalog,
+                       filters=_where(county, "date", start, end)).compute()
+    frame["action_type"] = frame["action_type"].astype(str)
+    out = frame.groupby("action_type").agg(cases=("persons", "size"),
+                                           persons=("persons", "sum"))
+    return out.sort_values("cases", ascending=False)
+
+
+def joint_operations(county: str | None, start, end, catalog=None) -> pd.DataFrame:
+    """Joint operations in [start, end] (one county or the city), in date order, with their
+    departments as a list of codes."""
+    frame = load_table("joint_operations",
+                       ["joint_operation_id", "date", "adcode", "departments", "target"],
+                       catalog, filters=_where(county, "date", start, end)).compute()
+    frame = frame.sort_values(["date", "joint_operation_id"]).reset_index(drop=True)
+    frame["departments"] = frame["departments"].fillna("").astype(str).str.split("|")
+    return frame
+
+
 EXTRA_LABELS = {"days_open": ("未整改天数", "Days open"),
                 "days_overdue": ("逾期天数", "Days overdue")}
 
@@ -77,6 +105,11 @@ def labelled(frame: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
             values = values.astype(str).map(lambda c, labels=labels: labels.get(c, c))
         elif pd.api.types.is_datetime64_any_dtype(values):
             values = values.dt.strftime("%Y-%m-%d").fillna("")
+        elif column == "departments":
+            labels = {code: (zh if lang == "zh" else en)
+                      for code, (zh, en) in VOCABULARIES["department"].items()}
+            values = values.map(lambda codes, labels=labels: "、".join(
+                labels.get(c, c) for c in codes if c))
         elif column == "listed_supervision":
             yes, no = ("是", "否") if lang == "zh" else ("yes", "no")
             values = values.map(lambda v, yes=yes, no=no: yes if v is True or v == 1 else no)

@@ -35,6 +35,8 @@ KPI_METRICS = ["inspections", "hazards_found", "rectification_rate", "fines_yuan
 class OverviewState(param.Parameterized):
     """The overview's selection over one cube."""
 
+    kpi_metrics = KPI_METRICS  # the headline cards, in order
+
     cube = param.ClassSelector(class_=xr.Dataset, constant=True,
                                doc="The cube every value is selected from.")
     metric = param.Selector(default="inspections", objects=MAP_METRICS, check_on_set=True,
@@ -123,7 +125,7 @@ class OverviewState(param.Parameterized):
         start, end = self.bounds
         adcode = None if self.county == self.city else self.county
         cards = []
-        for name in KPI_METRICS:
+        for name in self.kpi_metrics:
             if name == "rectification_rate":
                 now = rectification_rate(self.cube, start, end, by=None, adcode=adcode)
                 before = rectification_rate(self.cube, start - pd.DateOffset(years=1),

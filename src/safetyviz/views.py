@@ -14,17 +14,24 @@ from bokeh.models import CustomJSTickFormatter
 from shapely.geometry import MultiPolygon, Polygon
 
 from .i18n import format_number, text, with_units
+from .vocab import VOCABULARIES
 from .vocab import label as vocab_label
 
 MAP_COLORMAP = "OrRd"
 SERIES_COLOR = "#c0392b"
-# Axis and colour-bar ticks in the Chinese style of format_number (万, 亿).
-CHINESE_TICKS = CustomJSTickFormatter(code="""
+TICKS_JS = """
     const a = Math.abs(tick);
     if (a >= 1e8) return (tick / 1e8).toFixed(a >= 1e9 ? 0 : 1) + '亿';
     if (a >= 1e4) return (tick / 1e4).toFixed(a >= 1e5 ? 0 : 1) + '万';
     return tick.toLocaleString('zh-CN');
-""")
+"""
+
+
+def chinese_ticks() -> CustomJSTickFormatter:
+    """Axis and colour-bar ticks in the Chinese style of format_number (万, 亿). A new model
+    each time: a Bokeh model belongs to one document, and every session has its own."""
+    return CustomJSTickFormatter(code=TICKS_JS)
+
 
 
 def county_paths(regions) -> list[dict]:
@@ -60,7 +67,7 @@ def choropleth(regions, values: pd.Series, *, label: str, units: str, title: str
     return hv.Polygons(data, vdims=[value, "adcode", "name", "text", "line"]).opts(
         color="value", cmap=MAP_COLORMAP, colorbar=True, line_color="#333333",
         line_width="line", tools=["hover", "tap"], hover_tooltips=hover,
-        colorbar_opts={"formatter": CHINESE_TICKS} if lang == "zh" else {}, title=title,
+        colorbar_opts={"formatter": chinese_ticks()} if lang == "zh" else {}, title=title,
         xaxis=None, yaxis=None,
         data_aspect=1, responsive=True, min_height=380, toolbar="above",
         nonselection_alpha=1.0, selection_line_color="#000000", active_tools=["tap"],
@@ -101,7 +108,7 @@ def monthly_series(series: xr.DataArray, *, label: str, units: str, title: str =
                                    shared_axes=False,
                                    show_legend=False, toolbar="above",
                                    xlabel=text("month", lang), ylim=(0, None),
-                                   yformatter=CHINESE_TICKS if lang == "zh" else None,
+                                   yformatter=chinese_ticks() if lang == "zh" else None,
                                    ylabel=axis)
 
 
@@ -139,3 +146,42 @@ def sector_breakdown(values: pd.Series, *, label: str, units: str, title: str = 
         invert_axes=True, color="#2e86c1", title=title, responsive=True, min_height=260,
         shared_axes=False, tools=["hover"], hover_tooltips=[("", "@sector"), (label, "@text")],
         toolbar="above", framewise=True)
+
+
+def action_types(counts: pd.DataFrame, *, title: str = "", lang: str = "zh") -> hv.Bars:
+    """Enforcement actions per type (``counts`` indexed by action type with ``cases`` and
+    ``persons``), most frequent on top; the hover gives persons for detentions."""
+    counts = counts.sort_values("cases")
+    frame = pd.DataFrame({
+        "type": [vocab_label("action_type", code, lang) for code in counts.index],
+        "cases": counts["cases"].to_numpy(float),
+        "persons": counts["persons"].to_numpy(float)})
+    cases = text("cases", lang)
+    return hv.Bars(frame, hv.Dimension("type", label=" "),
+                   [hv.Dimension("cases", label=cases), "persons"]).opts(
+        invert_axes=True, color="#a04000", title=title, responsive=True, min_height=260,
+        shared_axes=False, tools=["hover"],
+        hover_tooltips=[("", "@type"), (cases, "@cases"), (text("persons", lang), "@persons")],
+        toolbar="above", framewise=True)
+
+
+def joint_timeline(operations: pd.DataFrame, names: dict[str, str], *, title: str = "",
+                   lang: str = "zh") -> hv.Scatter:
+    """Joint operations as points in time, one row per county; the hover names the target
+    and the departments."""
+    departments = {code: (zh if lang == "zh" else en)
+                   for code, (zh, en) in VOCABULARIES["department"].items()}
+    frame = pd.DataFrame({
+        "date": pd.to_datetime(operations["date"]),
+        "county": [names.get(a, a) for a in operations["adcode"]],
+        "target": operations["target"].fillna("").astype(str),
+        "departments": ["、".join(departments.get(c, c) for c in codes if c)
+                        for codes in operations["departments"]]})
+    return hv.Scatter(frame, hv.Dimension("date", label=text("date", lang)),
+                      [hv.Dimension("county", label=" "), "target", "departments"]).opts(
+        color="#1f618d", size=9, marker="diamond", title=title, responsive=True,
+        min_height=240, shared_axes=False, tools=["hover"], toolbar="above", framewise=True,
+        hover_tooltips=[(text("date", lang), "@date{%Y-%m-%d}"), ("", "@county"),
+                        (text("target", lang), "@target"),
+                        (text("departments", lang), "@departments")],
+        hover_formatters={"@date": "datetime"})

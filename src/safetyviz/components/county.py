@@ -32,6 +32,26 @@ hv.extension("bokeh", logo=False)
 pn.extension("tabulator")
 
 
+def record_table(frame: pd.DataFrame, name: str, state: OverviewState) -> pn.Column:
+    """Records as a sortable, filterable table in the state's language, with its row count
+    and CSV / XLSX downloads named after the county, period and ``name``."""
+    lang = state.lang
+    shown = labelled(frame, lang)
+    filename = f"{state.county}_{state.period}_{name}"
+    downloads = [
+        pn.widgets.FileDownload(callback=lambda: io.BytesIO(to_csv_bytes(shown)),
+                                filename=f"{filename}.csv", label="CSV",
+                                button_type="light", width=90),
+        pn.widgets.FileDownload(callback=lambda: io.BytesIO(to_xlsx_bytes(shown, name)),
+                                filename=f"{filename}.xlsx", label="XLSX",
+                                button_type="light", width=90)]
+    table = pn.widgets.Tabulator(
+        shown, disabled=True, pagination="local", page_size=15, show_index=False,
+        header_filters=True, layout="fit_data_stretch", sizing_mode="stretch_width", name=name)
+    return pn.Column(pn.Row(pn.pane.Str(text("rows", lang).format(n=len(shown))), *downloads),
+                     table, sizing_mode="stretch_width")
+
+
 class CountyState(OverviewState):
     """The overview's selection, for one county (never the whole city)."""
 
@@ -96,25 +116,6 @@ class CountyProfile(pn.viewable.Viewer):
                               units=state.metric_units, title=title, highlight=state.bounds,
                               lang=state.lang)
 
-    def _table(self, frame: pd.DataFrame, name: str) -> pn.Column:
-        """A table of records with its row count and CSV / XLSX downloads."""
-        lang = self.state.lang
-        shown = labelled(frame, lang)
-        filename = f"{self.state.county}_{self.state.period}_{name}"
-        downloads = [
-            pn.widgets.FileDownload(callback=lambda: io.BytesIO(to_csv_bytes(shown)),
-                                    filename=f"{filename}.csv", label="CSV",
-                                    button_type="light", width=90),
-            pn.widgets.FileDownload(callback=lambda: io.BytesIO(to_xlsx_bytes(shown, name)),
-                                    filename=f"{filename}.xlsx", label="XLSX",
-                                    button_type="light", width=90)]
-        table = pn.widgets.Tabulator(
-            shown, disabled=True, pagination="local", page_size=15, show_index=False,
-            header_filters=True, layout="fit_data_stretch", sizing_mode="stretch_width",
-            name=name)
-        return pn.Column(pn.Row(pn.pane.Str(text("rows", lang).format(n=len(shown))),
-                                *downloads), table, sizing_mode="stretch_width")
-
     @param.depends("state.period", "state.county", "state.lang")
     def _records(self):
         state, lang = self.state, self.state.lang
@@ -122,14 +123,14 @@ class CountyProfile(pn.viewable.Viewer):
         start, end = state.bounds
         return pn.Tabs(
             (text("open_major", lang).format(date=date),
-             self._table(open_major_hazards(state.county, state.as_of, self.catalog),
-                         "open_major_hazards")),
+             record_table(open_major_hazards(state.county, state.as_of, self.catalog),
+                          "open_major_hazards", state)),
             (text("overdue", lang).format(date=date),
-             self._table(overdue_hazards(state.county, state.as_of, self.catalog),
-                         "overdue_hazards")),
+             record_table(overdue_hazards(state.county, state.as_of, self.catalog),
+                          "overdue_hazards", state)),
             (text("latest_inspections", lang),
-             self._table(latest_inspections(state.county, start, end, self.catalog),
-                         "inspections")),
+             record_table(latest_inspections(state.county, start, end, self.catalog),
+                          "inspections", state)),
             dynamic=True, sizing_mode="stretch_width")
 
     def __panel__(self):
