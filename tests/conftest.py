@@ -100,6 +100,7 @@ def served_overview(demo_dir):
     server = subprocess.Popen(
         [sys.executable, "-m", "panel", "serve", str(PROJECT / "apps" / "overview.py"),
          str(PROJECT / "apps" / "county.py"), str(PROJECT / "apps" / "enforcement.py"),
+         str(PROJECT / "apps" / "riskmap.py"),
          "--port", str(port), "--address", "127.0.0.1",
          "--allow-websocket-origin", f"127.0.0.1:{port}"],
         cwd=PROJECT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -215,7 +215,7 @@ def test_safetyviz_serve_has_an_offline_index_of_its_pages(demo_dir):
         root.encoding = "utf-8"  # the index, linking to every page
         assert root.status_code == 200
         assert all(f'href="./{page}"' in root.text for page in ("overview", "county",
-                                                                   "enforcement"))
+                                                                   "enforcement", "riskmap"))
         assert not re.findall(r"""(?:src|href)=["']https?://""", root.text)
         county = requests.get(f"http://127.0.0.1:{port}/county", timeout=30)
         county.encoding = "utf-8"

@@ -188,3 +188,15 @@ def test_the_enforcement_page_lists_the_joint_operations_of_a_county(browser, se
     assert page.locator('[data-kpi="fines_yuan"] .label').inner_text() == "罚款金额"
     assert not errors, errors
     page.close()
+
+
+def test_the_risk_map_draws_every_enterprise_and_installation(browser, served_overview):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(served_overview.replace("/overview", "/riskmap"))
+    # The demo register: 8,000 enterprises and 11 major hazard installations.
+    page.wait_for_function(f"() => ({GLYPHS})().some(([t, n]) => t === 'Scatter' && n === 8000)")
+    assert ["Scatter", 11] in [list(g) for g in page.evaluate(GLYPHS)]
+    assert not errors, errors
+    page.close()

@@ -21,7 +21,8 @@ from test_browser import FLAGS  # noqa: E402  (the tests' Chromium flags)
 
 PAGES = {"overview": "?period=2020Q1&county=411002",
          "county": "?period=2020Q1&county=411002",
-         "enforcement": "?period=2020-04&county=411024"}
+         "enforcement": "?period=2020-04&county=411024",
+         "riskmap": "?county=411002"}
 VIEWPORTS = {"desktop": {"width": 1600, "height": 1000}, "phone": {"width": 390, "height": 844}}
 
 
@@ -40,7 +41,7 @@ def main(port: int = 5099) -> None:
                     for kind, viewport in VIEWPORTS.items():
                         page = browser.new_page(viewport=viewport)
                         page.goto(f"http://localhost:{port}/{page_name}{query}&lang={lang}")
-                        page.locator('.kpi .value').first.wait_for()
+                        page.locator('.kpi .value, .risk-legend').first.wait_for()
                         page.wait_for_timeout(2500)  # plots and tables settle
                         page.screenshot(path=HERE / f"{page_name}-{lang}-{kind}.png",
                                         full_page=True)

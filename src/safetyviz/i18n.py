@@ -37,6 +37,14 @@ TEXT: dict[str, tuple[str, str]] = {
     "latest_inspections": ("本期检查记录", "Inspections in the period"),
     "rows": ("共 {n} 条", "{n} rows"),
     "enforcement": ("执法", "Enforcement"),
+    "riskmap": ("安全风险四色图", "Four-colour risk map"),
+    "sector": ("行业领域", "Sector"),
+    "risk_level": ("风险等级", "Risk level"),
+    "major_hazard_sites": ("重大危险源", "Major hazard installation"),
+    "enterprises": ("企业数", "Enterprises"),
+    "dual_title": ("规模以上企业双重预防机制建设", "Dual prevention, enterprises above size"),
+    "riskmap_title": ("{county} · 企业安全风险分布（{n} 家）",
+                      "{county} · enterprises by risk level ({n})"),
     "cases": ("起数", "Cases"),
     "persons": ("人次", "Persons"),
     "date": ("日期", "Date"),
@@ -49,7 +57,8 @@ TEXT: dict[str, tuple[str, str]] = {
 # The dashboards (apps/<name>.py) with their titles.
 PAGES: dict[str, tuple[str, str]] = {"overview": ("总览", "Overview"),
                                      "county": ("县区画像", "County profile"),
-                                     "enforcement": ("执法", "Enforcement")}
+                                     "enforcement": ("执法", "Enforcement"),
+                                     "riskmap": ("安全风险四色图", "Four-colour risk map")}
 
 # English units of the cube variables ("1" is a plain count).
 UNITS_EN = {"1": "", "yuan": "yuan", "persons": "persons", "days": "days"}

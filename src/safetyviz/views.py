@@ -185,3 +185,53 @@ def joint_timeline(operations: pd.DataFrame, names: dict[str, str], *, title: st
                         (text("target", lang), "@target"),
                         (text("departments", lang), "@departments")],
         hover_formatters={"@date": "datetime"})
+
+
+def risk_map(regions, points: pd.DataFrame, sites: pd.DataFrame, colours: dict[str, str], *,
+             title: str = "", selected: str | None = None, lang: str = "zh") -> hv.Overlay:
+    """Enterprises as points coloured by risk level over the county outlines, major hazard
+    installations as black stars; ``selected`` county outlined heavier."""
+    outlines = [{**path, "line": 2.5 if adcode == selected else 0.8}
+                for path, adcode in zip(county_paths(regions), regions["adcode"])]
+    counties = hv.Path(outlines, vdims=["line"]).opts(color="#566573", line_width="line")
+    order = list(colours)[::-1]  # the highest risk drawn last, on top
+    points = points.iloc[np.argsort([order.index(c) for c in points["risk_level"].astype(str)],
+                                    kind="stable")]
+    frame = pd.DataFrame({
+        "lon": points["lon"].to_numpy(float), "lat": points["lat"].to_numpy(float),
+        "name": points["name"].astype(str).to_numpy(),
+        "sector": [vocab_label("sector", c, lang) for c in points["sector"].astype(str)],
+        "level": [vocab_label("risk_level", c, lang) for c in points["risk_level"].astype(str)],
+        "colour": [colours[c] for c in points["risk_level"].astype(str)]})
+    enterprises = hv.Points(frame, ["lon", "lat"], ["name", "sector", "level", "colour"]).opts(
+        color="colour", size=4, alpha=0.8, line_color=None, tools=["hover"],
+        hover_tooltips=[("", "@name"), (text("sector", lang), "@sector"),
+                        (text("risk_level", lang), "@level")])
+    installations = hv.Points(
+        pd.DataFrame({"lon": sites["lon"].to_numpy(float), "lat": sites["lat"].to_numpy(float),
+                      "site": sites["site_id"].astype(str).to_numpy()}),
+        ["lon", "lat"], ["site"], label=text("major_hazard_sites", lang)).opts(
+        marker="star", size=14, color="#17202a", tools=["hover"],
+        hover_tooltips=[(text("major_hazard_sites", lang), "@site")])
+    return (counties * enterprises * installations).opts(
+        title=title, xaxis=None, yaxis=None, data_aspect=1, responsive=True, min_height=420,
+        toolbar="above", shared_axes=False, show_legend=False)
+
+
+def dual_prevention_bars(progress: pd.DataFrame, names: dict[str, str], *, title: str = "",
+                         lang: str = "zh") -> hv.Bars:
+    """Per county, enterprises above designated size by dual-prevention status: accepted,
+    built (not yet accepted), not built — stacked."""
+    rows = []
+    for adcode, row in progress.iterrows():
+        rest = row["enterprises"] - row["built"] - row["accepted"]
+        for status, n in (("accepted", row["accepted"]), ("built", row["built"]),
+                          ("none", rest)):
+            rows.append({"county": names.get(adcode, adcode), "n": int(n),
+                         "status": vocab_label("dual_prevention", status, lang)})
+    frame = pd.DataFrame(rows)
+    return hv.Bars(frame, [hv.Dimension("county", label=" "), "status"],
+                   hv.Dimension("n", label=text("enterprises", lang))).opts(
+        stacked=True, cmap=["#1e8449", "#82e0aa", "#d5d8dc"], title=title, responsive=True,
+        min_height=300, shared_axes=False, tools=["hover"], toolbar="above",
+        legend_position="top_right", xrotation=30)

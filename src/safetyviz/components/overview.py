@@ -162,7 +162,7 @@ class OverviewDashboard(pn.viewable.Viewer):
         return pn.Column(self._header, controls, self._kpis, plots, sizing_mode="stretch_width")
 
 
-def sync_with_url(state: OverviewState) -> None:
+def sync_with_url(state) -> None:
     """Keep the selection in the page's URL query (``?county=411002&period=2020Q1``): a link
     reproduces the view and the back button returns to the previous one. Values from the URL
     are checked against the allowed ones (:meth:`OverviewState.apply_query`)."""
@@ -181,7 +181,7 @@ def sync_with_url(state: OverviewState) -> None:
     def from_url(event) -> None:
         state.apply_query(location.query_params)
 
-    state.param.watch(to_url, ["metric", "period", "county", "lang"])
+    state.param.watch(to_url, list(state.query()))
     location.param.watch(from_url, "search")
     to_url()
     # Panel pushes each change onto the history but does not listen for the back button: a

@@ -1,0 +1,125 @@
+"""The four-colour risk map page (安全风险四色图): enterprises as points coloured by risk level
+over the county boundaries, filtered by sector and level, with the major hazard installations
+marked; and per county, the dual-prevention progress of the enterprises above designated
+size."""
+
+from __future__ import annotations
+
+import holoviews as hv
+import panel as pn
+import param
+
+from ..catalog import catalog_path, open_catalog, version
+from ..errors import UserError
+from ..i18n import LANGUAGE_NAMES, text
+from ..loading import load_regions, load_table
+from ..riskmap import RISK_COLOURS, RiskMapState
+from ..views import dual_prevention_bars, risk_map
+from ..vocab import RISK_LEVELS, SECTORS, label
+from .overview import sync_with_url
+
+hv.extension("bokeh", logo=False)
+
+
+@pn.cache(max_items=2)
+def load_register(path: str, register_version: str):
+    """Enterprises, installations and regions, once per version of the register."""
+    cat = open_catalog(path)
+    return (load_table("enterprises", catalog=cat).compute(),
+            load_table("major_hazard_sites", catalog=cat).compute(), load_regions(cat))
+
+
+class RiskMapPage(pn.viewable.Viewer):
+    """Filters, map and progress over one :class:`RiskMapState`."""
+
+    state = param.ClassSelector(class_=RiskMapState, doc="The selection this page shows.")
+    regions = param.Parameter(doc="County boundaries (GeoDataFrame sorted by adcode).")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        state = self.state
+        self.sector_filter = pn.widgets.MultiChoice.from_param(state.param.sectors)
+        self.level_filter = pn.widgets.CheckButtonGroup.from_param(state.param.levels,
+                                                                   button_type="light")
+        self.county_select = pn.widgets.Select.from_param(state.param.county)
+        self.lang_switch = pn.widgets.RadioButtonGroup.from_param(
+            state.param.lang, options=LANGUAGE_NAMES, name="", button_type="light",
+            align="end")
+        self._relabel()
+        state.param.watch(lambda event: self._relabel(), "lang")
+        self.map = hv.DynamicMap(self._map)
+        self.progress = hv.DynamicMap(self._progress)
+
+    def _relabel(self) -> None:
+        state, lang = self.state, self.state.lang
+        for widget in (self.sector_filter, self.level_filter, self.county_select):
+            widget.description = None
+        self.sector_filter.param.update(name=text("sector", lang), value=state.sectors,
+                                        options={label("sector", c, lang): c for c in SECTORS})
+        self.level_filter.param.update(name=text("risk_level", lang), value=state.levels,
+                                       options={label("risk_level", c, lang): c
+                                                for c in RISK_LEVELS})
+        self.county_select.param.update(name=text("county", lang), value=state.county, options={
+            state.county_name(a): a for a in state.param.county.objects})
+
+    @param.depends("state.sectors", "state.levels", "state.county", "state.lang")
+    def _map(self):
+        state = self.state
+        points = state.points()
+        title = text("riskmap_title", state.lang).format(county=state.county_name(state.city),
+                                                         n=f"{len(points):,}")
+        return risk_map(self.regions, points, state.sites, RISK_COLOURS, title=title,
+                        selected=state.county, lang=state.lang)
+
+    @param.depends("state.lang")
+    def _progress(self):
+        state = self.state
+        names = {a: state.county_name(a) for a in state.param.county.objects}
+        return dual_prevention_bars(state.dual_prevention(), names,
+                                    title=text("dual_title", state.lang), lang=state.lang)
+
+    @param.depends("state.sectors", "state.levels", "state.lang")
+    def _legend(self):
+        counts = self.state.level_counts()
+        items = "".join(
+            f'<span style="display:inline-block;margin-right:14px">'
+            f'<span style="display:inline-block;width:12px;height:12px;border-radius:6px;'
+            f'background:{RISK_COLOURS[code]};margin-right:4px"></span>'
+            f'{label("risk_level", code, self.state.lang)} {counts[code]:,}</span>'
+            for code in RISK_LEVELS)
+        return pn.pane.HTML(f'<div class="risk-legend">{items}</div>', margin=(0, 10))
+
+    @param.depends("state.lang")
+    def _header(self):
+        lang = self.state.lang
+        return pn.pane.Markdown(f"## {text('supervision', lang)} · {text('riskmap', lang)}",
+                                margin=(5, 10))
+
+    def __panel__(self):
+        controls = pn.FlexBox(self.level_filter, self.sector_filter, self.county_select,
+                              self.lang_switch, sizing_mode="stretch_width")
+        plots = pn.FlexBox(
+            pn.pane.HoloViews(self.map, height=560, min_width=340, sizing_mode="stretch_width",
+                              styles={"flex": "2 1 520px"}),
+            pn.pane.HoloViews(self.progress, height=400, min_width=320,
+                              sizing_mode="stretch_width", styles={"flex": "1 1 360px"}),
+            sizing_mode="stretch_width")
+        return pn.Column(self._header, controls, self._legend, plots,
+                         sizing_mode="stretch_width")
+
+
+def create_riskmap_app(catalog: str | None = None):
+    """A new risk map page for one session (or an alert saying what data is missing)."""
+    try:
+        path = str(catalog or catalog_path())
+        enterprises, sites, regions = load_register(path,
+                                                    version("enterprises", open_catalog(path)))
+    except UserError as exc:
+        return pn.pane.Alert(f"{text('data_unavailable', 'zh')} / "
+                             f"{text('data_unavailable', 'en')}: {exc}", alert_type="danger")
+    counties = list(regions["adcode"])
+    state = RiskMapState(enterprises, sites, str(regions["parent_adcode"].iloc[0]), counties,
+                         names={"zh": dict(zip(counties, regions["name_zh"])),
+                                "en": dict(zip(counties, regions["name_en"]))})
+    sync_with_url(state)
+    return RiskMapPage(state=state, regions=regions)

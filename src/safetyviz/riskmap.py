@@ -1,0 +1,88 @@
+"""The four-colour risk map's state (安全风险四色图): the enterprise register and the major
+hazard installations, filtered by sector and risk level, and each county's progress on the
+dual-prevention mechanism (双重预防机制). Parameterized only: no panel, bokeh or holoviews."""
+
+from __future__ import annotations
+
+import pandas as pd
+import param
+
+from .i18n import LANGUAGES, text
+from .vocab import RISK_LEVELS, SECTORS
+
+# The map colours of the four levels (the national four-colour convention).
+RISK_COLOURS = {"red": "#e74c3c", "orange": "#f39c12", "yellow": "#f4d03f", "blue": "#3498db"}
+
+
+class RiskMapState(param.Parameterized):
+    """What the risk map shows; every value is checked against the allowed ones."""
+
+    enterprises = param.DataFrame(doc="The enterprise register (adcode, sector, risk_level, "
+                                      "dual_prevention, scale, lon, lat …).")
+    sites = param.DataFrame(doc="Major hazard installations (site_id, enterprise_id, adcode, "
+                                "grade, lon, lat).")
+    sectors = param.ListSelector(default=list(SECTORS), objects=list(SECTORS),
+                                 doc="Sectors shown.")
+    levels = param.ListSelector(default=list(RISK_LEVELS), objects=list(RISK_LEVELS),
+                                doc="Risk levels shown.")
+    county = param.Selector(default=None, objects=[], check_on_set=True,
+                            doc="A county to outline, or the city's adcode for none.")
+    lang = param.Selector(default="zh", objects=list(LANGUAGES), check_on_set=True,
+                          doc="Interface language.")
+    names = param.Dict(default={}, doc="County names by adcode, {'zh': …, 'en': …}.")
+
+    def __init__(self, enterprises: pd.DataFrame, sites: pd.DataFrame, city: str,
+                 counties: list[str], **params):
+        self.city = city
+        super().__init__(enterprises=enterprises, sites=sites)
+        self.param.county.objects = [city, *counties]
+        self.county = city
+        self.param.update(**params)
+
+    @param.depends("sectors", "levels")
+    def points(self) -> pd.DataFrame:
+        """The enterprises of the chosen sectors and levels that have coordinates."""
+        e = self.enterprises
+        keep = (e["sector"].astype(str).isin(self.sectors)
+                & e["risk_level"].astype(str).isin(self.levels)
+                & e["lon"].notna() & e["lat"].notna())
+        return e[keep.to_numpy()]
+
+    def level_counts(self) -> pd.Series:
+        """Enterprises shown per risk level, in the order red, orange, yellow, blue."""
+        counts = self.points()["risk_level"].astype(str).value_counts()
+        return counts.reindex(list(RISK_LEVELS), fill_value=0)
+
+    def dual_prevention(self) -> pd.DataFrame:
+        """Per county, of the enterprises above designated size: how many, how many have
+        built the dual-prevention mechanism, how many have had it accepted."""
+        e = self.enterprises[(self.enterprises["scale"].astype(str) == "above").to_numpy()]
+        status = e["dual_prevention"].astype(str)
+        frame = pd.DataFrame({"adcode": e["adcode"].astype(str).to_numpy(),
+                              "built": (status == "built").to_numpy(),
+                              "accepted": (status == "accepted").to_numpy()})
+        out = frame.groupby("adcode").agg(enterprises=("built", "size"),
+                                          built=("built", "sum"), accepted=("accepted", "sum"))
+        counties = [a for a in self.param.county.objects if a != self.city]
+        return out.reindex(counties, fill_value=0).astype(int)
+
+    def county_name(self, adcode: str) -> str:
+        if adcode == self.city:
+            return text("city_total", self.lang)
+        return self.names.get(self.lang, {}).get(adcode) or self.names.get("zh", {}).get(
+            adcode, adcode)
+
+    def apply_query(self, query: dict) -> list[str]:
+        """``county`` and ``lang`` from a URL query, each only if allowed; the keys ignored."""
+        ignored = []
+        for key in ("county", "lang"):
+            if key in query:
+                value = str(query[key]).strip()
+                if value in self.param[key].objects:
+                    setattr(self, key, value)
+                else:
+                    ignored.append(key)
+        return ignored
+
+    def query(self) -> dict[str, str]:
+        return {"county": self.county, "lang": self.lang}

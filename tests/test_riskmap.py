@@ -1,0 +1,49 @@
+"""The four-colour risk map's state on the tiny register (by hand) and on the demo (the
+bulletin's 584 enterprises with the dual-prevention mechanism)."""
+
+from __future__ import annotations
+
+from conftest import read_tiny_table
+from safetyviz.loading import load_table
+from safetyviz.riskmap import RiskMapState
+
+COUNTIES = ["411002", "411003", "411024", "411025", "411081", "411082"]
+
+
+def tiny_state(**params) -> RiskMapState:
+    return RiskMapState(read_tiny_table("enterprises"), read_tiny_table("major_hazard_sites"),
+                        "411000", COUNTIES, **params)
+
+
+def test_filters_by_level_and_sector():
+    # E1 yellow construction, E2 blue construction, E3 red coal mine.
+    state = tiny_state()
+    assert len(state.points()) == 3
+    assert state.level_counts().to_dict() == {"red": 1, "orange": 0, "yellow": 1, "blue": 1}
+    state.levels = ["red"]
+    assert state.points()["enterprise_id"].tolist() == ["E3"]
+    state.param.update(levels=["red", "yellow", "blue"], sectors=["construction"])
+    assert state.points()["enterprise_id"].tolist() == ["E1", "E2"]
+
+
+def test_dual_prevention_counts_enterprises_above_designated_size():
+    # Above size: E1 (魏都区, built), E3 (禹州市, accepted); E2 is below size.
+    progress = tiny_state().dual_prevention()
+    assert progress.loc["411002"].to_dict() == {"enterprises": 1, "built": 1, "accepted": 0}
+    assert progress.loc["411081"].to_dict() == {"enterprises": 1, "built": 0, "accepted": 1}
+    assert progress.drop(["411002", "411081"]).sum().sum() == 0
+
+
+def test_values_from_the_url_are_checked():
+    state = tiny_state()
+    assert state.apply_query({"county": "<b>", "lang": "en"}) == ["county"]
+    assert state.county == "411000" and state.lang == "en"
+
+
+def test_the_demo_has_the_bulletins_dual_prevention_enterprises(demo_catalog):
+    enterprises = load_table("enterprises", catalog=demo_catalog).compute()
+    sites = load_table("major_hazard_sites", catalog=demo_catalog).compute()
+    state = RiskMapState(enterprises, sites, "411000", COUNTIES)
+    progress = state.dual_prevention()
+    assert progress["built"].sum() + progress["accepted"].sum() == 584  # 584家规模以上企业
+    assert len(state.sites) == 11  # 11家重大危险源企业
