@@ -113,11 +113,13 @@ def test_forged_url_values_are_ignored(browser, served_overview):
     page.close()
 
 
-def test_the_overview_fits_a_phone_screen(browser, served_overview):
+@pytest.mark.parametrize("page_name", ["overview", "county", "enforcement", "riskmap"])
+def test_every_page_fits_a_phone_screen(browser, served_overview, page_name):
     page = browser.new_page(viewport={"width": 390, "height": 844})
-    page.goto(served_overview)
-    page.wait_for_function(f"() => ({GLYPHS})().some(([t, n]) => t === 'MultiPolygons')")
-    page.wait_for_timeout(500)  # layout settles
+    page.goto(served_overview.replace("/overview", f"/{page_name}"))
+    page.locator(".kpi .value, .risk-legend").first.wait_for()
+    page.wait_for_function(f"() => ({GLYPHS})().length > 0")
+    page.wait_for_timeout(1000)  # layout settles
     overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, f"{overflow}px wider than the phone"
     page.close()
