@@ -97,6 +97,28 @@ def test_the_enforcement_state_shows_fines_whatever_the_url_asks(demo_cube):
     assert cards["fines_yuan"]["value"] == "247.5万元" and state.scope is None
 
 
+def test_a_custom_period_is_a_range_of_whole_months(demo_cube):
+    state = OverviewState(demo_cube)
+    assert state.month_range("2019-10", "2020-04") == "2019-10-01/2020-04-30"
+    assert state.month_range("2020-04", "2019-10") is None  # backwards
+    assert state.month_range("1999-01", "2020-01") is None  # outside the cube
+    # From a URL: whole months only (the cube cannot split April).
+    assert state.apply_query({"period": "2019-10-01/2020-04-20"}) == ["period"]
+    assert state.apply_query({"period": "2020-01-01/2020-03-31", "county": "411002"}) == []
+    assert state.county_values().sel(adcode="411002").item() == 709  # = 2020Q1
+
+
+def test_two_months_picked_on_the_page_become_the_period(demo_dir):
+    from safetyviz.components.overview import create_overview_app
+
+    app = create_overview_app(str(demo_dir / "catalog.yaml"))
+    app.range_from.value, app.range_to.value = "2020-01", "2020-03"
+    assert app.state.period == "2020-01-01/2020-03-31" == app.period_select.value
+    assert app.state.county_values().sum().item() == 7967  # the bulletin's quarter
+    app.range_from.value = "2020-06"  # after the end month: nothing changes
+    assert app.state.period == "2020-01-01/2020-03-31"
+
+
 def test_a_url_query_is_applied_only_where_its_values_are_allowed(demo_cube):
     state = OverviewState(demo_cube)
     before = state.query()

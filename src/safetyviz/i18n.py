@@ -16,6 +16,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "supervision": ("安全生产监管", "Work-safety supervision"),
     "metric": ("指标", "Metric"),
     "period": ("时段", "Period"),
+    "range_from": ("自定义时段：起", "Custom period: from"),
+    "range_to": ("止", "to"),
     "county": ("县（市、区）", "County"),
     "city_total": ("全市", "Whole city"),
     "language": ("语言", "Language"),

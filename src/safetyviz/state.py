@@ -7,6 +7,8 @@ browser cannot select anything that is not there.
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import param
 import xarray as xr
@@ -68,6 +70,24 @@ class OverviewState(param.Parameterized):
     @property
     def bounds(self) -> tuple[pd.Timestamp, pd.Timestamp]:
         return parse_period(self.period)
+
+    @property
+    def months(self) -> list[str]:
+        """The cube's months as periods ('2020-03'), oldest first."""
+        return sorted(p for p in self.param.period.objects if re.fullmatch(r"\d{4}-\d{2}", p))
+
+    def month_range(self, first: str, last: str) -> str | None:
+        """The period of the whole months ``first`` to ``last`` ('2019-10', '2020-04' →
+        '2019-10-01/2020-04-30'), added to the choices; None unless both are months of the
+        cube in order. Whole months only: the cube cannot split one."""
+        if first not in self.months or last not in self.months or first > last:
+            return None
+        start = pd.Timestamp(f"{first}-01")
+        end = pd.Timestamp(f"{last}-01") + pd.offsets.MonthEnd(0)
+        value = f"{start:%Y-%m-%d}/{end:%Y-%m-%d}"
+        if value not in self.param.period.objects:
+            self.param.period.objects = [*self.param.period.objects, value]
+        return value
 
     @param.depends("metric", "period")
     def county_values(self) -> xr.DataArray:
@@ -155,7 +175,13 @@ class OverviewState(param.Parameterized):
             if key not in query:
                 continue
             value = str(query[key]).strip()
-            if value in self.param[key].objects:
+            if key == "period" and (m := re.fullmatch(
+                    r"(\d{4}-\d{2})-01/(\d{4}-\d{2})-\d{2}", value)):
+                if self.month_range(m[1], m[2]) == value:  # a range of whole months
+                    self.period = value
+                else:
+                    ignored.append(key)
+            elif value in self.param[key].objects:
                 setattr(self, key, value)
             else:
                 ignored.append(key)

@@ -65,6 +65,14 @@ class OverviewDashboard(pn.viewable.Viewer):
         self.lang_switch = pn.widgets.RadioButtonGroup.from_param(
             state.param.lang, options=LANGUAGE_NAMES, name="",
             button_type="light", align="end")
+        start, end = (f"{t:%Y-%m}" for t in state.bounds)
+        months = state.months
+        self.range_from = pn.widgets.Select(value=start if start in months else months[0],
+                                            width=150)
+        self.range_to = pn.widgets.Select(value=end if end in months else months[-1],
+                                          width=120)
+        for widget in (self.range_from, self.range_to):
+            widget.param.watch(self._on_range, "value")
         self._relabel()
         state.param.watch(lambda event: self._relabel(), "lang")
         self.map = hv.DynamicMap(self._map)
@@ -87,6 +95,16 @@ class OverviewDashboard(pn.viewable.Viewer):
             period_label(p, lang): p for p in state.param.period.objects})
         self.county_select.param.update(name=text("county", lang), value=state.county, options={
             state.county_name(a): a for a in state.param.county.objects})
+        for widget, key in ((self.range_from, "range_from"), (self.range_to, "range_to")):
+            widget.param.update(name=text(key, lang), value=widget.value, options={
+                period_label(m, lang): m for m in state.months})
+
+    def _on_range(self, event) -> None:
+        """Two months chosen: their whole-month range becomes the period."""
+        value = self.state.month_range(self.range_from.value, self.range_to.value)
+        if value is not None and value != self.state.period:
+            self._relabel()  # the new period among the period selector's options
+            self.state.period = value
 
     def _names(self) -> dict[str, str]:
         return {a: self.state.county_name(a) for a in self.regions["adcode"]}
@@ -147,8 +165,9 @@ class OverviewDashboard(pn.viewable.Viewer):
             self.state.county = self.state.city
 
     def __panel__(self):
-        controls = pn.FlexBox(self.metric_select, self.period_select, self.county_select,
-                              self.lang_switch, sizing_mode="stretch_width")
+        controls = pn.FlexBox(self.metric_select, self.period_select, self.range_from,
+                              self.range_to, self.county_select, self.lang_switch,
+                              sizing_mode="stretch_width")
         plots = pn.FlexBox(
             pn.pane.HoloViews(self.map, min_width=340, height=460, sizing_mode="stretch_width",
                               styles={"flex": "1 1 420px"}),
