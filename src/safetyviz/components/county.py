@@ -7,15 +7,11 @@ from __future__ import annotations
 
 import io
 
-import holoviews as hv
 import pandas as pd
 import panel as pn
 import param
 
-from ..catalog import catalog_path, open_catalog, version
-from ..errors import UserError
-from ..i18n import LANGUAGE_NAMES, text
-from ..periods import period_label
+from ..i18n import text
 from ..records import (
     labelled,
     latest_inspections,
@@ -25,10 +21,8 @@ from ..records import (
     to_xlsx_bytes,
 )
 from ..state import OverviewState
-from ..views import monthly_series
-from .overview import KPI_CSS, kpi_html, load_data, sync_with_url
+from .page import SelectionPage, english_names, open_page, sync_with_url
 
-hv.extension("bokeh", logo=False)
 pn.extension("tabulator")
 
 
@@ -69,52 +63,14 @@ class CountyState(OverviewState):
         return min(self.bounds[1], last)
 
 
-class CountyProfile(pn.viewable.Viewer):
+class CountyProfile(SelectionPage):
     """Cards, series and record tables over one :class:`CountyState`."""
 
-    state = param.ClassSelector(class_=CountyState, doc="The selection this page shows.")
     catalog = param.Parameter(doc="The catalog the records are read through.")
-
-    def __init__(self, **params):
-        super().__init__(**params)
-        state = self.state
-        self.county_select = pn.widgets.Select.from_param(state.param.county)
-        self.period_select = pn.widgets.Select.from_param(state.param.period)
-        self.lang_switch = pn.widgets.RadioButtonGroup.from_param(
-            state.param.lang, options=LANGUAGE_NAMES, name="", button_type="light",
-            align="end")
-        self._relabel()
-        state.param.watch(lambda event: self._relabel(), "lang")
-        self.series = hv.DynamicMap(self._series)
-
-    def _relabel(self) -> None:
-        state, lang = self.state, self.state.lang
-        for widget in (self.county_select, self.period_select):
-            widget.description = None
-        self.county_select.param.update(name=text("county", lang), value=state.county, options={
-            state.county_name(a): a for a in state.param.county.objects})
-        self.period_select.param.update(name=text("period", lang), value=state.period, options={
-            period_label(p, lang): p for p in state.param.period.objects})
 
     @param.depends("state.lang", "state.county")
     def _header(self):
-        lang = self.state.lang
-        return pn.pane.Markdown(f"## {self.state.county_name()} · {text('county_profile', lang)}",
-                                margin=(5, 10))
-
-    @param.depends("state.period", "state.county", "state.lang")
-    def _kpis(self):
-        return pn.pane.HTML(kpi_html(self.state.kpis(), text("vs_last_year", self.state.lang)),
-                            stylesheets=[KPI_CSS], sizing_mode="stretch_width")
-
-    @param.depends("state.metric", "state.period", "state.county", "state.lang")
-    def _series(self):
-        state = self.state
-        title = text("series_title", state.lang).format(county=state.county_name(),
-                                                        metric=state.metric_label)
-        return monthly_series(state.monthly(), label=state.metric_label,
-                              units=state.metric_units, title=title, highlight=state.bounds,
-                              lang=state.lang)
+        return self._heading("county_profile")
 
     @param.depends("state.period", "state.county", "state.lang")
     def _records(self):
@@ -143,13 +99,9 @@ class CountyProfile(pn.viewable.Viewer):
 
 def create_county_app(catalog: str | None = None):
     """A new county profile page for one session (or an alert saying what data is missing)."""
-    try:
-        path = str(catalog or catalog_path())
-        cat = open_catalog(path)
-        cube, regions = load_data(path, version("cube", cat))
-    except UserError as exc:
-        return pn.pane.Alert(f"{text('data_unavailable', 'zh')} / "
-                             f"{text('data_unavailable', 'en')}: {exc}", alert_type="danger")
-    state = CountyState(cube, names_en=dict(zip(regions["adcode"], regions["name_en"])))
-    sync_with_url(state)
-    return CountyProfile(state=state, catalog=cat)
+    def build(cat, cube, regions):
+        state = CountyState(cube, names_en=english_names(regions))
+        sync_with_url(state)
+        return CountyProfile(state=state, catalog=cat)
+
+    return open_page(catalog, build)

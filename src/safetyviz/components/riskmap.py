@@ -16,7 +16,7 @@ from ..loading import load_regions, load_table
 from ..riskmap import RISK_COLOURS, RiskMapState
 from ..views import dual_prevention_bars, risk_map
 from ..vocab import RISK_LEVELS, SECTORS, label
-from .overview import sync_with_url
+from .page import sync_with_url, unavailable
 
 hv.extension("bokeh", logo=False)
 
@@ -115,8 +115,7 @@ def create_riskmap_app(catalog: str | None = None):
         enterprises, sites, regions = load_register(path,
                                                     version("enterprises", open_catalog(path)))
     except UserError as exc:
-        return pn.pane.Alert(f"{text('data_unavailable', 'zh')} / "
-                             f"{text('data_unavailable', 'en')}: {exc}", alert_type="danger")
+        return unavailable(exc)
     counties = list(regions["adcode"])
     state = RiskMapState(enterprises, sites, str(regions["parent_adcode"].iloc[0]), counties,
                          names={"zh": dict(zip(counties, regions["name_zh"])),

@@ -1,0 +1,154 @@
+"""What the dashboard pages share: the cube loaded once per version, the headline cards, the
+selection kept in the URL, the county / period / language controls with the cards and the
+monthly series they drive, and a page opened for one session."""
+
+from __future__ import annotations
+
+import html
+
+import holoviews as hv
+import panel as pn
+import param
+from bokeh.models import CustomJS
+
+from ..catalog import catalog_path, open_catalog, version
+from ..errors import UserError
+from ..i18n import LANGUAGE_NAMES, text
+from ..loading import load_cube, load_regions
+from ..periods import period_label
+from ..state import OverviewState
+from ..views import monthly_series
+
+hv.extension("bokeh", logo=False)
+
+
+@pn.cache(max_items=2)
+def load_data(path: str, cube_version: str):
+    """Cube and regions, loaded once per cube version and shared by all sessions; a new
+    cube (after `safetyviz demo`, `cube` or an ingest) is picked up by the next session."""
+    cat = open_catalog(path)
+    return load_cube(cat), load_regions(cat)
+
+
+KPI_CSS = """
+.kpis {display: flex; flex-wrap: wrap; gap: 8px; margin: 4px 10px;}
+.kpi {flex: 1 1 130px; border: 1px solid #e5e7e9; border-radius: 6px; padding: 6px 10px;
+      background: #fdfefe;}
+.kpi .label {font-size: 13px; color: #566573;}
+.kpi .value {font-size: 22px; font-weight: 600; color: #1b2631; white-space: nowrap;}
+.kpi .change {font-size: 12px; color: #566573;}
+"""
+
+
+def kpi_html(cards: list[dict], caption: str) -> str:
+    """The headline cards as HTML; every text is escaped (county names come from data)."""
+    items = "".join(
+        f'<div class="kpi" data-kpi="{html.escape(c["name"])}">'
+        f'<div class="label">{html.escape(c["label"])}</div>'
+        f'<div class="value">{html.escape(c["value"])}</div>'
+        f'<div class="change">{html.escape(caption)} {html.escape(c["change"])}</div></div>'
+        for c in cards)
+    return f'<div class="kpis">{items}</div>'
+
+
+def sync_with_url(state) -> None:
+    """Keep the selection in the page's URL query (``?county=411002&period=2020Q1``): a link
+    reproduces the view and the back button returns to the previous one. Values from the URL
+    are checked against the allowed ones (:meth:`OverviewState.apply_query`)."""
+    # The request's own arguments: there before the first render (the location's query is
+    # filled in by the browser a moment later).
+    state.apply_query({key: values[-1].decode("utf-8", "replace")
+                       for key, values in (pn.state.session_args or {}).items() if values})
+    location = pn.state.location
+    if location is None:
+        return
+
+    def to_url(*events) -> None:
+        if location.query_params != state.query():
+            location.update_query(**state.query())
+
+    def from_url(event) -> None:
+        state.apply_query(location.query_params)
+
+    state.param.watch(to_url, list(state.query()))
+    location.param.watch(from_url, "search")
+    to_url()
+    # Panel pushes each change onto the history but does not listen for the back button: a
+    # step back loads the page again, and the URL it lands on restores that view.
+    if pn.state.curdoc is not None:
+        pn.state.curdoc.js_on_event("document_ready", CustomJS(code=(
+            "window.addEventListener('popstate', () => window.location.reload());")))
+
+
+def unavailable(exc: Exception) -> pn.pane.Alert:
+    """What a page shows instead when its data cannot be read."""
+    return pn.pane.Alert(f"{text('data_unavailable', 'zh')} / "
+                         f"{text('data_unavailable', 'en')}: {exc}", alert_type="danger")
+
+
+def open_page(catalog: str | None, build):
+    """``build(catalog, cube, regions)`` for one session, on the cube and regions shared by
+    all sessions; an alert saying what is missing when they cannot be read."""
+    try:
+        path = str(catalog or catalog_path())
+        cat = open_catalog(path)
+        cube, regions = load_data(path, version("cube", cat))
+    except UserError as exc:
+        return unavailable(exc)
+    return build(cat, cube, regions)
+
+
+def english_names(regions) -> dict[str, str]:
+    return dict(zip(regions["adcode"], regions["name_en"]))
+
+
+class SelectionPage(pn.viewable.Viewer):
+    """A page over one :class:`OverviewState`: county, period and language controls, the
+    headline cards and the monthly series of the state's metric. Pages add their own
+    widgets in :meth:`_controls` and relabel them in :meth:`_relabel`."""
+
+    state = param.ClassSelector(class_=OverviewState, doc="The selection this page shows.")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self._controls()
+        self._relabel()
+        self.state.param.watch(lambda event: self._relabel(), "lang")
+        self.series = hv.DynamicMap(self._series)
+
+    def _controls(self) -> None:
+        state = self.state
+        self.county_select = pn.widgets.Select.from_param(state.param.county)
+        self.period_select = pn.widgets.Select.from_param(state.param.period)
+        self.lang_switch = pn.widgets.RadioButtonGroup.from_param(
+            state.param.lang, options=LANGUAGE_NAMES, name="", button_type="light",
+            align="end")
+
+    def _relabel(self) -> None:
+        """Widget names and options in the state's language; the current value goes in the
+        same update (a Select whose options change alone falls back to the first one)."""
+        state, lang = self.state, self.state.lang
+        for widget in (self.county_select, self.period_select):
+            widget.description = None  # the parameters' docs are for developers
+        self.county_select.param.update(name=text("county", lang), value=state.county, options={
+            state.county_name(a): a for a in state.param.county.objects})
+        self.period_select.param.update(name=text("period", lang), value=state.period, options={
+            period_label(p, lang): p for p in state.param.period.objects})
+
+    def _heading(self, page: str) -> pn.pane.Markdown:
+        return pn.pane.Markdown(f"## {self.state.county_name()} · {text(page, self.state.lang)}",
+                                margin=(5, 10))
+
+    @param.depends("state.period", "state.county", "state.lang")
+    def _kpis(self):
+        return pn.pane.HTML(kpi_html(self.state.kpis(), text("vs_last_year", self.state.lang)),
+                            stylesheets=[KPI_CSS], sizing_mode="stretch_width")
+
+    @param.depends("state.metric", "state.period", "state.county", "state.lang")
+    def _series(self):
+        state = self.state
+        title = text("series_title", state.lang).format(county=state.county_name(),
+                                                        metric=state.metric_label)
+        return monthly_series(state.monthly(), label=state.metric_label,
+                              units=state.metric_units, title=title, highlight=state.bounds,
+                              lang=state.lang)
