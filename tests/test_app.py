@@ -259,3 +259,51 @@ def test_each_plot_gets_its_own_tick_formatter(demo_cube):
     first, second = (hv.render(monthly_series(series, label="检查家次", units="家次"))
                      for _ in range(2))
     assert first.yaxis[0].formatter is not second.yaxis[0].formatter
+
+
+def test_a_new_metric_period_or_county_recolours_the_drawn_map_without_its_shapes(demo_dir):
+    import panel as pn
+    from bokeh.document import Document
+    from bokeh.document.events import ColumnDataChangedEvent, ModelChangedEvent
+
+    from safetyviz.components.overview import create_overview_app
+
+    app = create_overview_app(str(demo_dir / "catalog.yaml"))
+    doc = Document()
+    doc.add_root(pn.panel(app).get_root(doc))
+    source = app._drawn_map["source"]
+    shapes = source.data["xs"]
+    sent = []
+    doc.on_change(lambda event: sent.append(event))
+
+    app.state.param.update(metric="fines_yuan", period="2020Q1")
+    weidu = list(source.data["adcode"]).index("411002")
+    assert source.data["value"][weidu] == 85_000
+    assert source.data["text"][weidu] == "85,000元"
+    assert app._drawn_map["mappers"][0].high == max(source.data["value"])
+    assert app._drawn_map["title"].text == "2020年第一季度 各县（市、区）罚款金额"
+    assert "罚款金额" in dict(app._drawn_map["hovers"][0].tooltips)
+    columns = {c for e in sent if isinstance(e, ColumnDataChangedEvent) for c in e.cols or []}
+    assert columns and not columns & {"xs", "ys"}
+    assert not [e for e in sent if isinstance(e, ModelChangedEvent) and e.attr == "data"]
+    assert source.data["xs"] is shapes
+
+    app.state.county = "411002"
+    assert list(source.data["line"]).count(3.0) == 1 and source.data["line"][weidu] == 3.0
+
+    app.state.lang = "en"  # a new language draws the map anew, with the values of the moment
+    assert app._drawn_map["source"].data["text"][weidu] == "85,000 yuan"
+    assert app._drawn_map["source"].data["name"][weidu] == "Weidu District"
+
+
+def test_the_ranking_of_many_counties_shows_the_first_and_the_selected_one():
+    import pandas as pd
+
+    from safetyviz.views import county_ranking
+
+    values = pd.Series({"a": 5.0, "b": 9.0, "c": 1.0, "d": 7.0})
+    bars = county_ranking(values, {"a": "甲"}, label="检查", units="家次", selected="c", top=2)
+    assert list(bars.data["county"]) == ["c", "d", "b"]  # bottom to top
+    assert list(bars.data["rank"]) == ["4 / 4", "2 / 4", "1 / 4"]
+    assert list(county_ranking(values, {}, label="x", units="", top=9).data["county"]) == [
+        "c", "a", "d", "b"]

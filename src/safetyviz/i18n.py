@@ -24,6 +24,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "map_title": ("{period} 各县（市、区）{metric}", "{metric} by county, {period}"),
     "series_title": ("{county} · 逐月{metric}", "{county} · {metric} by month"),
     "ranking_title": ("{metric} · 排名", "{metric} · ranking"),
+    "ranking_top_title": ("{metric} · 前{top}名", "{metric} · top {top}"),
+    "rank": ("名次", "Rank"),
     "sector_title": ("{county} · 分行业{metric}", "{county} · {metric} by sector"),
     "same_period_last_year": ("去年同期", "Same period last year"),
     "vs_last_year": ("同比", "vs. last year"),

@@ -51,27 +51,55 @@ def county_paths(regions) -> list[dict]:
     return paths
 
 
+def choropleth_columns(regions, values: pd.Series, *, units: str,
+                       selected: str | None = None, names: dict[str, str] | None = None,
+                       lang: str = "zh") -> dict[str, list | np.ndarray]:
+    """What a choropleth shows of each county, in the regions' order: value, hover text,
+    outline width and name. The columns that change with the metric, period, selected county
+    or language, while the shapes stay as they are."""
+    adcodes = list(regions["adcode"])
+    value = values.reindex(adcodes).to_numpy(float)
+    names = names or {}
+    return {"value": value,
+            "name": [names.get(a, n) for a, n in zip(adcodes, regions["name_zh"])],
+            "text": [with_units(format_number(v, lang), units, lang) for v in value],
+            "line": np.where(np.asarray(adcodes) == selected, 3.0, 0.8)}
+
+
+def colour_range(values) -> tuple[float, float]:
+    """The colour bar's range for ``values``: their minimum and maximum, widened to a range
+    of one when they are all equal, (0, 1) when there are none."""
+    finite = np.asarray(values, float)
+    finite = finite[np.isfinite(finite)]
+    if not len(finite):
+        return 0.0, 1.0
+    low, high = float(finite.min()), float(finite.max())
+    return (low, high) if high > low else (low, low + 1.0)
+
+
+def choropleth_hover(label: str, lang: str = "zh") -> list[tuple[str, str]]:
+    return [(text("county", lang), "@name"), (label, "@text")]
+
+
 def choropleth(regions, values: pd.Series, *, label: str, units: str, title: str = "",
                selected: str | None = None, names: dict[str, str] | None = None,
                lang: str = "zh") -> hv.Polygons:
-    """Counties coloured by ``values`` (indexed by adcode); ``selected`` gets a heavy outline."""
-    data = []
-    for path, adcode, name in zip(county_paths(regions), regions["adcode"], regions["name_zh"]):
-        value = float(values.get(adcode, np.nan))
-        name = (names or {}).get(adcode, name)
-        data.append({**path, "adcode": adcode, "name": name, "value": value,
-                     "text": with_units(format_number(value, lang), units, lang),
-                     "line": 3.0 if adcode == selected else 0.8})
-    hover = [(text("county", lang), "@name"), (label, "@text")]
+    """Counties coloured by ``values`` (indexed by adcode); ``selected`` gets a heavy outline.
+    The polygons' columns are :func:`choropleth_columns`, so a dashboard can recolour a drawn
+    map by replacing those alone."""
+    columns = choropleth_columns(regions, values, units=units, selected=selected, names=names,
+                                 lang=lang)
+    data = [{**path, "adcode": adcode, **{key: column[i] for key, column in columns.items()}}
+            for i, (path, adcode) in enumerate(zip(county_paths(regions), regions["adcode"]))]
     value = hv.Dimension("value", label=text("value", lang))  # the title names the metric
     return hv.Polygons(data, vdims=[value, "adcode", "name", "text", "line"]).opts(
         color="value", cmap=MAP_COLORMAP, colorbar=True, line_color="#333333",
-        line_width="line", tools=["hover", "tap"], hover_tooltips=hover,
+        line_width="line", tools=["hover", "tap"], hover_tooltips=choropleth_hover(label, lang),
         colorbar_opts={"formatter": chinese_ticks()} if lang == "zh" else {}, title=title,
-        xaxis=None, yaxis=None,
+        xaxis=None, yaxis=None, clim=colour_range(columns["value"]),
         data_aspect=1, responsive=True, min_height=380, toolbar="above",
         nonselection_alpha=1.0, selection_line_color="#000000", active_tools=["tap"],
-        framewise=True)  # colour range follows the metric shown
+        framewise=True)
 
 
 def monthly_series(series: xr.DataArray, *, label: str, units: str, title: str = "",
@@ -113,23 +141,27 @@ def monthly_series(series: xr.DataArray, *, label: str, units: str, title: str =
 
 
 def county_ranking(values: pd.Series, names: dict[str, str], *, label: str, units: str,
-                   title: str = "", selected: str | None = None,
+                   title: str = "", selected: str | None = None, top: int = 20,
                    lang: str = "zh") -> hv.Bars:
     """Counties ranked by ``values`` (indexed by adcode), largest on top; ``selected`` in a
-    darker colour."""
-    ordered = values.sort_values()
+    darker colour. Of more than ``top`` counties only the first ``top`` are drawn, and the
+    selected one below them, its rank in the hover."""
+    ranked = values.sort_values(ascending=False, kind="stable")
+    rank = pd.Series(np.arange(1, len(ranked) + 1), index=ranked.index)
+    shown = ranked.iloc[:top]
+    if selected in ranked.index and selected not in shown.index:
+        shown = pd.concat([shown, ranked.loc[[selected]]])
+    ordered = shown.iloc[::-1]
     frame = pd.DataFrame({
         "county": [names.get(a, a) for a in ordered.index], "value": ordered.to_numpy(float),
         "text": [with_units(format_number(v, lang), units, lang) for v in ordered],
+        "rank": [f"{rank[a]} / {len(ranked)}" for a in ordered.index],
         "colour": ["#7b241c" if a == selected else SERIES_COLOR for a in ordered.index]})
     return hv.Bars(frame, hv.Dimension("county", label=" "),
-                   [hv.Dimension("value", label=label),
-                    "text", "colour"]).opts(
+                   [hv.Dimension("value", label=label), "text", "rank", "colour"]).opts(
         invert_axes=True, color="colour", title=title, responsive=True, min_height=260,
-        shared_axes=False,
-        tools=["hover"], hover_tooltips=[("", "@county"), (label, "@text")],
-        toolbar="above",
-        framewise=True)
+        shared_axes=False, tools=["hover"], toolbar="above", framewise=True,
+        hover_tooltips=[("", "@county"), (label, "@text"), (text("rank", lang), "@rank")])
 
 
 def sector_breakdown(values: pd.Series, *, label: str, units: str, title: str = "",

@@ -6,12 +6,22 @@ from __future__ import annotations
 import holoviews as hv
 import panel as pn
 import param
+from bokeh.models import ColorMapper, HoverTool
 
 from ..i18n import metric_label, text
 from ..periods import period_label
 from ..state import MAP_METRICS, OverviewState
-from ..views import choropleth, county_ranking, sector_breakdown
+from ..views import (
+    choropleth,
+    choropleth_columns,
+    choropleth_hover,
+    colour_range,
+    county_ranking,
+    sector_breakdown,
+)
 from .page import SelectionPage, english_names, open_page, sync_with_url
+
+RANKING_TOP = 20  # counties drawn in the ranking (a province has a hundred and more)
 
 
 class OverviewDashboard(SelectionPage):
@@ -21,7 +31,9 @@ class OverviewDashboard(SelectionPage):
 
     def __init__(self, **params):
         super().__init__(**params)
+        self._drawn_map = None  # the Bokeh models of the map, once drawn
         self.map = hv.DynamicMap(self._map)
+        self.state.param.watch(self._recolour, ["metric", "period", "county"])
         self.taps = hv.streams.Selection1D(source=self.map)
         self.taps.add_subscriber(self._on_tap)
         self.ranking = hv.DynamicMap(self._ranking)
@@ -60,23 +72,57 @@ class OverviewDashboard(SelectionPage):
     def _names(self) -> dict[str, str]:
         return {a: self.state.county_name(a) for a in self.regions["adcode"]}
 
-    @param.depends("state.metric", "state.period", "state.county", "state.lang")
-    def _map(self):
+    def _map_title(self) -> str:
         state = self.state
-        values = state.county_values().to_series()
-        title = text("map_title", state.lang).format(
+        return text("map_title", state.lang).format(
             period=period_label(state.period, state.lang), metric=state.metric_label)
-        return choropleth(self.regions, values, label=state.metric_label,
-                          units=state.metric_units, title=title, selected=state.county,
-                          names=self._names(), lang=state.lang)
+
+    def _map_columns(self) -> dict:
+        state = self.state
+        return choropleth_columns(self.regions, state.county_values().to_series(),
+                                  units=state.metric_units, selected=state.county,
+                                  names=self._names(), lang=state.lang)
+
+    @param.depends("state.lang")
+    def _map(self):
+        """The map drawn anew only when the language changes; a new metric, period or county
+        recolours the drawn one (:meth:`_recolour`)."""
+        state = self.state
+        return choropleth(self.regions, state.county_values().to_series(),
+                          label=state.metric_label, units=state.metric_units,
+                          title=self._map_title(), selected=state.county, names=self._names(),
+                          lang=state.lang).opts(hooks=[self._keep_drawn_map])
+
+    def _keep_drawn_map(self, plot, element) -> None:
+        figure = plot.state  # the models recolouring changes, found once per drawing
+        self._drawn_map = {"source": plot.handles["source"], "title": figure.title,
+                           "mappers": list(figure.select({"type": ColorMapper})),
+                           "hovers": list(figure.select({"type": HoverTool}))}
+
+    def _recolour(self, *events) -> None:
+        """Send the map its new values, colour range, title and hover label: a few numbers
+        per county instead of every polygon's coordinates again."""
+        drawn = self._drawn_map
+        if drawn is None:
+            return
+        columns = self._map_columns()
+        drawn["source"].data.update(color=columns["value"], **columns)
+        low, high = colour_range(columns["value"])
+        for mapper in drawn["mappers"]:
+            mapper.update(low=low, high=high)
+        drawn["title"].text = self._map_title()
+        for hover in drawn["hovers"]:
+            hover.tooltips = choropleth_hover(self.state.metric_label, self.state.lang)
 
     @param.depends("state.metric", "state.period", "state.county", "state.lang")
     def _ranking(self):
         state = self.state
-        title = text("ranking_title", state.lang).format(metric=state.metric_label)
+        key = "ranking_top_title" if len(self.regions) > RANKING_TOP else "ranking_title"
+        title = text(key, state.lang).format(metric=state.metric_label, top=RANKING_TOP)
         return county_ranking(state.county_values().to_series(), self._names(),
                               label=state.metric_label, units=state.metric_units,
-                              title=title, selected=state.county, lang=state.lang)
+                              title=title, selected=state.county, top=RANKING_TOP,
+                              lang=state.lang)
 
     @param.depends("state.metric", "state.period", "state.county", "state.lang")
     def _sectors(self):
