@@ -159,7 +159,7 @@ def test_overview_app_builds_and_a_map_click_selects_a_county(demo_dir, monkeypa
     app.state.param.update(metric="inspections", period="2020Q1", county="411081")
     polygons = app._map()
     assert len(polygons.data) == 6
-    weidu = next(p for p in polygons.data if p["adcode"] == "411002")
+    weidu = polygons.data.set_index("adcode").loc["411002"]
     assert weidu["value"] == 709 and weidu["name"] == "魏都区"
 
 
@@ -307,3 +307,69 @@ def test_the_ranking_of_many_counties_shows_the_first_and_the_selected_one():
     assert list(bars.data["rank"]) == ["4 / 4", "2 / 4", "1 / 4"]
     assert list(county_ranking(values, {}, label="x", units="", top=9).data["county"]) == [
         "c", "a", "d", "b"]
+
+
+def test_headline_figures_are_computed_once_per_cube_and_selection(demo_cube, monkeypatch):
+    import gc
+
+    from safetyviz import state as state_module
+
+    calls = []
+    compute = OverviewState._compute_headline_figures
+    monkeypatch.setattr(OverviewState, "_compute_headline_figures",
+                        lambda self: calls.append((self.period, self.county)) or compute(self))
+    cube = demo_cube.copy()  # a cube object of its own: nothing kept for it yet
+    first = OverviewState(cube, period="2020Q1")
+    second = OverviewState(cube, period="2020Q1", lang="en")
+    assert first.kpis()[0]["value"] == "7,967家次" and second.kpis()[0]["value"] == "7,967"
+    assert calls == [("2020Q1", "411000")]  # the second session used the first one's
+    second.county = "411002"
+    assert second.kpis()[0]["raw"] == 709 and len(calls) == 2
+    kept = len(state_module.HEADLINE_FIGURES._by_cube)
+    del first, second, cube
+    gc.collect()
+    assert len(state_module.HEADLINE_FIGURES._by_cube) == kept - 1  # gone with its cube
+
+
+def test_sessions_share_the_parsed_catalog_until_the_file_changes(demo_dir, tmp_path):
+    import os
+    import shutil
+
+    from safetyviz.components.page import shared_catalog
+
+    path = tmp_path / "catalog.yaml"
+    shutil.copy(demo_dir / "catalog.yaml", path)
+    assert shared_catalog(str(path)) is shared_catalog(str(path))
+    first = shared_catalog(str(path))
+    path.write_text(path.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    os.utime(path, ns=(1, 1))
+    assert shared_catalog(str(path)) is not first
+    with pytest.raises(Exception, match="catalog not found"):
+        shared_catalog(str(tmp_path / "missing.yaml"))
+
+
+def test_a_sector_chart_first_drawn_with_nothing_can_then_show_bars():
+    # An empty Bars drawn first broke every later update (a county without deaths in the
+    # period of a shared link, then another period).
+    import holoviews as hv
+    import pandas as pd
+    import panel as pn
+    from bokeh.document import Document
+
+    from safetyviz.views import sector_breakdown
+
+    hv.extension("bokeh", logo=False)
+    frames = [pd.Series({"gas": 0.0, "fire_safety": 0.0}), pd.Series(dtype=float),
+              pd.Series({"gas": 4.0, "fire_safety": 1.0, "forestry": 0.0})]
+    step = hv.streams.Stream.define("Step", n=0)()
+    chart = hv.DynamicMap(lambda n: sector_breakdown(frames[n], label="死亡", units="人"),
+                          streams=[step])
+    Document().add_root(pn.pane.HoloViews(chart).get_root())
+    nothing = sector_breakdown(frames[0], label="死亡", units="人")
+    assert len(nothing.data) == 11 and nothing.data.set_index("sector")["value"].to_dict()[
+        "城镇燃气"] == 0
+    assert sector_breakdown(frames[1], label="x", units="").data["value"].isna().all()
+    step.event(n=1)
+    step.event(n=2)
+    assert list(chart.last.data["sector"]) == ["消防", "城镇燃气"]
+

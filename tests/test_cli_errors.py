@@ -69,3 +69,9 @@ def test_bad_reference_file_names_row_and_column(tmp_path):
     bad.write_text(bad.read_text().replace("2020-13-31,inspections,eq", "2020-03-31,bogus,eq"))
     with pytest.raises(UserError, match=r"row 3, column metric: unknown metric 'bogus'"):
         reference.read_reference(bad)
+
+
+def test_serve_with_a_malformed_tile_url(tmp_path):
+    result = run_cli("serve", "--tiles", "javascript:alert(1)/{z}/{x}/{y}",
+                     "--data-dir", str(tmp_path))
+    assert_one_clear_line(result, "tile URL", "{z}/{x}/{y}")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -22,6 +21,7 @@ from .paths import (
     project_root,
     shipped_dir,
     store_dir,
+    tile_url,
 )
 
 
@@ -144,6 +144,8 @@ def cmd_serve(args) -> None:
         raise UserError("cannot find the apps/ folder: run from a safetyviz checkout")
     data_dir = _data_dir(args)
     env = dict(os.environ, SAFETYVIZ_DATA_DIR=str(data_dir.resolve()))
+    tiles = tile_url(args.tiles)  # a malformed URL stops here, before the server starts
+    env["SAFETYVIZ_TILES"] = tiles or ""
     apps = sorted(str(p) for p in (root / "apps").glob("*.py"))
     index = Path(tempfile.mkdtemp(prefix="safetyviz-serve-")) / "index.html"
     index.write_text(index_html([Path(a).stem for a in apps]), encoding="utf-8")
@@ -154,7 +156,10 @@ def cmd_serve(args) -> None:
                "--allow-websocket-origin", f"127.0.0.1:{args.port}"]
     for origin in args.allow_websocket_origin or []:
         command += ["--allow-websocket-origin", origin]
-    raise SystemExit(subprocess.call(command, env=env))
+    sys.stdout.flush()
+    # The server replaces this process: stopping `safetyviz serve` (Ctrl-C, a signal from a
+    # supervisor) stops the server, and no orphan is left holding the port.
+    os.execve(sys.executable, command, env)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -210,6 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--address", default="127.0.0.1")
     serve.add_argument("--allow-websocket-origin", action="append",
                        help="extra host[:port] allowed to open the websocket")
+    serve.add_argument("--tiles", help="base-map tile URL under the maps, e.g. an intranet "
+                                       "server's http://tiles.example/{z}/{x}/{y}.png (env "
+                                       "SAFETYVIZ_TILES; default: no base map, fully offline)")
     serve.set_defaults(func=cmd_serve)
     return parser
 

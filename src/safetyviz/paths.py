@@ -12,6 +12,7 @@ Layout of a data dir (default ``<project>/data``, env ``SAFETYVIZ_DATA_DIR``)::
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from .errors import UserError
@@ -60,3 +61,20 @@ def cube_path(data_dir: Path) -> Path:
 
 def boundaries_path(data_dir: Path) -> Path:
     return Path(data_dir) / "regions" / "boundaries.geojson"
+
+
+TILE_URL = re.compile(r"https?://[^\s\"'<>]+", re.IGNORECASE)
+
+
+def tile_url(url: str | None = None) -> str | None:
+    """The base map's tile URL (``url``, else env ``SAFETYVIZ_TILES``), or None: maps have no
+    base map unless one is configured (an intranet tile server, say), so the dashboards
+    request nothing from any other host. An XYZ template, http(s) with {x}, {y} and {z};
+    returned with Bokeh's {X}/{Y}/{Z}."""
+    url = os.environ.get("SAFETYVIZ_TILES", "") if url is None else url
+    url = url.strip()
+    if not url:
+        return None
+    if not TILE_URL.fullmatch(url) or not all(f"{{{k}}}" in url.lower() for k in "xyz"):
+        raise UserError(f"tile URL {url!r}: expected http(s)://host/…/{{z}}/{{x}}/{{y}}.png")
+    return re.sub(r"\{([xyz])\}", lambda m: "{" + m[1].upper() + "}", url, flags=re.I)

@@ -8,6 +8,9 @@ browser cannot select anything that is not there.
 from __future__ import annotations
 
 import re
+import threading
+import weakref
+from collections import OrderedDict
 
 import pandas as pd
 import param
@@ -34,6 +37,35 @@ KPI_METRICS = ["inspections", "hazards_found", "rectification_rate", "fines_yuan
                "accidents", "deaths"]
 
 
+class PerCube:
+    """Results computed from a cube, kept while the cube lives and shared by every state on
+    it (a server's sessions share one cube): the most recently used ``size`` per cube."""
+
+    def __init__(self, size: int = 2048):
+        self.size = size
+        self._by_cube: dict[int, OrderedDict] = {}
+        self._lock = threading.Lock()
+
+    def get(self, cube: xr.Dataset, key, compute):
+        with self._lock:
+            results = self._by_cube.get(id(cube))
+            if results is None:
+                results = self._by_cube[id(cube)] = OrderedDict()
+                weakref.finalize(cube, self._by_cube.pop, id(cube), None)
+            if key in results:
+                results.move_to_end(key)
+                return results[key]
+        value = compute()
+        with self._lock:
+            results[key] = value
+            while len(results) > self.size:
+                results.popitem(last=False)
+        return value
+
+
+HEADLINE_FIGURES = PerCube()
+
+
 class OverviewState(param.Parameterized):
     """The overview's selection over one cube."""
 
@@ -58,6 +90,7 @@ class OverviewState(param.Parameterized):
         periods = periods_between(months[0], months[-1])
         self.city = str(cube.attrs["city_adcode"])
         counties = [str(a) for a in cube["adcode"].values]
+        self._names_zh = dict(zip(counties, (str(n) for n in cube["name_zh"].values)))
         super().__init__(cube=cube)
         self.param.period.objects = periods
         self.param.county.objects = [self.city, *counties]
@@ -126,7 +159,12 @@ class OverviewState(param.Parameterized):
             return text("city_total", self.lang)
         if self.lang == "en" and self.names_en.get(adcode):
             return self.names_en[adcode]
-        return str(self.cube["name_zh"].sel(adcode=adcode).item())
+        return self._names_zh[adcode]
+
+    def county_names(self) -> dict[str, str]:
+        """The name of every choice of ``county`` (the city first) in the interface
+        language, by adcode."""
+        return {adcode: self.county_name(adcode) for adcode in self.param.county.objects}
 
     @property
     def metric_label(self) -> str:
@@ -136,34 +174,47 @@ class OverviewState(param.Parameterized):
     def metric_units(self) -> str:
         return metric_units(self.metric, self.lang)
 
-    @param.depends("period", "county", "lang")
-    def kpis(self) -> list[dict]:
-        """The headline figures of the period for the chosen county (or the city), each with
-        last year's figure for the same months and the change, told honestly
-        (:func:`indicators.describe_change`); the rectification rate's change is in
-        percentage points."""
+    def headline_figures(self) -> list[tuple[str, float, float]]:
+        """(name, this period, the same months last year) of each headline card for the
+        chosen period and county (the rectification rate: its rate over the same dates a
+        year earlier). Computed once per cube, set of cards, period and county, for all
+        sessions."""
+        key = (tuple(self.kpi_metrics), self.period, self.county)
+        return HEADLINE_FIGURES.get(self.cube, key, self._compute_headline_figures)
+
+    def _compute_headline_figures(self) -> list[tuple[str, float, float]]:
         start, end = self.bounds
         adcode = None if self.county == self.city else self.county
-        cards = []
+        figures = []
         for name in self.kpi_metrics:
             if name == "rectification_rate":
                 now = rectification_rate(self.cube, start, end, by=None, adcode=adcode)
                 before = rectification_rate(self.cube, start - pd.DateOffset(years=1),
                                             end - pd.DateOffset(years=1), by=None,
                                             adcode=adcode)
+                figures.append((name, now, before))
+            else:
+                change = year_over_year(self.cube, name, start, end, adcode=adcode)
+                figures.append((name, change.current, change.previous))
+        return figures
+
+    @param.depends("period", "county", "lang")
+    def kpis(self) -> list[dict]:
+        """The headline figures of the period for the chosen county (or the city), each with
+        last year's figure for the same months and the change, told honestly
+        (:func:`indicators.describe_change`); the rectification rate's change is in
+        percentage points."""
+        cards = []
+        for name, now, before in self.headline_figures():
+            if name == "rectification_rate":
                 cards.append({"name": name, "label": text("rectification_rate", self.lang),
                               "value": format_percent(now, self.lang),
-                              "change": format_points(now - before, self.lang),
-                              "raw": now})
+                              "change": format_points(now - before, self.lang), "raw": now})
                 continue
-            change = year_over_year(self.cube, name, start, end, adcode=adcode)
             units = metric_units(name, self.lang)
             cards.append({"name": name, "label": metric_label(name, self.lang),
-                          "value": with_units(format_number(change.current, self.lang), units,
-                                              self.lang),
-                          "change": describe_change(change.current, change.previous,
-                                                    lang=self.lang),
-                          "raw": change.current})
+                          "value": with_units(format_number(now, self.lang), units, self.lang),
+                          "change": describe_change(now, before, lang=self.lang), "raw": now})
         return cards
 
     def apply_query(self, query: dict) -> list[str]:

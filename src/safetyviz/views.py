@@ -10,7 +10,8 @@ import holoviews as hv
 import numpy as np
 import pandas as pd
 import xarray as xr
-from bokeh.models import CustomJSTickFormatter
+from bokeh.models import CustomJSTickFormatter, TileRenderer, WMTSTileSource
+from holoviews.util.transform import lon_lat_to_easting_northing
 from shapely.geometry import MultiPolygon, Polygon
 
 from .i18n import format_number, text, with_units
@@ -32,6 +33,16 @@ def chinese_ticks() -> CustomJSTickFormatter:
     each time: a Bokeh model belongs to one document, and every session has its own."""
     return CustomJSTickFormatter(code=TICKS_JS)
 
+
+
+def base_map(url: str):
+    """A plot hook laying the tiles of ``url`` (an XYZ template, see
+    :func:`safetyviz.paths.tile_url`) under a map drawn in Web Mercator metres."""
+    def hook(plot, element) -> None:
+        figure = plot.state
+        if not any(isinstance(r, TileRenderer) for r in figure.renderers):  # hooks run again
+            figure.add_tile(WMTSTileSource(url=url, attribution=""))
+    return hook
 
 
 def county_paths(regions) -> list[dict]:
@@ -83,14 +94,21 @@ def choropleth_hover(label: str, lang: str = "zh") -> list[tuple[str, str]]:
 
 def choropleth(regions, values: pd.Series, *, label: str, units: str, title: str = "",
                selected: str | None = None, names: dict[str, str] | None = None,
-               lang: str = "zh") -> hv.Polygons:
-    """Counties coloured by ``values`` (indexed by adcode); ``selected`` gets a heavy outline.
+               tiles: str | None = None, hooks: tuple = (), lang: str = "zh") -> hv.Polygons:
+    """Counties coloured by ``values`` (indexed by adcode); ``selected`` gets a heavy outline;
+    over the base map of ``tiles`` if given (then in Web Mercator metres, not degrees).
     The polygons' columns are :func:`choropleth_columns`, so a dashboard can recolour a drawn
-    map by replacing those alone."""
+    map by replacing those alone; ``hooks`` are run on the drawn plot."""
+    # spatialpandas: HoloViews' vectorised geometry backend, 3,000 counties drawn in 1 s
+    # instead of 20 (imported here: numba makes it slow to import)
+    import spatialpandas
+
     columns = choropleth_columns(regions, values, units=units, selected=selected, names=names,
                                  lang=lang)
-    data = [{**path, "adcode": adcode, **{key: column[i] for key, column in columns.items()}}
-            for i, (path, adcode) in enumerate(zip(county_paths(regions), regions["adcode"]))]
+    shapes = regions.to_crs(3857).geometry if tiles else regions.geometry
+    data = spatialpandas.GeoDataFrame({
+        "geometry": spatialpandas.GeoSeries(shapes.values),
+        "adcode": list(regions["adcode"]), **columns})
     value = hv.Dimension("value", label=text("value", lang))  # the title names the metric
     return hv.Polygons(data, vdims=[value, "adcode", "name", "text", "line"]).opts(
         color="value", cmap=MAP_COLORMAP, colorbar=True, line_color="#333333",
@@ -99,7 +117,7 @@ def choropleth(regions, values: pd.Series, *, label: str, units: str, title: str
         xaxis=None, yaxis=None, clim=colour_range(columns["value"]),
         data_aspect=1, responsive=True, min_height=380, toolbar="above",
         nonselection_alpha=1.0, selection_line_color="#000000", active_tools=["tap"],
-        framewise=True)
+        hooks=[*([base_map(tiles)] if tiles else []), *hooks], framewise=True)
 
 
 def monthly_series(series: xr.DataArray, *, label: str, units: str, title: str = "",
@@ -167,8 +185,13 @@ def county_ranking(values: pd.Series, names: dict[str, str], *, label: str, unit
 def sector_breakdown(values: pd.Series, *, label: str, units: str, title: str = "",
                      lang: str = "zh") -> hv.Bars:
     """The sectors' shares of a metric (``values`` indexed by sector code), largest on top;
-    sectors with nothing are left out."""
-    values = values[values > 0].sort_values()
+    sectors with nothing are left out. When no sector has anything, every sector is listed
+    with its value (0, or missing for a metric without sectors): never an empty chart, which
+    HoloViews could not later update with bars."""
+    shown = values[values > 0].sort_values()
+    if shown.empty:
+        shown = values.reindex(list(VOCABULARIES["sector"])).astype(float)
+    values = shown
     frame = pd.DataFrame({
         "sector": [vocab_label("sector", code, lang) for code in values.index],
         "value": values.to_numpy(float),
@@ -220,18 +243,22 @@ def joint_timeline(operations: pd.DataFrame, names: dict[str, str], *, title: st
 
 
 def risk_map(regions, points: pd.DataFrame, sites: pd.DataFrame, colours: dict[str, str], *,
-             title: str = "", selected: str | None = None, lang: str = "zh") -> hv.Overlay:
+             title: str = "", selected: str | None = None, tiles: str | None = None,
+             lang: str = "zh") -> hv.Overlay:
     """Enterprises as points coloured by risk level over the county outlines, major hazard
-    installations as black stars; ``selected`` county outlined heavier."""
+    installations as black stars; ``selected`` county outlined heavier; over the base map of
+    ``tiles`` if given (then in Web Mercator metres, not degrees)."""
+    place = lon_lat_to_easting_northing if tiles else (lambda lon, lat: (lon, lat))
     outlines = [{**path, "line": 2.5 if adcode == selected else 0.8}
-                for path, adcode in zip(county_paths(regions), regions["adcode"])]
+                for path, adcode in zip(county_paths(regions.to_crs(3857) if tiles else regions),
+                                        regions["adcode"])]
     counties = hv.Path(outlines, vdims=["line"]).opts(color="#566573", line_width="line")
     order = list(colours)[::-1]  # the highest risk drawn last, on top
     points = points.iloc[np.argsort([order.index(c) for c in points["risk_level"].astype(str)],
                                     kind="stable")]
+    lon, lat = place(points["lon"].to_numpy(float), points["lat"].to_numpy(float))
     frame = pd.DataFrame({
-        "lon": points["lon"].to_numpy(float), "lat": points["lat"].to_numpy(float),
-        "name": points["name"].astype(str).to_numpy(),
+        "lon": lon, "lat": lat, "name": points["name"].astype(str).to_numpy(),
         "sector": [vocab_label("sector", c, lang) for c in points["sector"].astype(str)],
         "level": [vocab_label("risk_level", c, lang) for c in points["risk_level"].astype(str)],
         "colour": [colours[c] for c in points["risk_level"].astype(str)]})
@@ -239,15 +266,16 @@ def risk_map(regions, points: pd.DataFrame, sites: pd.DataFrame, colours: dict[s
         color="colour", size=4, alpha=0.8, line_color=None, tools=["hover"],
         hover_tooltips=[("", "@name"), (text("sector", lang), "@sector"),
                         (text("risk_level", lang), "@level")])
+    lon, lat = place(sites["lon"].to_numpy(float), sites["lat"].to_numpy(float))
     installations = hv.Points(
-        pd.DataFrame({"lon": sites["lon"].to_numpy(float), "lat": sites["lat"].to_numpy(float),
-                      "site": sites["site_id"].astype(str).to_numpy()}),
+        pd.DataFrame({"lon": lon, "lat": lat, "site": sites["site_id"].astype(str).to_numpy()}),
         ["lon", "lat"], ["site"], label=text("major_hazard_sites", lang)).opts(
         marker="star", size=14, color="#17202a", tools=["hover"],
         hover_tooltips=[(text("major_hazard_sites", lang), "@site")])
     return (counties * enterprises * installations).opts(
         title=title, xaxis=None, yaxis=None, data_aspect=1, responsive=True, min_height=420,
-        toolbar="above", shared_axes=False, show_legend=False)
+        toolbar="above", shared_axes=False, show_legend=False,
+        hooks=[base_map(tiles)] if tiles else [])
 
 
 def dual_prevention_bars(progress: pd.DataFrame, names: dict[str, str], *, title: str = "",

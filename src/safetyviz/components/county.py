@@ -21,7 +21,13 @@ from ..records import (
     to_xlsx_bytes,
 )
 from ..state import OverviewState
-from .page import SelectionPage, english_names, open_page, sync_with_url
+from .page import (
+    SelectionPage,
+    drawn_after_the_page,
+    english_names,
+    open_page,
+    sync_with_url,
+)
 
 pn.extension("tabulator")
 
@@ -93,8 +99,13 @@ class CountyProfile(SelectionPage):
         controls = pn.FlexBox(self.county_select, self.period_select, self.lang_switch,
                               sizing_mode="stretch_width")
         return pn.Column(self._header, controls, self._kpis,
-                         pn.pane.HoloViews(self.series, height=360, sizing_mode="stretch_width"),
-                         self._records, sizing_mode="stretch_width")
+                         drawn_after_the_page(self._plots_and_tables),
+                         sizing_mode="stretch_width")
+
+    def _plots_and_tables(self) -> pn.Column:
+        return pn.Column(
+            pn.pane.HoloViews(self.series, height=360, sizing_mode="stretch_width"),
+            self._records, sizing_mode="stretch_width")
 
 
 def create_county_app(catalog: str | None = None):

@@ -16,7 +16,13 @@ from ..records import actions_by_type, joint_operations
 from ..state import OverviewState
 from ..views import action_types, joint_timeline, sector_breakdown
 from .county import record_table
-from .page import SelectionPage, english_names, open_page, sync_with_url
+from .page import (
+    SelectionPage,
+    drawn_after_the_page,
+    english_names,
+    open_page,
+    sync_with_url,
+)
 
 pn.extension("tabulator")
 
@@ -45,9 +51,6 @@ class EnforcementPage(SelectionPage):
         super().__init__(**params)
         self.sectors = hv.DynamicMap(self._sectors)
 
-    def _names(self) -> dict[str, str]:
-        return {a: self.state.county_name(a) for a in self.state.param.county.objects}
-
     @param.depends("state.lang", "state.county")
     def _header(self):
         return self._heading("enforcement")
@@ -73,8 +76,9 @@ class EnforcementPage(SelectionPage):
                 "actions_title", lang).format(county=county, period=period)),
                 height=360, min_width=320, sizing_mode="stretch_width",
                 styles={"flex": "1 1 420px"}),
-            pn.pane.HoloViews(joint_timeline(operations, self._names(), lang=lang, title=text(
-                "joint_title", lang).format(county=county, period=period)),
+            pn.pane.HoloViews(joint_timeline(
+                operations, state.county_names(), lang=lang,
+                title=text("joint_title", lang).format(county=county, period=period)),
                 height=360, min_width=320, sizing_mode="stretch_width",
                 styles={"flex": "1 1 420px"}),
             sizing_mode="stretch_width")
@@ -84,14 +88,18 @@ class EnforcementPage(SelectionPage):
     def __panel__(self):
         controls = pn.FlexBox(self.county_select, self.period_select, self.lang_switch,
                               sizing_mode="stretch_width")
+        return pn.Column(self._header, controls, self._kpis,
+                         drawn_after_the_page(self._plots_and_tables),
+                         sizing_mode="stretch_width")
+
+    def _plots_and_tables(self) -> pn.Column:
         plots = pn.FlexBox(
             pn.pane.HoloViews(self.series, height=360, min_width=320,
                               sizing_mode="stretch_width", styles={"flex": "2 1 480px"}),
             pn.pane.HoloViews(self.sectors, height=360, min_width=300,
                               sizing_mode="stretch_width", styles={"flex": "1 1 320px"}),
             sizing_mode="stretch_width")
-        return pn.Column(self._header, controls, self._kpis, plots, self._records,
-                         sizing_mode="stretch_width")
+        return pn.Column(plots, self._records, sizing_mode="stretch_width")
 
 
 def create_enforcement_app(catalog: str | None = None):

@@ -3,6 +3,8 @@ of the county clicked on the map or chosen in the selector."""
 
 from __future__ import annotations
 
+import weakref
+
 import holoviews as hv
 import panel as pn
 import param
@@ -19,7 +21,28 @@ from ..views import (
     county_ranking,
     sector_breakdown,
 )
-from .page import SelectionPage, english_names, open_page, sync_with_url
+from .page import (
+    TILES_DOC,
+    SelectionPage,
+    drawn_after_the_page,
+    english_names,
+    map_tiles,
+    open_page,
+    sync_with_url,
+)
+
+
+def weak_hook(method):
+    """A plot hook calling ``method`` while its object lives. HoloViews keeps an element's
+    options (hooks included) in a global registry: a bound method there would keep a closed
+    session's page, and all it holds, alive."""
+    method = weakref.WeakMethod(method)
+
+    def hook(plot, element) -> None:
+        if (bound := method()) is not None:
+            bound(plot, element)
+    return hook
+
 
 RANKING_TOP = 20  # counties drawn in the ranking (a province has a hundred and more)
 
@@ -28,6 +51,7 @@ class OverviewDashboard(SelectionPage):
     """Headline cards, map, ranking, sectors and series over one :class:`OverviewState`."""
 
     regions = param.Parameter(doc="County boundaries (GeoDataFrame sorted by adcode).")
+    tiles = param.String(default=None, allow_None=True, doc=TILES_DOC)
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -69,9 +93,6 @@ class OverviewDashboard(SelectionPage):
             self._relabel()  # the new period among the period selector's options
             self.state.period = value
 
-    def _names(self) -> dict[str, str]:
-        return {a: self.state.county_name(a) for a in self.regions["adcode"]}
-
     def _map_title(self) -> str:
         state = self.state
         return text("map_title", state.lang).format(
@@ -81,7 +102,7 @@ class OverviewDashboard(SelectionPage):
         state = self.state
         return choropleth_columns(self.regions, state.county_values().to_series(),
                                   units=state.metric_units, selected=state.county,
-                                  names=self._names(), lang=state.lang)
+                                  names=state.county_names(), lang=state.lang)
 
     @param.depends("state.lang")
     def _map(self):
@@ -90,8 +111,9 @@ class OverviewDashboard(SelectionPage):
         state = self.state
         return choropleth(self.regions, state.county_values().to_series(),
                           label=state.metric_label, units=state.metric_units,
-                          title=self._map_title(), selected=state.county, names=self._names(),
-                          lang=state.lang).opts(hooks=[self._keep_drawn_map])
+                          title=self._map_title(), selected=state.county,
+                          names=state.county_names(), tiles=self.tiles,
+                          hooks=(weak_hook(self._keep_drawn_map),), lang=state.lang)
 
     def _keep_drawn_map(self, plot, element) -> None:
         figure = plot.state  # the models recolouring changes, found once per drawing
@@ -119,7 +141,7 @@ class OverviewDashboard(SelectionPage):
         state = self.state
         key = "ranking_top_title" if len(self.regions) > RANKING_TOP else "ranking_title"
         title = text(key, state.lang).format(metric=state.metric_label, top=RANKING_TOP)
-        return county_ranking(state.county_values().to_series(), self._names(),
+        return county_ranking(state.county_values().to_series(), state.county_names(),
                               label=state.metric_label, units=state.metric_units,
                               title=title, selected=state.county, top=RANKING_TOP,
                               lang=state.lang)
@@ -147,11 +169,8 @@ class OverviewDashboard(SelectionPage):
         else:
             self.state.county = self.state.city
 
-    def __panel__(self):
-        controls = pn.FlexBox(self.metric_select, self.period_select, self.range_from,
-                              self.range_to, self.county_select, self.lang_switch,
-                              sizing_mode="stretch_width")
-        plots = pn.FlexBox(
+    def _plots(self) -> pn.FlexBox:
+        return pn.FlexBox(
             pn.pane.HoloViews(self.map, min_width=340, height=460, sizing_mode="stretch_width",
                               styles={"flex": "1 1 420px"}),
             pn.pane.HoloViews(self.ranking, min_width=300, height=460,
@@ -161,7 +180,13 @@ class OverviewDashboard(SelectionPage):
             pn.pane.HoloViews(self.sectors, min_width=300, height=380,
                               sizing_mode="stretch_width", styles={"flex": "1 1 320px"}),
             sizing_mode="stretch_width")
-        return pn.Column(self._header, controls, self._kpis, plots, sizing_mode="stretch_width")
+
+    def __panel__(self):
+        controls = pn.FlexBox(self.metric_select, self.period_select, self.range_from,
+                              self.range_to, self.county_select, self.lang_switch,
+                              sizing_mode="stretch_width")
+        return pn.Column(self._header, controls, self._kpis, drawn_after_the_page(self._plots),
+                         sizing_mode="stretch_width")
 
 
 def create_overview_app(catalog: str | None = None):
@@ -169,6 +194,6 @@ def create_overview_app(catalog: str | None = None):
     def build(cat, cube, regions):
         state = OverviewState(cube, names_en=english_names(regions))
         sync_with_url(state)
-        return OverviewDashboard(state=state, regions=regions)
+        return OverviewDashboard(state=state, regions=regions, tiles=map_tiles())
 
     return open_page(catalog, build)

@@ -5,6 +5,7 @@ monthly series they drive, and a page opened for one session."""
 from __future__ import annotations
 
 import html
+import os
 
 import holoviews as hv
 import panel as pn
@@ -15,11 +16,26 @@ from ..catalog import catalog_path, open_catalog, version
 from ..errors import UserError
 from ..i18n import LANGUAGE_NAMES, text
 from ..loading import load_cube, load_regions
+from ..paths import tile_url
 from ..periods import period_label
 from ..state import OverviewState
 from ..views import monthly_series
 
 hv.extension("bokeh", logo=False)
+
+
+@pn.cache(max_items=4)
+def _parsed_catalog(path: str, stamp: tuple):
+    return open_catalog(path)
+
+
+def shared_catalog(path: str):
+    """The catalog at ``path``, parsed once per version of the file for all sessions."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return open_catalog(path)  # says what is missing
+    return _parsed_catalog(path, (stat.st_mtime_ns, stat.st_size, stat.st_ino))
 
 
 @pn.cache(max_items=2)
@@ -91,11 +107,34 @@ def open_page(catalog: str | None, build):
     all sessions; an alert saying what is missing when they cannot be read."""
     try:
         path = str(catalog or catalog_path())
-        cat = open_catalog(path)
+        cat = shared_catalog(path)
         cube, regions = load_data(path, version("cube", cat))
     except UserError as exc:
         return unavailable(exc)
     return build(cat, cube, regions)
+
+
+def drawn_after_the_page(plots) -> pn.viewable.Viewable:
+    """The layout ``plots()`` returns (a page's plots), built and drawn once the browser
+    shows the rest of the page: the heading, controls and cards arrive at once, the plots a
+    moment later in their place (a spinner meanwhile), instead of every session waiting for
+    all of them."""
+    # a lambda: a method would be re-run whenever any parameter of its page changed
+    return pn.param.ParamFunction(lambda: plots(), defer_load=True,
+                                  sizing_mode="stretch_width")
+
+
+def map_tiles() -> str | None:
+    """The configured base-map tiles (``SAFETYVIZ_TILES``), None when there are none or the
+    setting is malformed (logged: a map without a base map beats no page)."""
+    try:
+        return tile_url()
+    except UserError as exc:
+        pn.state.log(f"base map off: {exc}", level="warning")
+        return None
+
+
+TILES_DOC = "XYZ URL of the base-map tiles under the maps; None for none (offline)."
 
 
 def english_names(regions) -> dict[str, str]:
@@ -131,7 +170,7 @@ class SelectionPage(pn.viewable.Viewer):
         for widget in (self.county_select, self.period_select):
             widget.description = None  # the parameters' docs are for developers
         self.county_select.param.update(name=text("county", lang), value=state.county, options={
-            state.county_name(a): a for a in state.param.county.objects})
+            name: adcode for adcode, name in state.county_names().items()})
         self.period_select.param.update(name=text("period", lang), value=state.period, options={
             period_label(p, lang): p for p in state.param.period.objects})
 

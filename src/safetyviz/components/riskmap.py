@@ -16,7 +16,14 @@ from ..loading import load_regions, load_table
 from ..riskmap import RISK_COLOURS, RiskMapState
 from ..views import dual_prevention_bars, risk_map
 from ..vocab import RISK_LEVELS, SECTORS, label
-from .page import sync_with_url, unavailable
+from .page import (
+    TILES_DOC,
+    drawn_after_the_page,
+    map_tiles,
+    shared_catalog,
+    sync_with_url,
+    unavailable,
+)
 
 hv.extension("bokeh", logo=False)
 
@@ -34,6 +41,7 @@ class RiskMapPage(pn.viewable.Viewer):
 
     state = param.ClassSelector(class_=RiskMapState, doc="The selection this page shows.")
     regions = param.Parameter(doc="County boundaries (GeoDataFrame sorted by adcode).")
+    tiles = param.String(default=None, allow_None=True, doc=TILES_DOC)
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -69,7 +77,7 @@ class RiskMapPage(pn.viewable.Viewer):
         title = text("riskmap_title", state.lang).format(county=state.county_name(state.city),
                                                          n=f"{len(points):,}")
         return risk_map(self.regions, points, state.sites, RISK_COLOURS, title=title,
-                        selected=state.county, lang=state.lang)
+                        selected=state.county, tiles=self.tiles, lang=state.lang)
 
     @param.depends("state.lang")
     def _progress(self):
@@ -98,14 +106,16 @@ class RiskMapPage(pn.viewable.Viewer):
     def __panel__(self):
         controls = pn.FlexBox(self.level_filter, self.sector_filter, self.county_select,
                               self.lang_switch, sizing_mode="stretch_width")
-        plots = pn.FlexBox(
+        return pn.Column(self._header, controls, self._legend,
+                         drawn_after_the_page(self._plots), sizing_mode="stretch_width")
+
+    def _plots(self) -> pn.FlexBox:
+        return pn.FlexBox(
             pn.pane.HoloViews(self.map, height=560, min_width=340, sizing_mode="stretch_width",
                               styles={"flex": "2 1 520px"}),
             pn.pane.HoloViews(self.progress, height=400, min_width=320,
                               sizing_mode="stretch_width", styles={"flex": "1 1 360px"}),
             sizing_mode="stretch_width")
-        return pn.Column(self._header, controls, self._legend, plots,
-                         sizing_mode="stretch_width")
 
 
 def create_riskmap_app(catalog: str | None = None):
@@ -113,7 +123,7 @@ def create_riskmap_app(catalog: str | None = None):
     try:
         path = str(catalog or catalog_path())
         enterprises, sites, regions = load_register(path,
-                                                    version("enterprises", open_catalog(path)))
+                                                    version("enterprises", shared_catalog(path)))
     except UserError as exc:
         return unavailable(exc)
     counties = list(regions["adcode"])
@@ -121,4 +131,4 @@ def create_riskmap_app(catalog: str | None = None):
                          names={"zh": dict(zip(counties, regions["name_zh"])),
                                 "en": dict(zip(counties, regions["name_en"]))})
     sync_with_url(state)
-    return RiskMapPage(state=state, regions=regions)
+    return RiskMapPage(state=state, regions=regions, tiles=map_tiles())

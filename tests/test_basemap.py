@@ -1,0 +1,62 @@
+"""Base maps: off unless a tile URL is configured; then under both maps, in Web Mercator."""
+
+from __future__ import annotations
+
+import holoviews as hv
+import numpy as np
+import pandas as pd
+import pytest
+from bokeh.models import TileRenderer
+
+from safetyviz.errors import UserError
+from safetyviz.paths import boundaries_path, shipped_dir, tile_url
+from safetyviz.views import choropleth, risk_map
+
+hv.extension("bokeh", logo=False)
+URL = "http://tiles.intranet/{z}/{x}/{y}.png"
+
+
+def test_the_tile_url_is_checked_and_off_by_default(monkeypatch):
+    monkeypatch.delenv("SAFETYVIZ_TILES", raising=False)
+    assert tile_url() is None
+    monkeypatch.setenv("SAFETYVIZ_TILES", URL)
+    assert tile_url() == "http://tiles.intranet/{Z}/{X}/{Y}.png"
+    for bad in ("javascript:alert(1)//{z}/{x}/{y}", "http://a/{x}/{y}.png",
+                'http://a/{z}/{x}/{y}.png" onload="x', "file:///etc/{z}/{x}/{y}"):
+        with pytest.raises(UserError, match="tile URL"):
+            tile_url(bad)
+
+
+def regions():
+    import geopandas as gpd
+
+    return gpd.read_file(boundaries_path(shipped_dir())).sort_values("adcode")
+
+
+def tiles_of(plot) -> list[str]:
+    return [r.tile_source.url for r in plot.renderers if isinstance(r, TileRenderer)]
+
+
+def test_the_choropleth_lies_on_the_tiles_in_metres():
+    counties = regions()
+    values = pd.Series(1.0, index=counties["adcode"])
+    plain = hv.render(choropleth(counties, values, label="x", units=""))
+    assert tiles_of(plain) == []
+    assert 112 < plain.renderers[0].data_source.data["xs"][0][0][0][0] < 115  # degrees
+    tiled = hv.render(choropleth(counties, values, label="x", units="", tiles=tile_url(URL)))
+    assert tiles_of(tiled) == ["http://tiles.intranet/{Z}/{X}/{Y}.png"]
+    glyphs = [r for r in tiled.renderers if not isinstance(r, TileRenderer)]
+    x = glyphs[0].data_source.data["xs"][0][0][0][0]
+    assert 112 * 111_319.5 < x < 115 * 111_319.5  # metres east: lon × 20037508.34 / 180
+
+
+def test_the_risk_map_lies_on_the_tiles_in_metres():
+    points = pd.DataFrame({"lon": [113.8], "lat": [34.0], "name": ["甲"], "sector": ["gas"],
+                           "risk_level": ["red"]})
+    sites = pd.DataFrame({"lon": [113.9], "lat": [34.1], "site_id": ["S1"]})
+    colours = {"red": "#e74c3c", "orange": "#e67e22", "yellow": "#f1c40f", "blue": "#3498db"}
+    tiled = hv.render(risk_map(regions(), points, sites, colours, tiles=tile_url(URL)))
+    assert tiles_of(tiled) == ["http://tiles.intranet/{Z}/{X}/{Y}.png"]
+    xs = [r.data_source.data["lon"][0] for r in tiled.renderers
+          if not isinstance(r, TileRenderer) and "lon" in r.data_source.data]
+    assert np.allclose(sorted(xs), [113.8 * 20037508.34 / 180, 113.9 * 20037508.34 / 180])
