@@ -14,7 +14,7 @@ from ..i18n import text
 from ..periods import period_label
 from ..records import actions_by_type, joint_operations
 from ..state import OverviewState
-from ..views import action_types, joint_timeline, sector_breakdown
+from ..views import action_types, joint_timeline
 from .county import record_table
 from .page import (
     SelectionPage,
@@ -54,14 +54,6 @@ class EnforcementPage(SelectionPage):
     @param.depends("state.lang", "state.county")
     def _header(self):
         return self._heading("enforcement")
-
-    @param.depends("state.period", "state.county", "state.lang")
-    def _sectors(self):
-        state = self.state
-        title = text("sector_title", state.lang).format(county=state.county_name(),
-                                                        metric=state.metric_label)
-        return sector_breakdown(state.sector_values(), label=state.metric_label,
-                                units=state.metric_units, title=title, lang=state.lang)
 
     @param.depends("state.period", "state.county", "state.lang")
     def _records(self):

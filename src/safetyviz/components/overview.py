@@ -19,7 +19,6 @@ from ..views import (
     choropleth_hover,
     colour_range,
     county_ranking,
-    sector_breakdown,
 )
 from .page import (
     TILES_DOC,
@@ -145,14 +144,6 @@ class OverviewDashboard(SelectionPage):
                               label=state.metric_label, units=state.metric_units,
                               title=title, selected=state.county, top=RANKING_TOP,
                               lang=state.lang)
-
-    @param.depends("state.metric", "state.period", "state.county", "state.lang")
-    def _sectors(self):
-        state = self.state
-        title = text("sector_title", state.lang).format(county=state.county_name(),
-                                                        metric=state.metric_label)
-        return sector_breakdown(state.sector_values(), label=state.metric_label,
-                                units=state.metric_units, title=title, lang=state.lang)
 
     @param.depends("state.lang")
     def _header(self):

@@ -19,7 +19,7 @@ from ..loading import load_cube, load_regions
 from ..paths import tile_url
 from ..periods import period_label
 from ..state import OverviewState
-from ..views import monthly_series
+from ..views import monthly_series, sector_breakdown
 
 hv.extension("bokeh", logo=False)
 
@@ -191,3 +191,11 @@ class SelectionPage(pn.viewable.Viewer):
         return monthly_series(state.monthly(), label=state.metric_label,
                               units=state.metric_units, title=title, highlight=state.bounds,
                               lang=state.lang)
+
+    @param.depends("state.metric", "state.period", "state.county", "state.lang")
+    def _sectors(self):
+        state = self.state
+        title = text("sector_title", state.lang).format(county=state.county_name(),
+                                                        metric=state.metric_label)
+        return sector_breakdown(state.sector_values(), label=state.metric_label,
+                                units=state.metric_units, title=title, lang=state.lang)
