@@ -6,7 +6,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 5006
 
-.PHONY: serve test data notebooks lab clean
+.PHONY: serve test data notebooks lab system clean
+
+# Debian packages of the tests and the PDF bulletin: Chromium (browser tests), a CJK font
+# (Chinese in screenshots and PDFs), Pango (WeasyPrint lays out PDFs with it), poppler-utils
+# (pdftotext reads the PDFs back). Installed when missing if we may; else say which.
+SYSTEM_PACKAGES := chromium fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0 poppler-utils
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +32,20 @@ data: $(VENV)/.installed-base
 serve: data
 	$(BIN)/safetyviz serve --port $(PORT)
 
-test: $(VENV)/.installed-test
+test: system $(VENV)/.installed-test
 	$(BIN)/python -m pytest
+
+system:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "apt-get install$$missing"; export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
+	else \
+	  echo "missing Debian packages:$$missing (sudo apt-get install$$missing);" \
+	       "tests that need them are skipped"; \
+	fi
 
 clean:
 	rm -rf data/store data/cube data/catalog.yaml build .pytest_cache

@@ -162,6 +162,19 @@ def cmd_serve(args) -> None:
     os.execve(sys.executable, command, env)
 
 
+def cmd_report(args) -> None:
+    from .catalog import ensure_catalog, open_catalog
+    from .periods import parse_period
+    from .report import write_report
+
+    parse_period(args.period)  # a bad period is told before any data is read
+    data_dir = _data_dir(args)
+    catalog = open_catalog(ensure_catalog(data_dir))
+    out = write_report(args.period, Path(args.out), args.format, args.county, args.lang,
+                       catalog, args.templates)
+    print(f"wrote {out}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="safetyviz", description=__doc__.splitlines()[0])
     common = argparse.ArgumentParser(add_help=False)
@@ -219,6 +232,19 @@ def build_parser() -> argparse.ArgumentParser:
                                        "server's http://tiles.example/{z}/{x}/{y}.png (env "
                                        "SAFETYVIZ_TILES; default: no base map, fully offline)")
     serve.set_defaults(func=cmd_serve)
+
+    report = sub.add_parser("report", parents=[common],
+                            help="write the work-safety bulletin of a period (HTML or PDF)")
+    report.add_argument("--period", required=True,
+                        help="2020Q1, 2020, 2020-03 or 2020-01-01/2020-04-20")
+    report.add_argument("--county", help="adcode of one county (default: the whole city)")
+    report.add_argument("--lang", choices=["zh", "en"], default="zh")
+    report.add_argument("--format", choices=["html", "pdf"],
+                        help="default: from the --out file's suffix")
+    report.add_argument("--out", required=True, help="file to write, e.g. bulletin.html")
+    report.add_argument("--templates", help="narrative templates to use instead of "
+                                            "data/report/narrative.yaml")
+    report.set_defaults(func=cmd_report)
     return parser
 
 
