@@ -443,8 +443,9 @@ def compose(facts: Facts, period: str, lang: str = "zh", counties: list[Facts] |
             rate = facts.sites_online / facts.sites
             difference = round(rate * 100) - round(facts.province_rate * 100)
             key = "monitoring_province" if difference >= 0 else "monitoring_province_lower"
-            monitoring += ("" if lang == "zh" else " ") + _fill(words, key, {"province_rate": _percent(facts.province_rate, 0),
-                                             "difference": str(abs(difference))})
+            province = {"province_rate": _percent(facts.province_rate, 0),
+                        "difference": str(abs(difference))}
+            monitoring += ("" if lang == "zh" else " ") + _fill(words, key, province)
     else:
         monitoring = _fill(words, "monitoring_none", fields)
     sections.append(Section(headings["monitoring"], [monitoring]))
