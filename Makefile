@@ -47,5 +47,27 @@ system:
 	       "tests that need them are skipped"; \
 	fi
 
+$(VENV)/.installed-notebooks: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[notebooks]'
+	touch $@ $(VENV)/.installed-base
+
+# Every notebook executed by papermill into build/notebooks/ (outputs never committed);
+# another period or county: make notebooks PERIOD=2021Q2 COUNTY=411002
+PERIOD ?= 2020Q1
+COUNTY ?=
+notebooks: data $(VENV)/.installed-notebooks
+	mkdir -p build/notebooks
+	cd notebooks && for nb in 0[2-9]_*.ipynb; do \
+	  ../$(BIN)/papermill --no-progress-bar $$nb ../build/notebooks/$$nb -p period $(PERIOD) \
+	    $(if $(COUNTY),-p county $(COUNTY)) || exit 1; done
+	cd notebooks && ../$(BIN)/papermill --no-progress-bar 01_q1_2020_bulletin.ipynb \
+	  ../build/notebooks/01_q1_2020_bulletin.ipynb
+
+# JupyterLab on http://localhost:$(LAB_PORT) (the URL with its token is printed); the
+# dashboards inside it at /panel/overview, /panel/county, …
+LAB_PORT ?= 8888
+lab: data $(VENV)/.installed-notebooks
+	$(BIN)/safetyviz lab --port $(LAB_PORT)
+
 clean:
 	rm -rf data/store data/cube data/catalog.yaml build .pytest_cache

@@ -439,3 +439,44 @@ def test_median_days_to_rectify(engine):
     q2_counties = ind.median_days_to_rectify(frame, *q2, adcodes=[A, B])
     assert math.isnan(q2_counties[A]) and q2_counties[B] == 13.0
     assert math.isnan(ind.median_days_to_rectify(frame, "2020-07-01", "2020-09-30", by=None))
+
+
+# --------------------------------------------------------------------------------------------
+# Time to rectification with censoring (Kaplan–Meier)
+
+
+def test_still_open_counts_open_hazards_as_censored_not_as_rectified():
+    # Five hazards found on 1 January, looked at on the 10th: rectified after 1, 2 and 4
+    # days; one still open (watched 9 days); one rectified on the 20th, i.e. still open on
+    # the 10th (watched 9 days).
+    hazards = pd.DataFrame({
+        "found_date": pd.to_datetime(["2020-01-01"] * 5 + ["2020-02-01"]),
+        "rectified_date": pd.to_datetime(["2020-01-02", "2020-01-03", "2020-01-05", None,
+                                          "2020-01-20", "2020-02-02"])})
+    curve = ind.still_open(hazards, "2020-01-01", "2020-01-31", "2020-01-10",
+                                  days=12)["all"]
+    # Day 1: 1 of 5 at risk rectified → 4/5; day 2: 1 of 4 → 3/5; day 4: 1 of 3 → 2/5; the
+    # two censored on day 9 change nothing; after day 9 nothing is known.
+    expected = [1.0, 0.8, 0.6, 0.6, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4]
+    assert curve.iloc[:10].tolist() == pytest.approx(expected)
+    assert curve.iloc[10:].isna().all()
+    assert ind.median_days_open(curve) == 4.0
+    # The naive median of the rectified ones (2 days) would understate it.
+
+
+def test_still_open_by_group_and_when_more_than_half_stay_open():
+    hazards = pd.DataFrame({
+        "sector": ["gas", "gas", "fire", "fire", "fire"],
+        "found_date": pd.to_datetime(["2020-01-01"] * 5),
+        "rectified_date": pd.to_datetime(["2020-01-01", "2020-01-04", None, None,
+                                          "2020-01-03"])})
+    curves = ind.still_open(hazards, "2020-01-01", "2020-01-01", "2020-01-05",
+                                   by="sector", days=5)
+    assert list(curves.columns) == ["fire", "gas"]
+    # gas: rectified the same day (day 0: 1 of 2) and on day 3 (the other) → 0.5, then 0.
+    assert curves["gas"].tolist()[:4] == pytest.approx([0.5, 0.5, 0.5, 0.0])
+    # fire: one of three rectified on day 2, two open at day 4 → 2/3 stays above a half.
+    assert curves["fire"].tolist() == pytest.approx([1, 1, 2 / 3, 2 / 3, 2 / 3, float("nan")],
+                                                    nan_ok=True)
+    assert ind.median_days_open(curves["gas"]) == 0.0
+    assert np.isnan(ind.median_days_open(curves["fire"]))

@@ -162,6 +162,36 @@ def cmd_serve(args) -> None:
     os.execve(sys.executable, command, env)
 
 
+def cmd_lab(args) -> None:
+    from .components.index import index_html  # (no Panel import: plain HTML)
+
+    root = project_root()
+    if root is None or not (root / "jupyter-panel-proxy.yml").is_file():
+        raise UserError("cannot find jupyter-panel-proxy.yml: run from a safetyviz checkout")
+    try:
+        import jupyterlab  # noqa: F401
+        import panel_server  # noqa: F401  (jupyter-panel-proxy)
+    except ImportError:
+        raise UserError("JupyterLab is not installed: make lab, or "
+                        "pip install -e '.[notebooks]'") from None
+    apps = sorted(p.stem for p in (root / "apps").glob("*.py"))
+    index = root / "build" / "lab" / "index.html"  # named in jupyter-panel-proxy.yml
+    index.parent.mkdir(parents=True, exist_ok=True)
+    index.write_text(index_html(apps), encoding="utf-8")
+    bin_dir = str(Path(sys.executable).parent)  # the proxy starts `panel` from PATH
+    env = dict(os.environ, SAFETYVIZ_DATA_DIR=str(_data_dir(args).resolve()),
+               PATH=os.pathsep.join([bin_dir, os.environ.get("PATH", "")]))
+    command = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip", args.address,
+               "--port", str(args.port), f"--ServerApp.root_dir={root}"]
+    if args.token is not None:
+        command.append(f"--IdentityProvider.token={args.token}")
+    if os.geteuid() == 0:
+        command.append("--allow-root")
+    sys.stdout.flush()
+    os.chdir(root)  # the proxy reads its config, and serves the apps, from here
+    os.execve(sys.executable, command, env)
+
+
 def cmd_report(args) -> None:
     from .catalog import ensure_catalog, open_catalog
     from .periods import parse_period
@@ -232,6 +262,14 @@ def build_parser() -> argparse.ArgumentParser:
                                        "server's http://tiles.example/{z}/{x}/{y}.png (env "
                                        "SAFETYVIZ_TILES; default: no base map, fully offline)")
     serve.set_defaults(func=cmd_serve)
+
+    lab = sub.add_parser("lab", parents=[common],
+                         help="JupyterLab on the project, with the dashboards at /panel/<app>")
+    lab.add_argument("--port", type=int, default=8888)
+    lab.add_argument("--address", default="127.0.0.1")
+    lab.add_argument("--token", help="login token (default: JupyterLab makes one and prints "
+                                     "the URL with it)")
+    lab.set_defaults(func=cmd_lab)
 
     report = sub.add_parser("report", parents=[common],
                             help="write the work-safety bulletin of a period (HTML or PDF)")

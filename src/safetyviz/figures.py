@@ -101,3 +101,11 @@ def monthly_lines(frame: pd.DataFrame, labels: dict[str, str], title: str, start
         axes.tick_params(labelsize=7)
         figure.autofmt_xdate()
         return _svg(figure)
+
+
+def use_cjk_font() -> None:
+    """Make matplotlib (notebooks' inline figures) draw Chinese, with the fonts of
+    :func:`cjk_font`, and write SVG without random ids."""
+    matplotlib.rcParams.update({key: value for key, value in _style("en").items()
+                                if key in ("font.family", "svg.hashsalt")})
+    matplotlib.rcParams["axes.unicode_minus"] = False

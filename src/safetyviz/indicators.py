@@ -418,3 +418,55 @@ def median_days_to_rectify(hazards, start, end, by: str | Sequence[str] | None =
     if adcodes is not None and keys == ["adcode"]:
         medians = medians.reindex(pd.Index([str(a) for a in adcodes], name="adcode"))
     return medians
+
+
+def still_open(hazards, start, end, as_of, by: str | Sequence[str] | None = None,
+               days: int = 180) -> pd.DataFrame:
+    """Share of hazards still open ``d`` days after they were found (隐患未整改比例), for the
+    hazards found in [start, end], as known on ``as_of`` — a Kaplan–Meier estimate.
+
+    A hazard rectified on or before ``as_of`` is rectified after
+    ``rectified_date − found_date`` days; one still open on ``as_of`` (or rectified later) is
+    *censored*: it was open for at least ``as_of − found_date`` days, and what happened next is
+    not known. Leaving those out would make rectification look faster than it is; counting
+    them as never rectified, slower. At each day ``t`` with rectifications,
+    S(t) = S(t−1) × (1 − rectified on day t ÷ hazards still open and observed on day t).
+
+    Returns a DataFrame indexed by day 0…``days`` (0 = the day found; the share after
+    same-day rectifications), one column per group of ``by`` (``"all"`` without ``by``);
+    the estimate stops (NaN) after the last day any hazard of the group was observed.
+    """
+    keys = list(_keep(by))
+    frame = _computed(hazards[[*keys, "found_date", "rectified_date"]])
+    frame = frame[_in_period(frame["found_date"], start, end)]
+    as_of = pd.Timestamp(as_of).normalize()
+    frame = frame[frame["found_date"] <= as_of]
+    rectified = frame["rectified_date"].notna() & (frame["rectified_date"] <= as_of)
+    stop = frame["rectified_date"].where(rectified, as_of)
+    duration = ((stop - frame["found_date"]) / pd.Timedelta(days=1)).astype("int64")
+    spells = pd.DataFrame({"duration": duration.to_numpy(), "event": rectified.to_numpy()})
+    groups = (frame[keys].astype(str).agg(" · ".join, axis=1).to_numpy() if keys
+              else np.full(len(frame), "all"))
+    grid = pd.RangeIndex(days + 1, name="days")
+    curves = {}
+    for group in sorted(set(groups)):
+        curves[group] = _kaplan_meier(spells[groups == group], grid)
+    return pd.DataFrame(curves, index=grid)
+
+
+def _kaplan_meier(spells: pd.DataFrame, grid: pd.RangeIndex) -> pd.Series:
+    events = spells[spells["event"]].groupby("duration").size()
+    leaving = spells.groupby("duration").size()  # rectified or censored on that day
+    times = leaving.index.to_numpy()
+    at_risk = len(spells) - np.concatenate([[0], np.cumsum(leaving.to_numpy())[:-1]])
+    rectified = events.reindex(times, fill_value=0).to_numpy()
+    survival = pd.Series(np.cumprod(1 - rectified / at_risk), index=times)
+    curve = survival.reindex(grid).ffill().fillna(1.0)
+    return curve.where(grid.to_numpy() <= (times.max() if len(times) else -1))
+
+
+def median_days_open(curve: pd.Series) -> float:
+    """The first day on which at most half of the hazards are still open (the Kaplan–Meier
+    median time to rectification); NaN if more than half are open at the curve's end."""
+    reached = curve[curve <= 0.5]
+    return float(reached.index[0]) if len(reached) else float("nan")
