@@ -17,9 +17,6 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from conftest import PROJECT, free_port
 
-pytest.importorskip("jupyterlab")
-pytest.importorskip("panel_server")  # jupyter-panel-proxy
-
 APPS = {"overview": "create_overview_app", "county": "create_county_app",
         "enforcement": "create_enforcement_app", "riskmap": "create_riskmap_app"}
 
