@@ -23,6 +23,7 @@ from .periods import parse_period
 
 LAYOUT_FILE = Path("report") / "bulletin.html.j2"
 FORMATS = ("html", "pdf")
+EN_KINDS = (" District", " County", " City", " Banner")
 
 
 def _figures(bulletin: Bulletin, data: Data, period: str) -> list[dict]:
@@ -30,9 +31,9 @@ def _figures(bulletin: Bulletin, data: Data, period: str) -> list[dict]:
     start, end = parse_period(period)
     county = None if facts.adcode == data.city else facts.adcode
     names = dict(zip(data.regions["adcode"], data.regions["name_zh"]))
-    if lang == "en" and "name_en" in data.regions:
-        names.update({a: n for a, n in zip(data.regions["adcode"], data.regions["name_en"])
-                      if n})
+    if lang == "en" and "name_en" in data.regions:  # "Weidu", not "Weidu District": it fits
+        names.update({a: n.rsplit(" ", 1)[0] if n.endswith(EN_KINDS) else n
+                      for a, n in zip(data.regions["adcode"], data.regions["name_en"]) if n})
     titles = bulletin.figure_titles
     svgs = [
         (titles["map"], county_map(data.regions, by_county(data.cube, "inspections", start, end),
