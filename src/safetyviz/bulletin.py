@@ -28,13 +28,19 @@ import yaml
 from . import catalog as catalog_module
 from .cube import over_period
 from .errors import UserError
-from .indicators import MIN_BASE, enterprises_inspected, rectification_rate, year_over_year
+from .i18n import format_points, metric_label, metric_units, text, with_units
+from .indicators import (
+    MIN_BASE,
+    describe_change,
+    enterprises_inspected,
+    rectification_rate,
+    year_over_year,
+)
 from .loading import load_cube, load_regions, load_table
 from .paths import shipped_dir
 from .periods import parse_period, period_label
 from .reference import read_reference
 from .regions import english_name
-from .vocab import CUBE_VARIABLE
 
 # The figures of the headline table, in order (rectification_rate is derived).
 KPI_ROWS = ["inspections", "enterprises_inspected", "hazards_found", "major_hazards_found",
@@ -359,9 +365,6 @@ class Bulletin:
 
 
 def _kpi_table(facts: Facts, lang: str) -> pd.DataFrame:
-    from .i18n import format_points, metric_label, metric_units, text, with_units
-    from .indicators import describe_change
-
     rows = []
     for name in KPI_ROWS:
         now, before = _number(facts.now[name]), _number(facts.before[name])
@@ -480,11 +483,6 @@ def build(period: str, adcode: str | None = None, lang: str = "zh", catalog=None
     data_end = pd.Timestamp(data.cube["month"].values[-1]) + pd.offsets.MonthEnd(0)
     bulletin = compose(facts, period, lang, counties, templates, data.versions, data_end)
     return bulletin, data
-
-
-def variable_label(name: str, lang: str) -> str:
-    var = CUBE_VARIABLE[name]
-    return var.long_name_zh if lang == "zh" else var.long_name_en
 
 
 __all__ = ["Bulletin", "Data", "Facts", "Section", "accident_trend", "build", "by_county",

@@ -15,9 +15,10 @@ import tempfile
 from pathlib import Path
 
 from . import __version__
-from .bulletin import Bulletin, Data, build, by_county, monthly, variable_label
+from .bulletin import Bulletin, Data, build, by_county, monthly
 from .errors import UserError
 from .figures import county_map, monthly_lines
+from .i18n import metric_label
 from .paths import shipped_dir
 from .periods import parse_period
 
@@ -41,12 +42,12 @@ def _figures(bulletin: Bulletin, data: Data, period: str) -> list[dict]:
         (titles["series"], monthly_lines(
             monthly(data.cube, ["inspections", "hazards_found", "hazards_rectified"], end,
                     county),
-            {n: variable_label(n, lang) for n in ("inspections", "hazards_found",
+            {n: metric_label(n, lang) for n in ("inspections", "hazards_found",
                                                   "hazards_rectified")},
             titles["series"], start, end, lang)),
         (titles["accidents"], monthly_lines(
             monthly(data.cube, ["accidents", "deaths"], end, county),
-            {n: variable_label(n, lang) for n in ("accidents", "deaths")},
+            {n: metric_label(n, lang) for n in ("accidents", "deaths")},
             titles["accidents"], start, end, lang)),
     ]
     return [{"title": title, "svg": base64.b64encode(svg.encode()).decode("ascii")}
