@@ -173,7 +173,7 @@ def gather(data: Data, start, end, adcode: str | None = None) -> Facts:
     else:
         raise UserError(f"county {adcode!r} is not one of the city's: "
                         f"{', '.join(data.counties)} (or {city} for the whole city)")
-    now, before = _cube_figures(data.cube, start, end, adcodes)
+    now, before = _cube_figures(data.cube, start, end, None if scope == city else adcodes)
     inspections = data.inspections[data.inspections["adcode"].isin(adcodes)]
     year = pd.DateOffset(years=1)
     now["enterprises_inspected"] = float(enterprises_inspected(inspections, start, end, by=None))

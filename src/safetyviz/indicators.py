@@ -146,9 +146,10 @@ def _reduce(cube: xr.Dataset, name: str, start, end, adcode, sector, by) -> xr.D
         if unknown:
             raise ValueError(f"unknown {dim}(s) {', '.join(unknown)}")
         selection[dim] = codes  # a list keeps the dim, so by= still works on one code
-    data = cube[[name]].sel(selection)
-    # over_period reads the attribute; make sure it is there even on an older cube
-    data = data.assign({name: data[name].assign_attrs(over_time=how)})
+    data = cube[[name]].sel(selection) if selection else cube[[name]]
+    if data[name].attrs.get("over_time") != how:
+        # over_period reads the attribute; make sure it is there even on an older cube
+        data = data.assign({name: data[name].assign_attrs(over_time=how)})
     value = over_period(data, name, start, end)
     value = value.sum([d for d in value.dims if d not in keep])
     return value.transpose(*keep)
