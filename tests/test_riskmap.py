@@ -47,3 +47,22 @@ def test_the_demo_has_the_bulletins_dual_prevention_enterprises(demo_catalog):
     progress = state.dual_prevention()
     assert progress["built"].sum() + progress["accepted"].sum() == 584  # 584家规模以上企业
     assert len(state.sites) == 11  # 11家重大危险源企业
+
+
+def test_the_map_draws_one_outline_per_county_and_the_selected_one_heavier():
+    import holoviews as hv
+    from bokeh.models import GlyphRenderer, MultiLine
+
+    from safetyviz.loading import load_regions
+    from safetyviz.riskmap import RISK_COLOURS
+    from safetyviz.views import risk_map
+
+    hv.extension("bokeh")
+    state = tiny_state()
+    figure = hv.render(risk_map(load_regions(), state.points(), state.sites, RISK_COLOURS,
+                                selected="411002"))
+    lines = {r.glyph.line_width: len(r.data_source.data["xs"])
+             for r in figure.select(GlyphRenderer) if isinstance(r.glyph, MultiLine)}
+    # Five thin outlines and 魏都区's heavy one — not a line per boundary segment (a width
+    # mapped to a value dimension made HoloViews send 2,773 two-point lines).
+    assert lines == {0.8: 5, 2.5: 1}

@@ -249,10 +249,14 @@ def risk_map(regions, points: pd.DataFrame, sites: pd.DataFrame, colours: dict[s
     installations as black stars; ``selected`` county outlined heavier; over the base map of
     ``tiles`` if given (then in Web Mercator metres, not degrees)."""
     place = lon_lat_to_easting_northing if tiles else (lambda lon, lat: (lon, lat))
-    outlines = [{**path, "line": 2.5 if adcode == selected else 0.8}
-                for path, adcode in zip(county_paths(regions.to_crs(3857) if tiles else regions),
-                                        regions["adcode"])]
-    counties = hv.Path(outlines, vdims=["line"]).opts(color="#566573", line_width="line")
+    paths = list(zip(county_paths(regions.to_crs(3857) if tiles else regions), regions["adcode"]))
+    # Two plain paths, not one with the width as a value dimension: HoloViews would split a
+    # mapped width into one line per segment (2,773 arrays for six counties, seconds for
+    # the browser to take in).
+    counties = hv.Overlay([
+        hv.Path([path for path, adcode in paths if (adcode == selected) == chosen]).opts(
+            color="#566573", line_width=width)
+        for chosen, width in ((False, 0.8), (True, 2.5))])
     order = list(colours)[::-1]  # the highest risk drawn last, on top
     points = points.iloc[np.argsort([order.index(c) for c in points["risk_level"].astype(str)],
                                     kind="stable")]
