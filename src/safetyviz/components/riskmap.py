@@ -69,6 +69,9 @@ class RiskMapPage(pn.viewable.Viewer):
                                                 for c in RISK_LEVELS})
         self.county_select.param.update(name=text("county", lang), value=state.county, options={
             state.county_name(a): a for a in state.param.county.objects})
+        # The same codes in new options: Panel keeps the old labels as the chips' value (they
+        # went blank after a language switch) unless told to send the value again.
+        self.sector_filter.param.trigger("value")
 
     @param.depends("state.sectors", "state.levels", "state.county", "state.lang")
     def _map(self):
