@@ -1,0 +1,196 @@
+"""Monitoring indicators: what the sensor readings of the major hazard installations say —
+which sensors and sites are online, the online rate, alarm events, hourly aggregates and data
+completeness.
+
+Pure functions of their arguments (no I/O, no dashboards). Readings are an ``xr.DataArray``
+with dims ``(sensor, time)`` (``time`` as ``datetime64``, increasing; a missing reading is NaN),
+numpy- or dask-backed alike; the sensors' attributes (site, thresholds) come as pandas
+objects indexed by ``sensor_id``.
+
+Definitions:
+
+* A sensor is **online** at instant *t* if it reported a value in (t − ``max_gap``, t].
+* A site is online if at least one of its sensors is (``require="any"``, what a monitoring
+  platform shows as connected) or all are (``require="all"``).
+* The **online rate** of a set of sites is online sites ÷ sites (the bulletin's 10 of 11 =
+  91 %); over a window, :func:`online_share` gives each sensor's share of the window's
+  instants at which it was online.
+* An **alarm** starts when a reading reaches the high (or high-high) threshold and ends when
+  the readings fall below the threshold minus a hysteresis band (so a value hovering at the
+  threshold gives one alarm, not fifty); missing readings inside an alarm do not end it;
+  alarms shorter than ``min_duration`` are dropped (spikes). Its level is ``high_high`` if
+  any reading reached that threshold, else ``high``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+ALARM_LEVELS = ("high", "high_high")
+EVENT_COLUMNS = ["sensor_id", "start", "end", "peak", "peak_time", "level", "ongoing"]
+
+
+def _times(readings: xr.DataArray) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(readings["time"].values)
+
+
+def last_report(readings: xr.DataArray, at) -> pd.Series:
+    """Each sensor's last reading time at or before ``at`` (NaT if none)."""
+    window = readings.sel(time=slice(None, pd.Timestamp(at)))
+    reported = window.notnull()
+    if window.sizes["time"] == 0:
+        return pd.Series(pd.NaT, index=pd.Index(readings["sensor"].values, name="sensor"))
+    # index of the last True along time; -1 where none
+    flipped = reported.values[:, ::-1]
+    has_any = np.asarray(flipped.any(axis=1))
+    last = window.sizes["time"] - 1 - np.asarray(flipped.argmax(axis=1))
+    times = _times(window)
+    values = np.where(has_any, times.values[np.clip(last, 0, None)], np.datetime64("NaT"))
+    return pd.Series(values, index=pd.Index(readings["sensor"].values, name="sensor"))
+
+
+def sensors_online(readings: xr.DataArray, at, max_gap) -> pd.Series:
+    """True for each sensor that reported in (at − max_gap, at]."""
+    at, max_gap = pd.Timestamp(at), pd.Timedelta(max_gap)
+    last = last_report(readings, at)
+    return (last.notna() & (last > at - max_gap)).rename("online")
+
+
+def sites_online(online: pd.Series, site_of: pd.Series, require: str = "any") -> pd.Series:
+    """Per site, whether it is online given its sensors' ``online`` flags (``site_of``:
+    sensor → site). Sites listed in ``site_of`` without any sensor in ``online`` are offline."""
+    if require not in ("any", "all"):
+        raise ValueError(f"require must be 'any' or 'all', not {require!r}")
+    flags = online.reindex(site_of.index, fill_value=False).astype(bool)
+    grouped = flags.groupby(site_of.values)
+    return (grouped.any() if require == "any" else grouped.all()).rename("online")
+
+
+def online_rate(site_flags: pd.Series, all_sites=None) -> float:
+    """Online sites ÷ sites; ``all_sites`` (e.g. every registered installation, some with no
+    sensor connected at all) counts the sites missing from ``site_flags`` as offline. NaN
+    when there are no sites."""
+    flags = site_flags if all_sites is None else site_flags.reindex(list(all_sites),
+                                                                   fill_value=False)
+    return float(flags.mean()) if len(flags) else float("nan")
+
+
+def online_share(readings: xr.DataArray, start, end, max_gap, step="1min") -> pd.Series:
+    """Each sensor's share of the instants start, start + step, …, end at which it was
+    online (reported within ``max_gap`` before the instant)."""
+    instants = pd.date_range(pd.Timestamp(start), pd.Timestamp(end), freq=step)
+    max_gap = pd.Timedelta(max_gap)
+    window = readings.sel(time=slice(instants[0] - max_gap, instants[-1]))
+    times = _times(window).values
+    reported = np.asarray(window.notnull().values)
+    shares = np.zeros(window.sizes["sensor"])
+    if len(times):
+        # for each instant, the last reading time at or before it, per sensor
+        position = np.searchsorted(times, instants.values, side="right") - 1
+        last_seen = np.where(reported, times[None, :], np.datetime64("NaT"))
+        last_seen = pd.DataFrame(last_seen.T).ffill().to_numpy().T  # last report so far
+        seen = np.where(position[None, :] >= 0,
+                        last_seen[:, np.clip(position, 0, None)], np.datetime64("NaT"))
+        seen = seen.astype("datetime64[ns]")
+        fresh = ~np.isnat(seen) & (seen > (instants.values - max_gap)[None, :])
+        shares = fresh.mean(axis=1)
+    return pd.Series(shares, index=pd.Index(readings["sensor"].values, name="sensor"),
+                     name="online_share")
+
+
+def completeness(readings: xr.DataArray, start, end, interval) -> pd.Series:
+    """Readings received ÷ readings expected (one per ``interval``) in [start, end), per
+    sensor."""
+    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    expected = (end - start) / pd.Timedelta(interval)
+    window = readings.sel(time=slice(start, end - pd.Timedelta(1, "ns")))
+    received = np.asarray(window.notnull().sum("time").values, dtype=float)
+    return pd.Series(received / expected if expected > 0 else np.nan,
+                     index=pd.Index(readings["sensor"].values, name="sensor"),
+                     name="completeness")
+
+
+def hourly(readings: xr.DataArray, freq: str = "1h") -> xr.Dataset:
+    """Minimum, mean and maximum per sensor and ``freq`` bin (NaN where no reading), and the
+    number of readings; lazy if the readings are."""
+    bins = readings.resample(time=freq)
+    return xr.Dataset({"min": bins.min(), "mean": bins.mean(), "max": bins.max(),
+                       "count": bins.count()})
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(first, last) index of each run of True in a 1-D boolean array."""
+    padded = np.concatenate([[False], mask, [False]])
+    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
+    return list(zip(edges[::2], edges[1::2] - 1))
+
+
+def alarm_events(values, times, high: float, high_high: float = np.inf,
+                 hysteresis: float = 0.0, min_duration="0s", sensor_id: str = "") -> pd.DataFrame:
+    """The alarms of one sensor's readings ``values`` at ``times`` (see the module's
+    definition). Columns: sensor_id, start (first reading at or above ``high``), end (last
+    reading before the readings fell below ``high − hysteresis``; the last reading if still
+    in alarm), peak and peak_time, level (high / high_high) and ongoing (still in alarm at the
+    last reading)."""
+    values = np.asarray(values, dtype=float)
+    times = pd.DatetimeIndex(times)
+    known = ~np.isnan(values)
+    held = pd.Series(np.where(known, values >= high - hysteresis, np.nan)).ffill()
+    held = held.fillna(0).to_numpy(bool)  # a gap carries on the state before it
+    above = known & (values >= high)
+    rows = []
+    for first, last in _runs(held):
+        crossed = np.flatnonzero(above[first:last + 1])
+        if not len(crossed):
+            continue  # inside the band but never at the threshold: no alarm
+        start = first + crossed[0]
+        stop = last
+        while stop > start and not known[stop]:
+            stop -= 1  # end on a real reading, not on a gap
+        segment = np.where(known[start:stop + 1], values[start:stop + 1], -np.inf)
+        peak_at = start + int(np.argmax(segment))
+        rows.append({"sensor_id": sensor_id, "start": times[start], "end": times[stop],
+                     "peak": values[peak_at], "peak_time": times[peak_at],
+                     "level": "high_high" if values[peak_at] >= high_high else "high",
+                     "ongoing": last == len(values) - 1})
+    events = pd.DataFrame(rows, columns=EVENT_COLUMNS)
+    duration = events["end"] - events["start"]
+    return events[duration >= pd.Timedelta(min_duration)].reset_index(drop=True)
+
+
+def all_alarm_events(readings: xr.DataArray, sensors: pd.DataFrame, hysteresis=None,
+                     min_duration="0s") -> pd.DataFrame:
+    """:func:`alarm_events` of every sensor; ``sensors`` is indexed by sensor_id with columns
+    ``high`` and ``high_high`` (and optionally ``hysteresis``, else ``hysteresis`` here, else
+    2 % of the high threshold)."""
+    values = np.asarray(readings.transpose("sensor", "time").values)
+    times = _times(readings)
+    frames = []
+    for row, sensor in enumerate(readings["sensor"].values):
+        spec = sensors.loc[sensor]
+        band = spec.get("hysteresis", hysteresis)
+        band = abs(spec["high"]) * 0.02 if band is None or pd.isna(band) else band
+        events = alarm_events(values[row], times, spec["high"], spec["high_high"], band,
+                              min_duration, sensor_id=str(sensor))
+        if len(events):
+            frames.append(events)
+    if not frames:
+        return pd.DataFrame(columns=EVENT_COLUMNS)
+    return pd.concat(frames, ignore_index=True).sort_values(["start", "sensor_id"],
+                                                            ignore_index=True)
+
+
+def alarm_counts(events: pd.DataFrame, site_of: pd.Series) -> pd.DataFrame:
+    """Alarms per site and level (columns high, high_high, total), sites in ``site_of``'s
+    order of appearance, zeros where none."""
+    sites = pd.Index(pd.unique(site_of.values), name="site_id")
+    site = events["sensor_id"].map(site_of)
+    counts = (pd.crosstab(site, events["level"]) if len(events)
+              else pd.DataFrame(index=sites))
+    counts = counts.reindex(index=sites, columns=list(ALARM_LEVELS), fill_value=0)
+    counts = counts.fillna(0).astype(int)
+    counts["total"] = counts.sum(axis=1)
+    counts.columns.name = None
+    return counts
