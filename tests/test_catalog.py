@@ -70,7 +70,8 @@ def test_data_layers_do_not_import_panel_bokeh_or_holoviews():
     code = ("import sys; import safetyviz.cli, safetyviz.catalog, safetyviz.loading, "
             "safetyviz.cube, safetyviz.state, safetyviz.demo, safetyviz.reference, "
             "safetyviz.regions, safetyviz.store, safetyviz.periods, safetyviz.bulletin, "
-            "safetyviz.report, safetyviz.figures, safetyviz.workbench; "
+            "safetyviz.report, safetyviz.figures, safetyviz.workbench, safetyviz.monitoring, "
+            "safetyviz.sensor_feed; "
             "print(sorted(m for m in ('panel', 'bokeh', 'holoviews') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()

@@ -222,3 +222,32 @@ FIELDS: dict[str, tuple[str, str, str]] = {
     "departments": ("参与部门", "Departments", "代码，以 | 分隔 / codes joined by |"),
     "target": ("检查对象", "Target", ""),
 }
+
+
+@dataclass(frozen=True)
+class SensorKind:
+    """A kind of sensor on a major hazard installation, with the values it normally reads
+    and its two alarm thresholds (一级/二级报警: high, high-high)."""
+
+    code: str
+    label_zh: str
+    label_en: str
+    unit: str
+    baseline: float  # typical reading
+    daily_amplitude: float  # half the day-night swing
+    noise: float  # standard deviation of one reading
+    high: float
+    high_high: float
+    minimum: float = 0.0  # no reading below (concentrations, levels)
+
+
+SENSOR_KINDS: dict[str, SensorKind] = {k.code: k for k in (
+    SensorKind("level", "液位", "Liquid level", "%", 55.0, 8.0, 0.8, 85.0, 95.0),
+    SensorKind("temperature", "温度", "Temperature", "°C", 35.0, 6.0, 0.4, 60.0, 75.0,
+               minimum=-40.0),
+    SensorKind("pressure", "压力", "Pressure", "MPa", 1.2, 0.08, 0.02, 1.8, 2.2),
+    SensorKind("combustible_gas", "可燃气体", "Combustible gas", "%LEL", 2.0, 0.5, 0.6,
+               25.0, 50.0),
+    SensorKind("toxic_gas", "有毒气体", "Toxic gas", "ppm", 1.0, 0.3, 0.3, 10.0, 20.0),
+)}
+VOCABULARIES["sensor_kind"] = {k.code: (k.label_zh, k.label_en) for k in SENSOR_KINDS.values()}
