@@ -164,16 +164,17 @@ def read_manifest(version: Path | None) -> dict:
     return json.loads((version / MANIFEST).read_text(encoding="utf-8"))
 
 
-def publish(link: Path, build) -> Path:
+def publish(link: Path, build, retain_seconds: float = 0) -> Path:
     """Build a new version and point ``link`` at it atomically.
 
     ``build(new_dir, old_dir_or_None)`` fills ``new_dir``, a fresh directory under
     ``<link's folder>/.versions/<link's name>/``; then a new symlink replaces ``link`` by one
     ``rename``. Killed before that, nothing changed; after it, the new version is complete.
+    Replaced versions younger than ``retain_seconds`` are kept for readers still on them.
     """
     versions = link.parent / ".versions" / link.name
     versions.mkdir(parents=True, exist_ok=True)
-    cleanup(link)
+    cleanup(link, retain_seconds)
     old = link.resolve() if link.is_symlink() else None
     new = versions / f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
     try:
@@ -186,22 +187,25 @@ def publish(link: Path, build) -> Path:
     except BaseException:
         shutil.rmtree(new, ignore_errors=True)
         raise
-    cleanup(link)
+    cleanup(link, retain_seconds)
     return new
 
 
-def cleanup(link: Path) -> None:
+def cleanup(link: Path, retain_seconds: float = 0) -> None:
     """Remove what a killed writer left (stray links, versions newer than the current one) and
-    old versions; the current version and the one before it stay (a reader may be on it)."""
+    old versions; the current version, the one before it and the older ones made less than
+    ``retain_seconds`` ago stay (a reader may be on them)."""
     for stray in link.parent.glob(f".{link.name}.link-*"):
         stray.unlink(missing_ok=True)
     versions = link.parent / ".versions" / link.name
     if not versions.is_dir():
         return
     current = link.resolve() if link.is_symlink() else None
+    recent = f"{time.time_ns() - int(retain_seconds * 1e9):020d}"
     for version in sorted(versions.iterdir()):
         older = current is not None and version.name < current.name
-        if version != current and not (older and version == _previous(versions, current)):
+        kept = older and (version == _previous(versions, current) or version.name > recent)
+        if version != current and not kept:
             shutil.rmtree(version, ignore_errors=True)
 
 

@@ -1,0 +1,136 @@
+"""The readings store: sensor readings of the major hazard installations, an xarray Dataset
+``value (sensor × time)`` in Zarr at ``<data-dir>/monitoring/readings.zarr``, appended along
+time and safe to read while it is appended.
+
+Layout and guarantees:
+
+* The time axis is a regular grid (``interval``, 60 s by default, in the store's attrs):
+  reading *i* is at ``start + i × interval``; minutes without a reading are NaN. Appending
+  fills the grid up to the new block's last time, so a late or missing minute never shifts
+  the others.
+* Chunks (256 sensors × 1,440 steps = a day): one sensor over a month is 30 chunks, all
+  sensors over the last minutes one chunk per 256 sensors; an append rewrites only the last
+  chunk of each sensor block.
+* ``readings.zarr`` is a symlink to an immutable version (like the tables of
+  :mod:`safetyviz.store`): an append hard-links the files of the current version into a new
+  one, lets Zarr replace the chunks it changes (each file written beside and renamed, so the
+  old version keeps its own), and swaps the symlink. A reader — opening the store, or
+  holding a lazy dataset while appends go on — sees whole versions only: every time it can
+  see has its readings, never a half-written chunk or a fill value.
+* Appending is idempotent: times at or before the store's last time are skipped, so a feed
+  re-sent after a failure adds nothing twice.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .errors import UserError
+from .store import publish
+
+CHUNKS = {"sensor": 256, "time": 1440}
+TIME_CHUNK = 1440 * 366  # the time coordinate: a year of minutes per chunk
+DEFAULT_INTERVAL = "60s"
+RETAIN_SECONDS = 600  # how long a replaced version stays readable
+
+
+def readings_path(data_dir: Path) -> Path:
+    return Path(data_dir) / "monitoring" / "readings.zarr"
+
+
+@dataclass
+class Appended:
+    """What an append did."""
+
+    path: Path | None  # the new version (None: nothing to add)
+    steps: int  # time steps added to the grid
+    readings: int  # readings (non-NaN values) added
+    skipped: int  # time steps of the feed already in the store
+
+
+def open_readings(path: Path, chunks: dict | None = None) -> xr.Dataset:
+    """The store as a lazy (dask) Dataset; ``path``: a data dir or the ``readings.zarr``."""
+    path = Path(path)
+    if path.name != "readings.zarr":
+        path = readings_path(path)
+    if not path.exists():
+        raise UserError(f"{path}: no readings yet (safetyviz monitor simulate / ingest)")
+    # The version the link points to now: every file of the dataset from the same version
+    # (through the link, an append between two files would mix two). Versions are kept
+    # RETAIN_SECONDS after they are replaced, so a lazy dataset can be read that long.
+    return xr.open_zarr(str(path.resolve()), consolidated=False,
+                        chunks=chunks if chunks is not None else {})
+
+
+def _link_tree(old: Path, new: Path) -> None:
+    for folder, _, files in os.walk(old):
+        target = new / Path(folder).relative_to(old)
+        target.mkdir(parents=True, exist_ok=True)
+        for name in files:
+            os.link(Path(folder) / name, target / name)
+
+
+def _on_grid(feed: xr.DataArray, first, interval: pd.Timedelta) -> xr.DataArray:
+    """``feed`` reindexed onto the grid first, first + interval, … up to its last time."""
+    last = pd.Timestamp(feed["time"].values.max())
+    grid = pd.date_range(first, last, freq=interval) if last >= first else []
+    offset = (pd.DatetimeIndex(feed["time"].values) - first) % interval
+    if (offset != pd.Timedelta(0)).any():
+        raise UserError(f"readings off the store's {interval} grid (first at {first})")
+    return feed.reindex(time=grid)
+
+
+def append_readings(data_dir: Path, feed: xr.DataArray, interval=DEFAULT_INTERVAL) -> Appended:
+    """Append ``feed`` (sensor × time, float) to the store of ``data_dir``; the first append
+    creates it with ``feed``'s sensors (later feeds may carry fewer sensors, never others)."""
+    link = readings_path(data_dir)
+    link.parent.mkdir(parents=True, exist_ok=True)
+    feed = feed.transpose("sensor", "time").astype(np.float32).sortby("time")
+    outcome = {}
+
+    def build(new: Path, old: Path | None) -> None:
+        if old is None:
+            step = pd.Timedelta(interval)
+            block = _on_grid(feed, pd.Timestamp(feed["time"].values.min()), step)
+            dataset = block.rename("value").to_dataset().assign_attrs(interval=str(step))
+            encoding = {"value": {"chunks": (CHUNKS["sensor"], CHUNKS["time"])},
+                        "time": {"chunks": (TIME_CHUNK,), "units": "seconds since 2000-01-01",
+                                 "dtype": "int64"}}
+            dataset.to_zarr(str(new), mode="w-", consolidated=False, encoding=encoding)
+            outcome.update(steps=block.sizes["time"], readings=int(block.notnull().sum()),
+                           skipped=0)
+            return
+        _link_tree(old, new)
+        stored = xr.open_zarr(str(new), consolidated=False)
+        step = pd.Timedelta(stored.attrs.get("interval", DEFAULT_INTERVAL))
+        last = pd.Timestamp(stored["time"].values[-1])
+        sensors = [str(s) for s in stored["sensor"].values]
+        unknown = sorted(set(map(str, feed["sensor"].values)) - set(sensors))
+        if unknown:
+            raise UserError(f"sensors not in the readings store: {', '.join(unknown[:5])}"
+                            + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""))
+        fresh = feed.sel(time=feed["time"] > np.datetime64(last))
+        outcome["skipped"] = int(feed.sizes["time"] - fresh.sizes["time"])
+        if fresh.sizes["time"] == 0:
+            raise _NothingNew
+        block = _on_grid(fresh.reindex(sensor=stored["sensor"].values), last + step, step)
+        # the sensor axis is stored already: only the new time steps are written
+        block.rename("value").to_dataset().drop_vars("sensor").to_zarr(
+            str(new), mode="a", append_dim="time", consolidated=False)
+        outcome.update(steps=block.sizes["time"], readings=int(block.notnull().sum()))
+
+    try:
+        version = publish(link, build, retain_seconds=RETAIN_SECONDS)
+    except _NothingNew:
+        return Appended(None, 0, 0, outcome["skipped"])
+    return Appended(version, **outcome)
+
+
+class _NothingNew(Exception):
+    """Every time of the feed is already stored: no new version."""
