@@ -74,3 +74,19 @@ def test_dropouts_are_rare():
     s1 = list(table[table["site_id"] == "S1"]["sensor_id"])
     share = monitoring.completeness(feed.sel(sensor=s1), "2020-03-01", "2020-03-06", "60s")
     assert share.between(0.98, 1.0).all() and (share < 1.0).any()
+
+
+def test_the_demo_feed_gives_the_bulletins_10_of_11_online(demo_catalog):
+    from safetyviz.catalog import read
+    from safetyviz.loading import load_table
+
+    feed = read("monitoring", demo_catalog)["value"]  # lazy, through the catalog
+    assert feed.chunks is not None
+    table = load_table("sensors", catalog=demo_catalog).compute()
+    sites = load_table("major_hazard_sites", catalog=demo_catalog).compute()
+    end = feed["time"].values[-1]
+    assert str(end) == "2020-03-31T23:59:00.000000000"  # the bulletin's date
+    online = monitoring.sensors_online(feed, end, "5min")
+    flags = monitoring.sites_online(online, table.set_index("sensor_id")["site_id"])
+    assert (int(flags.sum()), len(sites)) == (10, 11)
+    assert round(monitoring.online_rate(flags, sites["site_id"]), 2) == 0.91

@@ -28,10 +28,12 @@ DESCRIPTIONS = {
     "enforcement_actions": "行政处罚、取缔关闭、拘留 / enforcement actions",
     "joint_operations": "联合执法行动 / joint multi-department operations",
     "accidents": "生产安全事故 / work-safety accidents",
+    "sensors": "重大危险源监测传感器 / sensors of the major hazard installations",
+    "monitoring": "重大危险源监测读数（传感器 × 时间） / sensor readings (sensor × time)",
     "regions": "县级行政区划边界（WGS-84） / county-level boundaries (WGS-84)",
     "cube": "统计立方体 (adcode × month × sector) / the aggregated cube",
 }
-ENTRIES = (*TABLES, "regions", "cube")
+ENTRIES = (*TABLES, "regions", "cube", "monitoring")
 
 
 def build_catalog(root: str = "{CATALOG_DIR}") -> intake.Catalog:
@@ -47,6 +49,10 @@ def build_catalog(root: str = "{CATALOG_DIR}") -> intake.Catalog:
     cat["cube"] = readers.XArrayDatasetReader(
         datatypes.Zarr(url=f"{root}/cube/cube.zarr"),
         metadata={"description": DESCRIPTIONS["cube"]})
+    # Lazy (dask): the readings can be far larger than memory.
+    cat["monitoring"] = readers.XArrayDatasetReader(
+        datatypes.Zarr(url=f"{root}/monitoring/readings.zarr"), chunks={}, consolidated=False,
+        metadata={"description": DESCRIPTIONS["monitoring"]})
     return cat
 
 

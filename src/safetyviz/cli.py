@@ -43,6 +43,7 @@ def cmd_demo(args) -> None:
     from . import demo, store
     from .catalog import ensure_catalog, open_catalog
     from .loading import load_regions
+    from .readings import append_readings, readings_path
 
     data_dir = _data_dir(args)
     if args.if_missing and store.has_data(data_dir):
@@ -66,6 +67,10 @@ def cmd_demo(args) -> None:
     root = store.write_store(data_dir, tables)
     counts = ", ".join(f"{name} {len(frame):,}" for name, frame in tables.items())
     print(f"wrote {root}: {counts}")
+    feed = demo.monitoring_feed(tables, seed=args.seed)
+    written = append_readings(data_dir, feed, replace=True)
+    print(f"wrote {readings_path(data_dir)}: {feed.sizes['sensor']} sensors × "
+          f"{written.steps:,} minutes from {feed['time'].values[0]}")
     if not args.no_cube:
         cmd_cube(args)
 

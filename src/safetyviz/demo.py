@@ -19,6 +19,7 @@ import pandas as pd
 import yaml
 
 from . import reference as ref
+from . import sensor_feed
 from .errors import UserError
 from .regions import short_name
 from .vocab import CLOSURE_ACTIONS, DETENTION_ACTIONS, HAZARD_CATEGORIES, SECTORS
@@ -123,6 +124,7 @@ class Generator:
 
     def __init__(self, profile: Profile, regions, seed: int):
         self.p = profile
+        self.seed = seed
         self.rng = np.random.default_rng(seed)
         self.regions = regions.sort_values("adcode").reset_index(drop=True)
         self.counties = list(self.regions["adcode"].astype(str))
@@ -616,6 +618,7 @@ class Generator:
         hazards = self.hazards(inspections)
         actions = self.enforcement_actions(enterprises, inspections, hazards, joint)
         tables = {"enterprises": enterprises, "major_hazard_sites": sites,
+                  "sensors": sensor_feed.sensors(sites, self.seed),
                   "inspections": inspections, "joint_operations": joint, "hazards": hazards,
                   "enforcement_actions": actions, "accidents": self.accidents()}
         check = ref.compare(tables, self.p.reference, self.p.city, self.counties)
@@ -636,6 +639,19 @@ def campaign_of(dates: pd.DatetimeIndex) -> np.ndarray:
     resumption = (dates >= pd.Timestamp("2020-02-10")) & (dates <= pd.Timestamp("2020-05-31"))
     return np.select([resumption, dates.month == 6, (md >= 1215) | (md <= 131)],
                      ["resumption", "safety_month", "year_end"], "routine")
+
+
+MONITORING_DAYS = 2
+
+
+def monitoring_feed(tables: dict[str, pd.DataFrame], seed: int = 2020):
+    """Simulated readings of the demo's sensors for the ``MONITORING_DAYS`` days up to the
+    day the last installation was connected, so that the feed ends with the register's
+    online status (the bulletin's 10 of 11)."""
+    sites = tables["major_hazard_sites"]
+    last = pd.Timestamp(sites["online_since"].max()).normalize()
+    start = last - pd.Timedelta(days=MONITORING_DAYS - 1)
+    return sensor_feed.readings(tables["sensors"], sites, start, MONITORING_DAYS, seed=seed)
 
 
 def generate(profile: Profile, regions, seed: int = 2020) -> dict[str, pd.DataFrame]:

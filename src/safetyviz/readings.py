@@ -86,19 +86,22 @@ def _on_grid(feed: xr.DataArray, first, interval: pd.Timedelta) -> xr.DataArray:
     return feed.reindex(time=grid)
 
 
-def append_readings(data_dir: Path, feed: xr.DataArray, interval=DEFAULT_INTERVAL) -> Appended:
+def append_readings(data_dir: Path, feed: xr.DataArray, interval=DEFAULT_INTERVAL,
+                    replace: bool = False) -> Appended:
     """Append ``feed`` (sensor × time, float) to the store of ``data_dir``; the first append
-    creates it with ``feed``'s sensors (later feeds may carry fewer sensors, never others)."""
+    (or ``replace``) creates it with ``feed``'s sensors (later feeds may carry fewer sensors,
+    never others)."""
     link = readings_path(data_dir)
     link.parent.mkdir(parents=True, exist_ok=True)
     feed = feed.transpose("sensor", "time").astype(np.float32).sortby("time")
     outcome = {}
 
     def build(new: Path, old: Path | None) -> None:
-        if old is None:
+        if old is None or replace:
             step = pd.Timedelta(interval)
             block = _on_grid(feed, pd.Timestamp(feed["time"].values.min()), step)
-            dataset = block.rename("value").to_dataset().assign_attrs(interval=str(step))
+            dataset = block.rename("value").to_dataset().assign_attrs(
+                interval=f"{int(step.total_seconds())}s")
             encoding = {"value": {"chunks": (CHUNKS["sensor"], CHUNKS["time"])},
                         "time": {"chunks": (TIME_CHUNK,), "units": "seconds since 2000-01-01",
                                  "dtype": "int64"}}

@@ -40,6 +40,10 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("site_id", pa.string()), ("enterprise_id", pa.string()), ("adcode", pa.string()),
         ("grade", pa.int8()), ("online_since", pa.date32()), ("lon", pa.float64()),
         ("lat", pa.float64())]),
+    "sensors": pa.schema([
+        ("sensor_id", pa.string()), ("site_id", pa.string()), ("adcode", pa.string()),
+        ("kind", _code), ("unit", pa.string()), ("high", pa.float64()),
+        ("high_high", pa.float64())]),
     "inspections": pa.schema([
         ("inspection_id", pa.string()), ("date", pa.date32()), ("adcode", pa.string()),
         ("enterprise_id", pa.string()), ("sector", _code), ("department", _code),
