@@ -31,13 +31,29 @@ def test_appends_add_up_to_the_feed_and_resending_adds_nothing(tmp_path):
     first = readings.append_readings(tmp_path, FEED.isel(time=slice(0, 600)))
     assert (first.steps, first.skipped) == (600, 0)
     again = readings.append_readings(tmp_path, FEED.isel(time=slice(500, 900)))  # overlaps
-    assert (again.steps, again.skipped) == (300, 100)
+    resent = int(FEED.isel(time=slice(500, 600)).notnull().sum())
+    assert (again.steps, again.skipped, again.filled) == (300, resent, 0)
     assert readings.append_readings(tmp_path, FEED.isel(time=slice(0, 900))).path is None
     readings.append_readings(tmp_path, FEED.isel(time=slice(900, None)))
     result = stored(tmp_path)
     np.testing.assert_array_equal(result["time"].values, FEED["time"].values)
     np.testing.assert_array_equal(result.values, FEED.values)  # NaN where NaN
     assert result.chunks is None and readings.open_readings(tmp_path)["value"].chunks
+
+
+def test_late_readings_fill_gaps_and_different_ones_are_conflicts(tmp_path):
+    early = FEED.isel(time=slice(0, 10)).copy()
+    early[0, 5] = np.nan  # sensor 0's reading at 08:05 has not arrived
+    readings.append_readings(tmp_path, early)
+    late = FEED.isel(time=slice(5, 6), sensor=[0, 1]).copy()
+    late[1, 0] = late[1, 0] + 1  # sensor 1 reports another value for a stored minute
+    result = readings.append_readings(tmp_path, late)
+    assert (result.filled, result.skipped, result.steps) == (1, 0, 0)
+    assert result.conflicts[["sensor_id", "value", "stored"]].values.tolist() == [
+        [str(FEED["sensor"].values[1]), float(late[1, 0]), float(FEED[1, 5])]]
+    values = stored(tmp_path)
+    assert values[0, 5] == FEED[0, 5] and values[1, 5] == FEED[1, 5]  # filled; kept
+    assert readings.append_readings(tmp_path, late.isel(sensor=[0])).path is None  # re-sent
 
 
 def test_a_gap_in_the_feed_stays_a_gap_on_the_grid(tmp_path):

@@ -17,8 +17,9 @@ Layout and guarantees:
   old version keeps its own), and swaps the symlink. A reader — opening the store, or
   holding a lazy dataset while appends go on — sees whole versions only: every time it can
   see has its readings, never a half-written chunk or a fill value.
-* Appending is idempotent: times at or before the store's last time are skipped, so a feed
-  re-sent after a failure adds nothing twice.
+* Appending is idempotent: a reading already stored is skipped, so a feed re-sent after a
+  failure adds nothing twice. A late reading (a time the store has) fills the store's gap
+  there; one that differs from a stored reading is returned as a conflict, not written.
 """
 
 from __future__ import annotations
@@ -50,8 +51,10 @@ class Appended:
 
     path: Path | None  # the new version (None: nothing to add)
     steps: int  # time steps added to the grid
-    readings: int  # readings (non-NaN values) added
-    skipped: int  # time steps of the feed already in the store
+    readings: int  # readings (non-NaN values) added, late ones included
+    skipped: int  # readings already stored with the same value (re-sent)
+    filled: int = 0  # late readings written where the store had none
+    conflicts: pd.DataFrame | None = None  # late readings differing from the stored ones
 
 
 def open_readings(path: Path, chunks: dict | None = None) -> xr.Dataset:
@@ -107,7 +110,7 @@ def append_readings(data_dir: Path, feed: xr.DataArray, interval=DEFAULT_INTERVA
                                  "dtype": "int64"}}
             dataset.to_zarr(str(new), mode="w-", consolidated=False, encoding=encoding)
             outcome.update(steps=block.sizes["time"], readings=int(block.notnull().sum()),
-                           skipped=0)
+                           skipped=0, filled=0, conflicts=None)
             return
         _link_tree(old, new)
         stored = xr.open_zarr(str(new), consolidated=False)
@@ -118,21 +121,59 @@ def append_readings(data_dir: Path, feed: xr.DataArray, interval=DEFAULT_INTERVA
         if unknown:
             raise UserError(f"sensors not in the readings store: {', '.join(unknown[:5])}"
                             + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""))
+        filled, skipped, conflicts = _fill_past(new, stored, feed.sel(
+            time=feed["time"] <= np.datetime64(last)))
         fresh = feed.sel(time=feed["time"] > np.datetime64(last))
-        outcome["skipped"] = int(feed.sizes["time"] - fresh.sizes["time"])
+        outcome.update(steps=0, readings=filled, filled=filled, skipped=skipped,
+                       conflicts=conflicts)
         if fresh.sizes["time"] == 0:
-            raise _NothingNew
+            if not filled:
+                raise _NothingNew
+            return
         block = _on_grid(fresh.reindex(sensor=stored["sensor"].values), last + step, step)
         # the sensor axis is stored already: only the new time steps are written
         block.rename("value").to_dataset().drop_vars("sensor").to_zarr(
             str(new), mode="a", append_dim="time", consolidated=False)
-        outcome.update(steps=block.sizes["time"], readings=int(block.notnull().sum()))
+        outcome.update(steps=block.sizes["time"],
+                       readings=filled + int(block.notnull().sum()))
 
     try:
         version = publish(link, build, retain_seconds=RETAIN_SECONDS)
     except _NothingNew:
-        return Appended(None, 0, 0, outcome["skipped"])
+        return Appended(None, 0, 0, outcome["skipped"], 0, outcome["conflicts"])
     return Appended(version, **outcome)
+
+
+def _fill_past(new: Path, stored: xr.Dataset, past: xr.DataArray):
+    """Late readings (at times the store has): written where the store has none; a reading
+    equal to the stored one is skipped (a re-send); a different one is a conflict, left out.
+    Returns (filled, skipped, conflicts as sensor_id, time, value, stored)."""
+    past = past.dropna("time", how="all")
+    none = pd.DataFrame(columns=["sensor_id", "time", "value", "stored"])
+    if past.sizes["time"] == 0:
+        return 0, 0, none
+    times = pd.DatetimeIndex(stored["time"].values)
+    positions = times.get_indexer(pd.DatetimeIndex(past["time"].values))
+    if (positions < 0).any():
+        raise UserError(f"readings off the store's {stored.attrs.get('interval')} grid")
+    lo, hi = int(positions.min()), int(positions.max()) + 1
+    region = stored["value"].isel(time=slice(lo, hi)).load()
+    sensors = [str(s) for s in region["sensor"].values]
+    have = region.values
+    incoming = past.reindex(sensor=sensors, time=region["time"].values).values
+    arrived, kept = ~np.isnan(incoming), ~np.isnan(have)
+    gaps = arrived & ~kept
+    same = arrived & kept & (have == incoming)
+    rows, columns = np.nonzero(arrived & kept & (have != incoming))
+    conflicts = pd.DataFrame({"sensor_id": np.array(sensors)[rows],
+                              "time": region["time"].values[columns],
+                              "value": incoming[rows, columns], "stored": have[rows, columns]})
+    filled = int(gaps.sum())
+    if filled:
+        merged = region.copy(data=np.where(gaps, incoming, have)).rename("value").to_dataset()
+        merged.drop_vars(["sensor", "time"]).to_zarr(str(new), region={"time": slice(lo, hi)},
+                                                     consolidated=False)
+    return filled, int(same.sum()), conflicts
 
 
 class _NothingNew(Exception):
