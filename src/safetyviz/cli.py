@@ -197,6 +197,24 @@ def cmd_lab(args) -> None:
     os.execve(sys.executable, command, env)
 
 
+def cmd_monitor_simulate(args) -> None:
+    from .monitor import simulate
+
+    data_dir = _data_dir(args)
+    total = simulate(data_dir, args.start, args.days, args.interval, args.seed,
+                     args.excursions, args.pace)
+    print(f"appended {total:,} readings to {data_dir / 'monitoring' / 'readings.zarr'}")
+
+
+def cmd_monitor_ingest(args) -> None:
+    from .monitor import ingest_readings
+
+    data_dir = _data_dir(args)
+    for path in args.files:
+        report = ingest_readings(path, data_dir, dry_run=args.dry_run)
+        print(report.summary())
+
+
 def cmd_report(args) -> None:
     from .catalog import ensure_catalog, open_catalog
     from .periods import parse_period
@@ -267,6 +285,29 @@ def build_parser() -> argparse.ArgumentParser:
                                        "server's http://tiles.example/{z}/{x}/{y}.png (env "
                                        "SAFETYVIZ_TILES; default: no base map, fully offline)")
     serve.set_defaults(func=cmd_serve)
+
+    monitor = sub.add_parser("monitor", help="sensor readings of the major hazard "
+                                             "installations")
+    monitor_sub = monitor.add_subparsers(dest="monitor_command", required=True)
+    simulate = monitor_sub.add_parser("simulate", parents=[common],
+                                      help="append simulated readings of the store's sensors")
+    simulate.add_argument("--start", help="first day, YYYY-MM-DD (default: the day after "
+                                          "the stored readings end)")
+    simulate.add_argument("--days", type=int, default=1)
+    simulate.add_argument("--interval", default="60s", help="time between readings (60s)")
+    simulate.add_argument("--seed", type=int, default=2020)
+    simulate.add_argument("--excursions", type=float, default=0.05,
+                          help="excursions into alarm per sensor and day (0.05)")
+    simulate.add_argument("--pace", type=float, default=0.0,
+                          help="seconds of wall time per reading interval: a live feed "
+                               "(default 0: as fast as possible, a day at a time)")
+    simulate.set_defaults(func=cmd_monitor_simulate)
+    monitor_ingest = monitor_sub.add_parser("ingest", parents=[common],
+                                            help="validate CSV readings (sensor_id, time, "
+                                                 "value) and store them")
+    monitor_ingest.add_argument("files", nargs="+", metavar="FILE")
+    monitor_ingest.add_argument("--dry-run", action="store_true", help="validate only")
+    monitor_ingest.set_defaults(func=cmd_monitor_ingest)
 
     lab = sub.add_parser("lab", parents=[common],
                          help="JupyterLab on the project, with the dashboards at /panel/<app>")

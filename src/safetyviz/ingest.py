@@ -415,7 +415,7 @@ class EnterpriseNames:
         return self.ids.get(name)
 
 
-def _write_quarantine(path: Path, rejected: list[dict], headers: list[str]) -> None:
+def write_quarantine(path: Path, rejected: list[dict], headers: list[str]) -> None:
     """UTF-8 with BOM so Excel opens it; written to a temporary name, then renamed."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
@@ -490,7 +490,7 @@ def ingest(path, table: str, data_dir=None, mapping=None, dry_run: bool = False,
     stale = data_dir / "quarantine" / f"{batch}.csv"
     if rejected:
         rejected.sort(key=lambda item: (report.sheets.index(item["sheet"]), item["row"]))
-        _write_quarantine(report.quarantine, rejected, headers)
+        write_quarantine(report.quarantine, rejected, headers)
     elif stale.exists():  # left by an earlier ingest of this batch (--force)
         stale.unlink()
     before = store.current_version(data_dir, table)
