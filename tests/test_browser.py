@@ -8,10 +8,20 @@ Outside CI a machine without chromium skips these tests; in CI (CI=true) they mu
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
+import requests
+import xarray as xr
 from playwright.sync_api import sync_playwright
+
+from conftest import PROJECT, free_port
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -224,5 +234,68 @@ def test_the_language_switch_relabels_every_page(browser, served_overview, page_
     if page_name == "riskmap":  # the sector chips are relabelled, not left blank
         page.wait_for_function("""() => [...window.Bokeh.documents[0]._all_models.values()]
             .some(m => m.type === 'MultiChoice' && m.value.includes('Hazardous chemicals'))""")
+    assert not errors, errors
+    page.close()
+
+
+@pytest.fixture(scope="module")
+def served_monitoring(demo_dir, tmp_path_factory):
+    """The monitoring page served over a private copy of the demo data (the test appends
+    readings to it); yields (URL, data dir)."""
+    data_dir = tmp_path_factory.mktemp("live") / "data"
+    shutil.copytree(demo_dir, data_dir, symlinks=True)
+    port = free_port()
+    env = {**os.environ, "SAFETYVIZ_CATALOG": str(data_dir / "catalog.yaml")}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "panel", "serve", str(PROJECT / "apps" / "monitoring.py"),
+         "--port", str(port), "--address", "127.0.0.1",
+         "--allow-websocket-origin", f"127.0.0.1:{port}"],
+        cwd=PROJECT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/monitoring"
+    try:
+        deadline = time.time() + 90
+        while True:
+            try:
+                requests.get(url, timeout=30)
+                break
+            except requests.ConnectionError:
+                assert server.poll() is None, server.stdout.read().decode()
+                assert time.time() < deadline, "server did not start"
+                time.sleep(0.5)
+        yield url, data_dir
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_the_monitoring_page_shows_new_alarms_without_a_reload(browser, served_monitoring):
+    from safetyviz import readings
+
+    url, data_dir = served_monitoring
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(url)
+    # The demo at 2020-03-31 23:59: 10 of 11 installations online, one alarm that day.
+    page.locator('[data-kpi="sites_online"] .value', has_text="10 / 11").wait_for()
+    assert page.locator('[data-kpi="online_rate"] .value').inner_text() == "90.9%"
+    assert "63.0%" in page.locator('[data-kpi="online_rate"]').inner_text()
+    rows = page.locator(".tabulator-row")
+    rows.first.wait_for()
+    before = rows.count()
+    # The feed goes on: ten minutes with a combustible-gas excursion to 60 %LEL (high-high).
+    stored = readings.open_readings(data_dir)["value"]
+    minutes = pd.date_range("2020-04-01 00:00", periods=10, freq="1min")
+    block = xr.DataArray(np.tile(stored.isel(time=-1).values[:, None], (1, 10)),
+                         dims=("sensor", "time"),
+                         coords={"sensor": stored["sensor"].values, "time": minutes})
+    gas = list(stored["sensor"].values).index("MHS0001-G01")
+    block[gas, 2:7] = 60.0
+    readings.append_readings(data_dir, block)
+    page.locator(".tabulator-row", has_text="MHS0001-G01").wait_for(timeout=20_000)
+    assert rows.count() == before + 1
+    assert page.locator(".tabulator-row", has_text="MHS0001-G01").inner_text().count("二级")
+    page.locator('[data-kpi="alarms_high_high"] .value', has_text="1").wait_for()
+    page.get_by_text("数据截至 2020-04-01 00:09").wait_for()
     assert not errors, errors
     page.close()

@@ -18,7 +18,8 @@ from nbformat.v4 import new_code_cell, new_notebook
 from conftest import PROJECT, free_port
 
 APPS = {"overview": "create_overview_app", "county": "create_county_app",
-        "enforcement": "create_enforcement_app", "riskmap": "create_riskmap_app"}
+        "enforcement": "create_enforcement_app", "riskmap": "create_riskmap_app",
+        "monitoring": "create_monitoring_app"}
 
 
 @pytest.fixture(scope="module")

@@ -103,3 +103,26 @@ def test_simulated_feed_through_the_command_line(data_dir):
     assert "appended" in result.stdout
     end = pd.Timestamp(readings.open_readings(data_dir)["time"].values[-1])
     assert end == pd.Timestamp("2020-04-01 23:59")
+
+
+def test_the_live_state_follows_the_store_and_checks_what_it_is_given(data_dir):
+    from safetyviz.catalog import ensure_catalog, open_catalog
+    from safetyviz.live import MonitoringState
+    from safetyviz.loading import load_table
+
+    cat = open_catalog(ensure_catalog(data_dir))
+    state = MonitoringState(data_dir, load_table("sensors", catalog=cat).compute(),
+                            load_table("major_hazard_sites", catalog=cat).compute(), 0.63)
+    assert (state.kpis()["online"], state.kpis()["sites"]) == (10, 11)
+    assert state.refresh() is False  # nothing new
+    loads = state.loads
+    monitor.simulate(data_dir, days=1, report=lambda _: None)
+    assert state.refresh() is True and state.loads == loads + 1
+    assert str(state.as_of) == "2020-04-01 23:59:00"
+    state.site = "MHS0002"
+    assert state.sensor.startswith("MHS0002-")  # the sensors follow the site
+    with pytest.raises(ValueError):
+        state.sensor = "MHS0001-L01"  # not one of MHS0002's
+    with pytest.raises(ValueError):
+        state.window = "1000d"
+    assert state.curve().empty  # MHS0002 was never connected: nothing to draw

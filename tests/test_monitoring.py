@@ -124,3 +124,15 @@ def test_alarm_counts_by_site_and_level():
     counts = monitoring.alarm_counts(events, pd.Series({"g1": "A", "g2": "A", "t1": "B"}))
     assert counts.to_dict("index") == {"A": {"high": 1, "high_high": 1, "total": 2},
                                        "B": {"high": 0, "high_high": 0, "total": 0}}
+
+
+def test_decimation_keeps_the_excursions():
+    times = pd.date_range(T0, periods=10_000, freq="1min")
+    values = pd.Series(np.sin(np.arange(10_000) / 500.0), index=times)
+    values.iloc[4321] = 50.0  # a one-minute spike
+    values.iloc[7000] = -50.0
+    short = monitoring.decimate(values, max_points=200)
+    assert len(short) <= 200
+    assert short.max() == 50.0 and short.min() == -50.0
+    assert short.index.is_monotonic_increasing
+    assert monitoring.decimate(values.iloc[:100], max_points=200).equals(values.iloc[:100])

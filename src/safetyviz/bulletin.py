@@ -141,7 +141,7 @@ def _cube_figures(cube: xr.Dataset, start, end, adcodes) -> tuple[dict, dict]:
     return now, before
 
 
-def _province_rate(city: str, start, end) -> tuple[float, str]:
+def province_online_rate(city: str, start, end) -> tuple[float, str]:
     """The province's published online rate for a date in the period, if a reference file
     shipped with the project gives one (it is not in the records: it is the province's)."""
     province = city[:2] + "0000"
@@ -187,7 +187,7 @@ def gather(data: Data, start, end, adcode: str | None = None) -> Facts:
     above = data.enterprises[data.enterprises["adcode"].astype(str).isin(adcodes)
                              & (data.enterprises["scale"].astype(str) == "above")]
     dual = above["dual_prevention"].astype(str)
-    rate, source = _province_rate(city, start, end) if scope == city else (math.nan, "")
+    rate, source = province_online_rate(city, start, end) if scope == city else (math.nan, "")
     return Facts(adcode=scope, name_zh=name_zh, name_en=name_en or name_zh, now=now,
                  before=before, sites=len(sites), sites_online=int(online.sum()),
                  dual_prevention=int(dual.isin(["built", "accepted"]).sum()),

@@ -104,6 +104,16 @@ def url(name: str, catalog: intake.Catalog | None = None) -> str:
     return cat[name].data.url
 
 
+def local_path(name: str, catalog: intake.Catalog | None = None) -> Path:
+    """Where entry ``name``'s data lives, as a local path; UserError if it is elsewhere."""
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(url(name, catalog))
+    if "file" not in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)):
+        raise UserError(f"catalog entry {name!r} is not on a local disk: {url(name, catalog)}")
+    return Path(path)
+
+
 def version(name: str, catalog: intake.Catalog | None = None) -> str:
     """What entry ``name`` resolves to now: for a local path, the real path behind its
     symlinks (a new version of a table or the cube resolves elsewhere); else the URL."""

@@ -56,13 +56,38 @@ TEXT: dict[str, tuple[str, str]] = {
     "departments": ("参与部门", "Departments"),
     "actions_title": ("{county} · {period} 执法措施", "{county} · actions, {period}"),
     "joint_title": ("{county} · {period} 联合执法行动", "{county} · joint operations, {period}"),
+    "monitoring": ("重大危险源监测预警", "Major hazard monitoring"),
+    "time": ("时间", "Time"),
+    "sites_online": ("在线企业", "Installations online"),
+    "online_rate": ("监测上线率", "Online rate"),
+    "province": ("全省", "province"),
+    "alarms_high": ("一级报警（24小时）", "High alarms (24 h)"),
+    "alarms_high_high": ("二级报警（24小时）", "High-high alarms (24 h)"),
+    "alarms_ongoing": ("正在报警", "Alarms now"),
+    "as_of": ("数据截至 {time}", "Readings up to {time}"),
+    "site_map_title": ("重大危险源在线状态", "Installations online"),
+    "online": ("在线", "online"),
+    "offline": ("离线", "offline"),
+    "alarm_list": ("最近24小时报警", "Alarms in the last 24 hours"),
+    "site": ("重大危险源", "Installation"),
+    "sensor": ("传感器", "Sensor"),
+    "window": ("时间范围", "Range"),
+    "start": ("开始", "Start"),
+    "end": ("结束", "End"),
+    "peak": ("峰值", "Peak"),
+    "level": ("级别", "Level"),
+    "ongoing": ("报警中", "ongoing"),
+    "high": ("一级", "high"),
+    "high_high": ("二级", "high-high"),
 }
 
 # The dashboards (apps/<name>.py) with their titles.
 PAGES: dict[str, tuple[str, str]] = {"overview": ("总览", "Overview"),
                                      "county": ("县区画像", "County profile"),
                                      "enforcement": ("执法", "Enforcement"),
-                                     "riskmap": ("安全风险四色图", "Four-colour risk map")}
+                                     "riskmap": ("安全风险四色图", "Four-colour risk map"),
+                                     "monitoring": ("重大危险源监测预警",
+                                                    "Major hazard monitoring")}
 
 # English units of the cube variables ("1" is a plain count).
 UNITS_EN = {"1": "", "yuan": "yuan", "persons": "persons", "days": "days"}

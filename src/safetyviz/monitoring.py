@@ -194,3 +194,23 @@ def alarm_counts(events: pd.DataFrame, site_of: pd.Series) -> pd.DataFrame:
     counts["total"] = counts.sum(axis=1)
     counts.columns.name = None
     return counts
+
+
+def decimate(series: pd.Series, max_points: int = 2000) -> pd.Series:
+    """At most about ``max_points`` points of a time series for drawing, keeping every
+    excursion: the series is cut into ``max_points / 2`` equal runs and each run gives its
+    minimum and maximum, in time order. Shorter series come back as they are (NaN dropped)."""
+    series = series.dropna()
+    if len(series) <= max_points:
+        return series
+    bins = max(max_points // 2, 1)
+    run = np.arange(len(series)) * bins // len(series)
+    values = series.to_numpy()
+    keep = []
+    starts = np.flatnonzero(np.diff(np.concatenate([[-1], run])))
+    ends = np.concatenate([starts[1:], [len(series)]])
+    for first, last in zip(starts, ends):
+        chunk = values[first:last]
+        low, high = first + int(np.argmin(chunk)), first + int(np.argmax(chunk))
+        keep += sorted({low, high})
+    return series.iloc[keep]

@@ -299,3 +299,41 @@ def dual_prevention_bars(progress: pd.DataFrame, names: dict[str, str], *, title
         stacked=True, cmap=["#1e8449", "#82e0aa", "#d5d8dc"], title=title, responsive=True,
         min_height=300, shared_axes=False, tools=["hover"], toolbar="above",
         legend_position="top_right", xrotation=30)
+
+
+ONLINE_COLOURS = {True: "#1e8449", False: "#95a5a6"}
+
+
+def site_status_map(regions, sites: pd.DataFrame, *, title: str = "",
+                    lang: str = "zh") -> hv.Overlay:
+    """The major hazard installations over the county outlines, green when online, grey when
+    not (``sites``: site_id, lon, lat, online, status — the status text for the hover)."""
+    outlines = hv.Path([path for path in county_paths(regions)]).opts(color="#566573",
+                                                                       line_width=0.8)
+    frame = pd.DataFrame({"lon": sites["lon"].to_numpy(float),
+                          "lat": sites["lat"].to_numpy(float),
+                          "site": sites["site_id"].astype(str).to_numpy(),
+                          "status": sites["status"].astype(str).to_numpy(),
+                          "colour": [ONLINE_COLOURS[bool(v)] for v in sites["online"]]})
+    points = hv.Points(frame, ["lon", "lat"], ["site", "status", "colour"]).opts(
+        color="colour", marker="star", size=16, line_color="#17202a", tools=["hover"],
+        hover_tooltips=[(text("major_hazard_sites", lang), "@site"), ("", "@status")])
+    return (outlines * points).opts(title=title, xaxis=None, yaxis=None, data_aspect=1,
+                                    responsive=True, min_height=320, toolbar="above",
+                                    shared_axes=False)
+
+
+def sensor_curve(values: pd.Series, high: float, high_high: float, *, title: str = "",
+                 label: str = "", units: str = "", lang: str = "zh") -> hv.Overlay:
+    """One sensor's readings over time with its two alarm thresholds as dashed lines."""
+    frame = pd.DataFrame({"time": values.index, "value": values.to_numpy(float)})
+    curve = hv.Curve(frame, "time", hv.Dimension("value", label=label, unit=units)).opts(
+        color=SERIES_COLOR, line_width=1.2, tools=["hover"])
+    lines = [hv.HLine(level).opts(color=colour, line_dash="dashed", line_width=1.2)
+             for level, colour in ((high, "#f39c12"), (high_high, "#c0392b"))]
+    top = max(high_high * 1.1, float(np.nanmax(frame["value"])) if len(frame) else 0.0)
+    bottom = min(0.0, float(np.nanmin(frame["value"])) if len(frame) else 0.0)
+    # the thresholds always in view: a reading far below them is the normal case
+    return hv.Overlay([curve, *lines]).opts(title=title, responsive=True, min_height=300,
+                                            shared_axes=False, toolbar="above",
+                                            xlabel=text("time", lang), ylim=(bottom, top))
