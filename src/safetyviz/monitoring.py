@@ -120,11 +120,46 @@ def hourly(readings: xr.DataArray, freq: str = "1h") -> xr.Dataset:
                        "count": bins.count()})
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """(first, last) index of each run of True in a 1-D boolean array."""
-    padded = np.concatenate([[False], mask, [False]])
-    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
-    return list(zip(edges[::2], edges[1::2] - 1))
+def _alarms(values: np.ndarray, times: pd.DatetimeIndex, high: np.ndarray,
+            high_high: np.ndarray, band: np.ndarray, min_duration,
+            sensor_ids: np.ndarray) -> pd.DataFrame:
+    """The alarms of every row of ``values`` (sensors × times) at once: the rows are laid
+    end to end, each followed by one empty step, and runs of "held" readings (at or above
+    high − band, a gap carrying on the state before it) are found in that one long array;
+    a run with a reading at or above ``high`` is an alarm."""
+    n, steps = values.shape
+    width = steps + 1  # one empty step after each row: no run crosses from one to the next
+    known = ~np.isnan(values)
+    held = np.where(known, values >= (high - band)[:, None], False)
+    # a gap carries on the state before it: the held flag of the last known reading
+    last_known = np.where(known, np.arange(steps)[None, :], -1)
+    np.maximum.accumulate(last_known, axis=1, out=last_known)
+    held = np.where(last_known >= 0, np.take_along_axis(held, np.maximum(last_known, 0), 1),
+                    False)
+    above = known & (values >= high[:, None])
+    pad = np.zeros((n, 1), bool)
+    held, above, known = (np.concatenate([a, pad], axis=1).ravel()
+                          for a in (held, above, known))
+    flat = np.concatenate([values, np.full((n, 1), np.nan)], axis=1).ravel()
+    starts = np.flatnonzero(held & ~np.roll(held, 1))
+    ends = np.flatnonzero(held & ~np.roll(held, -1))
+    crossed = np.flatnonzero(above)
+    first = np.searchsorted(crossed, starts)  # the first crossing at or after each start
+    alarm = (first < len(crossed)) & (crossed[np.minimum(first, len(crossed) - 1)] <= ends)
+    starts, ends = crossed[first[alarm]], ends[alarm]
+    readings = np.flatnonzero(known)
+    stops = readings[np.searchsorted(readings, ends, side="right") - 1]  # last real reading
+    rows, begin, stop = starts // width, starts % width, stops % width
+    peak_at = np.array([s + int(np.nanargmax(flat[s:e + 1])) for s, e in zip(starts, stops)],
+                       dtype=int)
+    peaks = flat[peak_at] if len(peak_at) else np.array([])
+    events = pd.DataFrame({
+        "sensor_id": sensor_ids[rows].astype(str), "start": times[begin], "end": times[stop],
+        "peak": peaks, "peak_time": times[peak_at % width] if len(peak_at) else times[[]],
+        "level": np.where(peaks >= high_high[rows], "high_high", "high"),
+        "ongoing": ends % width == steps - 1}, columns=EVENT_COLUMNS)
+    duration = events["end"] - events["start"]
+    return events[duration >= pd.Timedelta(min_duration)].reset_index(drop=True)
 
 
 def alarm_events(values, times, high: float, high_high: float = np.inf,
@@ -134,52 +169,26 @@ def alarm_events(values, times, high: float, high_high: float = np.inf,
     reading before the readings fell below ``high − hysteresis``; the last reading if still
     in alarm), peak and peak_time, level (high / high_high) and ongoing (still in alarm at the
     last reading)."""
-    values = np.asarray(values, dtype=float)
-    times = pd.DatetimeIndex(times)
-    known = ~np.isnan(values)
-    held = pd.Series(np.where(known, values >= high - hysteresis, np.nan)).ffill()
-    held = held.fillna(0).to_numpy(bool)  # a gap carries on the state before it
-    above = known & (values >= high)
-    rows = []
-    for first, last in _runs(held):
-        crossed = np.flatnonzero(above[first:last + 1])
-        if not len(crossed):
-            continue  # inside the band but never at the threshold: no alarm
-        start = first + crossed[0]
-        stop = last
-        while stop > start and not known[stop]:
-            stop -= 1  # end on a real reading, not on a gap
-        segment = np.where(known[start:stop + 1], values[start:stop + 1], -np.inf)
-        peak_at = start + int(np.argmax(segment))
-        rows.append({"sensor_id": sensor_id, "start": times[start], "end": times[stop],
-                     "peak": values[peak_at], "peak_time": times[peak_at],
-                     "level": "high_high" if values[peak_at] >= high_high else "high",
-                     "ongoing": last == len(values) - 1})
-    events = pd.DataFrame(rows, columns=EVENT_COLUMNS)
-    duration = events["end"] - events["start"]
-    return events[duration >= pd.Timedelta(min_duration)].reset_index(drop=True)
+    return _alarms(np.asarray(values, dtype=float)[None, :], pd.DatetimeIndex(times),
+                   np.array([high], float), np.array([high_high], float),
+                   np.array([hysteresis], float), min_duration, np.array([sensor_id]))
 
 
 def all_alarm_events(readings: xr.DataArray, sensors: pd.DataFrame, hysteresis=None,
                      min_duration="0s") -> pd.DataFrame:
-    """:func:`alarm_events` of every sensor; ``sensors`` is indexed by sensor_id with columns
-    ``high`` and ``high_high`` (and optionally ``hysteresis``, else ``hysteresis`` here, else
-    2 % of the high threshold)."""
-    values = np.asarray(readings.transpose("sensor", "time").values)
-    times = _times(readings)
-    frames = []
-    for row, sensor in enumerate(readings["sensor"].values):
-        spec = sensors.loc[sensor]
-        band = spec.get("hysteresis", hysteresis)
-        band = abs(spec["high"]) * 0.02 if band is None or pd.isna(band) else band
-        events = alarm_events(values[row], times, spec["high"], spec["high_high"], band,
-                              min_duration, sensor_id=str(sensor))
-        if len(events):
-            frames.append(events)
-    if not frames:
-        return pd.DataFrame(columns=EVENT_COLUMNS)
-    return pd.concat(frames, ignore_index=True).sort_values(["start", "sensor_id"],
-                                                            ignore_index=True)
+    """:func:`alarm_events` of every sensor, computed together; ``sensors`` is indexed by
+    sensor_id with columns ``high`` and ``high_high`` (and optionally ``hysteresis``, else
+    ``hysteresis`` here, else 2 % of the high threshold). Sorted by start, then sensor."""
+    ids = np.asarray(readings["sensor"].values).astype(str)
+    spec = sensors.reindex(ids)
+    high, high_high = spec["high"].to_numpy(float), spec["high_high"].to_numpy(float)
+    default = np.abs(high) * 0.02 if hysteresis is None else np.full(len(ids), hysteresis)
+    band = (spec["hysteresis"].fillna(pd.Series(default, index=spec.index)).to_numpy(float)
+            if "hysteresis" in spec else default)
+    values = np.asarray(readings.transpose("sensor", "time").values, dtype=float)
+    events = _alarms(values, pd.DatetimeIndex(readings["time"].values), high, high_high, band,
+                     min_duration, ids)
+    return events.sort_values(["start", "sensor_id"], ignore_index=True)
 
 
 def alarm_counts(events: pd.DataFrame, site_of: pd.Series) -> pd.DataFrame:
