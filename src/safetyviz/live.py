@@ -8,13 +8,16 @@ checked against the allowed ones.
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
+from pathlib import Path
 
 import pandas as pd
 import param
 
 from . import monitoring
 from .i18n import LANGUAGES
-from .readings import open_readings
+from .readings import open_readings, readings_path
 from .vocab import SENSOR_KINDS, label
 
 WINDOWS = {"1h": "1h", "6h": "6h", "24h": "24h", "7d": "7D", "30d": "30D"}
@@ -47,6 +50,7 @@ class MonitoringState(param.Parameterized):
         self.sites = sites.set_index("site_id")
         self.province_rate = province_rate
         self.readings = None
+        self.version = None  # the readings store version loaded
         self._events = None
         site_ids = sorted(self.sites.index)
         self.param.site.objects = site_ids
@@ -64,11 +68,14 @@ class MonitoringState(param.Parameterized):
 
     def refresh(self) -> bool:
         """Load the readings again; True (and ``loads`` + 1) if newer ones arrived."""
-        readings = open_readings(self.readings_path)["value"]
-        last = pd.Timestamp(readings["time"].values[-1])
-        if self.as_of is not None and last == self.as_of:
+        version = _version(self.readings_path)
+        if self.readings is not None and version == self.version:
             return False
-        self.readings, self._events = readings, None
+        readings = open_readings(version)["value"]
+        last = pd.Timestamp(readings["time"].values[-1])
+        self.readings, self.version, self._events = readings, version, None
+        if self.as_of is not None and last == self.as_of:
+            return False  # a new version without new minutes (late readings only)
         with param.edit_constant(self):
             self.param.update(as_of=last.to_pydatetime(), loads=self.loads + 1)
         return True
@@ -83,10 +90,7 @@ class MonitoringState(param.Parameterized):
         """Alarms that started in the last ``ALARM_HOURS`` hours, newest first, with their
         installation, sensor kind and unit."""
         if self._events is None:
-            start = pd.Timestamp(self.as_of) - pd.Timedelta(hours=ALARM_HOURS)
-            recent = self.readings.sel(time=slice(start - pd.Timedelta(hours=1), None))
-            events = monitoring.all_alarm_events(recent.load(), self.sensors)
-            events = events[events["start"] >= start]
+            events = _recent_alarms(str(self.version), pd.Timestamp(self.as_of), self.sensors)
             info = self.sensors.loc[events["sensor_id"], ["site_id", "kind", "unit"]]
             self._events = pd.concat([events.reset_index(drop=True),
                                       info.reset_index(drop=True)], axis=1).sort_values(
@@ -118,5 +122,37 @@ class MonitoringState(param.Parameterized):
         row = self.sensors.loc[self.sensor]
         return float(row["high"]), float(row["high_high"]), str(row["unit"])
 
+
+def _version(path) -> Path:
+    """The readings store version ``path`` (a data dir or a readings.zarr) points to now."""
+    path = Path(path)
+    return (path if path.name == "readings.zarr" else readings_path(path)).resolve()
+
+
+class _Alarms:
+    """The alarms of the last ``ALARM_HOURS`` of one version of the readings, computed once
+    for every session watching it (a refresh of all sessions costs one computation)."""
+
+    def __init__(self, size: int = 4):
+        self.size, self.lock, self.cache = size, threading.Lock(), OrderedDict()
+
+    def __call__(self, version: str, as_of: pd.Timestamp, sensors: pd.DataFrame):
+        key = (version, as_of, len(sensors))
+        with self.lock:
+            if key in self.cache:
+                return self.cache[key]
+        start = as_of - pd.Timedelta(hours=ALARM_HOURS)
+        recent = open_readings(version)["value"].sel(
+            time=slice(start - pd.Timedelta(hours=1), None))
+        events = monitoring.all_alarm_events(recent, sensors)
+        events = events[events["start"] >= start]
+        with self.lock:
+            self.cache[key] = events
+            while len(self.cache) > self.size:
+                self.cache.popitem(last=False)
+        return events
+
+
+_recent_alarms = _Alarms()
 
 __all__ = ["MonitoringState", "SENSOR_KINDS", "WINDOWS"]

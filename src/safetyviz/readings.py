@@ -58,9 +58,10 @@ class Appended:
 
 
 def open_readings(path: Path, chunks: dict | None = None) -> xr.Dataset:
-    """The store as a lazy (dask) Dataset; ``path``: a data dir or the ``readings.zarr``."""
+    """The store as a lazy (dask) Dataset; ``path``: a data dir, the ``readings.zarr`` link
+    or one version of it."""
     path = Path(path)
-    if path.name != "readings.zarr":
+    if path.name != "readings.zarr" and not (path / "zarr.json").exists():
         path = readings_path(path)
     if not path.exists():
         raise UserError(f"{path}: no readings yet (safetyviz monitor simulate / ingest)")
