@@ -263,7 +263,7 @@ def main() -> None:
     print(f"\nresults identical: {'yes' if not problems else 'NO: ' + '; '.join(problems)}")
     print(f"append one minute of readings (median of 5): {append_s:.3f} s")
     print(f"live page refresh (reload + online + alarms of the last 24 h): {refresh_s:.2f} s "
-          f"(+ the page's 3 s refresh period)")
+          f"(+ up to the page's 2 s refresh period)")
     results.update(problems=problems, append_seconds=append_s, refresh_seconds=refresh_s,
                    readings=readings, sites=args.sites)
     out = Path(__file__).parent / "results" / "monitoring.json"

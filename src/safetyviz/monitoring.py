@@ -52,7 +52,9 @@ def last_report(readings: xr.DataArray, at) -> pd.Series:
 def sensors_online(readings: xr.DataArray, at, max_gap) -> pd.Series:
     """True for each sensor that reported in (at − max_gap, at]."""
     at, max_gap = pd.Timestamp(at), pd.Timedelta(max_gap)
-    last = last_report(readings, at)
+    # only the readings of the gap before ``at`` can make a sensor online
+    recent = readings.sel(time=slice(at - max_gap + pd.Timedelta(1, "ns"), at))
+    last = last_report(recent, at)
     return (last.notna() & (last > at - max_gap)).rename("online")
 
 

@@ -24,7 +24,7 @@ from .page import KPI_CSS, kpi_html, shared_catalog, unavailable
 
 hv.extension("bokeh", logo=False)
 
-REFRESH_MS = 3000
+REFRESH_MS = 2000  # new readings on the page within this plus one refresh
 
 
 @pn.cache(max_items=2)
