@@ -10,8 +10,9 @@ engine runs in its own process (its peak RSS is its own) and computes:
 * alarms: every alarm event (hysteresis 2 % of the high threshold), start, end, peak, level;
 * hourly: min, mean, max and count per sensor and hour.
 
-Also measured: appending one minute of province readings to the store (median of 5), and a
-live-page refresh at that scale (reload + online + alarms of the last 24 h).
+Also measured: appending one minute of province readings to the store (median of 5), a
+live-page refresh at that scale (reload + online + alarms of the last 24 h), and the page's
+curve of one sensor over 30 days at one reading a second (2.6 M readings, decimated).
 
     python benchmarks/monitoring.py [--root /tmp/safetyviz-bench/monitoring] [--sites 2000]
 """
@@ -231,6 +232,31 @@ def timed_append(root: Path, repeats: int = 5) -> tuple[float, float]:
     return statistics.median(appends), statistics.median(refreshes)
 
 
+def month_at_one_second(root: Path) -> tuple[float, int, int]:
+    """A month of one reading a second for one installation's sensors, then the live page's
+    curve of one sensor over 30 days: (median seconds, readings read, points drawn)."""
+    from safetyviz import sensor_feed
+    from safetyviz.live import MonitoringState
+    from safetyviz.readings import append_readings
+
+    store = root / "one-second"
+    sites = pd.DataFrame({"site_id": ["S1"], "adcode": ["990101"], "grade": [3],
+                          "online_since": [pd.Timestamp("2019-01-01")]})
+    sensors = sensor_feed.sensors(sites).head(4)
+    if not (store / "ready").exists():
+        for day in pd.date_range("2020-03-02", periods=30, freq="D"):
+            append_readings(store, sensor_feed.readings(sensors, sites, day, 1, "1s"), "1s")
+        (store / "ready").touch()
+    state = MonitoringState(store, sensors, sites, window="30d")
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        curve = state.curve()
+        times.append(time.perf_counter() - start)
+    readings = int(state.readings.sel(sensor=state.sensor).notnull().sum())
+    return statistics.median(times), readings, len(curve)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", default="/tmp/safetyviz-bench/monitoring")
@@ -250,6 +276,7 @@ def main() -> None:
         results[engine] = json.loads(out.stdout.strip().splitlines()[-1])
     problems = compare(root)
     append_s, refresh_s = timed_append(root)
+    month_s, month_readings, month_points = month_at_one_second(root)
     s, d = results["safetyviz"], results["duckdb"]
     readings = pd.read_parquet(root / "readings.parquet", columns=["value"]).shape[0]
     print(f"\n{args.sites:,} installations × 10 sensors, one day at 1/min: {readings:,} "
@@ -264,6 +291,10 @@ def main() -> None:
     print(f"append one minute of readings (median of 5): {append_s:.3f} s")
     print(f"live page refresh (reload + online + alarms of the last 24 h): {refresh_s:.2f} s "
           f"(+ up to the page's 2 s refresh period)")
+    print(f"one sensor's curve over 30 days at one reading a second: {month_s:.2f} s "
+          f"({month_readings:,} readings → {month_points:,} points drawn)")
+    results.update(month_curve_seconds=month_s, month_readings=month_readings,
+                   month_points=month_points)
     results.update(problems=problems, append_seconds=append_s, refresh_seconds=refresh_s,
                    readings=readings, sites=args.sites)
     out = Path(__file__).parent / "results" / "monitoring.json"

@@ -79,6 +79,16 @@ def test_a_feed_with_fewer_sensors_is_padded_and_unknown_sensors_are_refused(tmp
     assert readings.readings_path(tmp_path).resolve() == before  # nothing changed
 
 
+def test_a_store_keeps_its_interval_through_appends(tmp_path):
+    times = pd.date_range("2020-03-31", periods=12, freq="30s")
+    feed = xr.DataArray(np.arange(24, dtype=float).reshape(2, 12), dims=("sensor", "time"),
+                        coords={"sensor": ["a", "b"], "time": times})
+    for part in (slice(0, 4), slice(4, 8), slice(8, 12)):
+        readings.append_readings(tmp_path, feed.isel(time=part), interval="30s")
+    assert readings.open_readings(tmp_path).attrs["interval"] == "30s"
+    np.testing.assert_array_equal(stored(tmp_path).values, feed.values)
+
+
 def test_readings_off_the_grid_are_refused(tmp_path):
     readings.append_readings(tmp_path, FEED.isel(time=slice(0, 10)))
     late = FEED.isel(time=slice(10, 11)).assign_coords(

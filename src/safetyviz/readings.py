@@ -8,9 +8,9 @@ Layout and guarantees:
   reading *i* is at ``start + i × interval``; minutes without a reading are NaN. Appending
   fills the grid up to the new block's last time, so a late or missing minute never shifts
   the others.
-* Chunks (256 sensors × 1,440 steps = a day): one sensor over a month is 30 chunks, all
-  sensors over the last minutes one chunk per 256 sensors; an append rewrites only the last
-  chunk of each sensor block.
+* Chunks of a day of steps and ~1.5 MB (:func:`chunk_shape`: 256 sensors at one reading a
+  minute): one sensor over a month is 30 chunks, all sensors over the last minutes one chunk
+  per block of sensors; an append rewrites only the last chunk of each block.
 * ``readings.zarr`` is a symlink to an immutable version (like the tables of
   :mod:`safetyviz.store`): an append hard-links the files of the current version into a new
   one, lets Zarr replace the chunks it changes (each file written beside and renamed, so the
@@ -35,7 +35,17 @@ import xarray as xr
 from .errors import UserError
 from .store import publish
 
-CHUNKS = {"sensor": 256, "time": 1440}
+CHUNK_BYTES = 256 * 1440 * 4  # 1.5 MB of float32 readings per chunk
+MAX_SENSORS_PER_CHUNK = 256
+
+
+def chunk_shape(interval) -> tuple[int, int]:
+    """(sensors, steps) of a chunk: a day of steps, and as many sensors as fit in
+    ``CHUNK_BYTES`` (256 at one reading a minute, 4 at one a second) — so one sensor over a
+    month is always 30 chunks, whatever the interval."""
+    steps = int(pd.Timedelta("1D") / pd.Timedelta(interval))
+    sensors = min(MAX_SENSORS_PER_CHUNK, max(1, CHUNK_BYTES // (steps * 4)))
+    return sensors, steps
 TIME_CHUNK = 1440 * 366  # the time coordinate: a year of minutes per chunk
 DEFAULT_INTERVAL = "60s"
 RETAIN_SECONDS = 600  # how long a replaced version stays readable
@@ -106,7 +116,7 @@ def append_readings(data_dir: Path, feed: xr.DataArray, interval=DEFAULT_INTERVA
             block = _on_grid(feed, pd.Timestamp(feed["time"].values.min()), step)
             dataset = block.rename("value").to_dataset().assign_attrs(
                 interval=f"{int(step.total_seconds())}s")
-            encoding = {"value": {"chunks": (CHUNKS["sensor"], CHUNKS["time"])},
+            encoding = {"value": {"chunks": chunk_shape(step)},
                         "time": {"chunks": (TIME_CHUNK,), "units": "seconds since 2000-01-01",
                                  "dtype": "int64"}}
             dataset.to_zarr(str(new), mode="w-", consolidated=False, encoding=encoding)
@@ -133,8 +143,9 @@ def append_readings(data_dir: Path, feed: xr.DataArray, interval=DEFAULT_INTERVA
             return
         block = _on_grid(fresh.reindex(sensor=stored["sensor"].values), last + step, step)
         # the sensor axis is stored already: only the new time steps are written
-        block.rename("value").to_dataset().drop_vars("sensor").to_zarr(
-            str(new), mode="a", append_dim="time", consolidated=False)
+        # (the store's attributes go along: an append rewrites the group's)
+        block.rename("value").to_dataset().drop_vars("sensor").assign_attrs(
+            stored.attrs).to_zarr(str(new), mode="a", append_dim="time", consolidated=False)
         outcome.update(steps=block.sizes["time"],
                        readings=filled + int(block.notnull().sum()))
 
