@@ -297,5 +297,9 @@ def test_the_monitoring_page_shows_new_alarms_without_a_reload(browser, served_m
     assert page.locator(".tabulator-row", has_text="MHS0001-G01").inner_text().count("二级")
     page.locator('[data-kpi="alarms_high_high"] .value', has_text="1").wait_for()
     page.get_by_text("数据截至 2020-04-01 00:09").wait_for()
+    page.get_by_role("button", name="English").click()
+    page.wait_for_function("() => window.location.search.includes('lang=en')")
+    page.locator('[data-kpi="sites_online"] .label', has_text="Installations online").wait_for()
+    page.locator(".tabulator-row", has_text="high-high").wait_for()
     assert not errors, errors
     page.close()

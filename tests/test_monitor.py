@@ -126,3 +126,7 @@ def test_the_live_state_follows_the_store_and_checks_what_it_is_given(data_dir):
     with pytest.raises(ValueError):
         state.window = "1000d"
     assert state.curve().empty  # MHS0002 was never connected: nothing to draw
+    # Values from the URL are checked like every other value from the browser.
+    assert state.apply_query({"site": "<script>", "sensor": "MHS0003-L01", "window": "24h",
+                              "lang": "en"}) == ["site", "sensor"]
+    assert (state.site, state.window, state.lang) == ("MHS0002", "24h", "en")

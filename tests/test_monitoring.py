@@ -48,6 +48,13 @@ def test_site_online_rate_of_the_bulletin():
     assert monitoring.online_rate(flags, all_sites=[*sites, "siteL"]) == 10 / 12
 
 
+def test_online_rate_per_county():
+    flags = pd.Series({"A": True, "B": False, "C": True})
+    county = pd.Series({"A": "411002", "B": "411002", "C": "411025", "D": "411025"})
+    # D is registered in 411025 but has no sensor reporting: offline.
+    assert monitoring.online_rates(flags, county).to_dict() == {"411002": 0.5, "411025": 0.5}
+
+
 def test_a_site_with_one_silent_sensor():
     online = pd.Series({"a1": True, "a2": False, "b1": False})
     site_of = pd.Series({"a1": "A", "a2": "A", "b1": "B"})

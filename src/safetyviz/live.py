@@ -66,6 +66,22 @@ class MonitoringState(param.Parameterized):
         if self.sensor not in options:
             self.sensor = options[0] if options else None
 
+    def apply_query(self, query: dict) -> list[str]:
+        """``site``, ``sensor``, ``window`` and ``lang`` from a URL query, each only if
+        allowed (the site first: it decides the sensors); returns the keys ignored."""
+        ignored = []
+        for key in ("site", "sensor", "window", "lang"):
+            if key in query:
+                try:
+                    setattr(self, key, str(query[key]))
+                except ValueError:
+                    ignored.append(key)
+        return ignored
+
+    def query(self) -> dict[str, str]:
+        return {"site": self.site, "sensor": self.sensor, "window": self.window,
+                "lang": self.lang}
+
     def refresh(self) -> bool:
         """Load the readings again; True (and ``loads`` + 1) if newer ones arrived."""
         version = _version(self.readings_path)

@@ -77,6 +77,13 @@ def online_rate(site_flags: pd.Series, all_sites=None) -> float:
     return float(flags.mean()) if len(flags) else float("nan")
 
 
+def online_rates(site_flags: pd.Series, group_of: pd.Series) -> pd.Series:
+    """Online rate per group of sites (``group_of``: site → county adcode, say): online
+    sites ÷ sites of the group."""
+    flags = site_flags.reindex(group_of.index, fill_value=False).astype(float)
+    return flags.groupby(group_of.values).mean().rename("online_rate")
+
+
 def online_share(readings: xr.DataArray, start, end, max_gap, step="1min") -> pd.Series:
     """Each sensor's share of the instants start, start + step, …, end at which it was
     online (reported within ``max_gap`` before the instant)."""

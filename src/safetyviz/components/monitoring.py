@@ -20,7 +20,7 @@ from ..live import WINDOWS, MonitoringState
 from ..loading import load_regions, load_table
 from ..views import sensor_curve, site_status_map
 from ..vocab import label
-from .page import KPI_CSS, kpi_html, shared_catalog, unavailable
+from .page import KPI_CSS, kpi_html, shared_catalog, sync_with_url, unavailable
 
 hv.extension("bokeh", logo=False)
 
@@ -168,6 +168,7 @@ def create_monitoring_app(catalog: str | None = None, data_dir=None):
         state = MonitoringState(readings, sensors, sites, province_rate=province)
     except UserError as exc:
         return unavailable(exc)
+    sync_with_url(state)
     page = MonitoringPage(state=state, regions=regions)
     page.start()
     return page
