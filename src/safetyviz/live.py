@@ -40,6 +40,9 @@ class MonitoringState(param.Parameterized):
                        doc="Time of the latest reading loaded.")
     loads = param.Integer(default=0, constant=True,
                           doc="How many times new readings were loaded (views depend on it).")
+    status_changes = param.Integer(default=0, constant=True,
+                                   doc="How many times an installation went on- or offline "
+                                       "(the map depends on it, not on every load).")
 
     def __init__(self, readings_path, sensors: pd.DataFrame, sites: pd.DataFrame,
                  province_rate: float = math.nan, **params):
@@ -51,7 +54,7 @@ class MonitoringState(param.Parameterized):
         self.province_rate = province_rate
         self.readings = None
         self.version = None  # the readings store version loaded
-        self._events = None
+        self._events = self._online = None
         site_ids = sorted(self.sites.index)
         self.param.site.objects = site_ids
         self.site = site_ids[0]
@@ -92,15 +95,22 @@ class MonitoringState(param.Parameterized):
         self.readings, self.version, self._events = readings, version, None
         if self.as_of is not None and last == self.as_of:
             return False  # a new version without new minutes (late readings only)
+        before = self._online
+        self._online = None
         with param.edit_constant(self):
-            self.param.update(as_of=last.to_pydatetime(), loads=self.loads + 1)
+            self.as_of = last.to_pydatetime()
+            changed = before is None or not self.online().equals(before)
+            self.param.update(loads=self.loads + 1,
+                              status_changes=self.status_changes + changed)
         return True
 
     def online(self) -> pd.Series:
-        """Per installation, online at the latest reading."""
-        flags = monitoring.sensors_online(self.readings, self.as_of, MAX_GAP)
-        by_site = monitoring.sites_online(flags, self.sensors["site_id"])
-        return by_site.reindex(self.sites.index, fill_value=False)
+        """Per installation, online at the latest reading (computed once per load)."""
+        if self._online is None:
+            flags = monitoring.sensors_online(self.readings, self.as_of, MAX_GAP)
+            by_site = monitoring.sites_online(flags, self.sensors["site_id"])
+            self._online = by_site.reindex(self.sites.index, fill_value=False)
+        return self._online
 
     def alarms(self) -> pd.DataFrame:
         """Alarms that started in the last ``ALARM_HOURS`` hours, newest first, with their

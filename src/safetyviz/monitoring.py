@@ -24,6 +24,8 @@ Definitions:
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -204,9 +206,13 @@ def all_alarm_events(readings: xr.DataArray, sensors: pd.DataFrame, hysteresis=N
     default = np.abs(high) * 0.02 if hysteresis is None else np.full(len(ids), hysteresis)
     band = (spec["hysteresis"].fillna(pd.Series(default, index=spec.index)).to_numpy(float)
             if "hysteresis" in spec else default)
-    values = np.asarray(readings.transpose("sensor", "time").values, dtype=float)
-    events = _alarms(values, pd.DatetimeIndex(readings["time"].values), high, high_high, band,
-                     min_duration, ids)
+    values = np.asarray(readings.transpose("sensor", "time").values)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: never in alarm
+        reached = np.nanmax(values, axis=1) >= high
+    rows = np.flatnonzero(reached)  # only a sensor that reached its threshold has alarms
+    events = _alarms(values[rows].astype(float), pd.DatetimeIndex(readings["time"].values),
+                     high[rows], high_high[rows], band[rows], min_duration, ids[rows])
     return events.sort_values(["start", "sensor_id"], ignore_index=True)
 
 

@@ -24,7 +24,7 @@ from .page import KPI_CSS, kpi_html, shared_catalog, sync_with_url, unavailable
 
 hv.extension("bokeh", logo=False)
 
-REFRESH_MS = 2000  # new readings on the page within this plus one refresh
+REFRESH_MS = 1000  # new readings on the page within this plus one refresh (cheap when none)
 
 
 @pn.cache(max_items=2)
@@ -107,7 +107,7 @@ class MonitoringPage(pn.viewable.Viewer):
                          pn.pane.Markdown(caption, margin=(0, 10)),
                          sizing_mode="stretch_width")
 
-    @param.depends("state.loads", "state.lang")
+    @param.depends("state.status_changes", "state.lang")
     def _map(self):
         state, lang = self.state, self.state.lang
         online = state.online()
