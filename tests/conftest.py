@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -91,31 +92,44 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def served_overview(demo_dir):
-    """`panel serve` of the pages on a loopback port over the demo data; yields the
-    overview's URL (the other pages are beside it, at /county and /enforcement)."""
+def wait_until_answering(url: str, server: subprocess.Popen, seconds: float = 90) -> None:
+    """Wait until ``url`` answers; fail with the server's output if it dies or is slow."""
+    deadline = time.time() + seconds
+    while True:
+        try:
+            requests.get(url, timeout=30)
+            return
+        except requests.ConnectionError:
+            assert server.poll() is None, server.stdout.read().decode()
+            assert time.time() < deadline, f"{url} did not answer in {seconds} s"
+            time.sleep(0.5)
+
+
+@contextlib.contextmanager
+def panel_server(apps: list[str], catalog_file: Path):
+    """`panel serve` of ``apps`` (names under apps/) on a loopback port over the data of
+    ``catalog_file``; yields the base URL once the first app answers."""
     port = free_port()
-    env = {**os.environ, "SAFETYVIZ_CATALOG": str(demo_dir / "catalog.yaml")}
+    env = {**os.environ, "SAFETYVIZ_CATALOG": str(catalog_file)}
     server = subprocess.Popen(
-        [sys.executable, "-m", "panel", "serve", str(PROJECT / "apps" / "overview.py"),
-         str(PROJECT / "apps" / "county.py"), str(PROJECT / "apps" / "enforcement.py"),
-         str(PROJECT / "apps" / "riskmap.py"),
+        [sys.executable, "-m", "panel", "serve",
+         *[str(PROJECT / "apps" / f"{app}.py") for app in apps],
          "--port", str(port), "--address", "127.0.0.1",
          "--allow-websocket-origin", f"127.0.0.1:{port}"],
         cwd=PROJECT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/overview"
+    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 90
-        while True:
-            try:
-                requests.get(url, timeout=30)
-                break
-            except requests.ConnectionError:
-                assert server.poll() is None, server.stdout.read().decode()
-                assert time.time() < deadline, "server did not start"
-                time.sleep(0.5)
-        yield url
+        wait_until_answering(f"{base}/{apps[0]}", server)
+        yield base
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def served_overview(demo_dir):
+    """The pages served over the demo data; yields the overview's URL (the other pages are
+    beside it, at /county, /enforcement and /riskmap)."""
+    with panel_server(["overview", "county", "enforcement", "riskmap"],
+                      demo_dir / "catalog.yaml") as base:
+        yield f"{base}/overview"

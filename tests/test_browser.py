@@ -9,19 +9,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import requests
 import xarray as xr
 from playwright.sync_api import sync_playwright
 
-from conftest import PROJECT, free_port
+from conftest import panel_server
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -244,28 +240,8 @@ def served_monitoring(demo_dir, tmp_path_factory):
     readings to it); yields (URL, data dir)."""
     data_dir = tmp_path_factory.mktemp("live") / "data"
     shutil.copytree(demo_dir, data_dir, symlinks=True)
-    port = free_port()
-    env = {**os.environ, "SAFETYVIZ_CATALOG": str(data_dir / "catalog.yaml")}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "panel", "serve", str(PROJECT / "apps" / "monitoring.py"),
-         "--port", str(port), "--address", "127.0.0.1",
-         "--allow-websocket-origin", f"127.0.0.1:{port}"],
-        cwd=PROJECT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/monitoring"
-    try:
-        deadline = time.time() + 90
-        while True:
-            try:
-                requests.get(url, timeout=30)
-                break
-            except requests.ConnectionError:
-                assert server.poll() is None, server.stdout.read().decode()
-                assert time.time() < deadline, "server did not start"
-                time.sleep(0.5)
-        yield url, data_dir
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with panel_server(["monitoring"], data_dir / "catalog.yaml") as base:
+        yield f"{base}/monitoring", data_dir
 
 
 def test_the_monitoring_page_shows_new_alarms_without_a_reload(browser, served_monitoring):

@@ -8,14 +8,13 @@ import re
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import requests
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 
-from conftest import PROJECT, free_port
+from conftest import PROJECT, free_port, wait_until_answering
 
 APPS = {"overview": "create_overview_app", "county": "create_county_app",
         "enforcement": "create_enforcement_app", "riskmap": "create_riskmap_app",
@@ -32,15 +31,7 @@ def lab(demo_dir):
         cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                requests.get(f"{base}/api/status", timeout=10)
-                break
-            except requests.ConnectionError:
-                assert server.poll() is None, server.stdout.read().decode()
-                assert time.time() < deadline, "JupyterLab did not start"
-                time.sleep(0.5)
+        wait_until_answering(f"{base}/api/status", server, seconds=120)
         yield base, token
     finally:
         os.killpg(server.pid, signal.SIGTERM)  # JupyterLab and the panel server it started

@@ -18,7 +18,7 @@ import param
 from . import monitoring
 from .i18n import LANGUAGES
 from .readings import open_readings, readings_path
-from .vocab import SENSOR_KINDS, label
+from .vocab import label
 
 WINDOWS = {"1h": "1h", "6h": "6h", "24h": "24h", "7d": "7D", "30d": "30D"}
 ALARM_HOURS = 24  # the alarm list: alarms that started in the last day of readings
@@ -181,4 +181,4 @@ class _Alarms:
 
 _recent_alarms = _Alarms()
 
-__all__ = ["MonitoringState", "SENSOR_KINDS", "WINDOWS"]
+__all__ = ["MonitoringState", "WINDOWS"]
