@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
-from conftest import PROJECT, run_cli
+from conftest import PROJECT, assert_one_clear_line, run_cli
 from safetyviz import catalog
+from safetyviz.errors import UserError
 
 PLAIN_INTAKE = """
 import json, sys, intake
@@ -89,3 +92,66 @@ def test_catalog_without_an_entry_is_refused(tmp_path):
 
     with pytest.raises(UserError, match="lacks entries cube"):
         catalog.open_catalog(path)
+
+
+def _malicious(tmp_path, change) -> Path:
+    path = Path(catalog.write_catalog(tmp_path / "c.yaml", "{CATALOG_DIR}"))
+    data = yaml.safe_load(path.read_text())
+    change(data)
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _first_data_key(data) -> str:
+    return data["entries"]["inspections"]["kwargs"]["args"][0][6:-2]
+
+
+MALICIOUS = {
+    "a reader that is not a data reader": (
+        lambda d: d["entries"]["cube"].update(reader="builtins:eval"),
+        "entry 'cube': reader 'builtins:eval' is not allowed"),
+    "a data type that unpickles": (
+        lambda d: d["data"][_first_data_key(d)].update(
+            datatype="intake.readers.datatypes:Pickle"),
+        "datatype 'intake.readers.datatypes:Pickle' is not allowed"),
+    "an environment variable in a URL": (
+        lambda d: d["data"][_first_data_key(d)]["kwargs"].update(url="{env(HOME)}/x"),
+        "field url: '{env(HOME)}/x' is not a plain path"),
+    "a shell-style variable in a URL": (
+        lambda d: d["data"][_first_data_key(d)]["kwargs"].update(url="/data/${HOME}"),
+        "is not a plain path"),
+    "a function template in a read option": (
+        lambda d: d["entries"]["cube"]["kwargs"].update(chunks="{func(os.system)}"),
+        "looks like a template"),
+    "an unknown read option": (
+        lambda d: d["entries"]["cube"]["kwargs"].update(engine="netcdf4"),
+        "read option(s) engine not allowed"),
+    "user parameters": (
+        lambda d: d.update(user_parameters={"x": {"default": "{env(HOME)}"}}),
+        "user_parameters are not allowed"),
+    "an entry reading something that is not its catalog's data": (
+        lambda d: d["entries"]["cube"]["kwargs"].update(args=["{import(os)}"]),
+        "must name one data item"),
+}
+
+
+@pytest.mark.parametrize("case", MALICIOUS, ids=list(MALICIOUS))
+def test_a_catalog_that_could_run_code_is_refused_before_anything_loads(case, tmp_path):
+    change, message = MALICIOUS[case]
+    path = _malicious(tmp_path, change)
+    with pytest.raises(UserError, match=re.escape(message)):
+        catalog.open_catalog(path)
+
+
+def test_a_yaml_tag_that_builds_python_objects_is_refused(tmp_path):
+    marker = tmp_path / "pwned"
+    path = Path(catalog.write_catalog(tmp_path / "catalog.yaml", "{CATALOG_DIR}"))
+    path.write_text(path.read_text() + f"extra: !!python/object/apply:os.system "
+                    f"['touch {marker}']\n")
+    with pytest.raises(UserError, match="not plain YAML data"):
+        catalog.open_catalog(path)
+    assert not marker.exists()
+    result = run_cli("report", "--period", "2020Q1", "--out", str(tmp_path / "r.html"),
+                     "--data-dir", str(tmp_path))  # the same through the command line
+    assert_one_clear_line(result, "catalog.yaml: not plain YAML data")
+    assert not marker.exists()

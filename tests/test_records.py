@@ -57,3 +57,27 @@ def test_enforcement_by_type_and_joint_operations(tiny_dir):
     shown = records.labelled(joint, "zh")
     assert shown.iloc[0]["参与部门"] == "应急管理、公安"
     assert records.joint_operations("411002", "2020-01-01", "2020-12-31", cat).empty
+
+
+def test_exports_neutralise_spreadsheet_formulas():
+    import io
+
+    import openpyxl
+    import pandas as pd
+
+    from safetyviz.records import to_csv_bytes, to_xlsx_bytes
+
+    frame = pd.DataFrame({
+        "name": ['=HYPERLINK("http://evil.example","点击")', "+1+1", "-2", "@SUM(A1)",
+                 "（演示）许昌某公司", None],
+        "fine_yuan": [-5, 0, 1, 2, 3, 4]})
+    text = to_csv_bytes(frame).decode("utf-8-sig")
+    assert "'=HYPERLINK(" in text and "\n'+1+1," in text and "\n'-2," in text
+    assert "\n'@SUM(A1)," in text and "\n（演示）许昌某公司,3" in text
+    assert "\n=" not in text and ",-5" in text  # numbers stay numbers
+    sheet = openpyxl.load_workbook(io.BytesIO(to_xlsx_bytes(frame))).active
+    names = [row[0] for row in sheet.iter_rows(min_row=2, values_only=True)]
+    assert names[:4] == ['\'=HYPERLINK("http://evil.example","点击")', "'+1+1", "'-2",
+                         "'@SUM(A1)"]
+    assert sheet.cell(row=2, column=2).value == -5
+    assert all(cell.data_type != "f" for row in sheet.iter_rows() for cell in row)

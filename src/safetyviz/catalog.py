@@ -11,9 +11,11 @@ overrides which catalog is opened.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import intake
+import yaml
 from intake.readers import datatypes, readers
 
 from .errors import UserError
@@ -83,11 +85,106 @@ def ensure_catalog(data_dir: Path) -> Path:
     return path
 
 
+# What a catalog may name. Intake builds readers from class paths and fills "{…}" templates
+# (functions, imports, environment variables) when it reads: a catalog is checked against
+# these before intake sees it, so a catalog can point at data and nothing else.
+ALLOWED_READERS = {f"intake.readers.readers:{name}"
+                   for name in ("DaskParquet", "GeoPandasReader", "XArrayDatasetReader")}
+ALLOWED_DATATYPES = {f"intake.readers.datatypes:{name}"
+                     for name in ("Parquet", "GeoJSON", "Zarr")}
+ALLOWED_OUTPUTS = {"dask.dataframe:DataFrame", "geopandas:GeoDataFrame", "xarray:Dataset"}
+ALLOWED_READ_OPTIONS = {"chunks", "consolidated", "ignore_geometry", "columns", "filters"}
+ALLOWED_URL = re.compile(r"(\{CATALOG_DIR\}|(file|s3|gs|gcs|az|abfs)://|/)[^{}$%`]*")
+DATA_REFERENCE = re.compile(r"\{data\([0-9a-f]+\)\}")
+
+
+def check_catalog(path: Path) -> None:
+    """Refuse a catalog that could do more than point at data: YAML tags that build Python
+    objects, readers or data types outside the allow-lists, templates (``{func(…)}``,
+    ``{env(…)}``, ``${…}``) anywhere but ``{CATALOG_DIR}`` and ``{data(…)}``, user
+    parameters. One message naming the file, the entry and the field."""
+    try:
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        problem = str(exc).splitlines()[0]
+        raise UserError(f"{path}: not plain YAML data ({problem})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read the catalog ({exc})") from None
+    if not isinstance(spec, dict):
+        raise UserError(f"{path}: not an Intake 2 catalog (a mapping expected)")
+    extra = set(spec) - {"aliases", "data", "entries", "metadata", "user_parameters",
+                         "version"}
+    if extra:
+        raise UserError(f"{path}: unexpected top-level key(s) {', '.join(sorted(extra))}")
+    if spec.get("user_parameters"):
+        raise UserError(f"{path}: user_parameters are not allowed (they template values)")
+    data = spec.get("data") or {}
+    for key, item in data.items():
+        where = f"{path}: data {key!r}"
+        if not isinstance(item, dict) or item.get("datatype") not in ALLOWED_DATATYPES:
+            kind = item.get("datatype") if isinstance(item, dict) else item
+            raise UserError(f"{where}: datatype {kind!r} is not allowed "
+                            f"({', '.join(sorted(ALLOWED_DATATYPES))})")
+        if item.get("user_parameters"):
+            raise UserError(f"{where}: user_parameters are not allowed")
+        kwargs = item.get("kwargs") or {}
+        unknown = set(kwargs) - {"url", "storage_options", "root", "metadata"}
+        if unknown:
+            raise UserError(f"{where}: field(s) {', '.join(sorted(unknown))} not allowed")
+        url_text = kwargs.get("url")
+        if not isinstance(url_text, str) or not ALLOWED_URL.fullmatch(url_text):
+            raise UserError(f"{where}, field url: {url_text!r} is not a plain path or URL "
+                            "(no templates, environment variables or other protocols)")
+        for field in ("storage_options", "root"):
+            _plain(kwargs.get(field), f"{where}, field {field}")
+    for name, entry in (spec.get("entries") or {}).items():
+        where = f"{path}: entry {name!r}"
+        if not isinstance(entry, dict) or entry.get("reader") not in ALLOWED_READERS:
+            reader = entry.get("reader") if isinstance(entry, dict) else entry
+            raise UserError(f"{where}: reader {reader!r} is not allowed "
+                            f"({', '.join(sorted(ALLOWED_READERS))})")
+        if entry.get("output_instance") not in ALLOWED_OUTPUTS:
+            raise UserError(f"{where}: output_instance {entry.get('output_instance')!r} "
+                            "is not allowed")
+        if entry.get("user_parameters"):
+            raise UserError(f"{where}: user_parameters are not allowed")
+        kwargs = dict(entry.get("kwargs") or {})
+        args = kwargs.pop("args", [])
+        if (not isinstance(args, list) or len(args) != 1 or not isinstance(args[0], str)
+                or not DATA_REFERENCE.fullmatch(args[0])
+                or DATA_REFERENCE.fullmatch(args[0])[0][6:-2] not in data):
+            raise UserError(f"{where}, field args: {args!r} must name one data item "
+                            "of this catalog")
+        unknown = set(kwargs) - ALLOWED_READ_OPTIONS
+        if unknown:
+            raise UserError(f"{where}: read option(s) {', '.join(sorted(unknown))} "
+                            "not allowed")
+        _plain(kwargs, f"{where}, field kwargs")
+
+
+def _plain(value, where: str) -> None:
+    """Numbers, booleans, None, and text without templates, in lists and mappings."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _plain(key, where)
+            _plain(item, where)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _plain(item, where)
+    elif isinstance(value, str):
+        if any(mark in value for mark in ("{", "}", "$", "%(", "`")):
+            raise UserError(f"{where}: {value!r} looks like a template; plain values only")
+    elif value is not None and not isinstance(value, bool | int | float):
+        raise UserError(f"{where}: {type(value).__name__} values are not allowed")
+
+
 def open_catalog(path: Path | None = None) -> intake.Catalog:
-    """Open a catalog; a missing or unreadable file is a UserError naming it."""
+    """Open a catalog, checked first (:func:`check_catalog`); a missing, unreadable or
+    unsafe file is a UserError naming it."""
     path = Path(path) if path is not None else catalog_path()
     if not path.is_file():
         raise UserError(f"{path}: catalog not found (set SAFETYVIZ_CATALOG or --data-dir)")
+    check_catalog(path)
     try:
         cat = intake.from_yaml_file(str(path))
     except Exception as exc:  # intake raises many types for a malformed file

@@ -120,12 +120,33 @@ def labelled(frame: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
     return out
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every text cell that a spreadsheet would run as a formula (starting
+    with = + - @, a tab or a carriage return) prefixed with an apostrophe, so it shows as
+    text: names and notes come from ledgers, and a ledger can carry =HYPERLINK(…)."""
+    out = frame.copy()
+    for column in out.columns:
+        values = out[column]
+        if values.dtype == object or pd.api.types.is_string_dtype(values):
+            text = values.astype("string")
+            risky = text.str.startswith(FORMULA_STARTS).fillna(False).astype(bool)
+            if risky.any():
+                out[column] = values.astype(object).where(~risky, "'" + text.astype(object))
+    return out
+
+
 def to_csv_bytes(frame: pd.DataFrame) -> bytes:
-    """CSV in UTF-8 with a BOM, so that Excel opens the Chinese correctly."""
-    return frame.to_csv(index=False).encode("utf-8-sig")
+    """CSV in UTF-8 with a BOM, so that Excel opens the Chinese correctly; formulas
+    neutralised (:func:`neutralise_formulas`)."""
+    return neutralise_formulas(frame).to_csv(index=False).encode("utf-8-sig")
 
 
 def to_xlsx_bytes(frame: pd.DataFrame, sheet: str = "data") -> bytes:
+    """An XLSX workbook of ``frame``, formulas neutralised (:func:`neutralise_formulas`)."""
     buffer = io.BytesIO()
-    frame.to_excel(buffer, index=False, sheet_name=sheet[:31], engine="openpyxl")
+    neutralise_formulas(frame).to_excel(buffer, index=False, sheet_name=sheet[:31],
+                                        engine="openpyxl")
     return buffer.getvalue()
