@@ -153,5 +153,5 @@ def test_a_yaml_tag_that_builds_python_objects_is_refused(tmp_path):
     assert not marker.exists()
     result = run_cli("report", "--period", "2020Q1", "--out", str(tmp_path / "r.html"),
                      "--data-dir", str(tmp_path))  # the same through the command line
-    assert_one_clear_line(result, "catalog.yaml: not plain YAML data")
+    assert_one_clear_line(result, "catalog.yaml, line", "not plain YAML data")
     assert not marker.exists()

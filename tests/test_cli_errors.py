@@ -50,7 +50,7 @@ def test_a_malformed_catalog(tmp_path):
     bad = tmp_path / "catalog.yaml"
     bad.write_text("entries: [this is: not, a catalog\n")
     result = run_cli("cube", "--data-dir", str(tmp_path), env={"SAFETYVIZ_CATALOG": str(bad)})
-    assert_one_clear_line(result, str(bad), "not a valid Intake 2 catalog")
+    assert_one_clear_line(result, f"{bad}, line 2, column 1: not plain YAML data")
 
 
 def test_unknown_subcommand_is_a_usage_error():

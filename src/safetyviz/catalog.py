@@ -106,8 +106,10 @@ def check_catalog(path: Path) -> None:
     try:
         spec = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        problem = str(exc).splitlines()[0]
-        raise UserError(f"{path}: not plain YAML data ({problem})") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UserError(f"{path}{where}: not plain YAML data ({problem})") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: cannot read the catalog ({exc})") from None
     if not isinstance(spec, dict):
