@@ -13,26 +13,17 @@ import panel as pn
 import param
 
 from ..bulletin import province_online_rate
-from ..catalog import catalog_path, local_path, version
+from ..catalog import catalog_path, local_path
 from ..errors import UserError
 from ..i18n import LANGUAGE_NAMES, format_percent, text
 from ..live import WINDOWS, MonitoringState
-from ..loading import load_regions, load_table
 from ..views import sensor_curve, site_status_map
 from ..vocab import label
-from .page import KPI_CSS, kpi_html, shared_catalog, sync_with_url, unavailable
+from .page import KPI_CSS, kpi_html, load_registers, shared_catalog, sync_with_url, unavailable
 
 hv.extension("bokeh", logo=False)
 
 REFRESH_MS = 1000  # new readings on the page within this plus one refresh (cheap when none)
-
-
-@pn.cache(max_items=2)
-def load_registry(path: str, registry_version: str):
-    """Sensors, installations and regions, once per version of the sensors table."""
-    cat = shared_catalog(path)
-    return (load_table("sensors", catalog=cat).compute(),
-            load_table("major_hazard_sites", catalog=cat).compute(), load_regions(cat))
 
 
 class MonitoringPage(pn.viewable.Viewer):
@@ -160,7 +151,7 @@ def create_monitoring_app(catalog: str | None = None, data_dir=None):
     """A new live monitoring page for one session (or an alert saying what is missing)."""
     try:
         path = str(catalog or catalog_path())
-        sensors, sites, regions = load_registry(path, version("sensors", shared_catalog(path)))
+        sensors, sites, regions = load_registers(path, "sensors", "major_hazard_sites")
         city = str(regions["parent_adcode"].iloc[0])
         as_of = pd.Timestamp.now()
         province, _ = province_online_rate(city, pd.Timestamp("1900-01-01"), as_of)

@@ -15,7 +15,7 @@ from bokeh.models import CustomJS
 from ..catalog import catalog_path, open_catalog, version
 from ..errors import UserError
 from ..i18n import LANGUAGE_NAMES, text
-from ..loading import load_cube, load_regions
+from ..loading import load_cube, load_regions, load_table
 from ..paths import tile_url
 from ..periods import period_label
 from ..state import OverviewState
@@ -44,6 +44,19 @@ def load_data(path: str, cube_version: str):
     cube (after `safetyviz demo`, `cube` or an ingest) is picked up by the next session."""
     cat = open_catalog(path)
     return load_cube(cat), load_regions(cat)
+
+
+@pn.cache(max_items=4)
+def _registers(path: str, tables: tuple[str, ...], versions: tuple[str, ...]):
+    cat = shared_catalog(path)
+    return (*[load_table(table, catalog=cat).compute() for table in tables], load_regions(cat))
+
+
+def load_registers(path: str, *tables: str):
+    """The small tables ``tables`` (registers: enterprises, sites, sensors) and the regions
+    of the catalog at ``path``, loaded once per version of those tables for all sessions."""
+    cat = shared_catalog(path)
+    return _registers(path, tables, tuple(version(table, cat) for table in tables))
 
 
 KPI_CSS = """

@@ -9,31 +9,22 @@ import holoviews as hv
 import panel as pn
 import param
 
-from ..catalog import catalog_path, open_catalog, version
+from ..catalog import catalog_path
 from ..errors import UserError
 from ..i18n import LANGUAGE_NAMES, text
-from ..loading import load_regions, load_table
 from ..riskmap import RISK_COLOURS, RiskMapState
 from ..views import dual_prevention_bars, risk_map
 from ..vocab import RISK_LEVELS, SECTORS, label
 from .page import (
     TILES_DOC,
     drawn_after_the_page,
+    load_registers,
     map_tiles,
-    shared_catalog,
     sync_with_url,
     unavailable,
 )
 
 hv.extension("bokeh", logo=False)
-
-
-@pn.cache(max_items=2)
-def load_register(path: str, register_version: str):
-    """Enterprises, installations and regions, once per version of the register."""
-    cat = open_catalog(path)
-    return (load_table("enterprises", catalog=cat).compute(),
-            load_table("major_hazard_sites", catalog=cat).compute(), load_regions(cat))
 
 
 class RiskMapPage(pn.viewable.Viewer):
@@ -125,8 +116,7 @@ def create_riskmap_app(catalog: str | None = None):
     """A new risk map page for one session (or an alert saying what data is missing)."""
     try:
         path = str(catalog or catalog_path())
-        enterprises, sites, regions = load_register(path,
-                                                    version("enterprises", shared_catalog(path)))
+        enterprises, sites, regions = load_registers(path, "enterprises", "major_hazard_sites")
     except UserError as exc:
         return unavailable(exc)
     counties = list(regions["adcode"])
