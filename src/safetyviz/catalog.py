@@ -15,10 +15,10 @@ import re
 from pathlib import Path
 
 import intake
-import yaml
 from intake.readers import datatypes, readers
 
 from .errors import UserError
+from .files import read_yaml
 from .paths import PROJECT_CATALOG, default_data_dir, project_root
 from .store import TABLES
 
@@ -103,15 +103,7 @@ def check_catalog(path: Path) -> None:
     objects, readers or data types outside the allow-lists, templates (``{func(…)}``,
     ``{env(…)}``, ``${…}``) anywhere but ``{CATALOG_DIR}`` and ``{data(…)}``, user
     parameters. One message naming the file, the entry and the field."""
-    try:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise UserError(f"{path}{where}: not plain YAML data ({problem})") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read the catalog ({exc})") from None
+    spec = read_yaml(path, "catalog")
     if not isinstance(spec, dict):
         raise UserError(f"{path}: not an Intake 2 catalog (a mapping expected)")
     extra = set(spec) - {"aliases", "data", "entries", "metadata", "user_parameters",

@@ -141,30 +141,106 @@ def cmd_ingest(args) -> None:
         raise UserError(f"{failed} row(s) rejected (--strict); see the quarantine file(s)")
 
 
+def _serve_config(args):
+    """The serving configuration: the YAML file of ``--config`` (keys as the flags), then
+    the flags given on the command line."""
+    from .files import read_yaml
+    from .server import CONFIG_KEYS
+
+    values = {}
+    if args.config:
+        spec = read_yaml(Path(args.config), "serve configuration") or {}
+        if not isinstance(spec, dict):
+            raise UserError(f"{args.config}: a mapping of settings expected")
+        unknown = set(spec) - CONFIG_KEYS
+        if unknown:
+            raise UserError(f"{args.config}: unknown setting(s) {', '.join(sorted(unknown))} "
+                            f"(known: {', '.join(sorted(CONFIG_KEYS))})")
+        values.update(spec)
+        if isinstance(values.get("allow_websocket_origin"), str):
+            values["allow_websocket_origin"] = [values["allow_websocket_origin"]]
+        base = Path(args.config).parent  # relative paths in the file are relative to it
+        for key in ("auth", "audit_log", "cookie_secret_file"):
+            if values.get(key):
+                values[key] = base / values[key]
+    for key in CONFIG_KEYS:
+        flag = getattr(args, key, None)
+        if flag not in (None, False, []):
+            values[key] = flag
+    return values
+
+
+def _cookie_secret(values: dict) -> str | None:
+    path = values.pop("cookie_secret_file", None)
+    if path:
+        path = Path(path)
+        try:
+            if path.stat().st_mode & 0o077:
+                raise UserError(f"{path}: the cookie secret file must be readable by its owner "
+                                f"only (chmod 600 {path})")
+            return path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise UserError(f"{path}: cannot read the cookie secret ({exc})") from None
+    return os.environ.get("SAFETYVIZ_COOKIE_SECRET") or None
+
+
 def cmd_serve(args) -> None:
     from .components.index import index_html  # (no Panel import: plain HTML)
+    from .server import ServeConfig, serve
 
     root = project_root()
     if root is None or not (root / "apps").is_dir():
         raise UserError("cannot find the apps/ folder: run from a safetyviz checkout")
     data_dir = _data_dir(args)
-    env = dict(os.environ, SAFETYVIZ_DATA_DIR=str(data_dir.resolve()))
     tiles = tile_url(args.tiles)  # a malformed URL stops here, before the server starts
-    env["SAFETYVIZ_TILES"] = tiles or ""
-    apps = sorted(str(p) for p in (root / "apps").glob("*.py"))
+    values = _serve_config(args)
+    secret = _cookie_secret(values)
+    apps = {p.stem: p for p in sorted((root / "apps").glob("*.py"))}
     index = Path(tempfile.mkdtemp(prefix="safetyviz-serve-")) / "index.html"
-    index.write_text(index_html([Path(a).stem for a in apps]), encoding="utf-8")
-    command = [sys.executable, "-m", "panel", "serve", *apps, "--index", str(index),
-               "--port", str(args.port),
-               "--address", args.address,
-               "--allow-websocket-origin", f"localhost:{args.port}",
-               "--allow-websocket-origin", f"127.0.0.1:{args.port}"]
-    for origin in args.allow_websocket_origin or []:
-        command += ["--allow-websocket-origin", origin]
-    sys.stdout.flush()
-    # The server replaces this process: stopping `safetyviz serve` (Ctrl-C, a signal from a
-    # supervisor) stops the server, and no orphan is left holding the port.
-    os.execve(sys.executable, command, env)
+    index.write_text(index_html(list(apps), logout=bool(values.get("auth"))), encoding="utf-8")
+    try:
+        config = ServeConfig(apps=apps, index=index, cookie_secret=secret, **{
+            k: (Path(v) if k in ("auth", "audit_log") else v) for k, v in values.items()})
+    except TypeError as exc:
+        raise UserError(f"serve configuration: {exc}") from None
+    if config.auth is not None and config.audit_log is None:
+        config.audit_log = data_dir / "logs" / "audit.jsonl"
+    # the pages read these in this process
+    os.environ["SAFETYVIZ_DATA_DIR"] = str(data_dir.resolve())
+    os.environ["SAFETYVIZ_TILES"] = tiles or ""
+    serve(config, tiles)
+
+
+def _new_password(args, name: str) -> str:
+    import getpass
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"password for {name}: ")
+        if getpass.getpass("again: ") != password:
+            raise UserError("the two passwords differ")
+    return password
+
+
+def cmd_users(args) -> None:
+    from .users import add_user, load_users, remove_user, set_password
+
+    path = Path(args.file)
+    if args.users_command == "add":
+        user = add_user(path, args.name, args.role, _new_password(args, args.name),
+                        tuple(args.county or ()))
+        where = f" ({', '.join(user.counties)})" if user.counties else ""
+        print(f"{path}: added {user.name}, role {user.role}{where}")
+    elif args.users_command == "remove":
+        remove_user(path, args.name)
+        print(f"{path}: removed {args.name}")
+    elif args.users_command == "passwd":
+        set_password(path, args.name, _new_password(args, args.name))
+        print(f"{path}: new password for {args.name}; their open sessions end")
+    else:
+        for user in load_users(path).values():
+            print(f"{user.name}\t{user.role}\t{','.join(user.counties) or 'all counties'}")
 
 
 def cmd_lab(args) -> None:
@@ -277,14 +353,46 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.set_defaults(func=cmd_ingest)
 
     serve = sub.add_parser("serve", parents=[common], help="serve the dashboards")
-    serve.add_argument("--port", type=int, default=5006)
-    serve.add_argument("--address", default="127.0.0.1")
+    serve.add_argument("--config", help="YAML file with any of the settings below (flags "
+                                        "given here win)")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--address", help="address to listen on (127.0.0.1; another needs "
+                                         "--auth)")
     serve.add_argument("--allow-websocket-origin", action="append",
-                       help="extra host[:port] allowed to open the websocket")
+                       help="extra host[:port] allowed to open the websocket (no '*')")
+    serve.add_argument("--auth", help="users file (safetyviz users add): logins, roles and "
+                                      "counties; needs SAFETYVIZ_COOKIE_SECRET or "
+                                      "--cookie-secret-file")
+    serve.add_argument("--cookie-secret-file", help="file (mode 600) holding the secret that "
+                                                    "signs logins and sessions")
+    serve.add_argument("--audit-log", help="JSON-lines audit log (default with --auth: "
+                                           "DATA_DIR/logs/audit.jsonl)")
+    serve.add_argument("--use-xheaders", action="store_true",
+                       help="behind a reverse proxy: client address and https from "
+                            "X-Forwarded-* (cookies then get Secure)")
     serve.add_argument("--tiles", help="base-map tile URL under the maps, e.g. an intranet "
                                        "server's http://tiles.example/{z}/{x}/{y}.png (env "
                                        "SAFETYVIZ_TILES; default: no base map, fully offline)")
     serve.set_defaults(func=cmd_serve)
+
+    users = sub.add_parser("users", help="the users of `serve --auth`: add, remove, "
+                                         "passwd, list")
+    users_sub = users.add_subparsers(dest="users_command", required=True)
+    for command, helptext in (("add", "add a user"), ("remove", "remove a user"),
+                              ("passwd", "set a user's password"), ("list", "list the users")):
+        p = users_sub.add_parser(command, help=helptext)
+        p.add_argument("--file", default="users.yaml", help="the users file (users.yaml)")
+        if command != "list":
+            p.add_argument("name")
+        if command in ("add", "passwd"):
+            p.add_argument("--password-stdin", action="store_true",
+                           help="read the password from the first line of stdin")
+        if command == "add":
+            p.add_argument("--role", required=True, choices=["city", "county", "analyst"])
+            p.add_argument("--county", action="append", metavar="ADCODE",
+                           help="a county the user sees (repeat for more; required for "
+                                "--role county)")
+        p.set_defaults(func=cmd_users)
 
     monitor = sub.add_parser("monitor", help="sensor readings of the major hazard "
                                              "installations")

@@ -163,7 +163,7 @@ class _Alarms:
         self.size, self.lock, self.cache = size, threading.Lock(), OrderedDict()
 
     def __call__(self, version: str, as_of: pd.Timestamp, sensors: pd.DataFrame):
-        key = (version, as_of, len(sensors))
+        key = (version, as_of, tuple(sensors.index))  # sessions may see different sensors
         with self.lock:
             if key in self.cache:
                 return self.cache[key]

@@ -10,14 +10,13 @@ into place, so a failed run leaves nothing half-written.
 from __future__ import annotations
 
 import base64
-import os
-import tempfile
 from pathlib import Path
 
 from . import __version__
 from .bulletin import Bulletin, Data, build, by_county, monthly
 from .errors import UserError
 from .figures import county_map, monthly_lines
+from .files import write_atomically
 from .i18n import metric_label
 from .paths import shipped_dir
 from .periods import parse_period
@@ -81,25 +80,6 @@ def html_to_pdf(html: str) -> bytes:
         raise UserError(f"PDF output needs WeasyPrint and the Pango library ({exc}); "
                         "on Debian: apt-get install libpango-1.0-0 libpangoft2-1.0-0") from None
     return weasyprint.HTML(string=html, base_url=None).write_pdf()
-
-
-def write_atomically(out: Path, content: bytes) -> None:
-    out = Path(out)
-    if not out.parent.is_dir():
-        raise UserError(f"--out {out}: folder {out.parent} does not exist")
-    handle, temporary = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(handle, 0o666 & ~umask)  # as open() would create it, not mkstemp's 0600
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(content)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, out)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def write_report(period: str, out: Path, fmt: str | None = None, adcode: str | None = None,

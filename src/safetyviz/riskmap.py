@@ -30,13 +30,18 @@ class RiskMapState(param.Parameterized):
     lang = param.Selector(default="zh", objects=list(LANGUAGES), check_on_set=True,
                           doc="Interface language.")
     names = param.Dict(default={}, doc="County names by adcode, {'zh': …, 'en': …}.")
+    city_total = param.Boolean(default=True, constant=True,
+                               doc="Whether the whole city (no county outlined) is a choice; "
+                                   "False for a user who may see only some counties (the "
+                                   "registers then hold only those).")
 
     def __init__(self, enterprises: pd.DataFrame, sites: pd.DataFrame, city: str,
                  counties: list[str], **params):
         self.city = city
-        super().__init__(enterprises=enterprises, sites=sites)
-        self.param.county.objects = [city, *counties]
-        self.county = city
+        super().__init__(enterprises=enterprises, sites=sites,
+                         city_total=params.pop("city_total", True))
+        self.param.county.objects = [city, *counties] if self.city_total else list(counties)
+        self.county = self.param.county.objects[0]
         self.param.update(**params)
 
     @param.depends("sectors", "levels")

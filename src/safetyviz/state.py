@@ -84,6 +84,10 @@ class OverviewState(param.Parameterized):
     lang = param.Selector(default="zh", objects=list(LANGUAGES), check_on_set=True,
                           doc="Interface language.")
     names_en = param.Dict(default={}, doc="English county names by adcode (from the regions).")
+    city_total = param.Boolean(default=True, constant=True,
+                               doc="Whether the city's total is a choice of ``county``; False "
+                                   "for a user who may see only some counties (the cube then "
+                                   "holds only those).")
 
     def __init__(self, cube: xr.Dataset, **params):
         months = pd.DatetimeIndex(cube["month"].values)
@@ -91,13 +95,13 @@ class OverviewState(param.Parameterized):
         self.city = str(cube.attrs["city_adcode"])
         counties = [str(a) for a in cube["adcode"].values]
         self._names_zh = dict(zip(counties, (str(n) for n in cube["name_zh"].values)))
-        super().__init__(cube=cube)
+        super().__init__(cube=cube, city_total=params.pop("city_total", True))
         self.param.period.objects = periods
-        self.param.county.objects = [self.city, *counties]
+        self.param.county.objects = [self.city, *counties] if self.city_total else counties
         last_day = months[-1] + pd.offsets.MonthEnd(0)
         complete = [p for p in periods if "Q" in p and parse_period(p)[1] <= last_day]
         self.period = complete[0] if complete else periods[0]
-        self.county = self.city
+        self.county = self.param.county.objects[0]
         self.param.update(**params)
 
     @property

@@ -11,6 +11,7 @@ import pandas as pd
 import panel as pn
 import param
 
+from ..access import LOCAL, Access
 from ..i18n import text
 from ..records import (
     labelled,
@@ -23,6 +24,7 @@ from ..records import (
 from ..state import OverviewState
 from .page import (
     SelectionPage,
+    audit,
     drawn_after_the_page,
     english_names,
     open_page,
@@ -32,19 +34,26 @@ from .page import (
 pn.extension("tabulator")
 
 
-def record_table(frame: pd.DataFrame, name: str, state: OverviewState) -> pn.Column:
+def record_table(frame: pd.DataFrame, name: str, state: OverviewState,
+                 access: Access = LOCAL) -> pn.Column:
     """Records as a sortable, filterable table in the state's language, with its row count
-    and CSV / XLSX downloads named after the county, period and ``name``."""
+    and, for a user who may download records, CSV / XLSX downloads named after the county,
+    period and ``name`` (each download recorded in the audit log)."""
     lang = state.lang
     shown = labelled(frame, lang)
     filename = f"{state.county}_{state.period}_{name}"
-    downloads = [
-        pn.widgets.FileDownload(callback=lambda: io.BytesIO(to_csv_bytes(shown)),
-                                filename=f"{filename}.csv", label="CSV",
-                                button_type="light", width=90),
-        pn.widgets.FileDownload(callback=lambda: io.BytesIO(to_xlsx_bytes(shown, name)),
-                                filename=f"{filename}.xlsx", label="XLSX",
-                                button_type="light", width=90)]
+
+    def download(fmt: str, to_bytes):
+        def callback():
+            audit("download", table=name, format=fmt, county=state.county,
+                  period=state.period, rows=len(shown))
+            return io.BytesIO(to_bytes())
+        return pn.widgets.FileDownload(callback=callback, filename=f"{filename}.{fmt}",
+                                       label=fmt.upper(), button_type="light", width=90)
+
+    downloads = [download("csv", lambda: to_csv_bytes(shown)),
+                 download("xlsx", lambda: to_xlsx_bytes(shown, name))] \
+        if access.may_download else []
     table = pn.widgets.Tabulator(
         shown, disabled=True, pagination="local", page_size=15, show_index=False,
         header_filters=True, layout="fit_data_stretch", sizing_mode="stretch_width", name=name)
@@ -86,13 +95,13 @@ class CountyProfile(SelectionPage):
         return pn.Tabs(
             (text("open_major", lang).format(date=date),
              record_table(open_major_hazards(state.county, state.as_of, self.catalog),
-                          "open_major_hazards", state)),
+                          "open_major_hazards", state, self.access)),
             (text("overdue", lang).format(date=date),
              record_table(overdue_hazards(state.county, state.as_of, self.catalog),
-                          "overdue_hazards", state)),
+                          "overdue_hazards", state, self.access)),
             (text("latest_inspections", lang),
              record_table(latest_inspections(state.county, start, end, self.catalog),
-                          "inspections", state)),
+                          "inspections", state, self.access)),
             dynamic=True, sizing_mode="stretch_width")
 
     def __panel__(self):
@@ -110,9 +119,10 @@ class CountyProfile(SelectionPage):
 
 def create_county_app(catalog: str | None = None):
     """A new county profile page for one session (or an alert saying what data is missing)."""
-    def build(cat, cube, regions):
-        state = CountyState(cube, names_en=english_names(regions))
+    def build(cat, cube, regions, access):
+        state = CountyState(cube, names_en=english_names(regions),
+                            city_total=access.all_counties)
         sync_with_url(state)
-        return CountyProfile(state=state, catalog=cat)
+        return CountyProfile(state=state, catalog=cat, access=access)
 
     return open_page(catalog, build)

@@ -74,7 +74,7 @@ class EnforcementPage(SelectionPage):
                 height=360, min_width=320, sizing_mode="stretch_width",
                 styles={"flex": "1 1 420px"}),
             sizing_mode="stretch_width")
-        return pn.Column(plots, record_table(operations, "joint_operations", state),
+        return pn.Column(plots, record_table(operations, "joint_operations", state, self.access),
                          sizing_mode="stretch_width")
 
     def __panel__(self):
@@ -96,9 +96,10 @@ class EnforcementPage(SelectionPage):
 
 def create_enforcement_app(catalog: str | None = None):
     """A new enforcement page for one session (or an alert saying what data is missing)."""
-    def build(cat, cube, regions):
-        state = EnforcementState(cube, names_en=english_names(regions))
+    def build(cat, cube, regions, access):
+        state = EnforcementState(cube, names_en=english_names(regions),
+                                 city_total=access.all_counties)
         sync_with_url(state)
-        return EnforcementPage(state=state, catalog=cat)
+        return EnforcementPage(state=state, catalog=cat, access=access)
 
     return open_page(catalog, build)

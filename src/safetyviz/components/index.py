@@ -9,13 +9,15 @@ import html
 from ..i18n import PAGES, text
 
 
-def index_html(routes: list[str]) -> str:
-    """A self-contained page linking to ``routes`` (app names, e.g. ``overview``)."""
+def index_html(routes: list[str], logout: bool = False) -> str:
+    """A self-contained page linking to ``routes`` (app names, e.g. ``overview``), and to
+    the logout when served with logins."""
     items = "".join(
         f'<li><a href="./{html.escape(route)}">{html.escape(PAGES[route][0])}'
         f'<span>{html.escape(PAGES[route][1])}</span></a></li>'
         for route in routes if route in PAGES)
     title = f"{text('supervision', 'zh')} · {text('supervision', 'en')}"
+    signout = '<p><a class="logout" href="./logout">退出登录 / Sign out</a></p>' if logout else ""
     return f"""<!DOCTYPE html>
 <html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -26,6 +28,7 @@ ul {{list-style: none; padding: 0; display: flex; flex-wrap: wrap; gap: 12px;}}
 a {{display: block; padding: 16px 24px; border: 1px solid #d5d8dc; border-radius: 8px;
     text-decoration: none; color: #922b21; font-size: 20px; min-width: 180px;}}
 a span {{display: block; font-size: 13px; color: #566573;}}
+a.logout {{display: inline; border: 0; padding: 0; font-size: 14px; color: #566573;}}
 </style></head>
-<body><h1>{html.escape(title)}</h1><ul>{items}</ul></body></html>
+<body><h1>{html.escape(title)}</h1><ul>{items}</ul>{signout}</body></html>
 """

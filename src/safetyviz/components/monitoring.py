@@ -19,7 +19,15 @@ from ..i18n import LANGUAGE_NAMES, format_percent, text
 from ..live import WINDOWS, MonitoringState
 from ..views import sensor_curve, site_status_map
 from ..vocab import label
-from .page import KPI_CSS, kpi_html, load_registers, shared_catalog, sync_with_url, unavailable
+from .page import (
+    KPI_CSS,
+    kpi_html,
+    load_registers,
+    session_access,
+    shared_catalog,
+    sync_with_url,
+    unavailable,
+)
 
 hv.extension("bokeh", logo=False)
 
@@ -150,14 +158,17 @@ class MonitoringPage(pn.viewable.Viewer):
 def create_monitoring_app(catalog: str | None = None, data_dir=None):
     """A new live monitoring page for one session (or an alert saying what is missing)."""
     try:
+        access = session_access()
         path = str(catalog or catalog_path())
         sensors, sites, regions = load_registers(path, "sensors", "major_hazard_sites")
         city = str(regions["parent_adcode"].iloc[0])
+        sensors, sites = access.restrict(sensors), access.restrict(sites)
+        regions = access.restrict(regions)
         as_of = pd.Timestamp.now()
         province, _ = province_online_rate(city, pd.Timestamp("1900-01-01"), as_of)
         readings = data_dir or local_path("monitoring", shared_catalog(path))
         state = MonitoringState(readings, sensors, sites, province_rate=province)
-    except UserError as exc:
+    except (UserError, PermissionError) as exc:
         return unavailable(exc)
     sync_with_url(state)
     page = MonitoringPage(state=state, regions=regions)

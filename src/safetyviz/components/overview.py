@@ -3,6 +3,7 @@ of the county clicked on the map or chosen in the selector."""
 
 from __future__ import annotations
 
+import html
 import weakref
 
 import holoviews as hv
@@ -148,7 +149,7 @@ class OverviewDashboard(SelectionPage):
     @param.depends("state.lang")
     def _header(self):
         lang = self.state.lang
-        city = self.regions["parent_name_zh"].iloc[0] if lang == "zh" else ""
+        city = html.escape(self.regions["parent_name_zh"].iloc[0]) if lang == "zh" else ""
         return pn.pane.Markdown(f"## {city}{text('supervision', lang)} · "
                                 f"{text('overview', lang)}", margin=(5, 10))
 
@@ -157,7 +158,7 @@ class OverviewDashboard(SelectionPage):
         adcodes = list(self.regions["adcode"])
         if index and 0 <= index[0] < len(adcodes):
             self.state.county = adcodes[index[0]]
-        else:
+        elif self.state.city_total:
             self.state.county = self.state.city
 
     def _plots(self) -> pn.FlexBox:
@@ -182,9 +183,11 @@ class OverviewDashboard(SelectionPage):
 
 def create_overview_app(catalog: str | None = None):
     """A new overview page for one session (or an alert saying what data is missing)."""
-    def build(cat, cube, regions):
-        state = OverviewState(cube, names_en=english_names(regions))
+    def build(cat, cube, regions, access):
+        state = OverviewState(cube, names_en=english_names(regions),
+                              city_total=access.all_counties)
         sync_with_url(state)
-        return OverviewDashboard(state=state, regions=regions, tiles=map_tiles())
+        return OverviewDashboard(state=state, regions=regions, tiles=map_tiles(),
+                                 access=access)
 
     return open_page(catalog, build)

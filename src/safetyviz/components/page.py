@@ -12,6 +12,7 @@ import panel as pn
 import param
 from bokeh.models import CustomJS
 
+from ..access import LOCAL, Access
 from ..catalog import catalog_path, open_catalog, version
 from ..errors import UserError
 from ..i18n import LANGUAGE_NAMES, text
@@ -86,8 +87,13 @@ def sync_with_url(state) -> None:
     are checked against the allowed ones (:meth:`OverviewState.apply_query`)."""
     # The request's own arguments: there before the first render (the location's query is
     # filled in by the browser a moment later).
-    state.apply_query({key: values[-1].decode("utf-8", "replace")
-                       for key, values in (pn.state.session_args or {}).items() if values})
+    def apply(query: dict) -> None:
+        ignored = state.apply_query(query)
+        if ignored:
+            audit("rejected_query", query={k: str(query[k])[:100] for k in ignored})
+
+    apply({key: values[-1].decode("utf-8", "replace")
+           for key, values in (pn.state.session_args or {}).items() if values})
     location = pn.state.location
     if location is None:
         return
@@ -97,7 +103,7 @@ def sync_with_url(state) -> None:
             location.update_query(**state.query())
 
     def from_url(event) -> None:
-        state.apply_query(location.query_params)
+        apply(location.query_params)
 
     state.param.watch(to_url, list(state.query()))
     location.param.watch(from_url, "search")
@@ -109,6 +115,38 @@ def sync_with_url(state) -> None:
             "window.addEventListener('popstate', () => window.location.reload());")))
 
 
+def session_access() -> Access:
+    """Who this session's user is and which counties they may see, from the session token
+    the server signed when the page was requested (``server.TOKEN_KEY``); everything
+    (:data:`access.LOCAL`) when served without logins. Served with logins, a session without
+    a user is refused (PermissionError), never shown everything."""
+    from ..server import AUTH_ENV, TOKEN_KEY
+
+    context = pn.state.curdoc.session_context if pn.state.curdoc is not None else None
+    try:
+        payload = context.token_payload if context is not None else {}
+    except (AssertionError, AttributeError, ValueError):
+        payload = {}
+    if TOKEN_KEY in payload:
+        return Access.from_payload(payload[TOKEN_KEY])
+    if os.environ.get(AUTH_ENV):
+        raise PermissionError("this session has no logged-in user")
+    return LOCAL
+
+
+def audit(event: str, **fields) -> None:
+    """Record ``event`` in the server's audit log, with this session's user and page."""
+    from ..server import audit_log
+
+    try:
+        user = session_access().user
+    except PermissionError:
+        user = None
+    request = getattr(pn.state.curdoc.session_context, "request", None) \
+        if pn.state.curdoc is not None and pn.state.curdoc.session_context else None
+    audit_log().write(event, user=user, path=getattr(request, "path", None), **fields)
+
+
 def unavailable(exc: Exception) -> pn.pane.Alert:
     """What a page shows instead when its data cannot be read."""
     return pn.pane.Alert(f"{text('data_unavailable', 'zh')} / "
@@ -116,15 +154,18 @@ def unavailable(exc: Exception) -> pn.pane.Alert:
 
 
 def open_page(catalog: str | None, build):
-    """``build(catalog, cube, regions)`` for one session, on the cube and regions shared by
-    all sessions; an alert saying what is missing when they cannot be read."""
+    """``build(catalog, cube, regions, access)`` for one session, on the cube and regions
+    shared by all sessions, cut down to the counties the session's user may see; an alert
+    saying what is missing (or refused) when they cannot be read."""
     try:
+        access = session_access()
         path = str(catalog or catalog_path())
         cat = shared_catalog(path)
         cube, regions = load_data(path, version("cube", cat))
-    except UserError as exc:
+        cube, regions = access.restrict_cube(cube), access.restrict(regions)
+    except (UserError, PermissionError) as exc:
         return unavailable(exc)
-    return build(cat, cube, regions)
+    return build(cat, cube, regions, access)
 
 
 def drawn_after_the_page(plots) -> pn.viewable.Viewable:
@@ -160,6 +201,9 @@ class SelectionPage(pn.viewable.Viewer):
     widgets in :meth:`_controls` and relabel them in :meth:`_relabel`."""
 
     state = param.ClassSelector(class_=OverviewState, doc="The selection this page shows.")
+    access = param.ClassSelector(class_=Access, default=LOCAL,
+                                 doc="Who is looking: their counties (the state's cube holds "
+                                     "only those) and whether they may download records.")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -188,7 +232,8 @@ class SelectionPage(pn.viewable.Viewer):
             period_label(p, lang): p for p in state.param.period.objects})
 
     def _heading(self, page: str) -> pn.pane.Markdown:
-        return pn.pane.Markdown(f"## {self.state.county_name()} · {text(page, self.state.lang)}",
+        return pn.pane.Markdown(f"## {html.escape(self.state.county_name())} · "
+                                f"{text(page, self.state.lang)}",
                                 margin=(5, 10))
 
     @param.depends("state.period", "state.county", "state.lang")

@@ -20,6 +20,7 @@ from .page import (
     drawn_after_the_page,
     load_registers,
     map_tiles,
+    session_access,
     sync_with_url,
     unavailable,
 )
@@ -68,7 +69,8 @@ class RiskMapPage(pn.viewable.Viewer):
     def _map(self):
         state = self.state
         points = state.points()
-        title = text("riskmap_title", state.lang).format(county=state.county_name(state.city),
+        area = state.city if state.city_total else state.county
+        title = text("riskmap_title", state.lang).format(county=state.county_name(area),
                                                          n=f"{len(points):,}")
         return risk_map(self.regions, points, state.sites, RISK_COLOURS, title=title,
                         selected=state.county, tiles=self.tiles, lang=state.lang)
@@ -115,12 +117,16 @@ class RiskMapPage(pn.viewable.Viewer):
 def create_riskmap_app(catalog: str | None = None):
     """A new risk map page for one session (or an alert saying what data is missing)."""
     try:
+        access = session_access()
         path = str(catalog or catalog_path())
         enterprises, sites, regions = load_registers(path, "enterprises", "major_hazard_sites")
-    except UserError as exc:
+    except (UserError, PermissionError) as exc:
         return unavailable(exc)
+    city = str(regions["parent_adcode"].iloc[0])
+    enterprises, sites, regions = (access.restrict(enterprises), access.restrict(sites),
+                                   access.restrict(regions))
     counties = list(regions["adcode"])
-    state = RiskMapState(enterprises, sites, str(regions["parent_adcode"].iloc[0]), counties,
+    state = RiskMapState(enterprises, sites, city, counties, city_total=access.all_counties,
                          names={"zh": dict(zip(counties, regions["name_zh"])),
                                 "en": dict(zip(counties, regions["name_en"]))})
     sync_with_url(state)

@@ -1,0 +1,577 @@
+"""Serving the dashboards safely: the Panel/Bokeh server built in this process, its login
+(users file, signed cookie, throttling), a guard in front of every route, and the hardened
+settings (signed session ids, short session tokens, no session-info route, origins given
+explicitly, security headers, a strong cookie secret).
+
+Who may see which county is decided per session from the user found here and carried in
+the signed session token (:mod:`access`, :func:`components.page.session_access`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import html
+import json
+import logging
+import math
+import os
+import sys
+import threading
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+from .access import Access
+from .audit import AuditLog
+from .errors import UserError
+from .users import NAME, User, dummy_hash, load_users, verify_password
+
+log = logging.getLogger("safetyviz.server")
+
+COOKIE = "safetyviz_login"
+TOKEN_KEY = "safetyviz_access"  # the session token's field with the session's Access
+AUTH_ENV = "SAFETYVIZ_AUTH"  # set while serving with logins: pages refuse a session without
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+WEAK_SECRETS = {"changeme", "secret", "default", "password", "my_super_safe_cookie_secret",
+                "cookie_secret", "panel", "bokeh", "safetyviz"}
+
+
+# --- configuration --------------------------------------------------------------------------
+
+@dataclass
+class ServeConfig:
+    """How ``safetyviz serve`` runs (flags, or a YAML file of the same names)."""
+
+    apps: dict[str, Path]
+    index: Path
+    port: int = 5006
+    address: str = "127.0.0.1"
+    allow_websocket_origin: list[str] = field(default_factory=list)
+    auth: Path | None = None  # users file; None: no login, loopback only
+    cookie_secret: str | None = None
+    audit_log: Path | None = None
+    use_xheaders: bool = False  # behind a reverse proxy that sets X-Forwarded-*
+    session_token_seconds: int = 60  # a page must open its websocket within this time
+    login_hours: float = 8
+    failures_per_user: int = 5  # failed logins per 15 minutes before waiting
+    failures_per_address: int = 20
+    prefix: str = ""
+
+
+CONFIG_KEYS = {"port", "address", "allow_websocket_origin", "auth", "cookie_secret_file",
+               "audit_log", "use_xheaders", "session_token_seconds", "login_hours",
+               "failures_per_user", "failures_per_address", "prefix"}
+
+
+def check_cookie_secret(secret: str | None) -> str:
+    """The secret, if strong enough to sign logins and sessions: at least 32 characters, not
+    a known default or a repetition, and at least 128 bits by its character frequencies."""
+    hint = ("generate one with: python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
+            " and pass it in SAFETYVIZ_COOKIE_SECRET or a cookie_secret_file (mode 600)")
+    if not secret:
+        raise UserError(f"serving with logins needs a cookie secret; {hint}")
+    secret = secret.strip()
+    lowered = secret.lower()
+    if len(secret) < 32:
+        raise UserError(f"cookie secret too short ({len(secret)} characters, 32 needed); {hint}")
+    if lowered in WEAK_SECRETS or any(w in lowered for w in ("changeme", "secret", "password")):
+        raise UserError(f"cookie secret is a default or a word; {hint}")
+    if any(len(secret) % k == 0 and secret == secret[:k] * (len(secret) // k)
+           for k in range(1, len(secret) // 2 + 1)):
+        raise UserError(f"cookie secret is a repetition; {hint}")
+    counts = [secret.count(c) for c in set(secret)]
+    bits = -sum(n / len(secret) * math.log2(n / len(secret)) for n in counts) * len(secret)
+    if bits < 128:
+        raise UserError(f"cookie secret too predictable (~{bits:.0f} bits, 128 needed); {hint}")
+    return secret
+
+
+def derive_key(secret: str, purpose: str) -> str:
+    """A separate key per use (login cookies, Bokeh session ids) from the one secret."""
+    return hmac.new(secret.encode(), purpose.encode(), hashlib.sha256).hexdigest()
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after login: a path on this server only (no open redirect)."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return "/"
+    return target
+
+
+# --- throttling -----------------------------------------------------------------------------
+
+class Throttle:
+    """At most ``limit`` failures per key within ``window`` seconds; then the key waits until
+    the oldest failure leaves the window."""
+
+    def __init__(self, limit: int, window: float = 900.0, clock=time.monotonic):
+        self.limit, self.window, self.clock = limit, window, clock
+        self._failures: dict[str, deque] = defaultdict(deque)
+        self._lock = threading.Lock()
+
+    def _recent(self, key: str) -> deque:
+        failures, now = self._failures[key], self.clock()
+        while failures and failures[0] <= now - self.window:
+            failures.popleft()
+        return failures
+
+    def wait(self, key: str) -> float:
+        """Seconds until ``key`` may try again (0: now)."""
+        with self._lock:
+            failures = self._recent(key)
+            if len(failures) < self.limit:
+                return 0.0
+            return max(0.0, failures[0] + self.window - self.clock())
+
+    def fail(self, key: str) -> None:
+        with self._lock:
+            self._recent(key).append(self.clock())
+
+    def clear(self, key: str) -> None:
+        with self._lock:
+            self._failures.pop(key, None)
+
+
+# --- who is asking --------------------------------------------------------------------------
+
+class Authenticator:
+    """The users file (re-read when it changes; a broken file refuses everyone), the login
+    cookie, the throttles and the audit log of one server."""
+
+    def __init__(self, users_file: Path, secret: str, audit: AuditLog, login_hours: float = 8,
+                 failures_per_user: int = 5, failures_per_address: int = 20):
+        self.users_file = Path(users_file)
+        self.cookie_key = derive_key(secret, "login-cookie")
+        self.audit = audit
+        self.login_hours = login_hours
+        self.per_user = Throttle(failures_per_user)
+        self.per_address = Throttle(failures_per_address)
+        self._users: dict[str, User] = {}
+        self._stamp = None
+        self._lock = threading.Lock()
+        self.users()  # a broken file stops the server before it starts
+
+    def users(self) -> dict[str, User]:
+        try:
+            stat = self.users_file.stat()
+            stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        except OSError:
+            stamp = None
+        with self._lock:
+            if stamp != self._stamp:
+                try:
+                    self._users = load_users(self.users_file)
+                except UserError as exc:
+                    if self._stamp is None and not self._users:
+                        raise
+                    log.error("users file unusable, refusing every login: %s", exc)
+                    self._users = {}
+                self._stamp = stamp
+            return self._users
+
+    def cookie_value(self, user: User) -> str:
+        return json.dumps({"u": user.name, "f": user.fingerprint})
+
+    def user_from_cookie(self, signed: str | bytes | None) -> User | None:
+        """The user a signed login cookie names, if the signature holds, it is younger than
+        the login time, the user still exists and the password has not changed since."""
+        from tornado.web import decode_signed_value
+
+        if not signed:
+            return None
+        raw = decode_signed_value(self.cookie_key, COOKIE, signed,
+                                  max_age_days=self.login_hours / 24, min_version=2)
+        if raw is None:
+            return None
+        try:
+            data = json.loads(raw)
+            user = self.users().get(data["u"])
+        except (ValueError, KeyError, TypeError):
+            return None
+        if user is None or not hmac.compare_digest(user.fingerprint, str(data.get("f"))):
+            return None
+        return user
+
+    def user_for_request(self, request) -> User | None:
+        morsel = request.cookies.get(COOKIE)
+        return self.user_from_cookie(morsel.value if morsel is not None else None)
+
+    def user_for_handler(self, handler) -> User | None:
+        """The logged-in user of a request; for a websocket, only if the session token it
+        presents was issued to that same user."""
+        from tornado.websocket import WebSocketHandler
+
+        user = self.user_for_request(handler.request)
+        if user is None or not isinstance(handler, WebSocketHandler):
+            return user
+        owner = _token_owner(handler.request.headers.get("Sec-WebSocket-Protocol", ""))
+        if owner != user.name:
+            self.audit.write("session_refused", user=user.name, ip=handler.request.remote_ip,
+                             path=handler.request.path, token_user=owner,
+                             reason="session token of another user")
+            return None
+        return user
+
+    def access(self, request) -> dict:
+        """The token payload field with the requesting user's :class:`Access`."""
+        user = self.user_for_request(request)
+        if user is None:
+            return {}
+        return {TOKEN_KEY: Access(user.name, user.role, user.counties).to_payload()}
+
+
+def _token_owner(protocols: str) -> str | None:
+    """The user a Bokeh session token (in ``Sec-WebSocket-Protocol: bokeh, TOKEN``) was
+    issued to; the token's signature is checked by Bokeh when the socket opens."""
+    from bokeh.util.token import get_token_payload
+
+    parts = [p.strip() for p in protocols.split(",")]
+    if len(parts) != 2 or parts[0] != "bokeh":
+        return None
+    try:
+        return get_token_payload(parts[1]).get(TOKEN_KEY, {}).get("user")
+    except Exception:  # any malformed token: no owner
+        return None
+
+
+# --- pages of the login ---------------------------------------------------------------------
+
+LOGIN_CSS = """
+body {font-family: system-ui, "Noto Sans CJK SC", sans-serif; margin: 0; color: #1b2631;
+      background: #f4f6f6; display: flex; justify-content: center;}
+form {background: #fff; margin-top: 10vh; padding: 24px 28px; border-radius: 8px;
+      border: 1px solid #d5d8dc; width: min(340px, 86vw);}
+h1 {font-size: 20px; margin: 0 0 16px;} label {display: block; margin: 10px 0 4px;}
+input[type=text], input[type=password] {width: 100%; box-sizing: border-box; padding: 8px;
+      font-size: 16px; border: 1px solid #aab7b8; border-radius: 4px;}
+button {margin-top: 16px; width: 100%; padding: 10px; font-size: 16px; border: 0;
+      border-radius: 4px; background: #922b21; color: #fff;}
+.error {color: #922b21; margin: 8px 0;} small {color: #566573;}
+"""
+
+
+def login_page(xsrf_html: str, target: str, error: str = "") -> str:
+    message = f'<p class="error" role="alert">{html.escape(error)}</p>' if error else ""
+    return f"""<!DOCTYPE html>
+<html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>登录 · Sign in</title><style>{LOGIN_CSS}</style></head>
+<body><form method="post" action="login">
+<h1>安全生产监管 · 登录<br><small>Work-safety supervision · sign in</small></h1>{message}
+{xsrf_html}<input type="hidden" name="next" value="{html.escape(target)}">
+<label for="username">用户名 / User name</label>
+<input type="text" id="username" name="username" autocomplete="username" required autofocus>
+<label for="password">密码 / Password</label>
+<input type="password" id="password" name="password" autocomplete="current-password" required>
+<button type="submit">登录 / Sign in</button></form></body></html>"""
+
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "SAMEORIGIN",
+}
+
+
+def content_security_policy(tiles: str | None) -> str:
+    """Scripts, styles, data and sockets only from this server (Bokeh needs inline scripts
+    and eval); images also from the configured base-map tile server."""
+    tile_host = ""
+    if tiles:
+        parts = urlsplit(tiles.replace("{", "").replace("}", ""))
+        tile_host = f" {parts.scheme}://{parts.netloc}"
+    return ("default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval' blob:; "
+            "style-src 'self' 'unsafe-inline'; font-src 'self' data:; "
+            f"img-src 'self' data: blob:{tile_host}; connect-src 'self'; "
+            "frame-ancestors 'self'; base-uri 'self'; form-action 'self'; object-src 'none'")
+
+
+def _handlers(auth: Authenticator):
+    """The login and logout request handlers (built here: tornado is imported late)."""
+    from tornado.ioloop import IOLoop
+    from tornado.web import RequestHandler, create_signed_value
+
+    class LoginHandler(RequestHandler):
+        def set_default_headers(self):
+            for name, value in SECURITY_HEADERS.items():
+                self.set_header(name, value)
+            self.set_header("Cache-Control", "no-store")
+            self.set_header("Content-Security-Policy", content_security_policy(None))
+
+        def get(self):
+            self.write(login_page(self.xsrf_form_html(), safe_next(self.get_argument(
+                "next", "/"))))
+
+        async def post(self):
+            self.check_xsrf_cookie()
+            name = self.get_body_argument("username", "").strip()[:64]
+            password = self.get_body_argument("password", "")[:1024]
+            target = safe_next(self.get_body_argument("next", "/"))
+            ip = self.request.remote_ip
+            wait = max(auth.per_user.wait(name), auth.per_address.wait(ip))
+            if wait > 0:
+                auth.audit.write("login_throttled", user=name, ip=ip, wait_s=round(wait))
+                self.set_status(429)
+                self.set_header("Retry-After", str(math.ceil(wait)))
+                self.write(login_page(self.xsrf_form_html(), target,
+                                      f"尝试次数过多，请 {math.ceil(wait / 60)} 分钟后再试 / "
+                                      f"Too many attempts: try again in "
+                                      f"{math.ceil(wait / 60)} min"))
+                return
+            user = auth.users().get(name) if NAME.fullmatch(name) else None
+            stored = user.password if user else dummy_hash()
+            # ~0.1 s of scrypt off the event loop, so other sessions keep running
+            ok = await IOLoop.current().run_in_executor(None, verify_password, password,
+                                                        stored)
+            if not (ok and user):
+                auth.per_user.fail(name)
+                auth.per_address.fail(ip)
+                auth.audit.write("login_failed", user=name, ip=ip,
+                                 reason="bad_password" if user else "unknown_user")
+                self.set_status(401)
+                self.write(login_page(self.xsrf_form_html(), target,
+                                      "用户名或密码错误 / Wrong user name or password"))
+                return
+            auth.per_user.clear(name)
+            # signed with the login cookie's own key; a browser-session cookie, and the
+            # signature's timestamp ends it after login_hours whatever the browser does
+            self.set_cookie(COOKIE, create_signed_value(auth.cookie_key, COOKIE,
+                                                        auth.cookie_value(user), version=2),
+                            httponly=True, samesite="Strict", path="/",
+                            secure=self.request.protocol == "https")
+            auth.audit.write("login", user=name, ip=ip, role=user.role,
+                             counties=list(user.counties))
+            self.redirect(target)
+
+    class LogoutHandler(RequestHandler):
+        def get(self):
+            user = auth.user_for_request(self.request)
+            if user is not None:
+                auth.audit.write("logout", user=user.name, ip=self.request.remote_ip)
+            self.clear_cookie(COOKIE, path="/")
+            self.set_header("Cache-Control", "no-store")
+            self.redirect("login")
+
+    return LoginHandler, LogoutHandler
+
+
+def auth_provider(auth: Authenticator):
+    """A Bokeh auth provider: every page and socket asks ``auth`` for the user."""
+    from bokeh.server.auth_provider import AuthProvider
+
+    login, logout = _handlers(auth)
+
+    class Provider(AuthProvider):
+        @property
+        def get_user(self):
+            def get_user(handler):
+                user = auth.user_for_handler(handler)
+                return user.name if user else None
+            return get_user
+
+        @property
+        def login_url(self):
+            return "/login"
+
+        @property
+        def login_handler(self):
+            return login
+
+        @property
+        def logout_url(self):
+            return "/logout"
+
+        @property
+        def logout_handler(self):
+            return logout
+
+    return Provider()
+
+
+# --- the guard in front of every route ------------------------------------------------------
+
+PUBLIC_HANDLERS = {"LoginHandler", "LogoutHandler", "IcoHandler"}
+PAGE_HANDLERS = {"DocHandler", "RootHandler"}
+
+
+def guard_routes(tornado_app, auth: Authenticator | None, csp: str) -> list[str]:
+    """Put a guard in front of every route but the login, logout and favicon: without a
+    logged-in user a page redirects to the login and anything else gets 403 — before the
+    route reads a file or imports a module. Pages never take a session id from the URL (that
+    would let a leaked id join another user's session), are never cached, and every response
+    carries the security headers. Returns the names of the guarded handlers."""
+    from tornado.web import HTTPError, RequestHandler
+    from tornado.websocket import WebSocketHandler
+
+    guarded = []
+
+    def wrap(handler_class):
+        name = handler_class.__name__
+        page = name in PAGE_HANDLERS
+
+        class Guarded(handler_class):
+            def set_default_headers(self):
+                super().set_default_headers()
+                for header, value in SECURITY_HEADERS.items():
+                    self.set_header(header, value)
+                if page:
+                    self.set_header("Cache-Control", "no-store")
+                    self.set_header("Content-Security-Policy", csp)
+
+            async def prepare(self):
+                if auth is not None and auth.user_for_handler(self) is None:
+                    if page and self.request.method in ("GET", "HEAD"):
+                        self.redirect(f"{self.application.prefix or ''}/login?next="
+                                      + quote(self.request.uri, safe="/"))
+                        return
+                    raise HTTPError(403)
+                if page and "bokeh-session-id" in self.request.arguments:
+                    raise HTTPError(403, "session ids are issued by the server")
+                result = super().prepare()
+                if result is not None:
+                    await result
+
+        if issubclass(handler_class, WebSocketHandler):
+            Guarded.set_default_headers = RequestHandler.set_default_headers
+        if name == "ComponentResourceHandler":
+            def parse_url_path(self, path):
+                module = path.split("/", 1)[0]
+                if module not in sys.modules:  # serve what is loaded; never import
+                    raise HTTPError(404)
+                return handler_class.parse_url_path(self, path)
+            Guarded.parse_url_path = parse_url_path
+        Guarded.__name__ = Guarded.__qualname__ = f"Guarded{name}"
+        guarded.append(name)
+        return Guarded
+
+    for rule in tornado_app.wildcard_router.rules:
+        target = rule.target
+        if isinstance(target, type) and issubclass(target, RequestHandler) \
+                and target.__name__ not in PUBLIC_HANDLERS:
+            rule.target = wrap(target)
+    return guarded
+
+
+# --- building and running -------------------------------------------------------------------
+
+def _access_handler(auth: Authenticator):
+    """A Bokeh application handler that adds the requesting user's access to the session
+    token (signed by the server, so the browser cannot change it)."""
+    from bokeh.application.handlers.handler import Handler
+
+    class AccessHandler(Handler):
+        def modify_document(self, doc):
+            pass
+
+        def process_request(self, request) -> dict:
+            return auth.access(request)
+
+    return AccessHandler()
+
+
+def build_server(config: ServeConfig, tiles: str | None = None):
+    """The server for ``config``, not yet started."""
+    import panel as pn
+    from panel.io.application import build_single_handler_application
+    from panel.io.server import get_server
+
+    if config.auth is None and config.address not in LOOPBACK:
+        raise UserError(f"--address {config.address}: serving beyond this machine needs "
+                        "logins (--auth users.yaml); see docs/deployment.md")
+    if config.auth is not None:
+        secret = check_cookie_secret(config.cookie_secret)
+        audit = AuditLog(config.audit_log)
+        auth = Authenticator(config.auth, secret, audit, config.login_hours,
+                             config.failures_per_user, config.failures_per_address)
+        os.environ[AUTH_ENV] = "1"
+    else:
+        secret = config.cookie_secret or os.urandom(32).hex()  # signs session ids only
+        audit = AuditLog(config.audit_log) if config.audit_log else AuditLog(None)
+        auth = None
+        os.environ.pop(AUTH_ENV, None)
+    set_audit_log(audit)
+
+    apps = {}
+    for name, path in config.apps.items():
+        app = build_single_handler_application(str(path))
+        if auth is not None:
+            app.add(_access_handler(auth))
+        apps[name] = app
+    origins = [f"localhost:{config.port}", f"127.0.0.1:{config.port}",
+               *config.allow_websocket_origin]
+    if any(o.strip() in ("*", "") or "*" in o for o in origins):
+        raise UserError("--allow-websocket-origin: give each host[:port] explicitly, no '*'")
+    pn.config.exception_handler = rejected_value
+    kwargs = dict(
+        port=config.port, address=config.address, websocket_origin=origins,
+        index=str(config.index), start=False, show=False, session_history=0,
+        sign_sessions=True, secret_key=derive_key(secret, "bokeh-session-ids").encode(),
+        generate_session_ids=True,
+        session_token_expiration=config.session_token_seconds,
+        exclude_cookies=[COOKIE, "_xsrf"], exclude_headers=["Cookie"],
+        xsrf_cookie_kwargs={"httponly": True, "samesite": "Strict"},
+        use_xheaders=config.use_xheaders,
+    )
+    if config.prefix:
+        kwargs["prefix"] = config.prefix
+    if auth is not None:
+        kwargs["auth_provider"] = auth_provider(auth)
+        kwargs["cookie_secret"] = derive_key(secret, "tornado")
+    server = get_server(apps, **kwargs)
+    guard_routes(server._tornado, auth, content_security_policy(tiles))
+    return server
+
+
+# --- the audit log of this process ----------------------------------------------------------
+
+_AUDIT = AuditLog(None)
+
+
+def set_audit_log(audit: AuditLog) -> None:
+    global _AUDIT
+    _AUDIT = audit
+
+
+def audit_log() -> AuditLog:
+    """The audit log of the server running in this process (in memory if none)."""
+    return _AUDIT
+
+
+def rejected_value(exception: BaseException) -> None:
+    """Panel's handler for an exception while applying a change sent by a browser: the
+    change was refused (a value outside a widget's options or bounds, forged or not);
+    recorded in the audit log with the session's user."""
+    import panel as pn
+
+    user = None
+    try:
+        from .components.page import session_access
+        user = session_access().user
+    except Exception:  # no session or no access: record without a user
+        pass
+    path = None
+    context = pn.state.curdoc.session_context if pn.state.curdoc else None
+    if context is not None:
+        path = getattr(context.request, "path", None)
+    _AUDIT.write("rejected_value", user=user, path=path, error=type(exception).__name__,
+                 detail=str(exception)[:300])
+    log.warning("refused a value from the browser (%s): %s", user, str(exception)[:300])
+
+
+def serve(config: ServeConfig, tiles: str | None = None) -> None:
+    """Build the server and run it until interrupted."""
+    server = build_server(config, tiles)
+    server.start()
+    where = f"http://{config.address}:{server.port}{config.prefix}/"
+    login = " (login required)" if config.auth else " (no login: this machine only)"
+    print(f"serving {', '.join(config.apps)} at {where}{login}", flush=True)
+    try:
+        server.io_loop.start()
+    except KeyboardInterrupt:
+        pass
