@@ -23,10 +23,13 @@ PROJECT = TESTS.parent
 TINY = TESTS / "data" / "tiny"
 
 
-def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None):
-    """``safetyviz ARGS`` in a fresh interpreter; returns the CompletedProcess."""
+def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None,
+            input_text: str | None = None):
+    """``safetyviz ARGS`` in a fresh interpreter (``input_text`` on its stdin); returns the
+    CompletedProcess."""
     return subprocess.run([sys.executable, "-m", "safetyviz.cli", *args], capture_output=True,
-                          text=True, env={**os.environ, **(env or {})}, cwd=cwd, timeout=600)
+                          text=True, env={**os.environ, **(env or {})}, cwd=cwd, timeout=600,
+                          input=input_text)
 
 
 def assert_one_clear_line(result, *fragments):

@@ -1,0 +1,504 @@
+"""`safetyviz serve --auth`: logins, the guard on every route, sessions bound to their
+user, hardened settings and the audit log — over HTTP and websockets on loopback."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+import websocket
+from playwright.sync_api import sync_playwright
+
+from conftest import (
+    PROJECT,
+    assert_one_clear_line,
+    free_port,
+    panel_server,
+    run_cli,
+    wait_until_answering,
+)
+from safetyviz.users import add_user, set_password
+
+PASSWORDS = {"wang": "city-pass-123", "li": "county-pass-123", "zhao": "analyst-pass-123",
+             "zhou": "county-pass-456", "sun": "city-pass-456", "qian": "city-pass-789"}
+ROLES = {"wang": ("city", ()), "li": ("county", ("411002",)), "zhao": ("analyst", ()),
+         "zhou": ("county", ("411003",)), "sun": ("city", ()), "qian": ("city", ())}
+
+
+@dataclass
+class Served:
+    base: str
+    audit: Path
+    users: Path
+    server: subprocess.Popen
+
+    def events(self, event: str | None = None) -> list[dict]:
+        lines = self.audit.read_text(encoding="utf-8").splitlines() if self.audit.exists() \
+            else []
+        records = [json.loads(line) for line in lines]
+        return [r for r in records if event is None or r["event"] == event]
+
+
+def start_secured(data_dir: Path, folder: Path, *extra: str) -> Served:
+    users = folder / "users.yaml"
+    if not users.exists():
+        for name, (role, counties) in ROLES.items():
+            add_user(users, name, role, PASSWORDS[name], counties)
+    port = free_port()
+    audit = folder / "audit.jsonl"
+    env = {**os.environ, "SAFETYVIZ_COOKIE_SECRET": secrets.token_urlsafe(48),
+           "SAFETYVIZ_CATALOG": str(data_dir / "catalog.yaml")}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "safetyviz.cli", "serve", "--data-dir", str(data_dir),
+         "--auth", str(users), "--port", str(port), "--audit-log", str(audit),
+         "--use-xheaders", *extra],
+        cwd=PROJECT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    wait_until_answering(f"{base}/login", server)
+    return Served(base, audit, users, server)
+
+
+@pytest.fixture(scope="module")
+def secured(demo_dir, tmp_path_factory):
+    served = start_secured(demo_dir, tmp_path_factory.mktemp("secured"))
+    yield served
+    served.server.terminate()
+    served.server.wait(timeout=30)
+
+
+def login(base: str, name: str, password: str | None = None, ip: str = "10.0.0.1",
+          target: str = "/", **headers) -> tuple[requests.Session, requests.Response]:
+    """A requests session logged in as ``name`` (from client address ``ip``, as a reverse
+    proxy would say it) and the login's response."""
+    session = requests.Session()
+    session.headers["X-Real-IP"] = ip
+    form = session.get(f"{base}/login", timeout=30)
+    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', form.text)[1]
+    response = session.post(f"{base}/login", data={
+        "_xsrf": xsrf, "username": name, "password": password or PASSWORDS[name],
+        "next": target}, allow_redirects=False, headers=headers, timeout=30)
+    return session, response
+
+
+ROUTES = ["/", "/overview", "/county", "/enforcement", "/riskmap", "/monitoring",
+          "/overview/", "/overview/metadata", "/overview/autoload.js?bokeh-autoload-element=x",
+          "/overview/ws", "/static/js/bokeh.min.js", "/overview/static/js/bokeh.min.js",
+          "/static/extensions/panel/panel.min.js",
+          "/components/panel/template/BootstrapTemplate/_css/bootstrap.css",
+          "/components/antigravity/Anything/__css__/x.css", "/rest/session_info", "/admin",
+          "/liveness", "/panel_static/x.js", "/no/such/route"]
+
+
+def test_every_route_asks_for_a_login(secured):
+    for route in ROUTES:
+        response = requests.get(secured.base + route, allow_redirects=False, timeout=30)
+        assert response.status_code in (302, 403), (route, response.status_code)
+        if response.status_code == 302:
+            assert response.headers["Location"].startswith("/login?next="), route
+    # a websocket without a login: the handshake is refused
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        websocket.create_connection(f"ws://{urlsplit(secured.base).netloc}/overview/ws",
+                                    subprotocols=["bokeh", "x"], timeout=30)
+    assert refused.value.status_code == 403
+    assert requests.get(f"{secured.base}/login", timeout=30).status_code == 200
+
+
+def test_login_sets_a_strict_http_only_cookie_and_is_audited(secured):
+    session, response = login(secured.base, "wang", target="/overview?county=411002")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/overview?county=411002"
+    cookie = next(c for c in response.headers["Set-Cookie"].split(", ")
+                  if c.startswith("safetyviz_login="))
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Secure" not in cookie
+    assert "expires" not in cookie.lower()  # ends with the browser session (and in 8 h)
+    page = session.get(f"{secured.base}/overview", timeout=60)
+    assert page.status_code == 200
+    assert page.headers["Cache-Control"] == "no-store"
+    assert "default-src 'self'" in page.headers["Content-Security-Policy"]
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+    assert re.search(r'"token":"[^"]+"', page.text)
+    login_event = [e for e in secured.events("login") if e["user"] == "wang"][-1]
+    assert login_event["ip"] == "10.0.0.1" and login_event["role"] == "city"
+    # behind TLS (the proxy says https): the cookie is Secure too
+    _, tls = login(secured.base, "wang", ip="10.0.0.9", **{"X-Forwarded-Proto": "https"})
+    assert "Secure" in tls.headers["Set-Cookie"]
+    # logout ends the login
+    session.get(f"{secured.base}/logout", timeout=30)
+    assert session.get(f"{secured.base}/overview", allow_redirects=False,
+                       timeout=30).status_code == 302
+    assert secured.events("logout")[-1]["user"] == "wang"
+
+
+def test_the_login_form_needs_its_xsrf_token_and_redirects_only_here(secured):
+    response = requests.post(f"{secured.base}/login", data={
+        "username": "wang", "password": PASSWORDS["wang"]}, allow_redirects=False, timeout=30)
+    assert response.status_code == 403
+    _, response = login(secured.base, "wang", ip="10.0.0.2", target="//evil.example/x")
+    assert response.headers["Location"] == "/"
+
+
+def test_wrong_passwords_are_throttled_per_user_and_audited(secured):
+    for _ in range(5):
+        _, response = login(secured.base, "sun", "wrong-password", ip="10.0.1.1")
+        assert response.status_code == 401
+        assert "用户名或密码错误" in response.text
+    # the right password, now, from another address: still waits (per user)
+    _, response = login(secured.base, "sun", ip="10.0.1.2")
+    assert response.status_code == 429 and int(response.headers["Retry-After"]) > 800
+    assert "Set-Cookie" not in response.headers or "safetyviz_login" not in \
+        response.headers["Set-Cookie"]
+    failed = [e for e in secured.events("login_failed") if e["user"] == "sun"]
+    assert len(failed) == 5 and {e["reason"] for e in failed} == {"bad_password"}
+    assert [e["ip"] for e in secured.events("login_throttled") if e["user"] == "sun"] == \
+        ["10.0.1.2"]
+    # another user from the first address is not held up by sun's failures
+    assert login(secured.base, "qian", ip="10.0.1.1")[1].status_code == 302
+
+
+def test_many_failures_from_one_address_are_throttled(secured):
+    for n in range(20):
+        _, response = login(secured.base, f"nobody{n}", "wrong-password", ip="10.0.2.1")
+        assert response.status_code == 401
+    assert {e["reason"] for e in secured.events("login_failed")
+            if e["ip"] == "10.0.2.1"} == {"unknown_user"}
+    assert login(secured.base, "zhao", ip="10.0.2.1")[1].status_code == 429
+    assert login(secured.base, "zhao", ip="10.0.2.2")[1].status_code == 302
+
+
+def raw_get(base: str, path: str, cookie: str) -> tuple[int, bytes]:
+    """GET ``path`` exactly as written (no client-side normalisation of ``..``)."""
+    netloc = urlsplit(base).netloc
+    connection = http.client.HTTPConnection(netloc, timeout=30)
+    connection.putrequest("GET", path, skip_accept_encoding=True)
+    connection.putheader("Cookie", cookie)
+    connection.endheaders()
+    response = connection.getresponse()
+    return response.status, response.read()
+
+
+TRAVERSALS = [
+    "/static/../../../../../../../../etc/passwd",
+    "/static/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+    "/static/..%2f..%2f..%2f..%2f..%2f..%2f..%2fetc%2fpasswd",
+    "/static/%252e%252e/%252e%252e/etc/passwd",
+    "/static/..%5c..%5c..%5cetc%5cpasswd",
+    "/static/../views/ws.py",  # a sibling folder of Bokeh's static files
+    "/static/../../server/views/ws.py",
+    "/overview/static/../../../../../etc/passwd",
+    "/static_evil/../static/js/../../views/ws.py",
+    "/components/panel/template/BootstrapTemplate/_css/../../../../../../../etc/passwd",
+    "/components/panel/template/BootstrapTemplate/_css/%2e%2e/%2e%2e/%2e%2e/io/server.py",
+    "/components/os/path/__css__/x.css",
+    "/components/antigravity/Anything/__css__/x.css",
+]
+
+
+def test_path_traversal_reads_nothing(secured):
+    session, _ = login(secured.base, "zhao", ip="10.0.3.1")
+    cookie = f"safetyviz_login={session.cookies['safetyviz_login']}"
+    for path in TRAVERSALS:
+        for with_login in (False, True):
+            status, body = raw_get(secured.base, path, cookie if with_login else "")
+            assert status in (400, 403, 404), (path, with_login, status)
+            assert b"root:" not in body and b"class WSHandler" not in body, path
+    # the same routes serve what they are for
+    status, body = raw_get(secured.base, "/static/js/bokeh.min.js", cookie)
+    assert status == 200 and len(body) > 100_000
+    assert session.get(f"{secured.base}/rest/session_info", timeout=30).status_code == 404
+    assert session.get(f"{secured.base}/admin", timeout=30).status_code == 404
+
+
+def _token(page: str) -> str:
+    return re.search(r'"token":"([^"]+)"', page)[1]
+
+
+def _websocket(base: str, app: str, token: str, cookie: str):
+    return websocket.create_connection(
+        f"ws://{urlsplit(base).netloc}/{app}/ws", subprotocols=["bokeh", token],
+        header=[f"Cookie: {cookie}"], origin=base, timeout=30)
+
+
+def test_a_leaked_session_token_is_refused_for_another_user(secured):
+    from bokeh.util.token import get_session_id
+
+    alice, _ = login(secured.base, "li", ip="10.0.4.1")
+    bob, _ = login(secured.base, "zhou", ip="10.0.4.2")
+    token = _token(alice.get(f"{secured.base}/overview", timeout=60).text)
+    alice_cookie = f"safetyviz_login={alice.cookies['safetyviz_login']}"
+    bob_cookie = f"safetyviz_login={bob.cookies['safetyviz_login']}"
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        _websocket(secured.base, "overview", token, bob_cookie)
+    assert refused.value.status_code == 403
+    refusal = secured.events("session_refused")[-1]
+    assert (refusal["user"], refusal["token_user"]) == ("zhou", "li")
+    # the owner can use it
+    socket = _websocket(secured.base, "overview", token, alice_cookie)
+    socket.close()
+    # nor can bob join alice's session by its id
+    session_id = get_session_id(token)
+    joined = bob.get(f"{secured.base}/overview", params={"bokeh-session-id": session_id},
+                     timeout=30, allow_redirects=False)
+    assert joined.status_code == 403
+
+
+def test_a_new_password_or_removal_ends_the_open_logins(secured):
+    session, _ = login(secured.base, "qian", ip="10.0.5.1")
+    assert session.get(f"{secured.base}/", timeout=30, allow_redirects=False).status_code == 200
+    time.sleep(0.01)
+    set_password(secured.users, "qian", "city-pass-000")
+    response = session.get(f"{secured.base}/", timeout=30, allow_redirects=False)
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+    set_password(secured.users, "qian", PASSWORDS["qian"])
+
+
+@pytest.mark.parametrize("args, env, fragments", [
+    (["--auth", "USERS"], {"SAFETYVIZ_COOKIE_SECRET": "changeme" * 5}, ["default or a word"]),
+    (["--auth", "USERS"], {"SAFETYVIZ_COOKIE_SECRET": "0123456789abcdef" * 3},
+     ["repetition"]),
+    (["--auth", "USERS"], {"SAFETYVIZ_COOKIE_SECRET": ""}, ["needs a cookie secret"]),
+    (["--address", "0.0.0.0"], {}, ["--address 0.0.0.0", "needs logins"]),
+    (["--allow-websocket-origin", "*"], {}, ["no '*'"]),
+    (["--auth", "BROKEN"], {"SAFETYVIZ_COOKIE_SECRET": secrets.token_urlsafe(48)},
+     ["broken.yaml", "user 'wang', field password"]),
+    (["--config", "CONFIG"], {}, ["serve.yaml", "unknown setting(s) debug"]),
+])
+def test_serve_refuses_to_start_unsafely(tmp_path, args, env, fragments):
+    users = tmp_path / "users.yaml"
+    add_user(users, "wang", "city", PASSWORDS["wang"])
+    (tmp_path / "broken.yaml").write_text("users:\n- {name: wang, role: city, "
+                                          "password: hunter2}\n")
+    (tmp_path / "serve.yaml").write_text("port: 5999\ndebug: true\n")
+    names = {"USERS": str(users), "BROKEN": str(tmp_path / "broken.yaml"),
+             "CONFIG": str(tmp_path / "serve.yaml")}
+    result = run_cli("serve", "--port", str(free_port()), *[names.get(a, a) for a in args],
+                     env={"SAFETYVIZ_COOKIE_SECRET": "", **env}, cwd=PROJECT)
+    assert_one_clear_line(result, *fragments)
+
+
+# --- in the browser ---------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"),
+                                    reason="no /usr/bin/chromium (apt-get install chromium)")
+
+# Every text the session's Bokeh models hold (data sources, titles, options, values…): what
+# the server sent to this browser.
+STRINGS = """() => {
+  const out = [];
+  const walk = (v) => {
+    if (v == null) return;
+    if (typeof v === 'string') out.push(v);
+    else if (Array.isArray(v)) v.forEach(walk);
+    else if (v instanceof Map) v.forEach((x, k) => { walk(k); walk(x); });
+    else if (typeof v === 'object' && !ArrayBuffer.isView(v) && !(v.id && v.properties))
+      Object.values(v).forEach(walk);
+  };
+  for (const doc of (window.Bokeh ? window.Bokeh.documents : []))
+    for (const m of doc._all_models.values())
+      for (const value of Object.values(m.attributes)) walk(value);
+  return out;
+}"""
+MODEL_TYPES = """() => [...new Set([].concat(...window.Bokeh.documents.map(
+  d => [...d._all_models.values()].map(m => m.type.split('.').pop()))))]"""
+FORGE = """([options, value]) => {
+  for (const doc of window.Bokeh.documents)
+    for (const m of doc._all_models.values())
+      if (m.type.endsWith('Select')
+          && m.options.some(o => (Array.isArray(o) ? o[1] : o) === options)) {
+        m.value = value; return true; }
+  return false;
+}"""
+FORGE_ACTIVE = """([label, index]) => {
+  for (const doc of window.Bokeh.documents)
+    for (const m of doc._all_models.values())
+      if (m.type.endsWith('RadioButtonGroup') && m.labels.includes(label)) {
+        m.active = index; return true; }
+  return false;
+}"""
+OTHER_COUNTIES = {"411003": "建安区", "411024": "鄢陵县", "411025": "襄城县", "411081": "禹州市",
+                  "411082": "长葛市"}
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+def browser_login(browser, base: str, name: str):
+    page = browser.new_context(accept_downloads=True).new_page()
+    page.goto(f"{base}/login?next=/")
+    page.fill("#username", name)
+    page.fill("#password", PASSWORDS[name])
+    page.click("button")
+    page.wait_for_url(f"{base}/")
+    return page
+
+
+def settled_strings(page, seconds: float = 90) -> list[str]:
+    """The page's model texts once they stop changing (the plots arrive after the page)."""
+    deadline, last, same = time.time() + seconds, None, 0
+    while time.time() < deadline:
+        strings = page.evaluate(STRINGS)
+        same = same + 1 if last is not None and len(strings) == len(last) else 0
+        if same >= 3 and len(strings) > 20:
+            return strings
+        last = strings
+        page.wait_for_timeout(1000)
+    raise AssertionError(f"{page.url} did not settle in {seconds} s")
+
+
+def _mentions(strings: list[str], needle: str) -> bool:
+    return any(needle in s for s in strings)
+
+
+@needs_chromium
+def test_a_county_user_receives_nothing_of_another_county(secured, chromium):
+    page = browser_login(chromium, secured.base, "li")
+    own = {"overview": "魏都区", "county": "魏都区", "enforcement": "魏都区", "riskmap": "魏都区",
+           "monitoring": "MHS0001"}
+    for app, marker in own.items():
+        page.goto(f"{secured.base}/{app}")
+        strings = settled_strings(page)
+        assert _mentions(strings, marker), app
+        for adcode, name in OTHER_COUNTIES.items():
+            assert not _mentions(strings, adcode) and not _mentions(strings, name), (app, name)
+        assert not _mentions(strings, "全市"), app  # no city totals either
+        assert not any(_mentions(strings, f"MHS00{n:02d}") for n in range(3, 12)), app
+    # no record downloads for a county user
+    page.goto(f"{secured.base}/county")
+    settled_strings(page)
+    assert "FileDownload" not in page.evaluate(MODEL_TYPES)
+    # a view restored from a URL naming another county shows their own; the attempt is logged
+    page.goto(f"{secured.base}/county?county=411003")
+    strings = settled_strings(page)
+    assert _mentions(strings, "魏都区") and not _mentions(strings, "建安区")
+    refused = [e for e in secured.events("rejected_query") if e["user"] == "li"]
+    assert refused and refused[-1]["query"] == {"county": "411003"}
+
+
+@needs_chromium
+def test_forged_browser_values_are_refused_and_logged(secured, chromium):
+    page = browser_login(chromium, secured.base, "li")
+    page.goto(f"{secured.base}/county")
+    settled_strings(page)
+    before = len([e for e in secured.events("rejected_value") if e["user"] == "li"])
+    # what a hand-written websocket message does: set a model's value past its options
+    forgeries = [(FORGE, ["魏都区", "建安区"]), (FORGE, ["魏都区", "411003"]),
+                 (FORGE_ACTIVE, ["English", 7])]  # an index past the buttons
+    for count, (script, args) in enumerate(forgeries, start=before + 1):
+        assert page.evaluate(script, args)
+        deadline = time.time() + 30
+        while len([e for e in secured.events("rejected_value") if e["user"] == "li"]) < count:
+            assert time.time() < deadline, (args, secured.events("rejected_value"))
+            time.sleep(0.2)
+    rejected = [e for e in secured.events("rejected_value") if e["user"] == "li"][before:]
+    assert {e["path"] for e in rejected} == {"/county"}
+    assert [e["error"] for e in rejected] == ["ValueError", "ValueError", "IndexError"]
+    # the session still shows 魏都区 only: a change of county would have sent its records
+    page.wait_for_timeout(2000)
+    strings = [s for s in page.evaluate(STRINGS) if s not in ("411003", "建安区")]  # forged
+    assert not _mentions(strings, "411003") and not _mentions(strings, "建安区")
+    assert [s for s in strings if "魏都区 ·" in s], [s for s in strings if "魏都区" in s]
+
+
+@needs_chromium
+def test_analysts_download_records_and_each_download_is_audited(secured, chromium):
+    page = browser_login(chromium, secured.base, "zhao")
+    page.goto(f"{secured.base}/county?county=411002&period=2020Q1")
+    settled_strings(page)
+    assert "FileDownload" in page.evaluate(MODEL_TYPES)
+    with page.expect_download(timeout=60000) as download:
+        page.get_by_role("button", name="CSV").first.click()
+    content = Path(download.value.path()).read_text(encoding="utf-8-sig")
+    assert content.count("\n") > 1
+    event = [e for e in secured.events("download") if e["user"] == "zhao"][-1]
+    assert (event["table"], event["format"], event["county"], event["period"]) == \
+        ("open_major_hazards", "csv", "411002", "2020Q1")
+    assert event["rows"] == content.strip().count("\n")
+    # a city user sees every county and the city, without downloads
+    page = browser_login(chromium, secured.base, "wang")
+    page.goto(f"{secured.base}/county")
+    strings = settled_strings(page)
+    assert all(_mentions(strings, name) for name in OTHER_COUNTIES.values())
+    assert "FileDownload" not in page.evaluate(MODEL_TYPES)
+
+
+PAYLOAD = "<img src=x onerror=alert(1)><script>alert(2)</script>"
+# Where on the screen the first point of the glyph whose data has the column ``column`` is.
+FIRST_POINT = """(column) => {
+  const visit = (v) => {
+    if (v.model && v.model.type === 'GlyphRenderer' && v.model.data_source.data[column]
+        && v.glyph && v.glyph.sx && v.glyph.sx.length > 0) {
+      const box = v.parent.canvas_view.el.getBoundingClientRect();
+      return [box.left + v.glyph.sx[0], box.top + v.glyph.sy[0]];
+    }
+    for (const child of (v.children ? v.children() : [])) {
+      const found = visit(child); if (found) return found; }
+    return null;
+  };
+  for (const view of Object.values(window.Bokeh.index)) {
+    const found = visit(view); if (found) return found; }
+  return null;
+}"""
+TOOLTIP_TEXTS = """() => {
+  const out = [];
+  const walk = (root) => { for (const el of root.querySelectorAll('*')) {
+    if (el.classList.contains('bk-tooltip-row-value')) out.push(el.textContent.trim());
+    if (el.shadowRoot) walk(el.shadowRoot); } };
+  walk(document);
+  return out;
+}"""
+
+
+@needs_chromium
+def test_text_from_the_data_is_shown_as_text(demo_dir, tmp_path, chromium):
+    import shutil
+
+    from safetyviz import store
+    from safetyviz.catalog import open_catalog
+    from safetyviz.loading import load_table
+
+    data_dir = tmp_path / "data"
+    shutil.copytree(demo_dir, data_dir, symlinks=True)
+    cat = open_catalog(data_dir / "catalog.yaml")
+    enterprises = load_table("enterprises", catalog=cat).compute()
+    enterprises["name"] = PAYLOAD
+    store.replace_table(data_dir, "enterprises", enterprises)
+    operations = load_table("joint_operations", catalog=cat).compute()
+    operations["target"] = PAYLOAD
+    store.replace_table(data_dir, "joint_operations", operations)
+    with panel_server(["enforcement", "riskmap"], data_dir / "catalog.yaml") as base:
+        page = chromium.new_page()
+        dialogs = []
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        page.goto(f"{base}/enforcement?period=2020Q1")
+        settled_strings(page)
+        cells = page.locator(".tabulator-cell", has_text="<img src=x onerror=alert(1)>")
+        cells.first.wait_for(timeout=60000)
+        assert cells.first.inner_text() == PAYLOAD
+        page.goto(f"{base}/riskmap")
+        strings = settled_strings(page)
+        assert _mentions(strings, PAYLOAD)  # the names are in the map's data, for the hover
+        x, y = page.evaluate(FIRST_POINT, "name")
+        page.mouse.move(x, y)
+        page.wait_for_timeout(500)
+        assert PAYLOAD in page.evaluate(TOOLTIP_TEXTS)  # a tooltip showed an enterprise's name…
+        assert page.locator('img[src="x"]').count() == 0  # …as text
+        page.wait_for_timeout(500)
+        assert dialogs == []
