@@ -83,3 +83,79 @@ def test_a_worker_killed_during_the_build_is_replaced_and_the_cube_is_right(tmp_
         builder.join(timeout=300)
     assert killed_mid_build and not builder.is_alive()
     xr.testing.assert_identical(result["cube"], expected)
+
+
+def _start_scheduler(port: int):
+    import subprocess
+    import sys
+
+    scheduler = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+         "--port", str(port), "--dashboard-address", "127.0.0.1:0", "--no-show"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_worker", f"tcp://127.0.0.1:{port}",
+         "--nthreads", "1", "--nworkers", "1", "--host", "127.0.0.1",
+         "--dashboard-address", "127.0.0.1:0", "--no-nanny"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return scheduler, worker
+
+
+def _wait_for(condition, seconds: float = 60) -> None:
+    deadline = time.time() + seconds
+    while not condition():
+        assert time.time() < deadline
+        time.sleep(0.5)
+
+
+def test_a_lost_scheduler_is_a_clear_error_and_its_return_is_picked_up(monkeypatch, tiny_dir):
+    """What a dashboard's record queries go through (engine.compute): on the cluster while it
+    lives, a ClusterUnavailable naming it while it is gone, the cluster again once it is
+    back — in the same process, without a restart."""
+    from conftest import free_port
+    from safetyviz import engine
+    from safetyviz.loading import load_table
+
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    monkeypatch.setenv("SAFETYVIZ_DASK_SCHEDULER", address)
+    cat = catalog.open_catalog(tiny_dir / "catalog.yaml")
+    expected = load_table("hazards", catalog=cat).compute()
+    processes = _start_scheduler(port)
+    try:
+        _wait_for(engine.cluster_answers)
+        assert engine.compute(load_table("hazards", catalog=cat)).equals(expected)
+        for process in processes:
+            process.kill()
+            process.wait()
+        with pytest.raises(engine.ClusterUnavailable, match=address):
+            engine.compute(load_table("hazards", catalog=cat))
+        started = time.monotonic()
+        with pytest.raises(engine.ClusterUnavailable):  # fails fast while it is down
+            engine.compute(load_table("hazards", catalog=cat))
+        assert not engine.cluster_answers()
+        assert time.monotonic() - started < engine.CONNECT_SECONDS + 10
+        processes = _start_scheduler(port)
+        _wait_for(engine.cluster_answers)
+        assert engine.compute(load_table("hazards", catalog=cat)).equals(expected)
+    finally:
+        for process in processes:
+            process.kill()
+        if engine._CLIENT is not None:
+            engine._close_quietly(engine._CLIENT)
+            engine._CLIENT = None
+
+
+def test_a_page_part_shows_the_cluster_status_instead_of_failing():
+    import panel as pn
+
+    from safetyviz import engine
+    from safetyviz.components.page import or_cluster_status
+
+    def lost():
+        raise engine.ClusterUnavailable("the Dask cluster at tcp://127.0.0.1:9 was lost")
+
+    shown = or_cluster_status(lost, refresh=lambda: None)
+    assert isinstance(shown, pn.pane.Alert) and shown.alert_type == "warning"
+    assert "计算集群暂不可用" in shown.object and "tcp://127.0.0.1:9" in shown.object
+    assert or_cluster_status(lambda: "records", refresh=lambda: None) == "records"

@@ -32,6 +32,9 @@ TEXT: dict[str, tuple[str, str]] = {
     "month": ("月份", "Month"),
     "value": ("数值", "Value"),
     "data_unavailable": ("数据不可用", "Data unavailable"),
+    "cluster_unavailable": ("计算集群暂不可用，恢复后本区自动刷新",
+                            "The compute cluster is unavailable; this part refreshes by itself "
+                            "when it is back"),
     "rectification_rate": ("隐患整改率", "Rectification rate"),
     "points": ("个百分点", " pp"),
     "no_comparison": ("无可比数据", "n/a"),

@@ -9,6 +9,7 @@ import io
 
 import pandas as pd
 
+from .engine import compute
 from .loading import load_table
 from .vocab import FIELDS, VOCABULARIES
 
@@ -23,9 +24,9 @@ CODED = {"sector": "sector", "level": "level", "category": "category",
 
 def _hazards(county: str, catalog, as_of: pd.Timestamp) -> pd.DataFrame:
     """The county's hazards found by ``as_of`` and not rectified by then."""
-    frame = load_table("hazards", HAZARD_COLUMNS, catalog,
-                       filters=[("adcode", "==", county),
-                                ("found_date", "<=", as_of.date())]).compute()
+    frame = compute(load_table("hazards", HAZARD_COLUMNS, catalog,
+                               filters=[("adcode", "==", county),
+                                        ("found_date", "<=", as_of.date())]))
     still_open = frame["rectified_date"].isna() | (frame["rectified_date"] > as_of)
     frame = frame[still_open.to_numpy()].copy()
     frame["days_open"] = (as_of - frame["found_date"]).dt.days
@@ -53,10 +54,10 @@ def overdue_hazards(county: str, as_of, catalog=None) -> pd.DataFrame:
 
 def latest_inspections(county: str, start, end, catalog=None, limit: int = 1000) -> pd.DataFrame:
     """The county's inspections in [start, end], the latest first (at most ``limit``)."""
-    frame = load_table("inspections", INSPECTION_COLUMNS, catalog,
-                       filters=[("adcode", "==", county),
-                                ("date", ">=", pd.Timestamp(start).date()),
-                                ("date", "<=", pd.Timestamp(end).date())]).compute()
+    frame = compute(load_table("inspections", INSPECTION_COLUMNS, catalog,
+                               filters=[("adcode", "==", county),
+                                        ("date", ">=", pd.Timestamp(start).date()),
+                                        ("date", "<=", pd.Timestamp(end).date())]))
     return frame.sort_values(["date", "inspection_id"], ascending=[False, True]) \
         .head(limit).reset_index(drop=True)
 
@@ -70,8 +71,8 @@ def _where(county: str | None, date: str, start, end) -> list:
 def actions_by_type(county: str | None, start, end, catalog=None) -> pd.DataFrame:
     """Enforcement actions in [start, end] per action type, for one county or (None) the
     city: ``cases`` (actions) and ``persons`` (for detentions, persons detained)."""
-    frame = load_table("enforcement_actions", ["action_type", "persons"], catalog,
-                       filters=_where(county, "date", start, end)).compute()
+    frame = compute(load_table("enforcement_actions", ["action_type", "persons"], catalog,
+                               filters=_where(county, "date", start, end)))
     frame["action_type"] = frame["action_type"].astype(str)
     out = frame.groupby("action_type").agg(cases=("persons", "size"),
                                            persons=("persons", "sum"))
@@ -81,9 +82,9 @@ def actions_by_type(county: str | None, start, end, catalog=None) -> pd.DataFram
 def joint_operations(county: str | None, start, end, catalog=None) -> pd.DataFrame:
     """Joint operations in [start, end] (one county or the city), in date order, with their
     departments as a list of codes."""
-    frame = load_table("joint_operations",
-                       ["joint_operation_id", "date", "adcode", "departments", "target"],
-                       catalog, filters=_where(county, "date", start, end)).compute()
+    frame = compute(load_table("joint_operations",
+                               ["joint_operation_id", "date", "adcode", "departments", "target"],
+                               catalog, filters=_where(county, "date", start, end)))
     frame = frame.sort_values(["date", "joint_operation_id"]).reset_index(drop=True)
     frame["departments"] = frame["departments"].fillna("").astype(str).str.split("|")
     return frame

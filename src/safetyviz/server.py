@@ -450,6 +450,16 @@ def guard_routes(tornado_app, auth: Authenticator | None, csp: str) -> list[str]
         guarded.append(name)
         return Guarded
 
+    class NotFound(RequestHandler):
+        """No such route: 404 for a user, and 403 like every route for anyone else (no
+        probing for which routes exist)."""
+
+        def prepare(self):
+            raise HTTPError(403 if auth is not None and auth.user_for_handler(self) is None
+                            else 404)
+
+    tornado_app.settings["default_handler_class"] = NotFound
+    tornado_app.settings["default_handler_args"] = {}
     for rule in tornado_app.wildcard_router.rules:
         target = rule.target
         if isinstance(target, type) and issubclass(target, RequestHandler) \

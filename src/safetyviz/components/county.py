@@ -28,6 +28,7 @@ from .page import (
     drawn_after_the_page,
     english_names,
     open_page,
+    or_cluster_status,
     sync_with_url,
 )
 
@@ -89,6 +90,9 @@ class CountyProfile(SelectionPage):
 
     @param.depends("state.period", "state.county", "state.lang")
     def _records(self):
+        return or_cluster_status(self._record_tabs, lambda: self.state.param.trigger("period"))
+
+    def _record_tabs(self):
         state, lang = self.state, self.state.lang
         date = f"{state.as_of:%Y-%m-%d}"
         start, end = state.bounds

@@ -21,6 +21,7 @@ from .page import (
     drawn_after_the_page,
     english_names,
     open_page,
+    or_cluster_status,
     sync_with_url,
 )
 
@@ -57,6 +58,10 @@ class EnforcementPage(SelectionPage):
 
     @param.depends("state.period", "state.county", "state.lang")
     def _records(self):
+        return or_cluster_status(self._actions_and_operations,
+                                 lambda: self.state.param.trigger("period"))
+
+    def _actions_and_operations(self):
         state, lang = self.state, self.state.lang
         start, end = state.bounds
         period = period_label(state.period, lang)

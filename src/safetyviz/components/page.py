@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import os
+import threading
 
 import holoviews as hv
 import panel as pn
@@ -14,6 +15,7 @@ from bokeh.models import CustomJS
 
 from ..access import LOCAL, Access
 from ..catalog import catalog_path, open_catalog, version
+from ..engine import ClusterUnavailable, cluster_answers, compute
 from ..errors import UserError
 from ..i18n import LANGUAGE_NAMES, text
 from ..loading import load_cube, load_regions, load_table
@@ -50,7 +52,7 @@ def load_data(path: str, cube_version: str):
 @pn.cache(max_items=4)
 def _registers(path: str, tables: tuple[str, ...], versions: tuple[str, ...]):
     cat = shared_catalog(path)
-    return (*[load_table(table, catalog=cat).compute() for table in tables], load_regions(cat))
+    return (*[compute(load_table(table, catalog=cat)) for table in tables], load_regions(cat))
 
 
 def load_registers(path: str, *tables: str):
@@ -151,6 +153,44 @@ def unavailable(exc: Exception) -> pn.pane.Alert:
     """What a page shows instead when its data cannot be read."""
     return pn.pane.Alert(f"{text('data_unavailable', 'zh')} / "
                          f"{text('data_unavailable', 'en')}: {exc}", alert_type="danger")
+
+
+CLUSTER_CHECK_MS = 3000
+
+
+def or_cluster_status(build, refresh) -> pn.viewable.Viewable:
+    """``build()``; while the Dask cluster is lost, a status saying so instead, and
+    ``refresh()`` as soon as the cluster answers again (checked every few seconds off the
+    event loop, so other sessions never wait on a dead scheduler)."""
+    try:
+        return build()
+    except ClusterUnavailable as exc:
+        alert = pn.pane.Alert(f"{text('cluster_unavailable', 'zh')} / "
+                              f"{text('cluster_unavailable', 'en')} ({exc})",
+                              alert_type="warning", sizing_mode="stretch_width")
+        doc = pn.state.curdoc
+        if doc is None or doc.session_context is None:
+            return alert
+        checking = threading.Event()
+
+        def check() -> None:
+            if checking.is_set():
+                return
+            checking.set()
+
+            def probe() -> None:
+                if cluster_answers():
+                    doc.add_next_tick_callback(back)
+                else:
+                    checking.clear()
+            threading.Thread(target=probe, daemon=True).start()
+
+        def back() -> None:
+            callback.stop()
+            refresh()
+
+        callback = pn.state.add_periodic_callback(check, period=CLUSTER_CHECK_MS)
+        return alert
 
 
 def open_page(catalog: str | None, build):
