@@ -27,6 +27,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -63,17 +64,22 @@ class Session:
         self.patches: list[list[dict]] = []  # the events received since the document
 
     @classmethod
-    async def open(cls, url: str, whole: bool = False) -> tuple[float, float, Session]:
+    async def open(cls, url: str, whole: bool = False,
+                   headers: dict | None = None) -> tuple[float, float, Session]:
         """Open a session of the app at ``url``: the seconds to the document, the seconds
         until the page is whole (with ``whole``: the plots drawn after the page, once the
-        client says the document is shown, as BokehJS does; else NaN) and the session."""
+        client says the document is shown, as BokehJS does; else NaN) and the session.
+        ``headers`` go with the page's request and the websocket's (a login cookie)."""
         start = time.perf_counter()
-        page = await AsyncHTTPClient().fetch(url, request_timeout=120)
+        page = await AsyncHTTPClient().fetch(HTTPRequest(url, headers=headers,
+                                                         request_timeout=120))
         token = TOKEN.search(page.body.decode()).group(1)
         ws_url = url.replace("http://", "ws://").rstrip("/") + "/ws"
-        connection = await websocket_connect(HTTPRequest(ws_url, request_timeout=120),
-                                             subprotocols=["bokeh", token],
-                                             max_message_size=1 << 30)
+        origin = "/".join(url.split("/")[:3])
+        connection = await websocket_connect(
+            HTTPRequest(ws_url, headers={**(headers or {}), "Origin": origin},
+                        request_timeout=120),
+            subprotocols=["bokeh", token], max_message_size=1 << 30)
         await cls._message(connection)  # ACK
         for frame in _frames("PULL-DOC-REQ", {}):
             await connection.write_message(frame)
@@ -192,8 +198,17 @@ def safetyviz(*args: str) -> None:
 
 def prepare_city(root: Path) -> Path:
     """The city demo (6 counties), written once under ``root``."""
+    from safetyviz.catalog import open_catalog
+    from safetyviz.errors import UserError
+
     data = root / "dashboard-city"
-    if not (data / "cube" / "cube.zarr").exists():
+    try:
+        open_catalog(data / "catalog.yaml")  # written by an older safetyviz: write anew
+        fresh = (data / "cube" / "cube.zarr").exists()
+    except UserError:
+        fresh = False
+    if not fresh:
+        shutil.rmtree(data, ignore_errors=True)
         safetyviz("demo", "--data-dir", str(data))
     return data
 
