@@ -17,9 +17,10 @@ after a real login, with the login cookie on the page and on the websocket.
    county page is open — the page shows the cluster's status on its next change, and
    refreshes its records by itself once the scheduler is back, in the same server process.
 
-Prints a table and writes benchmarks/results/load.json.
+Prints a table and writes benchmarks/results/load-<N>proc.json.
 
-    python benchmarks/load.py [--sessions 50] [--duration 120] [--root /tmp/safetyviz-bench]
+    python benchmarks/load.py [--sessions 50] [--duration 120] [--num-procs 1]
+                              [--root /tmp/safetyviz-bench]
 """
 
 from __future__ import annotations
@@ -139,7 +140,8 @@ class Cluster:
 class SecureServer:
     """``safetyviz serve --auth`` over ``data_dir`` with record queries on ``cluster``."""
 
-    def __init__(self, data_dir: Path, users: Path, folder: Path, scheduler: str):
+    def __init__(self, data_dir: Path, users: Path, folder: Path, scheduler: str,
+                 num_procs: int = 1):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.audit = folder / "audit.jsonl"
@@ -149,7 +151,8 @@ class SecureServer:
         self.process = subprocess.Popen(
             [str(Path(sys.executable).with_name("safetyviz")), "serve", "--data-dir",
              str(data_dir), "--auth", str(users), "--port", str(self.port), "--audit-log",
-             str(self.audit)], env=env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
+             str(self.audit), "--num-procs", str(num_procs)], env=env, cwd=ROOT,
+            stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             try:
@@ -163,14 +166,22 @@ class SecureServer:
                            + (folder / "server.log").read_text())
 
     def rss_mb(self) -> float:
-        return psutil.Process(self.process.pid).memory_info().rss / 2 ** 20
+        """Resident memory of the server (its processes, if it forked)."""
+        main = psutil.Process(self.process.pid)
+        return sum(p.memory_info().rss for p in [main, *main.children(recursive=True)]) / 2**20
 
     def stop(self) -> None:
+        """Stop the server as Ctrl-C does; its forked processes must end with it."""
+        children = psutil.Process(self.process.pid).children(recursive=True)
         self.process.send_signal(signal.SIGINT)
         try:
             self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.process.kill()
+        _, alive = psutil.wait_procs(children, timeout=10)
+        for process in alive:  # not expected: say so, and clean up
+            print(f"server process {process.pid} outlived the server", file=sys.stderr)
+            process.kill()
         self.log.close()
 
 
@@ -253,13 +264,9 @@ async def open_page(base: str, app: str, cookie: str) -> Session:
     return session
 
 
-async def user_session(base: str, app: str, cookie: str, stop_at: float, rng: random.Random,
+async def user_session(session: Session, app: str, stop_at: float, rng: random.Random,
                        result: dict) -> None:
-    try:
-        session = await open_page(base, app, cookie)
-    except Exception as exc:  # counted, not raised: the other sessions go on
-        result["errors"].append(f"open {app}: {type(exc).__name__}: {exc}")
-        return
+    """Change the period, or (if the user may) the county, every 1–3 s until ``stop_at``."""
     try:
         period_id, periods = select_where(session, lambda v: all(PERIOD.fullmatch(x)
                                                                  for x in v))
@@ -293,6 +300,17 @@ async def user_session(base: str, app: str, cookie: str, stop_at: float, rng: ra
         session.close()
 
 
+async def opened(base: str, app: str, cookie: str, result: dict) -> Session | None:
+    start = time.perf_counter()
+    try:
+        session = await open_page(base, app, cookie)
+    except Exception as exc:  # counted, not raised: the other sessions go on
+        result["errors"].append(f"open {app}: {type(exc).__name__}: {exc}")
+        return None
+    result["opens"].append(time.perf_counter() - start)
+    return session
+
+
 # ---------------------------------------------------------------- the measurements
 
 def percentile(values: list[float], q: float) -> float:
@@ -303,14 +321,17 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def load_phase(server: SecureServer, cookies: dict[str, str], duration: float) -> dict:
-    result = {"cards": [], "settled": [], "errors": []}
+    """All sessions opened at once (timed), then ``duration`` seconds of changes."""
+    result = {"opens": [], "cards": [], "settled": [], "errors": []}
     rng = random.Random(2020)
     memory = {"before_mb": server.rss_mb()}
-    stop_at = time.monotonic() + duration
     apps = ["overview", "county"]
-    tasks = [user_session(server.base, apps[n % 2], cookie, stop_at,
-                          random.Random(rng.random()), result)
-             for n, cookie in enumerate(cookies.values())]
+    started = time.perf_counter()
+    sessions = await asyncio.gather(*[opened(server.base, apps[n % 2], cookie, result)
+                                      for n, cookie in enumerate(cookies.values())])
+    all_open_s = time.perf_counter() - started
+    memory["open_mb"] = server.rss_mb()
+    stop_at = time.monotonic() + duration
     peak = 0.0
 
     async def watch_memory():
@@ -319,14 +340,20 @@ async def load_phase(server: SecureServer, cookies: dict[str, str], duration: fl
             peak = max(peak, server.rss_mb())
             await asyncio.sleep(1)
 
-    await asyncio.gather(watch_memory(), *tasks)
+    await asyncio.gather(watch_memory(), *[
+        user_session(session, apps[n % 2], stop_at, random.Random(rng.random()), result)
+        for n, session in enumerate(sessions) if session is not None])
     memory["peak_mb"] = peak
     memory["end_mb"] = server.rss_mb()
     await asyncio.sleep(25)  # closed sessions are let go after 15 s (checked every 17 s)
     memory["after_close_mb"] = server.rss_mb()
     rejected = [e for e in _events(server.audit) if e["event"] == "rejected_value"]
     result["errors"] += [f"refused value: {e.get('detail')}" for e in rejected]
-    return {"sessions": len(cookies), "duration_s": duration, "updates": len(result["cards"]),
+    return {"sessions": len(cookies), "duration_s": duration,
+            "all_open_s": round(all_open_s, 2),
+            "open_p50_s": statistics.median(result["opens"]) if result["opens"] else None,
+            "updates": len(result["cards"]),
+            "updates_per_s": round(len(result["cards"]) / duration, 2),
             "cards_p50_s": statistics.median(result["cards"]) if result["cards"] else None,
             "cards_p95_s": percentile(result["cards"], 0.95),
             "settled_p50_s": statistics.median(result["settled"]) if result["settled"]
@@ -411,6 +438,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=50)
     parser.add_argument("--duration", type=float, default=120)
+    parser.add_argument("--num-procs", type=int, default=1,
+                        help="server processes (safetyviz serve --num-procs)")
     parser.add_argument("--root", default=str(Path(tempfile.gettempdir()) / "safetyviz-bench"))
     args = parser.parse_args()
     root = Path(args.root)
@@ -420,8 +449,8 @@ def main() -> None:
     users = folder / "users.yaml"
     passwords = add_users(users, args.sessions)
     cluster = Cluster(workers=2)
-    server = SecureServer(data_dir, users, folder, cluster.address)
-    results = {}
+    server = SecureServer(data_dir, users, folder, cluster.address, args.num_procs)
+    results = {"num_procs": args.num_procs}
     try:
         started = time.perf_counter()
         cookies = {name: login(server.base, name, password)
@@ -429,14 +458,13 @@ def main() -> None:
         results["logins_s"] = round(time.perf_counter() - started, 1)
         results["load"] = asyncio.run(load_phase(server, cookies, args.duration))
         results["worker_killed_mid_build"] = worker_killed_mid_build(data_dir, cluster)
-        print(json.dumps(results, indent=1, ensure_ascii=False), flush=True)
         results["scheduler_killed"] = asyncio.run(
             scheduler_killed(server, cluster, cookies["user00"]))
     finally:
         server.stop()
         cluster.stop()
     report(results)
-    out = Path(__file__).parent / "results" / "load.json"
+    out = Path(__file__).parent / "results" / f"load-{args.num_procs}proc.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     print(f"\nwrote {out}")
@@ -446,17 +474,20 @@ def report(results: dict) -> None:
     load, build, down = (results["load"], results["worker_killed_mid_build"],
                          results["scheduler_killed"])
     rows = [
-        ("sessions × duration", f"{load['sessions']} × {load['duration_s']:.0f} s "
-                                f"({results['logins_s']} s of logins first)"),
-        ("updates", f"{load['updates']}"),
+        ("server processes", f"{results['num_procs']}"),
+        ("logins, one after another", f"{results['logins_s']} s"),
+        ("sessions opened at once: all open / p50", f"{load['all_open_s']} s / "
+                                                    f"{load['open_p50_s']:.2f} s"),
+        ("then changes for", f"{load['duration_s']:.0f} s, every 1–3 s per session"),
+        ("updates", f"{load['updates']} ({load['updates_per_s']}/s)"),
         ("update → new cards, p50 / p95", f"{load['cards_p50_s']:.2f} s / "
                                           f"{load['cards_p95_s']:.2f} s"),
         ("update → last message, p50 / p95", f"{load['settled_p50_s']:.2f} s / "
                                              f"{load['settled_p95_s']:.2f} s"),
         ("errors", f"{load['errors']} (target 0)"),
-        ("server memory before / peak / end / sessions closed",
-         f"{load['before_mb']:.0f} / {load['peak_mb']:.0f} / {load['end_mb']:.0f} / "
-         f"{load['after_close_mb']:.0f} MB"),
+        ("server memory before / all open / peak / end / closed",
+         f"{load['before_mb']:.0f} / {load['open_mb']:.0f} / {load['peak_mb']:.0f} / "
+         f"{load['end_mb']:.0f} / {load['after_close_mb']:.0f} MB"),
         ("cube build, clean / worker killed at "
          f"{build['worker_killed_at_s']} s", f"{build['clean_build_s']} s / "
                                              f"{build['build_with_fault_s']} s, exit "

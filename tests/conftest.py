@@ -19,6 +19,11 @@ from safetyviz import catalog, cli, loading, store
 from safetyviz.paths import shipped_dir
 
 TESTS = Path(__file__).parent
+# Headless Chromium for the browser tests: Debian's, with the flags of a closed network.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"]
 PROJECT = TESTS.parent
 TINY = TESTS / "data" / "tiny"
 
@@ -136,3 +141,14 @@ def served_overview(demo_dir):
     with panel_server(["overview", "county", "enforcement", "riskmap"],
                       demo_dir / "catalog.yaml") as base:
         yield f"{base}/overview"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium (Debian's), shared by a module's browser tests."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield launched
+        launched.close()

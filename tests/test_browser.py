@@ -15,13 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from playwright.sync_api import sync_playwright
 
-from conftest import panel_server
-
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+from conftest import CHROMIUM, panel_server
 
 if not Path(CHROMIUM).exists() and not os.environ.get("CI"):
     pytest.skip("no /usr/bin/chromium (apt-get install chromium)", allow_module_level=True)
@@ -52,14 +47,6 @@ SERIES_LENGTH = """() => {
         return Array.from(m.data_source.data['value']).reduce((a, b) => a + b, 0);
   return null;
 }"""
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield browser
-        browser.close()
 
 
 def test_overview_renders_counties_with_local_requests_only(browser, served_overview):

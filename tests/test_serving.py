@@ -18,9 +18,9 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 import websocket
-from playwright.sync_api import sync_playwright
 
 from conftest import (
+    CHROMIUM,
     PROJECT,
     assert_one_clear_line,
     free_port,
@@ -28,6 +28,7 @@ from conftest import (
     run_cli,
     wait_until_answering,
 )
+from safetyviz.server import derive_key
 from safetyviz.users import add_user, set_password
 
 PASSWORDS = {"wang": "city-pass-123", "li": "county-pass-123", "zhao": "analyst-pass-123",
@@ -42,6 +43,7 @@ class Served:
     audit: Path
     users: Path
     server: subprocess.Popen
+    secret: str
 
     def events(self, event: str | None = None) -> list[dict]:
         lines = self.audit.read_text(encoding="utf-8").splitlines() if self.audit.exists() \
@@ -57,7 +59,8 @@ def start_secured(data_dir: Path, folder: Path, *extra: str) -> Served:
             add_user(users, name, role, PASSWORDS[name], counties)
     port = free_port()
     audit = folder / "audit.jsonl"
-    env = {**os.environ, "SAFETYVIZ_COOKIE_SECRET": secrets.token_urlsafe(48),
+    secret = secrets.token_urlsafe(48)
+    env = {**os.environ, "SAFETYVIZ_COOKIE_SECRET": secret,
            "SAFETYVIZ_CATALOG": str(data_dir / "catalog.yaml")}
     server = subprocess.Popen(
         [sys.executable, "-m", "safetyviz.cli", "serve", "--data-dir", str(data_dir),
@@ -66,7 +69,7 @@ def start_secured(data_dir: Path, folder: Path, *extra: str) -> Served:
         cwd=PROJECT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     wait_until_answering(f"{base}/login", server)
-    return Served(base, audit, users, server)
+    return Served(base, audit, users, server, secret)
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +130,18 @@ def test_login_sets_a_strict_http_only_cookie_and_is_audited(secured):
     assert page.headers["Cache-Control"] == "no-store"
     assert "default-src 'self'" in page.headers["Content-Security-Policy"]
     assert page.headers["X-Content-Type-Options"] == "nosniff"
-    assert re.search(r'"token":"[^"]+"', page.text)
+    # a signed session id, in a token that is good for a minute, naming its user and role
+    from bokeh.util.token import check_session_id_signature, get_session_id, get_token_payload
+
+    token = _token(page.text)
+    payload = get_token_payload(token)
+    assert 0 < payload["session_expiry"] - time.time() <= 61
+    assert payload["safetyviz_access"] == {"user": "wang", "role": "city", "counties": []}
+    assert "safetyviz_login" not in json.dumps(payload)  # the login cookie stays HttpOnly
+    key = derive_key(secured.secret, "bokeh-session-ids").encode()
+    session_id = get_session_id(token)
+    assert check_session_id_signature(session_id, signed=True, secret_key=key)
+    assert not check_session_id_signature("x" + session_id, signed=True, secret_key=key)
     login_event = [e for e in secured.events("login") if e["user"] == "wang"][-1]
     assert login_event["ip"] == "10.0.0.1" and login_event["role"] == "city"
     # behind TLS (the proxy says https): the cookie is Secure too
@@ -288,9 +302,6 @@ def test_serve_refuses_to_start_unsafely(tmp_path, args, env, fragments):
 
 # --- in the browser ---------------------------------------------------------------------------
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"),
                                     reason="no /usr/bin/chromium (apt-get install chromium)")
 
@@ -332,14 +343,6 @@ OTHER_COUNTIES = {"411003": "建安区", "411024": "鄢陵县", "411025": "襄�
                   "411082": "长葛市"}
 
 
-@pytest.fixture(scope="module")
-def chromium():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield browser
-        browser.close()
-
-
 def browser_login(browser, base: str, name: str):
     page = browser.new_context(accept_downloads=True).new_page()
     page.goto(f"{base}/login?next=/")
@@ -368,8 +371,8 @@ def _mentions(strings: list[str], needle: str) -> bool:
 
 
 @needs_chromium
-def test_a_county_user_receives_nothing_of_another_county(secured, chromium):
-    page = browser_login(chromium, secured.base, "li")
+def test_a_county_user_receives_nothing_of_another_county(secured, browser):
+    page = browser_login(browser, secured.base, "li")
     own = {"overview": "魏都区", "county": "魏都区", "enforcement": "魏都区", "riskmap": "魏都区",
            "monitoring": "MHS0001"}
     for app, marker in own.items():
@@ -393,8 +396,8 @@ def test_a_county_user_receives_nothing_of_another_county(secured, chromium):
 
 
 @needs_chromium
-def test_forged_browser_values_are_refused_and_logged(secured, chromium):
-    page = browser_login(chromium, secured.base, "li")
+def test_forged_browser_values_are_refused_and_logged(secured, browser):
+    page = browser_login(browser, secured.base, "li")
     page.goto(f"{secured.base}/county")
     settled_strings(page)
     before = len([e for e in secured.events("rejected_value") if e["user"] == "li"])
@@ -418,8 +421,8 @@ def test_forged_browser_values_are_refused_and_logged(secured, chromium):
 
 
 @needs_chromium
-def test_analysts_download_records_and_each_download_is_audited(secured, chromium):
-    page = browser_login(chromium, secured.base, "zhao")
+def test_analysts_download_records_and_each_download_is_audited(secured, browser):
+    page = browser_login(browser, secured.base, "zhao")
     page.goto(f"{secured.base}/county?county=411002&period=2020Q1")
     settled_strings(page)
     assert "FileDownload" in page.evaluate(MODEL_TYPES)
@@ -432,7 +435,7 @@ def test_analysts_download_records_and_each_download_is_audited(secured, chromiu
         ("open_major_hazards", "csv", "411002", "2020Q1")
     assert event["rows"] == content.strip().count("\n")
     # a city user sees every county and the city, without downloads
-    page = browser_login(chromium, secured.base, "wang")
+    page = browser_login(browser, secured.base, "wang")
     page.goto(f"{secured.base}/county")
     strings = settled_strings(page)
     assert all(_mentions(strings, name) for name in OTHER_COUNTIES.values())
@@ -467,7 +470,7 @@ TOOLTIP_TEXTS = """() => {
 
 
 @needs_chromium
-def test_text_from_the_data_is_shown_as_text(demo_dir, tmp_path, chromium):
+def test_text_from_the_data_is_shown_as_text(demo_dir, tmp_path, browser):
     import shutil
 
     from safetyviz import store
@@ -484,7 +487,7 @@ def test_text_from_the_data_is_shown_as_text(demo_dir, tmp_path, chromium):
     operations["target"] = PAYLOAD
     store.replace_table(data_dir, "joint_operations", operations)
     with panel_server(["enforcement", "riskmap"], data_dir / "catalog.yaml") as base:
-        page = chromium.new_page()
+        page = browser.new_page()
         dialogs = []
         page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
         page.goto(f"{base}/enforcement?period=2020Q1")

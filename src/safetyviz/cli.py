@@ -367,6 +367,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "signs logins and sessions")
     serve.add_argument("--audit-log", help="JSON-lines audit log (default with --auth: "
                                            "DATA_DIR/logs/audit.jsonl)")
+    serve.add_argument("--num-procs", type=int,
+                       help="server processes sharing the port (1; one per core at most)")
     serve.add_argument("--use-xheaders", action="store_true",
                        help="behind a reverse proxy: client address and https from "
                             "X-Forwarded-* (cookies then get Secure)")

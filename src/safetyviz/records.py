@@ -22,8 +22,11 @@ CODED = {"sector": "sector", "level": "level", "category": "category",
          "department": "department", "campaign": "campaign"}
 
 
-def _hazards(county: str, catalog, as_of: pd.Timestamp) -> pd.DataFrame:
-    """The county's hazards found by ``as_of`` and not rectified by then."""
+def open_hazards(county: str, as_of, catalog=None) -> pd.DataFrame:
+    """The county's hazards found by the end of day ``as_of`` and not rectified by then,
+    with ``days_open`` (what :func:`open_major_hazards` and :func:`overdue_hazards` pick
+    from: read once for both)."""
+    as_of = pd.Timestamp(as_of)
     frame = compute(load_table("hazards", HAZARD_COLUMNS, catalog,
                                filters=[("adcode", "==", county),
                                         ("found_date", "<=", as_of.date())]))
@@ -33,20 +36,23 @@ def _hazards(county: str, catalog, as_of: pd.Timestamp) -> pd.DataFrame:
     return frame
 
 
-def open_major_hazards(county: str, as_of, catalog=None) -> pd.DataFrame:
+def open_major_hazards(county: str, as_of, catalog=None,
+                       hazards: pd.DataFrame | None = None) -> pd.DataFrame:
     """Major hazards of ``county`` open at the end of day ``as_of``, listed-supervision
-    (挂牌督办) first, then the longest open."""
-    frame = _hazards(county, catalog, pd.Timestamp(as_of))
+    (挂牌督办) first, then the longest open (from ``hazards``, :func:`open_hazards`' frame,
+    if given)."""
+    frame = open_hazards(county, as_of, catalog) if hazards is None else hazards
     frame = frame[(frame["level"].astype(str) == "major").to_numpy()]
     return frame.sort_values(["listed_supervision", "days_open"],
                              ascending=[False, False]).reset_index(drop=True)
 
 
-def overdue_hazards(county: str, as_of, catalog=None) -> pd.DataFrame:
+def overdue_hazards(county: str, as_of, catalog=None,
+                    hazards: pd.DataFrame | None = None) -> pd.DataFrame:
     """Hazards of ``county`` past their deadline and not rectified at the end of ``as_of``,
-    the most overdue first."""
+    the most overdue first (from ``hazards``, :func:`open_hazards`' frame, if given)."""
     as_of = pd.Timestamp(as_of)
-    frame = _hazards(county, catalog, as_of)
+    frame = open_hazards(county, as_of, catalog) if hazards is None else hazards
     frame = frame[(frame["deadline"] < as_of).to_numpy()].copy()
     frame["days_overdue"] = (as_of - frame["deadline"]).dt.days
     return frame.sort_values("days_overdue", ascending=False).reset_index(drop=True)

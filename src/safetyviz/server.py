@@ -59,11 +59,12 @@ class ServeConfig:
     failures_per_user: int = 5  # failed logins per 15 minutes before waiting
     failures_per_address: int = 20
     prefix: str = ""
+    num_procs: int = 1  # server processes sharing the port (sessions are spread over them)
 
 
 CONFIG_KEYS = {"port", "address", "allow_websocket_origin", "auth", "cookie_secret_file",
                "audit_log", "use_xheaders", "session_token_seconds", "login_hours",
-               "failures_per_user", "failures_per_address", "prefix"}
+               "failures_per_user", "failures_per_address", "prefix", "num_procs"}
 
 
 def check_cookie_secret(secret: str | None) -> str:
@@ -431,7 +432,7 @@ def guard_routes(tornado_app, auth: Authenticator | None, csp: str) -> list[str]
                                       + quote(self.request.uri, safe="/"))
                         return
                     raise HTTPError(403)
-                if page and "bokeh-session-id" in self.request.arguments:
+                if "bokeh-session-id" in self.request.arguments:
                     raise HTTPError(403, "session ids are issued by the server")
                 result = super().prepare()
                 if result is not None:
@@ -526,7 +527,7 @@ def build_server(config: ServeConfig, tiles: str | None = None):
         session_token_expiration=config.session_token_seconds,
         exclude_cookies=[COOKIE, "_xsrf"], exclude_headers=["Cookie"],
         xsrf_cookie_kwargs={"httponly": True, "samesite": "Strict"},
-        use_xheaders=config.use_xheaders,
+        use_xheaders=config.use_xheaders, num_procs=config.num_procs,
     )
     if config.prefix:
         kwargs["prefix"] = config.prefix
@@ -553,11 +554,18 @@ def audit_log() -> AuditLog:
     return _AUDIT
 
 
+REFUSALS = (ValueError, IndexError, KeyError, TypeError)  # what a value out of bounds raises
+
+
 def rejected_value(exception: BaseException) -> None:
-    """Panel's handler for an exception while applying a change sent by a browser: the
-    change was refused (a value outside a widget's options or bounds, forged or not);
-    recorded in the audit log with the session's user."""
+    """Panel's handler for an exception while applying a change sent by a browser: a value
+    outside a widget's options or bounds (forged or not) was refused, and is recorded in the
+    audit log with the session's user; anything else is logged as the error it is."""
     import panel as pn
+
+    if not isinstance(exception, REFUSALS):
+        log.error("error in a session callback", exc_info=exception)
+        return
 
     user = None
     try:
@@ -574,9 +582,21 @@ def rejected_value(exception: BaseException) -> None:
     log.warning("refused a value from the browser (%s): %s", user, str(exception)[:300])
 
 
+def _die_with_parent() -> None:
+    """A forked server process ends when the first one does (stopped by Ctrl-C or a
+    supervisor's signal), instead of living on with the port."""
+    import ctypes
+    import signal
+
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def serve(config: ServeConfig, tiles: str | None = None) -> None:
     """Build the server and run it until interrupted."""
-    server = build_server(config, tiles)
+    server = build_server(config, tiles)  # with num_procs > 1, returns in each child
+    if config.num_procs != 1:
+        _die_with_parent()
     server.start()
     where = f"http://{config.address}:{server.port}{config.prefix}/"
     login = " (login required)" if config.auth else " (no login: this machine only)"

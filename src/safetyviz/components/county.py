@@ -16,6 +16,7 @@ from ..i18n import text
 from ..records import (
     labelled,
     latest_inspections,
+    open_hazards,
     open_major_hazards,
     overdue_hazards,
     to_csv_bytes,
@@ -35,31 +36,54 @@ from .page import (
 pn.extension("tabulator")
 
 
-def record_table(frame: pd.DataFrame, name: str, state: OverviewState,
-                 access: Access = LOCAL) -> pn.Column:
-    """Records as a sortable, filterable table in the state's language, with its row count
-    and, for a user who may download records, CSV / XLSX downloads named after the county,
-    period and ``name`` (each download recorded in the audit log)."""
-    lang = state.lang
-    shown = labelled(frame, lang)
-    filename = f"{state.county}_{state.period}_{name}"
+class RecordTable(pn.viewable.Viewer):
+    """Records as a sortable, filterable table with its row count and, for a user who may
+    download records, CSV / XLSX downloads named after the county, period and table (each
+    download recorded in the audit log). :meth:`show` puts new records in the same table:
+    the browser gets new rows, not a new table."""
 
-    def download(fmt: str, to_bytes):
+    table_name = param.String(doc="What the records are (names files and audit entries).")
+    access = param.ClassSelector(class_=Access, default=LOCAL,
+                                 doc="Who is looking: whether they may download records.")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self._shown = pd.DataFrame()
+        self._where = ("", "")  # the county and period of the records shown
+        self.rows = pn.pane.Str("")
+        self.table = pn.widgets.Tabulator(
+            self._shown, disabled=True, pagination="local", page_size=15, show_index=False,
+            header_filters=True, layout="fit_data_stretch", sizing_mode="stretch_width",
+            name=self.table_name)
+        self.downloads = [
+            self._download("csv", to_csv_bytes),
+            self._download("xlsx", lambda shown: to_xlsx_bytes(shown, self.table_name)),
+        ] if self.access.may_download else []
+        self._layout = pn.Column(pn.Row(self.rows, *self.downloads), self.table,
+                                 sizing_mode="stretch_width")
+
+    def _download(self, fmt: str, to_bytes) -> pn.widgets.FileDownload:
         def callback():
-            audit("download", table=name, format=fmt, county=state.county,
-                  period=state.period, rows=len(shown))
-            return io.BytesIO(to_bytes())
-        return pn.widgets.FileDownload(callback=callback, filename=f"{filename}.{fmt}",
-                                       label=fmt.upper(), button_type="light", width=90)
+            county, period = self._where
+            audit("download", table=self.table_name, format=fmt, county=county,
+                  period=period, rows=len(self._shown))
+            return io.BytesIO(to_bytes(self._shown))
+        return pn.widgets.FileDownload(callback=callback, label=fmt.upper(),
+                                       button_type="light", width=90)
 
-    downloads = [download("csv", lambda: to_csv_bytes(shown)),
-                 download("xlsx", lambda: to_xlsx_bytes(shown, name))] \
-        if access.may_download else []
-    table = pn.widgets.Tabulator(
-        shown, disabled=True, pagination="local", page_size=15, show_index=False,
-        header_filters=True, layout="fit_data_stretch", sizing_mode="stretch_width", name=name)
-    return pn.Column(pn.Row(pn.pane.Str(text("rows", lang).format(n=len(shown))), *downloads),
-                     table, sizing_mode="stretch_width")
+    def show(self, frame: pd.DataFrame, state: OverviewState) -> RecordTable:
+        """Show ``frame`` labelled in the state's language, for its county and period."""
+        self._shown = labelled(frame, state.lang)
+        self._where = (state.county, state.period)
+        for download in self.downloads:
+            download.filename = (f"{state.county}_{state.period}_{self.table_name}."
+                                 f"{download.label.lower()}")
+        self.rows.object = text("rows", state.lang).format(n=len(self._shown))
+        self.table.value = self._shown
+        return self
+
+    def __panel__(self):
+        return self._layout
 
 
 class CountyState(OverviewState):
@@ -88,25 +112,34 @@ class CountyProfile(SelectionPage):
     def _header(self):
         return self._heading("county_profile")
 
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.tables = {name: RecordTable(table_name=name, access=self.access)
+                       for name in ("open_major_hazards", "overdue_hazards", "inspections")}
+        self.tabs = pn.Tabs(*self.tables.items(), dynamic=True, sizing_mode="stretch_width")
+
     @param.depends("state.period", "state.county", "state.lang")
     def _records(self):
-        return or_cluster_status(self._record_tabs, lambda: self.state.param.trigger("period"))
+        return or_cluster_status(self._fill_tables, lambda: self.state.param.trigger("period"))
 
-    def _record_tabs(self):
+    def _fill_tables(self) -> pn.Tabs:
+        """The county's records of the period in the same three tables (one query for both
+        hazard tables)."""
         state, lang = self.state, self.state.lang
         date = f"{state.as_of:%Y-%m-%d}"
         start, end = state.bounds
-        return pn.Tabs(
+        hazards = open_hazards(state.county, state.as_of, self.catalog)
+        major = open_major_hazards(state.county, state.as_of, hazards=hazards)
+        overdue = overdue_hazards(state.county, state.as_of, hazards=hazards)
+        inspections = latest_inspections(state.county, start, end, self.catalog)
+        tables = self.tables
+        self.tabs[:] = [
             (text("open_major", lang).format(date=date),
-             record_table(open_major_hazards(state.county, state.as_of, self.catalog),
-                          "open_major_hazards", state, self.access)),
+             tables["open_major_hazards"].show(major, state)),
             (text("overdue", lang).format(date=date),
-             record_table(overdue_hazards(state.county, state.as_of, self.catalog),
-                          "overdue_hazards", state, self.access)),
-            (text("latest_inspections", lang),
-             record_table(latest_inspections(state.county, start, end, self.catalog),
-                          "inspections", state, self.access)),
-            dynamic=True, sizing_mode="stretch_width")
+             tables["overdue_hazards"].show(overdue, state)),
+            (text("latest_inspections", lang), tables["inspections"].show(inspections, state))]
+        return self.tabs
 
     def __panel__(self):
         controls = pn.FlexBox(self.county_select, self.period_select, self.lang_switch,

@@ -15,7 +15,7 @@ from ..periods import period_label
 from ..records import actions_by_type, joint_operations
 from ..state import OverviewState
 from ..views import action_types, joint_timeline
-from .county import record_table
+from .county import RecordTable
 from .page import (
     SelectionPage,
     drawn_after_the_page,
@@ -51,6 +51,7 @@ class EnforcementPage(SelectionPage):
     def __init__(self, **params):
         super().__init__(**params)
         self.sectors = hv.DynamicMap(self._sectors)
+        self.operations = RecordTable(table_name="joint_operations", access=self.access)
 
     @param.depends("state.lang", "state.county")
     def _header(self):
@@ -79,7 +80,7 @@ class EnforcementPage(SelectionPage):
                 height=360, min_width=320, sizing_mode="stretch_width",
                 styles={"flex": "1 1 420px"}),
             sizing_mode="stretch_width")
-        return pn.Column(plots, record_table(operations, "joint_operations", state, self.access),
+        return pn.Column(plots, self.operations.show(operations, state),
                          sizing_mode="stretch_width")
 
     def __panel__(self):
