@@ -108,19 +108,28 @@ class CountyProfile(SelectionPage):
 
     catalog = param.Parameter(doc="The catalog the records are read through.")
 
-    @param.depends("state.lang", "state.county")
-    def _header(self):
-        return self._heading("county_profile")
-
     def __init__(self, **params):
         super().__init__(**params)
         self.tables = {name: RecordTable(table_name=name, access=self.access)
                        for name in ("open_major_hazards", "overdue_hazards", "inspections")}
         self.tabs = pn.Tabs(*self.tables.items(), dynamic=True, sizing_mode="stretch_width")
+        # the tables, or the cluster's status while it is lost; filled once drawn
+        self.records = pn.Column(sizing_mode="stretch_width")
+        self.state.param.watch(self._records_changed, ["period", "county", "lang"])
 
-    @param.depends("state.period", "state.county", "state.lang")
-    def _records(self):
-        return or_cluster_status(self._fill_tables, lambda: self.state.param.trigger("period"))
+    @param.depends("state.lang", "state.county")
+    def _header(self):
+        return self._heading("county_profile")
+
+    def _records_changed(self, *events) -> None:
+        if self.records.objects:  # drawn (else filled when it is)
+            self._show_records()
+
+    def _show_records(self) -> None:
+        """New records into the tables (the layout stays: no new models but the rows)."""
+        shown = or_cluster_status(self._fill_tables, self._show_records)
+        if len(self.records) != 1 or self.records[0] is not shown:
+            self.records[:] = [shown]
 
     def _fill_tables(self) -> pn.Tabs:
         """The county's records of the period in the same three tables (one query for both
@@ -149,9 +158,11 @@ class CountyProfile(SelectionPage):
                          sizing_mode="stretch_width")
 
     def _plots_and_tables(self) -> pn.Column:
+        if not self.records.objects:
+            self._show_records()
         return pn.Column(
             pn.pane.HoloViews(self.series, height=360, sizing_mode="stretch_width"),
-            self._records, sizing_mode="stretch_width")
+            self.records, sizing_mode="stretch_width")
 
 
 def create_county_app(catalog: str | None = None):
