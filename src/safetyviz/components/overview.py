@@ -162,11 +162,14 @@ class OverviewDashboard(SelectionPage):
             self.state.county = self.state.city
 
     def _plots(self) -> pn.FlexBox:
+        # a ranking of one county (a user who sees only theirs) says nothing
+        ranking = [pn.pane.HoloViews(self.ranking, min_width=300, height=460,
+                                     sizing_mode="stretch_width", styles={"flex": "1 1 320px"})
+                   ] if len(self.regions) > 1 else []
         return pn.FlexBox(
             pn.pane.HoloViews(self.map, min_width=340, height=460, sizing_mode="stretch_width",
                               styles={"flex": "1 1 420px"}),
-            pn.pane.HoloViews(self.ranking, min_width=300, height=460,
-                              sizing_mode="stretch_width", styles={"flex": "1 1 320px"}),
+            *ranking,
             pn.pane.HoloViews(self.series, min_width=340, height=460,
                               sizing_mode="stretch_width", styles={"flex": "1 1 420px"}),
             pn.pane.HoloViews(self.sectors, min_width=300, height=380,
