@@ -286,6 +286,8 @@ def test_a_new_password_or_removal_ends_the_open_logins(secured):
     (["--auth", "BROKEN"], {"SAFETYVIZ_COOKIE_SECRET": secrets.token_urlsafe(48)},
      ["broken.yaml", "user 'wang', field password"]),
     (["--config", "CONFIG"], {}, ["serve.yaml", "unknown setting(s) debug"]),
+    (["--auth", "MISSING"], {"SAFETYVIZ_COOKIE_SECRET": secrets.token_urlsafe(48)},
+     ["missing.yaml: no such users file"]),
 ])
 def test_serve_refuses_to_start_unsafely(tmp_path, args, env, fragments):
     users = tmp_path / "users.yaml"
@@ -294,7 +296,7 @@ def test_serve_refuses_to_start_unsafely(tmp_path, args, env, fragments):
                                           "password: hunter2}\n")
     (tmp_path / "serve.yaml").write_text("port: 5999\ndebug: true\n")
     names = {"USERS": str(users), "BROKEN": str(tmp_path / "broken.yaml"),
-             "CONFIG": str(tmp_path / "serve.yaml")}
+             "CONFIG": str(tmp_path / "serve.yaml"), "MISSING": str(tmp_path / "missing.yaml")}
     result = run_cli("serve", "--port", str(free_port()), *[names.get(a, a) for a in args],
                      env={"SAFETYVIZ_COOKIE_SECRET": "", **env}, cwd=PROJECT)
     assert_one_clear_line(result, *fragments)

@@ -186,3 +186,24 @@ def test_a_county_user_gets_only_their_counties():
     assert LOCAL.restrict(frame) is frame and LOCAL.restrict_cube(cube) is cube
     with pytest.raises(PermissionError):
         Access("x", "county", ("419999",)).restrict_cube(cube)
+
+
+def test_a_users_file_broken_while_serving_refuses_everyone_until_fixed(tmp_path):
+    import time
+
+    from safetyviz.server import Authenticator
+
+    path = tmp_path / "users.yaml"
+    add_user(path, "wang", "city", "city-pass-123")
+    auth = Authenticator(path, "x" * 40, AuditLog(None))
+    assert list(auth.users()) == ["wang"]
+    good = path.read_text()
+    time.sleep(0.01)
+    path.write_text("users:\n- {name: wang, role: mayor, password: x}\n")
+    assert auth.users() == {}
+    path.unlink()
+    assert auth.users() == {}
+    path.write_text(good)
+    assert list(auth.users()) == ["wang"]
+    with pytest.raises(UserError, match="no such users file"):
+        Authenticator(tmp_path / "none.yaml", "x" * 40, AuditLog(None))

@@ -153,24 +153,27 @@ class Authenticator:
         self.login_hours = login_hours
         self.per_user = Throttle(failures_per_user)
         self.per_address = Throttle(failures_per_address)
-        self._users: dict[str, User] = {}
-        self._stamp = None
         self._lock = threading.Lock()
-        self.users()  # a broken file stops the server before it starts
+        self._stamp = self._file_stamp()
+        self._users: dict[str, User] = load_users(self.users_file)  # a missing or broken
+        # file stops the server before it starts
 
-    def users(self) -> dict[str, User]:
+    def _file_stamp(self):
         try:
             stat = self.users_file.stat()
-            stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
         except OSError:
-            stamp = None
+            return None
+        return stat.st_mtime_ns, stat.st_size, stat.st_ino
+
+    def users(self) -> dict[str, User]:
+        """The users, read again when the file changed; a file gone or broken while
+        serving refuses everyone (logged) until it is fixed."""
+        stamp = self._file_stamp()
         with self._lock:
             if stamp != self._stamp:
                 try:
                     self._users = load_users(self.users_file)
                 except UserError as exc:
-                    if self._stamp is None and not self._users:
-                        raise
                     log.error("users file unusable, refusing every login: %s", exc)
                     self._users = {}
                 self._stamp = stamp
