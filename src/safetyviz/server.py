@@ -60,6 +60,7 @@ class ServeConfig:
     failures_per_address: int = 20
     prefix: str = ""
     num_procs: int = 1  # server processes sharing the port (sessions are spread over them)
+    warm: bool = True  # draw one page before serving, so the first user does not wait
 
 
 CONFIG_KEYS = {"port", "address", "allow_websocket_origin", "auth", "cookie_secret_file",
@@ -474,6 +475,23 @@ def guard_routes(tornado_app, auth: Authenticator | None, csp: str) -> list[str]
 
 # --- building and running -------------------------------------------------------------------
 
+def warm_up() -> None:
+    """Build one overview, unseen, before serving: the cube is loaded and HoloViews and
+    Bokeh have drawn once, so the first user after a start does not wait for that. Runs
+    before logins are required and before any fork; its document is thrown away."""
+    import panel as pn
+    from bokeh.document import Document
+    from panel.io.state import set_curdoc
+
+    from .components.overview import create_overview_app
+
+    document = Document()
+    with set_curdoc(document):
+        page = pn.panel(create_overview_app())
+        root = page.get_root(document)
+        page._cleanup(root)
+
+
 def _access_handler(auth: Authenticator):
     """A Bokeh application handler that adds the requesting user's access to the session
     token (signed by the server, so the browser cannot change it)."""
@@ -503,13 +521,16 @@ def build_server(config: ServeConfig, tiles: str | None = None):
         audit = AuditLog(config.audit_log)
         auth = Authenticator(config.auth, secret, audit, config.login_hours,
                              config.failures_per_user, config.failures_per_address)
-        os.environ[AUTH_ENV] = "1"
     else:
         secret = config.cookie_secret or os.urandom(32).hex()  # signs session ids only
         audit = AuditLog(config.audit_log) if config.audit_log else AuditLog(None)
         auth = None
         os.environ.pop(AUTH_ENV, None)
     set_audit_log(audit)
+    if config.warm:
+        warm_up()
+    if auth is not None:
+        os.environ[AUTH_ENV] = "1"  # from now on a session without a login sees nothing
 
     apps = {}
     for name, path in config.apps.items():
