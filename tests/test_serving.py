@@ -180,6 +180,17 @@ def test_wrong_passwords_are_throttled_per_user_and_audited(secured):
     assert login(secured.base, "qian", ip="10.0.1.1")[1].status_code == 302
 
 
+def test_logins_sent_at_once_are_throttled_too(secured):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def attempt(n):
+        return login(secured.base, "ghost", "wrong-password", ip="10.0.6.1")[1].status_code
+
+    with ThreadPoolExecutor(12) as pool:
+        statuses = sorted(pool.map(attempt, range(12)))
+    assert statuses == [401] * 5 + [429] * 7  # only 5 passwords were ever checked
+
+
 def test_many_failures_from_one_address_are_throttled(secured):
     for n in range(20):
         _, response = login(secured.base, f"nobody{n}", "wrong-password", ip="10.0.2.1")
@@ -264,6 +275,11 @@ def test_a_leaked_session_token_is_refused_for_another_user(secured):
     joined = bob.get(f"{secured.base}/overview", params={"bokeh-session-id": session_id},
                      timeout=30, allow_redirects=False)
     assert joined.status_code == 403
+    # …or by her token, or the id in a header
+    assert bob.get(f"{secured.base}/overview", params={"bokeh-token": token},
+                   timeout=30).status_code == 403
+    assert bob.get(f"{secured.base}/overview", headers={"Bokeh-Session-Id": session_id},
+                   timeout=30).status_code == 403
 
 
 def test_a_new_password_or_removal_ends_the_open_logins(secured):

@@ -131,7 +131,19 @@ def test_throttle_waits_for_the_oldest_failure_to_leave_the_window():
     now[0] = 1060.5  # the first failure left the window
     assert throttle.wait("li") == 0
     throttle.clear("li")
-    assert throttle._recent("li") == type(throttle._recent("li"))()
+    assert throttle.wait("li") == 0 and "li" not in throttle._failures
+
+
+def test_an_attempt_counts_before_its_password_is_checked():
+    now = [0.0]
+    throttle = Throttle(limit=2, window=60, clock=lambda: now[0], max_keys=3)
+    assert throttle.attempt("li") == 0 and throttle.attempt("li") == 0  # both in flight
+    assert throttle.attempt("li") == 60  # a third at once must wait, and is not counted
+    throttle.forgive("li")  # one succeeded
+    assert throttle.attempt("li") == 0
+    for n in range(5):  # many names: only the newest few are kept
+        throttle.attempt(f"name{n}")
+    assert len(throttle._failures) == 3
 
 
 @pytest.mark.parametrize("target, expected", [

@@ -237,7 +237,8 @@ def cmd_users(args) -> None:
         print(f"{path}: removed {args.name}")
     elif args.users_command == "passwd":
         set_password(path, args.name, _new_password(args, args.name))
-        print(f"{path}: new password for {args.name}; their open sessions end")
+        print(f"{path}: new password for {args.name}; their logins with the old one end at "
+              "their next page or request")
     else:
         for user in load_users(path).values():
             print(f"{user.name}\t{user.role}\t{','.join(user.counties) or 'all counties'}")

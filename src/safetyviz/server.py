@@ -19,7 +19,7 @@ import os
 import sys
 import threading
 import time
-from collections import defaultdict, deque
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlsplit
@@ -110,30 +110,62 @@ def safe_next(target: str | None) -> str:
 
 class Throttle:
     """At most ``limit`` failures per key within ``window`` seconds; then the key waits until
-    the oldest failure leaves the window."""
+    the oldest failure leaves the window. An attempt counts as a failure from the moment it
+    is made (:meth:`attempt`) until it succeeds, so attempts made at once cannot slip past
+    the limit while their passwords are being checked."""
 
-    def __init__(self, limit: int, window: float = 900.0, clock=time.monotonic):
-        self.limit, self.window, self.clock = limit, window, clock
-        self._failures: dict[str, deque] = defaultdict(deque)
+    def __init__(self, limit: int, window: float = 900.0, clock=time.monotonic,
+                 max_keys: int = 100_000):
+        self.limit, self.window, self.clock, self.max_keys = limit, window, clock, max_keys
+        self._failures: dict[str, deque] = {}
         self._lock = threading.Lock()
 
     def _recent(self, key: str) -> deque:
-        failures, now = self._failures[key], self.clock()
+        failures, now = self._failures.get(key, deque()), self.clock()
         while failures and failures[0] <= now - self.window:
             failures.popleft()
+        if not failures:
+            self._failures.pop(key, None)  # no memory kept for keys without failures
         return failures
+
+    def _wait(self, failures: deque) -> float:
+        if len(failures) < self.limit:
+            return 0.0
+        return max(0.0, failures[0] + self.window - self.clock())
 
     def wait(self, key: str) -> float:
         """Seconds until ``key`` may try again (0: now)."""
         with self._lock:
+            return self._wait(self._recent(key))
+
+    def attempt(self, key: str) -> float:
+        """Count an attempt for ``key`` as a failure, unless it must wait: then the seconds
+        to wait, and nothing counted."""
+        with self._lock:
             failures = self._recent(key)
-            if len(failures) < self.limit:
-                return 0.0
-            return max(0.0, failures[0] + self.window - self.clock())
+            wait = self._wait(failures)
+            if wait > 0:
+                return wait
+            failures.append(self.clock())
+            self._failures[key] = failures
+            while len(self._failures) > self.max_keys:  # the oldest keys go first
+                self._failures.pop(next(iter(self._failures)))
+            return 0.0
 
     def fail(self, key: str) -> None:
         with self._lock:
-            self._recent(key).append(self.clock())
+            failures = self._recent(key)
+            failures.append(self.clock())
+            self._failures[key] = failures
+
+    def forgive(self, key: str) -> None:
+        """Take back the last attempt of ``key`` (it succeeded)."""
+        with self._lock:
+            failures = self._failures.get(key)
+            if failures:
+                failures.pop()
+                if not failures:
+                    del self._failures[key]
 
     def clear(self, key: str) -> None:
         with self._lock:
@@ -319,7 +351,11 @@ def _handlers(auth: Authenticator):
             password = self.get_body_argument("password", "")[:1024]
             target = safe_next(self.get_body_argument("next", "/"))
             ip = self.request.remote_ip
-            wait = max(auth.per_user.wait(name), auth.per_address.wait(ip))
+            wait = auth.per_user.attempt(name)
+            if wait == 0:
+                wait = auth.per_address.attempt(ip)
+                if wait > 0:
+                    auth.per_user.forgive(name)
             if wait > 0:
                 auth.audit.write("login_throttled", user=name, ip=ip, wait_s=round(wait))
                 self.set_status(429)
@@ -334,9 +370,7 @@ def _handlers(auth: Authenticator):
             # ~0.1 s of scrypt off the event loop, so other sessions keep running
             ok = await IOLoop.current().run_in_executor(None, verify_password, password,
                                                         stored)
-            if not (ok and user):
-                auth.per_user.fail(name)
-                auth.per_address.fail(ip)
+            if not (ok and user):  # (counted as failures by attempt() above)
                 auth.audit.write("login_failed", user=name, ip=ip,
                                  reason="bad_password" if user else "unknown_user")
                 self.set_status(401)
@@ -344,6 +378,7 @@ def _handlers(auth: Authenticator):
                                       "用户名或密码错误 / Wrong user name or password"))
                 return
             auth.per_user.clear(name)
+            auth.per_address.forgive(ip)
             # signed with the login cookie's own key; a browser-session cookie, and the
             # signature's timestamp ends it after login_hours whatever the browser does
             self.set_cookie(COOKIE, create_signed_value(auth.cookie_key, COOKIE,
@@ -436,8 +471,9 @@ def guard_routes(tornado_app, auth: Authenticator | None, csp: str) -> list[str]
                                       + quote(self.request.uri, safe="/"))
                         return
                     raise HTTPError(403)
-                if "bokeh-session-id" in self.request.arguments:
-                    raise HTTPError(403, "session ids are issued by the server")
+                if {"bokeh-session-id", "bokeh-token"} & set(self.request.arguments) \
+                        or "Bokeh-Session-Id" in self.request.headers:
+                    raise HTTPError(403, "sessions are issued by the server")
                 result = super().prepare()
                 if result is not None:
                     await result

@@ -54,7 +54,7 @@ class User:
     @property
     def fingerprint(self) -> str:
         """A short digest of the password hash: a login cookie carries it, so changing the
-        password ends the sessions opened with the old one."""
+        password ends the logins made with the old one (at their next request)."""
         return hashlib.sha256(self.password.encode()).hexdigest()[:16]
 
 
