@@ -335,6 +335,8 @@ def _handlers(auth: Authenticator):
     from tornado.web import RequestHandler, create_signed_value
 
     class LoginHandler(RequestHandler):
+        public = True  # the one page without a login (guard_routes leaves it open)
+
         def set_default_headers(self):
             for name, value in SECURITY_HEADERS.items():
                 self.set_header(name, value)
@@ -390,6 +392,8 @@ def _handlers(auth: Authenticator):
             self.redirect(target)
 
     class LogoutHandler(RequestHandler):
+        public = True
+
         def get(self):
             user = auth.user_for_request(self.request)
             if user is not None:
@@ -436,7 +440,6 @@ def auth_provider(auth: Authenticator):
 
 # --- the guard in front of every route ------------------------------------------------------
 
-PUBLIC_HANDLERS = {"LoginHandler", "LogoutHandler", "IcoHandler"}
 PAGE_HANDLERS = {"DocHandler", "RootHandler"}
 
 
@@ -501,10 +504,12 @@ def guard_routes(tornado_app, auth: Authenticator | None, csp: str) -> list[str]
 
     tornado_app.settings["default_handler_class"] = NotFound
     tornado_app.settings["default_handler_args"] = {}
+    from bokeh.server.views.ico_handler import IcoHandler  # the favicon, from memory
+
     for rule in tornado_app.wildcard_router.rules:
         target = rule.target
-        if isinstance(target, type) and issubclass(target, RequestHandler) \
-                and target.__name__ not in PUBLIC_HANDLERS:
+        public = target is IcoHandler or getattr(target, "public", False) is True
+        if isinstance(target, type) and issubclass(target, RequestHandler) and not public:
             rule.target = wrap(target)
     return guarded
 
