@@ -134,11 +134,46 @@ def cmd_ingest(args) -> None:
     failed = 0
     for path in args.files:
         report = ingest(path, table=args.table, data_dir=data_dir, mapping=args.mapping,
-                        dry_run=args.dry_run, force=args.force)
+                        dry_run=args.dry_run, force=args.force, strict=args.strict)
         print(report.summary())
         failed += report.rejected_total
     if args.strict and failed:
         raise UserError(f"{failed} row(s) rejected (--strict); see the quarantine file(s)")
+
+
+def cmd_enterprises_unmatched(args) -> None:
+    from .register import unmatched
+
+    data_dir = _data_dir(args)
+    table = unmatched(data_dir, args.county, args.top)
+    if args.out:
+        from .files import write_atomically
+
+        write_atomically(Path(args.out), table.write_csv().encode("utf-8-sig"))
+        print(f"wrote {args.out}: {len(table)} provisional firm(s)")
+        return
+    if not len(table):
+        print("no provisional firms: every firm the ledgers name is in the register")
+        return
+    print("id\tname\tcounty\trecords (inspections/hazards/actions)\tlikeliest registered "
+          "matches (id name score)")
+    for row in table.iter_rows(named=True):
+        print(f"{row['enterprise_id']}\t{row['name']}\t{row['adcode']}\t{row['records']} "
+              f"({row['inspections']}/{row['hazards']}/{row['enforcement_actions']})\t"
+              f"{row['suggestions'] or '-'}")
+    print(f"{len(table)} provisional firm(s); merge one into a registered firm with "
+          "`safetyviz enterprises merge PROVISIONAL REGISTERED`")
+
+
+def cmd_enterprises_merge(args) -> None:
+    from .register import merge
+
+    print(merge(_data_dir(args), args.provisional, args.registered).summary())
+
+
+def cmd_enterprises_register(args) -> None:
+    args.table, args.force, args.strict = "enterprises", False, False
+    cmd_ingest(args)
 
 
 def _serve_config(args):
@@ -350,8 +385,37 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--force", action="store_true",
                         help="replace a batch already ingested from the same file")
     ingest.add_argument("--strict", action="store_true",
-                        help="exit 2 if any row was rejected (after ingesting the others)")
+                        help="reject rows naming a firm not in the register (instead of "
+                             "adding it as provisional) and exit 2 if any row was rejected "
+                             "(after ingesting the others)")
     ingest.set_defaults(func=cmd_ingest)
+
+    enterprises = sub.add_parser("enterprises", help="the enterprise register: reconcile "
+                                                     "provisional firms, apply register files")
+    enterprises_sub = enterprises.add_subparsers(dest="enterprises_command", required=True)
+    listing = enterprises_sub.add_parser(
+        "unmatched", parents=[common],
+        help="provisional firms (named by ledgers, not in the register) with their records "
+             "and likeliest registered matches")
+    listing.add_argument("--county", help="adcode of one county")
+    listing.add_argument("--top", type=int, default=3, help="matches shown per firm (3)")
+    listing.add_argument("--out", help="write the list as CSV (UTF-8 with BOM) instead")
+    listing.set_defaults(func=cmd_enterprises_unmatched)
+    merging = enterprises_sub.add_parser(
+        "merge", parents=[common],
+        help="merge a provisional firm into a registered one: its records relinked, its "
+             "names kept as aliases, the cube updated, all at once")
+    merging.add_argument("provisional", help="id of the provisional firm (P…)")
+    merging.add_argument("registered", help="id of the firm it is")
+    merging.set_defaults(func=cmd_enterprises_merge)
+    registering = enterprises_sub.add_parser(
+        "register", parents=[common],
+        help="apply a register file (CSV/XLSX): new firms, updates, renames (the old name "
+             "kept as an alias), closures; provisional firms it names become registered")
+    registering.add_argument("files", nargs="+", metavar="FILE")
+    registering.add_argument("--mapping", help="YAML file mapping extra headers and values")
+    registering.add_argument("--dry-run", action="store_true", help="validate and report only")
+    registering.set_defaults(func=cmd_enterprises_register)
 
     serve = sub.add_parser("serve", parents=[common], help="serve the dashboards")
     serve.add_argument("--config", help="YAML file with any of the settings below (flags "

@@ -471,12 +471,24 @@ def update_cube(cube: xr.Dataset, table: str, added: pd.DataFrame | None,
 def _recompute(cube: xr.Dataset, name: str, months: np.ndarray, first: int, last: int,
                catalog) -> None:
     """Variable ``name`` of months [first, last] recomputed in place from the store."""
+    fs, groups = partition_files(RECOMPUTED[name][0], catalog)
+    recompute(cube, name, first, last, [p for paths in groups.values() for p in paths], fs)
+
+
+def recompute(cube: xr.Dataset, name: str, first: int, last: int, files: list[str],
+              fs=None) -> None:
+    """Variable ``name`` (one of :data:`RECOMPUTED`) of months [first, last] (month indices)
+    recomputed in place from the records in ``files`` (on filesystem ``fs``; local files if
+    none)."""
+    import fsspec
+
     table, date, _ = RECOMPUTED[name]
+    months = _month_indices(cube)
     start = pd.Timestamp(f"{first // 12:04d}-{first % 12 + 1:02d}-01")
     end = pd.Timestamp(f"{last // 12:04d}-{last % 12 + 1:02d}-01") + pd.offsets.MonthEnd(0)
-    fs, groups = partition_files(table, catalog)
+    fs = fs if fs is not None else fsspec.filesystem("file")
     columns = MEDIAN_COLUMNS if name == "median_days_to_rectify" else SOURCE_COLUMNS[table]
-    records = part_reader(table, fs, [p for paths in groups.values() for p in paths], columns,
+    records = part_reader(table, fs, files, columns,
                           [(date, ">=", start.date()), (date, "<=", end.date())])()
     adcodes = [str(a) for a in cube["adcode"].values]
     sectors = [str(s) for s in cube["sector"].values]
@@ -509,6 +521,12 @@ def write_cube(cube: xr.Dataset, data_dir: Path, versions: dict | None = None) -
     if link.is_dir() and not link.is_symlink():  # written by an earlier layout
         shutil.rmtree(link)
     versions = versions if versions is not None else store_versions(data_dir)
+    publish(link, cube_build(cube, versions))
+    return link
+
+
+def cube_build(cube: xr.Dataset, versions: dict):
+    """A store build step writing ``cube`` (built from the store ``versions``) as Zarr."""
     clean = cube.copy()
     for variable in clean.variables.values():
         variable.encoding = {}  # an encoding read from an earlier file does not carry over
@@ -519,8 +537,13 @@ def write_cube(cube: xr.Dataset, data_dir: Path, versions: dict | None = None) -
         clean.to_zarr(new, mode="w", consolidated=True, zarr_format=2)
         (new / BUILT_FROM).write_text(json.dumps(versions))
 
-    publish(link, build)
-    return link
+    return build
+
+
+def load_cube_file(data_dir: Path) -> xr.Dataset:
+    """The data dir's cube in memory (numpy, no dask: small), read straight from its file."""
+    return xr.open_dataset(cube_path(data_dir), engine="zarr", consolidated=True,
+                           chunks=None).load()
 
 
 def over_period(cube: xr.Dataset, name: str, start, end) -> xr.DataArray:
@@ -557,9 +580,7 @@ def refresh_cube(data_dir: Path, table: str | None = None, added: pd.DataFrame |
         return cube_path(data_dir)
     updated = None
     if table in SOURCE_COLUMNS and built_from == {**now, table: before}:
-        current = xr.open_dataset(cube_path(data_dir), engine="zarr", consolidated=True,
-                                  chunks=None).load()  # numpy, no dask: small and fast
-        updated = update_cube(current, table, added, removed, cat)
+        updated = update_cube(load_cube_file(data_dir), table, added, removed, cat)
     if updated is None:
         updated = build_cube(cat, present_tables(data_dir))
     return write_cube(updated, data_dir, now)

@@ -11,6 +11,7 @@ a multinomial draw instead, and the series is rescaled so the rest of the data l
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +22,9 @@ import yaml
 from . import reference as ref
 from . import sensor_feed
 from .errors import UserError
+from .identity import CREDIT_ALPHABET, credit_check_character
 from .regions import short_name
+from .store import SCHEMAS
 from .vocab import CLOSURE_ACTIONS, DETENTION_ACTIONS, HAZARD_CATEGORIES, SECTORS
 
 SEASON = np.array([0.9, 0.75, 1.05, 1.05, 1.0, 1.15, 0.95, 0.95, 1.0, 0.95, 1.05, 1.15])
@@ -60,8 +63,23 @@ CLOSURE_SECTOR = {
     "seize_black_gas_station": "hazardous_chemicals",
     "seize_illegal_fuel_vehicle": "hazardous_chemicals", "close_illegal_unit": "industry_trade",
 }
+ILLEGAL_TARGETS = {
+    "ban_illegal_operation": "非法生产经营点", "close_scattered_polluting": "小散乱污作坊",
+    "seize_black_gas_station": "黑加油点", "seize_illegal_fuel_vehicle": "非法加油车",
+    "close_illegal_unit": "非法生产经营单位",
+}
 FINE_AMOUNTS = np.array([1000, 2000, 3000, 5000, 10000, 20000, 30000, 50000])
 FINE_P = np.array([8, 10, 8, 10, 6, 3, 2, 1]) / 48
+
+
+def demo_credit_code(adcode: str, enterprise_id: str) -> str:
+    """A well-formed unified social credit code for a demo firm (enterprise registered with
+    market regulation, 91; its county's code; a body made from its id, so the draws of the
+    generator stay as they were)."""
+    digest = hashlib.sha1(enterprise_id.encode()).digest()
+    body = "MA" + "".join(CREDIT_ALPHABET[b % 31] for b in digest[:7])
+    first17 = f"91{adcode}{body}"
+    return first17 + credit_check_character(first17)
 
 
 @dataclass
@@ -267,8 +285,10 @@ class Generator:
         e.loc[built, "dual_prevention"] = np.where(accepted, "accepted", "built")
         below = np.flatnonzero((e["scale"] == "below").to_numpy())
         e.loc[below[self.rng.random(len(below)) < 0.02], "dual_prevention"] = "built"
-        return e[["enterprise_id", "name", "adcode", "sector", "scale", "licence", "risk_level",
-                  "dual_prevention", "lon", "lat"]]
+        e["credit_code"] = [demo_credit_code(a, i) for a, i in zip(e["adcode"],
+                                                                    e["enterprise_id"])]
+        e["aliases"], e["registered"], e["batch"], e["closed_on"] = None, True, "demo", pd.NaT
+        return e[list(SCHEMAS["enterprises"].names)]
 
     def _points_in(self, polygon, n: int) -> tuple[np.ndarray, np.ndarray]:
         import shapely
@@ -531,7 +551,19 @@ class Generator:
         actions["joint_operation_id"] = np.where(
             actions["action_type"].isin(CLOSURE_ACTIONS + DETENTION_ACTIONS), link, None)
         actions.insert(0, "action_id", [f"EA{i:07d}" for i in range(1, len(actions) + 1)])
+        actions["target_name"] = self._targets(actions, e)
         return actions
+
+    def _targets(self, actions: pd.DataFrame, e: pd.DataFrame) -> np.ndarray:
+        """Who an action was against: the enterprise's name, or for an illegal unit (never
+        in a register) a numbered fictional one of its county; none for a detention."""
+        names = actions["enterprise_id"].map(dict(zip(e["enterprise_id"], e["name"])))
+        short = {a: short_name(n) for a, n in zip(self.counties, self.regions["name_zh"])}
+        illegal = actions["action_type"].isin(CLOSURE_ACTIONS).to_numpy()
+        number = actions[illegal].groupby(["adcode", "action_type"], observed=True).cumcount() + 1
+        names[illegal] = [f"（演示）{short[a]}{ILLEGAL_TARGETS[t]}{k}号" for a, t, k in zip(
+            actions.loc[illegal, "adcode"], actions.loc[illegal, "action_type"], number)]
+        return names.to_numpy(object)
 
     def _split_persons(self, counts: np.ndarray):
         """Each county-day's detained persons become actions of 1–3 persons each."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import functools
 import hashlib
 import os
 import re
@@ -30,15 +29,17 @@ import polars as pl
 import pyarrow as pa_lib
 import pyarrow.parquet as pq
 
+from . import register as register_module
 from . import store
 from .catalog import ensure_catalog, open_catalog
 from .cube import refresh_cube
 from .errors import UserError
+from .identity import clean_credit_code, credit_code_problems
 from .loading import as_records, load_regions
 from .mapping import UNITS, ColumnMapping, code_vocabulary
 from .paths import cube_path, default_data_dir
 from .readers import Sheet, read_ledger
-from .regions import RegionIndex, normalise_name
+from .regions import RegionIndex
 
 INGESTIBLE = ("inspections", "hazards", "enforcement_actions", "accidents", "enterprises")
 ID_FIELD = {"inspections": "inspection_id", "hazards": "hazard_id",
@@ -51,7 +52,7 @@ REQUIRED = {
     "hazards": ["found_date", "adcode", "sector", "level"],
     "enforcement_actions": ["date", "adcode", "sector", "action_type"],
     "accidents": ["date", "adcode", "sector", "deaths"],
-    "enterprises": ["name", "adcode", "sector"],
+    "enterprises": ["name", "adcode"],  # and sector, for a firm new to the register
 }
 DEFAULTS = {
     "inspections": {"department": "emergency_management", "campaign": "routine"},
@@ -60,7 +61,8 @@ DEFAULTS = {
     "accidents": {"injuries": 0, "direct_loss_yuan": 0},
     "enterprises": {"scale": "below", "licence": "none", "dual_prevention": "none"},
 }
-DATE_FIELDS = {"date", "found_date", "deadline", "rectified_date"}
+DATE_FIELDS = {"date", "found_date", "deadline", "rectified_date", "closed_on"}
+LINKED = ("inspections", "hazards", "enforcement_actions")  # rows that name an enterprise
 NUMBER_FIELDS = {"fine_yuan", "persons", "deaths", "injuries", "direct_loss_yuan", "lon", "lat",
                  "hazards_general", "hazards_major", "hazards_rectified"}
 CODE_FIELDS = {"sector", "action_type", "department", "licence", "risk_level", "scale",
@@ -73,10 +75,13 @@ REASONS = {
     "unknown_county": "县区无法识别",
     "bad_date": "日期无法识别", "date_out_of_range": "日期超出范围（2000年以前或晚于今天）",
     "bad_number": "数值无法识别", "negative_value": "数值为负", "unknown_code": "分类代码无法识别",
+    "bad_credit_code": "统一社会信用代码有误", "credit_code_conflict": "信用代码与企业名称不符",
+    "ambiguous_enterprise": "企业名称对应多家企业",
     "unknown_enterprise": "企业不在企业名录中", "rectified_before_found": "整改日期早于发现日期",
     "deadline_before_found": "整改期限早于发现日期", "rectified_exceeds_found": "整改数大于隐患数",
     "duplicate_id_in_file": "文件内记录编号重复", "duplicate_id_in_store": "记录编号已在库中",
 }
+NOTE_ROW = "note_row"  # 填表人、审核人… rows: kept in the quarantine file, not errors
 
 
 @dataclass
@@ -89,6 +94,9 @@ class IngestReport:
     rows_read: int = 0
     accepted: int = 0
     rejected: Counter = field(default_factory=Counter)  # primary reason → rows
+    notes: int = 0  # note rows (填表人：…): neither records nor errors
+    provisional: int = 0  # firms added to the register as not yet registered
+    linked: int = 0  # accepted rows naming a firm of the register (registered or not)
     sheets: list[str] = field(default_factory=list)
     ignored_columns: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -110,9 +118,16 @@ class IngestReport:
                  f"{', dry run: nothing written' if self.dry_run else ''})",
                  f"  sheets: {', '.join(self.sheets)}",
                  f"  rows read {self.rows_read}, accepted {self.accepted}, "
-                 f"rejected {self.rejected_total}"]
+                 f"rejected {self.rejected_total}"
+                 + (f", notes {self.notes}" if self.notes else "")]
         for reason, n in sorted(self.rejected.items(), key=lambda kv: -kv[1]):
             lines.append(f"    {n:>6}  {reason} ({REASONS[reason]})")
+        if self.notes:
+            lines.append(f"  {NOTE_ROW}: {self.notes} row(s) of notes on the form (填表人、审核人"
+                         "…), kept in the quarantine file, not counted as errors")
+        if self.provisional:
+            lines.append(f"  {self.provisional} firm(s) not in the register added as "
+                         "provisional (safetyviz enterprises unmatched lists them)")
         if self.ignored_columns:
             lines.append(f"  ignored columns: {', '.join(self.ignored_columns)}")
         lines += [f"  warning: {w}" for w in self.warnings]
@@ -149,7 +164,7 @@ def parse_number(text: str, unit: str | None) -> float | None:
 
 
 def _convert_cell(name: str, text: str, unit: str | None, mapping: ColumnMapping,
-                  counties: RegionIndex, enterprises):
+                  counties: RegionIndex):
     """(value, reason) for one non-empty cell; reason is None when it converts."""
     if name in DATE_FIELDS:
         value = parse_date(text)
@@ -165,9 +180,6 @@ def _convert_cell(name: str, text: str, unit: str | None, mapping: ColumnMapping
         return value, None if value is not None else "unknown_code"
     if name == "listed_supervision":
         return text in ("是", "Y", "y", "yes", "1", "√", "true", "True"), None
-    if name == "enterprise_name":
-        value = enterprises.get(normalise_name(text))
-        return value, None if value is not None else "unknown_enterprise"
     return unicodedata.normalize("NFKC", text), None
 
 
@@ -180,28 +192,49 @@ def _dtype(name: str, table: str):
         return pl.Date
     if name in NUMBER_FIELDS:
         return pl.Float64
-    if name == "listed_supervision":
+    if name in ("listed_supervision", "registered"):
         return pl.Boolean
     return pl.String
 
 
+def _check_credit_codes(frame: pl.DataFrame, name: str) -> pl.DataFrame:
+    """``frame`` with each cell of credit-code column ``name`` cleaned (``_clean_<name>``)
+    and what is wrong with it (``_problem_<name>``), checked all at once. In an organisation
+    code column only cells of 18 characters are taken as credit codes."""
+    cleaned = frame.select(clean_credit_code(pl.col(name))).to_series()
+    if name == "org_code":
+        cleaned = cleaned.set(cleaned.str.len_chars() != 18, "")
+    return frame.with_columns(cleaned.alias(f"_clean_{name}"),
+                              credit_code_problems(cleaned).alias(f"_problem_{name}"))
+
+
+def _credit_codes(name: str, header: str) -> tuple[pl.Expr, pl.Expr]:
+    """(valid code or null, reason) of a column checked by :func:`_check_credit_codes`."""
+    cleaned, problem = pl.col(f"_clean_{name}"), pl.col(f"_problem_{name}")
+    value = pl.when(problem.is_null() & (cleaned != "")).then(cleaned).alias(name)
+    reason = pl.when(problem.is_not_null()).then(pl.concat_str([
+        pl.lit(f"bad_credit_code: {header}='"), pl.col(name), pl.lit("' ("), problem,
+        pl.lit(")")]))
+    return value, reason
+
+
 def _converted(frame: pl.DataFrame, name: str, header: str, unit: str | None,
-               mapping: ColumnMapping, counties: RegionIndex,
-               enterprises) -> tuple[pl.Expr, pl.Expr | None]:
+               mapping: ColumnMapping, counties: RegionIndex) -> tuple[pl.Expr, pl.Expr | None]:
     """(value expression, reason expression or None) for one field. Each distinct text is
     converted once in Python (ledgers repeat dates, counties and codes); free text is
     handled by Polars' string kernels."""
     text = pl.col(name)
+    if name in ("credit_code", "org_code"):
+        return _credit_codes(name, header)
     if name not in DATE_FIELDS | NUMBER_FIELDS | CODE_FIELDS | {
-            "adcode", "listed_supervision", "enterprise_name"}:
+            "adcode", "listed_supervision"}:
         column = frame.get_column(name)
         if name.endswith("_id") and (column.str.len_bytes() != column.str.len_chars()).any():
             text = text.map_elements(lambda t: unicodedata.normalize("NFKC", t),
                                      return_dtype=pl.String)  # full-width ids
         return pl.when(pl.col(name) == "").then(None).otherwise(text).alias(name), None
     uniques = [u for u in frame.get_column(name).unique().to_list() if u]
-    results = {u: _convert_cell(name, u, unit, mapping, counties, enterprises)
-               for u in uniques}
+    results = {u: _convert_cell(name, u, unit, mapping, counties) for u in uniques}
     good = {u: v for u, (v, r) in results.items() if r is None}
     value = text.replace_strict(list(good), list(good.values()), default=None,
                                 return_dtype=_dtype(name, mapping.table)).alias(name)
@@ -347,25 +380,26 @@ def _sheet_frame(sheet: Sheet, mapping: ColumnMapping, report: IngestReport, pat
     """Field columns (text, stripped) of a sheet and the header each came from."""
     columns: dict[str, tuple[str, str | None]] = {}
     positions: dict[str, int] = {}
+    hints = []
     for position, header in enumerate(sheet.header):
         name, unit = mapping.field_of(header) if header else (None, None)
         if name is None or name == "ignore":
             if header and name is None and header not in report.ignored_columns:
                 report.ignored_columns.append(header)
+                if hint := mapping.ambiguity(header):
+                    hints.append(hint)
+                    report.warnings.append(f"column {header!r} ignored: {hint}")
             continue
         if name in columns:
             raise UserError(f"{path}, sheet {sheet.name}: columns {columns[name][0]!r} and "
                             f"{header!r} both map to {name}; map one to ignore in a --mapping "
                             "file")
         columns[name], positions[name] = (header, unit), position
-    if mapping.table != "enterprises" and "enterprise_name" in columns \
-            and "enterprise_id" in columns:
-        columns.pop("enterprise_name"), positions.pop("enterprise_name")
     missing = [f for f in REQUIRED[mapping.table] if f not in columns]
     if missing:
         raise UserError(f"{path}, sheet {sheet.name}: no column for required field(s) "
                         f"{', '.join(missing)} (headers: {', '.join(h for h in sheet.header if h)}"
-                        "); name it in a --mapping file")
+                        "); name it in a --mapping file" + "".join(f"; {h}" for h in hints))
     frame = sheet.cells.select(pl.col("row"), *[pl.col(str(positions[n])).alias(n)
                                                 for n in columns])
     return frame, columns
@@ -396,25 +430,6 @@ def _check_totals(sheet: Sheet, records: pl.DataFrame, columns: dict,
     return out
 
 
-class EnterpriseNames:
-    """Enterprise name (normalised) → id, from the store's enterprise register; read on the
-    first lookup, so ledgers without an enterprise-name column never pay for it."""
-
-    def __init__(self, data_dir: Path):
-        self.data_dir = data_dir
-
-    @functools.cached_property
-    def ids(self) -> dict[str, str]:
-        version = store.current_version(self.data_dir, "enterprises")
-        if version is None:
-            return {}
-        table = pq.read_table(version, columns=["enterprise_id", "name"]).to_pandas()
-        return dict(zip(table["name"].map(normalise_name), table["enterprise_id"]))
-
-    def get(self, name: str) -> str | None:
-        return self.ids.get(name)
-
-
 def write_quarantine(path: Path, rejected: list[dict], headers: list[str]) -> None:
     """UTF-8 with BOM so Excel opens it; written to a temporary name, then renamed."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -432,11 +447,15 @@ def write_quarantine(path: Path, rejected: list[dict], headers: list[str]) -> No
 
 def ingest(path, table: str, data_dir=None, mapping=None, dry_run: bool = False,
            force: bool = False, today: pd.Timestamp | None = None,
-           update_cube: bool = True) -> IngestReport:
+           update_cube: bool = True, strict: bool = False) -> IngestReport:
     """Ingest one ledger file into ``table``; returns an :class:`IngestReport`.
 
-    Raises UserError for what makes the whole file unusable (unreadable, no header, a
-    required column missing); row-level problems go to the quarantine file instead.
+    Rows naming a firm are linked to the enterprise register (a valid credit code first, then
+    the name in the row's county); a firm the register does not hold is added to it as
+    provisional — with ``strict``, such a row is rejected instead. Ingesting ``enterprises``
+    applies a register file (new firms, updates, renames, closures). Raises UserError for
+    what makes the whole file unusable (unreadable, no header, a required column missing);
+    row-level problems go to the quarantine file instead.
     """
     path = Path(path)
     if table not in INGESTIBLE:
@@ -450,6 +469,7 @@ def ingest(path, table: str, data_dir=None, mapping=None, dry_run: bool = False,
         raise UserError(f"{path}: no such file") from None
     batch = f"{table}-{hashlib.sha256(content).hexdigest()[:16]}"
     report = IngestReport(path=path, table=table, batch=batch, dry_run=dry_run)
+    store.upgrade(data_dir)  # a store written by an earlier safetyviz
     manifest = store.read_manifest(store.current_version(data_dir, table))
     if batch in manifest["batches"] and not force:
         report.already_ingested = True
@@ -457,44 +477,64 @@ def ingest(path, table: str, data_dir=None, mapping=None, dry_run: bool = False,
             refresh_cube(data_dir)
         return report
 
-    sheets = read_ledger(path, column_mapping.is_header_cell, content)
+    sheets = read_ledger(path, column_mapping, content)
     counties = RegionIndex(load_regions(open_catalog(ensure_catalog(data_dir)),
                                         geometry=False))
-    enterprises = EnterpriseNames(data_dir) if table != "enterprises" else {}
+    register = register_module.Register(register_module.current_register(data_dir))
+    linker = register_module.Linker(register, table, batch, strict)
     known = KnownIds(data_dir, table, batch if force else None)
+    if table == "enterprises":  # a register row of a known firm updates it
+        known.files = []
     schema = _schema(table, today, known)
 
-    accepted_frames, rejected, headers = [], [], []
+    accepted_frames, rejected, notes, headers, provided = [], [], [], [], set()
     for sheet in sheets:
         report.sheets.append(sheet.name)
         report.rows_read += sheet.rows_read
         headers += [h for h in sheet.header if h and h not in headers]
-        records, rejections = _process_sheet(sheet, column_mapping, counties, enterprises,
-                                             schema, report, path)
+        records, rejections, fields = _process_sheet(sheet, column_mapping, counties, linker,
+                                                     schema, report, path)
+        provided |= fields
         accepted_frames.append(records)
         rejected += rejections
+        notes += [{"sheet": sheet.name, "row": row, "primary": NOTE_ROW,
+                   "reason": f"{NOTE_ROW}: {next((c for c in cells if c), '')}",
+                   "cells": dict(zip(sheet.header, cells))}
+                  for row, *cells in (sheet.notes.iter_rows() if sheet.notes is not None
+                                      else [])]
         if sheet is not sheets[-1]:  # later sheets must not repeat this one's ids
             known.earlier.update(records.get_column(ID_FIELD[table]).to_list())
 
     accepted = pl.concat(accepted_frames, how="diagonal_relaxed")
     report.accepted = len(accepted)
     report.rejected = Counter(item["primary"] for item in rejected)
+    report.notes = len(notes)
+    changes = None
+    if table in LINKED:
+        used = set(accepted.get_column("enterprise_id").drop_nulls().to_list())
+        changes = linker.changes(used)
+        report.provisional = sum(1 for pid in linker.new if pid in used)
+        report.linked = int(accepted.get_column("enterprise_id").is_not_null().sum())
     date_field = store.PARTITION_DATE.get(table)
     if date_field and len(accepted):
         months = accepted.get_column(date_field).unique().drop_nulls().dt.month_start().unique()
         report.months = sorted(months.dt.strftime("%Y-%m").to_list())
-    if rejected:
+    kept = rejected + notes
+    if kept:
         report.quarantine = data_dir / "quarantine" / f"{batch}.csv"
     if dry_run:
         return report
     stale = data_dir / "quarantine" / f"{batch}.csv"
-    if rejected:
-        rejected.sort(key=lambda item: (report.sheets.index(item["sheet"]), item["row"]))
-        write_quarantine(report.quarantine, rejected, headers)
+    if kept:
+        kept.sort(key=lambda item: (report.sheets.index(item["sheet"]), item["row"]))
+        write_quarantine(report.quarantine, kept, headers)
     elif stale.exists():  # left by an earlier ingest of this batch (--force)
         stale.unlink()
     before = store.current_version(data_dir, table)
-    added, removed = _commit(data_dir, table, batch, accepted, path, report)
+    if table == "enterprises":
+        _commit_register(data_dir, batch, accepted, provided, path, report)
+        return report
+    added, removed = _commit(data_dir, table, batch, accepted, path, report, changes)
     report.committed = True
     if update_cube and cube_path(data_dir).exists():
         refresh_cube(data_dir, table, as_records(table, added.to_pandas()),
@@ -504,14 +544,18 @@ def ingest(path, table: str, data_dir=None, mapping=None, dry_run: bool = False,
 
 
 def _process_sheet(sheet: Sheet, mapping: ColumnMapping, counties: RegionIndex,
-                   enterprises: dict[str, str], schema: pa.DataFrameSchema,
-                   report: IngestReport, path: Path) -> tuple[pl.DataFrame, list[dict]]:
-    """One sheet's accepted records and its rejections (rows with reasons, total rows)."""
+                   linker: register_module.Linker, schema: pa.DataFrameSchema,
+                   report: IngestReport, path: Path
+                   ) -> tuple[pl.DataFrame, list[dict], set[str]]:
+    """One sheet's accepted records, its rejections (rows with reasons, total rows) and the
+    fields its columns gave."""
     table = mapping.table
     frame, columns = _sheet_frame(sheet, mapping, report, path)
+    for name in {"credit_code", "org_code"} & set(columns):
+        frame = _check_credit_codes(frame, name)
     values, reasons = [], []
     for name, (header, unit) in columns.items():
-        value, reason = _converted(frame, name, header, unit, mapping, counties, enterprises)
+        value, reason = _converted(frame, name, header, unit, mapping, counties)
         values.append(value)
         if reason is not None:
             reasons.append(reason)
@@ -519,13 +563,32 @@ def _process_sheet(sheet: Sheet, mapping: ColumnMapping, counties: RegionIndex,
             reasons.append(pl.when(pl.col(name) == "").then(
                 pl.lit(f"missing_field: {header}")))
     converted = frame.select(pl.col("row"), *values)
+    if "org_code" in converted.columns:  # an organisation code of 18 characters
+        converted = converted.with_columns(credit_code=pl.coalesce(
+            *[pl.col(c) for c in ("credit_code", "org_code") if c in converted.columns]))
     if sheet.stray:
         stray = pl.DataFrame({"row": list(sheet.stray), "stray": [
             "stray_cells: " + ", ".join(cells) for cells in sheet.stray.values()]},
             schema={"row": pl.Int64, "stray": pl.String})
         frame = frame.join(stray, on="row", how="left", maintain_order="left")
         reasons.append(pl.col("stray"))
+    headers = {"name": columns.get("enterprise_name", ("企业名称",))[0],
+               "credit_code": columns.get("credit_code", columns.get(
+                   "org_code", ("统一社会信用代码",)))[0]}
+    if table in LINKED and ({"enterprise_name", "credit_code", "org_code"} & set(columns)):
+        ids, link_reasons = linker.link(_link_rows(converted, table), headers)
+        converted = converted.with_columns(enterprise_id=pl.coalesce(
+            *([pl.col("enterprise_id")] if "enterprise_id" in converted.columns else []),
+            pl.lit(ids)))
+        frame = frame.with_columns(_link=link_reasons)
+        reasons.append(pl.col("_link"))
     records = _records(table, converted, frame)
+    if table == "enterprises":
+        ids, link_reasons = register_module.resolve_register_rows(
+            records, linker.register, {**headers, "name": columns["name"][0]})
+        records = records.with_columns(enterprise_id=ids)
+        frame = frame.with_columns(_link=link_reasons)
+        reasons.append(pl.col("_link"))
     found = _validate(records, schema, frame, columns)
     rejected_at: dict[int, list[str]] = {}
     if reasons:  # lists of reasons only for the rows that have one
@@ -543,7 +606,30 @@ def _process_sheet(sheet: Sheet, mapping: ColumnMapping, counties: RegionIndex,
                          "reason": f"{reason}: {detail}",
                          "cells": sheet.row(row, sheet.totals)})
     keep = ~pl.int_range(len(records), eager=True).is_in(list(rejected_at))
-    return records.filter(keep), rejected
+    provided = set(columns) | ({"credit_code"} if "org_code" in columns else set())
+    return records.filter(keep), rejected, provided
+
+
+def _link_rows(converted: pl.DataFrame, table: str) -> pl.DataFrame:
+    """What linking a row to the register looks at: county, name, valid credit code, sector,
+    action type; nothing for a row that gives its enterprise id."""
+    given = (pl.col("enterprise_id").is_not_null() if "enterprise_id" in converted.columns
+             else pl.lit(False))
+
+    def column(name: str, dtype=pl.String) -> pl.Expr:
+        if name not in converted.columns:
+            return pl.lit(None, dtype).alias(name)
+        return pl.when(~given).then(pl.col(name).cast(dtype)).alias(name)
+
+    out = [pl.col("adcode").cast(pl.String) if "adcode" in converted.columns
+           else pl.lit(None, pl.String).alias("adcode"),
+           pl.when(~given & (pl.col("enterprise_name") != "")).then(
+               pl.col("enterprise_name")).alias("name")
+           if "enterprise_name" in converted.columns else pl.lit(None, pl.String).alias("name"),
+           column("credit_code"), column("sector")]
+    if table == "enforcement_actions":
+        out.append(column("action_type"))
+    return converted.select(out)
 
 
 def _rejection(sheet: Sheet, row: int, reasons: list[str]) -> dict:
@@ -564,8 +650,8 @@ def _records(table: str, converted: pl.DataFrame, frame: pl.DataFrame) -> pl.Dat
         dtype = _dtype(f.name, table) if f.name not in ("grade",) else pl.Int64
         if f.name in converted.columns:
             column = pl.col(f.name)
-        elif f.name == "enterprise_id" and "enterprise_name" in converted.columns:
-            column = pl.col("enterprise_name")
+        elif f.name == "target_name" and "enterprise_name" in converted.columns:
+            column = pl.when(pl.col("enterprise_name") != "").then(pl.col("enterprise_name"))
         else:
             column = pl.lit(None, dtype=dtype)
         if f.name in DEFAULTS[table]:
@@ -576,7 +662,7 @@ def _records(table: str, converted: pl.DataFrame, frame: pl.DataFrame) -> pl.Dat
     records = converted.select(*out, *extra)
     id_field = ID_FIELD[table]
     missing = records.get_column(id_field).is_null()
-    if missing.any():  # ledgers without ids: a hash of the row's cells as written
+    if missing.any() and table != "enterprises":  # a hash of the row's cells as written
         generated = _record_ids(table, frame, missing)
         records = records.with_columns(pl.col(id_field).fill_null(generated))
     if table == "accidents" and "level" not in converted.columns:
@@ -587,9 +673,11 @@ def _records(table: str, converted: pl.DataFrame, frame: pl.DataFrame) -> pl.Dat
 
 
 def _commit(data_dir: Path, table: str, batch: str, accepted: pl.DataFrame, source: Path,
-            report: IngestReport) -> tuple[pa_lib.Table, pa_lib.Table | None]:
+            report: IngestReport, register_changes: pl.DataFrame | None = None
+            ) -> tuple[pa_lib.Table, pa_lib.Table | None]:
     """Append the batch as a new version of the table (replacing an earlier copy of the same
-    batch); returns the records added and those the replaced copy held."""
+    batch) and add the provisional firms it names to the register, both or neither; returns
+    the records added and those the replaced copy held."""
     parts = _store_parts(table, accepted)
     removed = []
 
@@ -604,14 +692,43 @@ def _commit(data_dir: Path, table: str, batch: str, accepted: pl.DataFrame, sour
         files = store.write_parts(new, batch, parts)
         manifest["batches"][batch] = {
             "source": source.name, "rows": len(accepted), "files": files,
-            "rejected": report.rejected_total,
+            "rejected": report.rejected_total, "notes": report.notes,
             "quarantine": report.quarantine.name if report.quarantine else None}
         store.write_manifest(new, manifest)
 
     store.store_dir(data_dir).mkdir(parents=True, exist_ok=True)
-    store.publish(store.store_dir(data_dir) / table, build)
+    with store.Transaction(data_dir) as change:
+        change.build(store.store_dir(data_dir) / table, build)
+        if register_changes is not None and len(register_changes):
+            def update(current: pl.DataFrame):
+                return register_module.provisional_changes(current, register_changes, batch,
+                                                           source.name)
+
+            change.build(store.store_dir(data_dir) / "enterprises",
+                         register_module.register_build(update, batch))
     added = pa_lib.concat_tables(parts.values()) if parts else store.SCHEMAS[table].empty_table()
     return added, (removed[0] if removed else None)
+
+
+def _commit_register(data_dir: Path, batch: str, accepted: pl.DataFrame, provided: set[str],
+                     source: Path, report: IngestReport) -> None:
+    """Apply a register file's accepted rows to the register (one new version)."""
+    def update(current: pl.DataFrame):
+        rows, entry = register_module.apply_register_rows(
+            current, accepted.with_columns(pl.col(pl.Enum).cast(pl.String)), provided, batch,
+            source.name)
+        batches = {batch: {"source": source.name, "rows": len(accepted),
+                           "rejected": report.rejected_total, "notes": report.notes,
+                           "quarantine": report.quarantine.name if report.quarantine
+                           else None}}
+        report.warnings += [f"renamed: {', '.join(entry['renamed'][:10])}"] \
+            if entry["renamed"] else []
+        return rows, [], [entry], batches
+
+    store.store_dir(data_dir).mkdir(parents=True, exist_ok=True)
+    store.publish(store.store_dir(data_dir) / "enterprises",
+                  register_module.register_build(update, batch))
+    report.committed = True
 
 
 def _store_parts(table: str, accepted: pl.DataFrame) -> dict[int | None, pa_lib.Table]:
@@ -652,7 +769,14 @@ def data_dictionary() -> str:
            "Codes are accepted as the code, its Chinese or English label, or a common synonym "
            "(`safetyviz.mapping.VALUE_SYNONYMS`); more headers and values go in a `--mapping` "
            "YAML file. Required fields are marked ✱; an id left out is made from the row's "
-           "content.", ""]
+           "content. A header of two or three rows (`处罚情况/罚款（万元）`) resolves as a whole, "
+           "else without its group, else by its last part alone — except words that mean "
+           "nothing without their group (一般, 重大, 数量…). Rows naming a firm are linked to "
+           "the register: a valid 统一社会信用代码 first (GB 32100 check character; a wrong one "
+           "rejects the row), then the name within the row's county (NFKC, brackets, spaces, "
+           "有限责任公司 = 有限公司; a unique match only); a firm the register does not hold "
+           "becomes a provisional one (`registered` false), except for actions against illegal "
+           "units and detentions, which need no firm.", ""]
     for table in INGESTIBLE:
         headers = {**COMMON_HEADERS, **TABLE_HEADERS[table]}
         out += [f"## {table}", "", "| field | 中文 | English | type | unit | accepted headers |",
@@ -660,8 +784,15 @@ def data_dictionary() -> str:
         for f in store.SCHEMAS[table]:
             zh, en, unit = FIELDS[f.name]
             names = headers.get(f.name, [])
-            if f.name == "enterprise_id" and table != "enterprises":
-                names = names + [f"{h} (name → id)" for h in COMMON_HEADERS["enterprise_name"]]
+            if f.name == "enterprise_id" and table in LINKED:
+                names = names + [f"{h} (code → id)" for h in COMMON_HEADERS["credit_code"]] + [
+                    f"{h} (18 characters: code → id)" for h in COMMON_HEADERS["org_code"]] + [
+                    f"{h} (name → id)" for h in COMMON_HEADERS["enterprise_name"]]
+            if f.name == "credit_code" and table == "enterprises":
+                names = COMMON_HEADERS["credit_code"] + [
+                    f"{h} (18 characters)" for h in COMMON_HEADERS["org_code"]]
+            if f.name == "target_name":
+                names = COMMON_HEADERS["enterprise_name"]
             mark = " ✱" if f.name in REQUIRED[table] else ""
             kind = {"date32[day]": "date", "double": "float"}.get(str(f.type), str(f.type))
             kind = "code" if kind.startswith("dictionary") else kind

@@ -23,13 +23,19 @@ from pathlib import Path
 import yaml
 
 from .errors import UserError
+from .identity import CREDIT_CODE_HEADERS
 from .vocab import VOCABULARIES
 
 # Field → header names (normalised: NFKC, no spaces, units stripped). Per table below.
 COMMON_HEADERS = {
     "adcode": ["所属县区", "县(市、区)", "县(市,区)", "县市区", "县区", "区域", "所属区域",
-               "行政区划", "区划代码", "所属县(市、区)", "县(市)区", "地区"],
-    "enterprise_id": ["企业编号", "统一社会信用代码", "信用代码", "单位编号"],
+               "行政区划", "区划代码", "所属县(市、区)", "县(市)区", "地区", "所属单位",
+               "县(市、区)、功能区"],
+    "enterprise_id": ["企业编号", "单位编号"],
+    "credit_code": list(CREDIT_CODE_HEADERS),
+    # An organisation code column holds credit codes where its cells have 18 characters
+    # (older ledgers); a 9-character organisation code is not one and is left out.
+    "org_code": ["组织机构代码", "机构代码"],
     "enterprise_name": ["企业名称", "单位名称", "生产经营单位", "被检查单位", "企业(单位)名称",
                         "检查对象", "当事人"],
     "sector": ["行业", "行业领域", "所属行业", "行业类别", "监管行业"],
@@ -72,6 +78,8 @@ TABLE_HEADERS: dict[str, dict[str, list[str]]] = {
     },
     "enterprises": {
         "name": ["企业名称", "单位名称", "生产经营单位"],
+        "aliases": ["曾用名", "别名", "原名称", "曾用名称", "原企业名称"],
+        "closed_on": ["注销日期", "关闭日期", "关停日期", "吊销日期", "注销时间", "关闭时间"],
         "scale": ["规模", "企业规模", "是否规上"],
         "licence": ["许可类型", "许可证类型", "安全许可"],
         "risk_level": ["风险等级", "安全风险等级", "风险分级"],
@@ -81,6 +89,18 @@ TABLE_HEADERS: dict[str, dict[str, list[str]]] = {
     },
 }
 IGNORED_HEADERS = {"序号", "备注", "编号序号", "No.", "no"}
+# Header words that mean nothing without their group (一般 under 隐患 or under 事故): a
+# column named by one of these alone resolves only through its group.
+AMBIGUOUS_LEAVES = {"一般", "重大", "较大", "特别重大", "合计", "小计", "数量", "数目", "次数",
+                    "人数", "起数", "金额", "总数", "个数", "家数", "其中"}
+# Groups that give those words their meaning: a group containing the word (隐患, 隐患情况,
+# 排查隐患) and the leaf → field.
+GROUP_LEAVES: dict[str, dict[str, dict[str, str]]] = {
+    "inspections": {"隐患": {"一般": "hazards_general", "重大": "hazards_major",
+                             "已整改": "hazards_rectified", "整改": "hazards_rectified"}},
+    "enforcement_actions": {"罚款": {"金额": "fine_yuan"}, "拘留": {"人数": "persons"}},
+    "accidents": {"死亡": {"人数": "deaths"}, "受伤": {"人数": "injuries"}},
+}
 MONEY_FIELDS = {"fine_yuan", "direct_loss_yuan"}
 UNITS = {"元": 1, "万元": 10_000, "亿元": 100_000_000}
 
@@ -192,16 +212,47 @@ class ColumnMapping:
             self.units[name] = unit
 
     def field_of(self, header: str) -> tuple[str | None, str | None]:
-        """(field or None, unit or None) for a header as written."""
+        """(field or None, unit or None) for a header as written. A header of several rows
+        (``处罚情况/罚款（万元）``) resolves as a whole, else without its outer groups, else by
+        its leaf alone — unless the leaf means nothing without its group (``一般``): then only
+        a group that says which (隐患…) resolves it."""
         base, unit = normalise_header(header)
-        name = self.headers.get(base) or self.headers.get(normalise_header(header)[0])
-        if name is None and base in IGNORED_HEADERS:
+        if base in self.headers:
+            return self.headers[base], unit
+        parts = [p for p in str(header).split("/") if p.strip()]
+        for i in range(1, len(parts)):
+            tail, tail_unit = normalise_header("/".join(parts[i:]))
+            if tail in self.headers and (i < len(parts) - 1 or tail not in AMBIGUOUS_LEAVES):
+                return self.headers[tail], tail_unit or unit
+        if len(parts) > 1:
+            leaf = normalise_header(parts[-1])[0]
+            for word, leaves in GROUP_LEAVES.get(self.table, {}).items():
+                if leaf in leaves and any(word in normalise_header(g)[0] for g in parts[:-1]):
+                    return leaves[leaf], unit
+        if base in IGNORED_HEADERS or (parts and normalise_header(parts[-1])[0]
+                                       in IGNORED_HEADERS):
             return "ignore", None
-        return name, unit
+        return None, unit
+
+    def ambiguity(self, header: str) -> str | None:
+        """Why a header of several rows does not resolve, when its leaf needs its group."""
+        parts = [p for p in str(header).split("/") if p.strip()]
+        leaf = normalise_header(parts[-1])[0] if parts else ""
+        if len(parts) > 1 and leaf in AMBIGUOUS_LEAVES and self.field_of(header)[0] is None:
+            return (f"'{leaf}' means nothing without its group, and the group "
+                    f"'{'/'.join(parts[:-1])}' does not say which field; map '{header}' in a "
+                    "--mapping file (columns:)")
+        return None
 
     def is_header_cell(self, text: str) -> bool:
         name, _ = self.field_of(text)
         return name is not None and name != "ignore"
+
+    def is_header_part(self, text: str) -> bool:
+        """A cell that may be part of a header of several rows: a field's name, an ignored
+        column's, or a word that needs its group (一般)."""
+        key = normalise_header(text)[0]
+        return self.field_of(text)[0] is not None or key in AMBIGUOUS_LEAVES
 
     def code(self, name: str, text: str) -> str | None:
         """The code for a cell of a coded field, or None if unknown."""

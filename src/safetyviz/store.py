@@ -9,13 +9,24 @@ Every table is a symlink ``store/<table>`` to an immutable version directory
 (unchanged files are hard-linked, not copied), fsyncs it and swaps the symlink with one
 ``rename``: a reader, or a writer killed at any point, sees the old table or the new one, never
 half. Each version carries ``_manifest.json`` (ignored by Parquet readers) listing its batches.
+
+A change to several tables at once (an ingest adding records and provisional firms to the
+register, a merge of two firms relinking records in every table and updating the cube) is a
+:class:`Transaction`: every new version is written first, then a journal naming them all
+(``<data-dir>/.transaction.json``, the commit point), then the links are switched. A writer
+killed before the journal leaves nothing; one killed after it is finished by :func:`recover`,
+which every writer and :func:`current_version` run first. Writers of one data dir take turns
+(an advisory lock on ``<data-dir>/.lock``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -32,10 +43,15 @@ from .paths import store_dir
 _code = pa.dictionary(pa.int32(), pa.string())
 
 SCHEMAS: dict[str, pa.Schema] = {
+    # The register: ``registered`` is False for a provisional firm (named by a ledger, not
+    # yet in the register; ``batch`` is the batch that named it first); ``aliases`` are
+    # former and other names, "|"-separated; ``closed_on`` the date it closed.
     "enterprises": pa.schema([
-        ("enterprise_id", pa.string()), ("name", pa.string()), ("adcode", pa.string()),
+        ("enterprise_id", pa.string()), ("credit_code", pa.string()), ("name", pa.string()),
+        ("aliases", pa.string()), ("adcode", pa.string()),
         ("sector", _code), ("scale", _code), ("licence", _code), ("risk_level", _code),
-        ("dual_prevention", _code), ("lon", pa.float64()), ("lat", pa.float64())]),
+        ("dual_prevention", _code), ("lon", pa.float64()), ("lat", pa.float64()),
+        ("registered", pa.bool_()), ("batch", pa.string()), ("closed_on", pa.date32())]),
     "major_hazard_sites": pa.schema([
         ("site_id", pa.string()), ("enterprise_id", pa.string()), ("adcode", pa.string()),
         ("grade", pa.int8()), ("online_since", pa.date32()), ("lon", pa.float64()),
@@ -56,7 +72,8 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("listed_supervision", pa.bool_())]),
     "enforcement_actions": pa.schema([
         ("action_id", pa.string()), ("date", pa.date32()), ("adcode", pa.string()),
-        ("enterprise_id", pa.string()), ("sector", _code), ("action_type", _code),
+        ("enterprise_id", pa.string()), ("target_name", pa.string()), ("sector", _code),
+        ("action_type", _code),
         ("persons", pa.int32()), ("fine_yuan", pa.int64()),
         ("joint_operation_id", pa.string())]),
     "joint_operations": pa.schema([
@@ -75,6 +92,9 @@ PARTITION_DATE = {
 }
 TABLES = tuple(SCHEMAS)
 MANIFEST = "_manifest.json"
+TRANSACTION = ".transaction.json"
+# Values of columns added to a schema after a store was written (others become null).
+ADDED_COLUMN_DEFAULTS = {("enterprises", "registered"): True}
 
 
 def to_arrow(table: str, frame: pd.DataFrame) -> pa.Table:
@@ -157,7 +177,9 @@ def compact_dictionaries(table: pa.Table) -> pa.Table:
 
 
 def current_version(data_dir: Path, table: str) -> Path | None:
-    """The version directory ``store/<table>`` points to, if any."""
+    """The version directory ``store/<table>`` points to, if any (a switch of several tables
+    left half done by a killed writer is finished first)."""
+    recover(data_dir)
     link = store_dir(data_dir) / table
     return link.resolve() if link.is_symlink() else None
 
@@ -168,6 +190,63 @@ def read_manifest(version: Path | None) -> dict:
     return json.loads((version / MANIFEST).read_text(encoding="utf-8"))
 
 
+# --- writers: one at a time per data dir -----------------------------------------------------
+_LOCKS: dict[Path, list] = {}  # data dir → [open lock file, depth]
+_LOCKS_GUARD = threading.RLock()
+
+
+@contextlib.contextmanager
+def writing(data_dir: Path):
+    """Hold the data dir's writer lock (re-entrant within a process): writers of one data dir
+    take turns, so none removes a version another is still writing."""
+    key = Path(data_dir).resolve()
+    with _LOCKS_GUARD:
+        held = _LOCKS.get(key)
+        if held is None:
+            key.mkdir(parents=True, exist_ok=True)
+            handle = open(key / ".lock", "a+")  # noqa: SIM115 (kept open while held)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            held = _LOCKS[key] = [handle, 0]
+        held[1] += 1
+    try:
+        yield
+    finally:
+        with _LOCKS_GUARD:
+            held[1] -= 1
+            if held[1] == 0:
+                fcntl.flock(held[0], fcntl.LOCK_UN)
+                held[0].close()
+                del _LOCKS[key]
+
+
+def _data_dir_of(link: Path) -> Path:
+    """The data dir a versioned link lives in (``store/<table>``, ``cube/cube.zarr``, …)."""
+    return link.parent.parent
+
+
+def _new_version(link: Path) -> Path:
+    versions = link.parent / ".versions" / link.name
+    versions.mkdir(parents=True, exist_ok=True)
+    new = versions / f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
+    new.mkdir()
+    return new
+
+
+def _switch(link: Path, new: Path) -> None:
+    """Point ``link`` at ``new`` with one rename."""
+    temporary = link.parent / f".{link.name}.link-{uuid.uuid4().hex}"
+    os.symlink(os.path.relpath(new, link.parent), temporary)
+    os.replace(temporary, link)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def publish(link: Path, build, retain_seconds: float = 0) -> Path:
     """Build a new version and point ``link`` at it atomically.
 
@@ -176,40 +255,140 @@ def publish(link: Path, build, retain_seconds: float = 0) -> Path:
     ``rename``. Killed before that, nothing changed; after it, the new version is complete.
     Replaced versions younger than ``retain_seconds`` are kept for readers still on them.
     """
-    versions = link.parent / ".versions" / link.name
-    versions.mkdir(parents=True, exist_ok=True)
-    cleanup(link, retain_seconds)
-    old = link.resolve() if link.is_symlink() else None
-    new = versions / f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
-    try:
-        new.mkdir()
-        build(new, old)
-        _fsync_tree(new)
-        temporary = link.parent / f".{link.name}.link-{uuid.uuid4().hex}"
-        os.symlink(os.path.relpath(new, link.parent), temporary)
-        os.replace(temporary, link)  # the commit point
-    except BaseException:
-        shutil.rmtree(new, ignore_errors=True)
-        raise
-    cleanup(link, retain_seconds)
+    with writing(_data_dir_of(link)):
+        recover(_data_dir_of(link))
+        cleanup(link, retain_seconds)
+        old = link.resolve() if link.is_symlink() else None
+        new = _new_version(link)
+        try:
+            build(new, old)
+            _fsync_tree(new)
+            _switch(link, new)  # the commit point
+        except BaseException:
+            shutil.rmtree(new, ignore_errors=True)
+            raise
+        cleanup(link, retain_seconds)
     return new
+
+
+class Transaction:
+    """New versions of several links (store tables, the cube) of one data dir, switched
+    together or not at all::
+
+        with Transaction(data_dir) as change:
+            records = change.build(store_dir(data_dir) / "inspections", build_records)
+            change.build(store_dir(data_dir) / "enterprises", build_register)
+
+    Each ``build(new, old)`` runs at once (a later one may read the versions built before
+    it); leaving the block without an error commits (journal, then the switches), with one
+    removes every version built.
+    """
+
+    def __init__(self, data_dir: Path):
+        self.data_dir = Path(data_dir)
+        self.built: dict[Path, Path] = {}
+        self._lock = writing(self.data_dir)
+
+    def __enter__(self) -> Transaction:
+        self._lock.__enter__()
+        recover(self.data_dir)
+        return self
+
+    def old(self, link: Path) -> Path | None:
+        """The version ``link`` points to before this transaction."""
+        return link.resolve() if link.is_symlink() else None
+
+    def build(self, link: Path, build) -> Path:
+        if _data_dir_of(link).resolve() != self.data_dir.resolve():
+            raise ValueError(f"{link} is not in {self.data_dir}")
+        if link in self.built:
+            raise ValueError(f"{link} is already part of this transaction")
+        cleanup(link)
+        new = _new_version(link)
+        self.built[link] = new
+        build(new, self.old(link))
+        _fsync_tree(new)
+        return new
+
+    def __exit__(self, kind, error, traceback) -> None:
+        try:
+            if kind is None and self.built:
+                self._commit()
+            elif kind is not None:
+                for new in self.built.values():
+                    shutil.rmtree(new, ignore_errors=True)
+        finally:
+            self._lock.__exit__(kind, error, traceback)
+
+    def _commit(self) -> None:
+        journal = self.data_dir / TRANSACTION
+        entries = {str(link.relative_to(self.data_dir)): str(new.relative_to(self.data_dir))
+                   for link, new in self.built.items()}
+        temporary = journal.with_name(f"{journal.name}.{uuid.uuid4().hex}")
+        with open(temporary, "w", encoding="utf-8") as f:
+            json.dump(entries, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, journal)  # the commit point
+        _fsync_dir(self.data_dir)
+        recover(self.data_dir)
+        for link in self.built:
+            cleanup(link)
+
+
+def recover(data_dir: Path) -> None:
+    """Finish the switch of a committed transaction (its journal exists) left half done by a
+    killed writer; the journal goes once every link points at its new version. Costs one
+    ``stat`` when there is nothing to finish; otherwise waits for the writer lock (a writer
+    switching right now holds it for milliseconds)."""
+    journal = Path(data_dir) / TRANSACTION
+    if not journal.exists():
+        return
+    try:
+        with writing(data_dir):
+            if not journal.exists():  # finished by its writer meanwhile
+                return
+            try:
+                entries = json.loads(journal.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return
+            for relative_link, relative_new in entries.items():
+                link, new = Path(data_dir) / relative_link, Path(data_dir) / relative_new
+                if new.is_dir() and (not link.is_symlink() or link.resolve() != new.resolve()):
+                    _switch(link, new)
+            journal.unlink(missing_ok=True)
+            _fsync_dir(Path(data_dir))
+    except PermissionError:  # a reader without write access: the next writer finishes it
+        return
+
+
+def _pending(data_dir: Path) -> set[Path]:
+    """The versions a committed, not yet finished transaction switches to."""
+    journal = Path(data_dir) / TRANSACTION
+    try:
+        entries = json.loads(journal.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set()
+    return {(Path(data_dir) / new).resolve() for new in entries.values()}
 
 
 def cleanup(link: Path, retain_seconds: float = 0) -> None:
     """Remove what a killed writer left (stray links, versions newer than the current one) and
     old versions; the current version, the one before it and the older ones made less than
-    ``retain_seconds`` ago stay (a reader may be on them)."""
+    ``retain_seconds`` ago stay (a reader may be on them), and so do the versions of a
+    transaction being switched."""
     for stray in link.parent.glob(f".{link.name}.link-*"):
         stray.unlink(missing_ok=True)
     versions = link.parent / ".versions" / link.name
     if not versions.is_dir():
         return
     current = link.resolve() if link.is_symlink() else None
+    pending = _pending(_data_dir_of(link))
     recent = f"{time.time_ns() - int(retain_seconds * 1e9):020d}"
     for version in sorted(versions.iterdir()):
         older = current is not None and version.name < current.name
         kept = older and (version == _previous(versions, current) or version.name > recent)
-        if version != current and not kept:
+        if version != current and not kept and version.resolve() not in pending:
             shutil.rmtree(version, ignore_errors=True)
 
 
@@ -252,6 +431,45 @@ def write_store(data_dir: Path, tables: dict[str, pd.DataFrame]) -> Path:
     for table, frame in tables.items():
         replace_table(data_dir, table, frame)
     return store_dir(data_dir)
+
+
+def outdated_tables(data_dir: Path) -> list[str]:
+    """Tables with files written under an earlier schema (a column since added missing)."""
+    out = []
+    for table in TABLES:
+        version = current_version(data_dir, table)
+        files = sorted(version.rglob("*.parquet")) if version is not None else []
+        if any(pq.read_schema(f).names != SCHEMAS[table].names for f in files):
+            out.append(table)
+    return out
+
+
+def upgrade(data_dir: Path) -> list[str]:
+    """Bring a store written by an earlier safetyviz to the current schemas: each outdated
+    table gets a new version whose files have the added columns (null, or the value of
+    :data:`ADDED_COLUMN_DEFAULTS`). Returns the tables upgraded."""
+    upgraded = []
+    for table in outdated_tables(data_dir):
+        schema = SCHEMAS[table]
+
+        def build(new: Path, old: Path, table=table, schema=schema) -> None:
+            for path in old.rglob("*.parquet"):
+                written = pq.read_table(path)
+                columns = []
+                for field in schema:
+                    if field.name in written.column_names:
+                        columns.append(written.column(field.name).cast(field.type))
+                    else:
+                        value = ADDED_COLUMN_DEFAULTS.get((table, field.name))
+                        columns.append(pa.array([value] * written.num_rows, field.type))
+                target = new / path.relative_to(old)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                pq.write_table(pa.table(columns, schema=schema), target)
+            write_manifest(new, read_manifest(old))
+
+        publish(store_dir(data_dir) / table, build)
+        upgraded.append(table)
+    return upgraded
 
 
 def missing_tables(data_dir: Path) -> list[str]:

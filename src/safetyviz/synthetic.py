@@ -129,6 +129,7 @@ class ProvinceGenerator:
             "action_id": _ids("PA", start, k), "date": _dates(day[acting]),
             "adcode": adcode.take(pa.array(acting)),
             "enterprise_id": inspections["enterprise_id"].take(pa.array(acting)),
+            "target_name": pa.nulls(k, pa.string()),
             "sector": _codes(SECTORS, sector[acting]),
             "action_type": _codes(ACTION_TYPES, kinds),
             "persons": pa.array(rng.integers(0, 3, k), pa.int32()).cast(
@@ -173,7 +174,8 @@ def write_province(data_dir: Path, records: int, counties: int = 150, years: int
         "name": [f"演示企业{i}（演示）" for i in range(n)],
         "adcode": np.repeat(generator.adcodes, ENTERPRISES_PER_COUNTY),
         "sector": "industry_trade", "scale": "below", "licence": "none", "risk_level": "blue",
-        "dual_prevention": "none", "lon": np.nan, "lat": np.nan}))
+        "dual_prevention": "none", "lon": np.nan, "lat": np.nan, "credit_code": None,
+        "aliases": None, "registered": True, "batch": "synthetic", "closed_on": pd.NaT}))
     counts["enterprises"] = n
     for table in ("joint_operations", "accidents", "major_hazard_sites"):
         store.replace_table(data_dir, table, store.SCHEMAS[table].empty_table().to_pandas())

@@ -43,6 +43,9 @@ CLOSURE_ACTIONS = (
     "seize_illegal_fuel_vehicle",
     "close_illegal_unit",
 )
+# Action types whose target needs no registered enterprise (illegal units are never in a
+# register; a detention names people).
+NO_ENTERPRISE_ACTIONS = (*CLOSURE_ACTIONS, "criminal_detention", "administrative_detention")
 # Action types that are administrative penalty decisions (行政处罚案件).
 PENALTY_ACTIONS = ("fine", "suspend")
 # Action types whose `persons` column counts people (人次).
@@ -193,6 +196,14 @@ FIELDS: dict[str, tuple[str, str, str]] = {
     "site_id": ("重大危险源编号", "Site id", ""),
     "joint_operation_id": ("联合执法行动编号", "Joint operation id", ""),
     "name": ("企业名称", "Name", ""),
+    "credit_code": ("统一社会信用代码", "Unified social credit code",
+                    "18 位，末位校验（GB 32100） / 18 characters, checked (GB 32100)"),
+    "aliases": ("曾用名、别名（以 | 分隔）", "Former and other names (joined by |)", ""),
+    "registered": ("已在企业名录中（否 = 台账中出现的临时企业）",
+                   "In the register (false: provisional, named by a ledger)", "是/否 / bool"),
+    "batch": ("来源批次", "Batch it came from", ""),
+    "closed_on": ("注销、关闭日期", "Date closed", "日期 / date"),
+    "target_name": ("执法对象（原文）", "Target, as written", ""),
     "adcode": ("县（市、区）行政区划代码", "County adcode", "6 位代码 / 6 digits"),
     "sector": ("行业领域", "Sector", "代码 / code"),
     "department": ("检查部门", "Department", "代码 / code"),

@@ -1,0 +1,137 @@
+"""Enterprise identity: when two mentions of a firm are the same firm.
+
+Owns the unified social credit code (统一社会信用代码, GB 32100-2015: 18 characters, the last
+a check character over the first 17), the key a firm's name is matched on (NFKC, one kind of
+bracket, no spaces or punctuation, 有限责任公司 ↔ 有限公司 and the like), the stable id of a
+provisional firm (one a ledger names but the register does not hold), and the similarity that
+ranks registered firms as likely matches of a provisional one. Every rule is written once, as
+a Polars expression; the scalar helpers run the same expression on one value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections import Counter
+
+import numpy as np
+import polars as pl
+
+# --- unified social credit codes (GB 32100-2015) -------------------------------------------
+CREDIT_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # 31 characters: no I, O, S, V, Z
+CREDIT_WEIGHTS = np.array([pow(3, i, 31) for i in range(17)], np.int64)
+_VALUE = np.full(256, -1, np.int64)  # byte → value in the alphabet (-1: not allowed)
+for _i, _c in enumerate(CREDIT_ALPHABET):
+    _VALUE[ord(_c)] = _i
+CREDIT_CODE_HEADERS = ("统一社会信用代码", "社会信用代码", "信用代码", "统一代码")
+
+
+def credit_check_character(first17: str) -> str:
+    """The 18th character of a code whose first 17 are ``first17``."""
+    total = sum(CREDIT_ALPHABET.index(c) * int(w) for c, w in zip(first17, CREDIT_WEIGHTS))
+    return CREDIT_ALPHABET[(31 - total % 31) % 31]
+
+
+def clean_credit_code(text: pl.Expr) -> pl.Expr:
+    """A code as people type it (full-width, lower case, spaces) in its written form."""
+    return text.str.normalize("NFKC").str.replace_all(r"\s", "").str.to_uppercase()
+
+
+def credit_code_problems(codes: pl.Series) -> pl.Series:
+    """Per code (already cleaned; null or "" for none): null when it is a valid code, else
+    what is wrong with it. Vectorised: a million codes in well under a second."""
+    codes = codes.cast(pl.String).fill_null("")
+    length = codes.str.len_bytes().to_numpy()
+    problems = np.full(len(codes), None, object)
+    problems[(length != 18) & (length > 0)] = "not 18 characters"
+    full = np.flatnonzero(length == 18)
+    if len(full):
+        # Non-ASCII bytes (of a code longer in characters than bytes allow) map to -1.
+        raw = np.frombuffer("".join(codes.gather(full).to_list()).encode("utf-8"),
+                            np.uint8).reshape(-1, 18)
+        values = _VALUE[raw]
+        bad_char = (values < 0).any(axis=1)
+        region = raw[:, 2:8]
+        bad_region = ((region < ord("0")) | (region > ord("9"))).any(axis=1)
+        expected = (31 - (values[:, :17] * CREDIT_WEIGHTS).sum(axis=1) % 31) % 31
+        bad_check = expected != values[:, 17]
+        problems[full[bad_check]] = "wrong check character"
+        problems[full[bad_region]] = "characters 3-8 are not a region code"
+        problems[full[bad_char]] = "characters outside the code's alphabet"
+    # Multi-byte characters make a code of 18 characters longer than 18 bytes.
+    problems[(length != codes.str.len_chars().to_numpy()) & (length > 0)] = (
+        "characters outside the code's alphabet")
+    return pl.Series(problems.tolist(), dtype=pl.String)
+
+
+def credit_code_problem(code: str) -> str | None:
+    """What is wrong with one code (None: valid)."""
+    cleaned = pl.select(clean_credit_code(pl.lit(code))).item()
+    return credit_code_problems(pl.Series([cleaned])).item()
+
+
+# --- names -----------------------------------------------------------------------------------
+# Written forms of one legal form, longest first; the key keeps the last of each.
+LEGAL_FORMS = (("股份有限公司", "股份公司"), ("有限责任公司", "有限公司"), ("(集团)", "集团"))
+_PUNCTUATION = r"[\s·•・.,，、。;；:：'\"“”‘’`\-—–_/\\|]"
+
+
+def name_key(text: pl.Expr) -> pl.Expr:
+    """The key a firm's name is matched on: NFKC, lower case, all brackets as ( ), no spaces
+    or punctuation, one written form per legal form. '（演示）许昌 恒达有限责任公司' and
+    '(演示)许昌恒达有限公司' have the same key."""
+    key = text.str.normalize("NFKC").str.to_lowercase()
+    key = key.str.replace_all(_PUNCTUATION, "")
+    key = key.str.replace_all(r"[\[【〔〖{<《]", "(").str.replace_all(r"[\]】〕〗}>》]", ")")
+    for written, kept in LEGAL_FORMS:
+        key = key.str.replace_all(written, kept, literal=True)
+    return key
+
+
+def enterprise_key(name: str) -> str:
+    """:func:`name_key` of one name."""
+    return pl.select(name_key(pl.lit(str(name)))).item()
+
+
+def provisional_id(adcode: str, key: str, credit_code: str | None = None) -> str:
+    """The id of a firm not in the register: from its credit code when it has a valid one
+    (the same firm in any ledger), else from its county and name key — so another ledger, or
+    the same one again, naming the firm links to the same provisional firm."""
+    if credit_code:
+        return f"P{credit_code}"
+    digest = hashlib.sha1(f"{adcode}|{key}".encode()).hexdigest()[:10].upper()
+    return f"P{adcode}-{digest}"
+
+
+# --- similarity of names, for reconciliation -------------------------------------------------
+# Words most firm names share: they say nothing about which firm is meant.
+COMMON_WORDS = ("有限公司", "股份公司", "公司", "集团", "分公司", "有限", "责任", "(演示)")
+
+
+def _core(key: str) -> str:
+    for word in COMMON_WORDS:
+        key = key.replace(word, "")
+    return key
+
+
+def bigrams(key: str) -> Counter:
+    """Character bigrams of a name key less its common words (a one-character core counts
+    as itself)."""
+    core = _core(key)
+    if len(core) < 2:
+        return Counter([core]) if core else Counter()
+    return Counter(core[i:i + 2] for i in range(len(core) - 1))
+
+
+def similarity(a: Counter, b: Counter) -> float:
+    """Dice coefficient of two bigram multisets: 1.0 for the same core, 0.0 for nothing in
+    common."""
+    total = sum(a.values()) + sum(b.values())
+    return 2 * sum((a & b).values()) / total if total else 0.0
+
+
+def looks_like_a_name(text: str) -> bool:
+    """Whether a cell reads as a name at all (not a number or a dash)."""
+    text = unicodedata.normalize("NFKC", text).strip()
+    return bool(text) and not re.fullmatch(r"[\d\s.\-—/]*|无|/|-|—", text)

@@ -1,0 +1,577 @@
+"""The enterprise register (企业名录): who a ledger row is about, and the data steward's work on
+the register.
+
+Owns: reading the register; linking ledger rows to it (:class:`Linker`: a valid credit code
+first, then the name within the row's county, a unique match only; a firm the register does
+not hold becomes a *provisional* firm rather than a rejected row); every change to the
+register — provisional firms added by an ingest, a register file applied (new firms, renames
+kept as aliases, closures, provisional firms promoted), two firms merged — written as a new
+store version whose manifest keeps the history of changes; and reconciliation
+(:func:`unmatched`: provisional firms with their likeliest registered matches). A merge
+relinks the records of every table and updates the cube in one :class:`store.Transaction`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import hashlib
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from . import store
+from .errors import UserError
+from .identity import bigrams, name_key, provisional_id, similarity
+from .paths import cube_path
+from .vocab import NO_ENTERPRISE_ACTIONS
+
+SCHEMA = store.SCHEMAS["enterprises"]
+# Record tables that name an enterprise (relinked by a merge).
+LINKED_TABLES = ("inspections", "hazards", "enforcement_actions", "major_hazard_sites")
+MAX_FILES = 16  # the register's files are compacted into one beyond this
+
+
+def _link(data_dir: Path) -> Path:
+    return store.store_dir(data_dir) / "enterprises"
+
+
+def read_register(version: Path | None) -> pl.DataFrame:
+    """The register of a store version (every column; codes as text), empty if none."""
+    files = sorted(version.rglob("*.parquet")) if version is not None else []
+    if not files:
+        return pl.from_arrow(SCHEMA.empty_table()).with_columns(_plain_codes())
+    table = pq.read_table(files, schema=SCHEMA) if len(files) > 1 else pq.read_table(
+        files[0], schema=SCHEMA)
+    return pl.from_arrow(table).with_columns(_plain_codes())
+
+
+def _plain_codes() -> list[pl.Expr]:
+    return [pl.col(f.name).cast(pl.String) for f in SCHEMA if pa.types.is_dictionary(f.type)]
+
+
+def current_register(data_dir: Path) -> pl.DataFrame:
+    return read_register(store.current_version(data_dir, "enterprises"))
+
+
+def to_arrow(frame: pl.DataFrame) -> pa.Table:
+    """Register rows in the store's schema."""
+    arrow = frame.select(SCHEMA.names).to_arrow()
+    columns = []
+    for f in SCHEMA:
+        column = arrow.column(f.name)
+        if pa.types.is_dictionary(f.type):
+            column = pc.cast(column.cast(pa.string()), f.type)
+        columns.append(column.cast(f.type))
+    return pa.table(columns, schema=SCHEMA)
+
+
+def alias_list(aliases: str | None) -> list[str]:
+    return [a for a in (aliases or "").split("|") if a]
+
+
+def _keys_of(frame: pl.DataFrame) -> pl.DataFrame:
+    """(adcode, key, enterprise_id) of every name and alias of the firms in ``frame``."""
+    names = frame.select("enterprise_id", "adcode", pl.col("name").alias("text"))
+    aliases = frame.select("enterprise_id", "adcode",
+                           pl.col("aliases").fill_null("").str.split("|").alias("text")
+                           ).explode("text")
+    both = pl.concat([names, aliases]).filter(pl.col("text").is_not_null()
+                                              & (pl.col("text") != ""))
+    return both.select("adcode", name_key(pl.col("text")).alias("key"),
+                       "enterprise_id").unique(maintain_order=True)
+
+
+class Register:
+    """The register as matching needs it: credit codes, and name keys by county."""
+
+    def __init__(self, frame: pl.DataFrame):
+        self.frame = frame
+        self.codes = frame.filter(pl.col("credit_code").is_not_null()).select(
+            "credit_code", pl.col("enterprise_id").alias("by_code")).unique("credit_code",
+                                                                             keep="first")
+        self.keys = _keys_of(frame)
+
+    def add(self, rows: pl.DataFrame) -> None:
+        """Firms made during an ingest (provisional ones), matched by later sheets too."""
+        self.frame = pl.concat([self.frame, rows.select(self.frame.columns)],
+                               how="vertical_relaxed")
+        self.codes = pl.concat([self.codes, rows.filter(pl.col("credit_code").is_not_null())
+                                .select("credit_code", pl.col("enterprise_id").alias("by_code"))])
+        self.keys = pl.concat([self.keys, _keys_of(rows)]).unique(maintain_order=True)
+
+
+@dataclass
+class Linker:
+    """Links ledger rows to the register, and keeps the provisional firms it made and the
+    credit codes it learned for provisional firms that had none."""
+
+    register: Register
+    table: str
+    batch: str
+    strict: bool = False
+    new: dict[str, dict] = field(default_factory=dict)  # provisional id → register row
+    learned: dict[str, str] = field(default_factory=dict)  # provisional id → credit code
+
+    def link(self, rows: pl.DataFrame, headers: dict[str, str]) -> tuple[pl.Series, pl.Series]:
+        """(enterprise id, reason) per row of ``rows`` (columns ``adcode``, ``name``,
+        ``credit_code`` — valid codes only —, ``sector``, ``action_type`` if any; nulls where
+        the ledger says nothing). ``headers`` names the ledger's columns for the reasons."""
+        name_header = headers.get("name", "企业名称")
+        code_header = headers.get("credit_code", "统一社会信用代码")
+        f = rows.with_row_index("_i").with_columns(
+            pl.when(pl.col("name").str.len_chars() > 0).then(name_key(pl.col("name")))
+            .alias("key"),
+            pl.col("credit_code").fill_null(pl.lit(None, pl.String)))
+        f = f.join(self.register.codes, on="credit_code", how="left", maintain_order="left")
+        candidates = self.register.keys.group_by("adcode", "key").agg(
+            pl.col("enterprise_id").sort().alias("candidates"))
+        f = f.join(candidates, on=["adcode", "key"], how="left", maintain_order="left")
+        n = pl.col("candidates").list.len().fill_null(0)
+        f = f.with_columns(by_name=pl.when(n == 1).then(pl.col("candidates").list.first()),
+                           ambiguous=n > 1)
+        registered_codes = self.register.frame.select(
+            pl.col("enterprise_id").alias("by_name"),
+            pl.col("credit_code").alias("code_of_match"),
+            pl.col("registered").alias("match_registered"))
+        f = f.join(registered_codes.unique("by_name", keep="first"), on="by_name", how="left",
+                   maintain_order="left")
+        no_enterprise = (pl.col("action_type").cast(pl.String).is_in(NO_ENTERPRISE_ACTIONS)
+                         if "action_type" in f.columns else pl.lit(False))
+        named = pl.col("key").is_not_null() | pl.col("credit_code").is_not_null()
+        conflict = (pl.col("credit_code").is_not_null() & pl.col("by_code").is_null()
+                    & pl.col("code_of_match").is_not_null()
+                    & (pl.col("code_of_match") != pl.col("credit_code")))
+        unmatched = (named & pl.col("by_code").is_null() & pl.col("by_name").is_null()
+                     & ~pl.col("ambiguous") & pl.col("adcode").is_not_null())
+        f = f.with_columns(conflict=conflict.fill_null(False),
+                           unmatched=unmatched & ~no_enterprise)
+        ids = pl.coalesce(pl.col("by_code"), pl.when(~pl.col("conflict")).then(
+            pl.col("by_name")))
+        f = f.with_columns(found=ids)
+        provisional = self._provisional(f.filter(pl.col("unmatched")) if not self.strict
+                                        else f.clear())
+        quoted_name = pl.concat_str([pl.lit(f"{name_header}='"), pl.col("name"), pl.lit("'")])
+        quoted_code = pl.concat_str([pl.lit(f"{code_header}='"), pl.col("credit_code"),
+                                     pl.lit("'")])
+        reasons = (
+            pl.when(pl.col("conflict")).then(pl.concat_str([
+                pl.lit("credit_code_conflict: "), quoted_code, pl.lit(", but "), quoted_name,
+                pl.lit(" is "), pl.col("by_name"), pl.lit(" (code "), pl.col("code_of_match"),
+                pl.lit(")")]))
+            .when(pl.col("ambiguous") & pl.col("found").is_null()).then(pl.concat_str([
+                pl.lit("ambiguous_enterprise: "), quoted_name, pl.lit(" matches "),
+                pl.col("candidates").list.join(", "), pl.lit(" in "), pl.col("adcode")]))
+            .when(pl.col("unmatched") & pl.lit(self.strict)).then(pl.concat_str([
+                pl.lit("unknown_enterprise: "), pl.coalesce(quoted_name, quoted_code)])))
+        f = f.join(provisional, on="_i", how="left", maintain_order="left")
+        result = f.select(pl.coalesce("found", "provisional").alias("enterprise_id"),
+                          reasons.alias("reason"))
+        self._learn(f)
+        return result.get_column("enterprise_id"), result.get_column("reason")
+
+    def _provisional(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """Ids of provisional firms for the rows no firm matched (``_i``: row position): by
+        credit code when the row has one — or when its name has exactly one code among this
+        batch's rows — else by county and name."""
+        if not len(rows):
+            return pl.DataFrame({"_i": [], "provisional": []},
+                                schema={"_i": pl.UInt32, "provisional": pl.String})
+        code_of_name = rows.filter(pl.col("credit_code").is_not_null()).group_by(
+            "adcode", "key").agg(pl.col("credit_code").unique().alias("codes")).filter(
+            pl.col("codes").list.len() == 1).select(
+            "adcode", "key", pl.col("codes").list.first().alias("name_code"))
+        rows = rows.join(code_of_name, on=["adcode", "key"], how="left", maintain_order="left")
+        rows = rows.with_columns(code=pl.coalesce("credit_code", "name_code"))
+        firms = rows.unique(["adcode", "key", "code"], keep="first", maintain_order=True)
+        ids = []
+        made = []
+        for firm in firms.iter_rows(named=True):
+            pid = provisional_id(firm["adcode"], firm["key"] or "", firm["code"])
+            ids.append(pid)
+            if pid in self.new:
+                continue
+            self.new[pid] = {
+                "enterprise_id": pid, "credit_code": firm["code"],
+                "name": firm["name"] or firm["code"], "aliases": None,
+                "adcode": firm["adcode"], "sector": firm.get("sector"), "scale": None,
+                "licence": None, "risk_level": None, "dual_prevention": None, "lon": None,
+                "lat": None, "registered": False, "batch": self.batch, "closed_on": None}
+            made.append(self.new[pid])
+        if made:
+            self.register.add(pl.DataFrame(made, schema=self.register.frame.schema))
+        firms = firms.select("adcode", "key", "code").with_columns(
+            provisional=pl.Series(ids, dtype=pl.String))
+        return rows.join(firms, on=["adcode", "key", "code"], how="left", nulls_equal=True,
+                         maintain_order="left").select("_i", "provisional")
+
+    def _learn(self, f: pl.DataFrame) -> None:
+        """A provisional firm matched by name, without a code, whose row has one: learned."""
+        learned = f.filter(pl.col("found").is_not_null() & pl.col("credit_code").is_not_null()
+                           & pl.col("code_of_match").is_null()
+                           & (pl.col("match_registered") == False)  # noqa: E712
+                           & pl.col("by_code").is_null())
+        for pid, code in learned.select("found", "credit_code").unique().iter_rows():
+            self.learned.setdefault(pid, code)
+
+    def changes(self, used: set[str]) -> pl.DataFrame:
+        """The register rows this ingest adds or changes, for the ids its accepted rows use:
+        new provisional firms, and provisional firms with a credit code learned."""
+        rows = [row for pid, row in self.new.items() if pid in used]
+        for pid, code in self.learned.items():
+            if pid in used and pid not in self.new:
+                row = self.register.frame.filter(pl.col("enterprise_id") == pid).row(
+                    0, named=True)
+                rows.append({**row, "credit_code": code})
+        return pl.DataFrame(rows, schema=self.register.frame.schema)
+
+
+# --- writing the register ----------------------------------------------------------------------
+def history_entry(action: str, **details) -> dict:
+    return {"time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "user": getpass.getuser(), "action": action, **details}
+
+
+def register_build(update, label: str):
+    """A store build step for the register: ``update(current) -> (upserts, removed ids,
+    history entries, {batch: manifest entry})`` runs on the register as it is when the new
+    version is made (under the writer lock, so no change is lost); files holding a changed
+    firm are rewritten without it, the others hard-linked, the upserts written to one new
+    file."""
+    def build(new: Path, old: Path | None) -> None:
+        current = read_register(old)
+        upserts, removed, history, batches = update(current)
+        changed = set(upserts.get_column("enterprise_id").to_list()) | set(removed)
+        files = sorted(old.rglob("*.parquet")) if old is not None else []
+        compact = len(files) >= MAX_FILES
+        kept = []
+        for path in files:
+            relative = path.relative_to(old)
+            ids = pq.read_table(path, columns=["enterprise_id"]).column(0)
+            touched = pc.any(pc.is_in(ids, pa.array(list(changed), pa.string()))).as_py() \
+                if changed else False
+            if compact or touched:
+                table = pq.read_table(path, schema=SCHEMA)
+                if changed:
+                    table = table.filter(pc.invert(pc.is_in(
+                        table.column("enterprise_id"), pa.array(list(changed), pa.string()))))
+                kept.append(table)
+            else:
+                (new / relative).parent.mkdir(parents=True, exist_ok=True)
+                (new / relative).hardlink_to(path)
+        tables = [t for t in kept if t.num_rows]
+        if len(upserts):
+            tables.append(to_arrow(upserts))
+        if tables:
+            merged = pa.concat_tables(tables, promote_options="permissive").cast(SCHEMA)
+            pq.write_table(store.compact_dictionaries(merged.combine_chunks()),
+                           new / f"{label}-{uuid.uuid4().hex[:8]}.parquet")
+        manifest = store.read_manifest(old)
+        manifest.setdefault("history", []).extend(history)
+        manifest["batches"].update(batches)
+        store.write_manifest(new, manifest)
+    return build
+
+
+def provisional_changes(current: pl.DataFrame, changes: pl.DataFrame, batch: str,
+                        source: str):
+    """A :func:`register_build` update adding an ingest's provisional firms to the register
+    as it is now: firms it does not hold yet are added; a provisional firm it holds gets the
+    credit code learned for it, if it still has none; a registered one is left alone."""
+    now = {r["enterprise_id"]: r for r in current.filter(pl.col("enterprise_id").is_in(
+        changes.get_column("enterprise_id").to_list())).iter_rows(named=True)}
+    rows, added, learned = [], 0, 0
+    for row in changes.iter_rows(named=True):
+        held = now.get(row["enterprise_id"])
+        if held is None:
+            rows.append(row)
+            added += 1
+        elif not held["registered"] and not held["credit_code"] and row["credit_code"]:
+            rows.append({**held, "credit_code": row["credit_code"]})
+            learned += 1
+    entry = history_entry("provisional", batch=batch, source=source, added=added,
+                          codes_learned=learned)
+    return pl.DataFrame(rows, schema=current.schema), [], [entry] if rows else [], {}
+
+
+# --- applying a register file (new firms, renames, closures, promotions) ----------------------
+def resolve_register_rows(records: pl.DataFrame, register: Register,
+                          headers: dict[str, str]) -> tuple[pl.Series, pl.Series]:
+    """(enterprise id, reason) of each row of a register file: the id the file gives, else the
+    firm with its credit code, else the one its name or a former name (aliases) names in its
+    county — a unique match only; a row matching nothing gets a new id (from its credit code,
+    else its county and name)."""
+    name_header = headers.get("name", "企业名称")
+    f = records.with_row_index("_i").with_columns(key=name_key(pl.col("name")))
+    f = f.join(register.codes, on="credit_code", how="left", maintain_order="left")
+    given = pl.col("enterprise_id") if "enterprise_id" in f.columns else pl.lit(None, pl.String)
+    # Names and former names of the row, against every name and alias in the register.
+    texts = f.select("_i", "adcode", pl.concat_list(
+        pl.col("name"), pl.col("aliases").fill_null("").str.split("|")).alias("text")
+    ).explode("text").filter(pl.col("text") != "").with_columns(
+        key=name_key(pl.col("text")))
+    matches = texts.join(register.keys, on=["adcode", "key"], how="inner").group_by("_i").agg(
+        pl.col("enterprise_id").unique().sort().alias("candidates"))
+    f = f.join(matches, on="_i", how="left", maintain_order="left")
+    n = pl.col("candidates").list.len().fill_null(0)
+    known = set(register.frame.get_column("enterprise_id").to_list())
+    f = f.with_columns(given=given, by_name=pl.when(n == 1).then(
+        pl.col("candidates").list.first()), ambiguous=n > 1)
+    ids, reasons = [], []
+    for row in f.iter_rows(named=True):
+        if row["given"]:
+            ids.append(row["given"]), reasons.append(None)
+        elif row["by_code"]:
+            ids.append(row["by_code"]), reasons.append(None)
+        elif row["ambiguous"]:
+            ids.append(None)
+            reasons.append(f"ambiguous_enterprise: {name_header}='{row['name']}' matches "
+                           f"{', '.join(row['candidates'])} in {row['adcode']}")
+        elif row["by_name"]:
+            ids.append(row["by_name"]), reasons.append(None)
+        elif row["adcode"] and row["key"] and row.get("sector") is None:
+            ids.append(None)
+            reasons.append(f"missing_field: {headers.get('sector', '行业')} (a firm new to the "
+                           "register needs its sector)")
+        elif row["adcode"] and row["key"]:
+            seed = row["credit_code"] or f"{row['adcode']}|{row['key']}"
+            new_id = f"E{hashlib.sha1(seed.encode()).hexdigest()[:12].upper()}"
+            if new_id in known:  # a firm of the same seed that has since been renamed
+                new_id += f"-{len(known)}"
+            ids.append(new_id), reasons.append(None)
+        else:
+            ids.append(None), reasons.append(None)  # missing fields are reported elsewhere
+    return pl.Series(ids, dtype=pl.String), pl.Series(reasons, dtype=pl.String)
+
+
+def apply_register_rows(current: pl.DataFrame, rows: pl.DataFrame, provided: set[str],
+                        batch: str, source: str) -> tuple[pl.DataFrame, dict]:
+    """The register rows after ``rows`` (resolved ids, the store's columns) are applied to
+    ``current``, and a history entry. For a firm already there, only the ``provided``
+    columns change; a new name keeps the old one as an alias; a provisional firm becomes
+    registered."""
+    existing = {r["enterprise_id"]: r for r in current.iter_rows(named=True)}
+    out, added, renamed, promoted, closed = [], [], [], [], []
+    for row in rows.iter_rows(named=True):
+        before = existing.get(row["enterprise_id"])
+        if before is None:
+            out.append({**row, "registered": True, "batch": batch})
+            added.append(row["enterprise_id"])
+            continue
+        after = dict(before)
+        for column in provided:
+            if column in after and column not in ("enterprise_id", "aliases", "batch"):
+                if row[column] is not None or column == "closed_on":
+                    after[column] = row[column]
+        aliases = alias_list(before["aliases"]) + alias_list(row.get("aliases"))
+        if row["name"] and before["name"] and row["name"] != before["name"]:
+            aliases.append(before["name"])
+            renamed.append(row["enterprise_id"])
+        after["aliases"] = "|".join(dict.fromkeys(a for a in aliases if a != after["name"])
+                                    ) or None
+        if not before["registered"]:
+            promoted.append(row["enterprise_id"])
+        after["registered"] = True
+        if after["closed_on"] is not None and before["closed_on"] != after["closed_on"]:
+            closed.append(row["enterprise_id"])
+        out.append(after)
+    entry = history_entry("register", batch=batch, source=source, added=len(added),
+                          updated=len(out) - len(added), renamed=renamed, promoted=promoted,
+                          closed=closed)
+    return pl.DataFrame(out, schema=current.schema), entry
+
+
+# --- reconciliation ----------------------------------------------------------------------------
+def linked_records(data_dir: Path, ids: list[str],
+                   tables: tuple[str, ...] = LINKED_TABLES[:3]) -> pl.DataFrame:
+    """Per (table, enterprise_id, adcode): how many records of ``tables`` name one of
+    ``ids`` (only the id and adcode columns are read, filtered in Arrow)."""
+    frames = []
+    wanted = pa.array(ids, pa.string())
+    for table in tables:
+        version = store.current_version(data_dir, table)
+        files = [str(p) for p in sorted(version.rglob("*.parquet"))] if version else []
+        if not files or not ids:
+            continue
+        found = ds.dataset(files, format="parquet").to_table(
+            columns=["enterprise_id", "adcode"], filter=pc.field("enterprise_id").isin(wanted))
+        frames.append(pl.from_arrow(found).with_columns(pl.col("*").cast(pl.String))
+                      .group_by("enterprise_id", "adcode").len("records")
+                      .with_columns(table=pl.lit(table)))
+    if not frames:
+        return pl.DataFrame(schema={"enterprise_id": pl.String, "adcode": pl.String,
+                                    "records": pl.UInt32, "table": pl.String})
+    return pl.concat(frames)
+
+
+def unmatched(data_dir: Path, county: str | None = None, top: int = 3) -> pl.DataFrame:
+    """The provisional firms (of ``county``), most records first, each with its records per
+    table and the ``top`` registered firms of its county whose names are most alike
+    (character bigrams; exact name matches in other counties too)."""
+    register = current_register(data_dir)
+    provisional = register.filter(~pl.col("registered"))
+    if county is not None:
+        provisional = provisional.filter(pl.col("adcode") == county)
+    counts = linked_records(data_dir, provisional.get_column("enterprise_id").to_list())
+    per_table = counts.group_by("enterprise_id").agg(
+        [pl.col("records").filter(pl.col("table") == t).sum().alias(t)
+         for t in LINKED_TABLES[:3]])
+    registered = register.filter(pl.col("registered"))
+    keys = _keys_of(registered)
+    grams = {}  # county → [(id, bigrams)]
+    for adcode, key, eid in keys.iter_rows():
+        grams.setdefault(adcode, []).append((eid, bigrams(key)))
+    names = dict(zip(registered["enterprise_id"], registered["name"]))
+    by_key = {}
+    for adcode, key, eid in keys.iter_rows():
+        by_key.setdefault(key, set()).add((eid, adcode))
+    suggestions = []
+    for adcode, name in provisional.select("adcode", "name").iter_rows():
+        key = pl.select(name_key(pl.lit(name))).item()
+        mine = bigrams(key)
+        scores: dict[str, float] = {}
+        for eid, theirs in grams.get(adcode, []):
+            score = similarity(mine, theirs)
+            if score > scores.get(eid, 0):
+                scores[eid] = score
+        for eid, elsewhere in by_key.get(key, ()):
+            if elsewhere != adcode:
+                scores[eid] = 1.0
+        best = sorted(((s, e) for e, s in scores.items() if s > 0), key=lambda t: (-t[0], t[1]))
+        suggestions.append("; ".join(f"{e} {names[e]} {s:.2f}" for s, e in best[:top]))
+    out = provisional.select("enterprise_id", "name", "adcode", "credit_code", "batch")
+    out = out.with_columns(suggestions=pl.Series(suggestions, dtype=pl.String))
+    out = out.join(per_table, on="enterprise_id", how="left").with_columns(
+        [pl.col(t).fill_null(0).cast(pl.Int64) for t in LINKED_TABLES[:3]])
+    return out.with_columns(records=pl.sum_horizontal(list(LINKED_TABLES[:3]))).sort(
+        ["records", "enterprise_id"], descending=[True, False])
+
+
+# --- merging two firms -------------------------------------------------------------------------
+@dataclass
+class MergeReport:
+    source: str
+    target: str
+    relinked: dict[str, int]
+    cube_updated: bool
+
+    def summary(self) -> str:
+        moved = ", ".join(f"{t} {n:,}" for t, n in self.relinked.items()) or "no records"
+        cube = "; cube updated" if self.cube_updated else ""
+        return (f"merged {self.source} into {self.target}: records relinked ({moved}); "
+                f"{self.source}'s names kept as aliases of {self.target}{cube}")
+
+
+def _relink_build(source: str, target: str, counted: dict[str, int], table: str):
+    def build(new: Path, old: Path) -> None:
+        for path in sorted(old.rglob("*.parquet")):
+            relative = path.relative_to(old)
+            (new / relative).parent.mkdir(parents=True, exist_ok=True)
+            ids = pq.read_table(path, columns=["enterprise_id"]).column(0)
+            hits = pc.sum(pc.equal(ids.cast(pa.string()), source)).as_py() or 0
+            if not hits:
+                (new / relative).hardlink_to(path)
+                continue
+            table_data = pq.read_table(path, schema=store.SCHEMAS[table])
+            column = table_data.column("enterprise_id")
+            relinked = pc.if_else(pc.equal(column, source), pa.scalar(target), column)
+            table_data = table_data.set_column(table_data.schema.get_field_index(
+                "enterprise_id"), "enterprise_id", relinked.cast(pa.string()))
+            pq.write_table(store.compact_dictionaries(table_data), new / relative)
+            counted[table] = counted.get(table, 0) + hits
+        store.write_manifest(new, store.read_manifest(old))
+    return build
+
+
+def merge(data_dir: Path, source: str, target: str) -> MergeReport:
+    """Merge firm ``source`` (a provisional one) into ``target``: every record naming it is
+    relinked, its names become ``target``'s aliases (so later ledgers link to ``target``), it
+    leaves the register, the history says so, and the cube's distinct counts follow — all in
+    one transaction."""
+    from .cube import cube_build, load_cube_file, recompute
+
+    data_dir = Path(data_dir)
+    link = _link(data_dir)
+    with store.Transaction(data_dir) as change:
+        register = read_register(change.old(link))
+        rows = {r["enterprise_id"]: r for r in register.filter(
+            pl.col("enterprise_id").is_in([source, target])).iter_rows(named=True)}
+        where = store.store_dir(data_dir) / "enterprises"
+        for eid in (source, target):
+            if eid not in rows:
+                raise UserError(f"enterprises merge: no enterprise {eid!r} in the register "
+                                f"({where})")
+        if source == target:
+            raise UserError(f"enterprises merge: {source!r} cannot be merged into itself")
+        if rows[source]["registered"]:
+            raise UserError(f"enterprises merge: {source} ({rows[source]['name']}) is a "
+                            "registered firm; only a provisional one is merged away")
+        codes = {rows[e]["credit_code"] for e in (source, target)} - {None}
+        if len(codes) > 1:
+            raise UserError(f"enterprises merge: {source} and {target} have different credit "
+                            f"codes ({', '.join(sorted(codes))}): they are different firms")
+        relinked: dict[str, int] = {}
+        versions, months = {}, []
+        for table in LINKED_TABLES:
+            table_link = store.store_dir(data_dir) / table
+            old = change.old(table_link)
+            if old is None:
+                continue
+            files = [str(p) for p in sorted(old.rglob("*.parquet"))]
+            hits = ds.dataset(files, format="parquet").count_rows(
+                filter=pc.field("enterprise_id") == source) if files else 0
+            if hits and table == "inspections":  # the months whose distinct counts change
+                dates = ds.dataset(files, format="parquet").to_table(
+                    columns=["date"], filter=pc.field("enterprise_id") == source).column(0)
+                months = sorted({d.year * 12 + d.month - 1 for d in dates.to_pylist()})
+            if hits:
+                versions[table] = change.build(table_link, _relink_build(source, target,
+                                                                         relinked, table))
+
+        def update(current: pl.DataFrame):
+            src = current.filter(pl.col("enterprise_id") == source).row(0, named=True)
+            dst = current.filter(pl.col("enterprise_id") == target).row(0, named=True)
+            aliases = alias_list(dst["aliases"]) + [src["name"], *alias_list(src["aliases"])]
+            merged = {**dst, "aliases": "|".join(dict.fromkeys(
+                a for a in aliases if a and a != dst["name"])) or None,
+                "credit_code": dst["credit_code"] or src["credit_code"]}
+            entry = history_entry("merge", source=source, source_name=src["name"],
+                                  target=target, target_name=dst["name"], records=relinked)
+            return pl.DataFrame([merged], schema=current.schema), [source], [entry], {}
+
+        change.build(link, register_build(update, "merge"))
+        cube_updated = False
+        if "inspections" in versions and cube_path(data_dir).exists():
+            built = {t: (versions[t].name if t in versions else
+                         (v.name if (v := change.old(store.store_dir(data_dir) / t)) else None))
+                     for t in ("inspections", "hazards", "enforcement_actions",
+                               "joint_operations", "accidents")}
+            cube = load_cube_file(data_dir)
+            recompute(cube, "enterprises_inspected", months[0], months[-1],
+                      [str(p) for p in sorted(versions["inspections"].rglob("*.parquet"))])
+            change.build(cube_path(data_dir), cube_build(cube, built))
+            cube_updated = True
+    return MergeReport(source, target, relinked, cube_updated)
+
+
+def provisional_summary(enterprises, data_dir: Path) -> dict:
+    """For the risk map: how many provisional firms ``enterprises`` (a register frame, maybe
+    cut to a user's counties) holds and how many records of each table name them."""
+    frame = enterprises if isinstance(enterprises, pl.DataFrame) else pl.from_pandas(
+        enterprises.assign(**{c: enterprises[c].astype(str) for c in ("adcode",)}))
+    registered = frame.get_column("registered").fill_null(True)
+    ids = frame.filter(~registered).get_column("enterprise_id").cast(pl.String).to_list()
+    counts = linked_records(data_dir, ids)
+    per_table = Counter()
+    for table, n in counts.select("table", "records").iter_rows():
+        per_table[table] += n
+    return {"firms": len(ids), "records": dict(per_table),
+            "total": int(sum(per_table.values()))}
+
