@@ -1,10 +1,16 @@
-"""Ingest speed: rows/second for a CSV ledger (read + validate + write), side by side with
-plain ``pyarrow.csv.read_csv`` + ``pyarrow.parquet.write_table`` of the same file.
+"""Ingest speed: rows/second for a CSV ledger (read + validate + link every row to the
+enterprise register + write), side by side with plain ``pyarrow.csv.read_csv`` +
+``pyarrow.parquet.write_table`` of the same file.
 
-Each method runs in its own process so that its peak memory (max RSS) is its own. Prints a
-table and writes benchmarks/results/ingest.json.
+The ledger names its firms as county ledgers do: by name (half of them written with another
+legal form or other brackets than the register's: 有限责任公司 for 有限公司, (演示) for
+（演示）), one row in five with a credit code, against a register of ``--firms`` firms; a
+tenth of the rows name firms the register does not hold (they become provisional firms).
+Each method runs in its own process so that its peak memory (max RSS) is its own; the
+register is written before the clock starts. Prints a table and writes
+benchmarks/results/ingest.json.
 
-    python benchmarks/ingest.py [--rows 1000000]
+    python benchmarks/ingest.py [--rows 1000000] [--firms 100000]
 """
 
 from __future__ import annotations
@@ -23,12 +29,56 @@ SECTORS = ["工贸", "建筑施工", "危险化学品", "消防", "人员密集�
 DEPARTMENTS = ["应急", "市场监管", "消防救援", "住建"]
 
 
-def write_ledger(path: Path, rows: int) -> None:
+UNREGISTERED_SHARE = 0.1  # of the ledger's rows
+CODED_SHARE = 0.2  # rows that give the firm's credit code
+
+
+def firm_name(i: int, county: str) -> str:
+    return f"（演示）{county[:2]}{i:06d}号商贸有限公司"
+
+
+def register(firms: int):
+    """The register: ``firms`` firms over the six counties, every other one with a code."""
+    import pandas as pd
+
+    from safetyviz.demo import demo_credit_code
+
+    adcodes = ["411002", "411003", "411024", "411025", "411081", "411082"]
+    return pd.DataFrame({
+        "enterprise_id": [f"E{i:07d}" for i in range(firms)],
+        "credit_code": [demo_credit_code(adcodes[i % 6], f"E{i}") if i % 2 == 0 else None
+                        for i in range(firms)],
+        "name": [firm_name(i, COUNTIES[i % 6]) for i in range(firms)], "aliases": None,
+        "adcode": [adcodes[i % 6] for i in range(firms)], "sector": "industry_trade",
+        "scale": "below", "licence": "none", "risk_level": "blue", "dual_prevention": "none",
+        "lon": None, "lat": None, "registered": True, "batch": "register", "closed_on": None})
+
+
+def write_ledger(path: Path, rows: int, firms: int) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(2020)
+    frame = register(firms)
+    codes = frame["credit_code"].to_numpy()
+    firm = rng.integers(0, firms, rows)
+    unregistered = rng.random(rows) < UNREGISTERED_SHARE
+    coded = rng.random(rows) < CODED_SHARE
     with open(path, "w", encoding="utf-8") as f:
-        f.write("检查编号,检查日期,所属县区,行业,检查部门\n")
+        f.write("检查编号,检查日期,所属县区,企业名称,统一社会信用代码,行业,检查部门\n")
         for i in range(rows):
+            k = int(firm[i])
+            county = COUNTIES[k % 6]
+            if unregistered[i]:  # 10,000 firms no register holds
+                k %= 10_000
+                county = COUNTIES[k % 6]
+                name, code = f"{county[:2]}新开{k:05d}号加工厂", ""
+            else:
+                name = firm_name(k, county)
+                if i % 2:  # written as ledgers do
+                    name = name.replace("有限公司", "有限责任公司").replace("（演示）", "(演示)")
+                code = codes[k] if coded[i] and isinstance(codes[k], str) else ""
             f.write(f"B{i:08d},20{18 + i % 4}-{1 + i % 12:02d}-{1 + i % 28:02d},"
-                    f"{COUNTIES[i % 6]},{SECTORS[i % 6]},{DEPARTMENTS[i % 4]}\n")
+                    f"{county},{name},{code},{SECTORS[i % 6]},{DEPARTMENTS[i % 4]}\n")
 
 
 def run_baseline(ledger: Path, out: Path) -> int:
@@ -40,17 +90,40 @@ def run_baseline(ledger: Path, out: Path) -> int:
     return table.num_rows
 
 
-def run_safetyviz(ledger: Path, out: Path) -> int:
-    from safetyviz.ingest import ingest
+def prepare_safetyviz(out: Path, firms: int) -> None:
+    """The data dir: the shipped regions and a register of ``firms`` firms (written as
+    `safetyviz enterprises register` writes one)."""
+    import polars as pl
+
+    from safetyviz import register as register_module
+    from safetyviz import store
     from safetyviz.paths import shipped_dir
 
     shutil.copytree(shipped_dir() / "regions", out / "regions")
+    firms_frame = pl.from_pandas(register(firms)).with_columns(
+        pl.col("lon", "lat").cast(pl.Float64), pl.col("closed_on").cast(pl.Date))
+
+    def update(current):
+        return firms_frame, [], [], {}
+
+    store.store_dir(out).mkdir(parents=True, exist_ok=True)
+    store.publish(store.store_dir(out) / "enterprises",
+                  register_module.register_build(update, "register"))
+
+
+def run_safetyviz(ledger: Path, out: Path) -> int:
+    from safetyviz.ingest import ingest
+
     report = ingest(ledger, table="inspections", data_dir=out)
     assert report.rejected_total == 0, report.summary()
+    RESULT["linked"], RESULT["provisional"] = report.linked, report.provisional
     return report.accepted
 
 
-def _child(method: str, ledger: str, out: str, queue) -> None:
+RESULT: dict = {}
+
+
+def _child(method: str, ledger: str, out: str, firms: int, queue) -> None:
     # Imports are a fixed start-up cost, not a per-row one: done before the clock starts.
     import pyarrow.csv  # noqa: F401
     import pyarrow.parquet  # noqa: F401
@@ -59,20 +132,22 @@ def _child(method: str, ledger: str, out: str, queue) -> None:
         import geopandas  # noqa: F401  (the catalog's region reader)
 
         import safetyviz.ingest  # noqa: F401
+        prepare_safetyviz(Path(out), firms)
     start = time.perf_counter()
     rows = {"baseline": run_baseline, "safetyviz": run_safetyviz}[method](Path(ledger),
                                                                           Path(out))
     seconds = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put({"method": method, "rows": rows, "seconds": seconds, "peak_rss_mb": peak_mb})
+    queue.put({"method": method, "rows": rows, "seconds": seconds, "peak_rss_mb": peak_mb,
+               **RESULT})
 
 
-def measure(method: str, ledger: Path, folder: Path) -> dict:
+def measure(method: str, ledger: Path, folder: Path, firms: int) -> dict:
     out = folder / method
     out.mkdir()
     queue = mp.get_context("spawn").Queue()
-    process = mp.get_context("spawn").Process(target=_child,
-                                              args=(method, str(ledger), str(out), queue))
+    process = mp.get_context("spawn").Process(target=_child, args=(
+        method, str(ledger), str(out), firms, queue))
     process.start()
     result = queue.get()
     process.join()
@@ -83,17 +158,21 @@ def measure(method: str, ledger: Path, folder: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--firms", type=int, default=100_000,
+                        help="firms in the register (default 100,000)")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="ingest-bench-"))
     try:
         ledger = folder / "inspections.csv"
-        write_ledger(ledger, args.rows)
+        write_ledger(ledger, args.rows, args.firms)
         size_mb = ledger.stat().st_size / 1e6
-        results = [measure(m, ledger, folder) for m in ("baseline", "safetyviz")]
+        results = [measure(m, ledger, folder, args.firms) for m in ("baseline", "safetyviz")]
     finally:
         shutil.rmtree(folder)
     ratio = results[1]["rows_per_second"] / results[0]["rows_per_second"]
-    print(f"{args.rows:,} rows, {size_mb:.0f} MB CSV")
+    print(f"{args.rows:,} rows, {size_mb:.0f} MB CSV, register of {args.firms:,} firms; "
+          f"rows linked {results[1]['linked']:,}, provisional firms added "
+          f"{results[1]['provisional']:,}")
     print(f"{'method':<10} {'seconds':>8} {'rows/s':>11} {'peak RSS MB':>12}")
     for r in results:
         print(f"{r['method']:<10} {r['seconds']:>8.2f} {r['rows_per_second']:>11,.0f} "
@@ -102,8 +181,8 @@ def main() -> None:
           f"peak memory target < 1,500 MB")
     out = Path(__file__).parent / "results" / "ingest.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"rows": args.rows, "csv_mb": size_mb, "results": results,
-                               "rate_ratio": ratio}, indent=2))
+    out.write_text(json.dumps({"rows": args.rows, "firms": args.firms, "csv_mb": size_mb,
+                               "results": results, "rate_ratio": ratio}, indent=2))
 
 
 if __name__ == "__main__":

@@ -201,11 +201,16 @@ def _check_credit_codes(frame: pl.DataFrame, name: str) -> pl.DataFrame:
     """``frame`` with each cell of credit-code column ``name`` cleaned (``_clean_<name>``)
     and what is wrong with it (``_problem_<name>``), checked all at once. In an organisation
     code column only cells of 18 characters are taken as credit codes."""
-    cleaned = frame.select(clean_credit_code(pl.col(name))).to_series()
+    codes = frame.get_column(name).unique()  # ledgers repeat a firm's code
+    cleaned = codes.to_frame().select(clean_credit_code(pl.col(name))).to_series()
     if name == "org_code":
         cleaned = cleaned.set(cleaned.str.len_chars() != 18, "")
-    return frame.with_columns(cleaned.alias(f"_clean_{name}"),
-                              credit_code_problems(cleaned).alias(f"_problem_{name}"))
+    problems = credit_code_problems(cleaned)
+    column = pl.col(name)
+    return frame.with_columns(
+        column.replace_strict(codes, cleaned, return_dtype=pl.String).alias(f"_clean_{name}"),
+        column.replace_strict(codes, problems, return_dtype=pl.String)
+        .alias(f"_problem_{name}"))
 
 
 def _credit_codes(name: str, header: str) -> tuple[pl.Expr, pl.Expr]:
@@ -480,7 +485,7 @@ def ingest(path, table: str, data_dir=None, mapping=None, dry_run: bool = False,
     sheets = read_ledger(path, column_mapping, content)
     counties = RegionIndex(load_regions(open_catalog(ensure_catalog(data_dir)),
                                         geometry=False))
-    register = register_module.Register(register_module.current_register(data_dir))
+    register = register_module.Register.load(data_dir)
     linker = register_module.Linker(register, table, batch, strict)
     known = KnownIds(data_dir, table, batch if force else None)
     if table == "enterprises":  # a register row of a known firm updates it
@@ -511,7 +516,10 @@ def ingest(path, table: str, data_dir=None, mapping=None, dry_run: bool = False,
     report.notes = len(notes)
     changes = None
     if table in LINKED:
-        used = set(accepted.get_column("enterprise_id").drop_nulls().to_list())
+        ids = accepted.get_column("enterprise_id")
+        made = list(linker.new) + list(linker.learned)  # which of them accepted rows use
+        used = set(ids.filter(ids.is_in(pl.Series(made, dtype=pl.String).implode()))
+                   .unique().to_list()) if made else set()
         changes = linker.changes(used)
         report.provisional = sum(1 for pid in linker.new if pid in used)
         report.linked = int(accepted.get_column("enterprise_id").is_not_null().sum())

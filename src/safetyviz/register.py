@@ -14,6 +14,7 @@ relinks the records of every table and updates the cube in one :class:`store.Tra
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import getpass
 import hashlib
 import uuid
@@ -61,6 +62,7 @@ def current_register(data_dir: Path) -> pl.DataFrame:
     return read_register(store.current_version(data_dir, "enterprises"))
 
 
+
 def to_arrow(frame: pl.DataFrame) -> pa.Table:
     """Register rows in the store's schema."""
     arrow = frame.select(SCHEMA.names).to_arrow()
@@ -78,34 +80,73 @@ def alias_list(aliases: str | None) -> list[str]:
 
 
 def _keys_of(frame: pl.DataFrame) -> pl.DataFrame:
-    """(adcode, key, enterprise_id) of every name and alias of the firms in ``frame``."""
+    """(adcode, text, key, enterprise_id) of every name and alias of the firms in ``frame``."""
     names = frame.select("enterprise_id", "adcode", pl.col("name").alias("text"))
     aliases = frame.select("enterprise_id", "adcode",
                            pl.col("aliases").fill_null("").str.split("|").alias("text")
                            ).explode("text")
     both = pl.concat([names, aliases]).filter(pl.col("text").is_not_null()
                                               & (pl.col("text") != ""))
-    return both.select("adcode", name_key(pl.col("text")).alias("key"),
+    return both.select("adcode", "text", name_key(pl.col("text")).alias("key"),
                        "enterprise_id").unique(maintain_order=True)
 
 
-class Register:
-    """The register as matching needs it: credit codes, and name keys by county."""
+# The name keys of a register version, beside its files (not *.parquet: no reader of the
+# table sees it); named by the version of identity.name_key, so a new rule recomputes them.
+KEYS_FILE = "_name_keys.v1.arrow"
 
-    def __init__(self, frame: pl.DataFrame):
+
+def _read_keys(version: Path | None) -> pl.DataFrame | None:
+    path = version / KEYS_FILE if version is not None else None
+    return pl.read_ipc(path) if path is not None and path.exists() else None
+
+
+def _write_keys(version: Path, keys: pl.DataFrame) -> None:
+    keys.write_ipc(version / KEYS_FILE)
+
+
+class Register:
+    """The register as matching needs it: credit codes, and name keys by county (read from
+    the version's key file when it has one: the keys of 100,000 names cost 0.1 s)."""
+
+    def __init__(self, frame: pl.DataFrame, keys: pl.DataFrame | None = None):
         self.frame = frame
         self.codes = frame.filter(pl.col("credit_code").is_not_null()).select(
             "credit_code", pl.col("enterprise_id").alias("by_code")).unique("credit_code",
                                                                              keep="first")
-        self.keys = _keys_of(frame)
+        self.keys = keys if keys is not None else _keys_of(frame)
+
+    @classmethod
+    def load(cls, data_dir: Path) -> Register:
+        version = store.current_version(data_dir, "enterprises")
+        return cls(read_register(version), _read_keys(version))
+
+    @functools.cached_property
+    def candidates(self) -> pl.DataFrame:
+        """(adcode, key) → the ids of the firms with that name key in that county."""
+        return self.keys.group_by("adcode", "key").agg(
+            pl.col("enterprise_id").unique().sort().alias("candidates"))
 
     def add(self, rows: pl.DataFrame) -> None:
         """Firms made during an ingest (provisional ones), matched by later sheets too."""
+        self.__dict__.pop("candidates", None)
         self.frame = pl.concat([self.frame, rows.select(self.frame.columns)],
                                how="vertical_relaxed")
         self.codes = pl.concat([self.codes, rows.filter(pl.col("credit_code").is_not_null())
                                 .select("credit_code", pl.col("enterprise_id").alias("by_code"))])
         self.keys = pl.concat([self.keys, _keys_of(rows)]).unique(maintain_order=True)
+
+    def name_keys(self, names: pl.Series) -> pl.Series:
+        """:func:`identity.name_key` of ``names``, each distinct name once; a name written as
+        the register writes it takes the register's key (no string work at all)."""
+        distinct = names.drop_nulls().unique()
+        known = self.keys.select("text", "key").unique("text")
+        hit = distinct.to_frame("text").join(known, on="text", how="inner")
+        missed = distinct.filter(~distinct.is_in(hit.get_column("text")))
+        table = pl.concat([hit, missed.to_frame("text").with_columns(
+            name_key(pl.col("text")).alias("key"))])
+        return names.replace_strict(table.get_column("text"), table.get_column("key"),
+                                    default=None, return_dtype=pl.String)
 
 
 @dataclass
@@ -124,16 +165,46 @@ class Linker:
         """(enterprise id, reason) per row of ``rows`` (columns ``adcode``, ``name``,
         ``credit_code`` — valid codes only —, ``sector``, ``action_type`` if any; nulls where
         the ledger says nothing). ``headers`` names the ledger's columns for the reasons."""
+        # Ledgers name a firm many times: each distinct (county, name, code, action) is
+        # linked once, found again by a 64-bit hash of its values (checked after).
+        columns = [c for c in rows.columns if c != "sector"]
+        hashes = rows.select(pl.struct(columns).hash().alias("_h"))
+        combos = rows.select(columns).with_columns(hashes).unique(
+            "_h", keep="first", maintain_order=True)
+        ids, reasons = self._link_distinct(combos.drop("_h"), headers)
+        combos = combos.with_columns(_id=ids, _reason=reasons)
+        back = hashes.join(combos.rename({c: f"_{c}" for c in columns}), on="_h",
+                           how="left", maintain_order="left")
+        if not all(back.get_column(f"_{c}").eq_missing(rows.get_column(c)).all()
+                   for c in columns):  # two combinations with one hash: join on the values
+            back = rows.join(combos.drop("_h"), on=columns, how="left", nulls_equal=True,
+                             maintain_order="left")
+        linked = back.get_column("_id")
+        self._sectors(linked, rows.get_column("sector"))
+        return linked, back.get_column("_reason")
+
+    def _sectors(self, ids: pl.Series, sectors: pl.Series) -> None:
+        """A new provisional firm's sector: that of the first row naming it."""
+        pending = [pid for pid, row in self.new.items() if row["sector"] is None]
+        if not pending:
+            return
+        first = pl.DataFrame({"id": ids, "sector": sectors.cast(pl.String)}).filter(
+            pl.col("id").is_in(pending) & pl.col("sector").is_not_null()).unique(
+            "id", keep="first")
+        for pid, sector in first.iter_rows():
+            self.new[pid]["sector"] = sector
+
+    def _link_distinct(self, rows: pl.DataFrame,
+                       headers: dict[str, str]) -> tuple[pl.Series, pl.Series]:
         name_header = headers.get("name", "企业名称")
         code_header = headers.get("credit_code", "统一社会信用代码")
         f = rows.with_row_index("_i").with_columns(
-            pl.when(pl.col("name").str.len_chars() > 0).then(name_key(pl.col("name")))
-            .alias("key"),
-            pl.col("credit_code").fill_null(pl.lit(None, pl.String)))
+            key=self.register.name_keys(rows.get_column("name")),
+            credit_code=pl.col("credit_code").fill_null(pl.lit(None, pl.String)))
+        f = f.with_columns(key=pl.when(pl.col("key") != "").then(pl.col("key")))
         f = f.join(self.register.codes, on="credit_code", how="left", maintain_order="left")
-        candidates = self.register.keys.group_by("adcode", "key").agg(
-            pl.col("enterprise_id").sort().alias("candidates"))
-        f = f.join(candidates, on=["adcode", "key"], how="left", maintain_order="left")
+        f = f.join(self.register.candidates, on=["adcode", "key"], how="left",
+                   maintain_order="left")
         n = pl.col("candidates").list.len().fill_null(0)
         f = f.with_columns(by_name=pl.when(n == 1).then(pl.col("candidates").list.first()),
                            ambiguous=n > 1)
@@ -201,7 +272,7 @@ class Linker:
             self.new[pid] = {
                 "enterprise_id": pid, "credit_code": firm["code"],
                 "name": firm["name"] or firm["code"], "aliases": None,
-                "adcode": firm["adcode"], "sector": firm.get("sector"), "scale": None,
+                "adcode": firm["adcode"], "sector": None, "scale": None,
                 "licence": None, "risk_level": None, "dual_prevention": None, "lon": None,
                 "lat": None, "registered": False, "batch": self.batch, "closed_on": None}
             made.append(self.new[pid])
@@ -273,6 +344,13 @@ def register_build(update, label: str):
             merged = pa.concat_tables(tables, promote_options="permissive").cast(SCHEMA)
             pq.write_table(store.compact_dictionaries(merged.combine_chunks()),
                            new / f"{label}-{uuid.uuid4().hex[:8]}.parquet")
+        keys = _read_keys(old)
+        if keys is None:
+            keys = _keys_of(read_register(new))
+        else:  # the old version's keys, less the changed firms', plus the upserts'
+            keys = pl.concat([keys.filter(~pl.col("enterprise_id").is_in(
+                pl.Series(list(changed), dtype=pl.String).implode())), _keys_of(upserts)])
+        _write_keys(new, keys)
         manifest = store.read_manifest(old)
         manifest.setdefault("history", []).extend(history)
         manifest["batches"].update(batches)
