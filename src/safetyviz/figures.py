@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.patheffects import withStroke
 
 from .errors import UserError
+from .regions import mapped_units
 
 # Fonts with Chinese glyphs, the first installed one is used (Debian: fonts-noto-cjk).
 CJK_FONTS = ["Noto Sans CJK SC", "Noto Sans CJK JP", "Source Han Sans SC", "WenQuanYi Zen Hei",
@@ -63,7 +64,8 @@ def county_map(regions, values: pd.Series, title: str, names: dict[str, str],
     with matplotlib.rc_context(_style(lang)):
         figure = Figure(figsize=(WIDTH_IN * 0.62, WIDTH_IN * 0.62))
         axes = figure.add_subplot()
-        shapes = regions.assign(value=regions["adcode"].map(values).astype(float))
+        mapped = mapped_units(regions)
+        shapes = mapped.assign(value=mapped["adcode"].map(values).astype(float))
         shapes.plot(column="value", cmap=MAP_COLORMAP, linewidth=0.6, edgecolor="white",
                     ax=axes, legend=True, missing_kwds={"color": "#eeeeee"},
                     legend_kwds={"shrink": 0.6})

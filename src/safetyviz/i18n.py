@@ -82,6 +82,14 @@ TEXT: dict[str, tuple[str, str]] = {
     "ongoing": ("报警中", "ongoing"),
     "high": ("一级", "high"),
     "high_high": ("二级", "high-high"),
+    "unmapped": ("{names}无官方边界，不在地图上（数据见排名、卡片和表格）",
+                 "Not on the map (no official boundary): {names}; their figures are in the "
+                 "ranking, the cards and the tables"),
+    "provisional_note": ("另有 {records} 条记录（检查 {inspections}、隐患 {hazards}、执法 "
+                         "{enforcement_actions}）涉及 {firms} 家尚未登记的企业，不在图上",
+                         "{records} more records ({inspections} inspections, {hazards} "
+                         "hazards, {enforcement_actions} actions) name {firms} firms not yet "
+                         "in the register, not shown"),
 }
 
 # The dashboards (apps/<name>.py) with their titles.

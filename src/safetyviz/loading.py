@@ -95,14 +95,19 @@ def load_records(names=None, catalog=None) -> dict[str, pd.DataFrame]:
 
 
 def load_regions(catalog=None, geometry: bool = True):
-    """The county boundaries as a GeoDataFrame sorted by adcode (WGS-84); without
-    ``geometry``, just the names and codes (a DataFrame, much faster)."""
+    """The reporting units (counties, and the zones a city declares, ``level`` "county" or
+    "zone"; a zone's ``county`` is the one it was carved out of) as a GeoDataFrame sorted by
+    adcode (WGS-84; a zone may have no geometry); without ``geometry``, just the names and
+    codes (a DataFrame, much faster)."""
     regions = catalog_module.read("regions", catalog, **({} if geometry else
                                                         {"ignore_geometry": True}))
     regions["adcode"] = regions["adcode"].astype(str)
     for column in ("aliases", "name_en"):
         if column in regions:
             regions[column] = regions[column].fillna("")
+    regions["level"] = regions["level"].fillna("county") if "level" in regions else "county"
+    if "county" not in regions:
+        regions["county"] = None
     return regions.sort_values("adcode").reset_index(drop=True)
 
 

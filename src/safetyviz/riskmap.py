@@ -18,7 +18,12 @@ class RiskMapState(param.Parameterized):
     """What the risk map shows; every value is checked against the allowed ones."""
 
     enterprises = param.DataFrame(doc="The enterprise register (adcode, sector, risk_level, "
-                                      "dual_prevention, scale, lon, lat …).")
+                                      "dual_prevention, scale, lon, lat, registered, "
+                                      "closed_on …); provisional firms (not yet registered) "
+                                      "and closed ones are not drawn.")
+    unregistered = param.DataFrame(default=None, allow_None=True,
+                                   doc="Records naming provisional firms, per table and "
+                                       "adcode (table, adcode, records).")
     sites = param.DataFrame(doc="Major hazard installations (site_id, enterprise_id, adcode, "
                                 "grade, lon, lat).")
     sectors = param.ListSelector(default=list(SECTORS), objects=list(SECTORS),
@@ -44,14 +49,36 @@ class RiskMapState(param.Parameterized):
         self.county = self.param.county.objects[0]
         self.param.update(**params)
 
+    def registered(self) -> pd.DataFrame:
+        """The firms of the register that are open: registered (not provisional) and not
+        closed."""
+        e = self.enterprises
+        keep = e["registered"].fillna(True).astype(bool) & e["closed_on"].isna()
+        return e[keep.to_numpy()]
+
     @param.depends("sectors", "levels")
     def points(self) -> pd.DataFrame:
-        """The enterprises of the chosen sectors and levels that have coordinates."""
-        e = self.enterprises
+        """The registered, open enterprises of the chosen sectors and levels that have
+        coordinates."""
+        e = self.registered()
         keep = (e["sector"].astype(str).isin(self.sectors)
                 & e["risk_level"].astype(str).isin(self.levels)
                 & e["lon"].notna() & e["lat"].notna())
         return e[keep.to_numpy()]
+
+    def unregistered_records(self) -> dict[str, int]:
+        """How many provisional firms the (allowed) counties have and how many records of
+        each table name them: {'firms': …, 'records': …, 'inspections': …, …}."""
+        e = self.enterprises
+        firms = int((~e["registered"].fillna(True).astype(bool)).sum())
+        out = {"firms": firms, "inspections": 0, "hazards": 0, "enforcement_actions": 0}
+        if self.unregistered is not None and len(self.unregistered):
+            allowed = set(e["adcode"].astype(str)) | set(self.param.county.objects)
+            rows = self.unregistered[self.unregistered["adcode"].astype(str).isin(allowed)]
+            for table, n in rows.groupby("table")["records"].sum().items():
+                out[str(table)] = int(n)
+        out["records"] = out["inspections"] + out["hazards"] + out["enforcement_actions"]
+        return out
 
     def level_counts(self) -> pd.Series:
         """Enterprises shown per risk level, in the order red, orange, yellow, blue."""
@@ -61,7 +88,8 @@ class RiskMapState(param.Parameterized):
     def dual_prevention(self) -> pd.DataFrame:
         """Per county, of the enterprises above designated size: how many, how many have
         built the dual-prevention mechanism, how many have had it accepted."""
-        e = self.enterprises[(self.enterprises["scale"].astype(str) == "above").to_numpy()]
+        e = self.registered()
+        e = e[(e["scale"].astype(str) == "above").to_numpy()]
         status = e["dual_prevention"].astype(str)
         frame = pd.DataFrame({"adcode": e["adcode"].astype(str).to_numpy(),
                               "built": (status == "built").to_numpy(),

@@ -166,6 +166,8 @@ def compact_dictionaries(table: pa.Table) -> pa.Table:
             valid = chunk.is_valid().to_numpy(zero_copy_only=False)
             indices = chunk.indices.fill_null(0).to_numpy().astype(np.int64)
             used = np.bincount(indices[valid], minlength=size).astype(bool)
+            if size and not used.any():  # all null: one code kept, as an empty dictionary
+                used[0] = True  # reads back as categories of another type than the others'
             if used.all():
                 chunks.append(chunk)
                 continue

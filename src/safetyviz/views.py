@@ -15,6 +15,7 @@ from holoviews.util.transform import lon_lat_to_easting_northing
 from shapely.geometry import MultiPolygon, Polygon
 
 from .i18n import format_number, text, with_units
+from .regions import mapped_units
 from .vocab import VOCABULARIES
 from .vocab import label as vocab_label
 
@@ -46,7 +47,8 @@ def base_map(url: str):
 
 
 def county_paths(regions) -> list[dict]:
-    """One HoloViews path dict per county (multi-part, with holes), in the regions' order."""
+    """One HoloViews path dict per county (multi-part, with holes), in the regions' order
+    (pass :func:`mapped_units`: every one must have a boundary)."""
     paths = []
     for geometry in regions.geometry:
         parts = list(geometry.geoms) if isinstance(geometry, MultiPolygon) else [geometry]
@@ -67,7 +69,8 @@ def choropleth_columns(regions, values: pd.Series, *, units: str,
                        lang: str = "zh") -> dict[str, list | np.ndarray]:
     """What a choropleth shows of each county, in the regions' order: value, hover text,
     outline width and name. The columns that change with the metric, period, selected county
-    or language, while the shapes stay as they are."""
+    or language, while the shapes stay as they are. Units without a boundary are left out."""
+    regions = mapped_units(regions)
     adcodes = list(regions["adcode"])
     value = values.reindex(adcodes).to_numpy(float)
     names = names or {}
@@ -103,6 +106,7 @@ def choropleth(regions, values: pd.Series, *, label: str, units: str, title: str
     # instead of 20 (imported here: numba makes it slow to import)
     import spatialpandas
 
+    regions = mapped_units(regions)
     columns = choropleth_columns(regions, values, units=units, selected=selected, names=names,
                                  lang=lang)
     shapes = regions.to_crs(3857).geometry if tiles else regions.geometry
@@ -249,6 +253,7 @@ def risk_map(regions, points: pd.DataFrame, sites: pd.DataFrame, colours: dict[s
     installations as black stars; ``selected`` county outlined heavier; over the base map of
     ``tiles`` if given (then in Web Mercator metres, not degrees)."""
     place = lon_lat_to_easting_northing if tiles else (lambda lon, lat: (lon, lat))
+    regions = mapped_units(regions)
     paths = list(zip(county_paths(regions.to_crs(3857) if tiles else regions), regions["adcode"]))
     # Two plain paths, not one with the width as a value dimension: HoloViews would split a
     # mapped width into one line per segment (2,773 arrays for six counties, seconds for
@@ -308,8 +313,8 @@ def site_status_map(regions, sites: pd.DataFrame, *, title: str = "",
                     lang: str = "zh") -> hv.Overlay:
     """The major hazard installations over the county outlines, green when online, grey when
     not (``sites``: site_id, lon, lat, online, status — the status text for the hover)."""
-    outlines = hv.Path([path for path in county_paths(regions)]).opts(color="#566573",
-                                                                       line_width=0.8)
+    outlines = hv.Path(county_paths(mapped_units(regions))).opts(color="#566573",
+                                                                  line_width=0.8)
     frame = pd.DataFrame({"lon": sites["lon"].to_numpy(float),
                           "lat": sites["lat"].to_numpy(float),
                           "site": sites["site_id"].astype(str).to_numpy(),

@@ -13,6 +13,7 @@ from bokeh.models import ColorMapper, HoverTool
 
 from ..i18n import metric_label, text
 from ..periods import period_label
+from ..regions import mapped_units
 from ..state import MAP_METRICS, OverviewState
 from ..views import (
     choropleth,
@@ -29,6 +30,7 @@ from .page import (
     map_tiles,
     open_page,
     sync_with_url,
+    unmapped_note,
 )
 
 
@@ -147,6 +149,10 @@ class OverviewDashboard(SelectionPage):
                               lang=state.lang)
 
     @param.depends("state.lang")
+    def _unmapped(self):
+        return unmapped_note(self.regions, self.state.county_names(), self.state.lang)
+
+    @param.depends("state.lang")
     def _header(self):
         lang = self.state.lang
         city = html.escape(self.regions["parent_name_zh"].iloc[0]) if lang == "zh" else ""
@@ -155,7 +161,7 @@ class OverviewDashboard(SelectionPage):
 
     def _on_tap(self, index):
         """A click on the map selects that county; a click beside it goes back to the city."""
-        adcodes = list(self.regions["adcode"])
+        adcodes = list(mapped_units(self.regions)["adcode"])
         if index and 0 <= index[0] < len(adcodes):
             self.state.county = adcodes[index[0]]
         elif self.state.city_total:
@@ -167,8 +173,10 @@ class OverviewDashboard(SelectionPage):
                                      sizing_mode="stretch_width", styles={"flex": "1 1 320px"})
                    ] if len(self.regions) > 1 else []
         return pn.FlexBox(
-            pn.pane.HoloViews(self.map, min_width=340, height=460, sizing_mode="stretch_width",
-                              styles={"flex": "1 1 420px"}),
+            pn.Column(pn.pane.HoloViews(self.map, min_width=340, height=460,
+                                        sizing_mode="stretch_width"),
+                      self._unmapped, sizing_mode="stretch_width",
+                      styles={"flex": "1 1 420px"}),
             *ranking,
             pn.pane.HoloViews(self.series, min_width=340, height=460,
                               sizing_mode="stretch_width", styles={"flex": "1 1 420px"}),

@@ -21,6 +21,7 @@ from ..i18n import LANGUAGE_NAMES, text
 from ..loading import load_cube, load_regions, load_table
 from ..paths import tile_url
 from ..periods import period_label
+from ..regions import unmapped_names
 from ..state import OverviewState
 from ..views import monthly_series, sector_breakdown
 
@@ -233,6 +234,15 @@ TILES_DOC = "XYZ URL of the base-map tiles under the maps; None for none (offlin
 
 def english_names(regions) -> dict[str, str]:
     return dict(zip(regions["adcode"], regions["name_en"]))
+
+
+def unmapped_note(regions, names: dict[str, str], lang: str) -> pn.pane.HTML:
+    """A line under a map naming the units it cannot draw (zones without a boundary);
+    empty when every unit is drawn."""
+    missing = unmapped_names(regions, names)
+    note = text("unmapped", lang).format(names="、".join(missing)) if missing else ""
+    return pn.pane.HTML(f'<div class="map-note">{html.escape(note)}</div>' if note else "",
+                        margin=(0, 10), styles={"font-size": "12px", "color": "#566573"})
 
 
 class SelectionPage(pn.viewable.Viewer):

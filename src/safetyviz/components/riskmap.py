@@ -5,13 +5,19 @@ size."""
 
 from __future__ import annotations
 
+import html
+
 import holoviews as hv
+import pandas as pd
 import panel as pn
 import param
 
-from ..catalog import catalog_path
+from ..catalog import catalog_path, version
 from ..errors import UserError
 from ..i18n import LANGUAGE_NAMES, text
+from ..loading import load_table
+from ..regions import unmapped_names
+from ..register import provisional_records
 from ..riskmap import RISK_COLOURS, RiskMapState
 from ..views import dual_prevention_bars, risk_map
 from ..vocab import RISK_LEVELS, SECTORS, label
@@ -21,6 +27,7 @@ from .page import (
     load_registers,
     map_tiles,
     session_access,
+    shared_catalog,
     sync_with_url,
     unavailable,
 )
@@ -91,7 +98,19 @@ class RiskMapPage(pn.viewable.Viewer):
             f'background:{RISK_COLOURS[code]};margin-right:4px"></span>'
             f'{label("risk_level", code, self.state.lang)} {counts[code]:,}</span>'
             for code in RISK_LEVELS)
-        return pn.pane.HTML(f'<div class="risk-legend">{items}</div>', margin=(0, 10))
+        notes = []
+        missing = self.state.unregistered_records()
+        if missing["firms"]:
+            notes.append(text("provisional_note", self.state.lang).format(
+                **{k: f"{v:,}" for k, v in missing.items()}))
+        names = {a: self.state.county_name(a) for a in self.regions["adcode"]}
+        unmapped = unmapped_names(self.regions, names)
+        if unmapped:
+            notes.append(text("unmapped", self.state.lang).format(names="、".join(unmapped)))
+        notes_html = "".join(f'<div class="map-note" style="font-size:12px;color:#566573">'
+                             f'{html.escape(n)}</div>' for n in notes)
+        return pn.pane.HTML(f'<div class="risk-legend">{items}</div>{notes_html}',
+                            margin=(0, 10))
 
     @param.depends("state.lang")
     def _header(self):
@@ -114,19 +133,37 @@ class RiskMapPage(pn.viewable.Viewer):
             sizing_mode="stretch_width")
 
 
+@pn.cache(max_items=4)
+def _unregistered_records(path: str, versions: tuple[str, ...]) -> pd.DataFrame:
+    cat = shared_catalog(path)
+    enterprises = load_table("enterprises", ["enterprise_id", "registered"], cat).compute()
+    return provisional_records(enterprises, cat).to_pandas()
+
+
+def unregistered_records(path: str) -> pd.DataFrame:
+    """Records naming provisional firms, per table and county (table, adcode, records,
+    firms), read once per version of the register and record tables for all sessions."""
+    cat = shared_catalog(path)
+    return _unregistered_records(path, tuple(version(t, cat) for t in (
+        "enterprises", "inspections", "hazards", "enforcement_actions")))
+
+
 def create_riskmap_app(catalog: str | None = None):
     """A new risk map page for one session (or an alert saying what data is missing)."""
     try:
         access = session_access()
         path = str(catalog or catalog_path())
         enterprises, sites, regions = load_registers(path, "enterprises", "major_hazard_sites")
+        unregistered = unregistered_records(path)
     except (UserError, PermissionError) as exc:
         return unavailable(exc)
     city = str(regions["parent_adcode"].iloc[0])
     enterprises, sites, regions = (access.restrict(enterprises), access.restrict(sites),
                                    access.restrict(regions))
     counties = list(regions["adcode"])
+    unregistered = access.restrict(unregistered)
     state = RiskMapState(enterprises, sites, city, counties, city_total=access.all_counties,
+                         unregistered=unregistered,
                          names={"zh": dict(zip(counties, regions["name_zh"])),
                                 "en": dict(zip(counties, regions["name_en"]))})
     sync_with_url(state)
