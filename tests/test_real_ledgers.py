@@ -23,7 +23,6 @@ import xarray as xr
 
 from conftest import TESTS, assert_one_clear_line, run_cli
 from safetyviz import catalog, cube, store
-from safetyviz.errors import UserError
 from safetyviz.identity import credit_code_problem, enterprise_key, provisional_id
 from safetyviz.ingest import ingest
 from safetyviz.loading import load_cube
@@ -75,7 +74,8 @@ def test_credit_codes_are_checked_by_their_check_character():
 
 def test_names_match_whatever_brackets_spaces_and_legal_form_they_are_written_with():
     key = enterprise_key("（演示）许昌恒达有限公司")
-    for written in ("(演示)许昌恒达有限责任公司", "【演示】许昌 恒达有限公司", "（演示）许昌·恒达有限公司"):
+    for written in ("(演示)许昌恒达有限责任公司", "【演示】许昌 恒达有限公司",
+                    "（演示）许昌·恒达有限公司"):
         assert enterprise_key(written) == key
     assert enterprise_key("（演示）许昌恒达股份有限公司") != key  # another legal form
     # stable ids: the same firm named again, or in another ledger, is the same provisional firm
@@ -161,7 +161,8 @@ def test_a_merged_header_and_actions_against_illegal_units(data_dir):
     assert new.loc["（演示）禹州测试矿业有限公司", ["enterprise_id", "action_type"]].tolist() == [
         "E3", "suspend"]
     assert new.loc["许昌新开商贸有限公司", "enterprise_id"].startswith("P411002-")
-    illegal = ["南关无名加油点", "禹州市某非法采砂点", "张某", "某塑料小作坊", "豫K非法加油车", "某非法生产点"]
+    illegal = ["南关无名加油点", "禹州市某非法采砂点", "张某", "某塑料小作坊", "豫K非法加油车",
+               "某非法生产点"]
     assert new.loc[illegal, "enterprise_id"].isna().all()
     assert new.loc[illegal, "action_type"].tolist() == [
         "seize_black_gas_station", "ban_illegal_operation", "administrative_detention",
@@ -259,9 +260,9 @@ def test_a_register_file_renames_closes_adds_and_promotes(data_dir):
     report = ingest(ledger, table="inspections", data_dir=data_dir, today=TODAY)
     assert (report.accepted, dict(report.rejected)) == (1, {"ambiguous_enterprise": 1})
     (row,) = [q for q in quarantined(report) if q["row"] == "3"]
-    assert row["reason"] == (f"ambiguous_enterprise: 企业名称='（演示）魏都恒达商贸有限公司' matches "
-                             f"{', '.join(sorted(by_code.loc[[N1, N2], 'enterprise_id']))} in "
-                             "411002")
+    firms = ", ".join(sorted(by_code.loc[[N1, N2], "enterprise_id"]))
+    assert row["reason"] == ("ambiguous_enterprise: 企业名称='（演示）魏都恒达商贸有限公司' "
+                             f"matches {firms} in 411002")
 
 
 def test_unmatched_lists_provisional_firms_with_their_likeliest_matches(data_dir):
