@@ -74,7 +74,9 @@ def test_data_layers_do_not_import_panel_bokeh_or_holoviews():
             "safetyviz.cube, safetyviz.state, safetyviz.demo, safetyviz.reference, "
             "safetyviz.regions, safetyviz.store, safetyviz.periods, safetyviz.bulletin, "
             "safetyviz.report, safetyviz.figures, safetyviz.workbench, safetyviz.monitoring, "
-            "safetyviz.sensor_feed, safetyviz.live, safetyviz.readings, safetyviz.monitor; "
+            "safetyviz.sensor_feed, safetyviz.live, safetyviz.readings, safetyviz.monitor, "
+            "safetyviz.identity, safetyviz.register, safetyviz.ingest, safetyviz.readers, "
+            "safetyviz.mapping, safetyviz.riskmap; "
             "print(sorted(m for m in ('panel', 'bokeh', 'holoviews') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()

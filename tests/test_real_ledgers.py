@@ -235,6 +235,8 @@ def test_a_register_file_renames_closes_adds_and_promotes(data_dir):
                      "--data-dir", str(data_dir))
     assert result.returncode == 0, result.stderr
     assert "rows read 7, accepted 5, rejected 2" in result.stdout
+    assert ("register: 2 new, 3 updated (renamed 2, closed 1, provisional now registered 1)"
+            in result.stdout)
     e = register(data_dir)
     assert e.loc["E1", "name"] == "（演示）魏都测试建设集团有限公司"  # renamed …
     assert e.loc["E1", "aliases"] == "（演示）魏都测试建设有限公司"  # … the old name kept
@@ -280,13 +282,15 @@ def test_unmatched_lists_provisional_firms_with_their_likeliest_matches(data_dir
     rows = [line.split("\t") for line in lines[1:-1]]
     assert [r[3] for r in rows] == ["2 (0/2/0)", "2 (0/2/0)", "2 (2/0/0)", "1 (0/1/0)"] or \
         sorted(r[3] for r in rows[:3]) == ["2 (0/2/0)", "2 (0/2/0)", "2 (2/0/0)"]
-    assert [furniture, "许昌市新兴家具厂", "411002", "2 (0/2/0)"] in [r[:4] for r in rows]
+    assert [furniture, "许昌市新兴家具厂", "魏都区", "2 (0/2/0)"] in [r[:4] for r in rows]
     (builder,) = [line for line in lines if "魏都测试建设公司\t" in line]
     assert builder.split("\t")[-1].startswith("E1 （演示）魏都测试建设有限公司 1.00")
     out = data_dir / "unmatched.csv"
     assert run_cli("enterprises", "unmatched", "--data-dir", str(data_dir), "--out",
                    str(out)).returncode == 0
     assert out.read_bytes().startswith(b"\xef\xbb\xbf") and len(out.read_text().splitlines()) == 5
+    assert out.read_text(encoding="utf-8-sig").splitlines()[0].split(",")[:4] == [
+        "enterprise_id", "name", "adcode", "credit_code"]
 
 
 def test_a_merge_relinks_every_record_and_the_cube_follows(data_dir):

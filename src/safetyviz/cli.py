@@ -47,7 +47,9 @@ def cmd_demo(args) -> None:
 
     data_dir = _data_dir(args)
     if args.if_missing and store.has_data(data_dir):
-        print(f"{store_dir(data_dir)} already holds data; nothing to do")
+        upgraded = store.upgrade(data_dir)  # a store written by an earlier safetyviz
+        print(f"{store_dir(data_dir)} already holds data; nothing to do"
+              + (f" (brought {', '.join(upgraded)} to the current schema)" if upgraded else ""))
         return
     if args.scale == "province":
         return _demo_province(args, data_dir)
@@ -184,7 +186,7 @@ def cmd_enterprises_unmatched(args) -> None:
     print("id\tname\tcounty\trecords (inspections/hazards/actions)\tlikeliest registered "
           "matches (id name score)")
     for row in table.iter_rows(named=True):
-        print(f"{row['enterprise_id']}\t{row['name']}\t{row['adcode']}\t{row['records']} "
+        print(f"{row['enterprise_id']}\t{row['name']}\t{row['county']}\t{row['records']} "
               f"({row['inspections']}/{row['hazards']}/{row['enforcement_actions']})\t"
               f"{row['suggestions'] or '-'}")
     print(f"{len(table)} provisional firm(s); merge one into a registered firm with "

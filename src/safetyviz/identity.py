@@ -11,8 +11,7 @@ a Polars expression; the scalar helpers run the same expression on one value.
 from __future__ import annotations
 
 import hashlib
-import re
-import unicodedata
+import math
 from collections import Counter
 
 import numpy as np
@@ -124,14 +123,42 @@ def bigrams(key: str) -> Counter:
     return Counter(core[i:i + 2] for i in range(len(core) - 1))
 
 
-def similarity(a: Counter, b: Counter) -> float:
-    """Dice coefficient of two bigram multisets: 1.0 for the same core, 0.0 for nothing in
-    common."""
-    total = sum(a.values()) + sum(b.values())
-    return 2 * sum((a & b).values()) / total if total else 0.0
+class NameIndex:
+    """The registered names of one county, to rank the likeliest matches of another name:
+    character bigrams (of :func:`bigrams`) weighted by how rare they are among the county's
+    names, so that what most of them share (the county's name, 建设, 商贸) weighs little;
+    the score is a weighted Dice coefficient (1.0: the same core)."""
 
+    def __init__(self, entries: list[tuple[str, str]]):
+        """``entries``: (id, name key), an id once per name or alias."""
+        self.entries = [(eid, bigrams(key)) for eid, key in entries]
+        documents = Counter(g for _, grams in self.entries for g in grams)
+        n = len(self.entries)
+        self.weight = {g: math.log((n + 1) / (df + 0.5)) for g, df in documents.items()}
+        self.unseen = math.log((n + 1) / 0.5)
+        self.postings: dict[str, list[int]] = {}
+        for i, (_, grams) in enumerate(self.entries):
+            for g in grams:
+                self.postings.setdefault(g, []).append(i)
+        self.norms = [self._norm(grams) for _, grams in self.entries]
 
-def looks_like_a_name(text: str) -> bool:
-    """Whether a cell reads as a name at all (not a number or a dash)."""
-    text = unicodedata.normalize("NFKC", text).strip()
-    return bool(text) and not re.fullmatch(r"[\d\s.\-—/]*|无|/|-|—", text)
+    def _norm(self, grams: Counter) -> float:
+        return sum(c * self.weight.get(g, self.unseen) for g, c in grams.items())
+
+    def best(self, key: str, top: int = 3) -> list[tuple[float, str]]:
+        """The ``top`` (score, id) most like ``key``, best first (ties by id)."""
+        mine = bigrams(key)
+        overlap: dict[int, float] = {}
+        for g, c in mine.items():
+            for i in self.postings.get(g, ()):
+                shared = min(c, self.entries[i][1][g]) * self.weight[g]
+                overlap[i] = overlap.get(i, 0.0) + shared
+        norm = self._norm(mine)
+        scores: dict[str, float] = {}
+        for i, shared in overlap.items():
+            total = norm + self.norms[i]
+            score = 2 * shared / total if total else 0.0
+            eid = self.entries[i][0]
+            scores[eid] = max(scores.get(eid, 0.0), score)
+        ranked = sorted(((s, e) for e, s in scores.items() if s > 0), key=lambda t: (-t[0], t[1]))
+        return ranked[:top]

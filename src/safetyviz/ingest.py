@@ -97,6 +97,7 @@ class IngestReport:
     notes: int = 0  # note rows (填表人：…): neither records nor errors
     provisional: int = 0  # firms added to the register as not yet registered
     linked: int = 0  # accepted rows naming a firm of the register (registered or not)
+    register_changes: dict = field(default_factory=dict)  # a register file's effect
     sheets: list[str] = field(default_factory=list)
     ignored_columns: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -128,6 +129,11 @@ class IngestReport:
         if self.provisional:
             lines.append(f"  {self.provisional} firm(s) not in the register added as "
                          "provisional (safetyviz enterprises unmatched lists them)")
+        if self.register_changes:
+            c = self.register_changes
+            lines.append(f"  register: {c['added']} new, {c['updated']} updated (renamed "
+                         f"{len(c['renamed'])}, closed {len(c['closed'])}, provisional now "
+                         f"registered {len(c['promoted'])})")
         if self.ignored_columns:
             lines.append(f"  ignored columns: {', '.join(self.ignored_columns)}")
         lines += [f"  warning: {w}" for w in self.warnings]
@@ -729,8 +735,7 @@ def _commit_register(data_dir: Path, batch: str, accepted: pl.DataFrame, provide
                            "rejected": report.rejected_total, "notes": report.notes,
                            "quarantine": report.quarantine.name if report.quarantine
                            else None}}
-        report.warnings += [f"renamed: {', '.join(entry['renamed'][:10])}"] \
-            if entry["renamed"] else []
+        report.register_changes = entry
         return rows, [], [entry], batches
 
     store.store_dir(data_dir).mkdir(parents=True, exist_ok=True)

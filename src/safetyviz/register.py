@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 from . import store
 from .errors import UserError
-from .identity import bigrams, enterprise_key, name_key, provisional_id, similarity
+from .identity import NameIndex, enterprise_key, name_key, provisional_id
 from .paths import cube_path
 from .vocab import NO_ENTERPRISE_ACTIONS, VOCABULARIES
 
@@ -492,45 +492,42 @@ def linked_records(ids: list[str], catalog=None,
 
 
 def unmatched(data_dir: Path, county: str | None = None, top: int = 3) -> pl.DataFrame:
-    """The provisional firms (of ``county``), most records first, each with its records per
-    table and the ``top`` registered firms of its county whose names are most alike
-    (character bigrams; exact name matches in other counties too)."""
+    """The provisional firms (of ``county``), most records first, each with its county's
+    name, its records per table and the ``top`` registered firms of its county whose names
+    are most alike (character bigrams; exact name matches in other counties too)."""
     from .catalog import ensure_catalog, open_catalog
+    from .loading import load_regions
 
     register = current_register(data_dir)
     provisional = register.filter(~pl.col("registered"))
     if county is not None:
         provisional = provisional.filter(pl.col("adcode") == county)
-    counts = linked_records(provisional.get_column("enterprise_id").to_list(),
-                            open_catalog(ensure_catalog(data_dir)))
+    cat = open_catalog(ensure_catalog(data_dir))
+    counts = linked_records(provisional.get_column("enterprise_id").to_list(), cat)
+    regions = load_regions(cat, geometry=False)
+    county_names = dict(zip(regions["adcode"], regions["name_zh"]))
     per_table = counts.group_by("enterprise_id").agg(
         [pl.col("records").filter(pl.col("table") == t).sum().alias(t)
          for t in LINKED_TABLES[:3]])
     registered = register.filter(pl.col("registered"))
     keys = _keys_of(registered).select("adcode", "key", "enterprise_id")
-    grams = {}  # county → [(id, bigrams)]
-    for adcode, key, eid in keys.iter_rows():
-        grams.setdefault(adcode, []).append((eid, bigrams(key)))
+    indexes = {adcode: NameIndex(list(zip(group["enterprise_id"], group["key"])))
+               for (adcode,), group in keys.partition_by("adcode", as_dict=True).items()}
     names = dict(zip(registered["enterprise_id"], registered["name"]))
-    by_key = {}
+    elsewhere: dict[str, set] = {}  # name key → (id, county) of registered firms
     for adcode, key, eid in keys.iter_rows():
-        by_key.setdefault(key, set()).add((eid, adcode))
+        elsewhere.setdefault(key, set()).add((eid, adcode))
     suggestions = []
     for adcode, name in provisional.select("adcode", "name").iter_rows():
-        key = pl.select(name_key(pl.lit(name))).item()
-        mine = bigrams(key)
-        scores: dict[str, float] = {}
-        for eid, theirs in grams.get(adcode, []):
-            score = similarity(mine, theirs)
-            if score > scores.get(eid, 0):
-                scores[eid] = score
-        for eid, elsewhere in by_key.get(key, ()):
-            if elsewhere != adcode:
-                scores[eid] = 1.0
-        best = sorted(((s, e) for e, s in scores.items() if s > 0), key=lambda t: (-t[0], t[1]))
-        suggestions.append("; ".join(f"{e} {names[e]} {s:.2f}" for s, e in best[:top]))
+        key = enterprise_key(name)
+        best = indexes[adcode].best(key, top) if adcode in indexes else []
+        exact = sorted((1.0, e) for e, a in elsewhere.get(key, ()) if a != adcode)
+        best = sorted(exact + best, key=lambda t: (-t[0], t[1]))[:top]
+        suggestions.append("; ".join(f"{e} {names[e]} {s:.2f}" for s, e in best))
     out = provisional.select("enterprise_id", "name", "adcode", "credit_code", "batch")
-    out = out.with_columns(suggestions=pl.Series(suggestions, dtype=pl.String))
+    out = out.with_columns(
+        county=pl.col("adcode").replace_strict(county_names, default=pl.col("adcode")),
+        suggestions=pl.Series(suggestions, dtype=pl.String))
     out = out.join(per_table, on="enterprise_id", how="left").with_columns(
         [pl.col(t).fill_null(0).cast(pl.Int64) for t in LINKED_TABLES[:3]])
     return out.with_columns(records=pl.sum_horizontal(list(LINKED_TABLES[:3]))).sort(
