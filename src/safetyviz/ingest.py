@@ -19,6 +19,7 @@ import os
 import re
 import unicodedata
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -207,16 +208,20 @@ def _check_credit_codes(frame: pl.DataFrame, name: str) -> pl.DataFrame:
     """``frame`` with each cell of credit-code column ``name`` cleaned (``_clean_<name>``)
     and what is wrong with it (``_problem_<name>``), checked all at once. In an organisation
     code column only cells of 18 characters are taken as credit codes."""
-    codes = frame.get_column(name).unique()  # ledgers repeat a firm's code
+    column = frame.get_column(name)
+    written = (column != "").arg_true()  # most rows of most ledgers give no code
+    given = column.gather(written)
+    codes = given.unique()  # ledgers repeat a firm's code
     cleaned = codes.to_frame().select(clean_credit_code(pl.col(name))).to_series()
     if name == "org_code":
         cleaned = cleaned.set(cleaned.str.len_chars() != 18, "")
     problems = credit_code_problems(cleaned)
-    column = pl.col(name)
+    n = len(column)
     return frame.with_columns(
-        column.replace_strict(codes, cleaned, return_dtype=pl.String).alias(f"_clean_{name}"),
-        column.replace_strict(codes, problems, return_dtype=pl.String)
-        .alias(f"_problem_{name}"))
+        pl.repeat("", n, eager=True).alias(f"_clean_{name}").scatter(
+            written, given.replace_strict(codes, cleaned, return_dtype=pl.String)),
+        pl.repeat(None, n, dtype=pl.String, eager=True).alias(f"_problem_{name}").scatter(
+            written, given.replace_strict(codes, problems, return_dtype=pl.String)))
 
 
 def _credit_codes(name: str, header: str) -> tuple[pl.Expr, pl.Expr]:
@@ -478,20 +483,24 @@ def ingest(path, table: str, data_dir=None, mapping=None, dry_run: bool = False,
         content = path.read_bytes()
     except (FileNotFoundError, IsADirectoryError):
         raise UserError(f"{path}: no such file") from None
-    batch = f"{table}-{hashlib.sha256(content).hexdigest()[:16]}"
-    report = IngestReport(path=path, table=table, batch=batch, dry_run=dry_run)
     store.upgrade(data_dir)  # a store written by an earlier safetyviz
-    manifest = store.read_manifest(store.current_version(data_dir, table))
-    if batch in manifest["batches"] and not force:
-        report.already_ingested = True
-        if update_cube:  # an earlier run may have been killed before its cube update
-            refresh_cube(data_dir)
-        return report
-
-    sheets = read_ledger(path, column_mapping, content)
-    counties = RegionIndex(load_regions(open_catalog(ensure_catalog(data_dir)),
-                                        geometry=False))
-    register = register_module.Register.load(data_dir)
+    # What the rows are checked against is read while the file is parsed (hashing, Parquet
+    # and Arrow reads leave the interpreter free).
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        digest = pool.submit(lambda: hashlib.sha256(content).hexdigest()[:16])
+        register_loaded = pool.submit(register_module.Register.load, data_dir)
+        counties_loaded = pool.submit(lambda: RegionIndex(load_regions(
+            open_catalog(ensure_catalog(data_dir)), geometry=False)))
+        batch = f"{table}-{digest.result()}"
+        report = IngestReport(path=path, table=table, batch=batch, dry_run=dry_run)
+        manifest = store.read_manifest(store.current_version(data_dir, table))
+        if batch in manifest["batches"] and not force:
+            report.already_ingested = True
+            if update_cube:  # an earlier run may have been killed before its cube update
+                refresh_cube(data_dir)
+            return report
+        sheets = read_ledger(path, column_mapping, content)
+        counties, register = counties_loaded.result(), register_loaded.result()
     linker = register_module.Linker(register, table, batch, strict)
     known = KnownIds(data_dir, table, batch if force else None)
     if table == "enterprises":  # a register row of a known firm updates it

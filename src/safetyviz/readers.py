@@ -382,14 +382,25 @@ def _csv_fast(name: str, utf8: bytes, words: HeaderWords) -> Sheet | None:
         first = [c.str.replace_all(r"\s", "") for c in first]
     total = pl.any_horizontal([c.is_in(TOTAL_WORDS) for c in first])
     first_filled = pl.coalesce([pl.when(pl.col(n) != "").then(pl.col(n)) for n in names[:3]])
-    # As is_note_row, less NFKC: the note words have no compatibility forms, and the
-    # pattern takes full-width colons (normalising a million cells costs 0.1 s).
-    note = first_filled.str.replace_all(r"\s", "").str.contains(NOTE_PATTERN).fill_null(False)
-    kind = frame.select(blank.alias("blank"), total.alias("total"), note.alias("note"))
+    # A note starts with a Chinese word: only rows whose first cell does are looked at
+    # (data rows mostly start with a number, a date or an id).
+    maybe_note = first_filled.str.contains(r"^\s*[^\x00-\x7f]").fill_null(False)
+    kind = frame.select(blank.alias("blank"), total.alias("total"),
+                        maybe_note.alias("note"), first_filled.alias("first"))
     width = len(header)
     above = _frame([(r + 1, (row + [""] * width)[:width]) for r, row in enumerate(rows[:best])
                     if is_note_row(row)], width)
     blank, total, note = (kind.get_column(c) for c in ("blank", "total", "note"))
+    if note.any():
+        # As is_note_row, less NFKC: the note words have no compatibility forms, and the
+        # pattern takes full-width colons (normalising a million cells costs 0.1 s).
+        candidates = note.arg_true()
+        found = kind.get_column("first").gather(candidates).str.replace_all(
+            r"\s", "").str.contains(NOTE_PATTERN).fill_null(False)
+        note = pl.repeat(False, len(note), eager=True).scatter(candidates, found)
+    if not (blank.any() or total.any() or note.any()):  # the common case: rows only
+        return Sheet(name=name, header=header, cells=frame, totals=frame.clear(),
+                     notes=above)
     # blank separator rows (",,,") go
     return Sheet(name=name, header=header, cells=frame.filter(~blank & ~total & ~note),
                  totals=frame.filter(~blank & total & ~note),

@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 from . import store
 from .errors import UserError
-from .identity import NameIndex, enterprise_key, name_key, provisional_id
+from .identity import NameIndex, enterprise_key, name_key, name_keys, provisional_id
 from .paths import cube_path
 from .vocab import NO_ENTERPRISE_ACTIONS, VOCABULARIES
 
@@ -95,7 +95,7 @@ def _keys_of(frame: pl.DataFrame) -> pl.DataFrame:
 
 # The name keys of a register version, beside its files (not *.parquet: no reader of the
 # table sees it); named by the version of identity.name_key, so a new rule recomputes them.
-KEYS_FILE = "_name_keys.v1.arrow"
+KEYS_FILE = "_name_keys.v2.arrow"
 
 
 def _read_keys(version: Path | None) -> pl.DataFrame | None:
@@ -136,7 +136,7 @@ class Register:
                                how="vertical_relaxed")
         self.codes = pl.concat([self.codes, rows.filter(pl.col("credit_code").is_not_null())
                                 .select("credit_code", pl.col("enterprise_id").alias("by_code"))])
-        self.keys = pl.concat([self.keys, _keys_of(rows)]).unique(maintain_order=True)
+        self.keys = pl.concat([self.keys, _keys_of(rows)])
 
     def name_keys(self, names: pl.Series) -> pl.Series:
         """:func:`identity.name_key` of ``names``, each distinct name once; a name written as
@@ -145,10 +145,9 @@ class Register:
         known = self.keys.select("text", "key").unique("text")
         hit = distinct.to_frame("text").join(known, on="text", how="inner")
         missed = distinct.filter(~distinct.is_in(hit.get_column("text").implode()))
-        table = pl.concat([hit, missed.to_frame("text").with_columns(
-            name_key(pl.col("text")).alias("key"))])
-        return names.replace_strict(table.get_column("text"), table.get_column("key"),
-                                    default=None, return_dtype=pl.String)
+        table = pl.concat([hit, pl.DataFrame({"text": missed, "key": name_keys(missed)})])
+        return names.to_frame("text").join(table, on="text", how="left",
+                                           maintain_order="left").get_column("key")
 
 
 @dataclass
@@ -168,25 +167,30 @@ class Linker:
         ``credit_code`` — valid codes only —, ``sector``, ``action_type`` if any; nulls where
         the ledger says nothing). ``headers`` names the ledger's columns for the reasons."""
         # Ledgers name a firm many times: each distinct (county, name, code, action) is
-        # linked once, found again by a 64-bit hash of its values (checked after).
+        # linked once. Rows find their combination again by a 64-bit hash of its values,
+        # checked by a second, independent one (should both collide, by the values).
         columns = [c for c in rows.columns if c != "sector"]
-        hashes = rows.select(pl.struct(columns).hash().alias("_h"))
-        combos = rows.select(columns).with_columns(hashes).unique(
-            "_h", keep="first", maintain_order=True)
-        ids, reasons = self._link_distinct(combos.drop("_h"), headers)
-        combos = combos.with_columns(_id=ids, _reason=reasons)
-        back = hashes.join(combos.rename({c: f"_{c}" for c in columns}), on="_h",
-                           how="left", maintain_order="left")
-        if not all(back.get_column(f"_{c}").eq_missing(rows.get_column(c)).all()
-                   for c in columns):  # two combinations with one hash: join on the values
-            back = rows.join(combos.drop("_h"), on=columns, how="left", nulls_equal=True,
-                             maintain_order="left")
-        linked = back.get_column("_id")
+        hashes = rows.select(*[pl.struct(columns).hash(seed).alias(f"h{seed}")
+                               for seed in (0, 1)])
+        first = hashes.get_column("h0").is_first_distinct()
+        combos, combo_hashes = rows.filter(first), hashes.filter(first)
+        ids, reasons = self._link_distinct(combos, headers)
+        index = hashes.get_column("h0").replace_strict(
+            combo_hashes.get_column("h0"), pl.int_range(len(combos), eager=True,
+                                                        dtype=pl.UInt32),
+            return_dtype=pl.UInt32)
+        if (combo_hashes.get_column("h1").gather(index) == hashes.get_column("h1")).all():
+            linked, why = ids.gather(index), reasons.gather(index)
+        else:  # two combinations with one hash: join on the values themselves
+            back = rows.join(combos.select(columns).with_columns(_id=ids, _why=reasons),
+                             on=columns, how="left", nulls_equal=True, maintain_order="left")
+            linked, why = back.get_column("_id"), back.get_column("_why")
         self._sectors(linked, rows.get_column("sector"))
-        return linked, back.get_column("_reason")
+        return linked, why
 
     def _sectors(self, ids: pl.Series, sectors: pl.Series) -> None:
-        """A new provisional firm's sector: that of the first row naming it."""
+        """A new provisional firm whose first row gave no sector: that of the first row
+        naming it that does."""
         pending = [pid for pid, row in self.new.items() if row["sector"] is None]
         if not pending:
             return
@@ -245,10 +249,17 @@ class Linker:
             .when(pl.col("unmatched") & pl.lit(self.strict)).then(pl.concat_str([
                 pl.lit("unknown_enterprise: "), pl.coalesce(quoted_name, quoted_code)])))
         f = f.join(provisional, on="_i", how="left", maintain_order="left")
-        result = f.select(pl.coalesce("found", "provisional").alias("enterprise_id"),
-                          reasons.alias("reason"))
+        ids = f.select(pl.coalesce("found", "provisional")).to_series()
+        # Reasons are written for the few rows that have one (every branch of a when/then
+        # is computed for every row it is given).
+        failing = (pl.col("conflict") | (pl.col("ambiguous") & pl.col("found").is_null())
+                   | (pl.col("unmatched") & pl.lit(self.strict)))
+        positions = f.select(failing.arg_true()).to_series()
+        why = pl.repeat(None, len(f), dtype=pl.String, eager=True)
+        if len(positions):
+            why = why.scatter(positions, f[positions].select(reasons).to_series())
         self._learn(f)
-        return result.get_column("enterprise_id"), result.get_column("reason")
+        return ids, why
 
     def _provisional(self, rows: pl.DataFrame) -> pl.DataFrame:
         """Ids of provisional firms for the rows no firm matched (``_i``: row position): by
@@ -274,7 +285,7 @@ class Linker:
             self.new[pid] = {
                 "enterprise_id": pid, "credit_code": firm["code"],
                 "name": firm["name"] or firm["code"], "aliases": None,
-                "adcode": firm["adcode"], "sector": None, "scale": None,
+                "adcode": firm["adcode"], "sector": firm.get("sector"), "scale": None,
                 "licence": None, "risk_level": None, "dual_prevention": None, "lon": None,
                 "lat": None, "registered": False, "batch": self.batch, "closed_on": None}
             made.append(self.new[pid])
@@ -365,20 +376,19 @@ def provisional_changes(current: pl.DataFrame, changes: pl.DataFrame, batch: str
     """A :func:`register_build` update adding an ingest's provisional firms to the register
     as it is now: firms it does not hold yet are added; a provisional firm it holds gets the
     credit code learned for it, if it still has none; a registered one is left alone."""
-    now = {r["enterprise_id"]: r for r in current.filter(pl.col("enterprise_id").is_in(
-        changes.get_column("enterprise_id").to_list())).iter_rows(named=True)}
-    rows, added, learned = [], 0, 0
-    for row in changes.iter_rows(named=True):
-        held = now.get(row["enterprise_id"])
-        if held is None:
-            rows.append(row)
-            added += 1
-        elif not held["registered"] and not held["credit_code"] and row["credit_code"]:
-            rows.append({**held, "credit_code": row["credit_code"]})
-            learned += 1
-    entry = history_entry("provisional", batch=batch, source=source, added=added,
-                          codes_learned=learned)
-    return pl.DataFrame(rows, schema=current.schema), [], [entry] if rows else [], {}
+    ids = changes.get_column("enterprise_id")
+    held = current.filter(pl.col("enterprise_id").is_in(ids.implode()))
+    added = changes.filter(~pl.col("enterprise_id").is_in(
+        held.get_column("enterprise_id").implode()))
+    codes = changes.select("enterprise_id", pl.col("credit_code").alias("learned"))
+    learned = held.filter(~pl.col("registered") & pl.col("credit_code").is_null()).join(
+        codes, on="enterprise_id").filter(pl.col("learned").is_not_null()).with_columns(
+        credit_code=pl.col("learned")).drop("learned")
+    rows = pl.concat([added.select(current.columns).cast(current.schema),
+                      learned.select(current.columns)])
+    entry = history_entry("provisional", batch=batch, source=source, added=len(added),
+                          codes_learned=len(learned))
+    return rows, [], [entry] if len(rows) else [], {}
 
 
 # --- applying a register file (new firms, renames, closures, promotions) ----------------------

@@ -93,6 +93,8 @@ PARTITION_DATE = {
 TABLES = tuple(SCHEMAS)
 MANIFEST = "_manifest.json"
 TRANSACTION = ".transaction.json"
+# String columns with few distinct values per file (dictionary-encoded when written).
+FEW_VALUED = {"adcode", "enterprise_id", "site_id", "joint_operation_id", "unit"}
 # Values of columns added to a schema after a store was written (others become null).
 ADDED_COLUMN_DEFAULTS = {("enterprises", "registered"): True}
 
@@ -147,7 +149,12 @@ def write_parts(version: Path, batch: str, parts: dict[int | None, pa.Table]) ->
     for relative in files.values():
         (version / relative).parent.mkdir(parents=True, exist_ok=True)
     def write(year) -> None:
-        pq.write_table(compact_dictionaries(parts[year]), version / files[year])
+        table = compact_dictionaries(parts[year])
+        # Dictionary pages for codes and other few-valued columns only: an id column, one
+        # value per row, would be tried and dropped (a fifth of the write time).
+        few = [f.name for f in table.schema if pa.types.is_dictionary(f.type)
+               or f.name in FEW_VALUED]
+        pq.write_table(table, version / files[year], use_dictionary=few)
 
     with ThreadPoolExecutor(max_workers=min(len(parts), os.cpu_count() or 1) or 1) as pool:
         list(pool.map(write, parts))
