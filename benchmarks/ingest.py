@@ -189,7 +189,7 @@ def main() -> None:
           f"than registered; best of {args.repeat} runs each")
     print(f"{'method':<10} {'seconds':>8} {'all runs (s)':>20} {'rows/s':>11} "
           f"{'peak RSS MB':>12}")
-    for r, (method, every) in zip(results, runs.items()):
+    for r, every in zip(results, runs.values()):
         spread = " ".join(f"{x['seconds']:.2f}" for x in every)
         print(f"{r['method']:<10} {r['seconds']:>8.2f} {spread:>20} "
               f"{r['rows_per_second']:>11,.0f} {max(x['peak_rss_mb'] for x in every):>12,.0f}")
