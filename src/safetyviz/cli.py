@@ -248,6 +248,7 @@ def _cookie_secret(values: dict) -> str | None:
 
 
 def cmd_serve(args) -> None:
+    from . import store as store_module
     from .components.index import index_html  # (no Panel import: plain HTML)
     from .server import ServeConfig, serve
 
@@ -268,6 +269,10 @@ def cmd_serve(args) -> None:
         raise UserError(f"serve configuration: {exc}") from None
     if config.auth is not None and config.audit_log is None:
         config.audit_log = data_dir / "logs" / "audit.jsonl"
+    try:  # a store written by an earlier safetyviz lacks columns the pages read
+        store_module.upgrade(data_dir)
+    except PermissionError:
+        pass  # served read-only: the owner's next command upgrades it
     # the pages read these in this process
     os.environ["SAFETYVIZ_DATA_DIR"] = str(data_dir.resolve())
     os.environ["SAFETYVIZ_TILES"] = tiles or ""

@@ -39,10 +39,6 @@ LINKED_TABLES = ("inspections", "hazards", "enforcement_actions", "major_hazard_
 MAX_FILES = 16  # the register's files are compacted into one beyond this
 
 
-def _link(data_dir: Path) -> Path:
-    return store.store_dir(data_dir) / "enterprises"
-
-
 def read_register(version: Path | None) -> pl.DataFrame:
     """The register of a store version (every column; codes as text), empty if none."""
     files = sorted(version.rglob("*.parquet")) if version is not None else []
@@ -61,19 +57,19 @@ def current_register(data_dir: Path) -> pl.DataFrame:
     return read_register(store.current_version(data_dir, "enterprises"))
 
 
-
 def to_arrow(frame: pl.DataFrame) -> pa.Table:
-    """Register rows in the store's schema."""
+    """Register rows in the store's schema; a code column's dictionary is its vocabulary
+    (never empty, even when every row is null)."""
     arrow = frame.select(SCHEMA.names).to_arrow()
     columns = []
     for f in SCHEMA:
         column = arrow.column(f.name)
-        if pa.types.is_dictionary(f.type):  # the vocabulary as dictionary, never an empty one
+        if pa.types.is_dictionary(f.type):
             codes = pa.array(list(VOCABULARIES[f.name]), pa.string())
-            indices = pc.index_in(column.cast(pa.string()), value_set=codes)
-            column = pa.DictionaryArray.from_arrays(indices.cast(pa.int32()), codes)
-        columns.append(column.cast(f.type) if not isinstance(column, pa.DictionaryArray)
-                       else column)
+            indices = pc.index_in(column.cast(pa.string()), value_set=codes).cast(pa.int32())
+            columns.append(pa.DictionaryArray.from_arrays(indices.combine_chunks(), codes))
+        else:
+            columns.append(column.cast(f.type))
     return pa.table(columns, schema=SCHEMA)
 
 
@@ -508,6 +504,7 @@ def unmatched(data_dir: Path, county: str | None = None, top: int = 3) -> pl.Dat
     from .catalog import ensure_catalog, open_catalog
     from .loading import load_regions
 
+    store.upgrade(data_dir)  # a store written by an earlier safetyviz
     register = current_register(data_dir)
     provisional = register.filter(~pl.col("registered"))
     if county is not None:
@@ -588,7 +585,8 @@ def merge(data_dir: Path, source: str, target: str) -> MergeReport:
     from .cube import cube_build, load_cube_file, recompute
 
     data_dir = Path(data_dir)
-    link = _link(data_dir)
+    link = store.store_dir(data_dir) / "enterprises"
+    store.upgrade(data_dir)  # a store written by an earlier safetyviz
     with store.Transaction(data_dir) as change:
         register = read_register(change.old(link))
         rows = {r["enterprise_id"]: r for r in register.filter(
