@@ -267,6 +267,19 @@ def test_a_register_file_renames_closes_adds_and_promotes(data_dir):
                              f"matches {firms} in 411002")
 
 
+def test_a_register_row_whose_code_and_name_name_two_firms_is_refused(data_dir, tmp_path):
+    update = tmp_path / "register.csv"
+    update.write_text("统一社会信用代码,企业名称,所属县区,行业\n"
+                      f"{E1},（演示）禹州测试矿业有限公司,禹州市,煤矿\n"  # E1's code, E3's name
+                      f"{E3},（演示）魏都测试建筑工程有限公司,魏都区,建筑施工\n", encoding="utf-8")
+    report = ingest(update, table="enterprises", data_dir=data_dir, today=TODAY)
+    assert (report.accepted, dict(report.rejected)) == (0, {"credit_code_conflict": 2})
+    reasons = [q["reason"] for q in quarantined(report)]
+    assert reasons[0] == (f"credit_code_conflict: 统一社会信用代码='{E1}' is E1's, but "
+                          f"企业名称='（演示）禹州测试矿业有限公司' is E3's (code {E3})")
+    assert register(data_dir).loc["E1", "name"] == "（演示）魏都测试建设有限公司"
+
+
 def test_unmatched_lists_provisional_firms_with_their_likeliest_matches(data_dir):
     ingest(LEDGERS / "hazards_named_gbk.csv", table="hazards", data_dir=data_dir, today=TODAY)
     ledger = data_dir / "visits.csv"

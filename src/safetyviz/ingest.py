@@ -320,9 +320,11 @@ def _schema(table: str, today: pd.Timestamp, known: KnownIds) -> pa.DataFrameSch
         already = known.among(ids.to_series())
         return data.lazyframe.select(~pl.col(data.key).is_in(already))
 
+    # A register row's id is null when it names no firm unambiguously (reported as such).
     columns[ID_FIELD[table]] = pa.Column(pl.String, [
         pa.Check(_first_of_its_id, name="duplicate_id_in_file"),
-        pa.Check(not_yet_known, name="duplicate_id_in_store")])
+        pa.Check(not_yet_known, name="duplicate_id_in_store")],
+        nullable=table == "enterprises")
     checks = []
     if table == "hazards":
         for later, name in (("rectified_date", "rectified_before_found"),
@@ -353,7 +355,7 @@ def _first_of_its_id(data) -> pl.LazyFrame:
     ids = pl.col(data.key)
     if data.lazyframe.select(ids.hash().n_unique() == pl.len()).collect().item():
         return data.lazyframe.select(pl.repeat(True, pl.len()).alias(data.key))
-    return data.lazyframe.select(ids.is_first_distinct())
+    return data.lazyframe.select(ids.is_first_distinct() | ids.is_null())
 
 
 def _validate(records: pl.DataFrame, schema: pa.DataFrameSchema, frame: pl.DataFrame,

@@ -410,27 +410,40 @@ def resolve_register_rows(records: pl.DataFrame, register: Register,
     known = set(register.frame.get_column("enterprise_id").to_list())
     f = f.with_columns(given=given, by_name=pl.when(n == 1).then(
         pl.col("candidates").list.first()), ambiguous=n > 1)
+    code_header = headers.get("credit_code", "统一社会信用代码")
+    code_of = dict(zip(register.frame["enterprise_id"], register.frame["credit_code"]))
     ids, reasons = [], []
     for row in f.iter_rows(named=True):
+        code, by_name = row["credit_code"], row["by_name"]
+        other = by_name if by_name and by_name != row["by_code"] and (
+            row["by_code"] or (code and code_of.get(by_name) not in (None, code))) else None
         if row["given"]:
             ids.append(row["given"]), reasons.append(None)
+        elif other:  # its code is one firm's (or none), its name another's: never guessed
+            ids.append(None)
+            reasons.append(f"credit_code_conflict: {code_header}='{code}' is "
+                           f"{row['by_code'] or 'no firm'}'s, but {name_header}="
+                           f"'{row['name']}' is {other}'s (code {code_of.get(other)})")
         elif row["by_code"]:
             ids.append(row["by_code"]), reasons.append(None)
         elif row["ambiguous"]:
             ids.append(None)
             reasons.append(f"ambiguous_enterprise: {name_header}='{row['name']}' matches "
                            f"{', '.join(row['candidates'])} in {row['adcode']}")
-        elif row["by_name"]:
-            ids.append(row["by_name"]), reasons.append(None)
+        elif by_name:
+            ids.append(by_name), reasons.append(None)
         elif row["adcode"] and row["key"] and row.get("sector") is None:
             ids.append(None)
             reasons.append(f"missing_field: {headers.get('sector', '行业')} (a firm new to the "
                            "register needs its sector)")
         elif row["adcode"] and row["key"]:
             seed = row["credit_code"] or f"{row['adcode']}|{row['key']}"
-            new_id = f"E{hashlib.sha1(seed.encode()).hexdigest()[:12].upper()}"
-            if new_id in known:  # a firm of the same seed that has since been renamed
-                new_id += f"-{len(known)}"
+            base = new_id = f"E{hashlib.sha1(seed.encode()).hexdigest()[:12].upper()}"
+            for suffix in range(2, len(known) + 3):  # its seed's firm was renamed since
+                if new_id not in known:
+                    break
+                new_id = f"{base}-{suffix}"
+            known.add(new_id)
             ids.append(new_id), reasons.append(None)
         else:
             ids.append(None), reasons.append(None)  # missing fields are reported elsewhere
