@@ -493,6 +493,7 @@ def ingest(path, table: str, data_dir=None, mapping=None, dry_run: bool = False,
         register_loaded = pool.submit(register_module.Register.load, data_dir)
         counties_loaded = pool.submit(lambda: RegionIndex(load_regions(
             open_catalog(ensure_catalog(data_dir)), geometry=False)))
+        sheets = read_ledger(path, column_mapping, content)
         batch = f"{table}-{digest.result()}"
         report = IngestReport(path=path, table=table, batch=batch, dry_run=dry_run)
         manifest = store.read_manifest(store.current_version(data_dir, table))
@@ -501,7 +502,6 @@ def ingest(path, table: str, data_dir=None, mapping=None, dry_run: bool = False,
             if update_cube:  # an earlier run may have been killed before its cube update
                 refresh_cube(data_dir)
             return report
-        sheets = read_ledger(path, column_mapping, content)
         counties, register = counties_loaded.result(), register_loaded.result()
     linker = register_module.Linker(register, table, batch, strict)
     known = KnownIds(data_dir, table, batch if force else None)
@@ -722,15 +722,16 @@ def _commit(data_dir: Path, table: str, batch: str, accepted: pl.DataFrame, sour
         store.write_manifest(new, manifest)
 
     store.store_dir(data_dir).mkdir(parents=True, exist_ok=True)
-    with store.Transaction(data_dir) as change:
-        change.build(store.store_dir(data_dir) / table, build)
-        if register_changes is not None and len(register_changes):
-            def update(current: pl.DataFrame):
-                return register_module.provisional_changes(current, register_changes, batch,
-                                                           source.name)
+    builds = {store.store_dir(data_dir) / table: build}
+    if register_changes is not None and len(register_changes):
+        def update(current: pl.DataFrame):
+            return register_module.provisional_changes(current, register_changes, batch,
+                                                       source.name)
 
-            change.build(store.store_dir(data_dir) / "enterprises",
-                         register_module.register_build(update, batch))
+        builds[store.store_dir(data_dir) / "enterprises"] = register_module.register_build(
+            update, batch)
+    with store.Transaction(data_dir) as change:
+        change.build_side_by_side(builds)
     added = pa_lib.concat_tables(parts.values()) if parts else store.SCHEMAS[table].empty_table()
     return added, (removed[0] if removed else None)
 
