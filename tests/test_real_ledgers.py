@@ -349,6 +349,12 @@ def test_a_merge_that_cannot_be_done_is_one_clear_line(args, message, data_dir):
     assert store.current_version(data_dir, "enterprises") == before
 
 
+def test_unmatched_without_a_register_is_one_clear_line(tmp_path):
+    result = run_cli("enterprises", "unmatched", "--data-dir", str(tmp_path / "none"))
+    assert_one_clear_line(result, "no enterprise register")
+    assert not (tmp_path / "none").exists()
+
+
 def test_two_firms_with_different_credit_codes_are_not_merged(data_dir):
     ingest(LEDGERS / "hazards_named_gbk.csv", table="hazards", data_dir=data_dir, today=TODAY)
     result = run_cli("enterprises", "merge", f"P{C1}", "E3", "--data-dir", str(data_dir))

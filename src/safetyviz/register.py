@@ -517,7 +517,7 @@ def unmatched(data_dir: Path, county: str | None = None, top: int = 3) -> pl.Dat
     from .catalog import ensure_catalog, open_catalog
     from .loading import load_regions
 
-    store.upgrade(data_dir)  # a store written by an earlier safetyviz
+    _require_register(data_dir)
     register = current_register(data_dir)
     provisional = register.filter(~pl.col("registered"))
     if county is not None:
@@ -552,6 +552,15 @@ def unmatched(data_dir: Path, county: str | None = None, top: int = 3) -> pl.Dat
         [pl.col(t).fill_null(0).cast(pl.Int64) for t in LINKED_TABLES[:3]])
     return out.with_columns(records=pl.sum_horizontal(list(LINKED_TABLES[:3]))).sort(
         ["records", "enterprise_id"], descending=[True, False])
+
+
+def _require_register(data_dir: Path) -> None:
+    """A UserError when ``data_dir`` holds no register; else its store brought to the
+    current schema (one written by an earlier safetyviz)."""
+    if store.current_version(data_dir, "enterprises") is None:
+        raise UserError(f"{store.store_dir(data_dir) / 'enterprises'}: no enterprise register "
+                        "(safetyviz demo, or safetyviz enterprises register FILE, makes one)")
+    store.upgrade(data_dir)
 
 
 # --- merging two firms -------------------------------------------------------------------------
@@ -599,7 +608,7 @@ def merge(data_dir: Path, source: str, target: str) -> MergeReport:
 
     data_dir = Path(data_dir)
     link = store.store_dir(data_dir) / "enterprises"
-    store.upgrade(data_dir)  # a store written by an earlier safetyviz
+    _require_register(data_dir)
     with store.Transaction(data_dir) as change:
         register = read_register(change.old(link))
         rows = {r["enterprise_id"]: r for r in register.filter(
