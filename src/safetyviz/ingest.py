@@ -485,7 +485,8 @@ def ingest(path, table: str, data_dir=None, mapping=None, dry_run: bool = False,
         content = path.read_bytes()
     except (FileNotFoundError, IsADirectoryError):
         raise UserError(f"{path}: no such file") from None
-    store.upgrade(data_dir)  # a store written by an earlier safetyviz
+    if not dry_run:
+        store.upgrade(data_dir)  # a store written by an earlier safetyviz
     # What the rows are checked against is read while the file is parsed (hashing, Parquet
     # and Arrow reads leave the interpreter free).
     with ThreadPoolExecutor(max_workers=2) as pool:
