@@ -90,60 +90,90 @@ def _keys_of(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 # The name keys of a register version, beside its files (not *.parquet: no reader of the
-# table sees it); named by the version of identity.name_key, so a new rule recomputes them.
-KEYS_FILE = "_name_keys.v2.arrow"
+# table sees them), with what matching derives from them — each name as written, and the
+# firms of each (county, key); named by the version of identity.name_key, so a new rule
+# recomputes them. Written with the version, read by every ingest (the keys of 100,000
+# names cost 0.1 s, their grouping 0.05 s).
+KEY_FILES = {"keys": "_name_keys.v2.arrow", "texts": "_name_texts.v2.arrow",
+             "candidates": "_name_candidates.v2.arrow"}
 
 
-def _read_keys(version: Path | None) -> pl.DataFrame | None:
-    path = version / KEYS_FILE if version is not None else None
-    return pl.read_ipc(path) if path is not None and path.exists() else None
+def _read_keys(version: Path | None, names=tuple(KEY_FILES)) -> dict[str, pl.DataFrame]:
+    """The key files ``names`` of ``version`` that exist, by name."""
+    if version is None:
+        return {}
+    return {name: pl.read_ipc(version / KEY_FILES[name]) for name in names
+            if (version / KEY_FILES[name]).exists()}
+
+
+def _texts(keys: pl.DataFrame) -> pl.DataFrame:
+    """Every name and alias as written (``text``), with its key."""
+    return keys.select("text", "key").unique("text")
+
+
+def _candidates(keys: pl.DataFrame) -> pl.DataFrame:
+    """(adcode, key) → the ids of the firms with that name key in that county."""
+    return keys.group_by("adcode", "key").agg(
+        pl.col("enterprise_id").unique().sort().alias("candidates"))
 
 
 def _write_keys(version: Path, keys: pl.DataFrame) -> None:
-    keys.write_ipc(version / KEYS_FILE)
+    derived = {"keys": keys, "texts": _texts(keys), "candidates": _candidates(keys)}
+    for name, file in KEY_FILES.items():
+        derived[name].write_ipc(version / file, compression="lz4")
 
 
 class Register:
     """The register as matching needs it: credit codes, and name keys by county (read from
     the version's key file when it has one: the keys of 100,000 names cost 0.1 s)."""
 
-    def __init__(self, frame: pl.DataFrame, keys: pl.DataFrame | None = None):
+    def __init__(self, frame: pl.DataFrame, keys: pl.DataFrame | None = None,
+                 **derived: pl.DataFrame):
+        """``keys``: the (adcode, text, key, enterprise_id) of ``frame``'s names, computed
+        if not given; ``derived``: :attr:`texts` and :attr:`candidates`, if known."""
         self.frame = frame
         self.codes = frame.filter(pl.col("credit_code").is_not_null()).select(
             "credit_code", pl.col("enterprise_id").alias("by_code")).unique("credit_code",
                                                                              keep="first")
         self.keys = keys if keys is not None else _keys_of(frame)
+        self.__dict__.update(derived)  # the cached properties' values
 
     @classmethod
     def load(cls, data_dir: Path) -> Register:
         version = store.current_version(data_dir, "enterprises")
-        return cls(read_register(version), _read_keys(version))
+        files = _read_keys(version)
+        if "keys" not in files:
+            return cls(read_register(version))
+        return cls(read_register(version), files.pop("keys"), **files)
 
     @functools.cached_property
     def candidates(self) -> pl.DataFrame:
         """(adcode, key) → the ids of the firms with that name key in that county."""
-        return self.keys.group_by("adcode", "key").agg(
-            pl.col("enterprise_id").unique().sort().alias("candidates"))
+        return _candidates(self.keys)
 
     def add(self, rows: pl.DataFrame) -> None:
         """Firms made during an ingest (provisional ones), matched by later sheets too."""
-        self.__dict__.pop("candidates", None)
+        self.__dict__.pop("candidates", None), self.__dict__.pop("texts", None)
         self.frame = pl.concat([self.frame, rows.select(self.frame.columns)],
                                how="vertical_relaxed")
         self.codes = pl.concat([self.codes, rows.filter(pl.col("credit_code").is_not_null())
                                 .select("credit_code", pl.col("enterprise_id").alias("by_code"))])
         self.keys = pl.concat([self.keys, _keys_of(rows)])
 
+    @functools.cached_property
+    def texts(self) -> pl.DataFrame:
+        """Every name and alias of the register as written (``text``), with its key."""
+        return _texts(self.keys)
+
     def name_keys(self, names: pl.Series) -> pl.Series:
-        """:func:`identity.name_key` of ``names``, each distinct name once; a name written as
-        the register writes it takes the register's key (no string work at all)."""
-        distinct = names.drop_nulls().unique()
-        known = self.keys.select("text", "key").unique("text")
-        hit = distinct.to_frame("text").join(known, on="text", how="inner")
-        missed = distinct.filter(~distinct.is_in(hit.get_column("text").implode()))
-        table = pl.concat([hit, pl.DataFrame({"text": missed, "key": name_keys(missed)})])
-        return names.to_frame("text").join(table, on="text", how="left",
+        """:func:`identity.name_key` of ``names``: a name written as the register writes it
+        takes the register's key (no string work at all), the others are computed."""
+        keys = names.to_frame("text").join(self.texts, on="text", how="left",
                                            maintain_order="left").get_column("key")
+        missed = (keys.is_null() & names.is_not_null()).arg_true()
+        if len(missed):
+            keys = keys.scatter(missed, name_keys(names.gather(missed)))
+        return keys
 
 
 @dataclass
@@ -353,7 +383,7 @@ def register_build(update, label: str):
             merged = pa.concat_tables(tables, promote_options="permissive").cast(SCHEMA)
             pq.write_table(store.compact_dictionaries(merged.combine_chunks()),
                            new / f"{label}-{uuid.uuid4().hex[:8]}.parquet")
-        keys = _read_keys(old)
+        keys = _read_keys(old, ["keys"]).get("keys")
         if keys is None:
             keys = _keys_of(read_register(new))
         else:  # the old version's keys, less the changed firms', plus the upserts'
