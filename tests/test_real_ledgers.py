@@ -267,6 +267,34 @@ def test_a_register_file_renames_closes_adds_and_promotes(data_dir):
                              f"matches {firms} in 411002")
 
 
+def test_the_name_keys_kept_beside_each_register_version_are_those_of_its_firms(data_dir):
+    """Each change regroups only the (county, key) groups it touches; after provisional
+    firms, a register file (renames, new firms) and a merge, the key files still hold what
+    grouping the whole register gives."""
+    from safetyviz import register as reg
+
+    def keys_of_version():
+        version = store.current_version(data_dir, "enterprises")
+        kept = reg._read_keys(version)
+        whole = reg._keys_of(reg.read_register(version))
+        return ({name: frame.sort(frame.columns) for name, frame in kept.items()},
+                {"keys": whole.sort(whole.columns),
+                 "texts": reg._texts(whole).sort("text", "key"),
+                 "candidates": reg._candidates(whole).sort("adcode", "key")})
+
+    ingest(LEDGERS / "hazards_named_gbk.csv", table="hazards", data_dir=data_dir, today=TODAY)
+    run_cli("enterprises", "register", str(LEDGERS / "register_update.csv"), "--data-dir",
+            str(data_dir))
+    furniture = provisional_id("411002", enterprise_key("许昌市新兴家具厂"))
+    reg.merge(data_dir, furniture, "E2")
+    kept, whole = keys_of_version()
+    assert set(kept) == {"keys", "texts", "candidates"}
+    for name in kept:
+        assert kept[name].equals(whole[name]), name
+    groups = dict(zip(whole["candidates"]["key"], whole["candidates"]["candidates"]))
+    assert groups[enterprise_key("许昌市新兴家具厂")].to_list() == ["E2"]  # merged: an alias
+
+
 def test_a_register_row_whose_code_and_name_name_two_firms_is_refused(data_dir, tmp_path):
     update = tmp_path / "register.csv"
     update.write_text("统一社会信用代码,企业名称,所属县区,行业\n"

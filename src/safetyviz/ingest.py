@@ -558,9 +558,10 @@ def ingest(path, table: str, data_dir=None, mapping=None, dry_run: bool = False,
         stale.unlink()
     before = store.current_version(data_dir, table)
     if table == "enterprises":
-        _commit_register(data_dir, batch, accepted, provided, path, report)
+        _commit_register(data_dir, batch, accepted, provided, path, report, linker.register)
         return report
-    added, removed = _commit(data_dir, table, batch, accepted, path, report, changes)
+    added, removed = _commit(data_dir, table, batch, accepted, path, report, changes,
+                             linker.register)
     report.committed = True
     if update_cube and cube_path(data_dir).exists():
         refresh_cube(data_dir, table, as_records(table, added.to_pandas()),
@@ -699,7 +700,8 @@ def _records(table: str, converted: pl.DataFrame, frame: pl.DataFrame) -> pl.Dat
 
 
 def _commit(data_dir: Path, table: str, batch: str, accepted: pl.DataFrame, source: Path,
-            report: IngestReport, register_changes: pl.DataFrame | None = None
+            report: IngestReport, register_changes: pl.DataFrame | None = None,
+            register: register_module.Register | None = None
             ) -> tuple[pa_lib.Table, pa_lib.Table | None]:
     """Append the batch as a new version of the table (replacing an earlier copy of the same
     batch) and add the provisional firms it names to the register, both or neither; returns
@@ -730,7 +732,7 @@ def _commit(data_dir: Path, table: str, batch: str, accepted: pl.DataFrame, sour
                                                        source.name)
 
         builds[store.store_dir(data_dir) / "enterprises"] = register_module.register_build(
-            update, batch)
+            update, batch, register)
     with store.Transaction(data_dir) as change:
         change.build_side_by_side(builds)
     added = pa_lib.concat_tables(parts.values()) if parts else store.SCHEMAS[table].empty_table()
@@ -738,7 +740,8 @@ def _commit(data_dir: Path, table: str, batch: str, accepted: pl.DataFrame, sour
 
 
 def _commit_register(data_dir: Path, batch: str, accepted: pl.DataFrame, provided: set[str],
-                     source: Path, report: IngestReport) -> None:
+                     source: Path, report: IngestReport,
+                     register: register_module.Register | None = None) -> None:
     """Apply a register file's accepted rows to the register (one new version)."""
     def update(current: pl.DataFrame):
         rows, entry = register_module.apply_register_rows(
@@ -753,7 +756,7 @@ def _commit_register(data_dir: Path, batch: str, accepted: pl.DataFrame, provide
 
     store.store_dir(data_dir).mkdir(parents=True, exist_ok=True)
     store.publish(store.store_dir(data_dir) / "enterprises",
-                  register_module.register_build(update, batch))
+                  register_module.register_build(update, batch, register))
     report.committed = True
 
 

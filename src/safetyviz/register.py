@@ -13,6 +13,7 @@ relinks the records of every table and updates the cube in one :class:`store.Tra
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import functools
 import getpass
@@ -117,10 +118,28 @@ def _candidates(keys: pl.DataFrame) -> pl.DataFrame:
         pl.col("enterprise_id").unique().sort().alias("candidates"))
 
 
-def _write_keys(version: Path, keys: pl.DataFrame) -> None:
-    derived = {"keys": keys, "texts": _texts(keys), "candidates": _candidates(keys)}
+def _write_keys(version: Path, keys: pl.DataFrame,
+                candidates: pl.DataFrame | None = None) -> None:
+    derived = {"keys": keys, "texts": _texts(keys),
+               "candidates": candidates if candidates is not None else _candidates(keys)}
     for name, file in KEY_FILES.items():
         derived[name].write_ipc(version / file, compression="lz4")
+
+
+def _changed_keys(keys: pl.DataFrame, candidates: pl.DataFrame | None, changed: pl.Series,
+                  added: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """(keys, candidates) of a register version from the previous one's: the ``changed``
+    firms' keys replaced by ``added``; only the (county, key) groups they touch regrouped."""
+    gone = pl.col("enterprise_id").is_in(changed.implode())
+    new_keys = pl.concat([keys.filter(~gone), added])
+    if candidates is None:
+        return new_keys, None
+    touched = pl.concat([keys.filter(gone), added]).select("adcode", "key").unique()
+    regrouped = _candidates(new_keys.join(touched, on=["adcode", "key"], how="semi",
+                                          nulls_equal=True))
+    return new_keys, pl.concat([
+        candidates.join(touched, on=["adcode", "key"], how="anti", nulls_equal=True),
+        regrouped])
 
 
 class Register:
@@ -137,14 +156,17 @@ class Register:
                                                                              keep="first")
         self.keys = keys if keys is not None else _keys_of(frame)
         self.__dict__.update(derived)  # the cached properties' values
+        self.version: Path | None = None  # the store version read, if loaded from one
+        self.as_read: Register = self  # before firms were added during an ingest
 
     @classmethod
     def load(cls, data_dir: Path) -> Register:
         version = store.current_version(data_dir, "enterprises")
         files = _read_keys(version)
-        if "keys" not in files:
-            return cls(read_register(version))
-        return cls(read_register(version), files.pop("keys"), **files)
+        register = (cls(read_register(version), files.pop("keys"), **files) if "keys" in files
+                    else cls(read_register(version)))
+        register.version = version
+        return register
 
     @functools.cached_property
     def candidates(self) -> pl.DataFrame:
@@ -153,6 +175,8 @@ class Register:
 
     def add(self, rows: pl.DataFrame) -> None:
         """Firms made during an ingest (provisional ones), matched by later sheets too."""
+        if self.as_read is self:  # frames are immutable: a shallow copy keeps them
+            self.as_read = copy.copy(self)
         self.__dict__.pop("candidates", None), self.__dict__.pop("texts", None)
         self.frame = pl.concat([self.frame, rows.select(self.frame.columns)],
                                how="vertical_relaxed")
@@ -349,29 +373,34 @@ def history_entry(action: str, **details) -> dict:
             "user": getpass.getuser(), "action": action, **details}
 
 
-def register_build(update, label: str):
+def register_build(update, label: str, read: Register | None = None):
     """A store build step for the register: ``update(current) -> (upserts, removed ids,
     history entries, {batch: manifest entry})`` runs on the register as it is when the new
     version is made (under the writer lock, so no change is lost); files holding a changed
     firm are rewritten without it, the others hard-linked, the upserts written to one new
-    file."""
+    file. ``read``: the register as this process loaded it, used instead of reading the
+    version again when it is still the current one (versions never change)."""
     def build(new: Path, old: Path | None) -> None:
-        current = read_register(old)
+        known = read.as_read if read is not None and old is not None \
+            and read.version == old else None
+        current = known.frame if known is not None else read_register(old)
         upserts, removed, history, batches = update(current)
         changed = set(upserts.get_column("enterprise_id").to_list()) | set(removed)
+        changed_ids = pl.Series(list(changed), dtype=pl.String)
+        held = current.get_column("enterprise_id").is_in(changed_ids.implode()).any()
         files = sorted(old.rglob("*.parquet")) if old is not None else []
         compact = len(files) >= MAX_FILES
         kept = []
         for path in files:
             relative = path.relative_to(old)
-            ids = pq.read_table(path, columns=["enterprise_id"]).column(0)
-            touched = pc.any(pc.is_in(ids, pa.array(list(changed), pa.string()))).as_py() \
-                if changed else False
+            touched = held and pc.any(pc.is_in(
+                pq.read_table(path, columns=["enterprise_id"]).column(0),
+                changed_ids.to_arrow())).as_py()
             if compact or touched:
                 table = pq.read_table(path, schema=SCHEMA)
                 if changed:
                     table = table.filter(pc.invert(pc.is_in(
-                        table.column("enterprise_id"), pa.array(list(changed), pa.string()))))
+                        table.column("enterprise_id"), changed_ids.to_arrow())))
                 kept.append(table)
             else:
                 (new / relative).parent.mkdir(parents=True, exist_ok=True)
@@ -383,13 +412,13 @@ def register_build(update, label: str):
             merged = pa.concat_tables(tables, promote_options="permissive").cast(SCHEMA)
             pq.write_table(store.compact_dictionaries(merged.combine_chunks()),
                            new / f"{label}-{uuid.uuid4().hex[:8]}.parquet")
-        keys = _read_keys(old, ["keys"]).get("keys")
-        if keys is None:
-            keys = _keys_of(read_register(new))
+        derived = ({"keys": known.keys, "candidates": known.candidates} if known is not None
+                   else _read_keys(old, ["keys", "candidates"]))
+        if "keys" not in derived:
+            _write_keys(new, _keys_of(read_register(new)))
         else:  # the old version's keys, less the changed firms', plus the upserts'
-            keys = pl.concat([keys.filter(~pl.col("enterprise_id").is_in(
-                pl.Series(list(changed), dtype=pl.String).implode())), _keys_of(upserts)])
-        _write_keys(new, keys)
+            _write_keys(new, *_changed_keys(derived["keys"], derived.get("candidates"),
+                                            changed_ids, _keys_of(upserts)))
         manifest = store.read_manifest(old)
         manifest.setdefault("history", []).extend(history)
         manifest["batches"].update(batches)
