@@ -117,6 +117,14 @@ def provisional_id(adcode: str, key: str, credit_code: str | None = None) -> str
     return f"P{adcode}-{digest}"
 
 
+def provisional_ids(adcodes: pl.Series, keys: pl.Series, codes: pl.Series) -> pl.Series:
+    """:func:`provisional_id` of each (county, name key, credit code or null)."""
+    return pl.Series("provisional", [
+        provisional_id(adcode, key or "", code)
+        for adcode, key, code in zip(adcodes.to_list(), keys.to_list(), codes.to_list())],
+        dtype=pl.String)
+
+
 # --- similarity of names, for reconciliation -------------------------------------------------
 # Words most firm names share: they say nothing about which firm is meant.
 COMMON_WORDS = ("有限公司", "股份公司", "公司", "集团", "分公司", "有限", "责任", "(演示)")

@@ -535,11 +535,11 @@ def ingest(path, table: str, data_dir=None, mapping=None, dry_run: bool = False,
     changes = None
     if table in LINKED:
         ids = accepted.get_column("enterprise_id")
-        made = list(linker.new) + list(linker.learned)  # which of them accepted rows use
+        made = linker.made()  # which of them accepted rows use
         used = set(ids.filter(ids.is_in(pl.Series(made, dtype=pl.String).implode()))
                    .unique().to_list()) if made else set()
         changes = linker.changes(used)
-        report.provisional = sum(1 for pid in linker.new if pid in used)
+        report.provisional = len(set(linker.new.get_column("enterprise_id")) & used)
         report.linked = int(accepted.get_column("enterprise_id").is_not_null().sum())
     date_field = store.PARTITION_DATE.get(table)
     if date_field and len(accepted):
@@ -578,6 +578,8 @@ def _process_sheet(sheet: Sheet, mapping: ColumnMapping, counties: RegionIndex,
     fields its columns gave."""
     table = mapping.table
     frame, columns = _sheet_frame(sheet, mapping, report, path)
+    if table in LINKED and "enterprise_name" in columns:
+        linker.expect(frame.get_column("enterprise_name"))
     for name in {"credit_code", "org_code"} & set(columns):
         frame = _check_credit_codes(frame, name)
     values, reasons = [], []

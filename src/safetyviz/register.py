@@ -19,6 +19,7 @@ import functools
 import getpass
 import hashlib
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +31,7 @@ import pyarrow.parquet as pq
 
 from . import store
 from .errors import UserError
-from .identity import NameIndex, enterprise_key, name_key, name_keys, provisional_id
+from .identity import NameIndex, enterprise_key, name_key, name_keys, provisional_ids
 from .paths import cube_path
 from .vocab import NO_ENTERPRISE_ACTIONS, VOCABULARIES
 
@@ -38,6 +39,7 @@ SCHEMA = store.SCHEMAS["enterprises"]
 # Record tables that name an enterprise (relinked by a merge).
 LINKED_TABLES = ("inspections", "hazards", "enforcement_actions", "major_hazard_sites")
 MAX_FILES = 16  # the register's files are compacted into one beyond this
+_BACKGROUND = ThreadPoolExecutor(max_workers=1, thread_name_prefix="safetyviz-name-keys")
 
 
 def read_register(version: Path | None) -> pl.DataFrame:
@@ -166,6 +168,7 @@ class Register:
         register = (cls(read_register(version), files.pop("keys"), **files) if "keys" in files
                     else cls(read_register(version)))
         register.version = version
+        register.matches  # noqa: B018 - worked out now, on the loading thread
         return register
 
     @functools.cached_property
@@ -173,11 +176,27 @@ class Register:
         """(adcode, key) → the ids of the firms with that name key in that county."""
         return _candidates(self.keys)
 
+    @functools.cached_property
+    def matches(self) -> pl.DataFrame:
+        """(adcode, key) → how many firms have that name key in that county (``n``) and,
+        when one does, that firm (``by_name``), its credit code and whether it is
+        registered: what linking a name needs, in one join without lists."""
+        firms = self.frame.select(pl.col("enterprise_id").alias("by_name"),
+                                  pl.col("credit_code").alias("code_of_match"),
+                                  pl.col("registered").alias("match_registered"))
+        n = pl.col("candidates").list.len()
+        return self.candidates.select(
+            "adcode", "key", n.alias("n"),
+            pl.when(n == 1).then(pl.col("candidates").list.first()).alias("by_name")).join(
+            firms.unique("by_name", keep="first"), on="by_name", how="left",
+            maintain_order="left")
+
     def add(self, rows: pl.DataFrame) -> None:
         """Firms made during an ingest (provisional ones), matched by later sheets too."""
         if self.as_read is self:  # frames are immutable: a shallow copy keeps them
             self.as_read = copy.copy(self)
-        self.__dict__.pop("candidates", None), self.__dict__.pop("texts", None)
+        for derived in ("candidates", "texts", "matches"):
+            self.__dict__.pop(derived, None)
         self.frame = pl.concat([self.frame, rows.select(self.frame.columns)],
                                how="vertical_relaxed")
         self.codes = pl.concat([self.codes, rows.filter(pl.col("credit_code").is_not_null())
@@ -209,8 +228,39 @@ class Linker:
     table: str
     batch: str
     strict: bool = False
-    new: dict[str, dict] = field(default_factory=dict)  # provisional id → register row
+    new: pl.DataFrame | None = None  # the register rows of the provisional firms made
     learned: dict[str, str] = field(default_factory=dict)  # provisional id → credit code
+    _keys_ahead: Future | None = field(default=None, repr=False)  # see expect()
+
+    def __post_init__(self):
+        if self.new is None:
+            self.new = self.register.frame.clear()
+
+    def expect(self, names: pl.Series) -> None:
+        """Start working out the name keys of ``names`` (a sheet's names, before its other
+        columns are checked) on another thread: Polars' string kernels leave the interpreter
+        free, so the keys are ready by the time the checked rows are linked."""
+        def keys_of_names() -> pl.DataFrame:
+            distinct = names.drop_nulls().unique()
+            return pl.DataFrame({"name": distinct, "key": self.register.name_keys(distinct)})
+
+        self._keys_ahead = _BACKGROUND.submit(keys_of_names)
+
+    def _name_keys(self, names: pl.Series) -> pl.Series:
+        """The keys of ``names``: those :meth:`expect` worked out, the others computed."""
+        ahead, self._keys_ahead = self._keys_ahead, None
+        if ahead is None:
+            return self.register.name_keys(names)
+        keys = names.to_frame("name").join(ahead.result(), on="name", how="left",
+                                           maintain_order="left").get_column("key")
+        missed = (keys.is_null() & names.is_not_null()).arg_true()
+        if len(missed):
+            keys = keys.scatter(missed, self.register.name_keys(names.gather(missed)))
+        return keys
+
+    def made(self) -> list[str]:
+        """Ids of the firms this linking made or learned a code for."""
+        return self.new.get_column("enterprise_id").to_list() + list(self.learned)
 
     def link(self, rows: pl.DataFrame, headers: dict[str, str]) -> tuple[pl.Series, pl.Series]:
         """(enterprise id, reason) per row of ``rows`` (columns ``adcode``, ``name``,
@@ -241,35 +291,25 @@ class Linker:
     def _sectors(self, ids: pl.Series, sectors: pl.Series) -> None:
         """A new provisional firm whose first row gave no sector: that of the first row
         naming it that does."""
-        pending = [pid for pid, row in self.new.items() if row["sector"] is None]
-        if not pending:
+        pending = self.new.filter(pl.col("sector").is_null()).get_column("enterprise_id")
+        if not len(pending):
             return
-        first = pl.DataFrame({"id": ids, "sector": sectors.cast(pl.String)}).filter(
-            pl.col("id").is_in(pending) & pl.col("sector").is_not_null()).unique(
-            "id", keep="first")
-        for pid, sector in first.iter_rows():
-            self.new[pid]["sector"] = sector
+        first = pl.DataFrame({"enterprise_id": ids, "sector": sectors.cast(pl.String)}).filter(
+            pl.col("enterprise_id").is_in(pending.implode()) & pl.col("sector").is_not_null()
+        ).unique("enterprise_id", keep="first")
+        self.new = self.new.update(first, on="enterprise_id")
 
     def _link_distinct(self, rows: pl.DataFrame,
                        headers: dict[str, str]) -> tuple[pl.Series, pl.Series]:
         name_header = headers.get("name", "企业名称")
         code_header = headers.get("credit_code", "统一社会信用代码")
         f = rows.with_row_index("_i").with_columns(
-            key=self.register.name_keys(rows.get_column("name")),
+            key=self._name_keys(rows.get_column("name")),
             credit_code=pl.col("credit_code").fill_null(pl.lit(None, pl.String)))
         f = f.with_columns(key=pl.when(pl.col("key") != "").then(pl.col("key")))
         f = f.join(self.register.codes, on="credit_code", how="left", maintain_order="left")
-        f = f.join(self.register.candidates, on=["adcode", "key"], how="left",
-                   maintain_order="left")
-        n = pl.col("candidates").list.len().fill_null(0)
-        f = f.with_columns(by_name=pl.when(n == 1).then(pl.col("candidates").list.first()),
-                           ambiguous=n > 1)
-        registered_codes = self.register.frame.select(
-            pl.col("enterprise_id").alias("by_name"),
-            pl.col("credit_code").alias("code_of_match"),
-            pl.col("registered").alias("match_registered"))
-        f = f.join(registered_codes.unique("by_name", keep="first"), on="by_name", how="left",
-                   maintain_order="left")
+        f = f.join(self.register.matches, on=["adcode", "key"], how="left",
+                   maintain_order="left").with_columns(ambiguous=pl.col("n").fill_null(0) > 1)
         no_enterprise = (pl.col("action_type").cast(pl.String).is_in(NO_ENTERPRISE_ACTIONS)
                          if "action_type" in f.columns else pl.lit(False))
         named = pl.col("key").is_not_null() | pl.col("credit_code").is_not_null()
@@ -307,7 +347,9 @@ class Linker:
         positions = f.select(failing.arg_true()).to_series()
         why = pl.repeat(None, len(f), dtype=pl.String, eager=True)
         if len(positions):
-            why = why.scatter(positions, f[positions].select(reasons).to_series())
+            failed = f[positions].join(self.register.candidates, on=["adcode", "key"],
+                                       how="left", maintain_order="left")
+            why = why.scatter(positions, failed.select(reasons).to_series())
         self._learn(f)
         return ids, why
 
@@ -325,25 +367,25 @@ class Linker:
         rows = rows.join(code_of_name, on=["adcode", "key"], how="left", maintain_order="left")
         rows = rows.with_columns(code=pl.coalesce("credit_code", "name_code"))
         firms = rows.unique(["adcode", "key", "code"], keep="first", maintain_order=True)
-        ids = []
-        made = []
-        for firm in firms.iter_rows(named=True):
-            pid = provisional_id(firm["adcode"], firm["key"] or "", firm["code"])
-            ids.append(pid)
-            if pid in self.new:
-                continue
-            self.new[pid] = {
-                "enterprise_id": pid, "credit_code": firm["code"],
-                "name": firm["name"] or firm["code"], "aliases": None,
-                "adcode": firm["adcode"], "sector": firm.get("sector"), "scale": None,
-                "licence": None, "risk_level": None, "dual_prevention": None, "lon": None,
-                "lat": None, "registered": False, "batch": self.batch, "closed_on": None}
-            made.append(self.new[pid])
-        if made:
-            self.register.add(pl.DataFrame(made, schema=self.register.frame.schema))
-        firms = firms.select("adcode", "key", "code").with_columns(
-            provisional=pl.Series(ids, dtype=pl.String))
-        return rows.join(firms, on=["adcode", "key", "code"], how="left", nulls_equal=True,
+        firms = firms.with_columns(provisional=provisional_ids(
+            firms.get_column("adcode"), firms.get_column("key"), firms.get_column("code")))
+        made = firms.filter(~pl.col("provisional").is_in(
+            self.new.get_column("enterprise_id").implode())).unique(
+            "provisional", keep="first", maintain_order=True)  # one code, two names: the first
+        schema = self.register.frame.schema
+        made = made.select(
+            pl.col("provisional").alias("enterprise_id"), pl.col("code").alias("credit_code"),
+            pl.coalesce("name", "code").alias("name"), "adcode",
+            pl.col("sector").cast(pl.String), registered=pl.lit(False),
+            batch=pl.lit(self.batch)).select(
+            pl.col(c).cast(t) if c in made.columns or c in ("enterprise_id", "credit_code",
+                                                              "name", "registered", "batch")
+            else pl.lit(None, t).alias(c) for c, t in schema.items())
+        if len(made):
+            self.new = pl.concat([self.new, made])
+            self.register.add(made)
+        return rows.join(firms.select("adcode", "key", "code", "provisional"),
+                         on=["adcode", "key", "code"], how="left", nulls_equal=True,
                          maintain_order="left").select("_i", "provisional")
 
     def _learn(self, f: pl.DataFrame) -> None:
@@ -358,13 +400,17 @@ class Linker:
     def changes(self, used: set[str]) -> pl.DataFrame:
         """The register rows this ingest adds or changes, for the ids its accepted rows use:
         new provisional firms, and provisional firms with a credit code learned."""
-        rows = [row for pid, row in self.new.items() if pid in used]
-        for pid, code in self.learned.items():
-            if pid in used and pid not in self.new:
-                row = self.register.frame.filter(pl.col("enterprise_id") == pid).row(
-                    0, named=True)
-                rows.append({**row, "credit_code": code})
-        return pl.DataFrame(rows, schema=self.register.frame.schema)
+        used_ids = pl.Series(sorted(used), dtype=pl.String).implode()
+        new = self.new.filter(pl.col("enterprise_id").is_in(used_ids))
+        learned = pl.DataFrame({"enterprise_id": list(self.learned),
+                                "learned": list(self.learned.values())},
+                               schema={"enterprise_id": pl.String, "learned": pl.String})
+        learned = self.register.frame.join(learned.filter(
+            pl.col("enterprise_id").is_in(used_ids)
+            & ~pl.col("enterprise_id").is_in(self.new.get_column("enterprise_id").implode())),
+            on="enterprise_id").unique("enterprise_id", keep="first").with_columns(
+            credit_code=pl.col("learned")).drop("learned")
+        return pl.concat([new, learned])
 
 
 # --- writing the register ----------------------------------------------------------------------
