@@ -646,18 +646,20 @@ def _link_rows(converted: pl.DataFrame, table: str) -> pl.DataFrame:
              else pl.lit(False))
 
     def column(name: str, dtype=pl.String) -> pl.Expr:
+        """``name`` as ``dtype`` (None: as it is — a code only new firms take)."""
         if name not in converted.columns:
-            return pl.lit(None, dtype).alias(name)
-        return pl.when(~given).then(pl.col(name).cast(dtype)).alias(name)
+            return pl.lit(None, dtype or pl.String).alias(name)
+        value = pl.col(name) if dtype is None else pl.col(name).cast(dtype)
+        return pl.when(~given).then(value).alias(name)
 
     out = [pl.col("adcode").cast(pl.String) if "adcode" in converted.columns
            else pl.lit(None, pl.String).alias("adcode"),
            pl.when(~given & (pl.col("enterprise_name") != "")).then(
                pl.col("enterprise_name")).alias("name")
            if "enterprise_name" in converted.columns else pl.lit(None, pl.String).alias("name"),
-           column("credit_code"), column("sector")]
+           column("credit_code"), column("sector", None)]
     if table == "enforcement_actions":
-        out.append(column("action_type"))
+        out.append(column("action_type", None))
     return converted.select(out)
 
 
