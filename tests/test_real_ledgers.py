@@ -277,10 +277,9 @@ def test_the_name_keys_kept_beside_each_register_version_are_those_of_its_firms(
         version = store.current_version(data_dir, "enterprises")
         kept = reg._read_keys(version)
         whole = reg._keys_of(reg.read_register(version))
+        groups = reg._groups(whole)
         return ({name: frame.sort(frame.columns) for name, frame in kept.items()},
-                {"keys": whole.sort(whole.columns),
-                 "texts": reg._texts(whole).sort("text", "key"),
-                 "candidates": reg._candidates(whole).sort("adcode", "key")})
+                {"keys": whole.sort(whole.columns), "groups": groups.sort(groups.columns)})
 
     ingest(LEDGERS / "hazards_named_gbk.csv", table="hazards", data_dir=data_dir, today=TODAY)
     run_cli("enterprises", "register", str(LEDGERS / "register_update.csv"), "--data-dir",
@@ -288,11 +287,12 @@ def test_the_name_keys_kept_beside_each_register_version_are_those_of_its_firms(
     furniture = provisional_id("411002", enterprise_key("许昌市新兴家具厂"))
     reg.merge(data_dir, furniture, "E2")
     kept, whole = keys_of_version()
-    assert set(kept) == {"keys", "texts", "candidates"}
+    assert set(kept) == {"keys", "groups"}
     for name in kept:
         assert kept[name].equals(whole[name]), name
-    groups = dict(zip(whole["candidates"]["key"], whole["candidates"]["candidates"]))
-    assert groups[enterprise_key("许昌市新兴家具厂")].to_list() == ["E2"]  # merged: an alias
+    groups = {key: (n, firm) for key, n, firm in whole["groups"].select(
+        "key", "n", "by_name").iter_rows()}
+    assert groups[enterprise_key("许昌市新兴家具厂")] == (1, "E2")  # merged: an alias
 
 
 def test_a_register_row_whose_code_and_name_name_two_firms_is_refused(data_dir, tmp_path):

@@ -93,12 +93,11 @@ def _keys_of(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 # The name keys of a register version, beside its files (not *.parquet: no reader of the
-# table sees them), with what matching derives from them — each name as written, and the
-# firms of each (county, key); named by the version of identity.name_key, so a new rule
-# recomputes them. Written with the version, read by every ingest (the keys of 100,000
-# names cost 0.1 s, their grouping 0.05 s).
-KEY_FILES = {"keys": "_name_keys.v2.arrow", "texts": "_name_texts.v2.arrow",
-             "candidates": "_name_candidates.v2.arrow"}
+# table sees them), and how many firms share each (county, key) — named by the version of
+# identity.name_key, so a new rule recomputes them. Written with the version (only the groups
+# a change touches regrouped), read by every ingest: the keys of 100,000 names cost 0.1 s,
+# their grouping 0.05 s.
+KEY_FILES = {"keys": "_name_keys.v3.arrow", "groups": "_name_groups.v3.arrow"}
 
 
 def _read_keys(version: Path | None, names=tuple(KEY_FILES)) -> dict[str, pl.DataFrame]:
@@ -120,27 +119,34 @@ def _candidates(keys: pl.DataFrame) -> pl.DataFrame:
         pl.col("enterprise_id").unique().sort().alias("candidates"))
 
 
-def _write_keys(version: Path, keys: pl.DataFrame,
-                candidates: pl.DataFrame | None = None) -> None:
-    derived = {"keys": keys, "texts": _texts(keys),
-               "candidates": candidates if candidates is not None else _candidates(keys)}
+def _groups(keys: pl.DataFrame) -> pl.DataFrame:
+    """(adcode, key) → how many firms have that key in that county (``n``), and the firm
+    when only one does (``by_name``): flat, so that linking joins it without lists."""
+    firms = pl.col("enterprise_id").unique()
+    return keys.group_by("adcode", "key").agg(
+        firms.len().cast(pl.UInt32).alias("n"),
+        pl.when(firms.len() == 1).then(pl.col("enterprise_id").first()).alias("by_name"))
+
+
+def _write_keys(version: Path, keys: pl.DataFrame, groups: pl.DataFrame | None = None) -> None:
+    derived = {"keys": keys, "groups": groups if groups is not None else _groups(keys)}
     for name, file in KEY_FILES.items():
-        derived[name].write_ipc(version / file, compression="lz4")
+        derived[name].write_ipc(version / file)  # uncompressed: read by memory map
 
 
-def _changed_keys(keys: pl.DataFrame, candidates: pl.DataFrame | None, changed: pl.Series,
+def _changed_keys(keys: pl.DataFrame, groups: pl.DataFrame | None, changed: pl.Series,
                   added: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame | None]:
-    """(keys, candidates) of a register version from the previous one's: the ``changed``
-    firms' keys replaced by ``added``; only the (county, key) groups they touch regrouped."""
+    """(keys, groups) of a register version from the previous one's: the ``changed`` firms'
+    keys replaced by ``added``; only the (county, key) groups they touch regrouped."""
     gone = pl.col("enterprise_id").is_in(changed.implode())
     new_keys = pl.concat([keys.filter(~gone), added])
-    if candidates is None:
+    if groups is None:
         return new_keys, None
     touched = pl.concat([keys.filter(gone), added]).select("adcode", "key").unique()
-    regrouped = _candidates(new_keys.join(touched, on=["adcode", "key"], how="semi",
-                                          nulls_equal=True))
+    regrouped = _groups(new_keys.join(touched, on=["adcode", "key"], how="semi",
+                                      nulls_equal=True))
     return new_keys, pl.concat([
-        candidates.join(touched, on=["adcode", "key"], how="anti", nulls_equal=True),
+        groups.join(touched, on=["adcode", "key"], how="anti", nulls_equal=True),
         regrouped])
 
 
@@ -149,15 +155,16 @@ class Register:
     the version's key file when it has one: the keys of 100,000 names cost 0.1 s)."""
 
     def __init__(self, frame: pl.DataFrame, keys: pl.DataFrame | None = None,
-                 **derived: pl.DataFrame):
-        """``keys``: the (adcode, text, key, enterprise_id) of ``frame``'s names, computed
-        if not given; ``derived``: :attr:`texts` and :attr:`candidates`, if known."""
+                 groups: pl.DataFrame | None = None):
+        """``keys``: the (adcode, text, key, enterprise_id) of ``frame``'s names, and
+        ``groups`` (see :func:`_groups`), computed if not given."""
         self.frame = frame
         self.codes = frame.filter(pl.col("credit_code").is_not_null()).select(
             "credit_code", pl.col("enterprise_id").alias("by_code")).unique("credit_code",
                                                                              keep="first")
         self.keys = keys if keys is not None else _keys_of(frame)
-        self.__dict__.update(derived)  # the cached properties' values
+        if groups is not None:
+            self.groups = groups  # the cached property's value
         self.version: Path | None = None  # the store version read, if loaded from one
         self.as_read: Register = self  # before firms were added during an ingest
 
@@ -165,37 +172,37 @@ class Register:
     def load(cls, data_dir: Path) -> Register:
         version = store.current_version(data_dir, "enterprises")
         files = _read_keys(version)
-        register = (cls(read_register(version), files.pop("keys"), **files) if "keys" in files
-                    else cls(read_register(version)))
+        register = (cls(read_register(version), files["keys"], files.get("groups"))
+                    if "keys" in files else cls(read_register(version)))
         register.version = version
         register.matches  # noqa: B018 - worked out now, on the loading thread
         return register
 
     @functools.cached_property
-    def candidates(self) -> pl.DataFrame:
-        """(adcode, key) → the ids of the firms with that name key in that county."""
-        return _candidates(self.keys)
+    def groups(self) -> pl.DataFrame:
+        return _groups(self.keys)
+
+    def candidates(self, pairs: pl.DataFrame) -> pl.DataFrame:
+        """(adcode, key) → the ids of the firms with that name key in that county, for the
+        (adcode, key) ``pairs`` only."""
+        return _candidates(self.keys.join(pairs.select("adcode", "key").unique(),
+                                          on=["adcode", "key"], how="semi"))
 
     @functools.cached_property
     def matches(self) -> pl.DataFrame:
-        """(adcode, key) → how many firms have that name key in that county (``n``) and,
-        when one does, that firm (``by_name``), its credit code and whether it is
-        registered: what linking a name needs, in one join without lists."""
+        """:attr:`groups` with the one firm's credit code and whether it is registered:
+        what linking a name needs, in one join."""
         firms = self.frame.select(pl.col("enterprise_id").alias("by_name"),
                                   pl.col("credit_code").alias("code_of_match"),
                                   pl.col("registered").alias("match_registered"))
-        n = pl.col("candidates").list.len()
-        return self.candidates.select(
-            "adcode", "key", n.alias("n"),
-            pl.when(n == 1).then(pl.col("candidates").list.first()).alias("by_name")).join(
-            firms.unique("by_name", keep="first"), on="by_name", how="left",
-            maintain_order="left")
+        return self.groups.join(firms.unique("by_name", keep="first"), on="by_name",
+                                how="left", maintain_order="left")
 
     def add(self, rows: pl.DataFrame) -> None:
         """Firms made during an ingest (provisional ones), matched by later sheets too."""
         if self.as_read is self:  # frames are immutable: a shallow copy keeps them
             self.as_read = copy.copy(self)
-        for derived in ("candidates", "texts", "matches"):
+        for derived in ("groups", "texts", "matches"):
             self.__dict__.pop(derived, None)
         self.frame = pl.concat([self.frame, rows.select(self.frame.columns)],
                                how="vertical_relaxed")
@@ -352,8 +359,9 @@ class Linker:
         positions = f.select(failing.arg_true()).to_series()
         why = pl.repeat(None, len(f), dtype=pl.String, eager=True)
         if len(positions):
-            failed = f[positions].join(self.register.candidates, on=["adcode", "key"],
-                                       how="left", maintain_order="left")
+            failed = f[positions]
+            failed = failed.join(self.register.candidates(failed), on=["adcode", "key"],
+                                 how="left", maintain_order="left")
             why = why.scatter(positions, failed.select(reasons).to_series())
         self._learn(f)
         return ids, why
@@ -463,12 +471,12 @@ def register_build(update, label: str, read: Register | None = None):
             merged = pa.concat_tables(tables, promote_options="permissive").cast(SCHEMA)
             pq.write_table(store.compact_dictionaries(merged.combine_chunks()),
                            new / f"{label}-{uuid.uuid4().hex[:8]}.parquet")
-        derived = ({"keys": known.keys, "candidates": known.candidates} if known is not None
-                   else _read_keys(old, ["keys", "candidates"]))
+        derived = ({"keys": known.keys, "groups": known.groups} if known is not None
+                   else _read_keys(old))
         if "keys" not in derived:
             _write_keys(new, _keys_of(read_register(new)))
         else:  # the old version's keys, less the changed firms', plus the upserts'
-            _write_keys(new, *_changed_keys(derived["keys"], derived.get("candidates"),
+            _write_keys(new, *_changed_keys(derived["keys"], derived.get("groups"),
                                             changed_ids, _keys_of(upserts)))
         manifest = store.read_manifest(old)
         manifest.setdefault("history", []).extend(history)
