@@ -217,11 +217,17 @@ def _check_credit_codes(frame: pl.DataFrame, name: str) -> pl.DataFrame:
         cleaned = cleaned.set(cleaned.str.len_chars() != 18, "")
     problems = credit_code_problems(cleaned)
     n = len(column)
+
+    def per_row(values: pl.Series, empty) -> pl.Series:
+        return pl.repeat(empty, n, dtype=pl.String, eager=True).scatter(
+            written, given.replace_strict(codes, values, return_dtype=pl.String))
+
+    # Mostly every code is written as it should be and is valid: nothing to map back.
     return frame.with_columns(
-        pl.repeat("", n, eager=True).alias(f"_clean_{name}").scatter(
-            written, given.replace_strict(codes, cleaned, return_dtype=pl.String)),
-        pl.repeat(None, n, dtype=pl.String, eager=True).alias(f"_problem_{name}").scatter(
-            written, given.replace_strict(codes, problems, return_dtype=pl.String)))
+        (column if (cleaned == codes).all() else per_row(cleaned, "")).alias(
+            f"_clean_{name}"),
+        (pl.repeat(None, n, dtype=pl.String, eager=True) if problems.null_count() == len(
+            problems) else per_row(problems, None)).alias(f"_problem_{name}"))
 
 
 def _credit_codes(name: str, header: str) -> tuple[pl.Expr, pl.Expr]:
