@@ -32,9 +32,12 @@ from safetyviz.server import derive_key
 from safetyviz.users import add_user, set_password
 
 PASSWORDS = {"wang": "city-pass-123", "li": "county-pass-123", "zhao": "analyst-pass-123",
-             "zhou": "county-pass-456", "sun": "city-pass-456", "qian": "city-pass-789"}
+             "zhou": "county-pass-456", "sun": "city-pass-456", "qian": "city-pass-789",
+             "zheng": "city-pass-321"}
 ROLES = {"wang": ("city", ()), "li": ("county", ("411002",)), "zhao": ("analyst", ()),
-         "zhou": ("county", ("411003",)), "sun": ("city", ()), "qian": ("city", ())}
+         "zhou": ("county", ("411003",)), "sun": ("city", ()), "qian": ("city", ()),
+         "zheng": ("city", ())}
+MAX_SESSIONS = 8  # per user, in the served fixture (20 by default)
 
 
 @dataclass
@@ -74,7 +77,9 @@ def start_secured(data_dir: Path, folder: Path, *extra: str) -> Served:
 
 @pytest.fixture(scope="module")
 def secured(demo_dir, tmp_path_factory):
-    served = start_secured(demo_dir, tmp_path_factory.mktemp("secured"))
+    folder = tmp_path_factory.mktemp("secured")
+    (folder / "serve.yaml").write_text(f"max_sessions_per_user: {MAX_SESSIONS}\n")
+    served = start_secured(demo_dir, folder, "--config", str(folder / "serve.yaml"))
     yield served
     served.server.terminate()
     served.server.wait(timeout=30)
@@ -144,14 +149,37 @@ def test_login_sets_a_strict_http_only_cookie_and_is_audited(secured):
     assert not check_session_id_signature("x" + session_id, signed=True, secret_key=key)
     login_event = [e for e in secured.events("login") if e["user"] == "wang"][-1]
     assert login_event["ip"] == "10.0.0.1" and login_event["role"] == "city"
-    # behind TLS (the proxy says https): the cookie is Secure too
+    # behind TLS (the proxy says https): the login and XSRF cookies are Secure too
     _, tls = login(secured.base, "wang", ip="10.0.0.9", **{"X-Forwarded-Proto": "https"})
     assert "Secure" in tls.headers["Set-Cookie"]
-    # logout ends the login
-    session.get(f"{secured.base}/logout", timeout=30)
-    assert session.get(f"{secured.base}/overview", allow_redirects=False,
-                       timeout=30).status_code == 302
+    form = requests.get(f"{secured.base}/login", headers={"X-Forwarded-Proto": "https"},
+                        timeout=30)
+    assert "_xsrf=" in form.headers["Set-Cookie"] and "Secure" in form.headers["Set-Cookie"]
+    assert "Secure" not in requests.get(f"{secured.base}/login",
+                                        timeout=30).headers["Set-Cookie"]
+
+
+def test_logout_is_a_post_and_ends_the_login_on_the_server(secured):
+    session, _ = login(secured.base, "wang", ip="10.0.0.3")
+    copied = session.cookies["safetyviz_login"]
+    overview = f"{secured.base}/overview"
+    # a GET (a link, or an image on another site) only asks
+    asked = session.get(f"{secured.base}/logout", timeout=30)
+    assert asked.status_code == 200 and 'method="post"' in asked.text
+    assert session.get(overview, allow_redirects=False, timeout=60).status_code == 200
+    assert session.post(f"{secured.base}/logout", allow_redirects=False,
+                        timeout=30).status_code == 403  # no XSRF token
+    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', asked.text)[1]
+    out = session.post(f"{secured.base}/logout", data={"_xsrf": xsrf}, allow_redirects=False,
+                       timeout=30)
+    assert out.status_code == 302 and out.headers["Location"].endswith("login")
     assert secured.events("logout")[-1]["user"] == "wang"
+    # the cookie copied before the logout, replayed after it, opens nothing
+    replayed = requests.get(overview, cookies={"safetyviz_login": copied},
+                            allow_redirects=False, timeout=30)
+    assert replayed.status_code == 302 and "/login" in replayed.headers["Location"]
+    assert requests.get(f"{secured.base}/overview/metadata", timeout=30,
+                        cookies={"safetyviz_login": copied}).status_code == 403
 
 
 def test_the_login_form_needs_its_xsrf_token_and_redirects_only_here(secured):
@@ -162,20 +190,22 @@ def test_the_login_form_needs_its_xsrf_token_and_redirects_only_here(secured):
     assert response.headers["Location"] == "/"
 
 
-def test_wrong_passwords_are_throttled_per_user_and_audited(secured):
+def test_wrong_passwords_hold_back_that_address_not_the_owner(secured):
     for _ in range(5):
         _, response = login(secured.base, "sun", "wrong-password", ip="10.0.1.1")
         assert response.status_code == 401
         assert "用户名或密码错误" in response.text
-    # the right password, now, from another address: still waits (per user)
-    _, response = login(secured.base, "sun", ip="10.0.1.2")
+    # the right password from that address, now: waits
+    _, response = login(secured.base, "sun", ip="10.0.1.1")
     assert response.status_code == 429 and int(response.headers["Retry-After"]) > 800
     assert "Set-Cookie" not in response.headers or "safetyviz_login" not in \
         response.headers["Set-Cookie"]
     failed = [e for e in secured.events("login_failed") if e["user"] == "sun"]
     assert len(failed) == 5 and {e["reason"] for e in failed} == {"bad_password"}
     assert [e["ip"] for e in secured.events("login_throttled") if e["user"] == "sun"] == \
-        ["10.0.1.2"]
+        ["10.0.1.1"]
+    # the owner, from anywhere else, is not locked out by them
+    assert login(secured.base, "sun", ip="10.0.1.2")[1].status_code == 302
     # another user from the first address is not held up by sun's failures
     assert login(secured.base, "qian", ip="10.0.1.1")[1].status_code == 302
 
@@ -192,6 +222,7 @@ def test_logins_sent_at_once_are_throttled_too(secured):
 
 
 def test_many_failures_from_one_address_are_throttled(secured):
+    assert login(secured.base, "wang", ip="10.0.2.1")[1].status_code == 302  # known there
     for n in range(20):
         _, response = login(secured.base, f"nobody{n}", "wrong-password", ip="10.0.2.1")
         assert response.status_code == 401
@@ -199,6 +230,9 @@ def test_many_failures_from_one_address_are_throttled(secured):
             if e["ip"] == "10.0.2.1"} == {"unknown_user"}
     assert login(secured.base, "zhao", ip="10.0.2.1")[1].status_code == 429
     assert login(secured.base, "zhao", ip="10.0.2.2")[1].status_code == 302
+    # a user who has logged in from that address before still can (behind a proxy
+    # without --use-xheaders every user comes from one address)
+    assert login(secured.base, "wang", ip="10.0.2.1")[1].status_code == 302
 
 
 def raw_get(base: str, path: str, cookie: str) -> tuple[int, bytes]:
@@ -290,6 +324,163 @@ def test_a_new_password_or_removal_ends_the_open_logins(secured):
     response = session.get(f"{secured.base}/", timeout=30, allow_redirects=False)
     assert response.status_code == 302 and "/login" in response.headers["Location"]
     set_password(secured.users, "qian", PASSWORDS["qian"])
+
+
+def _closed_within(socket, seconds: float) -> bool:
+    """Whether the server closes ``socket`` within ``seconds`` (messages read meanwhile)."""
+    deadline = time.time() + seconds
+    socket.settimeout(1)
+    while time.time() < deadline:
+        try:
+            opcode, _ = socket.recv_data(control_frame=True)
+        except websocket.WebSocketTimeoutException:
+            continue
+        except (websocket.WebSocketConnectionClosedException, ConnectionError, OSError):
+            return True
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            return True
+    return False
+
+
+def test_open_websockets_of_an_ended_login_are_closed(secured):
+    # a new password (users passwd) …
+    session, _ = login(secured.base, "qian", ip="10.0.5.2")
+    cookie = f"safetyviz_login={session.cookies['safetyviz_login']}"
+    token = _token(session.get(f"{secured.base}/overview", timeout=60).text)
+    socket = _websocket(secured.base, "overview", token, cookie)
+    time.sleep(0.01)
+    set_password(secured.users, "qian", "city-pass-000")
+    try:
+        assert _closed_within(socket, 8)
+    finally:
+        set_password(secured.users, "qian", PASSWORDS["qian"])
+    assert secured.events("session_closed")[-1]["user"] == "qian"
+    # … and a logout elsewhere (another tab) close the pages left open
+    session, _ = login(secured.base, "qian", ip="10.0.5.2")
+    cookie = f"safetyviz_login={session.cookies['safetyviz_login']}"
+    token = _token(session.get(f"{secured.base}/overview", timeout=60).text)
+    socket = _websocket(secured.base, "overview", token, cookie)
+    asked = session.get(f"{secured.base}/logout", timeout=30)
+    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', asked.text)[1]
+    session.post(f"{secured.base}/logout", data={"_xsrf": xsrf}, timeout=30)
+    assert _closed_within(socket, 8)
+
+
+MALFORMED_NEXT = ["/\t\\evil.example/phish", "/\r\nSet-Cookie: x=y", "/\x0bevil.example",
+                  "//evil.example/x", "/\\evil.example", "https://evil.example/",
+                  "javascript:alert(1)", "/ok/\x00//evil", "/\u2028evil", " //evil.example"]
+
+
+def test_next_is_only_ever_a_path_here(secured):
+    for target in MALFORMED_NEXT:
+        form = requests.get(f"{secured.base}/login", params={"next": target}, timeout=30)
+        assert form.status_code == 200, target
+        assert 'name="next" value="/"' in form.text, target
+        _, response = login(secured.base, "wang", ip="10.0.7.1", target=target)
+        assert (response.status_code, response.headers["Location"]) == (302, "/"), target
+    _, response = login(secured.base, "wang", ip="10.0.7.1", target="/county?county=411002")
+    assert response.headers["Location"] == "/county?county=411002"
+
+
+def test_error_replies_name_an_incident_never_a_traceback(secured):
+    session, _ = login(secured.base, "wang", ip="10.0.8.1")
+    cookie = f"safetyviz_login={session.cookies['safetyviz_login']}"
+    token = _token(session.get(f"{secured.base}/overview", timeout=60).text)
+    socket = _websocket(secured.base, "overview", token, cookie)
+    try:
+        socket.settimeout(30)
+        for frame in ({"msgid": "forged-1", "msgtype": "PATCH-DOC"}, {}, {"events": [{
+                "kind": "ModelChanged", "model": {"id": "p-no-such-model"}, "attr": "value",
+                "new": 1}]}):
+            socket.send(json.dumps(frame))
+        replies = []
+        while not any('"ERROR"' in r for r in replies):
+            replies.append(socket.recv())
+        error = next(i for i, r in enumerate(replies) if '"ERROR"' in r)
+        content = "".join([replies[error], socket.recv(), socket.recv()])  # its 3 frames
+        assert '"forged-1"' in content  # the reply to the forged message
+        assert "incident" in content, content
+        for leak in ("Traceback", "File \"", ".py", "site-packages", str(PROJECT)):
+            assert leak not in content, (leak, content)
+    finally:
+        socket.close()
+
+
+def test_slow_big_and_many_connections_are_cut_before_any_handler(secured):
+    import socket as sockets
+
+    host, port = urlsplit(secured.base).netloc.split(":")
+    # a request whose headers never end is closed (header timeout, 10 s)
+    slow = sockets.create_connection((host, int(port)), timeout=30)
+    slow.sendall(b"GET /login HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+    assert slow.recv(1024) == b""  # closed by the server, before the client's 30 s
+    slow.close()
+    # a body beyond the limit is refused before it is read
+    big = sockets.create_connection((host, int(port)), timeout=30)
+    big.sendall(b"POST /overview HTTP/1.1\r\nHost: x\r\nContent-Length: 99000000\r\n"
+                b"Content-Type: application/x-www-form-urlencoded\r\n\r\n" + b"a" * 65536)
+    answer = big.recv(1024)
+    assert answer == b"" or answer.startswith((b"HTTP/1.1 400", b"HTTP/1.1 413")), answer
+    big.close()
+    # one address holds at most 200 connections; others are still served
+    held = []
+    try:
+        for _ in range(210):
+            connection = sockets.socket()
+            connection.bind(("127.0.0.2", 0))
+            connection.settimeout(10)
+            connection.connect((host, int(port)))
+            held.append(connection)
+        time.sleep(1)
+        cut = 0
+        for connection in held[-10:]:
+            connection.setblocking(False)
+            try:
+                cut += connection.recv(1) == b""
+            except BlockingIOError:
+                pass
+        assert cut == 10
+        assert requests.get(f"{secured.base}/login", timeout=30).status_code == 200
+    finally:
+        for connection in held:
+            connection.close()
+
+
+def test_one_user_opening_many_pages_is_held_to_their_own(secured):
+    from concurrent.futures import ThreadPoolExecutor
+
+    session, _ = login(secured.base, "zheng", ip="10.0.9.1")
+    with ThreadPoolExecutor(MAX_SESSIONS + 4) as pool:
+        pages = list(pool.map(lambda _: session.get(f"{secured.base}/overview", timeout=120),
+                              range(MAX_SESSIONS + 4)))
+        other, _ = login(secured.base, "wang", ip="10.0.9.2")
+        assert other.get(f"{secured.base}/overview", timeout=120).status_code == 200
+    statuses = sorted(page.status_code for page in pages)
+    assert statuses == [200] * MAX_SESSIONS + [429] * 4
+    refused = next(page for page in pages if page.status_code == 429)
+    assert "打开的页面过多" in refused.text and int(refused.headers["Retry-After"]) > 0
+    events = [e for e in secured.events("session_refused") if e["user"] == "zheng"]
+    assert len(events) == 4 and {e["reason"] for e in events} == {"too many sessions"}
+
+
+def test_serve_writes_a_missing_catalog_and_leaves_no_temp_folder(tiny_dir, tmp_path):
+    (tiny_dir / "catalog.yaml").unlink()
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "SAFETYVIZ_CATALOG"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "safetyviz.cli", "serve", "--data-dir", str(tiny_dir),
+         "--port", str(port)], cwd=PROJECT, env={**env, "TMPDIR": str(temp)},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_until_answering(f"http://127.0.0.1:{port}/", server)
+        assert (tiny_dir / "catalog.yaml").exists()
+        assert [p.name[:16] for p in temp.iterdir()] == ["safetyviz-serve-"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert list(temp.iterdir()) == []
 
 
 @pytest.mark.parametrize("args, env, fragments", [

@@ -14,7 +14,10 @@ EVENTS = {
     "login_failed": "wrong password or unknown user",
     "login_throttled": "too many failed logins from this address or for this user",
     "logout": "a user logged out",
-    "session_refused": "a request with a session token or cookie of another user, or expired",
+    "session_refused": "a request with a session token or cookie of another user, or expired,"
+                       " or beyond the user's limit of open pages",
+    "session_closed": "an open page's websocket closed: its login ended (logout, new "
+                      "password, user removed, expiry)",
     "download": "a record table was downloaded",
     "rejected_value": "a value sent by the browser was refused (forged or out of bounds)",
     "rejected_query": "a URL query asked for something the user may not see",

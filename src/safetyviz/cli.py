@@ -249,6 +249,7 @@ def _cookie_secret(values: dict) -> str | None:
 
 def cmd_serve(args) -> None:
     from . import store as store_module
+    from .catalog import ensure_catalog
     from .components.index import index_html  # (no Panel import: plain HTML)
     from .server import ServeConfig, serve
 
@@ -260,23 +261,30 @@ def cmd_serve(args) -> None:
     values = _serve_config(args)
     secret = _cookie_secret(values)
     apps = {p.stem: p for p in sorted((root / "apps").glob("*.py"))}
-    index = Path(tempfile.mkdtemp(prefix="safetyviz-serve-")) / "index.html"
-    index.write_text(index_html(list(apps), logout=bool(values.get("auth"))), encoding="utf-8")
     try:
-        config = ServeConfig(apps=apps, index=index, cookie_secret=secret, **{
-            k: (Path(v) if k in ("auth", "audit_log") else v) for k, v in values.items()})
+        config = ServeConfig(apps=apps, index=Path("index.html"), cookie_secret=secret, **{
+            k: (Path(v) if k in ("auth", "audit_log", "sessions_file") else v)
+            for k, v in values.items()})
     except TypeError as exc:
         raise UserError(f"serve configuration: {exc}") from None
     if config.auth is not None and config.audit_log is None:
         config.audit_log = data_dir / "logs" / "audit.jsonl"
+    if config.auth is not None and config.sessions_file is None:
+        config.sessions_file = data_dir / "logs" / "sessions.sqlite3"
     try:  # a store written by an earlier safetyviz lacks columns the pages read
         store_module.upgrade(data_dir)
+        ensure_catalog(data_dir)  # a copied data dir without its catalog
     except PermissionError:
         pass  # served read-only: the owner's next command upgrades it
     # the pages read these in this process
     os.environ["SAFETYVIZ_DATA_DIR"] = str(data_dir.resolve())
     os.environ["SAFETYVIZ_TILES"] = tiles or ""
-    serve(config, tiles)
+    with tempfile.TemporaryDirectory(prefix="safetyviz-serve-",
+                                     ignore_cleanup_errors=True) as folder:
+        config.index = Path(folder) / "index.html"
+        config.index.write_text(index_html(list(apps), logout=bool(values.get("auth"))),
+                                encoding="utf-8")
+        serve(config, tiles)
 
 
 def _new_password(args, name: str) -> str:

@@ -32,6 +32,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "month": ("月份", "Month"),
     "value": ("数值", "Value"),
     "data_unavailable": ("数据不可用", "Data unavailable"),
+    "incident": ("错误编号", "incident"),
     "cluster_unavailable": ("计算集群暂不可用，恢复后本区自动刷新",
                             "The compute cluster is unavailable; this part refreshes by itself "
                             "when it is back"),

@@ -12,14 +12,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import html
-import json
 import logging
 import math
 import os
+import signal
 import sys
 import threading
-import time
-from collections import deque
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlsplit
@@ -27,6 +26,14 @@ from urllib.parse import quote, urlsplit
 from .access import Access
 from .audit import AuditLog
 from .errors import UserError
+from .limits import (  # noqa: F401  (Throttle: imported from here by earlier code)
+    ConnectionLimiter,
+    LoginThrottle,
+    SessionLimiter,
+    Throttle,
+    raise_open_file_limit,
+)
+from .sessions import LoginStore
 from .users import NAME, User, dummy_hash, load_users, verify_password
 
 log = logging.getLogger("safetyviz.server")
@@ -56,8 +63,12 @@ class ServeConfig:
     use_xheaders: bool = False  # behind a reverse proxy that sets X-Forwarded-*
     session_token_seconds: int = 60  # a page must open its websocket within this time
     login_hours: float = 8
-    failures_per_user: int = 5  # failed logins per 15 minutes before waiting
-    failures_per_address: int = 20
+    failures_per_user: int = 5  # failed logins per 15 minutes per (user, address)
+    failures_per_user_total: int = 100  # … per user from addresses it never logged in from
+    failures_per_address: int = 20  # … per address, for names not known there
+    max_sessions_per_user: int = 20  # pages and websockets of one user at once
+    max_connections_per_address: int = 200  # connections open from one client address
+    sessions_file: Path | None = None  # the logins (SQLite); default DATA_DIR/logs/
     prefix: str = ""
     num_procs: int = 1  # server processes sharing the port (sessions are spread over them)
     warm: bool = True  # draw one page before serving, so the first user does not wait
@@ -65,7 +76,19 @@ class ServeConfig:
 
 CONFIG_KEYS = {"port", "address", "allow_websocket_origin", "auth", "cookie_secret_file",
                "audit_log", "use_xheaders", "session_token_seconds", "login_hours",
-               "failures_per_user", "failures_per_address", "prefix", "num_procs"}
+               "failures_per_user", "failures_per_user_total", "failures_per_address",
+               "max_sessions_per_user", "max_connections_per_address", "sessions_file",
+               "prefix", "num_procs"}
+
+# Every connection, before any handler runs: the request line and headers within
+# HEADER_SECONDS (also the longest a kept-alive connection idles), a body within
+# BODY_SECONDS and of MAX_BODY_BYTES at most (the login form is the only body any route
+# reads: a few hundred bytes).
+HEADER_SECONDS = 10
+BODY_SECONDS = 10
+MAX_BODY_BYTES = 16 * 1024
+MAX_HEADER_BYTES = 32 * 1024
+SWEEP_SECONDS = 2  # open websockets of ended logins are closed within this
 
 
 def check_cookie_secret(secret: str | None) -> str:
@@ -97,8 +120,12 @@ def derive_key(secret: str, purpose: str) -> str:
 
 
 def safe_next(target: str | None) -> str:
-    """Where to go after login: a path on this server only (no open redirect)."""
-    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+    """Where to go after login: a path on this server only — no scheme, no host, no
+    backslash (browsers read it as a slash), nothing but printable ASCII (browsers drop
+    some control characters, headers refuse others; the login's own links are
+    percent-encoded), no ``//`` — else ``/``."""
+    if not target or not target.startswith("/") or "//" in target or "\\" in target \
+            or not all(0x21 <= ord(c) <= 0x7e for c in target):
         return "/"
     parts = urlsplit(target)
     if parts.scheme or parts.netloc:
@@ -106,86 +133,26 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-# --- throttling -----------------------------------------------------------------------------
-
-class Throttle:
-    """At most ``limit`` failures per key within ``window`` seconds; then the key waits until
-    the oldest failure leaves the window. An attempt counts as a failure from the moment it
-    is made (:meth:`attempt`) until it succeeds, so attempts made at once cannot slip past
-    the limit while their passwords are being checked."""
-
-    def __init__(self, limit: int, window: float = 900.0, clock=time.monotonic,
-                 max_keys: int = 100_000):
-        self.limit, self.window, self.clock, self.max_keys = limit, window, clock, max_keys
-        self._failures: dict[str, deque] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, key: str) -> deque:
-        failures, now = self._failures.get(key, deque()), self.clock()
-        while failures and failures[0] <= now - self.window:
-            failures.popleft()
-        if not failures:
-            self._failures.pop(key, None)  # no memory kept for keys without failures
-        return failures
-
-    def _wait(self, failures: deque) -> float:
-        if len(failures) < self.limit:
-            return 0.0
-        return max(0.0, failures[0] + self.window - self.clock())
-
-    def wait(self, key: str) -> float:
-        """Seconds until ``key`` may try again (0: now)."""
-        with self._lock:
-            return self._wait(self._recent(key))
-
-    def attempt(self, key: str) -> float:
-        """Count an attempt for ``key`` as a failure, unless it must wait: then the seconds
-        to wait, and nothing counted."""
-        with self._lock:
-            failures = self._recent(key)
-            wait = self._wait(failures)
-            if wait > 0:
-                return wait
-            failures.append(self.clock())
-            self._failures[key] = failures
-            while len(self._failures) > self.max_keys:  # the oldest keys go first
-                self._failures.pop(next(iter(self._failures)))
-            return 0.0
-
-    def fail(self, key: str) -> None:
-        with self._lock:
-            failures = self._recent(key)
-            failures.append(self.clock())
-            self._failures[key] = failures
-
-    def forgive(self, key: str) -> None:
-        """Take back the last attempt of ``key`` (it succeeded)."""
-        with self._lock:
-            failures = self._failures.get(key)
-            if failures:
-                failures.pop()
-                if not failures:
-                    del self._failures[key]
-
-    def clear(self, key: str) -> None:
-        with self._lock:
-            self._failures.pop(key, None)
-
-
 # --- who is asking --------------------------------------------------------------------------
 
 class Authenticator:
-    """The users file (re-read when it changes; a broken file refuses everyone), the login
-    cookie, the throttles and the audit log of one server."""
+    """The users file (re-read when it changes; a broken file refuses everyone), the logins
+    (server-side: the cookie names one), the throttles, the per-user limits and the audit
+    log of one server."""
 
     def __init__(self, users_file: Path, secret: str, audit: AuditLog, login_hours: float = 8,
-                 failures_per_user: int = 5, failures_per_address: int = 20):
+                 failures_per_user: int = 5, failures_per_address: int = 20,
+                 sessions_file: Path | None = None, failures_per_user_total: int = 100,
+                 max_sessions_per_user: int = 20, session_token_seconds: float = 60):
         self.users_file = Path(users_file)
         self.cookie_key = derive_key(secret, "login-cookie")
         self.audit = audit
         self.login_hours = login_hours
-        self.per_user = Throttle(failures_per_user)
-        self.per_address = Throttle(failures_per_address)
+        self.logins = LoginStore(sessions_file, login_hours)
+        self.throttle = LoginThrottle(self.logins.is_known_address, failures_per_user,
+                                      failures_per_user_total, failures_per_address)
+        self.sessions = SessionLimiter(max_sessions_per_user, session_token_seconds)
+        self.sockets: dict = {}  # open websocket handler → (login id, user, fingerprint)
         self._lock = threading.Lock()
         self._stamp = self._file_stamp()
         self._users: dict[str, User] = load_users(self.users_file)  # a missing or broken
@@ -212,12 +179,10 @@ class Authenticator:
                 self._stamp = stamp
             return self._users
 
-    def cookie_value(self, user: User) -> str:
-        return json.dumps({"u": user.name, "f": user.fingerprint})
-
-    def user_from_cookie(self, signed: str | bytes | None) -> User | None:
-        """The user a signed login cookie names, if the signature holds, it is younger than
-        the login time, the user still exists and the password has not changed since."""
+    def login_from_cookie(self, signed: str | bytes | None) -> tuple[str, User] | None:
+        """(login id, user) of a login cookie: signed by this server, naming a login that
+        has not ended or expired, of a user who still exists with the password the login
+        was made with (a login of a changed password is ended here)."""
         from tornado.web import decode_signed_value
 
         if not signed:
@@ -226,25 +191,56 @@ class Authenticator:
                                   max_age_days=self.login_hours / 24, min_version=2)
         if raw is None:
             return None
-        try:
-            data = json.loads(raw)
-            user = self.users().get(data["u"])
-        except (ValueError, KeyError, TypeError):
+        login = self.logins.get(raw.decode("ascii", "replace"))
+        if login is None:
             return None
-        if user is None or not hmac.compare_digest(user.fingerprint, str(data.get("f"))):
+        user = self.users().get(login.user)
+        if user is None or not hmac.compare_digest(user.fingerprint, login.fingerprint):
+            self.logins.end(login.id)
             return None
-        return user
+        return login.id, user
+
+    def user_from_cookie(self, signed: str | bytes | None) -> User | None:
+        found = self.login_from_cookie(signed)
+        return found[1] if found else None
+
+    def login_for_request(self, request) -> tuple[str, User] | None:
+        morsel = request.cookies.get(COOKIE)
+        return self.login_from_cookie(morsel.value if morsel is not None else None)
 
     def user_for_request(self, request) -> User | None:
-        morsel = request.cookies.get(COOKIE)
-        return self.user_from_cookie(morsel.value if morsel is not None else None)
+        found = self.login_for_request(request)
+        return found[1] if found else None
+
+    def sweep(self) -> None:
+        """Close the open websockets whose login has ended (logout, a new password, a removed
+        user, expiry): run every few seconds by each server process."""
+        if not self.sockets:
+            return
+        live = self.logins.live({login for login, _, _ in self.sockets.values()})
+        users = self.users()
+        for handler, (login, name, fingerprint) in list(self.sockets.items()):
+            user = users.get(name)
+            if login in live and user is not None and user.fingerprint == fingerprint:
+                continue
+            self.sockets.pop(handler, None)
+            self.sessions.socket_closed(name, handler)
+            self.audit.write("session_closed", user=name, reason="login ended")
+            handler.close(4001, "login ended")
+
+    def login_for_handler(self, handler) -> tuple[str, User] | None:
+        """:meth:`login_for_request` of a handler's request, looked up once per request."""
+        if not hasattr(handler, "_safetyviz_login"):
+            handler._safetyviz_login = self.login_for_request(handler.request)
+        return handler._safetyviz_login
 
     def user_for_handler(self, handler) -> User | None:
         """The logged-in user of a request; for a websocket, only if the session token it
         presents was issued to that same user."""
         from tornado.websocket import WebSocketHandler
 
-        user = self.user_for_request(handler.request)
+        found = self.login_for_handler(handler)
+        user = found[1] if found else None
         if user is None or not isinstance(handler, WebSocketHandler):
             return user
         owner = _token_owner(handler.request.headers.get("Sec-WebSocket-Protocol", ""))
@@ -329,19 +325,39 @@ def content_security_policy(tiles: str | None) -> str:
             "frame-ancestors 'self'; base-uri 'self'; form-action 'self'; object-src 'none'")
 
 
+def logout_page(xsrf_html: str) -> str:
+    return f"""<!DOCTYPE html>
+<html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>退出登录 · Sign out</title><style>{LOGIN_CSS}</style></head>
+<body><form method="post" action="logout">
+<h1>退出登录？<br><small>Sign out?</small></h1>{xsrf_html}
+<button type="submit">退出登录 / Sign out</button></form></body></html>"""
+
+
+class PlainHandlerMixin:
+    """Security headers, no caching, and the ``_xsrf`` cookie marked Secure when the
+    request came over TLS (directly or as the proxy says with ``--use-xheaders``)."""
+
+    def set_default_headers(self):
+        for name, value in SECURITY_HEADERS.items():
+            self.set_header(name, value)
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("Content-Security-Policy", content_security_policy(None))
+
+    def set_cookie(self, name, value, *args, **kwargs):
+        if self.request.protocol == "https":
+            kwargs["secure"] = True
+        return super().set_cookie(name, value, *args, **kwargs)
+
+
 def _handlers(auth: Authenticator):
     """The login and logout request handlers (built here: tornado is imported late)."""
     from tornado.ioloop import IOLoop
     from tornado.web import RequestHandler, create_signed_value
 
-    class LoginHandler(RequestHandler):
+    class LoginHandler(PlainHandlerMixin, RequestHandler):
         public = True  # the one page without a login (guard_routes leaves it open)
-
-        def set_default_headers(self):
-            for name, value in SECURITY_HEADERS.items():
-                self.set_header(name, value)
-            self.set_header("Cache-Control", "no-store")
-            self.set_header("Content-Security-Policy", content_security_policy(None))
 
         def get(self):
             self.write(login_page(self.xsrf_form_html(), safe_next(self.get_argument(
@@ -353,11 +369,7 @@ def _handlers(auth: Authenticator):
             password = self.get_body_argument("password", "")[:1024]
             target = safe_next(self.get_body_argument("next", "/"))
             ip = self.request.remote_ip
-            wait = auth.per_user.attempt(name)
-            if wait == 0:
-                wait = auth.per_address.attempt(ip)
-                if wait > 0:
-                    auth.per_user.forgive(name)
+            wait = auth.throttle.attempt(name, ip)
             if wait > 0:
                 auth.audit.write("login_throttled", user=name, ip=ip, wait_s=round(wait))
                 self.set_status(429)
@@ -379,27 +391,34 @@ def _handlers(auth: Authenticator):
                 self.write(login_page(self.xsrf_form_html(), target,
                                       "用户名或密码错误 / Wrong user name or password"))
                 return
-            auth.per_user.clear(name)
-            auth.per_address.forgive(ip)
-            # signed with the login cookie's own key; a browser-session cookie, and the
-            # signature's timestamp ends it after login_hours whatever the browser does
-            self.set_cookie(COOKIE, create_signed_value(auth.cookie_key, COOKIE,
-                                                        auth.cookie_value(user), version=2),
-                            httponly=True, samesite="Strict", path="/",
-                            secure=self.request.protocol == "https")
+            auth.throttle.succeeded(name, ip)
+            login = auth.logins.create(user.name, user.fingerprint, ip)
+            # the cookie only names the login (signed, so a guess is refused unread); a
+            # browser-session cookie, and the login itself ends after login_hours
+            self.set_cookie(COOKIE, create_signed_value(auth.cookie_key, COOKIE, login,
+                                                        version=2),
+                            httponly=True, samesite="Strict", path="/")
             auth.audit.write("login", user=name, ip=ip, role=user.role,
                              counties=list(user.counties))
             self.redirect(target)
 
-    class LogoutHandler(RequestHandler):
+    class LogoutHandler(PlainHandlerMixin, RequestHandler):
+        """GET asks (another site can make a browser GET anything); POST, with the form's
+        XSRF token, ends the login on the server — the cookie is worthless after it."""
+
         public = True
 
         def get(self):
-            user = auth.user_for_request(self.request)
-            if user is not None:
+            self.write(logout_page(self.xsrf_form_html()))
+
+        def post(self):
+            self.check_xsrf_cookie()
+            found = auth.login_for_request(self.request)
+            if found is not None:
+                login, user = found
+                auth.logins.end(login)
                 auth.audit.write("logout", user=user.name, ip=self.request.remote_ip)
             self.clear_cookie(COOKIE, path="/")
-            self.set_header("Cache-Control", "no-store")
             self.redirect("login")
 
     return LoginHandler, LogoutHandler
@@ -441,6 +460,9 @@ def auth_provider(auth: Authenticator):
 # --- the guard in front of every route ------------------------------------------------------
 
 PAGE_HANDLERS = {"DocHandler", "RootHandler"}
+TOO_MANY_PAGES = ("<!DOCTYPE html><html lang='zh-CN'><meta charset='utf-8'><title>429</title>"
+                  "<p>打开的页面过多，请关闭一些页面后再试。<br>Too many pages open: close some "
+                  "and try again.</p></html>")
 
 
 def guard_routes(tornado_app, auth: Authenticator | None, csp: str) -> list[str]:
@@ -457,6 +479,7 @@ def guard_routes(tornado_app, auth: Authenticator | None, csp: str) -> list[str]
     def wrap(handler_class):
         name = handler_class.__name__
         page = name in PAGE_HANDLERS
+        socket = issubclass(handler_class, WebSocketHandler)
 
         class Guarded(handler_class):
             def set_default_headers(self):
@@ -467,8 +490,14 @@ def guard_routes(tornado_app, auth: Authenticator | None, csp: str) -> list[str]
                     self.set_header("Cache-Control", "no-store")
                     self.set_header("Content-Security-Policy", csp)
 
+            def set_cookie(self, name, value, *args, **kwargs):
+                if self.request.protocol == "https":
+                    kwargs["secure"] = True
+                return super().set_cookie(name, value, *args, **kwargs)
+
             async def prepare(self):
-                if auth is not None and auth.user_for_handler(self) is None:
+                user = auth.user_for_handler(self) if auth is not None else None
+                if auth is not None and user is None:
                     if page and self.request.method in ("GET", "HEAD"):
                         self.redirect(f"{self.application.prefix or ''}/login?next="
                                       + quote(self.request.uri, safe="/"))
@@ -477,12 +506,64 @@ def guard_routes(tornado_app, auth: Authenticator | None, csp: str) -> list[str]
                 if {"bokeh-session-id", "bokeh-token"} & set(self.request.arguments) \
                         or "Bokeh-Session-Id" in self.request.headers:
                     raise HTTPError(403, "sessions are issued by the server")
+                if user is not None and not await self._take_session(user):
+                    return
                 result = super().prepare()
                 if result is not None:
                     await result
 
-        if issubclass(handler_class, WebSocketHandler):
+            async def _take_session(self, user) -> bool:
+                """A new session (a dashboard page, or its websocket) of ``user``, within
+                the per-user limit; a page waits for the user's page being built."""
+                if socket:
+                    if auth.sessions.may_connect(user.name):
+                        return True
+                elif name != "DocHandler" or self.request.method != "GET":
+                    return True
+                elif await auth.sessions.page(user.name):
+                    self._building_for = user.name
+                    return True
+                auth.audit.write("session_refused", user=user.name, ip=self.request.remote_ip,
+                                 path=self.request.path, reason="too many sessions",
+                                 limit=auth.sessions.max_sessions)
+                if socket:
+                    raise HTTPError(429, "too many sessions")
+                self.set_status(429)
+                self.set_header("Retry-After", str(int(auth.sessions.page_seconds)))
+                self.finish(TOO_MANY_PAGES)
+                return False
+
+            def _page_done(self):
+                user = self.__dict__.pop("_building_for", None)
+                if user is not None:
+                    auth.sessions.page_built(user)
+
+            def on_finish(self):
+                self._page_done()
+                super().on_finish()
+
+            def on_connection_close(self):
+                self._page_done()
+                super().on_connection_close()
+
+            def open(self, *args, **kwargs):
+                found = auth.login_for_handler(self) if auth is not None else None
+                if found is not None:
+                    login, user = found
+                    auth.sockets[self] = (login, user.name, user.fingerprint)
+                    auth.sessions.socket_opened(user.name, self)
+                return super().open(*args, **kwargs)
+
+            def on_close(self):
+                entry = auth.sockets.pop(self, None) if auth is not None else None
+                if entry is not None:
+                    auth.sessions.socket_closed(entry[1], self)
+                return super().on_close()
+
+        if socket:
             Guarded.set_default_headers = RequestHandler.set_default_headers
+        else:
+            del Guarded.open, Guarded.on_close
         if name == "ComponentResourceHandler":
             def parse_url_path(self, path):
                 module = path.split("/", 1)[0]
@@ -561,7 +642,9 @@ def build_server(config: ServeConfig, tiles: str | None = None):
         secret = check_cookie_secret(config.cookie_secret)
         audit = AuditLog(config.audit_log)
         auth = Authenticator(config.auth, secret, audit, config.login_hours,
-                             config.failures_per_user, config.failures_per_address)
+                             config.failures_per_user, config.failures_per_address,
+                             config.sessions_file, config.failures_per_user_total,
+                             config.max_sessions_per_user, config.session_token_seconds)
     else:
         secret = config.cookie_secret or os.urandom(32).hex()  # signs session ids only
         audit = AuditLog(config.audit_log) if config.audit_log else AuditLog(None)
@@ -593,15 +676,42 @@ def build_server(config: ServeConfig, tiles: str | None = None):
         exclude_cookies=[COOKIE, "_xsrf"], exclude_headers=["Cookie"],
         xsrf_cookie_kwargs={"httponly": True, "samesite": "Strict"},
         use_xheaders=config.use_xheaders, num_procs=config.num_procs,
+        http_server_kwargs=dict(
+            idle_connection_timeout=HEADER_SECONDS, body_timeout=BODY_SECONDS,
+            max_body_size=MAX_BODY_BYTES, max_header_size=MAX_HEADER_BYTES),
     )
     if config.prefix:
         kwargs["prefix"] = config.prefix
     if auth is not None:
         kwargs["auth_provider"] = auth_provider(auth)
         kwargs["cookie_secret"] = derive_key(secret, "tornado")
-    server = get_server(apps, **kwargs)
+    raise_open_file_limit()
+    without_tracebacks()
+    server = get_server(apps, **kwargs)  # with num_procs > 1, returns in each child
     guard_routes(server._tornado, auth, content_security_policy(tiles))
+    server.safetyviz_auth = auth
+    ConnectionLimiter(config.max_connections_per_address).install(server._http)
     return server
+
+
+def without_tracebacks() -> None:
+    """Error replies to websocket messages name an incident id, never a traceback or a
+    server path (those go to the log under the same id)."""
+    from bokeh.server.connection import ServerConnection
+
+    if getattr(ServerConnection.error, "safetyviz", False):
+        return
+
+    def error(self, message, text: str):
+        incident = uuid.uuid4().hex[:12]
+        log.error("incident %s: error handling a websocket message: %s", incident, text)
+        reply = self.protocol.create("ERROR", message.header["msgid"],
+                                     f"server error (incident {incident})")
+        reply.content["traceback"] = None
+        return reply
+
+    error.safetyviz = True
+    ServerConnection.error = error
 
 
 # --- the audit log of this process ----------------------------------------------------------
@@ -659,13 +769,23 @@ def _die_with_parent() -> None:
 
 def serve(config: ServeConfig, tiles: str | None = None) -> None:
     """Build the server and run it until interrupted."""
+    from tornado.ioloop import PeriodicCallback
+
     server = build_server(config, tiles)  # with num_procs > 1, returns in each child
     if config.num_procs != 1:
         _die_with_parent()
     server.start()
+    auth = server.safetyviz_auth
+    if auth is not None:
+        PeriodicCallback(auth.sweep, SWEEP_SECONDS * 1000).start()
+        PeriodicCallback(auth.logins.purge, 600_000).start()
     where = f"http://{config.address}:{server.port}{config.prefix}/"
     login = " (login required)" if config.auth else " (no login: this machine only)"
     print(f"serving {', '.join(config.apps)} at {where}{login}", flush=True)
+    # A supervisor's SIGTERM stops the loop like Ctrl-C, so that what the caller set up
+    # (the index's temporary folder) is cleaned up.
+    signal.signal(signal.SIGTERM, lambda *_: server.io_loop.add_callback_from_signal(
+        server.io_loop.stop))
     try:
         server.io_loop.start()
     except KeyboardInterrupt:

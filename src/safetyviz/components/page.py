@@ -5,8 +5,10 @@ monthly series they drive, and a page opened for one session."""
 from __future__ import annotations
 
 import html
+import logging
 import os
 import threading
+import uuid
 
 import holoviews as hv
 import panel as pn
@@ -24,6 +26,8 @@ from ..periods import period_label
 from ..regions import unmapped_names
 from ..state import OverviewState
 from ..views import monthly_series, sector_breakdown
+
+log = logging.getLogger("safetyviz.pages")
 
 hv.extension("bokeh", logo=False)
 
@@ -151,9 +155,13 @@ def audit(event: str, **fields) -> None:
 
 
 def unavailable(exc: Exception) -> pn.pane.Alert:
-    """What a page shows instead when its data cannot be read."""
+    """What a page shows instead when its data cannot be read: an incident id, never the
+    error itself (it names files of the server); the error goes to the log under that id."""
+    incident = uuid.uuid4().hex[:12]
+    log.error("incident %s: page data unavailable: %s", incident, exc)
     return pn.pane.Alert(f"{text('data_unavailable', 'zh')} / "
-                         f"{text('data_unavailable', 'en')}: {exc}", alert_type="danger")
+                         f"{text('data_unavailable', 'en')} ({text('incident', 'zh')} / "
+                         f"{text('incident', 'en')} {incident})", alert_type="danger")
 
 
 CLUSTER_CHECK_MS = 3000
