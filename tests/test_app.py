@@ -172,6 +172,27 @@ def test_overview_app_without_data_says_so(tmp_path):
     assert isinstance(app, pn.pane.Alert) and "catalog not found" in app.object
 
 
+def test_a_served_page_without_data_names_an_incident_not_the_path(tmp_path, caplog):
+    from types import SimpleNamespace
+
+    from bokeh.document import Document
+    from panel.io.state import set_curdoc
+
+    from safetyviz.components.page import unavailable
+    from safetyviz.errors import UserError
+
+    document = Document()
+    context = SimpleNamespace(request=SimpleNamespace(arguments={}), id="s", token=None)
+    document._session_context = lambda: context  # (a weak reference) as when served
+    error = UserError(f"{tmp_path / 'missing.yaml'}: catalog not found")
+    with set_curdoc(document), caplog.at_level("ERROR", logger="safetyviz.pages"):
+        alert = unavailable(error)
+    assert "数据不可用" in alert.object and "incident" in alert.object
+    assert str(tmp_path) not in alert.object and "catalog" not in alert.object
+    incident = alert.object.split("incident ")[1].rstrip(")")
+    assert any(incident in r.message and str(tmp_path) in r.message for r in caplog.records)
+
+
 def test_panel_serve_smoke_serves_the_page_with_local_resources_only(served_overview):
     url = served_overview
     page = requests.get(url, timeout=30)

@@ -155,13 +155,17 @@ def audit(event: str, **fields) -> None:
 
 
 def unavailable(exc: Exception) -> pn.pane.Alert:
-    """What a page shows instead when its data cannot be read: an incident id, never the
-    error itself (it names files of the server); the error goes to the log under that id."""
+    """What a page shows instead when its data cannot be read. Served, an incident id, never
+    the error itself (it names files of the server; it goes to the log under that id); in a
+    notebook, the error (the analyst is on the machine that has the files)."""
+    title = f"{text('data_unavailable', 'zh')} / {text('data_unavailable', 'en')}"
+    doc = pn.state.curdoc
+    if doc is None or doc.session_context is None:
+        return pn.pane.Alert(f"{title}: {exc}", alert_type="danger")
     incident = uuid.uuid4().hex[:12]
     log.error("incident %s: page data unavailable: %s", incident, exc)
-    return pn.pane.Alert(f"{text('data_unavailable', 'zh')} / "
-                         f"{text('data_unavailable', 'en')} ({text('incident', 'zh')} / "
-                         f"{text('incident', 'en')} {incident})", alert_type="danger")
+    return pn.pane.Alert(f"{title} ({text('incident', 'zh')} / {text('incident', 'en')} "
+                         f"{incident})", alert_type="danger")
 
 
 CLUSTER_CHECK_MS = 3000
