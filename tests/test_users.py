@@ -269,3 +269,44 @@ def test_logins_live_on_the_server_and_end_there(tmp_path):
     assert store.get(third) is None
     store.purge()
     assert store.count() == 0
+
+
+def test_running_out_of_descriptors_pauses_accepting_and_logs_once(caplog):
+    """Errno 24 on accept: the listening socket is left alone for a moment (no tight loop),
+    and the log says so once per interval, however often it happens."""
+    import errno
+
+    from safetyviz.limits import ConnectionLimiter
+
+    class Socket:
+        def accept(self):
+            raise OSError(errno.EMFILE, "Too many open files")
+
+    class Loop:
+        READ = 1
+
+        def __init__(self):
+            self.handlers, self.later = {}, []
+
+        def add_handler(self, sock, handler, events):
+            self.handlers[sock] = handler
+
+        def remove_handler(self, sock):
+            self.handlers.pop(sock, None)
+
+        def call_later(self, delay, callback, *args):
+            self.later.append((delay, callback, args))
+
+    now, loop, sock = [0.0], Loop(), Socket()
+    limiter = ConnectionLimiter(per_address=2, pause=0.5, log_every=60, clock=lambda: now[0])
+    limiter._accept_on(loop, sock, handle=lambda *a: None)
+    with caplog.at_level("WARNING", logger="safetyviz.server"):
+        for _ in range(5):
+            loop.handlers[sock](None, None)  # readable: accept fails
+            assert sock not in loop.handlers  # paused …
+            delay, callback, args = loop.later.pop()
+            assert delay == 0.5
+            callback(*args)  # … and back after the pause
+            now[0] += 1
+    assert [r.message for r in caplog.records].count(
+        "out of file descriptors (Too many open files): not accepting for 0.5 s") == 1
