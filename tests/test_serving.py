@@ -33,10 +33,10 @@ from safetyviz.users import add_user, set_password
 
 PASSWORDS = {"wang": "city-pass-123", "li": "county-pass-123", "zhao": "analyst-pass-123",
              "zhou": "county-pass-456", "sun": "city-pass-456", "qian": "city-pass-789",
-             "zheng": "city-pass-321"}
+             "zheng": "city-pass-321", "feng": "city-pass-654"}
 ROLES = {"wang": ("city", ()), "li": ("county", ("411002",)), "zhao": ("analyst", ()),
          "zhou": ("county", ("411003",)), "sun": ("city", ()), "qian": ("city", ()),
-         "zheng": ("city", ())}
+         "zheng": ("city", ()), "feng": ("city", ())}
 MAX_SESSIONS = 8  # per user, in the served fixture (20 by default)
 
 
@@ -461,6 +461,38 @@ def test_one_user_opening_many_pages_is_held_to_their_own(secured):
     assert "打开的页面过多" in refused.text and int(refused.headers["Retry-After"]) > 0
     events = [e for e in secured.events("session_refused") if e["user"] == "zheng"]
     assert len(events) == 4 and {e["reason"] for e in events} == {"too many sessions"}
+
+
+def test_one_user_opening_many_websockets_is_held_to_their_limit(secured):
+    session, _ = login(secured.base, "feng", ip="10.0.9.3")
+    cookie = f"safetyviz_login={session.cookies['safetyviz_login']}"
+    token = _token(session.get(f"{secured.base}/overview", timeout=60).text)
+    sockets = []
+    try:
+        for _ in range(MAX_SESSIONS):  # one token, many sockets: up to the limit
+            sockets.append(_websocket(secured.base, "overview", token, cookie))
+        with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+            _websocket(secured.base, "overview", token, cookie)
+        assert refused.value.status_code == 429
+    finally:
+        for socket in sockets:
+            socket.close()
+    assert secured.events("session_refused")[-1]["user"] == "feng"
+    # closed sockets free their places
+    deadline = time.time() + 10
+    while True:
+        try:
+            _websocket(secured.base, "overview", token, cookie).close()
+            break
+        except websocket.WebSocketBadStatusException:
+            assert time.time() < deadline
+            time.sleep(0.5)
+
+
+def test_a_body_is_read_only_by_the_login(secured):
+    session, _ = login(secured.base, "wang", ip="10.0.9.4")
+    response = session.post(f"{secured.base}/overview", data={"x": "y" * 1000}, timeout=30)
+    assert response.status_code == 413
 
 
 def test_serve_writes_a_missing_catalog_and_leaves_no_temp_folder(tiny_dir, tmp_path):

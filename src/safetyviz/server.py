@@ -506,6 +506,8 @@ def guard_routes(tornado_app, auth: Authenticator | None, csp: str) -> list[str]
                 if {"bokeh-session-id", "bokeh-token"} & set(self.request.arguments) \
                         or "Bokeh-Session-Id" in self.request.headers:
                     raise HTTPError(403, "sessions are issued by the server")
+                if self.request.body:  # only the login form has one
+                    raise HTTPError(413)
                 if user is not None and not await self._take_session(user):
                     return
                 result = super().prepare()
