@@ -1,3 +1,3 @@
-from safetyviz.components.county import create_county_app
+from safetyviz.pages import PAGES
 
-create_county_app().servable(title="安全生产监管 · 县区画像")
+PAGES["county"].servable()

@@ -1,3 +1,3 @@
-from safetyviz.components.enforcement import create_enforcement_app
+from safetyviz.pages import PAGES
 
-create_enforcement_app().servable(title="安全生产监管 · 执法")
+PAGES["enforcement"].servable()

@@ -1,3 +1,3 @@
-from safetyviz.components.monitoring import create_monitoring_app
+from safetyviz.pages import PAGES
 
-create_monitoring_app().servable(title="安全生产监管 · 重大危险源监测预警")
+PAGES["monitoring"].servable()

@@ -1,3 +1,3 @@
-from safetyviz.components.overview import create_overview_app
+from safetyviz.pages import PAGES
 
-create_overview_app().servable(title="安全生产监管 · 总览")
+PAGES["overview"].servable()

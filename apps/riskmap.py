@@ -1,3 +1,3 @@
-from safetyviz.components.riskmap import create_riskmap_app
+from safetyviz.pages import PAGES
 
-create_riskmap_app().servable(title="安全生产监管 · 安全风险四色图")
+PAGES["riskmap"].servable()

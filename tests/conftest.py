@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -115,31 +116,40 @@ def wait_until_answering(url: str, server: subprocess.Popen, seconds: float = 90
 
 @contextlib.contextmanager
 def panel_server(apps: list[str], catalog_file: Path):
-    """`panel serve` of ``apps`` (names under apps/) on a loopback port over the data of
-    ``catalog_file``; yields the base URL once the first app answers."""
+    """`panel serve` of the registered pages ``apps`` (slugs) on a loopback port over the
+    data of ``catalog_file``; yields the base URL once the first app answers."""
+    from safetyviz.pages import PAGES
+
     port = free_port()
     env = {**os.environ, "SAFETYVIZ_CATALOG": str(catalog_file)}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "panel", "serve",
-         *[str(PROJECT / "apps" / f"{app}.py") for app in apps],
-         "--port", str(port), "--address", "127.0.0.1",
-         "--allow-websocket-origin", f"127.0.0.1:{port}"],
-        cwd=PROJECT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_answering(f"{base}/{apps[0]}", server)
-        yield base
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with tempfile.TemporaryDirectory(prefix="safetyviz-apps-") as folder:
+        scripts = []
+        for app in apps:  # an app script per page, as `safetyviz lab` writes them
+            script = Path(folder) / f"{PAGES[app].slug}.py"
+            script.write_text(f"from safetyviz.pages import PAGES\n\nPAGES[{app!r}]"
+                              ".servable()\n", encoding="utf-8")
+            scripts.append(str(script))
+        server = subprocess.Popen(
+            [sys.executable, "-m", "panel", "serve", *scripts,
+             "--port", str(port), "--address", "127.0.0.1",
+             "--allow-websocket-origin", f"127.0.0.1:{port}"],
+            cwd=PROJECT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_answering(f"{base}/{apps[0]}", server)
+            yield base
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
 
 
 @pytest.fixture(scope="session")
 def served_overview(demo_dir):
-    """The pages served over the demo data; yields the overview's URL (the other pages are
-    beside it, at /county, /enforcement and /riskmap)."""
-    with panel_server(["overview", "county", "enforcement", "riskmap"],
-                      demo_dir / "catalog.yaml") as base:
+    """Every registered page served over the demo data; yields the overview's URL (the
+    other pages are beside it, at /<slug>)."""
+    from safetyviz.pages import PAGES
+
+    with panel_server(list(PAGES), demo_dir / "catalog.yaml") as base:
         yield f"{base}/overview"
 
 

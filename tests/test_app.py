@@ -9,6 +9,7 @@ import requests
 
 from safetyviz import catalog
 from safetyviz.loading import load_cube
+from safetyviz.pages import PAGES
 from safetyviz.state import OverviewState
 
 
@@ -229,10 +230,11 @@ def test_a_new_session_sees_a_rebuilt_cube(demo_dir, tmp_path):
 def test_the_index_of_the_dashboards_is_offline_and_bilingual():
     from safetyviz.components.index import index_html
 
-    page = index_html(["overview", "not_a_page"])
-    assert 'href="./overview"' in page and "总览" in page and "Overview" in page
-    assert "not_a_page" not in page  # only the known pages
+    page = index_html()  # every registered page, in the registry's order
+    assert re.findall(r'<a href="\./([a-z_0-9]+)">', page) == list(PAGES)
+    assert 'href="./overview">总览<span>Overview</span>' in page
     assert not re.findall(r"""(?:src|href)=["']https?://""", page)
+    assert 'href="./logout"' not in page and 'href="./logout"' in index_html(logout=True)
 
 
 def test_safetyviz_serve_has_an_offline_index_of_its_pages(demo_dir):
@@ -257,8 +259,7 @@ def test_safetyviz_serve_has_an_offline_index_of_its_pages(demo_dir):
                 time.sleep(0.5)
         root.encoding = "utf-8"  # the index, linking to every page
         assert root.status_code == 200
-        assert all(f'href="./{page}"' in root.text for page in ("overview", "county",
-                                                                   "enforcement", "riskmap"))
+        assert re.findall(r'<a href="\./([a-z_0-9]+)"', root.text) == list(PAGES)
         assert not re.findall(r"""(?:src|href)=["']https?://""", root.text)
         county = requests.get(f"http://127.0.0.1:{port}/county", timeout=30)
         county.encoding = "utf-8"

@@ -17,6 +17,7 @@ import pytest
 import xarray as xr
 
 from conftest import CHROMIUM, panel_server
+from safetyviz.pages import PAGES
 
 if not Path(CHROMIUM).exists() and not os.environ.get("CI"):
     pytest.skip("no /usr/bin/chromium (apt-get install chromium)", allow_module_level=True)
@@ -106,7 +107,7 @@ def test_forged_url_values_are_ignored(browser, served_overview):
     page.close()
 
 
-@pytest.mark.parametrize("page_name", ["overview", "county", "enforcement", "riskmap"])
+@pytest.mark.parametrize("page_name", list(PAGES))
 def test_every_page_fits_a_phone_screen(browser, served_overview, page_name):
     page = browser.new_page(viewport={"width": 390, "height": 844})
     page.goto(served_overview.replace("/overview", f"/{page_name}"))

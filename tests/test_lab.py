@@ -15,10 +15,9 @@ from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 
 from conftest import PROJECT, free_port, wait_until_answering
+from safetyviz.pages import PAGES
 
-APPS = {"overview": "create_overview_app", "county": "create_county_app",
-        "enforcement": "create_enforcement_app", "riskmap": "create_riskmap_app",
-        "monitoring": "create_monitoring_app"}
+APPS = list(PAGES)  # every registered page
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +48,7 @@ def test_dashboards_are_served_inside_jupyterlab(lab):
     index = requests.get(f"{base}/panel/", headers=auth, timeout=30)
     assert index.status_code == 200
     index_html = index.content.decode("utf-8")
-    assert re.findall(r'href="([^"]+)"', index_html) == [f"./{a}" for a in sorted(APPS)]
+    assert re.findall(r'href="([^"]+)"', index_html) == [f"./{a}" for a in APPS]
     assert not re.search(r"https?://", index_html)  # our own index: no CDN
     anonymous = requests.get(f"{base}/panel/overview", allow_redirects=False, timeout=30)
     assert anonymous.status_code == 302 and "/login" in anonymous.headers["Location"]
@@ -57,9 +56,9 @@ def test_dashboards_are_served_inside_jupyterlab(lab):
 
 def test_every_app_component_renders_inline_in_a_notebook(demo_dir):
     cells = ["import panel as pn\npn.extension()"]
-    for app, factory in APPS.items():
-        cells.append(f"from safetyviz.components.{app} import {factory}\n"
-                     f"{factory}(catalog={str(demo_dir / 'catalog.yaml')!r})")
+    for app in APPS:
+        cells.append(f"from safetyviz.pages import PAGES\n"
+                     f"PAGES[{app!r}].create(catalog={str(demo_dir / 'catalog.yaml')!r})")
     notebook = new_notebook(cells=[new_code_cell(c) for c in cells])
     NotebookClient(notebook, timeout=300, kernel_name="python3",
                    resources={"metadata": {"path": str(PROJECT)}}).execute()

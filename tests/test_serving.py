@@ -28,6 +28,7 @@ from conftest import (
     run_cli,
     wait_until_answering,
 )
+from safetyviz.pages import PAGES
 from safetyviz.server import derive_key
 from safetyviz.users import add_user, set_password
 
@@ -99,7 +100,7 @@ def login(base: str, name: str, password: str | None = None, ip: str = "10.0.0.1
     return session, response
 
 
-ROUTES = ["/", "/overview", "/county", "/enforcement", "/riskmap", "/monitoring",
+ROUTES = ["/", *[f"/{slug}" for slug in PAGES],
           "/overview/", "/overview/metadata", "/overview/autoload.js?bokeh-autoload-element=x",
           "/overview/ws", "/static/js/bokeh.min.js", "/overview/static/js/bokeh.min.js",
           "/static/extensions/panel/panel.min.js",
@@ -611,19 +612,24 @@ def _mentions(strings: list[str], needle: str) -> bool:
     return any(needle in s for s in strings)
 
 
-@needs_chromium
-def test_a_county_user_receives_nothing_of_another_county(secured, browser):
-    page = browser_login(browser, secured.base, "li")
-    own = {"overview": "魏都区", "county": "魏都区", "enforcement": "魏都区", "riskmap": "魏都区",
-           "monitoring": "MHS0001"}
-    for app, marker in own.items():
-        page.goto(f"{secured.base}/{app}")
+def assert_county_scoped(page, base: str, pages) -> None:
+    """li (魏都区) sees their own county on each of ``pages`` and nothing of another county
+    or of the city's totals."""
+    proofs = {"county": "魏都区", "sites": "MHS0001"}  # what li's own pages show
+    for app, marker in ((p.slug, proofs[p.proof]) for p in pages):
+        page.goto(f"{base}/{app}")
         strings = settled_strings(page)
         assert _mentions(strings, marker), app
         for adcode, name in OTHER_COUNTIES.items():
             assert not _mentions(strings, adcode) and not _mentions(strings, name), (app, name)
         assert not _mentions(strings, "全市"), app  # no city totals either
         assert not any(_mentions(strings, f"MHS00{n:02d}") for n in range(3, 12)), app
+
+
+@needs_chromium
+def test_a_county_user_receives_nothing_of_another_county(secured, browser):
+    page = browser_login(browser, secured.base, "li")
+    assert_county_scoped(page, secured.base, PAGES.values())  # every registered page
     # no record downloads for a county user
     page.goto(f"{secured.base}/county")
     settled_strings(page)
@@ -746,3 +752,77 @@ def test_text_from_the_data_is_shown_as_text(demo_dir, tmp_path, browser):
         assert page.locator('img[src="x"]').count() == 0  # …as text
         page.wait_for_timeout(500)
         assert dialogs == []
+
+
+TOY_PAGE = """import panel as pn
+
+from safetyviz.components.page import open_page
+from safetyviz.pages import Page
+
+PAGE = Page("toy", "玩具", "Toy", "toy_page:create_toy_app")
+
+
+def create_toy_app(catalog=None):
+    return open_page(catalog, lambda cat, cube, regions, access: pn.Column(
+        *[pn.pane.Str(name) for name in regions["name_zh"]]))
+"""
+
+
+def toy_plugin(folder: Path, value: str = "toy_page:PAGE") -> Path:
+    """A package adding a page: its module and its entry point, nothing else."""
+    folder.mkdir(exist_ok=True)
+    (folder / "toy_page.py").write_text(TOY_PAGE, encoding="utf-8")
+    info = folder / "toy_page-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-page\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[safetyviz.pages]\ntoy = {value}\n")
+    return folder
+
+
+def test_a_page_added_by_a_plugin_is_registered_and_a_bad_one_named(tmp_path, monkeypatch):
+    from safetyviz.components.index import index_html
+    from safetyviz.errors import UserError
+    from safetyviz.pages import BUILT_IN, registered_pages
+
+    monkeypatch.syspath_prepend(str(toy_plugin(tmp_path / "good")))
+    pages = registered_pages()
+    assert list(pages) == [p.slug for p in BUILT_IN] + ["toy"]
+    assert re.findall(r'href="\./(\w+)"', index_html(list(pages.values())))[-1] == "toy"
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    monkeypatch.syspath_prepend(str(toy_plugin(bad, "toy_page:create_toy_app")))
+    with pytest.raises(UserError, match="entry point 'toy' .* a safetyviz.pages.Page expected"):
+        registered_pages()
+
+
+@needs_chromium
+def test_a_plugin_page_is_served_behind_the_login_and_county_scoped(demo_dir, tmp_path,
+                                                                    monkeypatch, browser):
+    from safetyviz.pages import BUILT_IN, registered_pages
+
+    plugin = toy_plugin(tmp_path / "plugin")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        [str(plugin), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.syspath_prepend(str(plugin))
+    added = [p for slug, p in registered_pages().items() if p not in BUILT_IN]
+    assert [p.slug for p in added] == ["toy"]
+    served = start_secured(demo_dir, tmp_path, "--config", str(
+        _config(tmp_path, max_sessions_per_user=MAX_SESSIONS)))
+    try:
+        assert requests.get(f"{served.base}/toy", allow_redirects=False,
+                            timeout=30).status_code == 302  # behind the login
+        session, _ = login(served.base, "wang", ip="10.0.10.1")
+        index = session.get(f"{served.base}/", timeout=30)
+        index.encoding = "utf-8"
+        assert 'href="./toy"' in index.text and "玩具" in index.text
+        page = browser_login(browser, served.base, "li")
+        assert_county_scoped(page, served.base, added)
+    finally:
+        served.server.terminate()
+        served.server.wait(timeout=30)
+
+
+def _config(folder: Path, **settings) -> Path:
+    path = folder / "serve.yaml"
+    path.write_text("".join(f"{k}: {v}\n" for k, v in settings.items()))
+    return path

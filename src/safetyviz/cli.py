@@ -251,18 +251,16 @@ def cmd_serve(args) -> None:
     from . import store as store_module
     from .catalog import ensure_catalog
     from .components.index import index_html  # (no Panel import: plain HTML)
+    from .pages import PAGES
     from .server import ServeConfig, serve
 
-    root = project_root()
-    if root is None or not (root / "apps").is_dir():
-        raise UserError("cannot find the apps/ folder: run from a safetyviz checkout")
     data_dir = _data_dir(args)
     tiles = tile_url(args.tiles)  # a malformed URL stops here, before the server starts
     values = _serve_config(args)
     secret = _cookie_secret(values)
-    apps = {p.stem: p for p in sorted((root / "apps").glob("*.py"))}
     try:
-        config = ServeConfig(apps=apps, index=Path("index.html"), cookie_secret=secret, **{
+        config = ServeConfig(pages=dict(PAGES), index=Path("index.html"), cookie_secret=secret,
+                             **{
             k: (Path(v) if k in ("auth", "audit_log", "sessions_file") else v)
             for k, v in values.items()})
     except TypeError as exc:
@@ -282,8 +280,8 @@ def cmd_serve(args) -> None:
     with tempfile.TemporaryDirectory(prefix="safetyviz-serve-",
                                      ignore_cleanup_errors=True) as folder:
         config.index = Path(folder) / "index.html"
-        config.index.write_text(index_html(list(apps), logout=bool(values.get("auth"))),
-                                encoding="utf-8")
+        config.index.write_text(index_html(list(config.pages.values()),
+                                           logout=bool(values.get("auth"))), encoding="utf-8")
         serve(config, tiles)
 
 
@@ -322,6 +320,7 @@ def cmd_users(args) -> None:
 
 def cmd_lab(args) -> None:
     from .components.index import index_html  # (no Panel import: plain HTML)
+    from .pages import PAGES
 
     root = project_root()
     if root is None or not (root / "jupyter-panel-proxy.yml").is_file():
@@ -332,10 +331,14 @@ def cmd_lab(args) -> None:
     except ImportError:
         raise UserError("JupyterLab is not installed: make lab, or "
                         "pip install -e '.[notebooks]'") from None
-    apps = sorted(p.stem for p in (root / "apps").glob("*.py"))
-    index = root / "build" / "lab" / "index.html"  # named in jupyter-panel-proxy.yml
-    index.parent.mkdir(parents=True, exist_ok=True)
-    index.write_text(index_html(apps), encoding="utf-8")
+    lab = root / "build" / "lab"  # its index and apps/ are named in jupyter-panel-proxy.yml
+    shutil.rmtree(lab / "apps", ignore_errors=True)
+    (lab / "apps").mkdir(parents=True)
+    for page in PAGES.values():  # one script per registered page, as the proxy serves them
+        (lab / "apps" / f"{page.slug}.py").write_text(
+            f"from safetyviz.pages import PAGES\n\nPAGES[{page.slug!r}].servable()\n",
+            encoding="utf-8")
+    (lab / "index.html").write_text(index_html(), encoding="utf-8")
     bin_dir = str(Path(sys.executable).parent)  # the proxy starts `panel` from PATH
     env = dict(os.environ, SAFETYVIZ_DATA_DIR=str(_data_dir(args).resolve()),
                PATH=os.pathsep.join([bin_dir, os.environ.get("PATH", "")]))

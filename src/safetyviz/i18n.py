@@ -93,14 +93,6 @@ TEXT: dict[str, tuple[str, str]] = {
                          "in the register, not shown"),
 }
 
-# The dashboards (apps/<name>.py) with their titles.
-PAGES: dict[str, tuple[str, str]] = {"overview": ("总览", "Overview"),
-                                     "county": ("县区画像", "County profile"),
-                                     "enforcement": ("执法", "Enforcement"),
-                                     "riskmap": ("安全风险四色图", "Four-colour risk map"),
-                                     "monitoring": ("重大危险源监测预警",
-                                                    "Major hazard monitoring")}
-
 # English units of the cube variables ("1" is a plain count).
 UNITS_EN = {"1": "", "yuan": "yuan", "persons": "persons", "days": "days"}
 

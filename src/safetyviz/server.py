@@ -52,7 +52,7 @@ WEAK_SECRETS = {"changeme", "secret", "default", "password", "my_super_safe_cook
 class ServeConfig:
     """How ``safetyviz serve`` runs (flags, or a YAML file of the same names)."""
 
-    apps: dict[str, Path]
+    pages: dict  # slug → pages.Page: the routes
     index: Path
     port: int = 5006
     address: str = "127.0.0.1"
@@ -599,21 +599,20 @@ def guard_routes(tornado_app, auth: Authenticator | None, csp: str) -> list[str]
 
 # --- building and running -------------------------------------------------------------------
 
-def warm_up() -> None:
-    """Build one overview, unseen, before serving: the cube is loaded and HoloViews and
-    Bokeh have drawn once, so the first user after a start does not wait for that. Runs
-    before logins are required and before any fork; its document is thrown away."""
+def warm_up(page) -> None:
+    """Build ``page`` (the first registered: the overview), unseen, before serving: the cube
+    is loaded and HoloViews and Bokeh have drawn once, so the first user after a start does
+    not wait for that. Runs before logins are required and before any fork; its document is
+    thrown away."""
     import panel as pn
     from bokeh.document import Document
     from panel.io.state import set_curdoc
 
-    from .components.overview import create_overview_app
-
     document = Document()
     with set_curdoc(document):
-        page = pn.panel(create_overview_app())
-        root = page.get_root(document)
-        page._cleanup(root)
+        viewable = pn.panel(page.create())
+        root = viewable.get_root(document)
+        viewable._cleanup(root)
 
 
 def _access_handler(auth: Authenticator):
@@ -634,7 +633,7 @@ def _access_handler(auth: Authenticator):
 def build_server(config: ServeConfig, tiles: str | None = None):
     """The server for ``config``, not yet started."""
     import panel as pn
-    from panel.io.application import build_single_handler_application
+    from panel.io.application import build_applications
     from panel.io.server import get_server
 
     if config.auth is None and config.address not in LOOPBACK:
@@ -653,17 +652,16 @@ def build_server(config: ServeConfig, tiles: str | None = None):
         auth = None
         os.environ.pop(AUTH_ENV, None)
     set_audit_log(audit)
-    if config.warm:
-        warm_up()
+    if config.warm and config.pages:
+        warm_up(next(iter(config.pages.values())))
     if auth is not None:
         os.environ[AUTH_ENV] = "1"  # from now on a session without a login sees nothing
 
-    apps = {}
-    for name, path in config.apps.items():
-        app = build_single_handler_application(str(path))
-        if auth is not None:
+    apps = build_applications({slug: page.create for slug, page in config.pages.items()},
+                              title={slug: page.title for slug, page in config.pages.items()})
+    if auth is not None:
+        for app in apps.values():
             app.add(_access_handler(auth))
-        apps[name] = app
     origins = [f"localhost:{config.port}", f"127.0.0.1:{config.port}",
                *config.allow_websocket_origin]
     if any(o.strip() in ("*", "") or "*" in o for o in origins):
@@ -783,7 +781,7 @@ def serve(config: ServeConfig, tiles: str | None = None) -> None:
         PeriodicCallback(auth.logins.purge, 600_000).start()
     where = f"http://{config.address}:{server.port}{config.prefix}/"
     login = " (login required)" if config.auth else " (no login: this machine only)"
-    print(f"serving {', '.join(config.apps)} at {where}{login}", flush=True)
+    print(f"serving {', '.join(config.pages)} at {where}{login}", flush=True)
     # A supervisor's SIGTERM stops the loop like Ctrl-C, so that what the caller set up
     # (the index's temporary folder) is cleaned up.
     signal.signal(signal.SIGTERM, lambda *_: server.io_loop.add_callback_from_signal(

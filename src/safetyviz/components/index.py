@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import html
 
-from ..i18n import PAGES, text
+from ..i18n import text
+from ..pages import PAGES, Page
 
 
-def index_html(routes: list[str], logout: bool = False) -> str:
-    """A self-contained page linking to ``routes`` (app names, e.g. ``overview``), and to
-    the logout when served with logins."""
+def index_html(pages: list[Page] | None = None, logout: bool = False) -> str:
+    """A self-contained page linking to ``pages`` (every registered page by default), and
+    to the logout when served with logins."""
     items = "".join(
-        f'<li><a href="./{html.escape(route)}">{html.escape(PAGES[route][0])}'
-        f'<span>{html.escape(PAGES[route][1])}</span></a></li>'
-        for route in routes if route in PAGES)
+        f'<li><a href="./{html.escape(page.slug)}">{html.escape(page.zh)}'
+        f'<span>{html.escape(page.en)}</span></a></li>'
+        for page in (PAGES.values() if pages is None else pages))
     title = f"{text('supervision', 'zh')} · {text('supervision', 'en')}"
     signout = '<p><a class="logout" href="./logout">退出登录 / Sign out</a></p>' if logout else ""
     return f"""<!DOCTYPE html>
