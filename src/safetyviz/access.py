@@ -14,7 +14,12 @@ from dataclasses import dataclass
 import pandas as pd
 import xarray as xr
 
-from .state import PerCube
+from .cube import PerCube
+
+# The session token's field with the session's Access (signed by the server), and the
+# environment variable set while serving with logins: a session without one sees nothing.
+TOKEN_KEY = "safetyviz_access"
+AUTH_ENV = "SAFETYVIZ_AUTH"
 
 _SUBSETS = PerCube(size=64)
 

@@ -50,3 +50,18 @@ class AuditLog:
                 with self.path.open("a", encoding="utf-8") as stream:
                     stream.write(line)
         return record
+
+
+# The audit log of the server running in this process (in memory if none): set by the server,
+# written by the pages.
+_PROCESS_LOG = AuditLog(None)
+
+
+def set_audit_log(audit: AuditLog) -> None:
+    global _PROCESS_LOG
+    _PROCESS_LOG = audit
+
+
+def audit_log() -> AuditLog:
+    """The audit log of the server running in this process (in memory if none)."""
+    return _PROCESS_LOG

@@ -39,7 +39,7 @@ from .indicators import (
 from .loading import load_cube, load_regions, load_table
 from .paths import shipped_dir
 from .periods import parse_period, period_label
-from .reference import read_reference
+from .reference import province_online_rate
 from .regions import english_name
 
 # The figures of the headline table, in order (rectification_rate is derived).
@@ -139,22 +139,6 @@ def _cube_figures(cube: xr.Dataset, start, end, adcodes) -> tuple[dict, dict]:
     before["rectification_rate"] = _number(rectification_rate(cube, start - year, end - year,
                                                               by=None, adcode=adcodes))
     return now, before
-
-
-def province_online_rate(city: str, start, end) -> tuple[float, str]:
-    """The province's published online rate for a date in the period, if a reference file
-    shipped with the project gives one (it is not in the records: it is the province's)."""
-    province = city[:2] + "0000"
-    folder = shipped_dir() / "reference"
-    for path in sorted(folder.glob("*.csv")) if folder.is_dir() else []:
-        reference = read_reference(path)
-        rows = reference[(reference["adcode"] == province)
-                         & (reference["metric"] == "online_rate")
-                         & (reference["period_end"] >= start) & (reference["period_end"] <= end)]
-        if len(rows):
-            row = rows.iloc[-1]
-            return float(row["value"]), f"{path.name}: {row['key']}"
-    return math.nan, ""
 
 
 def gather(data: Data, start, end, adcode: str | None = None) -> Facts:

@@ -1,7 +1,7 @@
 """The cube: every record table aggregated to an ``xr.Dataset`` with dims (adcode, month,
 sector). :func:`build_cube` is the one place that computes; everything downstream reads it.
 
-Definitions (DESIGN.md §4): counts by the record's own date (``hazards_found`` by found date,
+Definitions: counts by the record's own date (``hazards_found`` by found date,
 ``hazards_rectified`` by rectification date, whenever found); ``hazards_open_end`` and
 ``hazards_overdue_end`` are stocks at the end of each month (found on or before the month's last
 day and not rectified by then; overdue when the deadline is before that day); ``fines_yuan``
@@ -22,6 +22,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+import threading
+import weakref
+from collections import OrderedDict
 from pathlib import Path
 
 import dask
@@ -589,3 +592,29 @@ def refresh_cube(data_dir: Path, table: str | None = None, added: pd.DataFrame |
 def present_tables(data_dir: Path) -> set[str]:
     """The dated tables of ``data_dir``'s store that hold records."""
     return set(SOURCE_COLUMNS) - set(missing_tables(data_dir))
+
+
+class PerCube:
+    """Results computed from a cube, kept while the cube lives and shared by every state on
+    it (a server's sessions share one cube): the most recently used ``size`` per cube."""
+
+    def __init__(self, size: int = 2048):
+        self.size = size
+        self._by_cube: dict[int, OrderedDict] = {}
+        self._lock = threading.Lock()
+
+    def get(self, cube: xr.Dataset, key, compute):
+        with self._lock:
+            results = self._by_cube.get(id(cube))
+            if results is None:
+                results = self._by_cube[id(cube)] = OrderedDict()
+                weakref.finalize(cube, self._by_cube.pop, id(cube), None)
+            if key in results:
+                results.move_to_end(key)
+                return results[key]
+        value = compute()
+        with self._lock:
+            results[key] = value
+            while len(results) > self.size:
+                results.popitem(last=False)
+        return value

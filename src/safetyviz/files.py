@@ -4,6 +4,7 @@ half of either."""
 
 from __future__ import annotations
 
+import csv
 import os
 import tempfile
 from pathlib import Path
@@ -51,3 +52,18 @@ def write_atomically(out: Path, content: bytes, mode: int | None = None) -> None
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def write_quarantine(path: Path, rejected: list[dict], headers: list[str]) -> None:
+    """UTF-8 with BOM so Excel opens it; written to a temporary name, then renamed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8-sig", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["sheet", "row", "reason", *headers])
+        for item in rejected:
+            writer.writerow([item["sheet"], item["row"], item["reason"],
+                             *[item["cells"].get(h, "") for h in headers]])
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

@@ -1,8 +1,8 @@
 """Indicators: the derived figures (totals over a period, rates, changes, shares) computed on
 request from the cube or, where the cube cannot answer, from the records.
 
-Nothing here is stored. DESIGN.md §4: "Rates are derived on request by functions, never stored
-counts divided twice" — every rate is one division of two period totals, so a quarter's rate
+Nothing here is stored: rates are derived on request, never stored counts divided twice —
+every rate is one division of two period totals, so a quarter's rate
 is never the mean of its months' rates. All functions are pure (no I/O) and know nothing of a
 particular city: counties are whatever adcodes the cube or the records hold.
 

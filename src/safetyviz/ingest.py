@@ -12,10 +12,8 @@ that batch. Afterwards the cube is updated for the months the batch touches.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
-import os
 import re
 import unicodedata
 from collections import Counter
@@ -35,6 +33,7 @@ from . import store
 from .catalog import ensure_catalog, open_catalog
 from .cube import refresh_cube
 from .errors import UserError
+from .files import write_quarantine
 from .identity import clean_credit_code, credit_code_problems
 from .loading import as_records, load_regions
 from .mapping import UNITS, ColumnMapping, code_vocabulary
@@ -452,21 +451,6 @@ def _check_totals(sheet: Sheet, records: pl.DataFrame, columns: dict,
         else:
             out.append((int(row), "total_row", "dropped after checking the detail rows"))
     return out
-
-
-def write_quarantine(path: Path, rejected: list[dict], headers: list[str]) -> None:
-    """UTF-8 with BOM so Excel opens it; written to a temporary name, then renamed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8-sig", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["sheet", "row", "reason", *headers])
-        for item in rejected:
-            writer.writerow([item["sheet"], item["row"], item["reason"],
-                             *[item["cells"].get(h, "") for h in headers]])
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def ingest(path, table: str, data_dir=None, mapping=None, dry_run: bool = False,

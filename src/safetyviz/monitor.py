@@ -22,7 +22,7 @@ import xarray as xr
 from . import sensor_feed
 from .catalog import ensure_catalog, open_catalog
 from .errors import UserError
-from .ingest import write_quarantine
+from .files import write_quarantine
 from .loading import load_table
 from .readings import DEFAULT_INTERVAL, Appended, append_readings, open_readings, readings_path
 

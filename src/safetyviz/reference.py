@@ -8,6 +8,7 @@ generator, the tests and the notebooks all compute a figure the same way.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import UserError
+from .paths import shipped_dir
 from .vocab import ACTION_TYPES, DETENTION_ACTIONS
 
 # Enterprise counts by licence, as the bulletin names them.
@@ -193,3 +195,19 @@ def compare(tables: Mapping[str, pd.DataFrame], reference: pd.DataFrame, city: s
                     "metric": row["metric"], "published": published, "computed": computed,
                     "matches": bool(ok), "source_quote": row["source_quote"]})
     return pd.DataFrame(out)
+
+
+def province_online_rate(city: str, start, end) -> tuple[float, str]:
+    """The province's published online rate for a date in the period, if a reference file
+    shipped with the project gives one (it is not in the records: it is the province's)."""
+    province = city[:2] + "0000"
+    folder = shipped_dir() / "reference"
+    for path in sorted(folder.glob("*.csv")) if folder.is_dir() else []:
+        reference = read_reference(path)
+        rows = reference[(reference["adcode"] == province)
+                         & (reference["metric"] == "online_rate")
+                         & (reference["period_end"] >= start) & (reference["period_end"] <= end)]
+        if len(rows):
+            row = rows.iloc[-1]
+            return float(row["value"]), f"{path.name}: {row['key']}"
+    return math.nan, ""

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
-from .access import Access
-from .audit import AuditLog
+from .access import AUTH_ENV, TOKEN_KEY, Access
+from .audit import AuditLog, audit_log, set_audit_log
 from .errors import UserError
 from .limits import (  # noqa: F401  (Throttle: imported from here by earlier code)
     ConnectionLimiter,
@@ -39,8 +39,6 @@ from .users import NAME, User, dummy_hash, load_users, verify_password
 log = logging.getLogger("safetyviz.server")
 
 COOKIE = "safetyviz_login"
-TOKEN_KEY = "safetyviz_access"  # the session token's field with the session's Access
-AUTH_ENV = "SAFETYVIZ_AUTH"  # set while serving with logins: pages refuse a session without
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 WEAK_SECRETS = {"changeme", "secret", "default", "password", "my_super_safe_cookie_secret",
                 "cookie_secret", "panel", "bokeh", "safetyviz"}
@@ -714,21 +712,6 @@ def without_tracebacks() -> None:
     ServerConnection.error = error
 
 
-# --- the audit log of this process ----------------------------------------------------------
-
-_AUDIT = AuditLog(None)
-
-
-def set_audit_log(audit: AuditLog) -> None:
-    global _AUDIT
-    _AUDIT = audit
-
-
-def audit_log() -> AuditLog:
-    """The audit log of the server running in this process (in memory if none)."""
-    return _AUDIT
-
-
 REFUSALS = (ValueError, IndexError, KeyError, TypeError)  # what a value out of bounds raises
 
 
@@ -752,7 +735,7 @@ def rejected_value(exception: BaseException) -> None:
     context = pn.state.curdoc.session_context if pn.state.curdoc else None
     if context is not None:
         path = getattr(context.request, "path", None)
-    _AUDIT.write("rejected_value", user=user, path=path, error=type(exception).__name__,
+    audit_log().write("rejected_value", user=user, path=path, error=type(exception).__name__,
                  detail=str(exception)[:300])
     log.warning("refused a value from the browser (%s): %s", user, str(exception)[:300])
 

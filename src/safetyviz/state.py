@@ -8,15 +8,12 @@ browser cannot select anything that is not there.
 from __future__ import annotations
 
 import re
-import threading
-import weakref
-from collections import OrderedDict
 
 import pandas as pd
 import param
 import xarray as xr
 
-from .cube import over_period
+from .cube import PerCube, over_period
 from .i18n import (
     LANGUAGES,
     format_number,
@@ -35,32 +32,6 @@ MAP_METRICS = [v.name for v in CUBE_VARIABLES if v.over_time in ("sum", "last")]
 # The headline cards of the overview, in order.
 KPI_METRICS = ["inspections", "hazards_found", "rectification_rate", "fines_yuan", "closures",
                "accidents", "deaths"]
-
-
-class PerCube:
-    """Results computed from a cube, kept while the cube lives and shared by every state on
-    it (a server's sessions share one cube): the most recently used ``size`` per cube."""
-
-    def __init__(self, size: int = 2048):
-        self.size = size
-        self._by_cube: dict[int, OrderedDict] = {}
-        self._lock = threading.Lock()
-
-    def get(self, cube: xr.Dataset, key, compute):
-        with self._lock:
-            results = self._by_cube.get(id(cube))
-            if results is None:
-                results = self._by_cube[id(cube)] = OrderedDict()
-                weakref.finalize(cube, self._by_cube.pop, id(cube), None)
-            if key in results:
-                results.move_to_end(key)
-                return results[key]
-        value = compute()
-        with self._lock:
-            results[key] = value
-            while len(results) > self.size:
-                results.popitem(last=False)
-        return value
 
 
 HEADLINE_FIGURES = PerCube()

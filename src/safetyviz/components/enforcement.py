@@ -15,7 +15,6 @@ from ..periods import period_label
 from ..records import actions_by_type, joint_operations
 from ..state import OverviewState
 from ..views import action_types, joint_timeline
-from .county import RecordTable
 from .page import (
     SelectionPage,
     drawn_after_the_page,
@@ -24,6 +23,7 @@ from .page import (
     or_cluster_status,
     sync_with_url,
 )
+from .tables import RecordTable
 
 pn.extension("tabulator")
 

@@ -12,11 +12,11 @@ import pandas as pd
 import panel as pn
 import param
 
-from ..bulletin import province_online_rate
 from ..catalog import catalog_path, local_path
 from ..errors import UserError
 from ..i18n import LANGUAGE_NAMES, format_percent, text
 from ..live import WINDOWS, MonitoringState
+from ..reference import province_online_rate
 from ..views import sensor_curve, site_status_map
 from ..vocab import label
 from .page import (

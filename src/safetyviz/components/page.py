@@ -124,10 +124,10 @@ def sync_with_url(state) -> None:
 
 def session_access() -> Access:
     """Who this session's user is and which counties they may see, from the session token
-    the server signed when the page was requested (``server.TOKEN_KEY``); everything
+    the server signed when the page was requested (``access.TOKEN_KEY``); everything
     (:data:`access.LOCAL`) when served without logins. Served with logins, a session without
     a user is refused (PermissionError), never shown everything."""
-    from ..server import AUTH_ENV, TOKEN_KEY
+    from ..access import AUTH_ENV, TOKEN_KEY
 
     context = pn.state.curdoc.session_context if pn.state.curdoc is not None else None
     try:
@@ -143,7 +143,7 @@ def session_access() -> Access:
 
 def audit(event: str, **fields) -> None:
     """Record ``event`` in the server's audit log, with this session's user and page."""
-    from ..server import audit_log
+    from ..audit import audit_log
 
     try:
         user = session_access().user
