@@ -2,8 +2,8 @@
 request from the cube or, where the cube cannot answer, from the records.
 
 Nothing here is stored: rates are derived on request, never stored counts divided twice —
-every rate is one division of two period totals, so a quarter's rate
-is never the mean of its months' rates. All functions are pure (no I/O) and know nothing of a
+every rate is one division of two period totals, so a quarter's rate is never the mean of its
+months' rates. All functions are pure (no I/O) and know nothing of a
 particular city: counties are whatever adcodes the cube or the records hold.
 
 Conventions:
