@@ -26,7 +26,9 @@ from .paths import (
 
 
 def _data_dir(args) -> Path:
-    return Path(args.data_dir) if args.data_dir else default_data_dir()
+    """The data dir, absolute: the catalog written in it and the readers that open it must
+    agree on where it is, whatever the working directory of either."""
+    return (Path(args.data_dir) if args.data_dir else default_data_dir()).absolute()
 
 
 def _ensure_regions(data_dir: Path) -> None:

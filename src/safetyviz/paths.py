@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+from importlib import resources
 from pathlib import Path
 
 from .errors import UserError
@@ -41,14 +42,17 @@ def default_data_dir() -> Path:
 
 
 def shipped_dir() -> Path:
-    """Files shipped with the project (reference boundaries, bulletin figures, demo profiles):
-    the tracked files under ``<project>/data``. safetyviz runs from a checkout (``make`` installs
-    it in editable mode), so they are always found there."""
+    """Files shipped with the project (reference boundaries, bulletin figures, demo profiles,
+    the report's templates): the tracked files under ``<project>/data`` in a checkout, else
+    their copy inside the installed package (``safetyviz/shipped``, put there by the wheel)."""
     root = project_root()
-    if root is None:
-        raise UserError("cannot find the project's data/ folder (regions, reference, demo): "
-                        "run safetyviz from a checkout, installed with `pip install -e .`")
-    return root / "data"
+    if root is not None:
+        return root / "data"
+    installed = Path(str(resources.files("safetyviz") / "shipped"))
+    if installed.is_dir():
+        return installed
+    raise UserError("cannot find the files shipped with safetyviz (regions, reference, demo): "
+                    "install it from its wheel or run it from a checkout")
 
 
 def store_dir(data_dir: Path) -> Path:
