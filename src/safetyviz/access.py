@@ -16,10 +16,8 @@ import xarray as xr
 
 from .cube import PerCube
 
-# The session token's field with the session's Access (signed by the server), and the
-# environment variable set while serving with logins: a session without one sees nothing.
+# The session token's field with the session's Access (signed by the server).
 TOKEN_KEY = "safetyviz_access"
-AUTH_ENV = "SAFETYVIZ_AUTH"
 
 _SUBSETS = PerCube(size=64)
 

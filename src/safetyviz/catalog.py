@@ -17,6 +17,7 @@ from pathlib import Path
 import intake
 from intake.readers import datatypes, readers
 
+from . import settings
 from .errors import UserError
 from .files import read_yaml
 from .paths import PROJECT_CATALOG, default_data_dir, project_root
@@ -68,8 +69,8 @@ def write_catalog(path: Path, root: str) -> Path:
 def catalog_path(data_dir: Path | None = None) -> Path:
     """``SAFETYVIZ_CATALOG`` if set; the project catalog for the project's data dir; else
     ``<data-dir>/catalog.yaml``."""
-    if os.environ.get("SAFETYVIZ_CATALOG"):
-        return Path(os.environ["SAFETYVIZ_CATALOG"])
+    if settings.current().catalog is not None:
+        return settings.current().catalog
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
     root = project_root()
     if root is not None and data_dir.resolve() == (root / "data").resolve():

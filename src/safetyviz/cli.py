@@ -13,6 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from . import settings
 from .errors import UserError
 from .paths import (
     boundaries_path,
@@ -139,7 +140,7 @@ def cmd_cube(args) -> None:
 
     data_dir = _data_dir(args)
     tables = None  # all, through the catalog named by SAFETYVIZ_CATALOG
-    if not os.environ.get("SAFETYVIZ_CATALOG"):
+    if settings.current().catalog is None:
         tables = cube.present_tables(data_dir)
         if not tables:
             raise UserError(f"{store_dir(data_dir)}: the store is empty or missing; "
@@ -246,7 +247,7 @@ def _cookie_secret(values: dict) -> str | None:
             return path.read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise UserError(f"{path}: cannot read the cookie secret ({exc})") from None
-    return os.environ.get("SAFETYVIZ_COOKIE_SECRET") or None
+    return settings.current().cookie_secret
 
 
 def cmd_serve(args) -> None:
@@ -276,9 +277,7 @@ def cmd_serve(args) -> None:
         ensure_catalog(data_dir)  # a copied data dir without its catalog
     except PermissionError:
         pass  # served read-only: the owner's next command upgrades it
-    # the pages read these in this process
-    os.environ["SAFETYVIZ_DATA_DIR"] = str(data_dir.resolve())
-    os.environ["SAFETYVIZ_TILES"] = tiles or ""
+    settings.configure(data_dir=data_dir.resolve(), tiles=tiles or "")  # the pages read them
     with tempfile.TemporaryDirectory(prefix="safetyviz-serve-",
                                      ignore_cleanup_errors=True) as folder:
         config.index = Path(folder) / "index.html"

@@ -7,20 +7,19 @@ is gone, and a new client once it is back."""
 from __future__ import annotations
 
 import ctypes
-import os
 import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from . import settings
 from .errors import UserError
-
-SCHEDULER_ENV = "SAFETYVIZ_DASK_SCHEDULER"
 
 
 def scheduler_address(address: str | None = None) -> str | None:
-    """The scheduler to use: ``address`` if given, else the environment's, else None."""
-    return address or os.environ.get(SCHEDULER_ENV) or None
+    """The scheduler to use: ``address`` if given, else the settings' (the environment's
+    ``SAFETYVIZ_DASK_SCHEDULER``), else None."""
+    return address or settings.current().dask_scheduler
 
 
 @contextmanager

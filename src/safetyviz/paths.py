@@ -11,11 +11,11 @@ Layout of a data dir (default ``<project>/data``, env ``SAFETYVIZ_DATA_DIR``)::
 
 from __future__ import annotations
 
-import os
 import re
 from importlib import resources
 from pathlib import Path
 
+from . import settings
 from .errors import UserError
 
 PROJECT_CATALOG = Path("catalogs") / "safetyviz.yaml"
@@ -35,8 +35,9 @@ def project_root() -> Path | None:
 
 def default_data_dir() -> Path:
     """``SAFETYVIZ_DATA_DIR``, else ``<project>/data``, else ``./data``."""
-    if os.environ.get("SAFETYVIZ_DATA_DIR"):
-        return Path(os.environ["SAFETYVIZ_DATA_DIR"])
+    configured = settings.current().data_dir
+    if configured is not None:
+        return configured
     root = project_root()
     return (root / "data") if root else Path("data")
 
@@ -75,7 +76,7 @@ def tile_url(url: str | None = None) -> str | None:
     base map unless one is configured (an intranet tile server, say), so the dashboards
     request nothing from any other host. An XYZ template, http(s) with {x}, {y} and {z};
     returned with Bokeh's {X}/{Y}/{Z}."""
-    url = os.environ.get("SAFETYVIZ_TILES", "") if url is None else url
+    url = (settings.current().tiles or "") if url is None else url
     url = url.strip()
     if not url:
         return None

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
-from .access import AUTH_ENV, TOKEN_KEY, Access
+from . import settings
+from .access import TOKEN_KEY, Access
 from .audit import AuditLog, audit_log, set_audit_log
 from .errors import UserError
 from .limits import (  # noqa: F401  (Throttle: imported from here by earlier code)
@@ -648,12 +649,13 @@ def build_server(config: ServeConfig, tiles: str | None = None):
         secret = config.cookie_secret or os.urandom(32).hex()  # signs session ids only
         audit = AuditLog(config.audit_log) if config.audit_log else AuditLog(None)
         auth = None
-        os.environ.pop(AUTH_ENV, None)
+        settings.configure(logins_required=None)
     set_audit_log(audit)
     if config.warm and config.pages:
         warm_up(next(iter(config.pages.values())))
     if auth is not None:
-        os.environ[AUTH_ENV] = "1"  # from now on a session without a login sees nothing
+        settings.configure(logins_required=True)  # from now on a session without a login
+        # sees nothing
 
     apps = build_applications({slug: page.create for slug, page in config.pages.items()},
                               title={slug: page.title for slug, page in config.pages.items()})

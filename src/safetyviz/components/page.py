@@ -15,6 +15,7 @@ import panel as pn
 import param
 from bokeh.models import CustomJS
 
+from .. import settings
 from ..access import LOCAL, Access
 from ..catalog import catalog_path, open_catalog, version
 from ..engine import ClusterUnavailable, cluster_answers, compute
@@ -127,7 +128,7 @@ def session_access() -> Access:
     the server signed when the page was requested (``access.TOKEN_KEY``); everything
     (:data:`access.LOCAL`) when served without logins. Served with logins, a session without
     a user is refused (PermissionError), never shown everything."""
-    from ..access import AUTH_ENV, TOKEN_KEY
+    from ..access import TOKEN_KEY
 
     context = pn.state.curdoc.session_context if pn.state.curdoc is not None else None
     try:
@@ -136,7 +137,7 @@ def session_access() -> Access:
         payload = {}
     if TOKEN_KEY in payload:
         return Access.from_payload(payload[TOKEN_KEY])
-    if os.environ.get(AUTH_ENV):
+    if settings.current().logins_required:
         raise PermissionError("this session has no logged-in user")
     return LOCAL
 

@@ -1,0 +1,55 @@
+"""Settings: the command line's over the environment's over the defaults, read in one
+module; the command line passes them down instead of writing environment variables."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from conftest import PROJECT
+from safetyviz import settings
+from safetyviz.catalog import catalog_path
+from safetyviz.paths import default_data_dir, tile_url
+
+URL = "http://tiles.example/{z}/{x}/{y}.png"
+
+
+@pytest.fixture(autouse=True)
+def clean(monkeypatch):
+    for variable in settings.ENVIRONMENT.values():
+        monkeypatch.delenv(variable, raising=False)
+    yield
+    settings._configured.clear()
+
+
+def test_configured_over_environment_over_defaults(monkeypatch, tmp_path):
+    assert tile_url() is None and settings.current().dask_scheduler is None
+    monkeypatch.setenv("SAFETYVIZ_TILES", URL)
+    monkeypatch.setenv("SAFETYVIZ_DATA_DIR", str(tmp_path / "env"))
+    assert tile_url() == "http://tiles.example/{Z}/{X}/{Y}.png"
+    assert default_data_dir() == tmp_path / "env"
+    assert catalog_path() == tmp_path / "env" / "catalog.yaml"
+    settings.configure(data_dir=tmp_path / "flag", tiles="")
+    assert default_data_dir() == tmp_path / "flag" and tile_url() is None  # "" = none
+    settings.configure(data_dir=None)  # back to the environment's
+    assert default_data_dir() == tmp_path / "env"
+    with pytest.raises(TypeError, match="unknown settings: colour"):
+        settings.configure(colour="red")
+
+
+def test_the_cookie_secret_is_never_shown(monkeypatch):
+    monkeypatch.setenv("SAFETYVIZ_COOKIE_SECRET", "s3cr3t-" * 8)
+    assert settings.current().cookie_secret == "s3cr3t-" * 8
+    assert "s3cr3t" not in repr(settings.current())
+
+
+def test_only_the_settings_module_reads_or_writes_the_environment():
+    readers = []
+    for path in sorted((PROJECT / "src" / "safetyviz").rglob("*.py")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if re.search(r"os\.environ(\[|\.get|\.pop|\.setdefault)|os\.getenv", line):
+                readers.append(f"{path.relative_to(PROJECT)}: {line.strip()}")
+    # settings.py reads it; the lab passes its settings to the processes it starts
+    assert [r for r in readers if not r.startswith("src/safetyviz/settings.py")] == [
+        'src/safetyviz/cli.py: PATH=os.pathsep.join([bin_dir, os.environ.get("PATH", "")]))']
