@@ -28,8 +28,8 @@ from conftest import (
     run_cli,
     wait_until_answering,
 )
+from safetyviz.auth import derive_key
 from safetyviz.pages import PAGES
-from safetyviz.server import derive_key
 from safetyviz.users import add_user, set_password
 
 PASSWORDS = {"wang": "city-pass-123", "li": "county-pass-123", "zhao": "analyst-pass-123",

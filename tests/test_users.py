@@ -12,8 +12,9 @@ import xarray as xr
 from conftest import assert_one_clear_line, run_cli
 from safetyviz.access import LOCAL, Access
 from safetyviz.audit import AuditLog
+from safetyviz.auth import check_cookie_secret, safe_next
 from safetyviz.errors import UserError
-from safetyviz.server import Throttle, check_cookie_secret, safe_next
+from safetyviz.limits import Throttle
 from safetyviz.state import OverviewState
 from safetyviz.users import (
     add_user,
@@ -203,7 +204,7 @@ def test_a_county_user_gets_only_their_counties():
 def test_a_users_file_broken_while_serving_refuses_everyone_until_fixed(tmp_path):
     import time
 
-    from safetyviz.server import Authenticator
+    from safetyviz.auth import Authenticator
 
     path = tmp_path / "users.yaml"
     add_user(path, "wang", "city", "city-pass-123")
