@@ -55,3 +55,23 @@ def test_an_upward_import_breaks_the_contract(tmp_path):
     result = _lint(tmp_path, tmp_path / "pyproject.toml")
     assert result.returncode != 0 and "BROKEN" in result.stdout.upper()
     assert "safetyviz.store -> safetyviz.components.page" in result.stdout, result.stdout
+
+
+PUBLIC_API = ["catalog.open_catalog", "catalog.read", "ingest.ingest", "cube.build_cube",
+              "indicators.total", "indicators.rectification_rate", "indicators.year_over_year",
+              "report.write_report", "workbench.open_workbench"]
+
+
+def test_the_public_api_documents_its_parameters_and_returns():
+    import importlib
+    import inspect
+
+    for dotted in PUBLIC_API:
+        module, name = dotted.rsplit(".", 1)
+        function = getattr(importlib.import_module(f"safetyviz.{module}"), name)
+        doc = inspect.getdoc(function) or ""
+        for section in ("Parameters\n----------", "Returns\n-------"):
+            assert section in doc, f"{dotted}: no {section.splitlines()[0]} section"
+        documented = doc.split("Parameters\n----------")[1].split("Returns\n-------")[0]
+        for parameter in inspect.signature(function).parameters:
+            assert parameter.strip("*") in documented, f"{dotted}: {parameter} undocumented"

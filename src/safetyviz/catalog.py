@@ -174,8 +174,25 @@ def _plain(value, where: str) -> None:
 
 
 def open_catalog(path: Path | None = None) -> intake.Catalog:
-    """Open a catalog, checked first (:func:`check_catalog`); a missing, unreadable or
-    unsafe file is a UserError naming it."""
+    """Open a catalog, checked first (:func:`check_catalog`).
+
+    Parameters
+    ----------
+    path : Path, optional
+        The catalog file; default :func:`catalog_path` (the settings' catalog, else the data
+        dir's).
+
+    Returns
+    -------
+    intake.Catalog
+        With the entries :data:`ENTRIES` (every store table, the cube, the regions). A change
+        to several tables left half done by a killed writer is finished first.
+
+    Raises
+    ------
+    UserError
+        For a missing, unreadable or unsafe file (naming it), or one lacking an entry.
+    """
     path = Path(path) if path is not None else catalog_path()
     if not path.is_file():
         raise UserError(f"{path}: catalog not found (set SAFETYVIZ_CATALOG or --data-dir)")
@@ -227,7 +244,27 @@ def version(name: str, catalog: intake.Catalog | None = None) -> str:
 
 
 def read(name: str, catalog: intake.Catalog | None = None, **kwargs):
-    """Read entry ``name`` (dask DataFrame, GeoDataFrame or xarray Dataset)."""
+    """Read one entry of the catalog.
+
+    Parameters
+    ----------
+    name : str
+        An entry: a store table (``inspections``, ``hazards`` …), ``cube`` or ``regions``.
+    catalog : intake.Catalog, optional
+        Default: :func:`open_catalog`.
+    **kwargs
+        Passed to the entry's reader.
+
+    Returns
+    -------
+    dask.dataframe.DataFrame, geopandas.GeoDataFrame or xarray.Dataset
+        As the entry's reader gives it.
+
+    Raises
+    ------
+    UserError
+        When the entry has no data yet (run ``safetyviz demo`` or ``ingest`` first).
+    """
     cat = catalog if catalog is not None else open_catalog()
     try:
         return cat[name].read(**kwargs)

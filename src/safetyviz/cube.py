@@ -396,9 +396,24 @@ def _month_indices(cube: xr.Dataset) -> np.ndarray:
 
 def build_cube(catalog=None, tables: set[str] | None = None,
                scheduler: str | None = None) -> xr.Dataset:
-    """Aggregate the store (through the catalog) into the cube; ``tables`` limits which
-    tables are read (the others count as empty). The aggregation runs on the Dask cluster at
-    ``scheduler`` (or ``SAFETYVIZ_DASK_SCHEDULER``) if given, else on local threads."""
+    """Aggregate the store (through the catalog) into the cube.
+
+    Parameters
+    ----------
+    catalog : intake.Catalog, optional
+        Default: the settings' catalog.
+    tables : set of str, optional
+        The tables to read; the others count as empty. Default: all.
+    scheduler : str, optional
+        A Dask scheduler's address to aggregate on (default: the settings', else local
+        threads).
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims (adcode, month, sector); one variable per :data:`vocab.CUBE_VARIABLES` entry,
+        with its labels and units in the attributes.
+    """
     regions = load_regions(catalog)
     adcodes = list(regions["adcode"])
     sectors = list(SECTORS)

@@ -171,6 +171,24 @@ def total(cube: xr.Dataset, name: str, start, end, adcode=None, sector=None,
 
     Distinct counts (``enterprises_inspected``) raise ValueError: use
     :func:`enterprises_inspected` on the records.
+
+    Parameters
+    ----------
+    cube : xarray.Dataset
+        The cube (:func:`cube.build_cube`).
+    name : str
+        A cube variable.
+    start, end : date-like
+        The period's first and last day.
+    adcode, sector : str or list of str, optional
+        Only these counties / sectors count.
+    by : str or sequence of str, optional
+        Dims kept (``"adcode"``, ``"sector"``); the others are summed.
+
+    Returns
+    -------
+    float or xarray.DataArray
+        A number when nothing is kept, else an array over the ``by`` dims.
     """
     value = _reduce(cube, name, start, end, adcode, sector, by)
     if not len(_months_in(cube, start, end)):
@@ -189,6 +207,22 @@ def rectification_rate(cube: xr.Dataset, start, end, by: str | Sequence[str] | N
     city's found, not a mean of county rates). Because hazards found earlier count when they
     are rectified, the rate can exceed 1 (100%) in a period that clears a backlog. NaN where
     nothing was found (not 0, not inf).
+
+    Parameters
+    ----------
+    cube : xarray.Dataset
+        The cube.
+    start, end : date-like
+        The period's first and last day.
+    by : str or sequence of str, optional
+        Dims kept; default ``"adcode"`` (per county), None for the whole city.
+    adcode, sector : str or list of str, optional
+        Only these counties / sectors count.
+
+    Returns
+    -------
+    float or xarray.DataArray
+        The rate as a fraction (1 = 100 %).
     """
     found = total(cube, "hazards_found", start, end, adcode, sector, by)
     rectified = total(cube, "hazards_rectified", start, end, adcode, sector, by)
@@ -314,6 +348,24 @@ def year_over_year(cube: xr.Dataset, name: str, start, end, adcode=None, sector=
     2020), and compared with the same months one year earlier. The previous value is NaN (not
     0) unless all of those earlier months are in the cube; both are NaN when the period has no
     month in the cube. See :func:`change` for absolute and relative.
+
+    Parameters
+    ----------
+    cube : xarray.Dataset
+        The cube.
+    name : str
+        A cube variable.
+    start, end : date-like
+        The period's first and last day.
+    adcode, sector, by
+        As for :func:`total`.
+    min_base : number
+        Below this previous value the relative change is not given (NaN).
+
+    Returns
+    -------
+    Change
+        ``current``, ``previous``, ``absolute`` and ``relative`` (NaN where not defined).
     """
     months = _months_in(cube, start, end)
     current = _reduce(cube, name, start, end, adcode, sector, by)

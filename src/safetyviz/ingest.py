@@ -461,9 +461,40 @@ def ingest(path, table: str, data_dir=None, mapping=None, dry_run: bool = False,
     Rows naming a firm are linked to the enterprise register (a valid credit code first, then
     the name in the row's county); a firm the register does not hold is added to it as
     provisional — with ``strict``, such a row is rejected instead. Ingesting ``enterprises``
-    applies a register file (new firms, updates, renames, closures). Raises UserError for
-    what makes the whole file unusable (unreadable, no header, a required column missing);
-    row-level problems go to the quarantine file instead.
+    applies a register file (new firms, updates, renames, closures).
+
+    Parameters
+    ----------
+    path : Path or str
+        A CSV (UTF-8 or GBK), XLSX or XLS ledger; every sheet with a header is read.
+    table : str
+        One of :data:`INGESTIBLE` (``inspections``, ``hazards``, ``enforcement_actions`` …).
+    data_dir : Path, optional
+        Default: the settings' data dir.
+    mapping : Path, optional
+        A YAML file mapping the ledger's headers to fields, over the built-in dictionary.
+    dry_run : bool
+        Check and report only; nothing is written.
+    force : bool
+        Ingest a file ingested before (its earlier copy is replaced).
+    today : Timestamp, optional
+        Dates after it are rejected (default: today).
+    update_cube : bool
+        Bring the cube up to date with the new records.
+    strict : bool
+        Reject rows naming a firm the register does not hold.
+
+    Returns
+    -------
+    IngestReport
+        Rows read, accepted, rejected (by reason), notes, provisional firms, the quarantine
+        file; ``summary()`` says it in a few lines.
+
+    Raises
+    ------
+    UserError
+        For what makes the whole file unusable (unreadable, no header, a required column
+        missing); row-level problems go to the quarantine file instead, nothing half-written.
     """
     path = Path(path)
     if table not in INGESTIBLE:

@@ -85,8 +85,37 @@ def html_to_pdf(html: str) -> bytes:
 def write_report(period: str, out: Path, fmt: str | None = None, adcode: str | None = None,
                  lang: str = "zh", catalog=None, templates: Path | None = None,
                  layout: Path | None = None, data: Data | None = None) -> Path:
-    """Write the bulletin of ``period`` (for county ``adcode`` or the city) to ``out`` as
-    ``fmt`` (html or pdf; default: from the file's suffix)."""
+    """Write the bulletin of a period.
+
+    Parameters
+    ----------
+    period : str
+        ``2020Q1``, ``2020-03``, ``2020``.
+    out : Path
+        The file to write (its folder must exist).
+    fmt : {"html", "pdf"}, optional
+        Default: from ``out``'s suffix.
+    adcode : str, optional
+        A county's bulletin; default the city's.
+    lang : {"zh", "en"}
+        The bulletin's language.
+    catalog : intake.Catalog, optional
+        Default: the settings' catalog.
+    templates, layout : Path, optional
+        Another HTML template folder / wording file than the shipped ones.
+    data : Data, optional
+        Data already loaded (several bulletins in a row).
+
+    Returns
+    -------
+    Path
+        ``out``, written atomically.
+
+    Raises
+    ------
+    UserError
+        For an unknown format, a missing folder or a period without data.
+    """
     out = Path(out)
     fmt = (fmt or out.suffix.lstrip(".")).lower()
     if fmt not in FORMATS:

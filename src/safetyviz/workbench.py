@@ -63,9 +63,31 @@ class Workbench:
 
 def open_workbench(catalog_file=None, city: str | None = None, period: str = "2020Q1",
                    county: str | None = None, figures: bool = True) -> Workbench:
-    """Open the catalog (``catalog_file``, else ``SAFETYVIZ_CATALOG``, else the project's)
-    and check the parameters against its data: ``city`` (None: whatever city the data holds)
-    must be the data's city and ``county`` one of its counties."""
+    """What every notebook starts from: the data, checked against the notebook's parameters.
+
+    Parameters
+    ----------
+    catalog_file : Path, optional
+        Default: the settings' catalog (``SAFETYVIZ_CATALOG``), else the project's.
+    city : str, optional
+        The city's adcode; must be the data's city (None: whatever city the data holds).
+    period : str
+        ``2020Q1``, ``2020-03``, ``2020``.
+    county : str, optional
+        One of the data's counties (None or the city's adcode: the whole city).
+    figures : bool
+        Set up Matplotlib for Chinese figures.
+
+    Returns
+    -------
+    Workbench
+        The catalog, cube, regions, period and county, with helpers for tables and figures.
+
+    Raises
+    ------
+    UserError
+        When the data is another city's, or the county is not one of its counties.
+    """
     start, end = parse_period(period)
     cat = catalog_module.open_catalog(catalog_file)
     regions = load_regions(cat, geometry=False)
