@@ -1,3 +1,3 @@
-from safetyviz.pages import PAGES
+from safetyviz.web.pages import PAGES
 
 PAGES["overview"].servable()

@@ -27,7 +27,7 @@ import numpy as np
 TABLES = {"inspections", "hazards"}
 NEVER = 10**6
 
-# The cube's aggregates (safetyviz.cube.aggregate) for inspections and hazards, in SQL.
+# The cube's aggregates (safetyviz.analysis.cube.aggregate) for inspections and hazards, in SQL.
 MONTH = "(year({0}) * 12 + month({0}) - 1)"
 QUERIES = {
     "inspections": """
@@ -72,8 +72,8 @@ def _units(size: str) -> int:
 
 def prepare(root: Path, records: int) -> Path:
     """A data dir with about ``records`` inspections + hazards (written once, then reused)."""
-    from safetyviz.catalog import ensure_catalog
-    from safetyviz.synthetic import HAZARDS_PER_INSPECTION, write_province
+    from safetyviz.data.catalog import ensure_catalog
+    from safetyviz.synth.synthetic import HAZARDS_PER_INSPECTION, write_province
 
     folder = root / f"records-{records}"
     done = folder / "written.json"
@@ -87,9 +87,9 @@ def prepare(root: Path, records: int) -> Path:
 
 
 def run_safetyviz(folder: Path) -> dict:
-    from safetyviz.catalog import ensure_catalog, open_catalog
-    from safetyviz.cube import build_cube
-    from safetyviz.engine import lean_allocators
+    from safetyviz.analysis.cube import build_cube
+    from safetyviz.data.catalog import ensure_catalog, open_catalog
+    from safetyviz.data.engine import lean_allocators
 
     lean_allocators()  # as `safetyviz cube` does
 
@@ -101,10 +101,10 @@ def run_duckdb(folder: Path) -> dict:
     import duckdb
     import pandas as pd
 
-    from safetyviz.catalog import ensure_catalog, open_catalog
-    from safetyviz.cube import _arrays
-    from safetyviz.loading import load_regions
-    from safetyviz.vocab import SECTORS
+    from safetyviz.analysis.cube import _arrays
+    from safetyviz.core.vocab import SECTORS
+    from safetyviz.data.catalog import ensure_catalog, open_catalog
+    from safetyviz.data.loading import load_regions
 
     con = duckdb.connect()
     for view, table in (("ins", "inspections"), ("hz", "hazards")):
@@ -131,7 +131,7 @@ def _child(method: str, folder: str, out: str) -> None:
     # Imports are a fixed cost, outside the clock; each engine imports only its own.
     if method == "duckdb":
         import duckdb  # noqa: F401
-    import safetyviz.cube  # noqa: F401
+    import safetyviz.analysis.cube  # noqa: F401
 
     start = time.perf_counter()
     arrays = {"safetyviz": run_safetyviz, "duckdb": run_duckdb}[method](Path(folder))
@@ -170,10 +170,10 @@ def incremental_and_slice(folder: Path) -> dict:
     import shutil
     import tempfile
 
-    from safetyviz.catalog import ensure_catalog, open_catalog
-    from safetyviz.cube import build_cube, write_cube
-    from safetyviz.ingest import ingest
-    from safetyviz.loading import load_cube
+    from safetyviz.analysis.cube import build_cube, write_cube
+    from safetyviz.data.catalog import ensure_catalog, open_catalog
+    from safetyviz.data.loading import load_cube
+    from safetyviz.ingest.ledgers import ingest
 
     cat = open_catalog(ensure_catalog(folder))
     if not (folder / "cube" / "cube.zarr").exists():
@@ -184,10 +184,10 @@ def incremental_and_slice(folder: Path) -> dict:
         f"DAY-{int(time.time())}-{i},2024-06-03,演示县{rng.integers(1, 151):03d},工贸"
         for i in range(150)]
     day.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    import safetyviz.ingest
+    import safetyviz.ingest.ledgers
 
     cube_seconds = []
-    refresh = safetyviz.ingest.refresh_cube
+    refresh = safetyviz.ingest.ledgers.refresh_cube
 
     def timed_refresh(*args, **kwargs):  # the cube's share of the ingest
         begin = time.perf_counter()
@@ -195,11 +195,11 @@ def incremental_and_slice(folder: Path) -> dict:
         cube_seconds.append(time.perf_counter() - begin)
         return result
 
-    safetyviz.ingest.refresh_cube = timed_refresh
+    safetyviz.ingest.ledgers.refresh_cube = timed_refresh
     start = time.perf_counter()
     report = ingest(day, table="inspections", data_dir=folder)
     ingest_seconds = time.perf_counter() - start
-    safetyviz.ingest.refresh_cube = refresh
+    safetyviz.ingest.ledgers.refresh_cube = refresh
     assert report.accepted == 150, report.summary()
     shutil.rmtree(day.parent)
     cube = load_cube(open_catalog(ensure_catalog(folder)))

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import xarray as xr
 
-from safetyviz.catalog import ensure_catalog, open_catalog
-from safetyviz.cube import build_cube
-from safetyviz.paths import default_data_dir
+from safetyviz.analysis.cube import build_cube
+from safetyviz.core.paths import default_data_dir
+from safetyviz.data.catalog import ensure_catalog, open_catalog
 
 
 def size_of(path: Path) -> int:

@@ -198,8 +198,8 @@ def safetyviz(*args: str) -> None:
 
 def prepare_city(root: Path) -> Path:
     """The city demo (6 counties), written once under ``root``."""
-    from safetyviz.catalog import open_catalog
-    from safetyviz.errors import UserError
+    from safetyviz.core.errors import UserError
+    from safetyviz.data.catalog import open_catalog
 
     data = root / "dashboard-city"
     try:
@@ -215,7 +215,7 @@ def prepare_city(root: Path) -> Path:
 
 def prepare_counties(root: Path, counties: int) -> Path:
     """Synthetic records over ``counties`` fictional counties and two years, written once."""
-    from safetyviz import synthetic
+    from safetyviz.synth import synthetic
 
     data = root / f"dashboard-{counties}"
     if not (data / "cube" / "cube.zarr").exists():
@@ -307,7 +307,7 @@ async def session_open(city: Path, opens: int, hello: str) -> dict:
 
 
 def _timed_recolour(durations: list[float]):
-    from safetyviz.components.overview import OverviewDashboard
+    from safetyviz.web.components.overview import OverviewDashboard
 
     recolour = OverviewDashboard._recolour
 
@@ -324,7 +324,7 @@ async def map_update(data_dir: Path, changes: int, durations: list[float]) -> di
     the map's own recolouring can be timed beside the client's round trip."""
     import panel as pn
 
-    from safetyviz.components.overview import create_overview_app
+    from safetyviz.web.components.overview import create_overview_app
 
     port = free_port()
     catalog = str(data_dir / "catalog.yaml")

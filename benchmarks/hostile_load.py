@@ -115,7 +115,7 @@ def main() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the attacker's sockets
 
-    from safetyviz.users import add_user
+    from safetyviz.serve.users import add_user
 
     data = prepare_city(Path(args.root))
     folder = Path(tempfile.mkdtemp(prefix="hostile-load-"))

@@ -42,7 +42,7 @@ def register(firms: int):
     """The register: ``firms`` firms over the six counties, every other one with a code."""
     import pandas as pd
 
-    from safetyviz.demo import demo_credit_code
+    from safetyviz.synth.demo import demo_credit_code
 
     adcodes = ["411002", "411003", "411024", "411025", "411081", "411082"]
     return pd.DataFrame({
@@ -97,9 +97,9 @@ def prepare_safetyviz(out: Path, firms: int) -> None:
     `safetyviz enterprises register` writes one)."""
     import polars as pl
 
-    from safetyviz import register as register_module
-    from safetyviz import store
-    from safetyviz.paths import shipped_dir
+    from safetyviz.core.paths import shipped_dir
+    from safetyviz.data import store
+    from safetyviz.ingest import register as register_module
 
     shutil.copytree(shipped_dir() / "regions", out / "regions")
     firms_frame = pl.from_pandas(register(firms)).with_columns(
@@ -114,7 +114,7 @@ def prepare_safetyviz(out: Path, firms: int) -> None:
 
 
 def run_safetyviz(ledger: Path, out: Path) -> int:
-    from safetyviz.ingest import ingest
+    from safetyviz.ingest.ledgers import ingest
 
     report = ingest(ledger, table="inspections", data_dir=out)
     assert report.rejected_total == 0, report.summary()
@@ -133,7 +133,7 @@ def _child(method: str, ledger: str, out: str, firms: int, queue) -> None:
     if method == "safetyviz":
         import geopandas  # noqa: F401  (the catalog's region reader)
 
-        import safetyviz.ingest  # noqa: F401
+        import safetyviz.ingest.ledgers  # noqa: F401
         prepare_safetyviz(Path(out), firms)
     start = time.perf_counter()
     rows = {"baseline": run_baseline, "safetyviz": run_safetyviz}[method](Path(ledger),

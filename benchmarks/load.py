@@ -54,7 +54,7 @@ UPDATE_TIMEOUT = 60
 def add_users(path: Path, count: int) -> dict[str, str]:
     """``count`` users: every fifth a city user, the others county users spread over the
     counties; returns their passwords."""
-    from safetyviz.users import add_user
+    from safetyviz.serve.users import add_user
 
     passwords = {}
     for n in range(count):
@@ -378,7 +378,7 @@ def build_cube(data_dir: Path, scheduler: str) -> subprocess.Popen:
 def worker_killed_mid_build(data_dir: Path, cluster: Cluster) -> dict:
     import xarray as xr
 
-    from safetyviz.paths import cube_path
+    from safetyviz.core.paths import cube_path
 
     start = time.perf_counter()
     clean = build_cube(data_dir, cluster.address)

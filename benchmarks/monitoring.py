@@ -44,9 +44,9 @@ def prepare(root: Path, n_sites: int) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from safetyviz import sensor_feed
-    from safetyviz.readings import append_readings
-    from safetyviz.vocab import SENSOR_KINDS
+    from safetyviz.core.vocab import SENSOR_KINDS
+    from safetyviz.data.readings import append_readings
+    from safetyviz.synth import sensor_feed
 
     marker = root / f"ready-{n_sites}"
     if marker.exists():
@@ -77,8 +77,8 @@ def prepare(root: Path, n_sites: int) -> None:
 
 
 def run_safetyviz(root: Path) -> dict:
-    from safetyviz import monitoring
-    from safetyviz.readings import open_readings
+    from safetyviz.analysis import monitoring
+    from safetyviz.data.readings import open_readings
 
     sensors = pd.read_parquet(root / "sensors.parquet").set_index("sensor_id")
     start = time.perf_counter()
@@ -210,9 +210,9 @@ def timed_append(root: Path, repeats: int = 5) -> tuple[float, float]:
     page's state (reload, online, alarms of the last day)."""
     import shutil
 
-    from safetyviz import sensor_feed
-    from safetyviz.live import MonitoringState
-    from safetyviz.readings import append_readings
+    from safetyviz.data.readings import append_readings
+    from safetyviz.synth import sensor_feed
+    from safetyviz.web.live import MonitoringState
 
     sensors = pd.read_parquet(root / "sensors.parquet")
     sites = pd.read_parquet(root / "sites.parquet")
@@ -237,9 +237,9 @@ def timed_append(root: Path, repeats: int = 5) -> tuple[float, float]:
 def month_at_one_second(root: Path) -> tuple[float, int, int]:
     """A month of one reading a second for one installation's sensors, then the live page's
     curve of one sensor over 30 days: (median seconds, readings read, points drawn)."""
-    from safetyviz import sensor_feed
-    from safetyviz.live import MonitoringState
-    from safetyviz.readings import append_readings
+    from safetyviz.data.readings import append_readings
+    from safetyviz.synth import sensor_feed
+    from safetyviz.web.live import MonitoringState
 
     store = root / "one-second"
     sites = pd.DataFrame({"site_id": ["S1"], "adcode": ["990101"], "grade": [3],
@@ -270,9 +270,10 @@ def page_latency(root: Path, rounds: int = 3) -> list[float]:
     import xarray as xr
     from playwright.sync_api import sync_playwright
 
-    from safetyviz import catalog, store, synthetic
-    from safetyviz.readings import append_readings, open_readings
-    from safetyviz.regions import write_boundaries
+    from safetyviz.data import catalog, store
+    from safetyviz.data.readings import append_readings, open_readings
+    from safetyviz.data.regions import write_boundaries
+    from safetyviz.synth import synthetic
 
     live = root / "live"
     shutil.rmtree(live, ignore_errors=True)

@@ -16,8 +16,9 @@ import pandas as pd
 import pytest
 import requests
 
-from safetyviz import catalog, cli, loading, store
-from safetyviz.paths import shipped_dir
+from safetyviz import cli
+from safetyviz.core.paths import shipped_dir
+from safetyviz.data import catalog, loading, store
 
 TESTS = Path(__file__).parent
 # Headless Chromium for the browser tests: Debian's, with the flags of a closed network.
@@ -118,7 +119,7 @@ def wait_until_answering(url: str, server: subprocess.Popen, seconds: float = 90
 def panel_server(apps: list[str], catalog_file: Path):
     """`panel serve` of the registered pages ``apps`` (slugs) on a loopback port over the
     data of ``catalog_file``; yields the base URL once the first app answers."""
-    from safetyviz.pages import PAGES
+    from safetyviz.web.pages import PAGES
 
     port = free_port()
     env = {**os.environ, "SAFETYVIZ_CATALOG": str(catalog_file)}
@@ -126,7 +127,7 @@ def panel_server(apps: list[str], catalog_file: Path):
         scripts = []
         for app in apps:  # an app script per page, as `safetyviz lab` writes them
             script = Path(folder) / f"{PAGES[app].slug}.py"
-            script.write_text(f"from safetyviz.pages import PAGES\n\nPAGES[{app!r}]"
+            script.write_text(f"from safetyviz.web.pages import PAGES\n\nPAGES[{app!r}]"
                               ".servable()\n", encoding="utf-8")
             scripts.append(str(script))
         server = subprocess.Popen(
@@ -147,7 +148,7 @@ def panel_server(apps: list[str], catalog_file: Path):
 def served_overview(demo_dir):
     """Every registered page served over the demo data; yields the overview's URL (the
     other pages are beside it, at /<slug>)."""
-    from safetyviz.pages import PAGES
+    from safetyviz.web.pages import PAGES
 
     with panel_server(list(PAGES), demo_dir / "catalog.yaml") as base:
         yield f"{base}/overview"

@@ -7,10 +7,10 @@ import re
 import pytest
 import requests
 
-from safetyviz import catalog
-from safetyviz.loading import load_cube
-from safetyviz.pages import PAGES
-from safetyviz.state import OverviewState
+from safetyviz.data import catalog
+from safetyviz.data.loading import load_cube
+from safetyviz.web.pages import PAGES
+from safetyviz.web.state import OverviewState
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,7 @@ def test_headline_cards_of_a_period_with_honest_changes(demo_cube):
 def test_sector_breakdown_and_last_year_overlay(demo_cube):
     import holoviews as hv
 
-    from safetyviz.views import monthly_series, sector_breakdown
+    from safetyviz.web.views import monthly_series, sector_breakdown
 
     hv.extension("bokeh", logo=False)  # options need a plotting extension
     state = OverviewState(demo_cube, period="2020Q1")
@@ -86,7 +86,7 @@ def test_sector_breakdown_and_last_year_overlay(demo_cube):
 
 
 def test_the_enforcement_state_shows_fines_whatever_the_url_asks(demo_cube):
-    from safetyviz.components.enforcement import EnforcementState
+    from safetyviz.web.components.enforcement import EnforcementState
 
     state = EnforcementState(demo_cube, period="2020Q1")
     assert state.apply_query({"metric": "deaths", "county": "411024"}) == ["metric"]
@@ -110,7 +110,7 @@ def test_a_custom_period_is_a_range_of_whole_months(demo_cube):
 
 
 def test_two_months_picked_on_the_page_become_the_period(demo_dir):
-    from safetyviz.components.overview import create_overview_app
+    from safetyviz.web.components.overview import create_overview_app
 
     app = create_overview_app(str(demo_dir / "catalog.yaml"))
     app.range_from.value, app.range_to.value = "2020-01", "2020-03"
@@ -133,7 +133,7 @@ def test_a_url_query_is_applied_only_where_its_values_are_allowed(demo_cube):
 
 
 def test_numbers_and_labels_follow_the_language():
-    from safetyviz.i18n import format_number, format_points, metric_label, with_units
+    from safetyviz.core.i18n import format_number, format_points, metric_label, with_units
 
     assert format_number(85000) == "85,000" and format_number(2475000) == "247.5万"
     assert format_number(450_000_000) == "4.50亿" and format_number(float("nan")) == "—"
@@ -147,7 +147,7 @@ def test_numbers_and_labels_follow_the_language():
 def test_overview_app_builds_and_a_map_click_selects_a_county(demo_dir, monkeypatch):
     import panel as pn
 
-    from safetyviz.components.overview import OverviewDashboard, create_overview_app
+    from safetyviz.web.components.overview import OverviewDashboard, create_overview_app
 
     app = create_overview_app(str(demo_dir / "catalog.yaml"))
     assert isinstance(app, OverviewDashboard)
@@ -167,7 +167,7 @@ def test_overview_app_builds_and_a_map_click_selects_a_county(demo_dir, monkeypa
 def test_overview_app_without_data_says_so(tmp_path):
     import panel as pn
 
-    from safetyviz.components.overview import create_overview_app
+    from safetyviz.web.components.overview import create_overview_app
 
     app = create_overview_app(str(tmp_path / "missing.yaml"))
     assert isinstance(app, pn.pane.Alert) and "catalog not found" in app.object
@@ -179,14 +179,14 @@ def test_a_served_page_without_data_names_an_incident_not_the_path(tmp_path, cap
     from bokeh.document import Document
     from panel.io.state import set_curdoc
 
-    from safetyviz.components.page import unavailable
-    from safetyviz.errors import UserError
+    from safetyviz.core.errors import UserError
+    from safetyviz.web.components.page import unavailable
 
     document = Document()
     context = SimpleNamespace(request=SimpleNamespace(arguments={}), id="s", token=None)
     document._session_context = lambda: context  # (a weak reference) as when served
     error = UserError(f"{tmp_path / 'missing.yaml'}: catalog not found")
-    with set_curdoc(document), caplog.at_level("ERROR", logger="safetyviz.pages"):
+    with set_curdoc(document), caplog.at_level("ERROR", logger="safetyviz.web.pages"):
         alert = unavailable(error)
     assert "数据不可用" in alert.object and "incident" in alert.object
     assert str(tmp_path) not in alert.object and "catalog" not in alert.object
@@ -213,8 +213,8 @@ def test_panel_serve_smoke_serves_the_page_with_local_resources_only(served_over
 def test_a_new_session_sees_a_rebuilt_cube(demo_dir, tmp_path):
     import shutil
 
-    from safetyviz import cube as cube_module
-    from safetyviz.components.overview import create_overview_app
+    from safetyviz.analysis import cube as cube_module
+    from safetyviz.web.components.overview import create_overview_app
 
     data_dir = tmp_path / "demo"
     shutil.copytree(demo_dir, data_dir, symlinks=True)
@@ -228,7 +228,7 @@ def test_a_new_session_sees_a_rebuilt_cube(demo_dir, tmp_path):
 
 
 def test_the_index_of_the_dashboards_is_offline_and_bilingual():
-    from safetyviz.components.index import index_html
+    from safetyviz.web.components.index import index_html
 
     page = index_html()  # every registered page, in the registry's order
     assert re.findall(r'<a href="\./([a-z_0-9]+)">', page) == list(PAGES)
@@ -274,7 +274,7 @@ def test_each_plot_gets_its_own_tick_formatter(demo_cube):
     # every tick of the later sessions as "undefined".
     import holoviews as hv
 
-    from safetyviz.views import monthly_series
+    from safetyviz.web.views import monthly_series
 
     hv.extension("bokeh", logo=False)
     series = OverviewState(demo_cube).monthly()
@@ -288,7 +288,7 @@ def test_a_new_metric_period_or_county_recolours_the_drawn_map_without_its_shape
     from bokeh.document import Document
     from bokeh.document.events import ColumnDataChangedEvent, ModelChangedEvent
 
-    from safetyviz.components.overview import create_overview_app
+    from safetyviz.web.components.overview import create_overview_app
 
     app = create_overview_app(str(demo_dir / "catalog.yaml"))
     doc = Document()
@@ -321,7 +321,7 @@ def test_a_new_metric_period_or_county_recolours_the_drawn_map_without_its_shape
 def test_the_ranking_of_many_counties_shows_the_first_and_the_selected_one():
     import pandas as pd
 
-    from safetyviz.views import county_ranking
+    from safetyviz.web.views import county_ranking
 
     values = pd.Series({"a": 5.0, "b": 9.0, "c": 1.0, "d": 7.0})
     bars = county_ranking(values, {"a": "甲"}, label="检查", units="家次", selected="c", top=2)
@@ -334,7 +334,7 @@ def test_the_ranking_of_many_counties_shows_the_first_and_the_selected_one():
 def test_headline_figures_are_computed_once_per_cube_and_selection(demo_cube, monkeypatch):
     import gc
 
-    from safetyviz import state as state_module
+    from safetyviz.web import state as state_module
 
     calls = []
     compute = OverviewState._compute_headline_figures
@@ -357,7 +357,7 @@ def test_sessions_share_the_parsed_catalog_until_the_file_changes(demo_dir, tmp_
     import os
     import shutil
 
-    from safetyviz.components.page import shared_catalog
+    from safetyviz.web.components.page import shared_catalog
 
     path = tmp_path / "catalog.yaml"
     shutil.copy(demo_dir / "catalog.yaml", path)
@@ -378,7 +378,7 @@ def test_a_sector_chart_first_drawn_with_nothing_can_then_show_bars():
     import panel as pn
     from bokeh.document import Document
 
-    from safetyviz.views import sector_breakdown
+    from safetyviz.web.views import sector_breakdown
 
     hv.extension("bokeh", logo=False)
     frames = [pd.Series({"gas": 0.0, "fire_safety": 0.0}), pd.Series(dtype=float),

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from bokeh.models import TileRenderer
 
-from safetyviz.errors import UserError
-from safetyviz.paths import boundaries_path, shipped_dir, tile_url
-from safetyviz.views import choropleth, risk_map
+from safetyviz.core.errors import UserError
+from safetyviz.core.paths import boundaries_path, shipped_dir, tile_url
+from safetyviz.web.views import choropleth, risk_map
 
 hv.extension("bokeh", logo=False)
 URL = "http://tiles.intranet/{z}/{x}/{y}.png"

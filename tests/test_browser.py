@@ -17,7 +17,7 @@ import pytest
 import xarray as xr
 
 from conftest import CHROMIUM, panel_server
-from safetyviz.pages import PAGES
+from safetyviz.web.pages import PAGES
 
 if not Path(CHROMIUM).exists() and not os.environ.get("CI"):
     pytest.skip("no /usr/bin/chromium (apt-get install chromium)", allow_module_level=True)
@@ -233,7 +233,7 @@ def served_monitoring(demo_dir, tmp_path_factory):
 
 
 def test_the_monitoring_page_shows_new_alarms_without_a_reload(browser, served_monitoring):
-    from safetyviz import readings
+    from safetyviz.data import readings
 
     url, data_dir = served_monitoring
     page = browser.new_page(viewport={"width": 1400, "height": 1000})

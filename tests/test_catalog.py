@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from conftest import PROJECT, assert_one_clear_line, run_cli
-from safetyviz import catalog
-from safetyviz.errors import UserError
+from safetyviz.core.errors import UserError
+from safetyviz.data import catalog
 
 PLAIN_INTAKE = """
 import json, sys, intake
@@ -70,13 +70,13 @@ def test_only_catalog_module_imports_intake():
 
 
 def test_data_layers_do_not_import_panel_bokeh_or_holoviews():
-    code = ("import sys; import safetyviz.cli, safetyviz.catalog, safetyviz.loading, "
-            "safetyviz.cube, safetyviz.state, safetyviz.demo, safetyviz.reference, "
-            "safetyviz.regions, safetyviz.store, safetyviz.periods, safetyviz.bulletin, "
-            "safetyviz.report, safetyviz.figures, safetyviz.workbench, safetyviz.monitoring, "
-            "safetyviz.sensor_feed, safetyviz.live, safetyviz.readings, safetyviz.monitor, "
-            "safetyviz.identity, safetyviz.register, safetyviz.ingest, safetyviz.readers, "
-            "safetyviz.mapping, safetyviz.riskmap; "
+    modules = ["cli", "data.catalog", "data.loading", "analysis.cube", "web.state",
+               "synth.demo", "analysis.reference", "data.regions", "data.store",
+               "core.periods", "analysis.bulletin", "report.render", "report.figures",
+               "workbench", "analysis.monitoring", "synth.sensor_feed", "web.live",
+               "data.readings", "ingest.monitor", "core.identity", "ingest.register",
+               "ingest.ledgers", "ingest.readers", "ingest.mapping", "web.riskmap"]
+    code = ("import sys; import " + ", ".join(f"safetyviz.{m}" for m in modules) + "; "
             "print(sorted(m for m in ('panel', 'bokeh', 'holoviews') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
@@ -90,7 +90,7 @@ def test_catalog_without_an_entry_is_refused(tmp_path):
     path.write_text(yaml.safe_dump(data))
     import pytest
 
-    from safetyviz.errors import UserError
+    from safetyviz.core.errors import UserError
 
     with pytest.raises(UserError, match="lacks entries cube"):
         catalog.open_catalog(path)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from conftest import assert_one_clear_line, copy_regions, run_cli
-from safetyviz import reference
-from safetyviz.errors import UserError
+from safetyviz.analysis import reference
+from safetyviz.core.errors import UserError
 
 
 def test_cube_on_a_missing_store(tmp_path):

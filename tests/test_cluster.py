@@ -13,7 +13,9 @@ import pytest
 import xarray as xr
 
 from conftest import assert_one_clear_line, run_cli
-from safetyviz import catalog, cube, synthetic
+from safetyviz.analysis import cube
+from safetyviz.data import catalog
+from safetyviz.synth import synthetic
 
 distributed = pytest.importorskip("distributed")
 
@@ -113,8 +115,8 @@ def test_a_lost_scheduler_is_a_clear_error_and_its_return_is_picked_up(monkeypat
     lives, a ClusterUnavailable naming it while it is gone, the cluster again once it is
     back — in the same process, without a restart."""
     from conftest import free_port
-    from safetyviz import engine
-    from safetyviz.loading import load_table
+    from safetyviz.data import engine
+    from safetyviz.data.loading import load_table
 
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
@@ -149,8 +151,8 @@ def test_a_lost_scheduler_is_a_clear_error_and_its_return_is_picked_up(monkeypat
 def test_a_page_part_shows_the_cluster_status_instead_of_failing():
     import panel as pn
 
-    from safetyviz import engine
-    from safetyviz.components.page import or_cluster_status
+    from safetyviz.data import engine
+    from safetyviz.web.components.page import or_cluster_status
 
     def lost():
         raise engine.ClusterUnavailable("the Dask cluster at tcp://127.0.0.1:9 was lost")

@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from safetyviz import catalog, cube
-from safetyviz.vocab import CUBE_VARIABLES, SECTORS
+from safetyviz.analysis import cube
+from safetyviz.core.vocab import CUBE_VARIABLES, SECTORS
+from safetyviz.data import catalog
 
 ADCODES = ["411002", "411003", "411024", "411025", "411081", "411082"]
 NAMES = ["魏都区", "建安区", "鄢陵县", "襄城县", "禹州市", "长葛市"]
@@ -83,7 +84,7 @@ def test_cube_of_the_tiny_store_matches_hand_computed_values(tiny_dir):
 def test_cube_round_trips_through_zarr_and_the_catalog(tiny_dir):
     cat = catalog.open_catalog(tiny_dir / "catalog.yaml")
     cube.write_cube(cube.build_cube(cat), tiny_dir)
-    from safetyviz.loading import load_cube
+    from safetyviz.data.loading import load_cube
 
     xr.testing.assert_identical(load_cube(cat), expected_cube())
 
@@ -99,7 +100,7 @@ def test_over_period_sums_flows_and_takes_stocks_at_the_end():
 
 
 def test_demo_cube_agrees_with_the_bulletin(demo_dir):
-    from safetyviz.loading import load_cube
+    from safetyviz.data.loading import load_cube
 
     c = load_cube(catalog.open_catalog(demo_dir / "catalog.yaml"))
     q1 = c.sel(month=slice("2020-01-01", "2020-03-01"))

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from safetyviz import indicators as ind
+from safetyviz.analysis import indicators as ind
 
 A, B, C = "900001", "900002", "900003"  # C: a county with no records at all
 MONTHS = pd.date_range("2020-01-01", periods=14, freq="MS")  # 2020-01 … 2021-02

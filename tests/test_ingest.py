@@ -13,10 +13,11 @@ import pytest
 import xarray as xr
 
 from conftest import TESTS
-from safetyviz import catalog, cube, store
-from safetyviz.errors import UserError
-from safetyviz.ingest import ingest
-from safetyviz.loading import load_cube, load_table
+from safetyviz.analysis import cube
+from safetyviz.core.errors import UserError
+from safetyviz.data import catalog, store
+from safetyviz.data.loading import load_cube, load_table
+from safetyviz.ingest.ledgers import ingest
 
 LEDGERS = TESTS / "data" / "ledgers"
 TODAY = pd.Timestamp("2026-11-28")
@@ -178,7 +179,7 @@ def test_a_mapping_file_names_unusual_headers_and_values(data_dir, tmp_path):
 
 def test_the_data_dictionary_document_is_up_to_date():
     from conftest import PROJECT
-    from safetyviz.ingest import data_dictionary
+    from safetyviz.ingest.ledgers import data_dictionary
 
     document = (PROJECT / "docs" / "data-dictionary.md").read_text(encoding="utf-8")
     assert document == data_dictionary() + "\n", "regenerate docs/data-dictionary.md"
@@ -238,8 +239,8 @@ BODY = ("检查日期,所属县区,行业\n2020-01-02, 魏都区 ,工贸\n,,\n�
 ])
 def test_the_fast_csv_path_and_the_general_path_agree(body, rows, totals, by_polars, tmp_path,
                                                        monkeypatch):
-    from safetyviz import readers
-    from safetyviz.mapping import ColumnMapping
+    from safetyviz.ingest import readers
+    from safetyviz.ingest.mapping import ColumnMapping
 
     ledger = tmp_path / "ledger.csv"
     ledger.write_bytes(body.encode("utf-8"))
@@ -257,8 +258,8 @@ def test_the_fast_csv_path_and_the_general_path_agree(body, rows, totals, by_pol
 
 
 def test_a_gbk_csv_takes_the_fast_path_after_decoding(monkeypatch):
-    from safetyviz import readers
-    from safetyviz.mapping import ColumnMapping
+    from safetyviz.ingest import readers
+    from safetyviz.ingest.mapping import ColumnMapping
 
     calls = []
     fast = readers._csv_fast

@@ -15,8 +15,9 @@ import pytest
 import xarray as xr
 
 from conftest import TESTS, assert_one_clear_line, run_cli
-from safetyviz import catalog, cube, store
-from safetyviz.loading import load_cube
+from safetyviz.analysis import cube
+from safetyviz.data import catalog, store
+from safetyviz.data.loading import load_cube
 
 LEDGER = TESTS / "data" / "ledgers" / "inspections_ledger.xlsx"
 

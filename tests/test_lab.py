@@ -15,7 +15,7 @@ from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 
 from conftest import PROJECT, free_port, wait_until_answering
-from safetyviz.pages import PAGES
+from safetyviz.web.pages import PAGES
 
 APPS = list(PAGES)  # every registered page
 
@@ -57,7 +57,7 @@ def test_dashboards_are_served_inside_jupyterlab(lab):
 def test_every_app_component_renders_inline_in_a_notebook(demo_dir):
     cells = ["import panel as pn\npn.extension()"]
     for app in APPS:
-        cells.append(f"from safetyviz.pages import PAGES\n"
+        cells.append(f"from safetyviz.web.pages import PAGES\n"
                      f"PAGES[{app!r}].create(catalog={str(demo_dir / 'catalog.yaml')!r})")
     notebook = new_notebook(cells=[new_code_cell(c) for c in cells])
     NotebookClient(notebook, timeout=300, kernel_name="python3",

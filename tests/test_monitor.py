@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from conftest import assert_one_clear_line, run_cli
-from safetyviz import monitor, readings
+from safetyviz.data import readings
+from safetyviz.ingest import monitor
 
 
 @pytest.fixture()
@@ -106,9 +107,9 @@ def test_simulated_feed_through_the_command_line(data_dir):
 
 
 def test_the_live_state_follows_the_store_and_checks_what_it_is_given(data_dir):
-    from safetyviz.catalog import ensure_catalog, open_catalog
-    from safetyviz.live import MonitoringState
-    from safetyviz.loading import load_table
+    from safetyviz.data.catalog import ensure_catalog, open_catalog
+    from safetyviz.data.loading import load_table
+    from safetyviz.web.live import MonitoringState
 
     cat = open_catalog(ensure_catalog(data_dir))
     state = MonitoringState(data_dir, load_table("sensors", catalog=cat).compute(),

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from safetyviz import monitoring
+from safetyviz.analysis import monitoring
 
 T0 = pd.Timestamp("2020-03-31 08:00")
 MINUTES = pd.date_range(T0, periods=6, freq="1min")

@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from safetyviz import readings, sensor_feed
-from safetyviz.errors import UserError
+from safetyviz.core.errors import UserError
+from safetyviz.data import readings
+from safetyviz.synth import sensor_feed
 
 SITES = pd.DataFrame({"site_id": ["S1", "S2"], "adcode": ["411002", "411003"],
                       "grade": [1, 3],
@@ -99,7 +100,8 @@ def test_readings_off_the_grid_are_refused(tmp_path):
 
 WRITER = textwrap.dedent("""
     import sys, pandas as pd
-    from safetyviz import readings, sensor_feed
+    from safetyviz.data import readings
+    from safetyviz.synth import sensor_feed
     sites = pd.DataFrame({"site_id": ["S1", "S2"], "adcode": ["411002", "411003"],
                           "grade": [1, 3], "online_since": [pd.Timestamp("2019-01-01"),
                                                             pd.Timestamp("2019-06-01")]})

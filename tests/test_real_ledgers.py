@@ -22,10 +22,11 @@ import pytest
 import xarray as xr
 
 from conftest import TESTS, assert_one_clear_line, run_cli
-from safetyviz import catalog, cube, store
-from safetyviz.identity import credit_code_problem, enterprise_key, provisional_id
-from safetyviz.ingest import ingest
-from safetyviz.loading import load_cube
+from safetyviz.analysis import cube
+from safetyviz.core.identity import credit_code_problem, enterprise_key, provisional_id
+from safetyviz.data import catalog, store
+from safetyviz.data.loading import load_cube
+from safetyviz.ingest.ledgers import ingest
 
 LEDGERS = TESTS / "data" / "ledgers"
 ZONES = TESTS / "data" / "zones"
@@ -271,7 +272,7 @@ def test_the_name_keys_kept_beside_each_register_version_are_those_of_its_firms(
     """Each change regroups only the (county, key) groups it touches; after provisional
     firms, a register file (renames, new firms) and a merge, the key files still hold what
     grouping the whole register gives."""
-    from safetyviz import register as reg
+    from safetyviz.ingest import register as reg
 
     def keys_of_version():
         version = store.current_version(data_dir, "enterprises")
@@ -478,7 +479,7 @@ def test_zones_are_units_of_their_own_in_the_cube_and_the_city_total(zoned):
 def test_the_overview_ranks_zones_and_names_those_it_cannot_draw(zoned):
     import holoviews as hv
 
-    from safetyviz.components.overview import create_overview_app
+    from safetyviz.web.components.overview import create_overview_app
 
     hv.extension("bokeh", logo=False)
     ingest(LEDGERS / "inspections_zones.csv", table="inspections", data_dir=zoned, today=TODAY)
@@ -519,7 +520,7 @@ def test_a_bad_zone_declaration_is_one_clear_line(units, message, data_dir):
 
 # --- the risk map -----------------------------------------------------------------------------
 def test_the_risk_map_draws_registered_firms_and_counts_records_of_the_others(data_dir):
-    from safetyviz.components.riskmap import create_riskmap_app
+    from safetyviz.web.components.riskmap import create_riskmap_app
 
     ingest(LEDGERS / "hazards_named_gbk.csv", table="hazards", data_dir=data_dir, today=TODAY)
     page = create_riskmap_app(str(data_dir / "catalog.yaml"))

@@ -6,7 +6,8 @@ import io
 
 import pandas as pd
 
-from safetyviz import catalog, records
+from safetyviz.analysis import records
+from safetyviz.data import catalog
 
 
 def test_open_major_and_overdue_hazards_at_a_date(tiny_dir):
@@ -65,7 +66,7 @@ def test_exports_neutralise_spreadsheet_formulas():
     import openpyxl
     import pandas as pd
 
-    from safetyviz.records import to_csv_bytes, to_xlsx_bytes
+    from safetyviz.analysis.records import to_csv_bytes, to_xlsx_bytes
 
     frame = pd.DataFrame({
         "name": ['=HYPERLINK("http://evil.example","点击")', "+1+1", "-2", "@SUM(A1)",

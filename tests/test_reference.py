@@ -5,9 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from safetyviz import demo, reference
-from safetyviz.loading import load_regions
-from safetyviz.paths import shipped_dir
+from safetyviz.analysis import reference
+from safetyviz.core.paths import shipped_dir
+from safetyviz.data.loading import load_regions
+from safetyviz.synth import demo
 
 REFERENCE_FILE = shipped_dir() / "reference" / "xuchang_2020q1_bulletin.csv"
 ROWS = reference.read_reference(REFERENCE_FILE)

@@ -6,9 +6,9 @@ import geopandas as gpd
 import numpy as np
 import pytest
 
-from safetyviz import regions
-from safetyviz.errors import UserError
-from safetyviz.paths import shipped_dir
+from safetyviz.core.errors import UserError
+from safetyviz.core.paths import shipped_dir
+from safetyviz.data import regions
 
 SHIPPED = shipped_dir() / "regions" / "boundaries.geojson"
 

@@ -14,9 +14,10 @@ import pytest
 import yaml
 
 from conftest import assert_one_clear_line, run_cli
-from safetyviz import bulletin, report
-from safetyviz.errors import UserError
-from safetyviz.paths import shipped_dir
+from safetyviz.analysis import bulletin
+from safetyviz.core.errors import UserError
+from safetyviz.core.paths import shipped_dir
+from safetyviz.report import render as report
 
 # The published Q1-2020 figures (data/reference/xuchang_2020q1_bulletin.csv), as whole
 # sentences of the generated bulletin: the city's …

@@ -4,8 +4,8 @@ bulletin's 584 enterprises with the dual-prevention mechanism)."""
 from __future__ import annotations
 
 from conftest import read_tiny_table
-from safetyviz.loading import load_table
-from safetyviz.riskmap import RiskMapState
+from safetyviz.data.loading import load_table
+from safetyviz.web.riskmap import RiskMapState
 
 COUNTIES = ["411002", "411003", "411024", "411025", "411081", "411082"]
 
@@ -53,9 +53,9 @@ def test_the_map_draws_one_outline_per_county_and_the_selected_one_heavier():
     import holoviews as hv
     from bokeh.models import GlyphRenderer, MultiLine
 
-    from safetyviz.loading import load_regions
-    from safetyviz.riskmap import RISK_COLOURS
-    from safetyviz.views import risk_map
+    from safetyviz.data.loading import load_regions
+    from safetyviz.web.riskmap import RISK_COLOURS
+    from safetyviz.web.views import risk_map
 
     hv.extension("bokeh")
     state = tiny_state()

@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from safetyviz import monitoring, sensor_feed
-from safetyviz.vocab import SENSOR_KINDS
+from safetyviz.analysis import monitoring
+from safetyviz.core.vocab import SENSOR_KINDS
+from safetyviz.synth import sensor_feed
 
 SITES = pd.DataFrame({
     "site_id": ["S1", "S2", "S3"], "adcode": ["411002", "411003", "411024"],
@@ -77,8 +78,8 @@ def test_dropouts_are_rare():
 
 
 def test_the_demo_feed_gives_the_bulletins_10_of_11_online(demo_catalog):
-    from safetyviz.catalog import read
-    from safetyviz.loading import load_table
+    from safetyviz.data.catalog import read
+    from safetyviz.data.loading import load_table
 
     feed = read("monitoring", demo_catalog)["value"]  # lazy, through the catalog
     assert feed.chunks is not None

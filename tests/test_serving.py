@@ -28,9 +28,9 @@ from conftest import (
     run_cli,
     wait_until_answering,
 )
-from safetyviz.auth import derive_key
-from safetyviz.pages import PAGES
-from safetyviz.users import add_user, set_password
+from safetyviz.serve.auth import derive_key
+from safetyviz.serve.users import add_user, set_password
+from safetyviz.web.pages import PAGES
 
 PASSWORDS = {"wang": "city-pass-123", "li": "county-pass-123", "zhao": "analyst-pass-123",
              "zhou": "county-pass-456", "sun": "city-pass-456", "qian": "city-pass-789",
@@ -720,9 +720,9 @@ TOOLTIP_TEXTS = """() => {
 def test_text_from_the_data_is_shown_as_text(demo_dir, tmp_path, browser):
     import shutil
 
-    from safetyviz import store
-    from safetyviz.catalog import open_catalog
-    from safetyviz.loading import load_table
+    from safetyviz.data import store
+    from safetyviz.data.catalog import open_catalog
+    from safetyviz.data.loading import load_table
 
     data_dir = tmp_path / "data"
     shutil.copytree(demo_dir, data_dir, symlinks=True)
@@ -756,8 +756,8 @@ def test_text_from_the_data_is_shown_as_text(demo_dir, tmp_path, browser):
 
 TOY_PAGE = """import panel as pn
 
-from safetyviz.components.page import open_page
-from safetyviz.pages import Page
+from safetyviz.web.components.page import open_page
+from safetyviz.web.pages import Page
 
 PAGE = Page("toy", "玩具", "Toy", "toy_page:create_toy_app")
 
@@ -775,14 +775,14 @@ def toy_plugin(folder: Path, value: str = "toy_page:PAGE") -> Path:
     info = folder / "toy_page-0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-page\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(f"[safetyviz.pages]\ntoy = {value}\n")
+    (info / "entry_points.txt").write_text(f"[safetyviz.web.pages]\ntoy = {value}\n")
     return folder
 
 
 def test_a_page_added_by_a_plugin_is_registered_and_a_bad_one_named(tmp_path, monkeypatch):
-    from safetyviz.components.index import index_html
-    from safetyviz.errors import UserError
-    from safetyviz.pages import BUILT_IN, registered_pages
+    from safetyviz.core.errors import UserError
+    from safetyviz.web.components.index import index_html
+    from safetyviz.web.pages import BUILT_IN, registered_pages
 
     monkeypatch.syspath_prepend(str(toy_plugin(tmp_path / "good")))
     pages = registered_pages()
@@ -791,14 +791,14 @@ def test_a_page_added_by_a_plugin_is_registered_and_a_bad_one_named(tmp_path, mo
     bad = tmp_path / "bad"
     bad.mkdir()
     monkeypatch.syspath_prepend(str(toy_plugin(bad, "toy_page:create_toy_app")))
-    with pytest.raises(UserError, match="entry point 'toy' .* a safetyviz.pages.Page expected"):
+    with pytest.raises(UserError, match="entry point 'toy' .* a safetyviz.web.pages.Page expected"):
         registered_pages()
 
 
 @needs_chromium
 def test_a_plugin_page_is_served_behind_the_login_and_county_scoped(demo_dir, tmp_path,
                                                                     monkeypatch, browser):
-    from safetyviz.pages import BUILT_IN, registered_pages
+    from safetyviz.web.pages import BUILT_IN, registered_pages
 
     plugin = toy_plugin(tmp_path / "plugin")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(

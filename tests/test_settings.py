@@ -8,9 +8,9 @@ import re
 import pytest
 
 from conftest import PROJECT
-from safetyviz import settings
-from safetyviz.catalog import catalog_path
-from safetyviz.paths import default_data_dir, tile_url
+from safetyviz.core import settings
+from safetyviz.core.paths import default_data_dir, tile_url
+from safetyviz.data.catalog import catalog_path
 
 URL = "http://tiles.example/{z}/{x}/{y}.png"
 
@@ -51,5 +51,5 @@ def test_only_the_settings_module_reads_or_writes_the_environment():
             if re.search(r"os\.environ(\[|\.get|\.pop|\.setdefault)|os\.getenv", line):
                 readers.append(f"{path.relative_to(PROJECT)}: {line.strip()}")
     # settings.py reads it; the lab passes its settings to the processes it starts
-    assert [r for r in readers if not r.startswith("src/safetyviz/settings.py")] == [
+    assert [r for r in readers if not r.startswith("src/safetyviz/core/settings.py")] == [
         'src/safetyviz/cli.py: PATH=os.pathsep.join([bin_dir, os.environ.get("PATH", "")]))']

@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import read_tiny_table
-from safetyviz import store
+from safetyviz.data import store
 
 
 def test_tables_are_typed_and_partitioned_by_year(tiny_dir):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pyarrow.parquet as pq
 
 from conftest import PROJECT, assert_one_clear_line, run_cli
-from safetyviz import catalog, store
-from safetyviz.loading import load_cube, load_regions
+from safetyviz.data import catalog, store
+from safetyviz.data.loading import load_cube, load_regions
 
 
 def test_demo_at_province_scale_writes_n_inspections_over_fictional_counties(tmp_path):

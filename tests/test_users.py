@@ -10,13 +10,12 @@ import pytest
 import xarray as xr
 
 from conftest import assert_one_clear_line, run_cli
-from safetyviz.access import LOCAL, Access
-from safetyviz.audit import AuditLog
-from safetyviz.auth import check_cookie_secret, safe_next
-from safetyviz.errors import UserError
-from safetyviz.limits import Throttle
-from safetyviz.state import OverviewState
-from safetyviz.users import (
+from safetyviz.core.errors import UserError
+from safetyviz.security.access import LOCAL, Access
+from safetyviz.security.audit import AuditLog
+from safetyviz.serve.auth import check_cookie_secret, safe_next
+from safetyviz.serve.limits import Throttle
+from safetyviz.serve.users import (
     add_user,
     hash_password,
     load_users,
@@ -24,6 +23,7 @@ from safetyviz.users import (
     set_password,
     verify_password,
 )
+from safetyviz.web.state import OverviewState
 
 
 def test_passwords_are_stored_as_salted_scrypt_hashes():
@@ -204,7 +204,7 @@ def test_a_county_user_gets_only_their_counties():
 def test_a_users_file_broken_while_serving_refuses_everyone_until_fixed(tmp_path):
     import time
 
-    from safetyviz.auth import Authenticator
+    from safetyviz.serve.auth import Authenticator
 
     path = tmp_path / "users.yaml"
     add_user(path, "wang", "city", "city-pass-123")
@@ -225,7 +225,7 @@ def test_a_users_file_broken_while_serving_refuses_everyone_until_fixed(tmp_path
 def test_failed_logins_cannot_lock_the_owner_out():
     """Per (user, address) five failures; per user a hundred, but never from an address the
     user logged in from; per address twenty, for names not known there."""
-    from safetyviz.limits import LoginThrottle
+    from safetyviz.serve.limits import LoginThrottle
 
     now, known = [0.0], {("wang", "10.9.9.9")}
     throttle = LoginThrottle(lambda user, ip: (user, ip) in known, per_pair=5, per_user=100,
@@ -246,7 +246,7 @@ def test_failed_logins_cannot_lock_the_owner_out():
 
 
 def test_logins_live_on_the_server_and_end_there(tmp_path):
-    from safetyviz.sessions import LoginStore
+    from safetyviz.serve.sessions import LoginStore
 
     now = [1000.0]
     store = LoginStore(tmp_path / "logs" / "sessions.sqlite3", hours=8, clock=lambda: now[0])
@@ -277,7 +277,7 @@ def test_running_out_of_descriptors_pauses_accepting_and_logs_once(caplog):
     and the log says so once per interval, however often it happens."""
     import errno
 
-    from safetyviz.limits import ConnectionLimiter
+    from safetyviz.serve.limits import ConnectionLimiter
 
     class Socket:
         def accept(self):
@@ -301,7 +301,7 @@ def test_running_out_of_descriptors_pauses_accepting_and_logs_once(caplog):
     now, loop, sock = [0.0], Loop(), Socket()
     limiter = ConnectionLimiter(per_address=2, pause=0.5, log_every=60, clock=lambda: now[0])
     limiter._accept_on(loop, sock, handle=lambda *a: None)
-    with caplog.at_level("WARNING", logger="safetyviz.server"):
+    with caplog.at_level("WARNING", logger="safetyviz.serve.server"):
         for _ in range(5):
             loop.handlers[sock](None, None)  # readable: accept fails
             assert sock not in loop.handlers  # paused …

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from conftest import PROJECT, free_port, wait_until_answering
-from safetyviz.pages import PAGES
+from safetyviz.web.pages import PAGES
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def test_the_wheel_carries_the_shipped_files(installed):
     for shipped in ("regions/boundaries.geojson", "reference/xuchang_2020q1_bulletin.csv",
                     "report/bulletin.html.j2", "demo/411000.yaml"):
         assert f"safetyviz/shipped/{shipped}" in names
-    assert "safetyviz/pages.py" in names
+    assert "safetyviz/web/pages.py" in names and "safetyviz/core/__init__.py" in names
 
 
 def test_demo_and_serve_work_from_any_directory(installed, tmp_path):

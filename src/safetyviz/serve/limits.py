@@ -1,0 +1,285 @@
+"""How much one client may ask of the server: failed logins (:class:`LoginThrottle`), pages
+and websockets per user (:class:`SessionLimiter`), connections per client address and what
+happens when the process runs out of file descriptors (:class:`ConnectionLimiter`). Nothing
+here knows about pages or data; :mod:`server` puts these in front of every route.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import resource
+import socket
+import threading
+import time
+import weakref
+from collections import defaultdict, deque
+
+log = logging.getLogger("safetyviz.serve.server")
+
+
+class Throttle:
+    """At most ``limit`` failures per key within ``window`` seconds; then the key waits until
+    the oldest failure leaves the window. An attempt counts as a failure from the moment it
+    is made (:meth:`attempt`) until it succeeds, so attempts made at once cannot slip past
+    the limit while their passwords are being checked."""
+
+    def __init__(self, limit: int, window: float = 900.0, clock=time.monotonic,
+                 max_keys: int = 100_000):
+        self.limit, self.window, self.clock, self.max_keys = limit, window, clock, max_keys
+        self._failures: dict[str, deque] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, key: str) -> deque:
+        failures, now = self._failures.get(key, deque()), self.clock()
+        while failures and failures[0] <= now - self.window:
+            failures.popleft()
+        if not failures:
+            self._failures.pop(key, None)  # no memory kept for keys without failures
+        return failures
+
+    def _wait(self, failures: deque) -> float:
+        if len(failures) < self.limit:
+            return 0.0
+        return max(0.0, failures[0] + self.window - self.clock())
+
+    def wait(self, key: str) -> float:
+        """Seconds until ``key`` may try again (0: now)."""
+        with self._lock:
+            return self._wait(self._recent(key))
+
+    def attempt(self, key: str) -> float:
+        """Count an attempt for ``key`` as a failure, unless it must wait: then the seconds
+        to wait, and nothing counted."""
+        with self._lock:
+            failures = self._recent(key)
+            wait = self._wait(failures)
+            if wait > 0:
+                return wait
+            failures.append(self.clock())
+            self._failures[key] = failures
+            while len(self._failures) > self.max_keys:  # the oldest keys go first
+                self._failures.pop(next(iter(self._failures)))
+            return 0.0
+
+    def fail(self, key: str) -> None:
+        with self._lock:
+            failures = self._recent(key)
+            failures.append(self.clock())
+            self._failures[key] = failures
+
+    def forgive(self, key: str) -> None:
+        """Take back the last attempt of ``key`` (it succeeded)."""
+        with self._lock:
+            failures = self._failures.get(key)
+            if failures:
+                failures.pop()
+                if not failures:
+                    del self._failures[key]
+
+    def clear(self, key: str) -> None:
+        with self._lock:
+            self._failures.pop(key, None)
+
+
+class LoginThrottle:
+    """Failed logins held back so that an attacker cannot lock a user out:
+
+    - per (user, address): ``per_pair`` failures per 15 minutes, then that address waits
+      for that name — the owner elsewhere does not;
+    - per user, from addresses the user never logged in from: ``per_user`` failures
+      (far more than a person makes) — a user's known addresses (``known(user, ip)``,
+      successful logins of the last 90 days) are never held back by it;
+    - per address, for names not known there: ``per_address`` failures (password spraying
+      over many names), again not for a user's known address.
+    """
+
+    def __init__(self, known, per_pair: int = 5, per_user: int = 100, per_address: int = 20,
+                 window: float = 900.0, clock=time.monotonic):
+        self.known = known
+        self.pair = Throttle(per_pair, window, clock)
+        self.user = Throttle(per_user, window, clock)
+        self.address = Throttle(per_address, window, clock)
+
+    def _checks(self, user: str, ip: str) -> list[tuple[Throttle, str]]:
+        checks = [(self.pair, f"{user}\x00{ip}")]
+        if not self.known(user, ip):
+            checks += [(self.user, user), (self.address, ip)]
+        return checks
+
+    def attempt(self, user: str, ip: str) -> float:
+        """Count an attempt (a failure until :meth:`succeeded`); or the seconds to wait,
+        nothing counted."""
+        taken = []
+        for throttle, key in self._checks(user, ip):
+            wait = throttle.attempt(key)
+            if wait > 0:
+                for earlier, earlier_key in taken:
+                    earlier.forgive(earlier_key)
+                return wait
+            taken.append((throttle, key))
+        return 0.0
+
+    def succeeded(self, user: str, ip: str) -> None:
+        """The attempt was right: the pair's failures are forgotten, the others' attempt
+        taken back. (Call before the login makes the address known.)"""
+        for throttle, key in self._checks(user, ip):
+            if throttle is self.pair:
+                throttle.clear(key)
+            else:
+                throttle.forgive(key)
+
+
+class SessionLimiter:
+    """Pages and websockets per user: at most ``max_sessions`` at once (websockets open and
+    pages opened within the last ``page_seconds`` that have not connected yet), and one page
+    of a user built at a time — a user opening hundreds of pages waits for their own,
+    never holds everyone else's."""
+
+    def __init__(self, max_sessions: int = 20, page_seconds: float = 60,
+                 clock=time.monotonic):
+        self.max_sessions, self.page_seconds, self.clock = max_sessions, page_seconds, clock
+        self.sockets: dict[str, weakref.WeakSet] = defaultdict(weakref.WeakSet)
+        self.pages: dict[str, deque] = defaultdict(deque)
+        self._building: dict[str, asyncio.Semaphore] = {}
+
+    def _recent_pages(self, user: str) -> deque:
+        pages, now = self.pages[user], self.clock()
+        while pages and pages[0] <= now - self.page_seconds:
+            pages.popleft()
+        return pages
+
+    def open_sessions(self, user: str) -> int:
+        return len(self.sockets[user]) + len(self._recent_pages(user))
+
+    def may_open(self, user: str) -> bool:
+        return self.open_sessions(user) < self.max_sessions
+
+    def may_connect(self, user: str) -> bool:
+        """A websocket (most likely of a page already counted) within the limit."""
+        return len(self.sockets[user]) < self.max_sessions
+
+    async def page(self, user: str) -> bool:
+        """Wait for the user's turn to have a page built; False (and nothing held) when the
+        user has too many sessions already."""
+        if not self.may_open(user):
+            return False
+        self.pages[user].append(self.clock())
+        await self._building.setdefault(user, asyncio.Semaphore(1)).acquire()
+        return True
+
+    def page_built(self, user: str) -> None:
+        self._building[user].release()
+
+    def socket_opened(self, user: str, handler) -> None:
+        pages = self._recent_pages(user)
+        if pages:  # the page this socket belongs to is now counted as its socket
+            pages.popleft()
+        self.sockets[user].add(handler)
+
+    def socket_closed(self, user: str, handler) -> None:
+        self.sockets[user].discard(handler)
+
+
+OUT_OF_FILES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+
+
+class ConnectionLimiter:
+    """At most ``per_address`` connections open from one client address; when the process
+    runs out of file descriptors, accepting pauses a moment (logged once per interval)
+    instead of failing in a tight loop."""
+
+    def __init__(self, per_address: int = 200, pause: float = 0.5,
+                 log_every: float = 60.0, clock=time.monotonic):
+        self.per_address, self.pause, self.log_every, self.clock = (
+            per_address, pause, log_every, clock)
+        self.streams: dict[str, weakref.WeakSet] = defaultdict(weakref.WeakSet)
+        self.refused: dict[str, int] = defaultdict(int)
+        self._logged = -float("inf")
+
+    def admit(self, address: str) -> bool:
+        streams = self.streams.get(address)
+        if streams is None:
+            return True
+        for stream in list(streams):
+            if stream.closed():
+                streams.discard(stream)
+        if not streams:
+            del self.streams[address]
+            return True
+        return len(streams) < self.per_address
+
+    def opened(self, address: str, stream) -> None:
+        self.streams[address].add(stream)
+
+    def _log(self, message: str, *args) -> None:
+        now = self.clock()
+        if now - self._logged >= self.log_every:
+            self._logged = now
+            log.warning(message, *args)
+
+    def install(self, http_server) -> None:
+        """Put the limits in front of a started tornado ``HTTPServer``: its accept handlers
+        are replaced by ones that refuse an address over its limit at once and pause on
+        running out of descriptors."""
+        from tornado.ioloop import IOLoop
+
+        io_loop = IOLoop.current()
+        original_handle = http_server.handle_stream
+
+        def handle_stream(stream, address):
+            self.opened(_host(address), stream)
+            return original_handle(stream, address)
+
+        http_server.handle_stream = handle_stream
+        for fd, remove in list(http_server._handlers.items()):
+            remove()
+            sock = http_server._sockets[fd]
+            self._accept_on(io_loop, sock, http_server._handle_connection)
+            http_server._handlers[fd] = lambda sock=sock: io_loop.remove_handler(sock)
+
+    def _accept_on(self, io_loop, sock: socket.socket, handle) -> None:
+        def on_readable(fd, events) -> None:
+            for _ in range(128):  # tornado's backlog heuristic
+                try:
+                    connection, address = sock.accept()
+                except BlockingIOError:
+                    return
+                except ConnectionAbortedError:
+                    continue
+                except OSError as exc:
+                    if exc.errno not in OUT_OF_FILES:
+                        raise
+                    self._log("out of file descriptors (%s): not accepting for %.1f s",
+                              exc.strerror, self.pause)
+                    io_loop.remove_handler(sock)
+                    io_loop.call_later(self.pause, io_loop.add_handler, sock, on_readable,
+                                       io_loop.READ)
+                    return
+                host = _host(address)
+                if not self.admit(host):
+                    self.refused[host] += 1
+                    self._log("refusing connections from %s beyond %d open at once", host,
+                              self.per_address)
+                    connection.close()
+                    continue
+                handle(connection, address)
+
+        io_loop.add_handler(sock, on_readable, io_loop.READ)
+
+
+def _host(address) -> str:
+    return address[0] if isinstance(address, tuple) else str(address)
+
+
+def raise_open_file_limit() -> int:
+    """Raise this process's soft limit of open files to its hard limit; returns it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):
+            pass
+    return soft

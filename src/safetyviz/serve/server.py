@@ -1,0 +1,249 @@
+"""Serving the dashboards safely: the Panel/Bokeh server built in this process from the page
+registry, with its logins (:mod:`auth`), the guard in front of every route (:mod:`guard`),
+limits on connections (:mod:`limits`), and the hardened settings (signed session ids, short
+session tokens, no session-info route, origins given explicitly, request timeouts and sizes,
+no tracebacks to the client, a strong cookie secret).
+
+Who may see which county is decided per session from the user found by :mod:`auth` and
+carried in the signed session token (:mod:`access`, :func:`components.page.session_access`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from safetyviz.core import settings
+from safetyviz.core.errors import UserError
+from safetyviz.security.audit import AuditLog, audit_log, set_audit_log
+from safetyviz.serve.auth import (
+    COOKIE,
+    Authenticator,
+    access_handler,
+    auth_provider,
+    check_cookie_secret,
+    content_security_policy,
+    derive_key,
+)
+from safetyviz.serve.guard import guard_routes
+from safetyviz.serve.limits import ConnectionLimiter, raise_open_file_limit
+
+log = logging.getLogger("safetyviz.serve.server")
+
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+# --- configuration --------------------------------------------------------------------------
+
+@dataclass
+class ServeConfig:
+    """How ``safetyviz serve`` runs (flags, or a YAML file of the same names)."""
+
+    pages: dict  # slug → pages.Page: the routes
+    index: Path
+    port: int = 5006
+    address: str = "127.0.0.1"
+    allow_websocket_origin: list[str] = field(default_factory=list)
+    auth: Path | None = None  # users file; None: no login, loopback only
+    cookie_secret: str | None = None
+    audit_log: Path | None = None
+    use_xheaders: bool = False  # behind a reverse proxy that sets X-Forwarded-*
+    session_token_seconds: int = 60  # a page must open its websocket within this time
+    login_hours: float = 8
+    failures_per_user: int = 5  # failed logins per 15 minutes per (user, address)
+    failures_per_user_total: int = 100  # … per user from addresses it never logged in from
+    failures_per_address: int = 20  # … per address, for names not known there
+    max_sessions_per_user: int = 20  # pages and websockets of one user at once
+    max_connections_per_address: int = 200  # connections open from one client address
+    sessions_file: Path | None = None  # the logins (SQLite); default DATA_DIR/logs/
+    prefix: str = ""
+    num_procs: int = 1  # server processes sharing the port (sessions are spread over them)
+    warm: bool = True  # draw one page before serving, so the first user does not wait
+
+
+CONFIG_KEYS = {"port", "address", "allow_websocket_origin", "auth", "cookie_secret_file",
+               "audit_log", "use_xheaders", "session_token_seconds", "login_hours",
+               "failures_per_user", "failures_per_user_total", "failures_per_address",
+               "max_sessions_per_user", "max_connections_per_address", "sessions_file",
+               "prefix", "num_procs"}
+
+# Every connection, before any handler runs: the request line and headers within
+# HEADER_SECONDS (also the longest a kept-alive connection idles), a body within
+# BODY_SECONDS and of MAX_BODY_BYTES at most (the login form is the only body any route
+# reads: a few hundred bytes).
+HEADER_SECONDS = 10
+BODY_SECONDS = 10
+MAX_BODY_BYTES = 16 * 1024
+MAX_HEADER_BYTES = 32 * 1024
+SWEEP_SECONDS = 2  # open websockets of ended logins are closed within this
+
+
+# --- building and running -------------------------------------------------------------------
+
+def warm_up(page) -> None:
+    """Build ``page`` (the first registered: the overview), unseen, before serving: the cube
+    is loaded and HoloViews and Bokeh have drawn once, so the first user after a start does
+    not wait for that. Runs before logins are required and before any fork; its document is
+    thrown away."""
+    import panel as pn
+    from bokeh.document import Document
+    from panel.io.state import set_curdoc
+
+    document = Document()
+    with set_curdoc(document):
+        viewable = pn.panel(page.create())
+        root = viewable.get_root(document)
+        viewable._cleanup(root)
+
+
+def build_server(config: ServeConfig, tiles: str | None = None):
+    """The server for ``config``, not yet started."""
+    import panel as pn
+    from panel.io.application import build_applications
+    from panel.io.server import get_server
+
+    if config.auth is None and config.address not in LOOPBACK:
+        raise UserError(f"--address {config.address}: serving beyond this machine needs "
+                        "logins (--auth users.yaml); see docs/deployment.md")
+    if config.auth is not None:
+        secret = check_cookie_secret(config.cookie_secret)
+        audit = AuditLog(config.audit_log)
+        auth = Authenticator(config.auth, secret, audit, config.login_hours,
+                             config.failures_per_user, config.failures_per_address,
+                             config.sessions_file, config.failures_per_user_total,
+                             config.max_sessions_per_user, config.session_token_seconds)
+    else:
+        secret = config.cookie_secret or os.urandom(32).hex()  # signs session ids only
+        audit = AuditLog(config.audit_log) if config.audit_log else AuditLog(None)
+        auth = None
+        settings.configure(logins_required=None)
+    set_audit_log(audit)
+    if config.warm and config.pages:
+        warm_up(next(iter(config.pages.values())))
+    if auth is not None:
+        settings.configure(logins_required=True)  # from now on a session without a login
+        # sees nothing
+
+    apps = build_applications({slug: page.create for slug, page in config.pages.items()},
+                              title={slug: page.title for slug, page in config.pages.items()})
+    if auth is not None:
+        for app in apps.values():
+            app.add(access_handler(auth))
+    origins = [f"localhost:{config.port}", f"127.0.0.1:{config.port}",
+               *config.allow_websocket_origin]
+    if any(o.strip() in ("*", "") or "*" in o for o in origins):
+        raise UserError("--allow-websocket-origin: give each host[:port] explicitly, no '*'")
+    pn.config.exception_handler = rejected_value
+    kwargs = dict(
+        port=config.port, address=config.address, websocket_origin=origins,
+        index=str(config.index), start=False, show=False, session_history=0,
+        sign_sessions=True, secret_key=derive_key(secret, "bokeh-session-ids").encode(),
+        generate_session_ids=True,
+        session_token_expiration=config.session_token_seconds,
+        exclude_cookies=[COOKIE, "_xsrf"], exclude_headers=["Cookie"],
+        xsrf_cookie_kwargs={"httponly": True, "samesite": "Strict"},
+        use_xheaders=config.use_xheaders, num_procs=config.num_procs,
+        http_server_kwargs=dict(
+            idle_connection_timeout=HEADER_SECONDS, body_timeout=BODY_SECONDS,
+            max_body_size=MAX_BODY_BYTES, max_header_size=MAX_HEADER_BYTES),
+    )
+    if config.prefix:
+        kwargs["prefix"] = config.prefix
+    if auth is not None:
+        kwargs["auth_provider"] = auth_provider(auth)
+        kwargs["cookie_secret"] = derive_key(secret, "tornado")
+    raise_open_file_limit()
+    without_tracebacks()
+    server = get_server(apps, **kwargs)  # with num_procs > 1, returns in each child
+    guard_routes(server._tornado, auth, content_security_policy(tiles))
+    server.safetyviz_auth = auth
+    ConnectionLimiter(config.max_connections_per_address).install(server._http)
+    return server
+
+
+def without_tracebacks() -> None:
+    """Error replies to websocket messages name an incident id, never a traceback or a
+    server path (those go to the log under the same id)."""
+    from bokeh.server.connection import ServerConnection
+
+    if getattr(ServerConnection.error, "safetyviz", False):
+        return
+
+    def error(self, message, text: str):
+        incident = uuid.uuid4().hex[:12]
+        log.error("incident %s: error handling a websocket message: %s", incident, text)
+        reply = self.protocol.create("ERROR", message.header["msgid"],
+                                     f"server error (incident {incident})")
+        reply.content["traceback"] = None
+        return reply
+
+    error.safetyviz = True
+    ServerConnection.error = error
+
+
+REFUSALS = (ValueError, IndexError, KeyError, TypeError)  # what a value out of bounds raises
+
+
+def rejected_value(exception: BaseException) -> None:
+    """Panel's handler for an exception while applying a change sent by a browser: a value
+    outside a widget's options or bounds (forged or not) was refused, and is recorded in the
+    audit log with the session's user; anything else is logged as the error it is."""
+    import panel as pn
+
+    if not isinstance(exception, REFUSALS):
+        log.error("error in a session callback", exc_info=exception)
+        return
+
+    user = None
+    try:
+        from safetyviz.web.components.page import session_access
+        user = session_access().user
+    except Exception:  # no session or no access: record without a user
+        pass
+    path = None
+    context = pn.state.curdoc.session_context if pn.state.curdoc else None
+    if context is not None:
+        path = getattr(context.request, "path", None)
+    audit_log().write("rejected_value", user=user, path=path, error=type(exception).__name__,
+                 detail=str(exception)[:300])
+    log.warning("refused a value from the browser (%s): %s", user, str(exception)[:300])
+
+
+def _die_with_parent() -> None:
+    """A forked server process ends when the first one does (stopped by Ctrl-C or a
+    supervisor's signal), instead of living on with the port."""
+    import ctypes
+    import signal
+
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def serve(config: ServeConfig, tiles: str | None = None) -> None:
+    """Build the server and run it until interrupted."""
+    from tornado.ioloop import PeriodicCallback
+
+    server = build_server(config, tiles)  # with num_procs > 1, returns in each child
+    if config.num_procs != 1:
+        _die_with_parent()
+    server.start()
+    auth = server.safetyviz_auth
+    if auth is not None:
+        PeriodicCallback(auth.sweep, SWEEP_SECONDS * 1000).start()
+        PeriodicCallback(auth.logins.purge, 600_000).start()
+    where = f"http://{config.address}:{server.port}{config.prefix}/"
+    login = " (login required)" if config.auth else " (no login: this machine only)"
+    print(f"serving {', '.join(config.pages)} at {where}{login}", flush=True)
+    # A supervisor's SIGTERM stops the loop like Ctrl-C, so that what the caller set up
+    # (the index's temporary folder) is cleaned up.
+    signal.signal(signal.SIGTERM, lambda *_: server.io_loop.add_callback_from_signal(
+        server.io_loop.stop))
+    try:
+        server.io_loop.start()
+    except KeyboardInterrupt:
+        pass

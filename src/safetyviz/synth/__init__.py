@@ -1,0 +1,3 @@
+"""Generated data: the demo city, synthetic provinces, simulated sensor feeds. May import:
+analysis, data, core.
+"""

@@ -1,0 +1,111 @@
+"""The enforcement page (执法): for the city or one county and a period, the enforcement cards
+(fines, penalty cases, closures, detentions, joint operations, each against a year earlier),
+fines month by month and by sector, actions by type (bans, scattered-polluting closures,
+black gas stations, illegal fuel vehicles, illegal units, detentions…) and the joint
+operations on a timeline and in a downloadable table."""
+
+from __future__ import annotations
+
+import holoviews as hv
+import panel as pn
+import param
+
+from safetyviz.analysis.records import actions_by_type, joint_operations
+from safetyviz.core.i18n import text
+from safetyviz.core.periods import period_label
+from safetyviz.web.components.page import (
+    SelectionPage,
+    drawn_after_the_page,
+    english_names,
+    open_page,
+    or_cluster_status,
+    sync_with_url,
+)
+from safetyviz.web.components.tables import RecordTable
+from safetyviz.web.state import OverviewState
+from safetyviz.web.views import action_types, joint_timeline
+
+pn.extension("tabulator")
+
+
+class EnforcementState(OverviewState):
+    """The overview's selection, with fines as the metric and enforcement cards."""
+
+    kpi_metrics = ["fines_yuan", "penalty_cases", "closures", "detentions", "joint_operations"]
+
+    def __init__(self, cube, **params):
+        super().__init__(cube, **{"metric": "fines_yuan", **params})
+        self.param.metric.objects = ["fines_yuan"]  # the page shows fines, whatever the URL
+
+    @property
+    def scope(self) -> str | None:
+        """The county the records are read for; None for the whole city."""
+        return None if self.county == self.city else self.county
+
+
+class EnforcementPage(SelectionPage):
+    """Cards, fines and actions over one :class:`EnforcementState`."""
+
+    catalog = param.Parameter(doc="The catalog the records are read through.")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.sectors = hv.DynamicMap(self._sectors)
+        self.operations = RecordTable(table_name="joint_operations", access=self.access)
+
+    @param.depends("state.lang", "state.county")
+    def _header(self):
+        return self._heading("enforcement")
+
+    @param.depends("state.period", "state.county", "state.lang")
+    def _records(self):
+        return or_cluster_status(self._actions_and_operations,
+                                 lambda: self.state.param.trigger("period"))
+
+    def _actions_and_operations(self):
+        state, lang = self.state, self.state.lang
+        start, end = state.bounds
+        period = period_label(state.period, lang)
+        county = state.county_name()
+        actions = actions_by_type(state.scope, start, end, self.catalog)
+        operations = joint_operations(state.scope, start, end, self.catalog)
+        plots = pn.FlexBox(
+            pn.pane.HoloViews(action_types(actions, lang=lang, title=text(
+                "actions_title", lang).format(county=county, period=period)),
+                height=360, min_width=320, sizing_mode="stretch_width",
+                styles={"flex": "1 1 420px"}),
+            pn.pane.HoloViews(joint_timeline(
+                operations, state.county_names(), lang=lang,
+                title=text("joint_title", lang).format(county=county, period=period)),
+                height=360, min_width=320, sizing_mode="stretch_width",
+                styles={"flex": "1 1 420px"}),
+            sizing_mode="stretch_width")
+        return pn.Column(plots, self.operations.show(operations, state),
+                         sizing_mode="stretch_width")
+
+    def __panel__(self):
+        controls = pn.FlexBox(self.county_select, self.period_select, self.lang_switch,
+                              sizing_mode="stretch_width")
+        return pn.Column(self._header, controls, self._kpis,
+                         drawn_after_the_page(self._plots_and_tables),
+                         sizing_mode="stretch_width")
+
+    def _plots_and_tables(self) -> pn.Column:
+        plots = pn.FlexBox(
+            pn.pane.HoloViews(self.series, height=360, min_width=320,
+                              sizing_mode="stretch_width", styles={"flex": "2 1 480px"}),
+            pn.pane.HoloViews(self.sectors, height=360, min_width=300,
+                              sizing_mode="stretch_width", styles={"flex": "1 1 320px"}),
+            sizing_mode="stretch_width")
+        return pn.Column(plots, self._records, sizing_mode="stretch_width")
+
+
+def create_enforcement_app(catalog: str | None = None):
+    """A new enforcement page for one session (or an alert saying what data is missing)."""
+    def build(cat, cube, regions, access):
+        state = EnforcementState(cube, names_en=english_names(regions),
+                                 city_total=access.all_counties)
+        sync_with_url(state)
+        return EnforcementPage(state=state, catalog=cat, access=access)
+
+    return open_page(catalog, build)

@@ -1,0 +1,176 @@
+"""The live monitoring page (重大危险源监测预警): installations online on a map, the online
+rate against the province's, the alarms of the last day and the chosen sensor's readings with
+its thresholds — refreshed every few seconds from the readings appended since (a periodic
+callback of the session, no page reload)."""
+
+from __future__ import annotations
+
+import math
+
+import holoviews as hv
+import pandas as pd
+import panel as pn
+import param
+
+from safetyviz.analysis.reference import province_online_rate
+from safetyviz.core.errors import UserError
+from safetyviz.core.i18n import LANGUAGE_NAMES, format_percent, text
+from safetyviz.core.vocab import label
+from safetyviz.data.catalog import catalog_path, local_path
+from safetyviz.web.components.page import (
+    KPI_CSS,
+    kpi_html,
+    load_registers,
+    session_access,
+    shared_catalog,
+    sync_with_url,
+    unavailable,
+)
+from safetyviz.web.live import WINDOWS, MonitoringState
+from safetyviz.web.views import sensor_curve, site_status_map
+
+hv.extension("bokeh", logo=False)
+
+REFRESH_MS = 1000  # new readings on the page within this plus one refresh (cheap when none)
+
+
+class MonitoringPage(pn.viewable.Viewer):
+    """Cards, map, alarm list and sensor curve over one :class:`MonitoringState`."""
+
+    state = param.ClassSelector(class_=MonitoringState, doc="What this page shows.")
+    regions = param.Parameter(doc="County boundaries (GeoDataFrame sorted by adcode).")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        state = self.state
+        self.site_select = pn.widgets.Select.from_param(state.param.site)
+        self.sensor_select = pn.widgets.Select.from_param(state.param.sensor)
+        self.window_select = pn.widgets.RadioButtonGroup.from_param(
+            state.param.window, options=list(WINDOWS), button_type="light")
+        self.lang_switch = pn.widgets.RadioButtonGroup.from_param(
+            state.param.lang, options=LANGUAGE_NAMES, name="", button_type="light",
+            align="end")
+        self.alarm_table = pn.widgets.Tabulator(
+            pd.DataFrame(), disabled=True, show_index=False, height=260,
+            sizing_mode="stretch_width", pagination=None)
+        self._relabel()
+        state.param.watch(lambda event: self._relabel(), "lang")
+        state.param.watch(lambda event: self._fill_alarms(), ["loads", "lang"])
+        self._fill_alarms()
+        self.map = hv.DynamicMap(self._map)
+        self.curve = hv.DynamicMap(self._curve)
+
+    def _relabel(self) -> None:
+        lang = self.state.lang
+        for widget, key in ((self.site_select, "site"), (self.sensor_select, "sensor"),
+                            (self.window_select, "window")):
+            widget.description = None
+            widget.name = text(key, lang)
+
+    def _fill_alarms(self) -> None:
+        lang = self.state.lang
+        alarms = self.state.alarms()
+        frame = pd.DataFrame({
+            text("start", lang): alarms["start"].dt.strftime("%m-%d %H:%M"),
+            text("end", lang): [text("ongoing", lang) if o else f"{e:%m-%d %H:%M}"
+                                for e, o in zip(alarms["end"], alarms["ongoing"])],
+            text("site", lang): alarms["site_id"],
+            text("sensor", lang): [f"{s} {label('sensor_kind', k, lang)}"
+                                   for s, k in zip(alarms["sensor_id"], alarms["kind"])],
+            text("level", lang): [text(level, lang) for level in alarms["level"]],
+            text("peak", lang): [f"{p:.2f} {u}" for p, u in zip(alarms["peak"],
+                                                                  alarms["unit"])]})
+        self.alarm_table.value = frame
+
+    @param.depends("state.loads", "state.lang")
+    def _kpis(self):
+        lang, figures = self.state.lang, self.state.kpis()
+        province = figures["province_rate"]
+        cards = [
+            {"name": "sites_online", "label": text("sites_online", lang),
+             "value": f"{figures['online']} / {figures['sites']}", "change": ""},
+            {"name": "online_rate", "label": text("online_rate", lang),
+             "value": format_percent(figures["rate"], lang),
+             "change": "" if math.isnan(province) else
+             f"{text('province', lang)} {format_percent(province, lang)}"},
+            {"name": "alarms_high", "label": text("alarms_high", lang),
+             "value": str(figures["high"]), "change": ""},
+            {"name": "alarms_high_high", "label": text("alarms_high_high", lang),
+             "value": str(figures["high_high"]), "change": ""},
+            {"name": "alarms_ongoing", "label": text("alarms_ongoing", lang),
+             "value": str(figures["ongoing"]), "change": ""}]
+        latest = pd.Timestamp(self.state.as_of)
+        caption = text("as_of", lang).format(time=f"{latest:%Y-%m-%d %H:%M}")
+        return pn.Column(pn.pane.HTML(kpi_html(cards, ""), stylesheets=[KPI_CSS],
+                                      sizing_mode="stretch_width"),
+                         pn.pane.Markdown(caption, margin=(0, 10)),
+                         sizing_mode="stretch_width")
+
+    @param.depends("state.status_changes", "state.lang")
+    def _map(self):
+        state, lang = self.state, self.state.lang
+        online = state.online()
+        sites = state.sites.reset_index().assign(
+            online=lambda f: f["site_id"].map(online).fillna(False).astype(bool))
+        sites["status"] = [text("online" if o else "offline", lang) for o in sites["online"]]
+        return site_status_map(self.regions, sites, title=text("site_map_title", lang),
+                                lang=lang)
+
+    @param.depends("state.loads", "state.sensor", "state.window", "state.lang")
+    def _curve(self):
+        state = self.state
+        high, high_high, unit = state.thresholds()
+        return sensor_curve(state.curve(), high, high_high, title=state.sensor_label(),
+                            label=label("sensor_kind", state.sensors.loc[state.sensor, "kind"],
+                                        state.lang), units=unit, lang=state.lang)
+
+    @param.depends("state.lang")
+    def _header(self):
+        lang = self.state.lang
+        return pn.pane.Markdown(f"## {text('supervision', lang)} · {text('monitoring', lang)}",
+                                margin=(5, 10))
+
+    @param.depends("state.lang")
+    def _alarm_heading(self):
+        return pn.pane.Markdown(f"#### {text('alarm_list', self.state.lang)}", margin=(0, 10))
+
+    def __panel__(self):
+        controls = pn.FlexBox(self.site_select, self.sensor_select, self.window_select,
+                              self.lang_switch, sizing_mode="stretch_width")
+        return pn.Column(
+            self._header, self._kpis,
+            pn.FlexBox(pn.pane.HoloViews(self.map, height=380, min_width=320,
+                                         sizing_mode="stretch_width",
+                                         styles={"flex": "1 1 380px"}),
+                       pn.Column(self._alarm_heading, self.alarm_table,
+                                 styles={"flex": "2 1 480px"}, sizing_mode="stretch_width"),
+                       sizing_mode="stretch_width"),
+            controls,
+            pn.pane.HoloViews(self.curve, height=320, sizing_mode="stretch_width"),
+            sizing_mode="stretch_width")
+
+    def start(self, period_ms: int = REFRESH_MS) -> None:
+        """Refresh from the readings store every ``period_ms`` while the session lives."""
+        if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+            pn.state.add_periodic_callback(self.state.refresh, period=period_ms)
+
+
+def create_monitoring_app(catalog: str | None = None, data_dir=None):
+    """A new live monitoring page for one session (or an alert saying what is missing)."""
+    try:
+        access = session_access()
+        path = str(catalog or catalog_path())
+        sensors, sites, regions = load_registers(path, "sensors", "major_hazard_sites")
+        city = str(regions["parent_adcode"].iloc[0])
+        sensors, sites = access.restrict(sensors), access.restrict(sites)
+        regions = access.restrict(regions)
+        as_of = pd.Timestamp.now()
+        province, _ = province_online_rate(city, pd.Timestamp("1900-01-01"), as_of)
+        readings = data_dir or local_path("monitoring", shared_catalog(path))
+        state = MonitoringState(readings, sensors, sites, province_rate=province)
+    except (UserError, PermissionError) as exc:
+        return unavailable(exc)
+    sync_with_url(state)
+    page = MonitoringPage(state=state, regions=regions)
+    page.start()
+    return page

@@ -1,0 +1,204 @@
+"""The overview page (总览): county choropleth of a metric for a period and the monthly series
+of the county clicked on the map or chosen in the selector."""
+
+from __future__ import annotations
+
+import html
+import weakref
+
+import holoviews as hv
+import panel as pn
+import param
+from bokeh.models import ColorMapper, HoverTool
+
+from safetyviz.core.i18n import metric_label, text
+from safetyviz.core.periods import period_label
+from safetyviz.data.regions import mapped_units
+from safetyviz.web.components.page import (
+    TILES_DOC,
+    SelectionPage,
+    drawn_after_the_page,
+    english_names,
+    map_tiles,
+    open_page,
+    sync_with_url,
+    unmapped_note,
+)
+from safetyviz.web.state import MAP_METRICS, OverviewState
+from safetyviz.web.views import (
+    choropleth,
+    choropleth_columns,
+    choropleth_hover,
+    colour_range,
+    county_ranking,
+)
+
+
+def weak_hook(method):
+    """A plot hook calling ``method`` while its object lives. HoloViews keeps an element's
+    options (hooks included) in a global registry: a bound method there would keep a closed
+    session's page, and all it holds, alive."""
+    method = weakref.WeakMethod(method)
+
+    def hook(plot, element) -> None:
+        if (bound := method()) is not None:
+            bound(plot, element)
+    return hook
+
+
+RANKING_TOP = 20  # counties drawn in the ranking (a province has a hundred and more)
+
+
+class OverviewDashboard(SelectionPage):
+    """Headline cards, map, ranking, sectors and series over one :class:`OverviewState`."""
+
+    regions = param.Parameter(doc="County boundaries (GeoDataFrame sorted by adcode).")
+    tiles = param.String(default=None, allow_None=True, doc=TILES_DOC)
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self._drawn_map = None  # the Bokeh models of the map, once drawn
+        self.map = hv.DynamicMap(self._map)
+        self.state.param.watch(self._recolour, ["metric", "period", "county"])
+        self.taps = hv.streams.Selection1D(source=self.map)
+        self.taps.add_subscriber(self._on_tap)
+        self.ranking = hv.DynamicMap(self._ranking)
+        self.sectors = hv.DynamicMap(self._sectors)
+
+    def _controls(self) -> None:
+        super()._controls()
+        state = self.state
+        self.metric_select = pn.widgets.Select.from_param(state.param.metric)
+        start, end = (f"{t:%Y-%m}" for t in state.bounds)
+        months = state.months
+        self.range_from = pn.widgets.Select(value=start if start in months else months[0],
+                                            width=150)
+        self.range_to = pn.widgets.Select(value=end if end in months else months[-1],
+                                          width=120)
+        for widget in (self.range_from, self.range_to):
+            widget.param.watch(self._on_range, "value")
+
+    def _relabel(self) -> None:
+        super()._relabel()
+        state, lang = self.state, self.state.lang
+        self.metric_select.description = None
+        self.metric_select.param.update(name=text("metric", lang), value=state.metric, options={
+            metric_label(m, lang): m for m in MAP_METRICS})
+        for widget, key in ((self.range_from, "range_from"), (self.range_to, "range_to")):
+            widget.param.update(name=text(key, lang), value=widget.value, options={
+                period_label(m, lang): m for m in state.months})
+
+    def _on_range(self, event) -> None:
+        """Two months chosen: their whole-month range becomes the period."""
+        value = self.state.month_range(self.range_from.value, self.range_to.value)
+        if value is not None and value != self.state.period:
+            self._relabel()  # the new period among the period selector's options
+            self.state.period = value
+
+    def _map_title(self) -> str:
+        state = self.state
+        return text("map_title", state.lang).format(
+            period=period_label(state.period, state.lang), metric=state.metric_label)
+
+    def _map_columns(self) -> dict:
+        state = self.state
+        return choropleth_columns(self.regions, state.county_values().to_series(),
+                                  units=state.metric_units, selected=state.county,
+                                  names=state.county_names(), lang=state.lang)
+
+    @param.depends("state.lang")
+    def _map(self):
+        """The map drawn anew only when the language changes; a new metric, period or county
+        recolours the drawn one (:meth:`_recolour`)."""
+        state = self.state
+        return choropleth(self.regions, state.county_values().to_series(),
+                          label=state.metric_label, units=state.metric_units,
+                          title=self._map_title(), selected=state.county,
+                          names=state.county_names(), tiles=self.tiles,
+                          hooks=(weak_hook(self._keep_drawn_map),), lang=state.lang)
+
+    def _keep_drawn_map(self, plot, element) -> None:
+        figure = plot.state  # the models recolouring changes, found once per drawing
+        self._drawn_map = {"source": plot.handles["source"], "title": figure.title,
+                           "mappers": list(figure.select({"type": ColorMapper})),
+                           "hovers": list(figure.select({"type": HoverTool}))}
+
+    def _recolour(self, *events) -> None:
+        """Send the map its new values, colour range, title and hover label: a few numbers
+        per county instead of every polygon's coordinates again."""
+        drawn = self._drawn_map
+        if drawn is None:
+            return
+        columns = self._map_columns()
+        drawn["source"].data.update(color=columns["value"], **columns)
+        low, high = colour_range(columns["value"])
+        for mapper in drawn["mappers"]:
+            mapper.update(low=low, high=high)
+        drawn["title"].text = self._map_title()
+        for hover in drawn["hovers"]:
+            hover.tooltips = choropleth_hover(self.state.metric_label, self.state.lang)
+
+    @param.depends("state.metric", "state.period", "state.county", "state.lang")
+    def _ranking(self):
+        state = self.state
+        key = "ranking_top_title" if len(self.regions) > RANKING_TOP else "ranking_title"
+        title = text(key, state.lang).format(metric=state.metric_label, top=RANKING_TOP)
+        return county_ranking(state.county_values().to_series(), state.county_names(),
+                              label=state.metric_label, units=state.metric_units,
+                              title=title, selected=state.county, top=RANKING_TOP,
+                              lang=state.lang)
+
+    @param.depends("state.lang")
+    def _unmapped(self):
+        return unmapped_note(self.regions, self.state.county_names(), self.state.lang)
+
+    @param.depends("state.lang")
+    def _header(self):
+        lang = self.state.lang
+        city = html.escape(self.regions["parent_name_zh"].iloc[0]) if lang == "zh" else ""
+        return pn.pane.Markdown(f"## {city}{text('supervision', lang)} · "
+                                f"{text('overview', lang)}", margin=(5, 10))
+
+    def _on_tap(self, index):
+        """A click on the map selects that county; a click beside it goes back to the city."""
+        adcodes = list(mapped_units(self.regions)["adcode"])
+        if index and 0 <= index[0] < len(adcodes):
+            self.state.county = adcodes[index[0]]
+        elif self.state.city_total:
+            self.state.county = self.state.city
+
+    def _plots(self) -> pn.FlexBox:
+        # a ranking of one county (a user who sees only theirs) says nothing
+        ranking = [pn.pane.HoloViews(self.ranking, min_width=300, height=460,
+                                     sizing_mode="stretch_width", styles={"flex": "1 1 320px"})
+                   ] if len(self.regions) > 1 else []
+        return pn.FlexBox(
+            pn.Column(pn.pane.HoloViews(self.map, min_width=340, height=460,
+                                        sizing_mode="stretch_width"),
+                      self._unmapped, sizing_mode="stretch_width",
+                      styles={"flex": "1 1 420px"}),
+            *ranking,
+            pn.pane.HoloViews(self.series, min_width=340, height=460,
+                              sizing_mode="stretch_width", styles={"flex": "1 1 420px"}),
+            pn.pane.HoloViews(self.sectors, min_width=300, height=380,
+                              sizing_mode="stretch_width", styles={"flex": "1 1 320px"}),
+            sizing_mode="stretch_width")
+
+    def __panel__(self):
+        controls = pn.FlexBox(self.metric_select, self.period_select, self.range_from,
+                              self.range_to, self.county_select, self.lang_switch,
+                              sizing_mode="stretch_width")
+        return pn.Column(self._header, controls, self._kpis, drawn_after_the_page(self._plots),
+                         sizing_mode="stretch_width")
+
+
+def create_overview_app(catalog: str | None = None):
+    """A new overview page for one session (or an alert saying what data is missing)."""
+    def build(cat, cube, regions, access):
+        state = OverviewState(cube, names_en=english_names(regions),
+                              city_total=access.all_counties)
+        sync_with_url(state)
+        return OverviewDashboard(state=state, regions=regions, tiles=map_tiles(),
+                                 access=access)
+
+    return open_page(catalog, build)

@@ -1,0 +1,322 @@
+"""What the dashboard pages share: the cube loaded once per version, the headline cards, the
+selection kept in the URL, the county / period / language controls with the cards and the
+monthly series they drive, and a page opened for one session."""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+import threading
+import uuid
+
+import holoviews as hv
+import panel as pn
+import param
+from bokeh.models import CustomJS
+
+from safetyviz.core import settings
+from safetyviz.core.errors import UserError
+from safetyviz.core.i18n import LANGUAGE_NAMES, text
+from safetyviz.core.paths import tile_url
+from safetyviz.core.periods import period_label
+from safetyviz.data.catalog import catalog_path, open_catalog, version
+from safetyviz.data.engine import ClusterUnavailable, cluster_answers, compute
+from safetyviz.data.loading import load_cube, load_regions, load_table
+from safetyviz.data.regions import unmapped_names
+from safetyviz.security.access import LOCAL, Access
+from safetyviz.web.state import OverviewState
+from safetyviz.web.views import monthly_series, sector_breakdown
+
+log = logging.getLogger("safetyviz.web.pages")
+
+hv.extension("bokeh", logo=False)
+
+
+@pn.cache(max_items=4)
+def _parsed_catalog(path: str, stamp: tuple):
+    return open_catalog(path)
+
+
+def shared_catalog(path: str):
+    """The catalog at ``path``, parsed once per version of the file for all sessions."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return open_catalog(path)  # says what is missing
+    return _parsed_catalog(path, (stat.st_mtime_ns, stat.st_size, stat.st_ino))
+
+
+@pn.cache(max_items=2)
+def load_data(path: str, cube_version: str):
+    """Cube and regions, loaded once per cube version and shared by all sessions; a new
+    cube (after `safetyviz demo`, `cube` or an ingest) is picked up by the next session."""
+    cat = open_catalog(path)
+    return load_cube(cat), load_regions(cat)
+
+
+@pn.cache(max_items=4)
+def _registers(path: str, tables: tuple[str, ...], versions: tuple[str, ...]):
+    cat = shared_catalog(path)
+    return (*[compute(load_table(table, catalog=cat)) for table in tables], load_regions(cat))
+
+
+def load_registers(path: str, *tables: str):
+    """The small tables ``tables`` (registers: enterprises, sites, sensors) and the regions
+    of the catalog at ``path``, loaded once per version of those tables for all sessions."""
+    cat = shared_catalog(path)
+    return _registers(path, tables, tuple(version(table, cat) for table in tables))
+
+
+KPI_CSS = """
+.kpis {display: flex; flex-wrap: wrap; gap: 8px; margin: 4px 10px;}
+.kpi {flex: 1 1 130px; border: 1px solid #e5e7e9; border-radius: 6px; padding: 6px 10px;
+      background: #fdfefe;}
+.kpi .label {font-size: 13px; color: #566573;}
+.kpi .value {font-size: 22px; font-weight: 600; color: #1b2631; white-space: nowrap;}
+.kpi .change {font-size: 12px; color: #566573;}
+"""
+
+
+def kpi_html(cards: list[dict], caption: str) -> str:
+    """The headline cards as HTML; every text is escaped (county names come from data)."""
+    items = "".join(
+        f'<div class="kpi" data-kpi="{html.escape(c["name"])}">'
+        f'<div class="label">{html.escape(c["label"])}</div>'
+        f'<div class="value">{html.escape(c["value"])}</div>'
+        f'<div class="change">{html.escape(caption)} {html.escape(c["change"])}</div></div>'
+        for c in cards)
+    return f'<div class="kpis">{items}</div>'
+
+
+def sync_with_url(state) -> None:
+    """Keep the selection in the page's URL query (``?county=411002&period=2020Q1``): a link
+    reproduces the view and the back button returns to the previous one. Values from the URL
+    are checked against the allowed ones (:meth:`OverviewState.apply_query`)."""
+    # The request's own arguments: there before the first render (the location's query is
+    # filled in by the browser a moment later).
+    def apply(query: dict) -> None:
+        ignored = state.apply_query(query)
+        if ignored:
+            audit("rejected_query", query={k: str(query[k])[:100] for k in ignored})
+
+    apply({key: values[-1].decode("utf-8", "replace")
+           for key, values in (pn.state.session_args or {}).items() if values})
+    location = pn.state.location
+    if location is None:
+        return
+
+    def to_url(*events) -> None:
+        if location.query_params != state.query():
+            location.update_query(**state.query())
+
+    def from_url(event) -> None:
+        apply(location.query_params)
+
+    state.param.watch(to_url, list(state.query()))
+    location.param.watch(from_url, "search")
+    to_url()
+    # Panel pushes each change onto the history but does not listen for the back button: a
+    # step back loads the page again, and the URL it lands on restores that view.
+    if pn.state.curdoc is not None:
+        pn.state.curdoc.js_on_event("document_ready", CustomJS(code=(
+            "window.addEventListener('popstate', () => window.location.reload());")))
+
+
+def session_access() -> Access:
+    """Who this session's user is and which counties they may see, from the session token
+    the server signed when the page was requested (``access.TOKEN_KEY``); everything
+    (:data:`access.LOCAL`) when served without logins. Served with logins, a session without
+    a user is refused (PermissionError), never shown everything."""
+    from safetyviz.security.access import TOKEN_KEY
+
+    context = pn.state.curdoc.session_context if pn.state.curdoc is not None else None
+    try:
+        payload = context.token_payload if context is not None else {}
+    except (AssertionError, AttributeError, ValueError):
+        payload = {}
+    if TOKEN_KEY in payload:
+        return Access.from_payload(payload[TOKEN_KEY])
+    if settings.current().logins_required:
+        raise PermissionError("this session has no logged-in user")
+    return LOCAL
+
+
+def audit(event: str, **fields) -> None:
+    """Record ``event`` in the server's audit log, with this session's user and page."""
+    from safetyviz.security.audit import audit_log
+
+    try:
+        user = session_access().user
+    except PermissionError:
+        user = None
+    request = getattr(pn.state.curdoc.session_context, "request", None) \
+        if pn.state.curdoc is not None and pn.state.curdoc.session_context else None
+    audit_log().write(event, user=user, path=getattr(request, "path", None), **fields)
+
+
+def unavailable(exc: Exception) -> pn.pane.Alert:
+    """What a page shows instead when its data cannot be read. Served, an incident id, never
+    the error itself (it names files of the server; it goes to the log under that id); in a
+    notebook, the error (the analyst is on the machine that has the files)."""
+    title = f"{text('data_unavailable', 'zh')} / {text('data_unavailable', 'en')}"
+    doc = pn.state.curdoc
+    if doc is None or doc.session_context is None:
+        return pn.pane.Alert(f"{title}: {exc}", alert_type="danger")
+    incident = uuid.uuid4().hex[:12]
+    log.error("incident %s: page data unavailable: %s", incident, exc)
+    return pn.pane.Alert(f"{title} ({text('incident', 'zh')} / {text('incident', 'en')} "
+                         f"{incident})", alert_type="danger")
+
+
+CLUSTER_CHECK_MS = 3000
+
+
+def or_cluster_status(build, refresh) -> pn.viewable.Viewable:
+    """``build()``; while the Dask cluster is lost, a status saying so instead, and
+    ``refresh()`` as soon as the cluster answers again (checked every few seconds off the
+    event loop, so other sessions never wait on a dead scheduler)."""
+    try:
+        return build()
+    except ClusterUnavailable as exc:
+        alert = pn.pane.Alert(f"{text('cluster_unavailable', 'zh')} / "
+                              f"{text('cluster_unavailable', 'en')} ({exc})",
+                              alert_type="warning", sizing_mode="stretch_width")
+        doc = pn.state.curdoc
+        if doc is None or doc.session_context is None:
+            return alert
+        checking = threading.Event()
+
+        def check() -> None:
+            if checking.is_set():
+                return
+            checking.set()
+
+            def probe() -> None:
+                if cluster_answers():
+                    doc.add_next_tick_callback(back)
+                else:
+                    checking.clear()
+            threading.Thread(target=probe, daemon=True).start()
+
+        def back() -> None:
+            callback.stop()
+            refresh()
+
+        callback = pn.state.add_periodic_callback(check, period=CLUSTER_CHECK_MS)
+        return alert
+
+
+def open_page(catalog: str | None, build):
+    """``build(catalog, cube, regions, access)`` for one session, on the cube and regions
+    shared by all sessions, cut down to the counties the session's user may see; an alert
+    saying what is missing (or refused) when they cannot be read."""
+    try:
+        access = session_access()
+        path = str(catalog or catalog_path())
+        cat = shared_catalog(path)
+        cube, regions = load_data(path, version("cube", cat))
+        cube, regions = access.restrict_cube(cube), access.restrict(regions)
+    except (UserError, PermissionError) as exc:
+        return unavailable(exc)
+    return build(cat, cube, regions, access)
+
+
+def drawn_after_the_page(plots) -> pn.viewable.Viewable:
+    """The layout ``plots()`` returns (a page's plots), built and drawn once the browser
+    shows the rest of the page: the heading, controls and cards arrive at once, the plots a
+    moment later in their place (a spinner meanwhile), instead of every session waiting for
+    all of them."""
+    # a lambda: a method would be re-run whenever any parameter of its page changed
+    return pn.param.ParamFunction(lambda: plots(), defer_load=True,
+                                  sizing_mode="stretch_width")
+
+
+def map_tiles() -> str | None:
+    """The configured base-map tiles (``SAFETYVIZ_TILES``), None when there are none or the
+    setting is malformed (logged: a map without a base map beats no page)."""
+    try:
+        return tile_url()
+    except UserError as exc:
+        pn.state.log(f"base map off: {exc}", level="warning")
+        return None
+
+
+TILES_DOC = "XYZ URL of the base-map tiles under the maps; None for none (offline)."
+
+
+def english_names(regions) -> dict[str, str]:
+    return dict(zip(regions["adcode"], regions["name_en"]))
+
+
+def unmapped_note(regions, names: dict[str, str], lang: str) -> pn.pane.HTML:
+    """A line under a map naming the units it cannot draw (zones without a boundary);
+    empty when every unit is drawn."""
+    missing = unmapped_names(regions, names)
+    note = text("unmapped", lang).format(names="、".join(missing)) if missing else ""
+    return pn.pane.HTML(f'<div class="map-note">{html.escape(note)}</div>' if note else "",
+                        margin=(0, 10), styles={"font-size": "12px", "color": "#566573"})
+
+
+class SelectionPage(pn.viewable.Viewer):
+    """A page over one :class:`OverviewState`: county, period and language controls, the
+    headline cards and the monthly series of the state's metric. Pages add their own
+    widgets in :meth:`_controls` and relabel them in :meth:`_relabel`."""
+
+    state = param.ClassSelector(class_=OverviewState, doc="The selection this page shows.")
+    access = param.ClassSelector(class_=Access, default=LOCAL,
+                                 doc="Who is looking: their counties (the state's cube holds "
+                                     "only those) and whether they may download records.")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self._controls()
+        self._relabel()
+        self.state.param.watch(lambda event: self._relabel(), "lang")
+        self.series = hv.DynamicMap(self._series)
+
+    def _controls(self) -> None:
+        state = self.state
+        self.county_select = pn.widgets.Select.from_param(state.param.county)
+        self.period_select = pn.widgets.Select.from_param(state.param.period)
+        self.lang_switch = pn.widgets.RadioButtonGroup.from_param(
+            state.param.lang, options=LANGUAGE_NAMES, name="", button_type="light",
+            align="end")
+
+    def _relabel(self) -> None:
+        """Widget names and options in the state's language; the current value goes in the
+        same update (a Select whose options change alone falls back to the first one)."""
+        state, lang = self.state, self.state.lang
+        for widget in (self.county_select, self.period_select):
+            widget.description = None  # the parameters' docs are for developers
+        self.county_select.param.update(name=text("county", lang), value=state.county, options={
+            name: adcode for adcode, name in state.county_names().items()})
+        self.period_select.param.update(name=text("period", lang), value=state.period, options={
+            period_label(p, lang): p for p in state.param.period.objects})
+
+    def _heading(self, page: str) -> pn.pane.Markdown:
+        return pn.pane.Markdown(f"## {html.escape(self.state.county_name())} · "
+                                f"{text(page, self.state.lang)}",
+                                margin=(5, 10))
+
+    @param.depends("state.period", "state.county", "state.lang")
+    def _kpis(self):
+        return pn.pane.HTML(kpi_html(self.state.kpis(), text("vs_last_year", self.state.lang)),
+                            stylesheets=[KPI_CSS], sizing_mode="stretch_width")
+
+    @param.depends("state.metric", "state.period", "state.county", "state.lang")
+    def _series(self):
+        state = self.state
+        title = text("series_title", state.lang).format(county=state.county_name(),
+                                                        metric=state.metric_label)
+        return monthly_series(state.monthly(), label=state.metric_label,
+                              units=state.metric_units, title=title, highlight=state.bounds,
+                              lang=state.lang)
+
+    @param.depends("state.metric", "state.period", "state.county", "state.lang")
+    def _sectors(self):
+        state = self.state
+        title = text("sector_title", state.lang).format(county=state.county_name(),
+                                                        metric=state.metric_label)
+        return sector_breakdown(state.sector_values(), label=state.metric_label,
+                                units=state.metric_units, title=title, lang=state.lang)

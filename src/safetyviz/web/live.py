@@ -1,0 +1,184 @@
+"""What the live monitoring page shows: the readings as last loaded, which installation and
+sensor are chosen, the range of the curve — and the figures that follow (sites online, online
+rate, alarms, the chosen sensor's decimated curve). ``refresh()`` picks up readings appended
+since. Parameterized only: no panel, bokeh or holoviews; every value set from the browser is
+checked against the allowed ones.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+import pandas as pd
+import param
+
+from safetyviz.analysis import monitoring
+from safetyviz.core.i18n import LANGUAGES
+from safetyviz.core.vocab import label
+from safetyviz.data.readings import open_readings, readings_path
+
+WINDOWS = {"1h": "1h", "6h": "6h", "24h": "24h", "7d": "7D", "30d": "30D"}
+ALARM_HOURS = 24  # the alarm list: alarms that started in the last day of readings
+MAX_GAP = "5min"  # a sensor silent longer than this is offline
+
+
+class MonitoringState(param.Parameterized):
+    """The live page's selection and the readings behind it."""
+
+    site = param.Selector(default=None, objects=[], check_on_set=True,
+                          doc="The installation whose sensors can be chosen.")
+    sensor = param.Selector(default=None, objects=[], check_on_set=True,
+                            doc="The sensor whose readings are drawn.")
+    window = param.Selector(default="6h", objects=list(WINDOWS), check_on_set=True,
+                            doc="Range of the curve, ending at the latest reading.")
+    lang = param.Selector(default="zh", objects=list(LANGUAGES), check_on_set=True,
+                          doc="Interface language.")
+    as_of = param.Date(default=None, allow_None=True, constant=True,
+                       doc="Time of the latest reading loaded.")
+    loads = param.Integer(default=0, constant=True,
+                          doc="How many times new readings were loaded (views depend on it).")
+    status_changes = param.Integer(default=0, constant=True,
+                                   doc="How many times an installation went on- or offline "
+                                       "(the map depends on it, not on every load).")
+
+    def __init__(self, readings_path, sensors: pd.DataFrame, sites: pd.DataFrame,
+                 province_rate: float = math.nan, **params):
+        """``readings_path``: the readings store (``readings.zarr``) or its data dir."""
+        super().__init__()
+        self.readings_path = readings_path
+        self.sensors = sensors.set_index("sensor_id")
+        self.sites = sites.set_index("site_id")
+        self.province_rate = province_rate
+        self.readings = None
+        self.version = None  # the readings store version loaded
+        self._events = self._online = None
+        site_ids = sorted(self.sites.index)
+        self.param.site.objects = site_ids
+        self.site = site_ids[0]
+        self._sensors_of_site()
+        self.param.watch(lambda event: self._sensors_of_site(), "site")
+        self.refresh()
+        self.param.update(**params)
+
+    def _sensors_of_site(self) -> None:
+        options = sorted(self.sensors.index[self.sensors["site_id"] == self.site])
+        self.param.sensor.objects = options
+        if self.sensor not in options:
+            self.sensor = options[0] if options else None
+
+    def apply_query(self, query: dict) -> list[str]:
+        """``site``, ``sensor``, ``window`` and ``lang`` from a URL query, each only if
+        allowed (the site first: it decides the sensors); returns the keys ignored."""
+        ignored = []
+        for key in ("site", "sensor", "window", "lang"):
+            if key in query:
+                try:
+                    setattr(self, key, str(query[key]))
+                except ValueError:
+                    ignored.append(key)
+        return ignored
+
+    def query(self) -> dict[str, str]:
+        return {"site": self.site, "sensor": self.sensor, "window": self.window,
+                "lang": self.lang}
+
+    def refresh(self) -> bool:
+        """Load the readings again; True (and ``loads`` + 1) if newer ones arrived."""
+        version = _version(self.readings_path)
+        if self.readings is not None and version == self.version:
+            return False
+        readings = open_readings(version)["value"]
+        last = pd.Timestamp(readings["time"].values[-1])
+        self.readings, self.version, self._events = readings, version, None
+        if self.as_of is not None and last == self.as_of:
+            return False  # a new version without new minutes (late readings only)
+        before = self._online
+        self._online = None
+        with param.edit_constant(self):
+            self.as_of = last.to_pydatetime()
+            changed = before is None or not self.online().equals(before)
+            self.param.update(loads=self.loads + 1,
+                              status_changes=self.status_changes + changed)
+        return True
+
+    def online(self) -> pd.Series:
+        """Per installation, online at the latest reading (computed once per load)."""
+        if self._online is None:
+            flags = monitoring.sensors_online(self.readings, self.as_of, MAX_GAP)
+            by_site = monitoring.sites_online(flags, self.sensors["site_id"])
+            self._online = by_site.reindex(self.sites.index, fill_value=False)
+        return self._online
+
+    def alarms(self) -> pd.DataFrame:
+        """Alarms that started in the last ``ALARM_HOURS`` hours, newest first, with their
+        installation, sensor kind and unit."""
+        if self._events is None:
+            events = _recent_alarms(str(self.version), pd.Timestamp(self.as_of), self.sensors)
+            info = self.sensors.loc[events["sensor_id"], ["site_id", "kind", "unit"]]
+            self._events = pd.concat([events.reset_index(drop=True),
+                                      info.reset_index(drop=True)], axis=1).sort_values(
+                ["start", "sensor_id"], ascending=[False, True], ignore_index=True)
+        return self._events
+
+    def kpis(self) -> dict:
+        """Sites online, online rate (and the province's), alarms by level, alarms ongoing."""
+        online = self.online()
+        alarms = self.alarms()
+        return {"online": int(online.sum()), "sites": len(online),
+                "rate": monitoring.online_rate(online), "province_rate": self.province_rate,
+                "high": int((alarms["level"] == "high").sum()),
+                "high_high": int((alarms["level"] == "high_high").sum()),
+                "ongoing": int(alarms["ongoing"].sum())}
+
+    def curve(self, max_points: int = 2000) -> pd.Series:
+        """The chosen sensor's readings over the window, decimated for drawing."""
+        end = pd.Timestamp(self.as_of)
+        start = end - pd.Timedelta(WINDOWS[self.window])
+        values = self.readings.sel(sensor=self.sensor, time=slice(start, end)).load()
+        return monitoring.decimate(values.to_series(), max_points)
+
+    def sensor_label(self) -> str:
+        kind = self.sensors.loc[self.sensor, "kind"]
+        return f"{self.sensor} · {label('sensor_kind', kind, self.lang)}"
+
+    def thresholds(self) -> tuple[float, float, str]:
+        row = self.sensors.loc[self.sensor]
+        return float(row["high"]), float(row["high_high"]), str(row["unit"])
+
+
+def _version(path) -> Path:
+    """The readings store version ``path`` (a data dir or a readings.zarr) points to now."""
+    path = Path(path)
+    return (path if path.name == "readings.zarr" else readings_path(path)).resolve()
+
+
+class _Alarms:
+    """The alarms of the last ``ALARM_HOURS`` of one version of the readings, computed once
+    for every session watching it (a refresh of all sessions costs one computation)."""
+
+    def __init__(self, size: int = 4):
+        self.size, self.lock, self.cache = size, threading.Lock(), OrderedDict()
+
+    def __call__(self, version: str, as_of: pd.Timestamp, sensors: pd.DataFrame):
+        key = (version, as_of, tuple(sensors.index))  # sessions may see different sensors
+        with self.lock:
+            if key in self.cache:
+                return self.cache[key]
+        start = as_of - pd.Timedelta(hours=ALARM_HOURS)
+        recent = open_readings(version)["value"].sel(
+            time=slice(start - pd.Timedelta(hours=1), None))
+        events = monitoring.all_alarm_events(recent, sensors)
+        events = events[events["start"] >= start]
+        with self.lock:
+            self.cache[key] = events
+            while len(self.cache) > self.size:
+                self.cache.popitem(last=False)
+        return events
+
+
+_recent_alarms = _Alarms()
+
+__all__ = ["MonitoringState", "WINDOWS"]

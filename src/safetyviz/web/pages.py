@@ -1,0 +1,80 @@
+"""The dashboards, one registry entry each: a page is a module with a factory
+(``create_<slug>_app(catalog=None)`` returning a Panel object) plus one :class:`Page` here.
+
+The registry is the one list of pages: `safetyviz serve` serves and warms them, the index and
+JupyterLab's proxy link them, and the tests (routes, offline resources, phone layout, county
+scoping) take every registered page — a page cannot be left out of the security tests. Other
+packages add pages through the ``safetyviz.web.pages`` entry-point group, whose values are
+:class:`Page` objects. Nothing here imports Panel: a factory is imported when its page is
+built.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+
+from safetyviz.core.errors import UserError
+
+ENTRY_POINT_GROUP = "safetyviz.web.pages"
+SLUG = re.compile(r"[a-z][a-z0-9_]{0,31}")
+TITLE_PREFIX = "安全生产监管"
+
+
+@dataclass(frozen=True)
+class Page:
+    """A dashboard page."""
+
+    slug: str  # its route: /<slug>
+    zh: str  # its title, in Chinese …
+    en: str  # … and in English
+    factory: str  # "package.module:function", called with the catalog path (or None)
+    # What shows that a county user's page drew their own data (the scoping tests look for
+    # it): "county", their county's name; "sites", the ids of their major hazard sites.
+    proof: str = "county"
+
+    @property
+    def title(self) -> str:
+        return f"{TITLE_PREFIX} · {self.zh}"
+
+    def create(self, catalog: str | None = None):
+        """The page's Panel object (over ``catalog``, else the configured one)."""
+        module, _, name = self.factory.partition(":")
+        return getattr(importlib.import_module(module), name)(catalog)
+
+    def servable(self):
+        """The page, marked servable with its title (an app script's one line)."""
+        return self.create().servable(title=self.title)
+
+
+BUILT_IN = (
+    Page("overview", "总览", "Overview", "safetyviz.web.components.overview:create_overview_app"),
+    Page("county", "县区画像", "County profile",
+         "safetyviz.web.components.county:create_county_app"),
+    Page("enforcement", "执法", "Enforcement",
+         "safetyviz.web.components.enforcement:create_enforcement_app"),
+    Page("riskmap", "安全风险四色图", "Four-colour risk map",
+         "safetyviz.web.components.riskmap:create_riskmap_app"),
+    Page("monitoring", "重大危险源监测预警", "Major hazard monitoring",
+         "safetyviz.web.components.monitoring:create_monitoring_app", proof="sites"),
+)
+
+
+def registered_pages() -> dict[str, Page]:
+    """The built-in pages, then those of installed plugins, by slug."""
+    pages = {page.slug: page for page in BUILT_IN}
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        page = entry.load()
+        where = f"entry point {entry.name!r} of group {ENTRY_POINT_GROUP}"
+        if not isinstance(page, Page):
+            raise UserError(f"{where}: a safetyviz.web.pages.Page expected, not "
+                            f"{type(page).__name__}")
+        if not SLUG.fullmatch(page.slug) or page.slug in pages:
+            raise UserError(f"{where}: slug {page.slug!r} is taken or not a lower-case name")
+        pages[page.slug] = page
+    return pages
+
+
+PAGES: dict[str, Page] = registered_pages()

@@ -1,0 +1,344 @@
+"""Views: pure functions from data (DataArray, GeoDataFrame) to HoloViews elements.
+
+No panel, no state: every input is an argument, so a view is testable on its own and the same
+figure can be rendered in a dashboard, a notebook or a report.
+"""
+
+from __future__ import annotations
+
+import holoviews as hv
+import numpy as np
+import pandas as pd
+import xarray as xr
+from bokeh.models import CustomJSTickFormatter, TileRenderer, WMTSTileSource
+from holoviews.util.transform import lon_lat_to_easting_northing
+from shapely.geometry import MultiPolygon, Polygon
+
+from safetyviz.core.i18n import format_number, text, with_units
+from safetyviz.core.vocab import VOCABULARIES
+from safetyviz.core.vocab import label as vocab_label
+from safetyviz.data.regions import mapped_units
+
+MAP_COLORMAP = "OrRd"
+SERIES_COLOR = "#c0392b"
+TICKS_JS = """
+    const a = Math.abs(tick);
+    if (a >= 1e8) return (tick / 1e8).toFixed(a >= 1e9 ? 0 : 1) + '亿';
+    if (a >= 1e4) return (tick / 1e4).toFixed(a >= 1e5 ? 0 : 1) + '万';
+    return tick.toLocaleString('zh-CN');
+"""
+
+
+def chinese_ticks() -> CustomJSTickFormatter:
+    """Axis and colour-bar ticks in the Chinese style of format_number (万, 亿). A new model
+    each time: a Bokeh model belongs to one document, and every session has its own."""
+    return CustomJSTickFormatter(code=TICKS_JS)
+
+
+
+def base_map(url: str):
+    """A plot hook laying the tiles of ``url`` (an XYZ template, see
+    :func:`safetyviz.core.paths.tile_url`) under a map drawn in Web Mercator metres."""
+    def hook(plot, element) -> None:
+        figure = plot.state
+        if not any(isinstance(r, TileRenderer) for r in figure.renderers):  # hooks run again
+            figure.add_tile(WMTSTileSource(url=url, attribution=""))
+    return hook
+
+
+def county_paths(regions) -> list[dict]:
+    """One HoloViews path dict per county (multi-part, with holes), in the regions' order
+    (pass :func:`mapped_units`: every one must have a boundary)."""
+    paths = []
+    for geometry in regions.geometry:
+        parts = list(geometry.geoms) if isinstance(geometry, MultiPolygon) else [geometry]
+        xs, ys, holes = [], [], []
+        for part in parts:
+            assert isinstance(part, Polygon)
+            x, y = part.exterior.coords.xy
+            if xs:
+                xs.append([np.nan]), ys.append([np.nan])
+            xs.append(np.asarray(x)), ys.append(np.asarray(y))
+            holes.append([np.asarray(ring.coords) for ring in part.interiors])
+        paths.append({"x": np.concatenate(xs), "y": np.concatenate(ys), "holes": holes})
+    return paths
+
+
+def choropleth_columns(regions, values: pd.Series, *, units: str,
+                       selected: str | None = None, names: dict[str, str] | None = None,
+                       lang: str = "zh") -> dict[str, list | np.ndarray]:
+    """What a choropleth shows of each county, in the regions' order: value, hover text,
+    outline width and name. The columns that change with the metric, period, selected county
+    or language, while the shapes stay as they are. Units without a boundary are left out."""
+    regions = mapped_units(regions)
+    adcodes = list(regions["adcode"])
+    value = values.reindex(adcodes).to_numpy(float)
+    names = names or {}
+    return {"value": value,
+            "name": [names.get(a, n) for a, n in zip(adcodes, regions["name_zh"])],
+            "text": [with_units(format_number(v, lang), units, lang) for v in value],
+            "line": np.where(np.asarray(adcodes) == selected, 3.0, 0.8)}
+
+
+def colour_range(values) -> tuple[float, float]:
+    """The colour bar's range for ``values``: their minimum and maximum, widened to a range
+    of one when they are all equal, (0, 1) when there are none."""
+    finite = np.asarray(values, float)
+    finite = finite[np.isfinite(finite)]
+    if not len(finite):
+        return 0.0, 1.0
+    low, high = float(finite.min()), float(finite.max())
+    return (low, high) if high > low else (low, low + 1.0)
+
+
+def choropleth_hover(label: str, lang: str = "zh") -> list[tuple[str, str]]:
+    return [(text("county", lang), "@name"), (label, "@text")]
+
+
+def choropleth(regions, values: pd.Series, *, label: str, units: str, title: str = "",
+               selected: str | None = None, names: dict[str, str] | None = None,
+               tiles: str | None = None, hooks: tuple = (), lang: str = "zh") -> hv.Polygons:
+    """Counties coloured by ``values`` (indexed by adcode); ``selected`` gets a heavy outline;
+    over the base map of ``tiles`` if given (then in Web Mercator metres, not degrees).
+    The polygons' columns are :func:`choropleth_columns`, so a dashboard can recolour a drawn
+    map by replacing those alone; ``hooks`` are run on the drawn plot."""
+    # spatialpandas: HoloViews' vectorised geometry backend, 3,000 counties drawn in 1 s
+    # instead of 20 (imported here: numba makes it slow to import)
+    import spatialpandas
+
+    regions = mapped_units(regions)
+    columns = choropleth_columns(regions, values, units=units, selected=selected, names=names,
+                                 lang=lang)
+    shapes = regions.to_crs(3857).geometry if tiles else regions.geometry
+    data = spatialpandas.GeoDataFrame({
+        "geometry": spatialpandas.GeoSeries(shapes.values),
+        "adcode": list(regions["adcode"]), **columns})
+    value = hv.Dimension("value", label=text("value", lang))  # the title names the metric
+    return hv.Polygons(data, vdims=[value, "adcode", "name", "text", "line"]).opts(
+        color="value", cmap=MAP_COLORMAP, colorbar=True, line_color="#333333",
+        line_width="line", tools=["hover", "tap"], hover_tooltips=choropleth_hover(label, lang),
+        colorbar_opts={"formatter": chinese_ticks()} if lang == "zh" else {}, title=title,
+        xaxis=None, yaxis=None, clim=colour_range(columns["value"]),
+        data_aspect=1, responsive=True, min_height=380, toolbar="above",
+        nonselection_alpha=1.0, selection_line_color="#000000", active_tools=["tap"],
+        hooks=[*([base_map(tiles)] if tiles else []), *hooks], framewise=True)
+
+
+def monthly_series(series: xr.DataArray, *, label: str, units: str, title: str = "",
+                   highlight: tuple | None = None, lang: str = "zh") -> hv.Overlay:
+    """A monthly line of ``series`` (dim ``month``), the months of ``highlight`` shaded."""
+    frame = pd.DataFrame({"month": pd.DatetimeIndex(series["month"].values),
+                          "value": series.values.astype(float)})
+    frame["text"] = [with_units(format_number(v, lang), units, lang) for v in frame["value"]]
+    axis = f"{label}（{units}）" if units and lang == "zh" else (
+        f"{label} ({units})" if units else label)
+    vdim = hv.Dimension("value", label=axis)
+    month = hv.Dimension("month", label=text("month", lang))
+    curve = hv.Curve(frame, month, [vdim, "text"]).opts(color=SERIES_COLOR, line_width=2,
+                                                       framewise=True)
+    points = hv.Scatter(frame, month, [vdim, "text"]).opts(
+        color=SERIES_COLOR, size=5, tools=["hover"], framewise=True,
+        hover_tooltips=[(text("month", lang), "@month{%Y-%m}"), (label, "@text")],
+        hover_formatters={"@month": "datetime"})
+    # Last year's value of each month, drawn at this year's month: the same period a year
+    # earlier overlaid (dashed, grey).
+    last_year = frame.assign(month=frame["month"] + pd.DateOffset(years=1))
+    last_year = last_year[last_year["month"] <= frame["month"].max()]
+    earlier = hv.Curve(last_year, month, [vdim, "text"],
+                       label=text("same_period_last_year", lang)).opts(
+        color="#808b96", line_dash="dashed", line_width=1.5, framewise=True)
+    layers = [earlier, curve, points]
+    if highlight is not None:
+        start, end = (pd.Timestamp(t) for t in highlight)
+        layers.insert(0, hv.VSpan(start, end + pd.Timedelta(days=1)).opts(
+            color="#f5b041", alpha=0.25))
+    # shared_axes off: another plot of the page with the same value dimension (the ranking)
+    # must not impose its range.
+    return hv.Overlay(layers).opts(title=title, responsive=True, min_height=300, framewise=True,
+                                   shared_axes=False,
+                                   show_legend=False, toolbar="above",
+                                   xlabel=text("month", lang), ylim=(0, None),
+                                   yformatter=chinese_ticks() if lang == "zh" else None,
+                                   ylabel=axis)
+
+
+def county_ranking(values: pd.Series, names: dict[str, str], *, label: str, units: str,
+                   title: str = "", selected: str | None = None, top: int = 20,
+                   lang: str = "zh") -> hv.Bars:
+    """Counties ranked by ``values`` (indexed by adcode), largest on top; ``selected`` in a
+    darker colour. Of more than ``top`` counties only the first ``top`` are drawn, and the
+    selected one below them, its rank in the hover."""
+    ranked = values.sort_values(ascending=False, kind="stable")
+    rank = pd.Series(np.arange(1, len(ranked) + 1), index=ranked.index)
+    shown = ranked.iloc[:top]
+    if selected in ranked.index and selected not in shown.index:
+        shown = pd.concat([shown, ranked.loc[[selected]]])
+    ordered = shown.iloc[::-1]
+    frame = pd.DataFrame({
+        "county": [names.get(a, a) for a in ordered.index], "value": ordered.to_numpy(float),
+        "text": [with_units(format_number(v, lang), units, lang) for v in ordered],
+        "rank": [f"{rank[a]} / {len(ranked)}" for a in ordered.index],
+        "colour": ["#7b241c" if a == selected else SERIES_COLOR for a in ordered.index]})
+    return hv.Bars(frame, hv.Dimension("county", label=" "),
+                   [hv.Dimension("value", label=label), "text", "rank", "colour"]).opts(
+        invert_axes=True, color="colour", title=title, responsive=True, min_height=260,
+        shared_axes=False, tools=["hover"], toolbar="above", framewise=True,
+        hover_tooltips=[("", "@county"), (label, "@text"), (text("rank", lang), "@rank")])
+
+
+def sector_breakdown(values: pd.Series, *, label: str, units: str, title: str = "",
+                     lang: str = "zh") -> hv.Bars:
+    """The sectors' shares of a metric (``values`` indexed by sector code), largest on top;
+    sectors with nothing are left out. When no sector has anything, every sector is listed
+    with its value (0, or missing for a metric without sectors): never an empty chart, which
+    HoloViews could not later update with bars."""
+    shown = values[values > 0].sort_values()
+    if shown.empty:
+        shown = values.reindex(list(VOCABULARIES["sector"])).astype(float)
+    values = shown
+    frame = pd.DataFrame({
+        "sector": [vocab_label("sector", code, lang) for code in values.index],
+        "value": values.to_numpy(float),
+        "text": [with_units(format_number(v, lang), units, lang) for v in values]})
+    return hv.Bars(frame, hv.Dimension("sector", label=" "),
+                   [hv.Dimension("value", label=label), "text"]).opts(
+        invert_axes=True, color="#2e86c1", title=title, responsive=True, min_height=260,
+        shared_axes=False, tools=["hover"], hover_tooltips=[("", "@sector"), (label, "@text")],
+        toolbar="above", framewise=True)
+
+
+def action_types(counts: pd.DataFrame, *, title: str = "", lang: str = "zh") -> hv.Bars:
+    """Enforcement actions per type (``counts`` indexed by action type with ``cases`` and
+    ``persons``), most frequent on top; the hover gives persons for detentions."""
+    counts = counts.sort_values("cases")
+    frame = pd.DataFrame({
+        "type": [vocab_label("action_type", code, lang) for code in counts.index],
+        "cases": counts["cases"].to_numpy(float),
+        "persons": counts["persons"].to_numpy(float)})
+    cases = text("cases", lang)
+    return hv.Bars(frame, hv.Dimension("type", label=" "),
+                   [hv.Dimension("cases", label=cases), "persons"]).opts(
+        invert_axes=True, color="#a04000", title=title, responsive=True, min_height=260,
+        shared_axes=False, tools=["hover"],
+        hover_tooltips=[("", "@type"), (cases, "@cases"), (text("persons", lang), "@persons")],
+        toolbar="above", framewise=True)
+
+
+def joint_timeline(operations: pd.DataFrame, names: dict[str, str], *, title: str = "",
+                   lang: str = "zh") -> hv.Scatter:
+    """Joint operations as points in time, one row per county; the hover names the target
+    and the departments."""
+    departments = {code: (zh if lang == "zh" else en)
+                   for code, (zh, en) in VOCABULARIES["department"].items()}
+    frame = pd.DataFrame({
+        "date": pd.to_datetime(operations["date"]),
+        "county": [names.get(a, a) for a in operations["adcode"]],
+        "target": operations["target"].fillna("").astype(str),
+        "departments": ["、".join(departments.get(c, c) for c in codes if c)
+                        for codes in operations["departments"]]})
+    return hv.Scatter(frame, hv.Dimension("date", label=text("date", lang)),
+                      [hv.Dimension("county", label=" "), "target", "departments"]).opts(
+        color="#1f618d", size=9, marker="diamond", title=title, responsive=True,
+        min_height=240, shared_axes=False, tools=["hover"], toolbar="above", framewise=True,
+        hover_tooltips=[(text("date", lang), "@date{%Y-%m-%d}"), ("", "@county"),
+                        (text("target", lang), "@target"),
+                        (text("departments", lang), "@departments")],
+        hover_formatters={"@date": "datetime"})
+
+
+def risk_map(regions, points: pd.DataFrame, sites: pd.DataFrame, colours: dict[str, str], *,
+             title: str = "", selected: str | None = None, tiles: str | None = None,
+             lang: str = "zh") -> hv.Overlay:
+    """Enterprises as points coloured by risk level over the county outlines, major hazard
+    installations as black stars; ``selected`` county outlined heavier; over the base map of
+    ``tiles`` if given (then in Web Mercator metres, not degrees)."""
+    place = lon_lat_to_easting_northing if tiles else (lambda lon, lat: (lon, lat))
+    regions = mapped_units(regions)
+    paths = list(zip(county_paths(regions.to_crs(3857) if tiles else regions), regions["adcode"]))
+    # Two plain paths, not one with the width as a value dimension: HoloViews would split a
+    # mapped width into one line per segment (2,773 arrays for six counties, seconds for
+    # the browser to take in).
+    counties = hv.Overlay([
+        hv.Path([path for path, adcode in paths if (adcode == selected) == chosen]).opts(
+            color="#566573", line_width=width)
+        for chosen, width in ((False, 0.8), (True, 2.5))])
+    order = list(colours)[::-1]  # the highest risk drawn last, on top
+    points = points.iloc[np.argsort([order.index(c) for c in points["risk_level"].astype(str)],
+                                    kind="stable")]
+    lon, lat = place(points["lon"].to_numpy(float), points["lat"].to_numpy(float))
+    frame = pd.DataFrame({
+        "lon": lon, "lat": lat, "name": points["name"].astype(str).to_numpy(),
+        "sector": [vocab_label("sector", c, lang) for c in points["sector"].astype(str)],
+        "level": [vocab_label("risk_level", c, lang) for c in points["risk_level"].astype(str)],
+        "colour": [colours[c] for c in points["risk_level"].astype(str)]})
+    enterprises = hv.Points(frame, ["lon", "lat"], ["name", "sector", "level", "colour"]).opts(
+        color="colour", size=4, alpha=0.8, line_color=None, tools=["hover"],
+        hover_tooltips=[("", "@name"), (text("sector", lang), "@sector"),
+                        (text("risk_level", lang), "@level")])
+    lon, lat = place(sites["lon"].to_numpy(float), sites["lat"].to_numpy(float))
+    installations = hv.Points(
+        pd.DataFrame({"lon": lon, "lat": lat, "site": sites["site_id"].astype(str).to_numpy()}),
+        ["lon", "lat"], ["site"], label=text("major_hazard_sites", lang)).opts(
+        marker="star", size=14, color="#17202a", tools=["hover"],
+        hover_tooltips=[(text("major_hazard_sites", lang), "@site")])
+    return (counties * enterprises * installations).opts(
+        title=title, xaxis=None, yaxis=None, data_aspect=1, responsive=True, min_height=420,
+        toolbar="above", shared_axes=False, show_legend=False,
+        hooks=[base_map(tiles)] if tiles else [])
+
+
+def dual_prevention_bars(progress: pd.DataFrame, names: dict[str, str], *, title: str = "",
+                         lang: str = "zh") -> hv.Bars:
+    """Per county, enterprises above designated size by dual-prevention status: accepted,
+    built (not yet accepted), not built — stacked."""
+    rows = []
+    for adcode, row in progress.iterrows():
+        rest = row["enterprises"] - row["built"] - row["accepted"]
+        for status, n in (("accepted", row["accepted"]), ("built", row["built"]),
+                          ("none", rest)):
+            rows.append({"county": names.get(adcode, adcode), "n": int(n),
+                         "status": vocab_label("dual_prevention", status, lang)})
+    frame = pd.DataFrame(rows)
+    return hv.Bars(frame, [hv.Dimension("county", label=" "), "status"],
+                   hv.Dimension("n", label=text("enterprises", lang))).opts(
+        stacked=True, cmap=["#1e8449", "#82e0aa", "#d5d8dc"], title=title, responsive=True,
+        min_height=300, shared_axes=False, tools=["hover"], toolbar="above",
+        legend_position="top_right", xrotation=30)
+
+
+ONLINE_COLOURS = {True: "#1e8449", False: "#95a5a6"}
+
+
+def site_status_map(regions, sites: pd.DataFrame, *, title: str = "",
+                    lang: str = "zh") -> hv.Overlay:
+    """The major hazard installations over the county outlines, green when online, grey when
+    not (``sites``: site_id, lon, lat, online, status — the status text for the hover)."""
+    outlines = hv.Path(county_paths(mapped_units(regions))).opts(color="#566573",
+                                                                  line_width=0.8)
+    frame = pd.DataFrame({"lon": sites["lon"].to_numpy(float),
+                          "lat": sites["lat"].to_numpy(float),
+                          "site": sites["site_id"].astype(str).to_numpy(),
+                          "status": sites["status"].astype(str).to_numpy(),
+                          "colour": [ONLINE_COLOURS[bool(v)] for v in sites["online"]]})
+    points = hv.Points(frame, ["lon", "lat"], ["site", "status", "colour"]).opts(
+        color="colour", marker="star", size=16, line_color="#17202a", tools=["hover"],
+        hover_tooltips=[(text("major_hazard_sites", lang), "@site"), ("", "@status")])
+    return (outlines * points).opts(title=title, xaxis=None, yaxis=None, data_aspect=1,
+                                    responsive=True, min_height=320, toolbar="above",
+                                    shared_axes=False)
+
+
+def sensor_curve(values: pd.Series, high: float, high_high: float, *, title: str = "",
+                 label: str = "", units: str = "", lang: str = "zh") -> hv.Overlay:
+    """One sensor's readings over time with its two alarm thresholds as dashed lines."""
+    frame = pd.DataFrame({"time": values.index, "value": values.to_numpy(float)})
+    curve = hv.Curve(frame, "time", hv.Dimension("value", label=label, unit=units)).opts(
+        color=SERIES_COLOR, line_width=1.2, tools=["hover"])
+    lines = [hv.HLine(level).opts(color=colour, line_dash="dashed", line_width=1.2)
+             for level, colour in ((high, "#f39c12"), (high_high, "#c0392b"))]
+    top = max(high_high * 1.1, float(np.nanmax(frame["value"])) if len(frame) else 0.0)
+    bottom = min(0.0, float(np.nanmin(frame["value"])) if len(frame) else 0.0)
+    # the thresholds always in view: a reading far below them is the normal case
+    return hv.Overlay([curve, *lines]).opts(title=title, responsive=True, min_height=300,
+                                            shared_axes=False, toolbar="above",
+                                            xlabel=text("time", lang), ylim=(bottom, top))
