@@ -102,6 +102,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def get_page(url: str, timeout: float = 60) -> requests.Response:
+    """``url`` fetched, its text read as UTF-8 (proxies and Bokeh may not say so)."""
+    response = requests.get(url, timeout=timeout)
+    response.encoding = "utf-8"
+    return response
+
+
 def wait_until_answering(url: str, server: subprocess.Popen, seconds: float = 90) -> None:
     """Wait until ``url`` answers; fail with the server's output if it dies or is slow."""
     deadline = time.time() + seconds

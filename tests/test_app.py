@@ -242,7 +242,7 @@ def test_safetyviz_serve_has_an_offline_index_of_its_pages(demo_dir):
     import sys
     import time
 
-    from conftest import PROJECT, free_port
+    from conftest import PROJECT, free_port, get_page
 
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "safetyviz.cli", "serve", "--port",
@@ -261,8 +261,7 @@ def test_safetyviz_serve_has_an_offline_index_of_its_pages(demo_dir):
         assert root.status_code == 200
         assert re.findall(r'<a href="\./([a-z_0-9]+)"', root.text) == list(PAGES)
         assert not re.findall(r"""(?:src|href)=["']https?://""", root.text)
-        county = requests.get(f"http://127.0.0.1:{port}/county", timeout=30)
-        county.encoding = "utf-8"
+        county = get_page(f"http://127.0.0.1:{port}/county")
         assert county.status_code == 200 and "县区画像" in county.text
     finally:
         server.terminate()

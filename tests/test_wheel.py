@@ -11,9 +11,8 @@ import sys
 import zipfile
 
 import pytest
-import requests
 
-from conftest import PROJECT, free_port, wait_until_answering
+from conftest import PROJECT, free_port, get_page, wait_until_answering
 from safetyviz.web.pages import PAGES
 
 
@@ -70,11 +69,8 @@ def test_demo_and_serve_work_from_any_directory(installed, tmp_path):
     try:
         base = f"http://127.0.0.1:{port}"
         wait_until_answering(f"{base}/", server, seconds=120)
-        index = requests.get(f"{base}/", timeout=30)
-        index.encoding = "utf-8"
-        assert all(f'href="./{slug}"' in index.text for slug in PAGES)
-        page = requests.get(f"{base}/overview", timeout=60)
-        page.encoding = "utf-8"
+        assert all(f'href="./{slug}"' in get_page(f"{base}/").text for slug in PAGES)
+        page = get_page(f"{base}/overview")
         assert page.status_code == 200 and "安全生产监管 · 总览" in page.text
     finally:
         server.terminate()
