@@ -27,25 +27,28 @@ import numpy as np
 TABLES = {"inspections", "hazards"}
 NEVER = 10**6
 
-# The cube's aggregates (safetyviz.analysis.cube.aggregate) for inspections and hazards, in SQL.
+# The cube's aggregates (safetyviz.analysis.cube.aggregate) for inspections and hazards, in SQL:
+# the additive variables' from their entries (vocab.CubeVariable), the others by hand.
 MONTH = "(year({0}) * 12 + month({0}) - 1)"
-QUERIES = {
-    "inspections": """
-        select adcode, {m} as month, sector::varchar as sector, count(*) as n
-        from ins group by all""",
+VIEWS = {"inspections": "ins", "hazards": "hz"}
+
+
+def additive_query(var) -> str:
+    """The SQL of an additive cube variable, written from its entry alone."""
+    value = "count(*)" if var.value == "count" else f"sum(coalesce({var.column}, 0))"
+    where = [f"{var.date} is not null", *(
+        f"{column}::varchar in ({', '.join(repr(v) for v in values)})"
+        for column, values in var.where)]
+    sector = ", sector::varchar as sector" if var.by_sector else ""
+    return (f"select adcode, {MONTH.format(var.date)} as month{sector}, {value} as n "
+            f"from {VIEWS[var.table]} where {' and '.join(where)} group by all")
+
+
+SPECIAL_QUERIES = {
     "enterprises_inspected": """
         select adcode, {m} as month, sector::varchar as sector,
                count(distinct enterprise_id) as n
         from ins where enterprise_id is not null group by all""",
-    "hazards_found": """
-        select adcode, {f} as month, sector::varchar as sector, count(*) as n
-        from hz group by all""",
-    "major_hazards_found": """
-        select adcode, {f} as month, sector::varchar as sector, count(*) as n
-        from hz where level = 'major' group by all""",
-    "hazards_rectified": """
-        select adcode, {r} as month, sector::varchar as sector, count(*) as n
-        from hz where rectified_date is not null group by all""",
     "open_spans": """
         select adcode, sector::varchar as sector, {f} as month,
                coalesce({r}, {never}) as rectified_month, count(*) as n
@@ -63,6 +66,13 @@ QUERIES = {
                datediff('day', found_date, rectified_date) as days, count(*) as n
         from hz where rectified_date is not null group by all""",
 }
+
+
+def queries() -> dict[str, str]:
+    from safetyviz.core.vocab import CUBE_VARIABLES
+
+    return {**{var.name: additive_query(var) for var in CUBE_VARIABLES
+               if var.additive and var.table in VIEWS}, **SPECIAL_QUERIES}
 
 
 def _units(size: str) -> int:
@@ -116,7 +126,7 @@ def run_duckdb(folder: Path) -> dict:
     adcodes = list(load_regions(open_catalog(ensure_catalog(folder)), geometry=False)["adcode"])
     sectors = list(SECTORS)
     aggregates = {}
-    for name, sql in QUERIES.items():
+    for name, sql in queries().items():
         frame = con.execute(sql.format(**fields)).df()
         # The cube's arrays take adcode and sector as positions.
         frame["adcode"] = pd.Index(adcodes).get_indexer(frame["adcode"])

@@ -125,3 +125,21 @@ def test_medians_of_days_to_rectify_are_exact():
     jan, feb = 2020 * 12, 2020 * 12 + 1
     got = {(r.adcode, r.month, r.sector): r.median for r in medians.itertuples()}
     assert got == {(0, jan, 0): 4.0, (1, feb, 0): 2.0, (0, feb, 1): 7.0}
+
+
+def test_an_additive_metric_is_one_entry(tiny_dir, monkeypatch):
+    """A new count or sum needs only its entry: the cube build computes it from the records
+    (tests/data/tiny: A1 fine 5,000 in 魏都区 January 2020, A5 fine 20,000 in 禹州市 March)."""
+    from safetyviz.core.vocab import CubeVariable
+
+    toy = CubeVariable("fines_of_fine_decisions", "罚款决定金额", "Fines of fine decisions",
+                       "yuan", "元", table="enforcement_actions", value="sum",
+                       column="fine_yuan", where=(("action_type", ("fine",)),))
+    monkeypatch.setattr(cube, "CUBE_VARIABLES", (*CUBE_VARIABLES, toy))
+    built = cube.build_cube(catalog.open_catalog(tiny_dir / "catalog.yaml"))
+    by_cell = built["fines_of_fine_decisions"].sum("sector").to_series()
+    assert by_cell[by_cell != 0].to_dict() == {
+        ("411002", pd.Timestamp("2020-01-01")): 5000,
+        ("411081", pd.Timestamp("2020-03-01")): 20000}
+    assert built["fines_of_fine_decisions"].sel(adcode="411081").sum("month").to_series()[
+        "coal_mines"] == 20000

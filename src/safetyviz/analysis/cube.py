@@ -35,10 +35,7 @@ import xarray as xr
 from safetyviz.core.errors import UserError
 from safetyviz.core.paths import cube_path
 from safetyviz.core.vocab import (
-    CLOSURE_ACTIONS,
     CUBE_VARIABLES,
-    DETENTION_ACTIONS,
-    PENALTY_ACTIONS,
     SECTORS,
 )
 from safetyviz.data.engine import dask_scheduler
@@ -109,15 +106,34 @@ def _tally(keys: dict[str, np.ndarray], weights: np.ndarray | None = None,
     return pd.DataFrame({n: columns[n] for n in names} | {"n": counts.to_numpy(np.int64)})
 
 
-# Columns each dated table contributes to the cube.
-SOURCE_COLUMNS = {
+# Columns of each dated table that the cube's own code reads (stocks, distinct counts,
+# medians); the additive variables add theirs (source_columns).
+SPECIAL_COLUMNS = {
     "inspections": ["date", "adcode", "sector", "enterprise_id"],
     "hazards": ["adcode", "sector", "found_date", "level", "deadline", "rectified_date",
                 "listed_supervision"],
-    "enforcement_actions": ["date", "adcode", "sector", "action_type", "persons", "fine_yuan"],
-    "joint_operations": ["date", "adcode"],
-    "accidents": ["date", "adcode", "sector", "deaths", "injuries"],
+    "enforcement_actions": ["adcode"],
+    "joint_operations": ["adcode"],
+    "accidents": ["adcode"],
 }
+
+
+def source_columns() -> dict[str, list[str]]:
+    """The columns each dated table contributes to the cube: its own code's and those the
+    additive variables' entries name (date, summed column, filters, sector)."""
+    out = {table: list(columns) for table, columns in SPECIAL_COLUMNS.items()}
+    for var in CUBE_VARIABLES:
+        if not var.additive:
+            continue
+        columns = out.setdefault(var.table, ["adcode"])
+        for column in (var.date, *(["sector"] if var.by_sector else []),
+                       *([var.column] if var.column else []), *(c for c, _ in var.where)):
+            if column not in columns:
+                columns.append(column)
+    return out
+
+
+SOURCE_COLUMNS = source_columns()
 
 
 SLICE = 250_000  # rows aggregated at a time: bounds the memory of the temporaries
@@ -159,24 +175,15 @@ def aggregate_records(table: str, frame: pd.DataFrame, adcodes: list[str],
     table, except ``enterprises_inspected``, which is exact within a part holding whole
     months."""
     a = _positions(frame["adcode"], adcodes, "adcode")
-    cell = {"adcode": a}
-    if table != "joint_operations":
-        s = _positions(frame["sector"], sectors, "sector")
-    out = {}
+    s = _positions(frame["sector"], sectors, "sector") if "sector" in frame.columns else None
+    out = _additive(table, frame, a, s)
     if table == "hazards":
         found, _ = _months(frame["found_date"])
         rectified_month, open_ = _months(frame["rectified_date"])
         rectified_month[open_] = NEVER
         overdue, no_deadline = _months(frame["deadline"] + pd.Timedelta(days=1))
         overdue[no_deadline] = NEVER
-        major = (frame["level"] == "major").to_numpy(bool)
         listed = frame["listed_supervision"].astype("boolean").fillna(False).to_numpy(bool)
-        done = ~open_
-        out["hazards_found"] = _tally({"adcode": a, "month": found, "sector": s})
-        out["major_hazards_found"] = _tally(
-            {"adcode": a[major], "month": found[major], "sector": s[major]})
-        out["hazards_rectified"] = _tally(
-            {"adcode": a[done], "month": rectified_month[done], "sector": s[done]})
         # Stocks: a hazard is open from its found month until the month before its
         # rectification month; counting by (start, stop) keeps this small at any size.
         out["open_spans"] = _tally({"adcode": a, "sector": s, "month": found,
@@ -186,31 +193,32 @@ def aggregate_records(table: str, frame: pd.DataFrame, adcodes: list[str],
         out["listed_spans"] = _tally({"adcode": a[listed], "sector": s[listed],
                                       "month": found[listed],
                                       "rectified_month": rectified_month[listed]})
-        return out
-    month, _ = _months(frame["date"])
-    cell = {"adcode": a, "month": month}
-    if table == "joint_operations":
-        out["joint_operations"] = _tally(cell)
-        return out
-    cell["sector"] = s
-    if table == "inspections":
-        out["inspections"] = _tally(cell)
-        if distinct:
-            out["enterprises_inspected"] = _enterprises_inspected(frame, adcodes, sectors)
-    elif table == "enforcement_actions":
-        kind = frame["action_type"]
-        fines = frame["fine_yuan"].fillna(0).to_numpy()
-        out["fines_yuan"] = _tally(cell, fines)
-        for name, types in (("penalty_cases", PENALTY_ACTIONS), ("closures", CLOSURE_ACTIONS)):
-            chosen = kind.isin(types).to_numpy()
-            out[name] = _tally({k: v[chosen] for k, v in cell.items()})
-        detained = kind.isin(DETENTION_ACTIONS).to_numpy()
-        out["detentions"] = _tally({k: v[detained] for k, v in cell.items()},
-                                   frame["persons"].fillna(0).to_numpy()[detained])
-    elif table == "accidents":
-        out["accidents"] = _tally(cell)
-        for name in ("deaths", "injuries"):
-            out[name] = _tally(cell, frame[name].fillna(0).to_numpy())
+    if table == "inspections" and distinct:
+        out["enterprises_inspected"] = _enterprises_inspected(frame, adcodes, sectors)
+    return out
+
+
+def _additive(table: str, frame: pd.DataFrame, a: np.ndarray,
+              s: np.ndarray | None) -> dict[str, pd.DataFrame]:
+    """The additive variables of ``table`` (:attr:`vocab.CubeVariable.additive`), each as
+    its entry says: the rows whose date is set and whose filter columns hold one of the
+    listed values, counted or summed, by county, month and (if by sector) sector."""
+    out, months = {}, {}
+    for var in CUBE_VARIABLES:
+        if var.table != table or not var.additive:
+            continue
+        if var.date not in months:
+            months[var.date] = _months(frame[var.date])
+        month, missing = months[var.date]
+        keep = ~missing
+        for column, values in var.where:
+            keep &= frame[column].isin(values).to_numpy(bool)
+        cell = {"adcode": a[keep], "month": month[keep]}
+        if var.by_sector:
+            cell["sector"] = s[keep]
+        weights = frame[var.column].fillna(0).to_numpy()[keep] if var.value == "sum" \
+            else None
+        out[var.name] = _tally(cell, weights)
     return out
 
 
@@ -233,7 +241,7 @@ def _empty(table: str) -> pd.DataFrame:
     kinds = {"date32[day]": "datetime64[ns]", "int32": "int64", "int64": "int64",
              "bool": "boolean"}
     return pd.DataFrame({f.name: pd.Series(dtype=kinds.get(str(f.type), object))
-                         for f in SCHEMAS[table] if f.name in SOURCE_COLUMNS[table]})
+                         for f in SCHEMAS[table] if f.name in source_columns()[table]})
 
 
 def _lazy_aggregates(catalog, adcodes: list[str], sectors: list[str],
@@ -242,7 +250,7 @@ def _lazy_aggregates(catalog, adcodes: list[str], sectors: list[str],
     small combine per table; computed together so each file is read once. Tables not in
     ``present`` (when given) count as empty."""
     out = {}
-    for table, columns in SOURCE_COLUMNS.items():
+    for table, columns in source_columns().items():
         parts = table_parts(table, columns, catalog) if present is None or table in present \
             else []
         if not parts:

@@ -133,12 +133,20 @@ def label(vocabulary: str, code: str, lang: str = "zh") -> str:
 
 @dataclass(frozen=True)
 class CubeVariable:
-    """One variable of the cube.
+    """One variable of the cube, and how it is computed from the records.
 
     ``over_time`` says how months combine into a longer period: ``sum`` for flows,
     ``last`` for stocks measured at month end, ``distinct`` for distinct counts and
     ``median`` for medians: both must be recomputed from records for any period longer than a
     month (``safetyviz.analysis.indicators``).
+
+    The source: rows of ``table`` whose ``date`` is set, kept where each ``where`` column
+    holds one of its values, counted (``value="count"``) or summed over ``column``
+    (``value="sum"``, missing values as 0), by county, month of ``date`` and (``by_sector``)
+    sector. Such an additive variable needs nothing but its entry here: the cube build, the
+    DuckDB baseline of benchmarks/cube.py, the data dictionary and the cards derive from it.
+    Other values (``"stock"``, ``"distinct"``, ``"median"``) name variables the cube computes
+    by their own code.
     """
 
     name: str
@@ -148,32 +156,58 @@ class CubeVariable:
     units_zh: str
     over_time: str = "sum"
     by_sector: bool = True
+    table: str = ""
+    date: str = "date"
+    value: str = "count"
+    column: str | None = None
+    where: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    note: str = ""  # how a variable of the cube's own code is computed, for the dictionary
+
+    @property
+    def additive(self) -> bool:
+        """A count or sum of rows, computed from this entry alone."""
+        return self.value in ("count", "sum")
 
 
 CUBE_VARIABLES: tuple[CubeVariable, ...] = (
-    CubeVariable("inspections", "检查家次", "Inspections", "1", "家次"),
+    CubeVariable("inspections", "检查家次", "Inspections", "1", "家次", table="inspections"),
     CubeVariable("enterprises_inspected", "检查企业数", "Enterprises inspected", "1", "家",
-                 over_time="distinct"),
-    CubeVariable("hazards_found", "排查隐患", "Hazards found", "1", "处"),
-    CubeVariable("major_hazards_found", "重大隐患", "Major hazards found", "1", "处"),
-    CubeVariable("hazards_rectified", "整改隐患", "Hazards rectified", "1", "处"),
+                 over_time="distinct", table="inspections", value="distinct",
+                 column="enterprise_id"),
+    CubeVariable("hazards_found", "排查隐患", "Hazards found", "1", "处", table="hazards",
+                 date="found_date"),
+    CubeVariable("major_hazards_found", "重大隐患", "Major hazards found", "1", "处",
+                 table="hazards", date="found_date", where=(("level", ("major",)),)),
+    CubeVariable("hazards_rectified", "整改隐患", "Hazards rectified", "1", "处",
+                 table="hazards", date="rectified_date"),
     CubeVariable("hazards_open_end", "月末未整改隐患", "Hazards open at month end", "1", "处",
-                 over_time="last"),
+                 over_time="last", table="hazards", value="stock",
+                 note="found by month end, not rectified by then"),
     CubeVariable("hazards_overdue_end", "月末逾期未整改隐患", "Hazards overdue at month end",
-                 "1", "处", over_time="last"),
+                 "1", "处", over_time="last", table="hazards", value="stock",
+                 note="open at month end with its deadline before then"),
     CubeVariable("hazards_listed_open_end", "月末挂牌督办未整改隐患",
-                 "Listed-supervision hazards open at month end", "1", "处", over_time="last"),
+                 "Listed-supervision hazards open at month end", "1", "处", over_time="last",
+                 table="hazards", value="stock", note="listed (挂牌督办) and open at month end"),
     CubeVariable("median_days_to_rectify", "隐患整改用时中位数", "Median days to rectify",
-                 "days", "天", over_time="median"),
-    CubeVariable("fines_yuan", "罚款金额", "Fines", "yuan", "元"),
-    CubeVariable("penalty_cases", "行政处罚案件", "Penalty cases", "1", "件"),
-    CubeVariable("closures", "取缔关闭查处", "Closures and seizures", "1", "项"),
-    CubeVariable("detentions", "拘留人次", "Detentions", "persons", "人次"),
+                 "days", "天", over_time="median", table="hazards", value="median",
+                 note="median days from found to rectified, by rectification month"),
+    CubeVariable("fines_yuan", "罚款金额", "Fines", "yuan", "元", table="enforcement_actions",
+                 value="sum", column="fine_yuan"),
+    CubeVariable("penalty_cases", "行政处罚案件", "Penalty cases", "1", "件",
+                 table="enforcement_actions", where=(("action_type", PENALTY_ACTIONS),)),
+    CubeVariable("closures", "取缔关闭查处", "Closures and seizures", "1", "项",
+                 table="enforcement_actions", where=(("action_type", CLOSURE_ACTIONS),)),
+    CubeVariable("detentions", "拘留人次", "Detentions", "persons", "人次",
+                 table="enforcement_actions", value="sum", column="persons",
+                 where=(("action_type", DETENTION_ACTIONS),)),
     CubeVariable("joint_operations", "联合执法行动", "Joint operations", "1", "次",
-                 by_sector=False),
-    CubeVariable("accidents", "事故起数", "Accidents", "1", "起"),
-    CubeVariable("deaths", "死亡人数", "Deaths", "persons", "人"),
-    CubeVariable("injuries", "受伤人数", "Injuries", "persons", "人"),
+                 by_sector=False, table="joint_operations"),
+    CubeVariable("accidents", "事故起数", "Accidents", "1", "起", table="accidents"),
+    CubeVariable("deaths", "死亡人数", "Deaths", "persons", "人", table="accidents",
+                 value="sum", column="deaths"),
+    CubeVariable("injuries", "受伤人数", "Injuries", "persons", "人", table="accidents",
+                 value="sum", column="injuries"),
 )
 
 CUBE_VARIABLE = {v.name: v for v in CUBE_VARIABLES}

@@ -859,11 +859,32 @@ def data_dictionary() -> str:
             out.append(f"| `{name}` (checked, not stored) | | | int | | "
                        f"{'、'.join(TABLE_HEADERS[table][name])} |")
         out.append("")
-    from safetyviz.core.vocab import VOCABULARIES
+    from safetyviz.core.vocab import CUBE_VARIABLES, VOCABULARIES
 
+    out += ["## 数据立方体指标 / Cube variables", "",
+            "By county and month (and sector, unless marked), from the records as each "
+            "variable's entry in `safetyviz.core.vocab.CUBE_VARIABLES` says.", "",
+            "| variable | 中文 | English | unit | computed from |", "|---|---|---|---|---|"]
+    for var in CUBE_VARIABLES:
+        out.append(f"| `{var.name}` | {var.long_name_zh} | {var.long_name_en} | "
+                   f"{var.units_zh} | {cube_source(var)} |")
+    out.append("")
     out += ["## 代码表 / Codes", ""]
     for vocabulary, codes in VOCABULARIES.items():
         out += [f"### {vocabulary}", "", "| code | 中文 | English |", "|---|---|---|"]
         out += [f"| `{code}` | {zh} | {en} |" for code, (zh, en) in codes.items()]
         out.append("")
     return "\n".join(out)
+
+
+def cube_source(var) -> str:
+    """How a cube variable is computed, in words (the data dictionary's)."""
+    what = {"count": "rows", "sum": f"sum of `{var.column}`",
+            "distinct": f"distinct `{var.column}`"}.get(var.value, var.note)
+    text = f"`{var.table}`: {what}"
+    if var.additive:
+        text += f" by `{var.date}`"
+    if var.where:
+        text += "; " + "; ".join(f"`{column}` in {', '.join(values)}"
+                                  for column, values in var.where)
+    return text + ("" if var.by_sector else " (no sector)")
