@@ -215,10 +215,12 @@ class Register:
         """Every name and alias of the register as written (``text``), with its key."""
         return _texts(self.keys)
 
-    def name_keys(self, names: pl.Series) -> pl.Series:
-        """:func:`identity.name_key` of ``names``: a name written as the register writes it
-        takes the register's key (no string work at all), the others are computed."""
-        keys = names.to_frame("text").join(self.texts, on="text", how="left",
+    def name_keys(self, names: pl.Series, known: pl.DataFrame | None = None) -> pl.Series:
+        """:func:`identity.name_key` of ``names``: a name found in ``known`` (``text``,
+        ``key``; default: the register's names as written) takes its key there (no string
+        work at all), the others are computed."""
+        known = self.texts if known is None else known
+        keys = names.to_frame("text").join(known, on="text", how="left",
                                            maintain_order="left").get_column("key")
         missed = (keys.is_null() & names.is_not_null()).arg_true()
         if len(missed):
@@ -249,21 +251,14 @@ class Linker:
         free, so the keys are ready by the time the checked rows are linked."""
         def keys_of_names() -> pl.DataFrame:
             distinct = names.drop_nulls().unique()
-            return pl.DataFrame({"name": distinct, "key": self.register.name_keys(distinct)})
+            return pl.DataFrame({"text": distinct, "key": self.register.name_keys(distinct)})
 
         self._keys_ahead = _BACKGROUND.submit(keys_of_names)
 
     def _name_keys(self, names: pl.Series) -> pl.Series:
         """The keys of ``names``: those :meth:`expect` worked out, the others computed."""
         ahead, self._keys_ahead = self._keys_ahead, None
-        if ahead is None:
-            return self.register.name_keys(names)
-        keys = names.to_frame("name").join(ahead.result(), on="name", how="left",
-                                           maintain_order="left").get_column("key")
-        missed = (keys.is_null() & names.is_not_null()).arg_true()
-        if len(missed):
-            keys = keys.scatter(missed, self.register.name_keys(names.gather(missed)))
-        return keys
+        return self.register.name_keys(names, ahead.result() if ahead is not None else None)
 
     def made(self) -> list[str]:
         """Ids of the firms this linking made or learned a code for."""

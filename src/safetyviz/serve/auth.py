@@ -273,20 +273,24 @@ def logout_page(xsrf_html: str) -> str:
 <button type="submit">退出登录 / Sign out</button></form></body></html>"""
 
 
-class PlainHandlerMixin:
-    """Security headers, no caching, and the ``_xsrf`` cookie marked Secure when the
-    request came over TLS (directly or as the proxy says with ``--use-xheaders``)."""
+class SecureCookieMixin:
+    """Every cookie a handler sets (the login's, ``_xsrf``) is ``Secure`` when the request came
+    over TLS (directly, or as the proxy says with ``--use-xheaders``)."""
+
+    def set_cookie(self, name, value, *args, **kwargs):
+        if self.request.protocol == "https":
+            kwargs["secure"] = True
+        return super().set_cookie(name, value, *args, **kwargs)
+
+
+class PlainHandlerMixin(SecureCookieMixin):
+    """Security headers, no caching, and cookies marked Secure behind TLS."""
 
     def set_default_headers(self):
         for name, value in SECURITY_HEADERS.items():
             self.set_header(name, value)
         self.set_header("Cache-Control", "no-store")
         self.set_header("Content-Security-Policy", content_security_policy(None))
-
-    def set_cookie(self, name, value, *args, **kwargs):
-        if self.request.protocol == "https":
-            kwargs["secure"] = True
-        return super().set_cookie(name, value, *args, **kwargs)
 
 
 def _handlers(auth: Authenticator):

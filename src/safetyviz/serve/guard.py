@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from urllib.parse import quote
 
-from safetyviz.serve.auth import SECURITY_HEADERS, Authenticator
+from safetyviz.serve.auth import SECURITY_HEADERS, Authenticator, SecureCookieMixin
 
 PAGE_HANDLERS = {"DocHandler", "RootHandler"}
 TOO_MANY_PAGES = ("<!DOCTYPE html><html lang='zh-CN'><meta charset='utf-8'><title>429</title>"
@@ -33,7 +33,7 @@ def guard_routes(tornado_app, auth: Authenticator | None, csp: str) -> list[str]
         page = name in PAGE_HANDLERS
         socket = issubclass(handler_class, WebSocketHandler)
 
-        class Guarded(handler_class):
+        class Guarded(SecureCookieMixin, handler_class):
             def set_default_headers(self):
                 super().set_default_headers()
                 for header, value in SECURITY_HEADERS.items():
@@ -41,11 +41,6 @@ def guard_routes(tornado_app, auth: Authenticator | None, csp: str) -> list[str]
                 if page:
                     self.set_header("Cache-Control", "no-store")
                     self.set_header("Content-Security-Policy", csp)
-
-            def set_cookie(self, name, value, *args, **kwargs):
-                if self.request.protocol == "https":
-                    kwargs["secure"] = True
-                return super().set_cookie(name, value, *args, **kwargs)
 
             async def prepare(self):
                 user = auth.user_for_handler(self) if auth is not None else None
