@@ -85,6 +85,31 @@ def test_names_match_whatever_brackets_spaces_and_legal_form_they_are_written_wi
     assert provisional_id("411002", key, C1) == f"P{C1}"
 
 
+def test_a_join_on_key_hashes_is_the_exact_join_whatever_the_hashes_say():
+    from safetyviz.ingest.register import HASH, join_by_hash, with_key_hash
+
+    left = pl.DataFrame({"adcode": ["411002", "411002", None, "411003", "411081"],
+                         "key": ["甲", "乙", "甲", None, "丙"]})
+    right = with_key_hash(pl.DataFrame({"adcode": ["411002", "411002", "411003"],
+                                        "key": ["甲", "乙", "丁"], "n": [1, 2, 3]}),
+                          ["adcode", "key"])
+    exact = left.join(right.drop(HASH), on=["adcode", "key"], how="left",
+                      maintain_order="left")
+    assert exact.get_column("n").to_list() == [1, 2, None, None, None]
+    assert join_by_hash(left, right, ["adcode", "key"]).equals(exact)
+    # a left key sharing a right key's hash (forged here) must not take its row
+    forged = right.with_columns(pl.when(pl.col("key") == "丁").then(
+        with_key_hash(left, ["adcode", "key"]).get_column(HASH)[4]).otherwise(
+        pl.col(HASH)).alias(HASH))
+    assert join_by_hash(left, forged, ["adcode", "key"]).equals(exact)
+    # two right keys sharing a hash, or keys of another type: the exact join
+    assert join_by_hash(left, right.with_columns(pl.lit(7, pl.UInt64).alias(HASH)),
+                        ["adcode", "key"]).equals(exact)
+    with pytest.raises(pl.exceptions.PolarsError):  # as the exact join says
+        join_by_hash(left.with_columns(pl.col("adcode").cast(pl.Categorical)), right,
+                     ["adcode", "key"])
+
+
 # --- ledgers ----------------------------------------------------------------------------------
 def test_a_gbk_hazard_ledger_naming_firms_gets_in(data_dir):
     """20 rows between a note above the header and two below: 13 stored (3 new firms

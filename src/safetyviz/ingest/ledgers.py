@@ -502,19 +502,21 @@ def ingest(path, table: str, data_dir=None, mapping=None, dry_run: bool = False,
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
     today = pd.Timestamp(today or dt.date.today())
     column_mapping = ColumnMapping.for_table(table, mapping)
-    try:
-        content = path.read_bytes()
-    except (FileNotFoundError, IsADirectoryError):
-        raise UserError(f"{path}: no such file") from None
+    if not path.exists():
+        raise UserError(f"{path}: no such file")
     if not dry_run:
         store.upgrade(data_dir)  # a store written by an earlier safetyviz
-    # What the rows are checked against is read while the file is parsed (hashing, Parquet
-    # and Arrow reads leave the interpreter free).
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        digest = pool.submit(lambda: hashlib.sha256(content).hexdigest()[:16])
+    # What the rows are checked against is read while the file is read and parsed (file
+    # reads, hashing, Parquet and Arrow reads leave the interpreter free).
+    with ThreadPoolExecutor(max_workers=3) as pool:
         register_loaded = pool.submit(register_module.Register.load, data_dir)
         counties_loaded = pool.submit(lambda: RegionIndex(load_regions(
             open_catalog(ensure_catalog(data_dir)), geometry=False)))
+        try:
+            content = path.read_bytes()
+        except (FileNotFoundError, IsADirectoryError):
+            raise UserError(f"{path}: no such file") from None
+        digest = pool.submit(lambda: hashlib.sha256(content).hexdigest()[:16])
         sheets = read_ledger(path, column_mapping, content)
         batch = f"{table}-{digest.result()}"
         report = IngestReport(path=path, table=table, batch=batch, dry_run=dry_run)
@@ -625,21 +627,25 @@ def _process_sheet(sheet: Sheet, mapping: ColumnMapping, counties: RegionIndex,
     headers = {"name": columns.get("enterprise_name", ("企业名称",))[0],
                "credit_code": columns.get("credit_code", columns.get(
                    "org_code", ("统一社会信用代码",)))[0]}
-    if table in LINKED and ({"enterprise_name", "credit_code", "org_code"} & set(columns)):
-        ids, link_reasons = linker.link(_link_rows(converted, table), headers)
-        converted = converted.with_columns(enterprise_id=pl.coalesce(
-            *([pl.col("enterprise_id")] if "enterprise_id" in converted.columns else []),
-            pl.lit(ids)))
-        frame = frame.with_columns(_link=link_reasons)
-        reasons.append(pl.col("_link"))
     records = _records(table, converted, frame)
-    if table == "enterprises":
-        ids, link_reasons = register_module.resolve_register_rows(
-            records, linker.register, {**headers, "name": columns["name"][0]})
-        records = records.with_columns(enterprise_id=ids)
+    if table in LINKED and ({"enterprise_name", "credit_code", "org_code"} & set(columns)):
+        # No check looks at the enterprise: the records are checked while they are linked
+        # (pandera's bookkeeping holds the interpreter, Polars' joins leave it free).
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            checked = pool.submit(_validate, records, schema, frame, columns)
+            ids, link_reasons = linker.link(_link_rows(converted, table), headers)
+            found = checked.result()
+        records = records.with_columns(pl.coalesce("enterprise_id", pl.lit(ids)))
         frame = frame.with_columns(_link=link_reasons)
         reasons.append(pl.col("_link"))
-    found = _validate(records, schema, frame, columns)
+    else:
+        if table == "enterprises":
+            ids, link_reasons = register_module.resolve_register_rows(
+                records, linker.register, {**headers, "name": columns["name"][0]})
+            records = records.with_columns(enterprise_id=ids)
+            frame = frame.with_columns(_link=link_reasons)
+            reasons.append(pl.col("_link"))
+        found = _validate(records, schema, frame, columns)
     rejected_at: dict[int, list[str]] = {}
     if reasons:  # lists of reasons only for the rows that have one
         failing = frame.with_row_index("i").filter(
@@ -806,8 +812,9 @@ def _store_parts(table: str, accepted: pl.DataFrame) -> dict[int | None, pa_lib.
         arrow = part.to_arrow()
         return pa_lib.table([arrow.column(f.name).cast(f.type) for f in schema], schema=schema)
 
-    return {year: to_schema(part) for year, part in sorted(groups.items(), key=lambda kv: (
-        kv[0] is not None, kv[0]))}
+    years = sorted(groups, key=lambda year: (year is not None, year))
+    with ThreadPoolExecutor(max_workers=2) as pool:  # Arrow's casts leave the interpreter free
+        return dict(zip(years, pool.map(to_schema, [groups[year] for year in years])))
 
 
 def data_dictionary() -> str:

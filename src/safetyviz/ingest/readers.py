@@ -20,6 +20,7 @@ import itertools
 import re
 import unicodedata
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -330,6 +331,17 @@ def _frame(rows: list[tuple[int, list[str]]], width: int) -> pl.DataFrame:
                                                           for i in range(width)}})
 
 
+def _byte_scans(utf8: bytes) -> tuple[bool, bool]:
+    """(whether any cell can have whitespace to strip, whether a quote or a CR can make rows
+    span lines or end otherwise): a few memchr scans, a multi-byte space searched for only
+    when its lead byte occurs at all."""
+    cr = b"\r" in utf8
+    spaced = cr or any(c in utf8 for c in (b" ", b"\t", b"\x0b", b"\x0c")) or any(
+        lead in utf8 and space in utf8 for lead, space in (
+            (b"\xc2", "\u00a0".encode()), (b"\xe3", "\u3000".encode())))
+    return spaced, cr or b'"' in utf8
+
+
 def _csv_fast(name: str, utf8: bytes, words: HeaderWords) -> Sheet | None:
     """A clean CSV (UTF-8, a header of one row in the first ten, no ragged rows) parsed by
     Polars straight from its bytes; None sends the file down the general path. Polars
@@ -353,25 +365,25 @@ def _csv_fast(name: str, utf8: bytes, words: HeaderWords) -> Sheet | None:
         return None  # a header of several rows: the general path joins them
     header = rows[best]
     names = [str(i) for i in range(len(header))]
-    try:
-        frame = pl.read_csv(utf8, has_header=False, skip_rows=best + 1, new_columns=names,
-                            schema={n: pl.String for n in names}, quote_char='"',
-                            truncate_ragged_lines=False)
-    except (pl.exceptions.PolarsError, ValueError):
-        return None  # not UTF-8, ragged rows, odd quoting: the general path names them
+    # Byte scans decide whether any cell can have whitespace to strip; they run while
+    # Polars parses (which leaves the interpreter free).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        scanned = pool.submit(_byte_scans, utf8)
+        try:
+            frame = pl.read_csv(utf8, has_header=False, skip_rows=best + 1, new_columns=names,
+                                schema={n: pl.String for n in names}, quote_char='"',
+                                truncate_ragged_lines=False)
+        except (pl.exceptions.PolarsError, ValueError):
+            return None  # not UTF-8, ragged rows, odd quoting: the general path names them
+        spaced, quoted_or_cr = scanned.result()
     # Polars keeps blank lines as empty rows, so row numbers follow line numbers unless a
     # quoted cell spans lines (or a lone CR ends one): then count to be sure.
-    if (b'"' in utf8 or b"\r" in utf8) and len(frame) != (
+    if quoted_or_cr and len(frame) != (
             utf8.count(b"\n") + (not utf8.endswith(b"\n")) - best - 1):
         return None
     if frame.width != len(names):
         return None
     cells = [pl.col(n).fill_null("") for n in names]
-    # Cheap byte scans decide whether any cell can have whitespace to strip; a multi-byte
-    # search runs only when its lead byte occurs at all.
-    spaced = any(c in utf8 for c in (b" ", b"\t", b"\r", b"\x0b", b"\x0c")) or any(
-        lead in utf8 and space in utf8 for lead, space in (
-            (b"\xc2", "\u00a0".encode()), (b"\xe3", "\u3000".encode())))
     if spaced:
         cells = [c.str.strip_chars() for c in cells]
     frame = frame.select(pl.int_range(best + 2, best + 2 + len(frame), dtype=pl.Int64)
