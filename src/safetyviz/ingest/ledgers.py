@@ -516,9 +516,10 @@ def ingest(path, table: str, data_dir=None, mapping=None, dry_run: bool = False,
             content = path.read_bytes()
         except (FileNotFoundError, IsADirectoryError):
             raise UserError(f"{path}: no such file") from None
-        digest = pool.submit(lambda: hashlib.sha256(content).hexdigest()[:16])
+        digest = pool.submit(hashlib.sha256, content)
         sheets = read_ledger(path, column_mapping, content)
-        batch = f"{table}-{digest.result()}"
+        batch = f"{table}-{digest.result().hexdigest()[:16]}"
+        del content  # the sheets hold what is needed: the file's bytes are freed
         report = IngestReport(path=path, table=table, batch=batch, dry_run=dry_run)
         manifest = store.read_manifest(store.current_version(data_dir, table))
         if batch in manifest["batches"] and not force:
