@@ -85,6 +85,21 @@ def test_names_match_whatever_brackets_spaces_and_legal_form_they_are_written_wi
     assert provisional_id("411002", key, C1) == f"P{C1}"
 
 
+def test_name_keys_of_many_names_are_those_of_the_rule_whatever_the_characters():
+    """The series path skips NFKC and lower-casing for names they cannot change: the keys
+    must be the rule's all the same (full-width, capitals, compatibility forms, accents)."""
+    from safetyviz.core.identity import name_key, name_keys
+
+    written = ["（演示）许昌恒达有限公司", "(演示)许昌恒达有限责任公司", "许昌ABC商贸有限公司",
+               "许昌ＡＢＣ商贸（集团）有限公司", "许昌abc商贸(集团)有限公司", "丽\uf9f1饭店",
+               "Café e\u0301 ﬁ Ⅱ ㈱", "许昌·恒达　有限公司", "", None] * 2_000
+    names = pl.Series(written, dtype=pl.String)
+    expected = names.to_frame("t").select(name_key(pl.col("t"))).to_series()
+    assert name_keys(names).eq_missing(expected).all()
+    assert name_keys(names)[:4].to_list() == [enterprise_key(n) for n in written[:4]]
+    assert name_keys(names)[0] == name_keys(names)[1]
+
+
 def test_a_join_on_key_hashes_is_the_exact_join_whatever_the_hashes_say():
     from safetyviz.ingest.register import HASH, join_by_hash, with_key_hash
 

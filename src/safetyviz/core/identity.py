@@ -86,20 +86,40 @@ def name_key(text: pl.Expr) -> pl.Expr:
     """The key a firm's name is matched on: NFKC, lower case, all brackets as ( ), no spaces
     or punctuation, one written form per legal form, (集团) as 集团. '（演示）许昌 恒达有限责任公司'
     and '(演示)许昌恒达有限公司' have the same key."""
-    key = text.str.normalize("NFKC").str.to_lowercase().str.replace_many(_FROM, _TO)
-    return key.str.replace_all("(集团)", "集团", literal=True)
+    return _shaped(_folded(text))
+
+
+def _folded(text: pl.Expr) -> pl.Expr:
+    return text.str.normalize("NFKC").str.to_lowercase()
+
+
+def _shaped(text: pl.Expr) -> pl.Expr:
+    return text.str.replace_many(_FROM, _TO).str.replace_all("(集团)", "集团", literal=True)
+
+
+# A character _folded may change: anything but printable ASCII other than capitals, and CJK
+# unified ideographs (no compatibility forms, no case). Most names have none.
+_FOLDABLE = r"[^\x20-\x40\x5b-\x7e\u4e00-\u9fff]"
 
 
 def name_keys(names: pl.Series) -> pl.Series:
-    """:func:`name_key` of each of ``names``, the series cut in two halves computed side by
-    side (Polars runs one string expression on one core)."""
-    half = (len(names) + 1) // 2
+    """:func:`name_key` of each of ``names``. NFKC and lower-casing, the costly steps, run only
+    on the names they can change; each step on a long series is cut in two halves computed
+    side by side (Polars runs one string expression on one core)."""
+    foldable = names.str.contains(_FOLDABLE).fill_null(False).arg_true()
+    if len(foldable):
+        names = names.scatter(foldable, _in_halves(names.gather(foldable), _folded))
+    return _in_halves(names, _shaped)
+
+
+def _in_halves(texts: pl.Series, rule) -> pl.Series:
+    half = (len(texts) + 1) // 2
     if half < 10_000:
-        return names.to_frame("text").select(name_key(pl.col("text"))).to_series()
-    halves = pl.DataFrame({"a": names[:half], "b": names[half:].extend_constant(
-        None, half - (len(names) - half))})
-    keys = halves.select(name_key(pl.col("a")), name_key(pl.col("b")))
-    return pl.concat([keys.get_column("a"), keys.get_column("b")[:len(names) - half]])
+        return texts.to_frame("text").select(rule(pl.col("text"))).to_series()
+    halves = pl.DataFrame({"a": texts[:half], "b": texts[half:].extend_constant(
+        None, half - (len(texts) - half))})
+    out = halves.select(rule(pl.col("a")), rule(pl.col("b")))
+    return pl.concat([out.get_column("a"), out.get_column("b")[:len(texts) - half]])
 
 
 def enterprise_key(name: str) -> str:

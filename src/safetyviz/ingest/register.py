@@ -90,8 +90,9 @@ def _keys_of(frame: pl.DataFrame) -> pl.DataFrame:
                            ).explode("text")
     both = pl.concat([names, aliases]).filter(pl.col("text").is_not_null()
                                               & (pl.col("text") != ""))
-    return both.select("adcode", "text", name_key(pl.col("text")).alias("key"),
-                       "enterprise_id").unique(maintain_order=True)
+    return both.select("adcode", "text", "enterprise_id").with_columns(
+        key=name_keys(both.get_column("text"))).select(
+        "adcode", "text", "key", "enterprise_id").unique(maintain_order=True)
 
 
 # The name keys of a register version, beside its files (not *.parquet: no reader of the
