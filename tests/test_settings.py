@@ -38,6 +38,27 @@ def test_configured_over_environment_over_defaults(monkeypatch, tmp_path):
         settings.configure(colour="red")
 
 
+def test_serve_takes_flags_over_its_config_file_over_the_environment(monkeypatch, tmp_path):
+    from safetyviz.cli import _serve_settings, build_parser
+
+    def served(*flags):
+        data_dir, tiles, values = _serve_settings(build_parser().parse_args(["serve", *flags]))
+        return data_dir, tiles, values.get("port")
+
+    monkeypatch.chdir(tmp_path)
+    assert served() == (default_data_dir().absolute(), None, None)  # the defaults
+    monkeypatch.setenv("SAFETYVIZ_DATA_DIR", str(tmp_path / "env"))
+    monkeypatch.setenv("SAFETYVIZ_TILES", URL)
+    assert served() == (tmp_path / "env", "http://tiles.example/{Z}/{X}/{Y}.png", None)
+    config = tmp_path / "conf" / "serve.yaml"
+    config.parent.mkdir()
+    config.write_text("data_dir: ../file\ntiles: ''\nport: 5100\n")  # relative to the file
+    assert served("--config", str(config)) == (tmp_path / "file", None, 5100)
+    assert served("--config", str(config), "--data-dir", "flag", "--port", "5200",
+                  "--tiles", URL) == (tmp_path / "flag",
+                                      "http://tiles.example/{Z}/{X}/{Y}.png", 5200)
+
+
 def test_the_cookie_secret_is_never_shown(monkeypatch):
     monkeypatch.setenv("SAFETYVIZ_COOKIE_SECRET", "s3cr3t-" * 8)
     assert settings.current().cookie_secret == "s3cr3t-" * 8

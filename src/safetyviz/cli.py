@@ -12,6 +12,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from safetyviz.core import settings
 from safetyviz.core.errors import UserError
@@ -208,33 +209,48 @@ def cmd_enterprises_register(args) -> None:
     cmd_ingest(args)
 
 
-def _serve_config(args):
+# Settings of the whole process a serve configuration file may also give (flags win over it,
+# it wins over the environment).
+FILE_SETTINGS = {"data_dir", "tiles"}
+
+
+def _serve_config(args) -> dict[str, Any]:
     """The serving configuration: the YAML file of ``--config`` (keys as the flags), then
     the flags given on the command line."""
     from safetyviz.core.files import read_yaml
     from safetyviz.serve.server import CONFIG_KEYS
 
-    values = {}
+    values: dict[str, Any] = {}
+    known = CONFIG_KEYS | FILE_SETTINGS
     if args.config:
         spec = read_yaml(Path(args.config), "serve configuration") or {}
         if not isinstance(spec, dict):
             raise UserError(f"{args.config}: a mapping of settings expected")
-        unknown = set(spec) - CONFIG_KEYS
+        unknown = set(spec) - known
         if unknown:
             raise UserError(f"{args.config}: unknown setting(s) {', '.join(sorted(unknown))} "
-                            f"(known: {', '.join(sorted(CONFIG_KEYS))})")
+                            f"(known: {', '.join(sorted(known))})")
         values.update(spec)
         if isinstance(values.get("allow_websocket_origin"), str):
             values["allow_websocket_origin"] = [values["allow_websocket_origin"]]
         base = Path(args.config).parent  # relative paths in the file are relative to it
-        for key in ("auth", "audit_log", "cookie_secret_file"):
+        for key in ("auth", "audit_log", "cookie_secret_file", "data_dir"):
             if values.get(key):
-                values[key] = base / values[key]
-    for key in CONFIG_KEYS:
+                values[key] = Path(os.path.abspath(base / str(values[key])))
+    for key in known:
         flag = getattr(args, key, None)
         if flag not in (None, False, []):
-            values[key] = flag
+            values[key] = Path(os.path.abspath(flag)) if key == "data_dir" else flag
     return values
+
+
+def _serve_settings(args) -> tuple[Path, str | None, dict[str, Any]]:
+    """(data dir, tile URL, the server's settings) of ``safetyviz serve``: each from its
+    flag, else the ``--config`` file, else the environment, else the default. A malformed
+    tile URL stops here, before the server starts."""
+    values = _serve_config(args)
+    data_dir = values.pop("data_dir", None) or _data_dir(args)
+    return data_dir, tile_url(values.pop("tiles", None)), values
 
 
 def _cookie_secret(values: dict) -> str | None:
@@ -258,15 +274,13 @@ def cmd_serve(args) -> None:
     from safetyviz.web.components.index import index_html  # (no Panel import: plain HTML)
     from safetyviz.web.pages import PAGES
 
-    data_dir = _data_dir(args)
-    tiles = tile_url(args.tiles)  # a malformed URL stops here, before the server starts
-    values = _serve_config(args)
+    data_dir, tiles, values = _serve_settings(args)
     secret = _cookie_secret(values)
+    given: dict[str, Any] = {k: (Path(v) if k in ("auth", "audit_log", "sessions_file") else v)
+                             for k, v in values.items()}
     try:
         config = ServeConfig(pages=dict(PAGES), index=Path("index.html"), cookie_secret=secret,
-                             **{
-            k: (Path(v) if k in ("auth", "audit_log", "sessions_file") else v)
-            for k, v in values.items()})
+                             **given)
     except TypeError as exc:
         raise UserError(f"serve configuration: {exc}") from None
     if config.auth is not None and config.audit_log is None:

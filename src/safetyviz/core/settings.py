@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 ENVIRONMENT = {"data_dir": "SAFETYVIZ_DATA_DIR", "catalog": "SAFETYVIZ_CATALOG",
                "tiles": "SAFETYVIZ_TILES", "dask_scheduler": "SAFETYVIZ_DASK_SCHEDULER",
@@ -29,12 +30,11 @@ _configured: dict = {}
 
 
 def from_environment() -> Settings:
-    values = {}
+    values: dict[str, Any] = {}
     for name, variable in ENVIRONMENT.items():
-        value = os.environ.get(variable) or None
-        if value is not None and name in ("data_dir", "catalog"):
-            value = Path(value)
-        values[name] = value
+        text = os.environ.get(variable) or None
+        values[name] = Path(text) if text is not None and name in ("data_dir", "catalog") \
+            else text
     return Settings(**values)
 
 
