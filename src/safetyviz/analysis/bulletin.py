@@ -20,6 +20,7 @@ import math
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import xarray as xr
@@ -89,7 +90,7 @@ class Data:
     """Everything a bulletin is computed from, loaded once."""
 
     cube: xr.Dataset
-    regions: object  # GeoDataFrame
+    regions: pd.DataFrame  # a GeoDataFrame (a DataFrame subclass)
     inspections: pd.DataFrame
     sites: pd.DataFrame
     enterprises: pd.DataFrame
@@ -243,7 +244,7 @@ def _check_keys(path: Path, templates, reference, where: list[str]) -> None:
 
 def _fill(templates: dict, key: str, fields: dict) -> str:
     """The sentence ``key`` (dotted) with its fields filled in."""
-    sentence = templates
+    sentence: Any = templates  # a mapping until the last part: the sentence (text)
     for part in key.split("."):
         sentence = sentence[part]
     try:

@@ -151,6 +151,7 @@ def aggregate(table: str, frame: pd.DataFrame, adcodes: list[str],
         part = aggregate_records(table, frame.iloc[i:i + SLICE], adcodes, sectors,
                                  distinct=False)
         out = part if out is None else _combine([out, part])
+    assert out is not None  # len(frame) > SLICE: one slice at least
     if table == "inspections":
         out["enterprises_inspected"] = _enterprises_inspected(frame, adcodes, sectors)
     return out
@@ -178,6 +179,7 @@ def aggregate_records(table: str, frame: pd.DataFrame, adcodes: list[str],
     s = _positions(frame["sector"], sectors, "sector") if "sector" in frame.columns else None
     out = _additive(table, frame, a, s)
     if table == "hazards":
+        assert s is not None  # hazards always have a sector (SPECIAL_COLUMNS)
         found, _ = _months(frame["found_date"])
         rectified_month, open_ = _months(frame["rectified_date"])
         rectified_month[open_] = NEVER
@@ -215,6 +217,7 @@ def _additive(table: str, frame: pd.DataFrame, a: np.ndarray,
             keep &= frame[column].isin(values).to_numpy(bool)
         cell = {"adcode": a[keep], "month": month[keep]}
         if var.by_sector:
+            assert s is not None  # by-sector variables read the sector (source_columns)
             cell["sector"] = s[keep]
         weights = frame[var.column].fillna(0).to_numpy()[keep] if var.value == "sum" \
             else None

@@ -135,7 +135,7 @@ def _reduce(cube: xr.Dataset, name: str, start, end, adcode, sector, by) -> xr.D
     for dim in keep:
         if dim not in SPACE or dim not in var.dims:
             raise ValueError(f"{name} cannot be kept by {dim!r}; its dims: "
-                             f"{', '.join(d for d in var.dims if d != 'month')}")
+                             f"{', '.join(str(d) for d in var.dims if d != 'month')}")
     selection = {}
     for dim, codes in (("adcode", _as_codes(adcode)), ("sector", _as_codes(sector))):
         if codes is None:

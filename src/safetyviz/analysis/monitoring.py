@@ -132,8 +132,8 @@ def hourly(readings: xr.DataArray, freq: str = "1h") -> xr.Dataset:
     if len(times) > 1 and (steps == steps[0]).all() and times[0] == times[0].floor(width):
         per_bin = width / pd.Timedelta(steps[0])
         if per_bin == int(per_bin) and len(times) % int(per_bin) == 0:
-            bins = readings.coarsen(time=int(per_bin))
-            result = xr.Dataset({"min": bins.min(), "mean": bins.mean(), "max": bins.max(),
+            blocks = readings.coarsen(time=int(per_bin))
+            result = xr.Dataset({"min": blocks.min(), "mean": blocks.mean(), "max": blocks.max(),
                                  "count": readings.notnull().coarsen(time=int(per_bin)).sum()})
             return result.assign_coords(time=times[::int(per_bin)])
     bins = readings.resample(time=freq)

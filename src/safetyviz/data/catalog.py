@@ -69,8 +69,9 @@ def write_catalog(path: Path, root: str) -> Path:
 def catalog_path(data_dir: Path | None = None) -> Path:
     """``SAFETYVIZ_CATALOG`` if set; the project catalog for the project's data dir; else
     ``<data-dir>/catalog.yaml``."""
-    if settings.current().catalog is not None:
-        return settings.current().catalog
+    catalog = settings.current().catalog
+    if catalog is not None:
+        return catalog
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
     root = project_root()
     if root is not None and data_dir.resolve() == (root / "data").resolve():
@@ -146,8 +147,8 @@ def check_catalog(path: Path) -> None:
         kwargs = dict(entry.get("kwargs") or {})
         args = kwargs.pop("args", [])
         if (not isinstance(args, list) or len(args) != 1 or not isinstance(args[0], str)
-                or not DATA_REFERENCE.fullmatch(args[0])
-                or DATA_REFERENCE.fullmatch(args[0])[0][6:-2] not in data):
+                or not (reference := DATA_REFERENCE.fullmatch(args[0]))
+                or reference[0][6:-2] not in data):
             raise UserError(f"{where}, field args: {args!r} must name one data item "
                             "of this catalog")
         unknown = set(kwargs) - ALLOWED_READ_OPTIONS

@@ -85,7 +85,7 @@ def _client(address: str, wait: bool = False):
             _CLIENT = None
         try:
             _CLIENT = Client(address, timeout=f"{CONNECT_SECONDS}s", set_as_default=False)
-        except (*_lost(), ValueError) as exc:
+        except _lost() + (ValueError,) as exc:  # mypy cannot type (*tuple, X) here
             _down_until = time.monotonic() + RETRY_AFTER_SECONDS
             raise ClusterUnavailable(f"the Dask scheduler at {address} does not answer "
                                      f"({type(exc).__name__})") from None
@@ -129,7 +129,7 @@ def cluster_answers() -> bool:
     try:
         client = _client(address, wait=True)
         return bool(client.scheduler_info(n_workers=-1).get("workers"))
-    except (ClusterUnavailable, *_lost()):
+    except (ClusterUnavailable,) + _lost():
         return False
 
 

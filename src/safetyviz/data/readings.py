@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -108,7 +109,7 @@ def append_readings(data_dir: Path, feed: xr.DataArray, interval=DEFAULT_INTERVA
     link = readings_path(data_dir)
     link.parent.mkdir(parents=True, exist_ok=True)
     feed = feed.transpose("sensor", "time").astype(np.float32).sortby("time")
-    outcome = {}
+    outcome: dict[str, Any] = {}
 
     def build(new: Path, old: Path | None) -> None:
         if old is None or replace:

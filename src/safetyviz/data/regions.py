@@ -276,7 +276,7 @@ def read_units(path: Path, counties: pd.DataFrame) -> list[dict]:
     taken = {normalise_name(t): str(a) for a, n, al in zip(
         counties["adcode"], counties["name_zh"], counties.get("aliases", [""] * len(counties)))
         for t in [n, short_name(str(n)), *str(al or "").split("|")] if t}
-    units = []
+    units: list[dict] = []
     for i, item in enumerate(spec.get("units") or [], start=1):
         where = f"{path}: unit {i}"
         if not isinstance(item, dict):

@@ -29,6 +29,7 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -319,7 +320,8 @@ class Transaction:
         _fsync_tree(new)
         return new
 
-    def build_side_by_side(self, builds: dict[Path, object]) -> dict[Path, Path]:
+    def build_side_by_side(self, builds: Mapping[Path, Callable[[Path, Path | None], None]]
+                           ) -> dict[Path, Path]:
         """:meth:`build` of independent links at the same time (Parquet writing leaves the
         interpreter free: one table's files are written while another's rows are made)."""
         with ThreadPoolExecutor(max_workers=len(builds) or 1) as pool:
@@ -403,8 +405,8 @@ def cleanup(link: Path, retain_seconds: float = 0) -> None:
     pending = _pending(_data_dir_of(link))
     recent = f"{time.time_ns() - int(retain_seconds * 1e9):020d}"
     for version in sorted(versions.iterdir()):
-        older = current is not None and version.name < current.name
-        kept = older and (version == _previous(versions, current) or version.name > recent)
+        kept = (current is not None and version.name < current.name
+                and (version == _previous(versions, current) or version.name > recent))
         if version != current and not kept and version.resolve() not in pending:
             shutil.rmtree(version, ignore_errors=True)
 

@@ -54,7 +54,7 @@ REQUIRED = {
     "accidents": ["date", "adcode", "sector", "deaths"],
     "enterprises": ["name", "adcode"],  # and sector, for a firm new to the register
 }
-DEFAULTS = {
+DEFAULTS: dict[str, dict[str, object]] = {
     "inspections": {"department": "emergency_management", "campaign": "routine"},
     "hazards": {"listed_supervision": False},
     "enforcement_actions": {"persons": 0, "fine_yuan": 0},
@@ -165,7 +165,7 @@ def parse_number(text: str, unit: str | None) -> float | None:
         return None
     value = float(m[1])
     suffix = {"万": "万元"}.get(m[2], m[2])
-    factor = UNITS.get(suffix) if suffix in UNITS else UNITS.get(unit or "元", 1)
+    factor = UNITS[suffix] if suffix in UNITS else UNITS.get(unit or "元", 1)
     return value * factor
 
 
@@ -442,7 +442,7 @@ def _check_totals(sheet: Sheet, records: pl.DataFrame, columns: dict,
             stated = parse_number(text, unit) if text else None
             if stated is None:
                 continue
-            detail = records.get_column(name).sum() or 0.0
+            detail = float(records.get_column(name).sum() or 0.0)
             if not np.isclose(stated, detail):
                 mismatches.append(f"{header}: 合计 {stated:g} ≠ 明细之和 {detail:g}")
         if mismatches:
@@ -574,12 +574,12 @@ def ingest(path, table: str, data_dir=None, mapping=None, dry_run: bool = False,
         report.quarantine = data_dir / "quarantine" / f"{batch}.csv"
     if dry_run:
         return report
-    stale = data_dir / "quarantine" / f"{batch}.csv"
+    quarantine = data_dir / "quarantine" / f"{batch}.csv"
     if kept:
         kept.sort(key=lambda item: (report.sheets.index(item["sheet"]), item["row"]))
-        write_quarantine(report.quarantine, kept, headers)
-    elif stale.exists():  # left by an earlier ingest of this batch (--force)
-        stale.unlink()
+        write_quarantine(quarantine, kept, headers)
+    elif quarantine.exists():  # left by an earlier ingest of this batch (--force)
+        quarantine.unlink()
     before = store.current_version(data_dir, table)
     if table == "enterprises":
         _commit_register(data_dir, batch, accepted, provided, path, report, linker.register)
@@ -658,9 +658,9 @@ def _process_sheet(sheet: Sheet, mapping: ColumnMapping, counties: RegionIndex,
         rejected_at.setdefault(index, []).extend(more)
     rows = frame.get_column("row")
     rejected = [_rejection(sheet, rows[i], r) for i, r in sorted(rejected_at.items())]
-    for row, reason, detail in _check_totals(sheet, converted, columns, report):
-        rejected.append({"sheet": sheet.name, "row": row, "primary": reason,
-                         "reason": f"{reason}: {detail}",
+    for row, primary, detail in _check_totals(sheet, converted, columns, report):
+        rejected.append({"sheet": sheet.name, "row": row, "primary": primary,
+                         "reason": f"{primary}: {detail}",
                          "cells": sheet.row(row, sheet.totals)})
     keep = ~pl.int_range(len(records), eager=True).is_in(list(rejected_at))
     provided = set(columns) | ({"credit_code"} if "org_code" in columns else set())

@@ -171,7 +171,7 @@ class ColumnMapping:
     def for_table(cls, table: str, mapping_file: Path | None = None) -> ColumnMapping:
         if table not in TABLE_HEADERS:
             raise UserError(f"unknown table {table!r}; ingestible: {', '.join(TABLE_HEADERS)}")
-        headers = {}
+        headers: dict[str, str] = {}
         fields = {**COMMON_HEADERS, **TABLE_HEADERS[table]}
         if table == "enterprises":
             fields.pop("enterprise_name")

@@ -20,6 +20,7 @@ import itertools
 import re
 import unicodedata
 import zipfile
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,7 +144,7 @@ def decode_text(data: bytes, path: Path) -> tuple[str, str]:
 
 
 # --- grids: a sheet as rows of cells, merged ranges filled ----------------------------------
-def _csv_grid(path: Path, text: str):
+def _csv_grid(path: Path, text: str) -> list[tuple[str, Iterable[list[str]], set]]:
     """The CSV as (name, rows, merged): rows is lazy, so a file without a header is refused
     after ten rows, not after parsing all of it."""
     csv.field_size_limit(MAX_FIELD_CHARS)
@@ -280,7 +281,7 @@ def combine_header(rows: list[list[str]]) -> list[str]:
                 filled[k][c] = filled[k][c - 1]
     names = []
     for c in range(width):
-        parts = []
+        parts: list[str] = []
         for row in filled:
             if row[c] and (not parts or parts[-1] != row[c]):
                 parts.append(row[c])
@@ -308,7 +309,9 @@ def _find_table(name: str, grid, merged: set, words: HeaderWords) -> Sheet | Non
     width = len(header)
     notes = [(r + 1, (row + [""] * width)[:width]) for r, row in enumerate(head[:levels[0]])
              if is_note_row(row)]
-    kept, totals, stray = [], [], {}
+    kept: list[tuple[int, list[str]]] = []
+    totals: list[tuple[int, list[str]]] = []
+    stray: dict[int, list[str]] = {}
     for r, row in enumerate(itertools.chain(head[start:], rows), start=start):
         cells = (row + [""] * width)[:width]
         extra = [c for c in row[width:] if c]
@@ -325,7 +328,7 @@ def _find_table(name: str, grid, merged: set, words: HeaderWords) -> Sheet | Non
 
 
 def _frame(rows: list[tuple[int, list[str]]], width: int) -> pl.DataFrame:
-    data = {"row": [r for r, _ in rows]}
+    data: dict[str, list[int] | list[str]] = {"row": [r for r, _ in rows]}
     data.update({str(i): [cells[i] for _, cells in rows] for i in range(width)})
     return pl.DataFrame(data, schema={"row": pl.Int64, **{str(i): pl.String
                                                           for i in range(width)}})
@@ -388,16 +391,16 @@ def _csv_fast(name: str, utf8: bytes, words: HeaderWords) -> Sheet | None:
         cells = [c.str.strip_chars() for c in cells]
     frame = frame.select(pl.int_range(best + 2, best + 2 + len(frame), dtype=pl.Int64)
                          .alias("row"), *[c.alias(n) for c, n in zip(cells, names)])
-    blank = pl.all_horizontal([pl.col(n) == "" for n in names])
+    is_blank = pl.all_horizontal([pl.col(n) == "" for n in names])
     first = [pl.col(n) for n in names[:3]]
     if spaced:  # "合 计"
         first = [c.str.replace_all(r"\s", "") for c in first]
-    total = pl.any_horizontal([c.is_in(TOTAL_WORDS) for c in first])
+    is_total = pl.any_horizontal([c.is_in(TOTAL_WORDS) for c in first])
     first_filled = pl.coalesce([pl.when(pl.col(n) != "").then(pl.col(n)) for n in names[:3]])
     # A note starts with a Chinese word: only rows whose first cell does are looked at
     # (data rows mostly start with a number, a date or an id).
     maybe_note = first_filled.str.contains(r"^\s*[^\x00-\x7f]").fill_null(False)
-    kind = frame.select(blank.alias("blank"), total.alias("total"),
+    kind = frame.select(is_blank.alias("blank"), is_total.alias("total"),
                         maybe_note.alias("note"), first_filled.alias("first"))
     width = len(header)
     above = _frame([(r + 1, (row + [""] * width)[:width]) for r, row in enumerate(rows[:best])
@@ -433,6 +436,7 @@ def read_ledger(path: Path, words: HeaderWords, data: bytes | None = None) -> li
     if not data or data.isspace():
         raise UserError(f"{path}: the file is empty")
     fast = None
+    grids: Sequence[tuple[str, Iterable[list[str]], set]] | None
     if data.startswith(XLSX_MAGIC):
         grids = _xlsx_grids(path)
     elif data.startswith(XLS_MAGIC):
@@ -446,6 +450,7 @@ def read_ledger(path: Path, words: HeaderWords, data: bytes | None = None) -> li
                 fast = _csv_fast(path.stem, text.encode("utf-8"), words)
         grids = None if fast is not None else _csv_grid(path, text)
     if grids is None:
+        assert fast is not None  # no grids only when the fast path read the file
         sheets = [fast]
     else:
         sheets = [s for s in (_find_table(n, g, m, words) for n, g, m in grids) if s]

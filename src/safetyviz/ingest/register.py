@@ -48,10 +48,16 @@ def read_register(version: Path | None) -> pl.DataFrame:
     """The register of a store version (every column; codes as text), empty if none."""
     files = sorted(version.rglob("*.parquet")) if version is not None else []
     if not files:
-        return pl.from_arrow(SCHEMA.empty_table()).with_columns(_plain_codes())
+        return _from_arrow(SCHEMA.empty_table()).with_columns(_plain_codes())
     table = pq.read_table(files, schema=SCHEMA) if len(files) > 1 else pq.read_table(
         files[0], schema=SCHEMA)
-    return pl.from_arrow(table).with_columns(_plain_codes())
+    return _from_arrow(table).with_columns(_plain_codes())
+
+
+def _from_arrow(table: pa.Table) -> pl.DataFrame:
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)  # a Table gives a DataFrame (a Series: an array)
+    return frame
 
 
 def _plain_codes() -> list[pl.Expr]:
@@ -270,13 +276,12 @@ class Linker:
     table: str
     batch: str
     strict: bool = False
-    new: pl.DataFrame | None = None  # the register rows of the provisional firms made
+    new: pl.DataFrame = field(init=False)  # the register rows of the provisional firms made
     learned: dict[str, str] = field(default_factory=dict)  # provisional id → credit code
     _keys_ahead: Future | None = field(default=None, repr=False)  # see expect()
 
     def __post_init__(self):
-        if self.new is None:
-            self.new = self.register.frame.clear()
+        self.new = self.register.frame.clear()
 
     def expect(self, names: pl.Series) -> None:
         """Start working out the name keys of ``names`` (a sheet's names, before its other
@@ -364,9 +369,9 @@ class Linker:
                      & ~pl.col("ambiguous") & pl.col("adcode").is_not_null())
         f = f.with_columns(conflict=conflict.fill_null(False),
                            unmatched=unmatched & ~no_enterprise)
-        ids = pl.coalesce(pl.col("by_code"), pl.when(~pl.col("conflict")).then(
+        found = pl.coalesce(pl.col("by_code"), pl.when(~pl.col("conflict")).then(
             pl.col("by_name")))
-        f = f.with_columns(found=ids)
+        f = f.with_columns(found=found)
         provisional = self._provisional(f.filter(pl.col("unmatched")) if not self.strict
                                         else f.clear())
         quoted_name = pl.concat_str([pl.lit(f"{name_header}='"), pl.col("name"), pl.lit("'")])
@@ -483,6 +488,7 @@ def register_build(update, label: str, read: Register | None = None):
         compact = len(files) >= MAX_FILES
         kept = []
         for path in files:
+            assert old is not None  # files are old's
             relative = path.relative_to(old)
             touched = held and pc.any(pc.is_in(
                 pq.read_table(path, columns=["enterprise_id"]).column(0),
@@ -562,26 +568,30 @@ def resolve_register_rows(records: pl.DataFrame, register: Register,
         pl.col("candidates").list.first()), ambiguous=n > 1)
     code_header = headers.get("credit_code", "统一社会信用代码")
     code_of = dict(zip(register.frame["enterprise_id"], register.frame["credit_code"]))
-    ids, reasons = [], []
+    ids: list[str | None] = []
+    reasons: list[str | None] = []
     for row in f.iter_rows(named=True):
         code, by_name = row["credit_code"], row["by_name"]
         other = by_name if by_name and by_name != row["by_code"] and (
             row["by_code"] or (code and code_of.get(by_name) not in (None, code))) else None
         if row["given"]:
-            ids.append(row["given"]), reasons.append(None)
+            ids.append(row["given"])
+            reasons.append(None)
         elif other:  # its code is one firm's (or none), its name another's: never guessed
             ids.append(None)
             reasons.append(f"credit_code_conflict: {code_header}='{code}' is "
                            f"{row['by_code'] or 'no firm'}'s, but {name_header}="
                            f"'{row['name']}' is {other}'s (code {code_of.get(other)})")
         elif row["by_code"]:
-            ids.append(row["by_code"]), reasons.append(None)
+            ids.append(row["by_code"])
+            reasons.append(None)
         elif row["ambiguous"]:
             ids.append(None)
             reasons.append(f"ambiguous_enterprise: {name_header}='{row['name']}' matches "
                            f"{', '.join(row['candidates'])} in {row['adcode']}")
         elif by_name:
-            ids.append(by_name), reasons.append(None)
+            ids.append(by_name)
+            reasons.append(None)
         elif row["adcode"] and row["key"] and row.get("sector") is None:
             ids.append(None)
             reasons.append(f"missing_field: {headers.get('sector', '行业')} (a firm new to the "
@@ -594,9 +604,11 @@ def resolve_register_rows(records: pl.DataFrame, register: Register,
                     break
                 new_id = f"{base}-{suffix}"
             known.add(new_id)
-            ids.append(new_id), reasons.append(None)
+            ids.append(new_id)
+            reasons.append(None)
         else:
-            ids.append(None), reasons.append(None)  # missing fields are reported elsewhere
+            ids.append(None)
+            reasons.append(None)  # missing fields are reported elsewhere
     return pl.Series(ids, dtype=pl.String), pl.Series(reasons, dtype=pl.String)
 
 

@@ -64,6 +64,7 @@ def guard_routes(tornado_app, auth: Authenticator | None, csp: str) -> list[str]
             async def _take_session(self, user) -> bool:
                 """A new session (a dashboard page, or its websocket) of ``user``, within
                 the per-user limit; a page waits for the user's page being built."""
+                assert auth is not None  # a user is only found when there are logins
                 if socket:
                     if auth.sessions.may_connect(user.name):
                         return True

@@ -111,7 +111,7 @@ class LoginThrottle:
     def attempt(self, user: str, ip: str) -> float:
         """Count an attempt (a failure until :meth:`succeeded`); or the seconds to wait,
         nothing counted."""
-        taken = []
+        taken: list[tuple[Throttle, str]] = []
         for throttle, key in self._checks(user, ip):
             wait = throttle.attempt(key)
             if wait > 0:

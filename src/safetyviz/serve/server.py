@@ -17,6 +17,7 @@ import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 from safetyviz.core import settings
 from safetyviz.core.errors import UserError
@@ -93,10 +94,12 @@ def warm_up(page) -> None:
     import panel as pn
     from bokeh.document import Document
     from panel.io.state import set_curdoc
+    from panel.viewable import Viewable
 
     document = Document()
     with set_curdoc(document):
-        viewable = pn.panel(page.create())
+        # a page is a component (never a template), so Panel makes it a Viewable
+        viewable = cast(Viewable, pn.panel(page.create()))
         root = viewable.get_root(document)
         viewable._cleanup(root)
 
@@ -139,7 +142,7 @@ def build_server(config: ServeConfig, tiles: str | None = None):
     if any(o.strip() in ("*", "") or "*" in o for o in origins):
         raise UserError("--allow-websocket-origin: give each host[:port] explicitly, no '*'")
     pn.config.exception_handler = rejected_value
-    kwargs = dict(
+    kwargs: dict[str, Any] = dict(
         port=config.port, address=config.address, websocket_origin=origins,
         index=str(config.index), start=False, show=False, session_history=0,
         sign_sessions=True, secret_key=derive_key(secret, "bokeh-session-ids").encode(),
@@ -159,9 +162,11 @@ def build_server(config: ServeConfig, tiles: str | None = None):
         kwargs["cookie_secret"] = derive_key(secret, "tornado")
     raise_open_file_limit()
     without_tracebacks()
-    server = get_server(apps, **kwargs)  # with num_procs > 1, returns in each child
+    # with num_procs > 1, returns in each child; Panel serves Bokeh Applications as they
+    # are, but its annotation of get_server leaves them out
+    server = get_server(apps, **kwargs)  # type: ignore[arg-type]
     guard_routes(server._tornado, auth, content_security_policy(tiles))
-    server.safetyviz_auth = auth
+    server.safetyviz_auth = auth  # type: ignore[attr-defined]  # ours, read by serve()
     ConnectionLimiter(config.max_connections_per_address).install(server._http)
     return server
 
@@ -182,8 +187,8 @@ def without_tracebacks() -> None:
         reply.content["traceback"] = None
         return reply
 
-    error.safetyviz = True
-    ServerConnection.error = error
+    error.safetyviz = True  # type: ignore[attr-defined]  # marks Bokeh's method as patched
+    ServerConnection.error = error  # type: ignore[method-assign]  # patching Bokeh
 
 
 REFUSALS = (ValueError, IndexError, KeyError, TypeError)  # what a value out of bounds raises
@@ -208,7 +213,8 @@ def rejected_value(exception: BaseException) -> None:
     path = None
     context = pn.state.curdoc.session_context if pn.state.curdoc else None
     if context is not None:
-        path = getattr(context.request, "path", None)
+        # a served session's context is a BokehSessionContext, which has the request
+        path = getattr(context.request, "path", None)  # type: ignore[attr-defined]
     audit_log().write("rejected_value", user=user, path=path, error=type(exception).__name__,
                  detail=str(exception)[:300])
     log.warning("refused a value from the browser (%s): %s", user, str(exception)[:300])

@@ -161,7 +161,7 @@ def save_users(path: Path, users: dict[str, User]) -> None:
     """Write ``users`` to ``path`` (mode 0600, atomically)."""
     items = []
     for user in sorted(users.values(), key=lambda u: u.name):
-        item = {"name": user.name, "role": user.role}
+        item: dict[str, str | list[str]] = {"name": user.name, "role": user.role}
         if user.counties:
             item["counties"] = list(user.counties)
         item["password"] = user.password

@@ -406,7 +406,7 @@ class Generator:
 
     def joint_operations(self, e: pd.DataFrame, inspections: pd.DataFrame) -> pd.DataFrame:
         fixed = np.zeros((len(self.counties), len(self.days)), np.int64)
-        named = {}
+        named: dict[tuple[int, int], list[dict]] = {}
         for op in self.p.named_joint_operations:
             c = self.counties.index(str(op["adcode"]))
             d = self.days.get_loc(pd.Timestamp(op["date"]))
@@ -575,7 +575,7 @@ class Generator:
         for c, d in zip(*np.nonzero(counts)):
             total = int(counts[c, d])
             while total > 0:
-                size = int(min(total, self.rng.integers(1, 4)))
+                size = min(total, int(self.rng.integers(1, 4)))
                 rows.append((c, d, size))
                 total -= size
         columns = np.array(rows, int).reshape(-1, 3).T

@@ -147,7 +147,7 @@ class ProvinceGenerator:
         return {"inspections": inspections, "hazards": hazards, "enforcement_actions": actions}
 
 
-def _by_year(table: pa.Table, date: str) -> dict[int, pa.Table]:
+def _by_year(table: pa.Table, date: str) -> dict[int | None, pa.Table]:  # write_parts' keys
     years = pc.year(table[date]).to_numpy()
     if len(years) and np.all(years[:-1] <= years[1:]):  # sorted: slices, no copies
         bounds = np.flatnonzero(np.diff(years)) + 1

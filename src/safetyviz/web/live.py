@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import param
+import xarray as xr
 
 from safetyviz.analysis import monitoring
 from safetyviz.core.i18n import LANGUAGES
@@ -28,14 +29,17 @@ MAX_GAP = "5min"  # a sensor silent longer than this is offline
 class MonitoringState(param.Parameterized):
     """The live page's selection and the readings behind it."""
 
-    site = param.Selector(default=None, objects=[], check_on_set=True,
-                          doc="The installation whose sensors can be chosen.")
-    sensor = param.Selector(default=None, objects=[], check_on_set=True,
-                            doc="The sensor whose readings are drawn.")
-    window = param.Selector(default="6h", objects=list(WINDOWS), check_on_set=True,
-                            doc="Range of the curve, ending at the latest reading.")
-    lang = param.Selector(default="zh", objects=list(LANGUAGES), check_on_set=True,
-                          doc="Interface language.")
+    # param cannot type a Selector's value: the annotations say what it holds (site from
+    # __init__ on; sensor None for a site without sensors), with the ignore param's
+    # documentation gives for that.
+    site: str = param.Selector(default=None, objects=[], check_on_set=True,
+                               doc="The installation whose sensors can be chosen.")  # type: ignore[assignment]
+    sensor: str | None = param.Selector(default=None, objects=[], check_on_set=True,
+                                        doc="The sensor whose readings are drawn.")  # type: ignore[assignment]
+    window: str = param.Selector(default="6h", objects=list(WINDOWS), check_on_set=True,
+                                 doc="Range of the curve, ending at the latest reading.")  # type: ignore[assignment]
+    lang: str = param.Selector(default="zh", objects=list(LANGUAGES), check_on_set=True,
+                               doc="Interface language.")  # type: ignore[assignment]
     as_of = param.Date(default=None, allow_None=True, constant=True,
                        doc="Time of the latest reading loaded.")
     loads = param.Integer(default=0, constant=True,
@@ -52,9 +56,10 @@ class MonitoringState(param.Parameterized):
         self.sensors = sensors.set_index("sensor_id")
         self.sites = sites.set_index("site_id")
         self.province_rate = province_rate
-        self.readings = None
-        self.version = None  # the readings store version loaded
-        self._events = self._online = None
+        self.readings: xr.DataArray | None = None
+        self.version: Path | None = None  # the readings store version loaded
+        self._events: pd.DataFrame | None = None
+        self._online: pd.Series | None = None
         site_ids = sorted(self.sites.index)
         self.param.site.objects = site_ids
         self.site = site_ids[0]
@@ -81,7 +86,7 @@ class MonitoringState(param.Parameterized):
                     ignored.append(key)
         return ignored
 
-    def query(self) -> dict[str, str]:
+    def query(self) -> dict[str, str | None]:
         return {"site": self.site, "sensor": self.sensor, "window": self.window,
                 "lang": self.lang}
 
@@ -107,6 +112,7 @@ class MonitoringState(param.Parameterized):
     def online(self) -> pd.Series:
         """Per installation, online at the latest reading (computed once per load)."""
         if self._online is None:
+            assert self.readings is not None  # loaded by __init__ (refresh)
             flags = monitoring.sensors_online(self.readings, self.as_of, MAX_GAP)
             by_site = monitoring.sites_online(flags, self.sensors["site_id"])
             self._online = by_site.reindex(self.sites.index, fill_value=False)
@@ -116,7 +122,8 @@ class MonitoringState(param.Parameterized):
         """Alarms that started in the last ``ALARM_HOURS`` hours, newest first, with their
         installation, sensor kind and unit."""
         if self._events is None:
-            events = _recent_alarms(str(self.version), pd.Timestamp(self.as_of), self.sensors)
+            assert self.version is not None  # loaded by __init__ (refresh)
+            events = _recent_alarms(self.version, pd.Timestamp(self.as_of), self.sensors)
             info = self.sensors.loc[events["sensor_id"], ["site_id", "kind", "unit"]]
             self._events = pd.concat([events.reset_index(drop=True),
                                       info.reset_index(drop=True)], axis=1).sort_values(
@@ -137,6 +144,7 @@ class MonitoringState(param.Parameterized):
         """The chosen sensor's readings over the window, decimated for drawing."""
         end = pd.Timestamp(self.as_of)
         start = end - pd.Timedelta(WINDOWS[self.window])
+        assert self.readings is not None  # loaded by __init__ (refresh)
         values = self.readings.sel(sensor=self.sensor, time=slice(start, end)).load()
         return monitoring.decimate(values.to_series(), max_points)
 
@@ -160,9 +168,10 @@ class _Alarms:
     for every session watching it (a refresh of all sessions costs one computation)."""
 
     def __init__(self, size: int = 4):
-        self.size, self.lock, self.cache = size, threading.Lock(), OrderedDict()
+        self.size, self.lock = size, threading.Lock()
+        self.cache: OrderedDict[tuple, pd.DataFrame] = OrderedDict()
 
-    def __call__(self, version: str, as_of: pd.Timestamp, sensors: pd.DataFrame):
+    def __call__(self, version: Path, as_of: pd.Timestamp, sensors: pd.DataFrame):
         key = (version, as_of, tuple(sensors.index))  # sessions may see different sensors
         with self.lock:
             if key in self.cache:

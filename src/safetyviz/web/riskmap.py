@@ -30,10 +30,12 @@ class RiskMapState(param.Parameterized):
                                  doc="Sectors shown.")
     levels = param.ListSelector(default=list(RISK_LEVELS), objects=list(RISK_LEVELS),
                                 doc="Risk levels shown.")
-    county = param.Selector(default=None, objects=[], check_on_set=True,
-                            doc="A county to outline, or the city's adcode for none.")
-    lang = param.Selector(default="zh", objects=list(LANGUAGES), check_on_set=True,
-                          doc="Interface language.")
+    # param cannot type a Selector's value: the annotations say what it holds (county from
+    # __init__ on), with the ignore param's documentation gives for that.
+    county: str = param.Selector(default=None, objects=[], check_on_set=True,
+                                 doc="A county to outline, or the city's adcode for none.")  # type: ignore[assignment]
+    lang: str = param.Selector(default="zh", objects=list(LANGUAGES), check_on_set=True,
+                               doc="Interface language.")  # type: ignore[assignment]
     names = param.Dict(default={}, doc="County names by adcode, {'zh': …, 'en': …}.")
     city_total = param.Boolean(default=True, constant=True,
                                doc="Whether the whole city (no county outlined) is a choice; "

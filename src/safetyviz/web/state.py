@@ -8,6 +8,7 @@ browser cannot select anything that is not there.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import param
@@ -28,6 +29,11 @@ from safetyviz.core.i18n import (
 from safetyviz.core.periods import parse_period, periods_between
 from safetyviz.core.vocab import CUBE_VARIABLES
 
+if TYPE_CHECKING:  # param >= 2.4: a parameter without a default that is never None once set
+    from param.parameters import NoNone
+else:  # the same at run time as leaving allow_None out (a default of None allows None)
+    NoNone = False
+
 MAP_METRICS = [v.name for v in CUBE_VARIABLES if v.over_time in ("sum", "last")]
 # The headline cards of the overview, in order.
 KPI_METRICS = ["inspections", "hazards_found", "rectification_rate", "fines_yuan", "closures",
@@ -42,18 +48,20 @@ class OverviewState(param.Parameterized):
 
     kpi_metrics = KPI_METRICS  # the headline cards, in order
 
-    cube = param.ClassSelector(class_=xr.Dataset, constant=True,
+    cube = param.ClassSelector(class_=xr.Dataset, constant=True, allow_None=NoNone,
                                doc="The cube every value is selected from.")
-    metric = param.Selector(default="inspections", objects=MAP_METRICS, check_on_set=True,
-                            doc="Cube variable shown on the map and in the series.")
-    period = param.Selector(default=None, objects=[], check_on_set=True,
-                            doc="Reporting period: a year (2020), quarter (2020Q1) or month "
-                                "(2020-03) within the cube's months.")
-    county = param.Selector(default=None, objects=[], check_on_set=True,
-                            doc="Adcode of the county whose monthly series is shown; the city's "
-                                "adcode for the whole city.")
-    lang = param.Selector(default="zh", objects=list(LANGUAGES), check_on_set=True,
-                          doc="Interface language.")
+    # param cannot type a Selector's value: the annotations say what it holds (period and
+    # county from __init__ on), with the ignore param's documentation gives for that.
+    metric: str = param.Selector(default="inspections", objects=MAP_METRICS, check_on_set=True,
+                                 doc="Cube variable shown on the map and in the series.")  # type: ignore[assignment]
+    period: str = param.Selector(default=None, objects=[], check_on_set=True,
+                                 doc="Reporting period: a year (2020), quarter (2020Q1) or month "
+                                     "(2020-03) within the cube's months.")  # type: ignore[assignment]
+    county: str = param.Selector(default=None, objects=[], check_on_set=True,
+                                 doc="Adcode of the county whose monthly series is shown; the "
+                                     "city's adcode for the whole city.")  # type: ignore[assignment]
+    lang: str = param.Selector(default="zh", objects=list(LANGUAGES), check_on_set=True,
+                               doc="Interface language.")  # type: ignore[assignment]
     names_en = param.Dict(default={}, doc="English county names by adcode (from the regions).")
     city_total = param.Boolean(default=True, constant=True,
                                doc="Whether the city's total is a choice of ``county``; False "
@@ -196,7 +204,7 @@ class OverviewState(param.Parameterized):
         """Take ``metric``, ``period``, ``county`` and ``lang`` from a URL query, each only if
         it is one of the allowed values (a browser can send anything); returns the keys
         ignored."""
-        ignored = []
+        ignored: list[str] = []
         for key in ("metric", "period", "county", "lang"):
             if key not in query:
                 continue

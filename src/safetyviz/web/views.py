@@ -10,7 +10,8 @@ import holoviews as hv
 import numpy as np
 import pandas as pd
 import xarray as xr
-from bokeh.models import CustomJSTickFormatter, TileRenderer, WMTSTileSource
+from bokeh.models import CustomJSTickFormatter, WMTSTileSource
+from bokeh.models.renderers import TileRenderer  # not in bokeh.models' static exports
 from holoviews.util.transform import lon_lat_to_easting_northing
 from shapely.geometry import MultiPolygon, Polygon
 
@@ -52,13 +53,17 @@ def county_paths(regions) -> list[dict]:
     paths = []
     for geometry in regions.geometry:
         parts = list(geometry.geoms) if isinstance(geometry, MultiPolygon) else [geometry]
-        xs, ys, holes = [], [], []
+        xs: list[np.ndarray] = []
+        ys: list[np.ndarray] = []
+        holes: list[list[np.ndarray]] = []
         for part in parts:
             assert isinstance(part, Polygon)
             x, y = part.exterior.coords.xy
-            if xs:
-                xs.append([np.nan]), ys.append([np.nan])
-            xs.append(np.asarray(x)), ys.append(np.asarray(y))
+            if xs:  # a NaN between two parts
+                xs.append(np.array([np.nan]))
+                ys.append(np.array([np.nan]))
+            xs.append(np.asarray(x))
+            ys.append(np.asarray(y))
             holes.append([np.asarray(ring.coords) for ring in part.interiors])
         paths.append({"x": np.concatenate(xs), "y": np.concatenate(ys), "holes": holes})
     return paths

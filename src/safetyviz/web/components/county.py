@@ -79,6 +79,7 @@ class CountyProfile(SelectionPage):
         """The county's records of the period in the same three tables (one query for both
         hazard tables)."""
         state, lang = self.state, self.state.lang
+        assert isinstance(state, CountyState)  # as create_county_app builds the page
         date = f"{state.as_of:%Y-%m-%d}"
         start, end = state.bounds
         hazards = open_hazards(state.county, state.as_of, self.catalog)
@@ -88,10 +89,11 @@ class CountyProfile(SelectionPage):
         tables = self.tables
         self.tabs[:] = [
             (text("open_major", lang).format(date=date),
-             tables["open_major_hazards"].show(major, state)),
+             tables["open_major_hazards"].show_records(major, state)),
             (text("overdue", lang).format(date=date),
-             tables["overdue_hazards"].show(overdue, state)),
-            (text("latest_inspections", lang), tables["inspections"].show(inspections, state))]
+             tables["overdue_hazards"].show_records(overdue, state)),
+            (text("latest_inspections", lang),
+             tables["inspections"].show_records(inspections, state))]
         return self.tabs
 
     def __panel__(self):

@@ -80,7 +80,7 @@ class EnforcementPage(SelectionPage):
                 height=360, min_width=320, sizing_mode="stretch_width",
                 styles={"flex": "1 1 420px"}),
             sizing_mode="stretch_width")
-        return pn.Column(plots, self.operations.show(operations, state),
+        return pn.Column(plots, self.operations.show_records(operations, state),
                          sizing_mode="stretch_width")
 
     def __panel__(self):

@@ -27,6 +27,7 @@ from safetyviz.web.components.page import (
     unavailable,
 )
 from safetyviz.web.live import WINDOWS, MonitoringState
+from safetyviz.web.state import NoNone
 from safetyviz.web.views import sensor_curve, site_status_map
 
 hv.extension("bokeh", logo=False)
@@ -37,7 +38,8 @@ REFRESH_MS = 1000  # new readings on the page within this plus one refresh (chea
 class MonitoringPage(pn.viewable.Viewer):
     """Cards, map, alarm list and sensor curve over one :class:`MonitoringState`."""
 
-    state = param.ClassSelector(class_=MonitoringState, doc="What this page shows.")
+    state = param.ClassSelector(class_=MonitoringState, allow_None=NoNone,
+                                doc="What this page shows.")
     regions = param.Parameter(doc="County boundaries (GeoDataFrame sorted by adcode).")
 
     def __init__(self, **params):
@@ -152,7 +154,11 @@ class MonitoringPage(pn.viewable.Viewer):
     def start(self, period_ms: int = REFRESH_MS) -> None:
         """Refresh from the readings store every ``period_ms`` while the session lives."""
         if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
-            pn.state.add_periodic_callback(self.state.refresh, period=period_ms)
+            state = self.state
+
+            def refresh() -> None:  # the views follow ``loads``: refresh()'s answer is not needed
+                state.refresh()
+            pn.state.add_periodic_callback(refresh, period=period_ms)
 
 
 def create_monitoring_app(catalog: str | None = None, data_dir=None):

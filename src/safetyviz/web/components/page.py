@@ -9,6 +9,7 @@ import logging
 import os
 import threading
 import uuid
+from pathlib import Path
 
 import holoviews as hv
 import panel as pn
@@ -25,7 +26,7 @@ from safetyviz.data.engine import ClusterUnavailable, cluster_answers, compute
 from safetyviz.data.loading import load_cube, load_regions, load_table
 from safetyviz.data.regions import unmapped_names
 from safetyviz.security.access import LOCAL, Access
-from safetyviz.web.state import OverviewState
+from safetyviz.web.state import NoNone, OverviewState
 from safetyviz.web.views import monthly_series, sector_breakdown
 
 log = logging.getLogger("safetyviz.web.pages")
@@ -35,7 +36,7 @@ hv.extension("bokeh", logo=False)
 
 @pn.cache(max_items=4)
 def _parsed_catalog(path: str, stamp: tuple):
-    return open_catalog(path)
+    return open_catalog(Path(path))
 
 
 def shared_catalog(path: str):
@@ -43,7 +44,7 @@ def shared_catalog(path: str):
     try:
         stat = os.stat(path)
     except OSError:
-        return open_catalog(path)  # says what is missing
+        return open_catalog(Path(path))  # says what is missing
     return _parsed_catalog(path, (stat.st_mtime_ns, stat.st_size, stat.st_ino))
 
 
@@ -51,7 +52,7 @@ def shared_catalog(path: str):
 def load_data(path: str, cube_version: str):
     """Cube and regions, loaded once per cube version and shared by all sessions; a new
     cube (after `safetyviz demo`, `cube` or an ingest) is picked up by the next session."""
-    cat = open_catalog(path)
+    cat = open_catalog(Path(path))
     return load_cube(cat), load_regions(cat)
 
 
@@ -132,7 +133,9 @@ def session_access() -> Access:
 
     context = pn.state.curdoc.session_context if pn.state.curdoc is not None else None
     try:
-        payload = context.token_payload if context is not None else {}
+        # token_payload: Bokeh types the context as its base class, without it; a served
+        # session's (a BokehSessionContext) has it
+        payload = context.token_payload if context is not None else {}  # type: ignore[attr-defined]
     except (AssertionError, AttributeError, ValueError):
         payload = {}
     if TOKEN_KEY in payload:
@@ -263,7 +266,8 @@ class SelectionPage(pn.viewable.Viewer):
     headline cards and the monthly series of the state's metric. Pages add their own
     widgets in :meth:`_controls` and relabel them in :meth:`_relabel`."""
 
-    state = param.ClassSelector(class_=OverviewState, doc="The selection this page shows.")
+    state = param.ClassSelector(class_=OverviewState, allow_None=NoNone,
+                                doc="The selection this page shows.")
     access = param.ClassSelector(class_=Access, default=LOCAL,
                                  doc="Who is looking: their counties (the state's cube holds "
                                      "only those) and whether they may download records.")

@@ -30,6 +30,7 @@ from safetyviz.web.components.page import (
     unavailable,
 )
 from safetyviz.web.riskmap import RISK_COLOURS, RiskMapState
+from safetyviz.web.state import NoNone
 from safetyviz.web.views import dual_prevention_bars, risk_map
 
 hv.extension("bokeh", logo=False)
@@ -38,7 +39,8 @@ hv.extension("bokeh", logo=False)
 class RiskMapPage(pn.viewable.Viewer):
     """Filters, map and progress over one :class:`RiskMapState`."""
 
-    state = param.ClassSelector(class_=RiskMapState, doc="The selection this page shows.")
+    state = param.ClassSelector(class_=RiskMapState, allow_None=NoNone,
+                                doc="The selection this page shows.")
     regions = param.Parameter(doc="County boundaries (GeoDataFrame sorted by adcode).")
     tiles = param.String(default=None, allow_None=True, doc=TILES_DOC)
 

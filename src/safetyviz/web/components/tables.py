@@ -21,8 +21,8 @@ pn.extension("tabulator")
 class RecordTable(pn.viewable.Viewer):
     """Records as a sortable, filterable table with its row count and, for a user who may
     download records, CSV / XLSX downloads named after the county, period and table (each
-    download recorded in the audit log). :meth:`show` puts new records in the same table:
-    the browser gets new rows, not a new table."""
+    download recorded in the audit log). :meth:`show_records` puts new records in the same
+    table: the browser gets new rows, not a new table."""
 
     table_name = param.String(doc="What the records are (names files and audit entries).")
     access = param.ClassSelector(class_=Access, default=LOCAL,
@@ -53,7 +53,8 @@ class RecordTable(pn.viewable.Viewer):
         return pn.widgets.FileDownload(callback=callback, label=fmt.upper(),
                                        button_type="light", width=90)
 
-    def show(self, frame: pd.DataFrame, state: OverviewState) -> RecordTable:
+    # not ``show``: that is Panel's (a Viewer's), serving the table in a browser
+    def show_records(self, frame: pd.DataFrame, state: OverviewState) -> RecordTable:
         """Show ``frame`` labelled in the state's language, for its county and period."""
         self._shown = labelled(frame, state.lang)
         self._where = (state.county, state.period)
