@@ -9,6 +9,7 @@ from safetyviz.analysis import reference
 from safetyviz.core.paths import shipped_dir
 from safetyviz.data.loading import load_regions
 from safetyviz.synth import demo
+from safetyviz.synth.profile import load_profile
 
 REFERENCE_FILE = shipped_dir() / "reference" / "xuchang_2020q1_bulletin.csv"
 ROWS = reference.read_reference(REFERENCE_FILE)
@@ -68,7 +69,7 @@ def test_the_named_enterprise_is_only_a_joint_operation_target(demo_records):
 
 def test_demo_is_deterministic_and_any_seed_reproduces_the_bulletin(demo_catalog):
     regions = load_regions(demo_catalog)
-    profile = demo.load_profile(shipped_dir() / "demo" / "411000.yaml")
+    profile = load_profile(shipped_dir() / "demo" / "411000.yaml")
     first = demo.generate(profile, regions, seed=7)
     second = demo.generate(profile, regions, seed=7)
     for name in first:

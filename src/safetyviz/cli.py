@@ -49,6 +49,7 @@ def cmd_demo(args) -> None:
     from safetyviz.data.loading import load_regions
     from safetyviz.data.readings import append_readings, readings_path
     from safetyviz.synth import demo
+    from safetyviz.synth.profile import load_profile
 
     data_dir = _data_dir(args)
     if args.if_missing and store.has_data(data_dir):
@@ -70,7 +71,7 @@ def cmd_demo(args) -> None:
     if profile_path is None:
         raise UserError(f"no demo profile for city {city}: write {data_dir}/demo/{city}.yaml "
                         f"(see {shipped_dir() / 'demo'} for an example)")
-    tables = demo.generate(demo.load_profile(profile_path), regions, seed=args.seed)
+    tables = demo.generate(load_profile(profile_path), regions, seed=args.seed)
     root = store.write_store(data_dir, tables)
     counts = ", ".join(f"{name} {len(frame):,}" for name, frame in tables.items())
     print(f"wrote {root}: {counts}")

@@ -2,36 +2,28 @@
 every checked figure of the city's reference bulletin is reproduced exactly.
 
 The generator is generic: the city, its counties and boundaries, its sector mix and the figures
-to reproduce come from a demo profile (``data/demo/<city>.yaml``), the reference file it names
-and the boundaries. Counts are drawn day by day for each county from an intensity (activity ×
-season × weekday × shocks such as the February-2020 epidemic dip); where a reference figure
-fixes the total of a (counties, dates) window, that total is spread over the window's cells by
-a multinomial draw instead, and the series is rescaled so the rest of the data looks alike.
+to reproduce come from a demo profile (:mod:`profile`), the reference file it names and the
+boundaries. How many events fall on each county and day comes from :mod:`grid`; this module
+makes the records of each table (firms and their sites, inspections, joint operations,
+hazards, enforcement actions, accidents) from those counts.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from safetyviz.analysis import reference as ref
 from safetyviz.core.errors import UserError
 from safetyviz.core.identity import CREDIT_ALPHABET, credit_check_character
-from safetyviz.core.vocab import CLOSURE_ACTIONS, DETENTION_ACTIONS, HAZARD_CATEGORIES, SECTORS
+from safetyviz.core.vocab import CLOSURE_ACTIONS, DETENTION_ACTIONS, HAZARD_CATEGORIES
 from safetyviz.data.regions import short_name
 from safetyviz.data.store import SCHEMAS
 from safetyviz.synth import sensor_feed
-
-SEASON = np.array([0.9, 0.75, 1.05, 1.05, 1.0, 1.15, 0.95, 0.95, 1.0, 0.95, 1.05, 1.15])
-WEEKDAY = np.array([1.0, 1.0, 1.0, 1.0, 1.0, 0.35, 0.2])
-YEARLY_GROWTH = 1.04
-DAYS_PER_MONTH = 30.44
-MIN_CALIBRATION_DAYS = 28  # shorter windows (a single day) pin events but rescale nothing
+from safetyviz.synth.grid import MIN_CALIBRATION_DAYS, Grid, Window
+from safetyviz.synth.profile import Profile
 
 # How hazard-prone an inspection of each sector is, relative to the city's rate.
 SECTOR_HAZARD_FACTOR = {
@@ -82,61 +74,6 @@ def demo_credit_code(adcode: str, enterprise_id: str) -> str:
     return first17 + credit_check_character(first17)
 
 
-@dataclass
-class Profile:
-    """A demo profile: the city, its counties' make-up, base rates and named events."""
-
-    city: str
-    start: pd.Timestamp
-    end: pd.Timestamp
-    counties: dict
-    rates: dict
-    shocks: dict
-    named_joint_operations: list
-    reference: pd.DataFrame
-    path: Path = field(default=Path("."))
-
-
-def load_profile(path: Path) -> Profile:
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{path}: no demo profile for this city") from None
-    except yaml.YAMLError as exc:
-        raise UserError(f"{path}: not valid YAML: {exc}") from None
-    for key in ("city", "reference", "start", "end", "counties", "rates"):
-        if key not in raw:
-            raise UserError(f"{path}: missing key {key!r}")
-    for adcode, county in raw["counties"].items():
-        unknown = set(county.get("sectors", {})) - set(SECTORS)
-        if unknown:
-            raise UserError(f"{path}: county {adcode}: unknown sector(s) {sorted(unknown)}")
-    return Profile(
-        city=str(raw["city"]), start=pd.Timestamp(raw["start"]), end=pd.Timestamp(raw["end"]),
-        counties={str(k): v for k, v in raw["counties"].items()}, rates=raw["rates"],
-        shocks={pd.Period(str(k), "M"): float(v) for k, v in (raw.get("shocks") or {}).items()},
-        named_joint_operations=raw.get("named_joint_operations") or [],
-        reference=ref.read_reference(path.parent / raw["reference"]), path=path)
-
-
-@dataclass
-class Window:
-    """A reference figure as a constraint on the (county × day) grid."""
-
-    metric: str
-    kind: str
-    counties: np.ndarray  # bool mask over counties
-    first: int  # day index, inclusive
-    last: int  # day index, inclusive
-    target: float
-
-    @property
-    def order(self) -> tuple[int, int]:
-        # County figures before city figures, short windows before long ones.
-        return int(self.counties.sum()), self.last - self.first
-
-
 class Generator:
     """Generates all tables for one profile, boundaries and seed; see :func:`generate`."""
 
@@ -154,98 +91,8 @@ class Generator:
         if missing:
             raise UserError(f"{profile.path}: counties differ from the boundaries: "
                             f"{', '.join(sorted(missing))}")
-        self.days = pd.date_range(profile.start, profile.end, freq="D")
-        self.windows = self._windows()
-        months = self.days.to_period("M")
-        shock = np.array([profile.shocks.get(m, 1.0) for m in months])
-        trend = YEARLY_GROWTH ** (self.days.year - self.days.year[0]).to_numpy()
-        self.day_factor = SEASON[self.days.month - 1] * shock * trend  # before weekday
-        self.activity = np.array([float(profile.counties[c].get("activity", 1.0))
-                                  for c in self.counties])
-
-    # --- constraints -----------------------------------------------------------------------
-    def _windows(self) -> list[Window]:
-        out = []
-        for row in self.p.reference.to_dict("records"):
-            kind, _ = ref.parse_op(row["op"])
-            if kind not in ref.CHECKED_OPS:
-                continue
-            adcodes = ref.scope(row["adcode"], self.p.city, self.counties)
-            start, end = row["period_start"], row["period_end"]
-            if start < self.days[0] or end > self.days[-1]:
-                raise UserError(f"{self.p.path}: reference row {row['key']} lies outside "
-                                f"{self.days[0]:%Y-%m-%d} – {self.days[-1]:%Y-%m-%d}")
-            out.append(Window(row["metric"], kind, np.isin(self.counties, adcodes),
-                              self.days.get_loc(start), self.days.get_loc(end),
-                              ref.target_value(row) or 0.0))
-        return sorted(out, key=lambda w: w.order)
-
-    def windows_for(self, *metrics: str) -> list[Window]:
-        return [w for w in self.windows
-                if w.metric in metrics and w.kind != "lt_same_period_last_year"]
-
-    # --- the grid allocator ----------------------------------------------------------------
-    def intensity(self, monthly_rate: float, weekdays: bool = True) -> np.ndarray:
-        """Expected events per county and day."""
-        day = self.day_factor * (WEEKDAY[self.days.day_of_week] if weekdays else 1.0)
-        return monthly_rate / DAYS_PER_MONTH * np.outer(self.activity, day)
-
-    def calibrate(self, intensity: np.ndarray, windows: list[Window]) -> np.ndarray:
-        """Rescale counties' series so that each window's expectation equals its target."""
-        intensity = intensity.copy()
-        scaled = np.zeros(len(self.counties), bool)
-        for w in windows:
-            if w.last - w.first + 1 < MIN_CALIBRATION_DAYS:
-                continue
-            free = w.counties & ~scaled
-            fixed_part = intensity[w.counties & scaled, w.first:w.last + 1].sum()
-            free_part = intensity[free, w.first:w.last + 1].sum()
-            if free.any() and free_part > 0 and w.target > fixed_part:
-                intensity[free] *= (w.target - fixed_part) / free_part
-            scaled |= w.counties
-        return intensity
-
-    def allocate(self, intensity: np.ndarray, windows: list[Window],
-                 fixed: np.ndarray | None = None) -> np.ndarray:
-        """Integer counts per county and day: windows get exactly their target, the rest is
-        Poisson. ``fixed`` holds events that must stand as given (named events)."""
-        counts = np.zeros(intensity.shape, np.int64)
-        pinned = np.zeros(intensity.shape, bool)
-        if fixed is not None:
-            counts += fixed
-            pinned |= fixed > 0
-        for w in windows:
-            rows, days = np.flatnonzero(w.counties), slice(w.first, w.last + 1)
-            sub_counts, sub_pinned = counts[rows, days], pinned[rows, days]  # copies
-            remaining = int(round(w.target)) - int(sub_counts[sub_pinned].sum())
-            weights = np.where(sub_pinned, 0.0, intensity[rows, days])
-            if remaining < 0 or (remaining > 0 and weights.sum() == 0):
-                raise UserError(f"{self.p.path}: reference figures for {w.metric} contradict "
-                                "each other (a window's total cannot be met)")
-            if remaining:
-                draw = self.rng.multinomial(remaining, (weights / weights.sum()).ravel())
-                sub_counts[~sub_pinned] = draw.reshape(weights.shape)[~sub_pinned]
-            counts[rows, days] = sub_counts
-            pinned[rows, days] = True
-        counts[~pinned] = self.rng.poisson(intensity[~pinned])
-        return counts
-
-    def cells_to_rows(self, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(county index, day index) of each event, in date order."""
-        county, day = np.nonzero(counts)
-        reps = counts[county, day]
-        county, day = np.repeat(county, reps), np.repeat(day, reps)
-        order = np.lexsort((county, day))
-        return county[order], day[order]
-
-    def sector_sample(self, county_idx: np.ndarray) -> np.ndarray:
-        out = np.empty(len(county_idx), object)
-        for c, adcode in enumerate(self.counties):
-            rows = np.flatnonzero(county_idx == c)
-            weights = self.p.counties[adcode]["sectors"]
-            p = np.array(list(weights.values()), float)
-            out[rows] = self.rng.choice(list(weights), size=len(rows), p=p / p.sum())
-        return out
+        self.grid = Grid(profile, self.counties, self.rng)
+        self.days = self.grid.days
 
     # --- tables ----------------------------------------------------------------------------
     def enterprises(self) -> pd.DataFrame:
@@ -267,7 +114,7 @@ class Generator:
             [e["sector"] == "hazardous_chemicals",
              e["sector"].isin(["coal_mines", "non_coal_mines"])],
             ["hazchem_trading", "mining"], "none")
-        for w in self.windows_for(*ref.LICENCE_METRICS):
+        for w in self.grid.windows_for(*ref.LICENCE_METRICS):
             pool = np.flatnonzero((e["licence"] == "hazchem_trading").to_numpy()
                                   & np.isin(e["adcode"], np.array(self.counties)[w.counties]))
             if len(pool) < w.target:
@@ -278,7 +125,7 @@ class Generator:
         e["risk_level"] = self._risk_levels(e)
         e["dual_prevention"] = "none"
         above = np.flatnonzero((e["scale"] == "above").to_numpy())
-        targets = self.windows_for("dual_prevention_enterprises")
+        targets = self.grid.windows_for("dual_prevention_enterprises")
         n_dual = int(targets[0].target) if targets else int(0.35 * len(above))
         if n_dual > len(above):
             raise UserError(f"{self.p.path}: only {len(above)} above-scale enterprises, "
@@ -339,13 +186,13 @@ class Generator:
         rank = e["licence"].map({"hazchem_production": 0, "oil_depot": 1, "hazchem_use": 2,
                                  "hazchem_trading": 3}).fillna(9)
         candidates = e.assign(rank=rank)[rank < 9]
-        counts = self.windows_for("major_hazard_sites")
+        counts = self.grid.windows_for("major_hazard_sites")
         n = int(counts[0].target) if counts else min(len(candidates), 2 * len(self.counties))
         chosen = candidates.sort_values(["rank", "enterprise_id"]).head(n)
         if len(chosen) < n:
             raise UserError(f"{self.p.path}: too few hazardous-chemicals enterprises for "
                             f"{n} major hazard sites")
-        online = self.windows_for("major_hazard_sites_online")
+        online = self.grid.windows_for("major_hazard_sites_online")
         n_online = int(online[0].target) if online else n
         as_of = self.days[online[0].last] if online else self.days[-1]
         since = pd.to_datetime(self.rng.integers(
@@ -363,16 +210,16 @@ class Generator:
             "lon": chosen["lon"].to_numpy(), "lat": chosen["lat"].to_numpy()})
 
     def inspections(self, e: pd.DataFrame) -> pd.DataFrame:
-        windows = self.windows_for("inspections")
-        intensity = self.calibrate(self.intensity(self.p.rates["inspections"]), windows)
-        county, day = self.cells_to_rows(self.allocate(intensity, windows))
+        windows = self.grid.windows_for("inspections")
+        intensity = self.grid.calibrate(self.grid.intensity(self.p.rates["inspections"]), windows)
+        county, day = self.grid.cells_to_rows(self.grid.allocate(intensity, windows))
         n = len(county)
         enterprise = np.full(n, None, object)
         pinned = np.zeros(n, bool)
         risk_weight = e["risk_level"].map({"red": 3, "orange": 2, "yellow": 1.3, "blue": 1.0})
         pools = {c: (np.flatnonzero(e["adcode"].to_numpy() == a), risk_weight)
                  for c, a in enumerate(self.counties)}
-        for w in self.windows_for("enterprises_inspected"):
+        for w in self.grid.windows_for("enterprises_inspected"):
             rows = np.flatnonzero(w.counties[county] & (day >= w.first) & (day <= w.last))
             pool = np.flatnonzero(np.isin(e["adcode"], np.array(self.counties)[w.counties]))
             k = int(w.target)
@@ -394,7 +241,7 @@ class Generator:
         sector_of = dict(zip(e["enterprise_id"], e["sector"]))
         sector = np.array([sector_of.get(x) for x in enterprise], object)
         missing = sector == None  # noqa: E711 (object array)
-        sector[missing] = self.sector_sample(county[missing])
+        sector[missing] = self.grid.sector_sample(county[missing])
         own_department = pd.Series(sector).map(SECTOR_DEPARTMENT).fillna("emergency_management")
         department = np.where(self.rng.random(n) < 0.6, own_department, "emergency_management")
         dates = self.days[day]
@@ -412,9 +259,10 @@ class Generator:
             d = self.days.get_loc(pd.Timestamp(op["date"]))
             fixed[c, d] += 1
             named.setdefault((c, d), []).append(op)
-        windows = self.windows_for("joint_operations")
-        intensity = self.calibrate(self.intensity(self.p.rates["joint_operations"]), windows)
-        county, day = self.cells_to_rows(self.allocate(intensity, windows, fixed))
+        windows = self.grid.windows_for("joint_operations")
+        intensity = self.grid.calibrate(
+            self.grid.intensity(self.p.rates["joint_operations"]), windows)
+        county, day = self.grid.cells_to_rows(self.grid.allocate(intensity, windows, fixed))
         rows = []
         for i, (c, d) in enumerate(zip(county, day), start=1):
             op_id = f"JO{i:06d}"
@@ -441,7 +289,7 @@ class Generator:
         day = self.days.get_indexer(inspections["date"])
         counts = np.zeros(len(inspections), np.int64)
         pinned = np.zeros(len(inspections), bool)
-        windows = self.windows_for("hazards_found")
+        windows = self.grid.windows_for("hazards_found")
         for w in windows:
             rows = np.flatnonzero(w.counties[county] & (day >= w.first) & (day <= w.last) & ~pinned)
             if len(rows) == 0 and w.target:
@@ -485,7 +333,7 @@ class Generator:
         """Move the fewest rectification dates across window edges to hit each target."""
         locked = np.zeros(len(self.counties), bool)
         county = pd.Index(self.counties).get_indexer(hz["adcode"])
-        for w in self.windows_for("hazards_rectified"):
+        for w in self.grid.windows_for("hazards_rectified"):
             start, end = self.days[w.first].to_datetime64(), self.days[w.last].to_datetime64()
             in_scope = w.counties[county] & ~locked[county]
             rect = hz["rectified_date"].to_numpy()
@@ -528,18 +376,18 @@ class Generator:
                 "fine_yuan": (self.rng.choice(FINE_AMOUNTS, len(src), p=FINE_P)
                               if kind == "fine" else 0)}))
         for action in CLOSURE_ACTIONS + DETENTION_ACTIONS:
-            windows = self.windows_for(action)
+            windows = self.grid.windows_for(action)
             rate = self.p.rates["detention_persons" if action in DETENTION_ACTIONS
                                 else "closures_per_type"]
-            intensity = self.calibrate(self.intensity(rate), windows)
-            counts = self.allocate(intensity, windows)
+            intensity = self.grid.calibrate(self.grid.intensity(rate), windows)
+            counts = self.grid.allocate(intensity, windows)
             if action in DETENTION_ACTIONS:
                 county, day, persons = self._split_persons(counts)
             else:
-                county, day = self.cells_to_rows(counts)
+                county, day = self.grid.cells_to_rows(counts)
                 persons = np.zeros(len(county), int)
             sector = (np.full(len(county), CLOSURE_SECTOR[action], object)
-                      if action in CLOSURE_SECTOR else self.sector_sample(county))
+                      if action in CLOSURE_SECTOR else self.grid.sector_sample(county))
             frames.append(pd.DataFrame({
                 "date": self.days[day], "adcode": np.array(self.counties)[county],
                 "enterprise_id": None, "sector": sector, "action_type": action,
@@ -585,7 +433,7 @@ class Generator:
         """Fine amounts in a window with a fines_yuan figure add up to it exactly."""
         county = pd.Index(self.counties).get_indexer(actions["adcode"])
         day = self.days.get_indexer(actions["date"])
-        for w in self.windows_for("fines_yuan"):
+        for w in self.grid.windows_for("fines_yuan"):
             target = int(w.target)
             rows = np.flatnonzero(w.counties[county] & (day >= w.first) & (day <= w.last)
                                   & (actions["action_type"] == "fine").to_numpy())
@@ -599,14 +447,14 @@ class Generator:
             actions.loc[rows, "fine_yuan"] = (1 + share) * unit
 
     def accidents(self) -> pd.DataFrame:
-        intensity = self.intensity(self.p.rates["accidents"], weekdays=False)
-        county, day = self.cells_to_rows(self.allocate(intensity, []))
+        intensity = self.grid.intensity(self.p.rates["accidents"], weekdays=False)
+        county, day = self.grid.cells_to_rows(self.grid.allocate(intensity, []))
         n = len(county)
         deaths = self.rng.choice([0, 1, 2, 3], n, p=[0.55, 0.35, 0.07, 0.03])
         acc = pd.DataFrame({"date": self.days[day], "adcode": np.array(self.counties)[county],
-                            "sector": self.sector_sample(county), "deaths": deaths,
+                            "sector": self.grid.sector_sample(county), "deaths": deaths,
                             "injuries": self.rng.poisson(0.8, n)})
-        for w in self.windows:
+        for w in self.grid.windows:
             if w.kind == "lt_same_period_last_year" and w.metric in ("accidents", "deaths"):
                 acc = self._fewer_than_last_year(acc, w)
         acc = acc.sort_values(["date", "adcode"], ignore_index=True)
