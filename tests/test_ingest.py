@@ -179,7 +179,7 @@ def test_a_mapping_file_names_unusual_headers_and_values(data_dir, tmp_path):
 
 def test_the_data_dictionary_document_is_up_to_date():
     from conftest import PROJECT
-    from safetyviz.ingest.ledgers import data_dictionary
+    from safetyviz.ingest.dictionary import data_dictionary
 
     document = (PROJECT / "docs" / "data-dictionary.md").read_text(encoding="utf-8")
     assert document == data_dictionary() + "\n", "regenerate docs/data-dictionary.md"
