@@ -131,3 +131,26 @@ def test_the_live_state_follows_the_store_and_checks_what_it_is_given(data_dir):
     assert state.apply_query({"site": "<script>", "sensor": "MHS0003-L01", "window": "24h",
                               "lang": "en"}) == ["site", "sensor"]
     assert (state.site, state.window, state.lang) == ("MHS0002", "24h", "en")
+
+
+def test_an_installation_without_sensors_yet_is_offline_and_says_so(data_dir):
+    """A site registered before its sensors: counted, offline, and its curve a note, not an
+    error."""
+    from safetyviz.data.catalog import ensure_catalog, open_catalog
+    from safetyviz.data.loading import load_regions, load_table
+    from safetyviz.web.components.monitoring import MonitoringPage
+    from safetyviz.web.live import MonitoringState
+
+    cat = open_catalog(ensure_catalog(data_dir))
+    sites = load_table("major_hazard_sites", catalog=cat).compute()
+    bare = sites.iloc[[0]].assign(site_id="MHS9999", name="未接入传感器的储罐区")
+    state = MonitoringState(data_dir, load_table("sensors", catalog=cat).compute(),
+                            pd.concat([sites, bare], ignore_index=True), 0.63)
+    assert (state.kpis()["online"], state.kpis()["sites"]) == (10, 12)
+    state.site = "MHS9999"
+    assert state.sensor is None and state.query()["sensor"] is None
+    page = MonitoringPage(state=state, regions=load_regions(cat))
+    curve = page._curve()
+    assert curve.opts.get().kwargs["title"] == "该重大危险源尚未接入传感器"
+    state.site = "MHS0001"  # and back to a site with sensors
+    assert state.sensor.startswith("MHS0001-") and len(page._curve().get(0).data)

@@ -70,6 +70,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "alarms_ongoing": ("正在报警", "Alarms now"),
     "as_of": ("数据截至 {time}", "Readings up to {time}"),
     "site_map_title": ("重大危险源在线状态", "Installations online"),
+    "no_sensors": ("该重大危险源尚未接入传感器", "No sensors at this installation yet"),
     "online": ("在线", "online"),
     "offline": ("离线", "offline"),
     "alarm_list": ("最近24小时报警", "Alarms in the last 24 hours"),

@@ -35,6 +35,7 @@ class MonitoringState(param.Parameterized):
     site: str = param.Selector(default=None, objects=[], check_on_set=True,
                                doc="The installation whose sensors can be chosen.")  # type: ignore[assignment]
     sensor: str | None = param.Selector(default=None, objects=[], check_on_set=True,
+                                        allow_None=True,  # a site without sensors yet
                                         doc="The sensor whose readings are drawn.")  # type: ignore[assignment]
     window: str = param.Selector(default="6h", objects=list(WINDOWS), check_on_set=True,
                                  doc="Range of the curve, ending at the latest reading.")  # type: ignore[assignment]

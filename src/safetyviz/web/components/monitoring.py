@@ -121,6 +121,9 @@ class MonitoringPage(pn.viewable.Viewer):
     @param.depends("state.loads", "state.sensor", "state.window", "state.lang")
     def _curve(self):
         state = self.state
+        if state.sensor is None:  # an installation registered before its sensors
+            return hv.Curve([]).opts(title=text("no_sensors", state.lang), responsive=True,
+                                     min_height=300)
         high, high_high, unit = state.thresholds()
         return sensor_curve(state.curve(), high, high_high, title=state.sensor_label(),
                             label=label("sensor_kind", state.sensors.loc[state.sensor, "kind"],
