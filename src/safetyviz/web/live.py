@@ -17,17 +17,19 @@ import param
 import xarray as xr
 
 from safetyviz.analysis import monitoring
-from safetyviz.core.i18n import LANGUAGES
 from safetyviz.core.vocab import label
 from safetyviz.data.readings import open_readings, readings_path
+from safetyviz.web.page_state import PageState
 
 WINDOWS = {"1h": "1h", "6h": "6h", "24h": "24h", "7d": "7D", "30d": "30D"}
 ALARM_HOURS = 24  # the alarm list: alarms that started in the last day of readings
 MAX_GAP = "5min"  # a sensor silent longer than this is offline
 
 
-class MonitoringState(param.Parameterized):
+class MonitoringState(PageState):
     """The live page's selection and the readings behind it."""
+
+    QUERY = ("site", "sensor", "window", "lang")  # the site first: it decides the sensors
 
     # param cannot type a Selector's value: the annotations say what it holds (site from
     # __init__ on; sensor None for a site without sensors), with the ignore param's
@@ -39,8 +41,6 @@ class MonitoringState(param.Parameterized):
                                         doc="The sensor whose readings are drawn.")  # type: ignore[assignment]
     window: str = param.Selector(default="6h", objects=list(WINDOWS), check_on_set=True,
                                  doc="Range of the curve, ending at the latest reading.")  # type: ignore[assignment]
-    lang: str = param.Selector(default="zh", objects=list(LANGUAGES), check_on_set=True,
-                               doc="Interface language.")  # type: ignore[assignment]
     as_of = param.Date(default=None, allow_None=True, constant=True,
                        doc="Time of the latest reading loaded.")
     loads = param.Integer(default=0, constant=True,
@@ -74,22 +74,6 @@ class MonitoringState(param.Parameterized):
         self.param.sensor.objects = options
         if self.sensor not in options:
             self.sensor = options[0] if options else None
-
-    def apply_query(self, query: dict) -> list[str]:
-        """``site``, ``sensor``, ``window`` and ``lang`` from a URL query, each only if
-        allowed (the site first: it decides the sensors); returns the keys ignored."""
-        ignored = []
-        for key in ("site", "sensor", "window", "lang"):
-            if key in query:
-                try:
-                    setattr(self, key, str(query[key]))
-                except ValueError:
-                    ignored.append(key)
-        return ignored
-
-    def query(self) -> dict[str, str | None]:
-        return {"site": self.site, "sensor": self.sensor, "window": self.window,
-                "lang": self.lang}
 
     def refresh(self) -> bool:
         """Load the readings again; True (and ``loads`` + 1) if newer ones arrived."""

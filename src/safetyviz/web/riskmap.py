@@ -7,15 +7,18 @@ from __future__ import annotations
 import pandas as pd
 import param
 
-from safetyviz.core.i18n import LANGUAGES, text
+from safetyviz.core.i18n import text
 from safetyviz.core.vocab import RISK_LEVELS, SECTORS
+from safetyviz.web.page_state import PageState
 
 # The map colours of the four levels (the national four-colour convention).
 RISK_COLOURS = {"red": "#e74c3c", "orange": "#f39c12", "yellow": "#f4d03f", "blue": "#3498db"}
 
 
-class RiskMapState(param.Parameterized):
+class RiskMapState(PageState):
     """What the risk map shows; every value is checked against the allowed ones."""
+
+    QUERY = ("county", "lang")
 
     enterprises = param.DataFrame(doc="The enterprise register (adcode, sector, risk_level, "
                                       "dual_prevention, scale, lon, lat, registered, "
@@ -34,8 +37,6 @@ class RiskMapState(param.Parameterized):
     # __init__ on), with the ignore param's documentation gives for that.
     county: str = param.Selector(default=None, objects=[], check_on_set=True,
                                  doc="A county to outline, or the city's adcode for none.")  # type: ignore[assignment]
-    lang: str = param.Selector(default="zh", objects=list(LANGUAGES), check_on_set=True,
-                               doc="Interface language.")  # type: ignore[assignment]
     names = param.Dict(default={}, doc="County names by adcode, {'zh': …, 'en': …}.")
     city_total = param.Boolean(default=True, constant=True,
                                doc="Whether the whole city (no county outlined) is a choice; "
@@ -106,18 +107,3 @@ class RiskMapState(param.Parameterized):
             return text("city_total", self.lang)
         return self.names.get(self.lang, {}).get(adcode) or self.names.get("zh", {}).get(
             adcode, adcode)
-
-    def apply_query(self, query: dict) -> list[str]:
-        """``county`` and ``lang`` from a URL query, each only if allowed; the keys ignored."""
-        ignored = []
-        for key in ("county", "lang"):
-            if key in query:
-                value = str(query[key]).strip()
-                if value in self.param[key].objects:
-                    setattr(self, key, value)
-                else:
-                    ignored.append(key)
-        return ignored
-
-    def query(self) -> dict[str, str]:
-        return {"county": self.county, "lang": self.lang}

@@ -17,7 +17,6 @@ import xarray as xr
 from safetyviz.analysis.cube import PerCube, over_period
 from safetyviz.analysis.indicators import describe_change, rectification_rate, year_over_year
 from safetyviz.core.i18n import (
-    LANGUAGES,
     format_number,
     format_percent,
     format_points,
@@ -28,6 +27,7 @@ from safetyviz.core.i18n import (
 )
 from safetyviz.core.periods import parse_period, periods_between
 from safetyviz.core.vocab import CUBE_VARIABLES
+from safetyviz.web.page_state import PageState
 
 if TYPE_CHECKING:  # param >= 2.4: a parameter without a default that is never None once set
     from param.parameters import NoNone
@@ -43,10 +43,11 @@ KPI_METRICS = ["inspections", "hazards_found", "rectification_rate", "fines_yuan
 HEADLINE_FIGURES = PerCube()
 
 
-class OverviewState(param.Parameterized):
+class OverviewState(PageState):
     """The overview's selection over one cube."""
 
     kpi_metrics = KPI_METRICS  # the headline cards, in order
+    QUERY = ("metric", "period", "county", "lang")
 
     cube = param.ClassSelector(class_=xr.Dataset, constant=True, allow_None=NoNone,
                                doc="The cube every value is selected from.")
@@ -60,8 +61,6 @@ class OverviewState(param.Parameterized):
     county: str = param.Selector(default=None, objects=[], check_on_set=True,
                                  doc="Adcode of the county whose monthly series is shown; the "
                                      "city's adcode for the whole city.")  # type: ignore[assignment]
-    lang: str = param.Selector(default="zh", objects=list(LANGUAGES), check_on_set=True,
-                               doc="Interface language.")  # type: ignore[assignment]
     names_en = param.Dict(default={}, doc="English county names by adcode (from the regions).")
     city_total = param.Boolean(default=True, constant=True,
                                doc="Whether the city's total is a choice of ``county``; False "
@@ -200,28 +199,12 @@ class OverviewState(param.Parameterized):
                           "change": describe_change(now, before, lang=self.lang), "raw": now})
         return cards
 
-    def apply_query(self, query: dict) -> list[str]:
-        """Take ``metric``, ``period``, ``county`` and ``lang`` from a URL query, each only if
-        it is one of the allowed values (a browser can send anything); returns the keys
-        ignored."""
-        ignored: list[str] = []
-        for key in ("metric", "period", "county", "lang"):
-            if key not in query:
-                continue
-            value = str(query[key]).strip()
-            if key == "period" and (m := re.fullmatch(
-                    r"(\d{4}-\d{2})-01/(\d{4}-\d{2})-\d{2}", value)):
-                if self.month_range(m[1], m[2]) == value:  # a range of whole months
-                    self.period = value
-                else:
-                    ignored.append(key)
-            elif value in self.param[key].objects:
-                setattr(self, key, value)
-            else:
-                ignored.append(key)
-        return ignored
-
-    def query(self) -> dict[str, str]:
-        """The selection as a URL query (what :meth:`apply_query` takes back)."""
-        return {"metric": self.metric, "period": self.period, "county": self.county,
-                "lang": self.lang}
+    def _take(self, key: str, value: str) -> bool:
+        """A period may also be a range of whole months (``2020-01-01/2020-03-31``)."""
+        if key == "period" and (m := re.fullmatch(r"(\d{4}-\d{2})-01/(\d{4}-\d{2})-\d{2}",
+                                                  value)):
+            if self.month_range(m[1], m[2]) != value:
+                return False
+            self.period = value
+            return True
+        return super()._take(key, value)

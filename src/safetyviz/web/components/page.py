@@ -93,7 +93,7 @@ def kpi_html(cards: list[dict], caption: str) -> str:
 def sync_with_url(state) -> None:
     """Keep the selection in the page's URL query (``?county=411002&period=2020Q1``): a link
     reproduces the view and the back button returns to the previous one. Values from the URL
-    are checked against the allowed ones (:meth:`OverviewState.apply_query`)."""
+    are checked against the allowed ones (:meth:`PageState.apply_query`)."""
     # The request's own arguments: there before the first render (the location's query is
     # filled in by the browser a moment later).
     def apply(query: dict) -> None:
