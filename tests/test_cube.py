@@ -143,3 +143,28 @@ def test_an_additive_metric_is_one_entry(tiny_dir, monkeypatch):
         ("411081", pd.Timestamp("2020-03-01")): 20000}
     assert built["fines_of_fine_decisions"].sel(adcode="411081").sum("month").to_series()[
         "coal_mines"] == 20000
+
+
+def test_results_are_kept_for_the_most_recently_used_keys_and_per_cube():
+    from safetyviz.analysis.cube import PerCube
+    from safetyviz.core.cache import LRU
+
+    computed = []
+
+    def compute(value):
+        return lambda: computed.append(value) or value
+
+    kept = LRU(2)
+    assert [kept.get(k, compute(k)) for k in ("a", "b", "a", "c", "a", "b")] == [
+        "a", "b", "a", "c", "a", "b"]
+    assert computed == ["a", "b", "c", "b"]  # "a" kept (used last), "b" dropped for "c"
+    assert len(kept) == 2
+    per_cube = PerCube(size=8)
+    first, second = xr.Dataset(), xr.Dataset()
+    assert per_cube.get(first, "k", lambda: 1) == 1 and per_cube.get(second, "k", lambda: 2) == 2
+    assert per_cube.get(first, "k", lambda: 3) == 1  # each cube its own results
+    del first
+    import gc
+
+    gc.collect()
+    assert len(per_cube._by_cube) == 1  # a cube's results go with it

@@ -24,7 +24,6 @@ import json
 import shutil
 import threading
 import weakref
-from collections import OrderedDict
 from pathlib import Path
 
 import dask
@@ -32,6 +31,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from safetyviz.core.cache import LRU
 from safetyviz.core.errors import UserError
 from safetyviz.core.paths import cube_path
 from safetyviz.core.vocab import (
@@ -632,21 +632,13 @@ class PerCube:
 
     def __init__(self, size: int = 2048):
         self.size = size
-        self._by_cube: dict[int, OrderedDict] = {}
+        self._by_cube: dict[int, LRU] = {}
         self._lock = threading.Lock()
 
     def get(self, cube: xr.Dataset, key, compute):
         with self._lock:
             results = self._by_cube.get(id(cube))
             if results is None:
-                results = self._by_cube[id(cube)] = OrderedDict()
+                results = self._by_cube[id(cube)] = LRU(self.size)
                 weakref.finalize(cube, self._by_cube.pop, id(cube), None)
-            if key in results:
-                results.move_to_end(key)
-                return results[key]
-        value = compute()
-        with self._lock:
-            results[key] = value
-            while len(results) > self.size:
-                results.popitem(last=False)
-        return value
+        return results.get(key, compute)

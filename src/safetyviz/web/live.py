@@ -8,8 +8,6 @@ checked against the allowed ones.
 from __future__ import annotations
 
 import math
-import threading
-from collections import OrderedDict
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +15,7 @@ import param
 import xarray as xr
 
 from safetyviz.analysis import monitoring
+from safetyviz.core.cache import LRU
 from safetyviz.core.vocab import label
 from safetyviz.data.readings import open_readings, readings_path
 from safetyviz.web.page_state import PageState
@@ -153,24 +152,18 @@ class _Alarms:
     for every session watching it (a refresh of all sessions costs one computation)."""
 
     def __init__(self, size: int = 4):
-        self.size, self.lock = size, threading.Lock()
-        self.cache: OrderedDict[tuple, pd.DataFrame] = OrderedDict()
+        self.cache: LRU[pd.DataFrame] = LRU(size)
 
     def __call__(self, version: Path, as_of: pd.Timestamp, sensors: pd.DataFrame):
-        key = (version, as_of, tuple(sensors.index))  # sessions may see different sensors
-        with self.lock:
-            if key in self.cache:
-                return self.cache[key]
-        start = as_of - pd.Timedelta(hours=ALARM_HOURS)
-        recent = open_readings(version)["value"].sel(
-            time=slice(start - pd.Timedelta(hours=1), None))
-        events = monitoring.all_alarm_events(recent, sensors)
-        events = events[events["start"] >= start]
-        with self.lock:
-            self.cache[key] = events
-            while len(self.cache) > self.size:
-                self.cache.popitem(last=False)
-        return events
+        def compute() -> pd.DataFrame:
+            start = as_of - pd.Timedelta(hours=ALARM_HOURS)
+            recent = open_readings(version)["value"].sel(
+                time=slice(start - pd.Timedelta(hours=1), None))
+            events = monitoring.all_alarm_events(recent, sensors)
+            return events[events["start"] >= start]
+
+        # sessions may see different sensors
+        return self.cache.get((version, as_of, tuple(sensors.index)), compute)
 
 
 _recent_alarms = _Alarms()
