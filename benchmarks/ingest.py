@@ -193,7 +193,7 @@ def main() -> None:
         spread = " ".join(f"{x['seconds']:.2f}" for x in every)
         print(f"{r['method']:<10} {r['seconds']:>8.2f} {spread:>20} "
               f"{r['rows_per_second']:>11,.0f} {max(x['peak_rss_mb'] for x in every):>12,.0f}")
-    print(f"safetyviz / baseline rate: {ratio:.2f} (target ≥ 0.33); "
+    print(f"safetyviz / baseline rate: {ratio:.3f} (target ≥ 0.333); "
           f"peak memory target < 1,500 MB")
     out = Path(__file__).parent / "results" / "ingest.json"
     out.parent.mkdir(exist_ok=True)
