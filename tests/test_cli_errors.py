@@ -75,3 +75,12 @@ def test_serve_with_a_malformed_tile_url(tmp_path):
     result = run_cli("serve", "--tiles", "javascript:alert(1)/{z}/{x}/{y}",
                      "--data-dir", str(tmp_path))
     assert_one_clear_line(result, "tile URL", "{z}/{x}/{y}")
+
+
+def test_serve_a_data_dir_that_is_not_there(tmp_path):
+    config = tmp_path / "serve.yaml"
+    config.write_text("data_dir: mistyped\n")
+    result = run_cli("serve", "--config", str(config))
+    assert_one_clear_line(result, str(tmp_path / "mistyped"), "no such data dir",
+                          "safetyviz demo")
+    assert not (tmp_path / "mistyped").exists()  # nothing made

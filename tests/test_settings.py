@@ -46,6 +46,8 @@ def test_serve_takes_flags_over_its_config_file_over_the_environment(monkeypatch
         return data_dir, tiles, values.get("port")
 
     monkeypatch.chdir(tmp_path)
+    for name in ("env", "file", "flag"):
+        (tmp_path / name).mkdir()
     assert served() == (default_data_dir().absolute(), None, None)  # the defaults
     monkeypatch.setenv("SAFETYVIZ_DATA_DIR", str(tmp_path / "env"))
     monkeypatch.setenv("SAFETYVIZ_TILES", URL)

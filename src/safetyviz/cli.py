@@ -251,6 +251,9 @@ def _serve_settings(args) -> tuple[Path, str | None, dict[str, Any]]:
     tile URL stops here, before the server starts."""
     values = _serve_config(args)
     data_dir = values.pop("data_dir", None) or _data_dir(args)
+    if not data_dir.is_dir():  # a mistyped path would be served as an empty city
+        raise UserError(f"{data_dir}: no such data dir (make one with `safetyviz demo "
+                        f"--data-dir {data_dir}` or `safetyviz ingest … --data-dir {data_dir}`)")
     return data_dir, tile_url(values.pop("tiles", None)), values
 
 
