@@ -245,16 +245,29 @@ def test_the_fast_csv_path_and_the_general_path_agree(body, rows, totals, by_pol
     ledger = tmp_path / "ledger.csv"
     ledger.write_bytes(body.encode("utf-8"))
     is_header = ColumnMapping.for_table("inspections")
-    polars_sheet = readers._csv_fast("ledger", body.encode().removeprefix(b"\xef\xbb\xbf"),
-                                     is_header)
+    polars_sheet = readers._csv_fast("ledger", body.encode(), is_header)
     assert (polars_sheet is not None) == by_polars
     (fast,) = readers.read_ledger(ledger, is_header)
-    monkeypatch.setattr(readers, "_csv_fast", lambda *args: None)
+    monkeypatch.setattr(readers, "_csv_fast", lambda *args, **kwargs: None)
     (general,) = readers.read_ledger(ledger, is_header)
     assert fast.header == general.header == ["检查日期", "所属县区", "行业"]
     assert fast.cells.equals(general.cells) and fast.totals.equals(general.totals)
     assert fast.cells["row"].to_list() == rows and fast.totals["row"].to_list() == totals
     assert fast.row(2)["所属县区"] == "魏都区"
+
+
+def test_a_file_name_with_wildcards_is_read_as_named(tmp_path):
+    # Polars, given a path, expands wildcards: 台账[1].csv would read 台账1.csv
+    from safetyviz.ingest import readers
+    from safetyviz.ingest.mapping import ColumnMapping
+
+    for name, county in (("台账[1].csv", "魏都区"), ("台账1.csv", "禹州市"), ("台账*.csv", "长葛市")):
+        (tmp_path / name).write_text(f"检查日期,所属县区,行业\n2020-01-02,{county},工贸\n",
+                                     encoding="utf-8")
+    (sheet,) = readers.read_ledger(tmp_path / "台账[1].csv", ColumnMapping.for_table("inspections"))
+    assert sheet.cells["1"].to_list() == ["魏都区"]
+    (sheet,) = readers.read_ledger(tmp_path / "台账*.csv", ColumnMapping.for_table("inspections"))
+    assert sheet.cells["1"].to_list() == ["长葛市"]
 
 
 def test_a_gbk_csv_takes_the_fast_path_after_decoding(monkeypatch):
@@ -263,7 +276,8 @@ def test_a_gbk_csv_takes_the_fast_path_after_decoding(monkeypatch):
 
     calls = []
     fast = readers._csv_fast
-    monkeypatch.setattr(readers, "_csv_fast", lambda *args: calls.append(1) or fast(*args))
+    monkeypatch.setattr(readers, "_csv_fast",
+                        lambda *args, **kwargs: calls.append(1) or fast(*args, **kwargs))
     (sheet,) = readers.read_ledger(LEDGERS / "inspections_gbk.csv",
                                    ColumnMapping.for_table("inspections"))
     assert len(calls) == 2 and len(sheet.cells) == 4  # refused as UTF-8, parsed as GB18030

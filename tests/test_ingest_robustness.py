@@ -30,11 +30,13 @@ def bad_files(tmp_path):
     garbage.write_bytes(bytes(range(256)) * 64)
     empty = tmp_path / "empty.csv"
     empty.write_bytes(b"")
+    blank = tmp_path / "blank.csv"  # a mapped file has no isspace(): checked whole
+    blank.write_bytes(b" \r\n" * 40_000)
     one_column = tmp_path / "one_column.csv"
     with open(one_column, "w") as f:  # 50 MB, a single column
         f.write("value\n")
         f.write("1234567\n" * 6_250_000)
-    return {"truncated": truncated, "garbage": garbage, "empty": empty,
+    return {"truncated": truncated, "garbage": garbage, "empty": empty, "blank": blank,
             "one_column": one_column}
 
 
@@ -42,6 +44,7 @@ def bad_files(tmp_path):
     ("truncated", "not a readable XLSX workbook"),
     ("garbage", "not a text file"),
     ("empty", "the file is empty"),
+    ("blank", "the file is empty"),
     ("one_column", "no header row found"),
 ])
 def test_a_malformed_file_gives_one_clear_message(kind, message, bad_files, tiny_dir):

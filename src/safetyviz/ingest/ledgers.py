@@ -17,7 +17,7 @@ import hashlib
 import re
 import unicodedata
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,7 +39,7 @@ from safetyviz.data.loading import as_records, load_regions
 from safetyviz.data.regions import RegionIndex
 from safetyviz.ingest import register as register_module
 from safetyviz.ingest.mapping import UNITS, ColumnMapping, code_vocabulary
-from safetyviz.ingest.readers import Sheet, read_ledger
+from safetyviz.ingest.readers import Sheet, mapped_file, read_ledger
 
 INGESTIBLE = ("inspections", "hazards", "enforcement_actions", "accidents", "enterprises")
 ID_FIELD = {"inspections": "inspection_id", "hazards": "hazard_id",
@@ -513,13 +513,15 @@ def ingest(path, table: str, data_dir=None, mapping=None, dry_run: bool = False,
         counties_loaded = pool.submit(lambda: RegionIndex(load_regions(
             open_catalog(ensure_catalog(data_dir)), geometry=False)))
         try:
-            content = path.read_bytes()
+            with mapped_file(path) as content:
+                digest = pool.submit(hashlib.sha256, content)
+                try:
+                    sheets = read_ledger(path, column_mapping, content)
+                finally:  # the hash reads the map: it is closed after
+                    wait([digest])
         except (FileNotFoundError, IsADirectoryError):
             raise UserError(f"{path}: no such file") from None
-        digest = pool.submit(hashlib.sha256, content)
-        sheets = read_ledger(path, column_mapping, content)
         batch = f"{table}-{digest.result().hexdigest()[:16]}"
-        del content  # the sheets hold what is needed: the file's bytes are freed
         report = IngestReport(path=path, table=table, batch=batch, dry_run=dry_run)
         manifest = store.read_manifest(store.current_version(data_dir, table))
         if batch in manifest["batches"] and not force:

@@ -13,19 +13,22 @@ returned apart); several sheets. Which rows are the header is decided by the cal
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
 import itertools
+import mmap
 import re
 import unicodedata
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
 import polars as pl
 
 from safetyviz.core.errors import UserError
@@ -334,24 +337,51 @@ def _frame(rows: list[tuple[int, list[str]]], width: int) -> pl.DataFrame:
                                                           for i in range(width)}})
 
 
-def _byte_scans(utf8: bytes) -> tuple[bool, bool]:
+@contextlib.contextmanager
+def mapped_file(path: Path) -> Iterator[bytes | mmap.mmap]:
+    """The file's bytes, mapped rather than read while the block runs: a large ledger is
+    served from the page cache instead of being copied into fresh memory (an empty file, or
+    one that cannot be mapped, is read)."""
+    with open(path, "rb") as f:
+        try:
+            mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (ValueError, OSError):
+            yield f.read()
+            return
+    with mapped:
+        yield mapped
+
+
+def _byte_scans(utf8: bytes | mmap.mmap) -> tuple[bool, bool]:
     """(whether any cell can have whitespace to strip, whether a quote or a CR can make rows
     span lines or end otherwise): a few memchr scans, a multi-byte space searched for only
-    when its lead byte occurs at all."""
-    cr = b"\r" in utf8
-    spaced = cr or any(c in utf8 for c in (b" ", b"\t", b"\x0b", b"\x0c")) or any(
-        lead in utf8 and space in utf8 for lead, space in (
+    when its lead byte occurs at all (``find``: a mapped file has no ``in``)."""
+    def has(part: bytes) -> bool:
+        return utf8.find(part) != -1
+
+    cr = has(b"\r")
+    spaced = cr or any(has(c) for c in (b" ", b"\t", b"\x0b", b"\x0c")) or any(
+        has(lead) and has(space) for lead, space in (
             (b"\xc2", "\u00a0".encode()), (b"\xe3", "\u3000".encode())))
-    return spaced, cr or b'"' in utf8
+    return spaced, cr or has(b'"')
 
 
-def _csv_fast(name: str, utf8: bytes, words: HeaderWords) -> Sheet | None:
+def _line_ends(utf8: bytes | mmap.mmap) -> int:
+    if isinstance(utf8, bytes):
+        return utf8.count(b"\n")
+    return int(np.count_nonzero(np.frombuffer(utf8, dtype=np.uint8) == ord("\n")))
+
+
+def _csv_fast(name: str, utf8: bytes | mmap.mmap, words: HeaderWords,
+              source: Path | None = None) -> Sheet | None:
     """A clean CSV (UTF-8, a header of one row in the first ten, no ragged rows) parsed by
-    Polars straight from its bytes; None sends the file down the general path. Polars
-    refuses invalid UTF-8, so the text is checked without being decoded in Python."""
+    Polars straight from its bytes (or from ``source``, the file ``utf8`` maps); None sends
+    the file down the general path. Polars refuses invalid UTF-8, so the text is checked
+    without being decoded in Python. A BOM stays: it is on the header line, never parsed."""
     head = utf8[:100_000]
     if len(utf8) > len(head):
         head = head[:head.rfind(b"\n") + 1]
+    head = head.removeprefix(b"\xef\xbb\xbf")
     try:
         lines = head.decode("utf-8").split("\n", MAX_HEADER_SEARCH + MAX_HEADER_ROWS)
     except UnicodeDecodeError:
@@ -373,16 +403,16 @@ def _csv_fast(name: str, utf8: bytes, words: HeaderWords) -> Sheet | None:
     with ThreadPoolExecutor(max_workers=1) as pool:
         scanned = pool.submit(_byte_scans, utf8)
         try:
-            frame = pl.read_csv(utf8, has_header=False, skip_rows=best + 1, new_columns=names,
-                                schema={n: pl.String for n in names}, quote_char='"',
-                                truncate_ragged_lines=False)
+            frame = pl.read_csv(source or utf8, has_header=False, skip_rows=best + 1,
+                                new_columns=names, schema={n: pl.String for n in names},
+                                quote_char='"', truncate_ragged_lines=False, glob=False)
         except (pl.exceptions.PolarsError, ValueError):
             return None  # not UTF-8, ragged rows, odd quoting: the general path names them
         spaced, quoted_or_cr = scanned.result()
     # Polars keeps blank lines as empty rows, so row numbers follow line numbers unless a
     # quoted cell spans lines (or a lone CR ends one): then count to be sure.
     if quoted_or_cr and len(frame) != (
-            utf8.count(b"\n") + (not utf8.endswith(b"\n")) - best - 1):
+            _line_ends(utf8) + (utf8[-1:] != b"\n") - best - 1):
         return None
     if frame.width != len(names):
         return None
@@ -422,30 +452,38 @@ def _csv_fast(name: str, utf8: bytes, words: HeaderWords) -> Sheet | None:
                  notes=pl.concat([above, frame.filter(~blank & note)]))
 
 
-def read_ledger(path: Path, words: HeaderWords, data: bytes | None = None) -> list[Sheet]:
-    """Every table in a CSV/XLSX/XLS file (``data``: its bytes, if already read). UserError
-    for a file that is empty, unreadable, or has no recognisable header in any sheet."""
+def read_ledger(path: Path, words: HeaderWords,
+                data: bytes | mmap.mmap | None = None) -> list[Sheet]:
+    """Every table in a CSV/XLSX/XLS file (``data``: its bytes or :func:`map_file`'s map, if
+    already open). UserError for a file that is empty, unreadable, or has no recognisable
+    header in any sheet."""
     path = Path(path)
-    if data is None:
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise UserError(f"{path}: no such file") from None
-        except IsADirectoryError:
-            raise UserError(f"{path}: is a directory, not a file") from None
-    if not data or data.isspace():
+    if data is not None:
+        return _read_ledger(path, words, data)
+    try:
+        with mapped_file(path) as data:
+            return _read_ledger(path, words, data)
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a directory, not a file") from None
+
+
+def _read_ledger(path: Path, words: HeaderWords, data: bytes | mmap.mmap) -> list[Sheet]:
+    if not len(data) or (data[:65536].isspace() and data[:].isspace()):
         raise UserError(f"{path}: the file is empty")
     fast = None
     grids: Sequence[tuple[str, Iterable[list[str]], set]] | None
-    if data.startswith(XLSX_MAGIC):
+    if data[:8].startswith(XLSX_MAGIC):
         grids = _xlsx_grids(path)
-    elif data.startswith(XLS_MAGIC):
+    elif data[:8].startswith(XLS_MAGIC):
         grids = _xls_grids(path)
     else:
         if b"\x00" not in data[:4096]:
-            fast = _csv_fast(path.stem, data.removeprefix(b"\xef\xbb\xbf"), words)
+            fast = _csv_fast(path.stem, data, words,
+                             source=path if isinstance(data, mmap.mmap) else None)
         if fast is None:
-            text, encoding = decode_text(data, path)
+            text, encoding = decode_text(data[:], path)
             if encoding == "gb18030":
                 fast = _csv_fast(path.stem, text.encode("utf-8"), words)
         grids = None if fast is not None else _csv_grid(path, text)
