@@ -561,9 +561,10 @@ def ingest(path, table: str, data_dir=None, mapping=None, dry_run: bool = False,
     changes = None
     if table in LINKED:
         ids = accepted.get_column("enterprise_id")
-        made = linker.made()  # which of them accepted rows use
-        used = set(ids.filter(ids.is_in(pl.Series(made, dtype=pl.String).implode()))
-                   .unique().to_list()) if made else set()
+        made = linker.made()  # which of them accepted rows use (all, when no row failed)
+        used = set(made) if not rejected else set(
+            ids.filter(ids.is_in(pl.Series(made, dtype=pl.String).implode())).unique()
+            .to_list()) if made else set()
         changes = linker.changes(used)
         report.provisional = len(set(linker.new.get_column("enterprise_id")) & used)
         report.linked = int(accepted.get_column("enterprise_id").is_not_null().sum())
