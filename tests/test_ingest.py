@@ -261,7 +261,8 @@ def test_a_file_name_with_wildcards_is_read_as_named(tmp_path):
     from safetyviz.ingest import readers
     from safetyviz.ingest.mapping import ColumnMapping
 
-    for name, county in (("台账[1].csv", "魏都区"), ("台账1.csv", "禹州市"), ("台账*.csv", "长葛市")):
+    for name, county in (("台账[1].csv", "魏都区"), ("台账1.csv", "禹州市"),
+                         ("台账*.csv", "长葛市")):
         (tmp_path / name).write_text(f"检查日期,所属县区,行业\n2020-01-02,{county},工贸\n",
                                      encoding="utf-8")
     (sheet,) = readers.read_ledger(tmp_path / "台账[1].csv", ColumnMapping.for_table("inspections"))

@@ -403,7 +403,9 @@ def _csv_fast(name: str, utf8: bytes | mmap.mmap, words: HeaderWords,
     with ThreadPoolExecutor(max_workers=1) as pool:
         scanned = pool.submit(_byte_scans, utf8)
         try:
-            frame = pl.read_csv(source or utf8, has_header=False, skip_rows=best + 1,
+            # bytes(): a no-op on the bytes given when there is no file (a map has a file)
+            frame = pl.read_csv(source if source is not None else bytes(utf8),
+                                has_header=False, skip_rows=best + 1,
                                 new_columns=names, schema={n: pl.String for n in names},
                                 quote_char='"', truncate_ragged_lines=False, glob=False)
         except (pl.exceptions.PolarsError, ValueError):

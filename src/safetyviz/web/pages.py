@@ -59,6 +59,8 @@ BUILT_IN = (
          "safetyviz.web.components.riskmap:create_riskmap_app"),
     Page("monitoring", "重大危险源监测预警", "Major hazard monitoring",
          "safetyviz.web.components.monitoring:create_monitoring_app", proof="sites"),
+    Page("enterprise", "企业画像", "Enterprise profile",
+         "safetyviz.web.components.enterprise:create_enterprise_app"),
 )
 
 

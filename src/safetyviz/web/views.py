@@ -10,7 +10,7 @@ import holoviews as hv
 import numpy as np
 import pandas as pd
 import xarray as xr
-from bokeh.models import CustomJSTickFormatter, WMTSTileSource
+from bokeh.models import CustomJSTickFormatter, OpenURL, TapTool, WMTSTileSource
 from bokeh.models.renderers import TileRenderer  # not in bokeh.models' static exports
 from holoviews.util.transform import lon_lat_to_easting_northing
 from shapely.geometry import MultiPolygon, Polygon
@@ -45,6 +45,24 @@ def base_map(url: str):
         if not any(isinstance(r, TileRenderer) for r in figure.renderers):  # hooks run again
             figure.add_tile(WMTSTileSource(url=url, attribution=""))
     return hook
+
+
+def open_on_tap(plot, element) -> None:
+    """A plot hook: tapping one of the element's glyphs opens the address in its ``url``
+    column, in the same tab (a profile link; the back button returns)."""
+    renderer = plot.handles["glyph_renderer"]
+    if not any(isinstance(t, TapTool) and renderer in (t.renderers or [])
+               for t in plot.state.tools):  # hooks run again on updates
+        plot.state.add_tools(TapTool(renderers=[renderer],
+                                     callback=OpenURL(url="@url", same_tab=True)))
+
+
+def profile_url(enterprise_id) -> str:
+    """The address of a firm's profile, relative to a page's own (pages sit side by side
+    under one prefix, also behind a proxy)."""
+    from urllib.parse import quote
+
+    return f"./enterprise?id={quote(str(enterprise_id), safe='')}"
 
 
 def county_paths(regions) -> list[dict]:
@@ -275,17 +293,23 @@ def risk_map(regions, points: pd.DataFrame, sites: pd.DataFrame, colours: dict[s
         "lon": lon, "lat": lat, "name": points["name"].astype(str).to_numpy(),
         "sector": [vocab_label("sector", c, lang) for c in points["sector"].astype(str)],
         "level": [vocab_label("risk_level", c, lang) for c in points["risk_level"].astype(str)],
-        "colour": [colours[c] for c in points["risk_level"].astype(str)]})
-    enterprises = hv.Points(frame, ["lon", "lat"], ["name", "sector", "level", "colour"]).opts(
+        "colour": [colours[c] for c in points["risk_level"].astype(str)],
+        "url": [profile_url(e) for e in points["enterprise_id"]]})
+    enterprises = hv.Points(frame, ["lon", "lat"], ["name", "sector", "level", "colour",
+                                                    "url"]).opts(
         color="colour", size=4, alpha=0.8, line_color=None, tools=["hover"],
         hover_tooltips=[("", "@name"), (text("sector", lang), "@sector"),
-                        (text("risk_level", lang), "@level")])
+                        (text("risk_level", lang), "@level")], hooks=[open_on_tap])
     lon, lat = place(sites["lon"].to_numpy(float), sites["lat"].to_numpy(float))
+    firm_names = dict(zip(points["enterprise_id"].astype(str), points["name"].astype(str)))
     installations = hv.Points(
-        pd.DataFrame({"lon": lon, "lat": lat, "site": sites["site_id"].astype(str).to_numpy()}),
-        ["lon", "lat"], ["site"], label=text("major_hazard_sites", lang)).opts(
+        pd.DataFrame({"lon": lon, "lat": lat, "site": sites["site_id"].astype(str).to_numpy(),
+                      "name": [firm_names.get(str(e), "") for e in sites["enterprise_id"]],
+                      "url": [profile_url(e) for e in sites["enterprise_id"]]}),
+        ["lon", "lat"], ["site", "name", "url"], label=text("major_hazard_sites", lang)).opts(
         marker="star", size=14, color="#17202a", tools=["hover"],
-        hover_tooltips=[(text("major_hazard_sites", lang), "@site")])
+        hover_tooltips=[(text("major_hazard_sites", lang), "@name"), ("", "@site")],
+        hooks=[open_on_tap])
     return (counties * enterprises * installations).opts(
         title=title, xaxis=None, yaxis=None, data_aspect=1, responsive=True, min_height=420,
         toolbar="above", shared_axes=False, show_legend=False,
@@ -347,3 +371,48 @@ def sensor_curve(values: pd.Series, high: float, high_high: float, *, title: str
     return hv.Overlay([curve, *lines]).opts(title=title, responsive=True, min_height=300,
                                             shared_axes=False, toolbar="above",
                                             xlabel=text("time", lang), ylim=(bottom, top))
+
+
+HAZARD_STATUS_COLOURS = {"rectified": "#1e8449", "open": "#f39c12", "overdue": "#c0392b"}
+LANES = ("inspection", "hazard", "action", "joint_operation")
+
+
+def enterprise_timeline(events: pd.DataFrame, *, title: str = "", lang: str = "zh"
+                        ) -> hv.Overlay:
+    """A firm's record on one time axis, a lane each: inspections, hazards (a bar from
+    finding to rectification — or to the as-of date while open —, green rectified, orange
+    open, red overdue), enforcement actions and joint operations (``events``: the frame of
+    :func:`analysis.enterprises.timeline`)."""
+    lane_of = {kind: i for i, kind in enumerate(LANES[::-1])}  # inspections on top
+    ticks = [(lane_of[k], text(f"lane_{k}", lang)) for k in LANES]
+    hazards = events[events["kind"] == "hazard"]
+    bars = hv.Segments(pd.DataFrame({
+        "start": hazards["date"], "lane": lane_of["hazard"], "end": hazards["end"],
+        "lane_end": lane_of["hazard"], "record": hazards["record"].astype(str),
+        "state": [text(f"hazard_{s}", lang) for s in hazards["status"]],
+        "colour": [HAZARD_STATUS_COLOURS[s] for s in hazards["status"]]}),
+        ["start", "lane", "end", "lane_end"], ["record", "state", "colour"]).opts(
+        color="colour", line_width=6, alpha=0.7, tools=["hover"],
+        hover_tooltips=[(text("record", lang), "@record"), (text("status", lang), "@state")])
+    others = events[events["kind"] != "hazard"]
+    marks = hv.Scatter(pd.DataFrame({
+        "date": others["date"], "lane": [lane_of[k] for k in others["kind"]],
+        "record": others["record"].astype(str),
+        "detail": [_detail(k, s, lang) for k, s in zip(others["kind"], others["status"])]}),
+        "date", ["lane", "record", "detail"]).opts(
+        color="#2e4053", size=8, marker="diamond", tools=["hover"],
+        hover_tooltips=[(text("record", lang), "@record"), (text("detail", lang), "@detail")])
+    return (bars * marks).opts(
+        title=title, yticks=ticks, ylim=(-0.6, len(LANES) - 0.4), xlabel="", ylabel="",
+        responsive=True, min_height=260, shared_axes=False, toolbar="above",
+        show_legend=False)
+
+
+def _detail(kind: str, status, lang: str) -> str:
+    """What a timeline mark's hover says: an inspection's department, an action's type, a
+    joint operation's target."""
+    vocabulary = {"inspection": "department", "action": "action_type"}.get(kind)
+    if vocabulary and str(status) in VOCABULARIES[vocabulary]:
+        return vocab_label(vocabulary, str(status), lang)
+    return "" if status is None or (isinstance(status, float) and np.isnan(status)) \
+        else str(status)

@@ -1,9 +1,11 @@
 """Record tables of the pages: sortable, filterable, with their row count and (for users who
-may) CSV / XLSX downloads, each recorded in the audit log."""
+may) CSV / XLSX downloads, each recorded in the audit log. A table naming firms shows their
+names, each a link to the firm's profile; the ids stay in the downloads."""
 
 from __future__ import annotations
 
 import io
+from typing import Protocol
 
 import pandas as pd
 import panel as pn
@@ -13,9 +15,36 @@ from safetyviz.analysis.records import labelled, to_csv_bytes, to_xlsx_bytes
 from safetyviz.core.i18n import text
 from safetyviz.security.access import LOCAL, Access
 from safetyviz.web.components.page import audit
-from safetyviz.web.state import OverviewState
+from safetyviz.web.views import profile_url
 
 pn.extension("tabulator")
+
+URL_COLUMN = "_profile"  # the hidden column a firm's name links to
+
+
+class Where(Protocol):
+    """What a table's records are of: the state of the page showing them."""
+
+    lang: str
+    period: str
+
+    @property
+    def county(self) -> str: ...
+
+
+def with_firm_names(frame: pd.DataFrame, shown: pd.DataFrame, firms: dict[str, str],
+                    lang: str) -> pd.DataFrame:
+    """``shown`` (``frame`` labelled) with the firm's name beside its id, as the column
+    ``text("enterprise")``; a record naming no firm has an empty name."""
+    if "enterprise_id" not in frame.columns:
+        return shown
+    ids = frame["enterprise_id"]
+    names = [firms.get(str(e), str(e)) if e is not None and not pd.isna(e) else ""
+             for e in ids]
+    position = list(frame.columns).index("enterprise_id") + 1
+    out = shown.copy()
+    out.insert(position, text("enterprise", lang), names)
+    return out
 
 
 class RecordTable(pn.viewable.Viewer):
@@ -27,6 +56,8 @@ class RecordTable(pn.viewable.Viewer):
     table_name = param.String(doc="What the records are (names files and audit entries).")
     access = param.ClassSelector(class_=Access, default=LOCAL,
                                  doc="Who is looking: whether they may download records.")
+    firms = param.Dict(default={}, doc="Firm names by enterprise_id: records naming a firm "
+                                       "show its name, a link to its profile.")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -54,15 +85,27 @@ class RecordTable(pn.viewable.Viewer):
                                        button_type="light", width=90)
 
     # not ``show``: that is Panel's (a Viewer's), serving the table in a browser
-    def show_records(self, frame: pd.DataFrame, state: OverviewState) -> RecordTable:
-        """Show ``frame`` labelled in the state's language, for its county and period."""
-        self._shown = labelled(frame, state.lang)
+    def show_records(self, frame: pd.DataFrame, state: Where) -> RecordTable:
+        """Show ``frame`` labelled in the state's language, for its county and period; a
+        firm's id is shown as its name, linked to its profile (both are downloaded)."""
+        lang = state.lang
+        self._shown = with_firm_names(frame, labelled(frame, lang), self.firms, lang)
         self._where = (state.county, state.period)
         for download in self.downloads:
             download.filename = (f"{state.county}_{state.period}_{self.table_name}."
                                  f"{download.label.lower()}")
-        self.rows.object = text("rows", state.lang).format(n=len(self._shown))
-        self.table.value = self._shown
+        self.rows.object = text("rows", lang).format(n=len(self._shown))
+        shown = self._shown
+        if "enterprise_id" in frame.columns:
+            name = text("enterprise", lang)
+            code = shown.columns[list(frame.columns).index("enterprise_id")]  # the id's label
+            shown = shown.assign(**{URL_COLUMN: [
+                profile_url(e) if e is not None and not pd.isna(e) else ""
+                for e in frame["enterprise_id"]]})
+            self.table.param.update(
+                formatters={name: {"type": "link", "urlField": URL_COLUMN, "target": "_self"}},
+                hidden_columns=[code, URL_COLUMN])
+        self.table.value = shown
         return self
 
     def __panel__(self):

@@ -1,0 +1,211 @@
+"""An enterprise's record (profile figures, timeline, repeat hazards, rankings) on records built
+by hand, and the enterprise search (names, former names, pinyin, credit codes, counties)."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from safetyviz.analysis.enterprises import (
+    EnterpriseRecords,
+    enterprise_ranking,
+    profile_figures,
+    repeat_hazards,
+    timeline,
+    year_earlier,
+)
+from safetyviz.analysis.search import EnterpriseIndex, pinyin_forms
+
+D = pd.Timestamp
+NAT = pd.NaT
+
+
+def hazards(*rows) -> pd.DataFrame:
+    columns = ["hazard_id", "enterprise_id", "category", "level", "found_date", "deadline",
+               "rectified_date", "listed_supervision"]
+    frame = pd.DataFrame(rows, columns=columns)
+    for c in ("found_date", "deadline", "rectified_date"):
+        frame[c] = pd.to_datetime(frame[c])
+    return frame
+
+
+def actions(*rows) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["action_id", "enterprise_id", "date", "action_type",
+                                        "fine_yuan", "joint_operation_id"])
+    frame["date"] = pd.to_datetime(frame["date"])
+    return frame
+
+
+def inspections(*rows) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["inspection_id", "enterprise_id", "date", "department",
+                                        "joint_operation_id"])
+    frame["date"] = pd.to_datetime(frame["date"])
+    return frame
+
+
+@pytest.fixture()
+def firm() -> EnterpriseRecords:
+    return EnterpriseRecords(
+        "E1",
+        inspections=inspections(
+            ("I1", "E1", "2020-01-10", "emergency_management", None),
+            ("I2", "E1", "2020-02-20", "fire_rescue", "J1"),
+            ("I3", "E1", "2019-01-15", "emergency_management", None)),
+        hazards=hazards(
+            # id, firm, category, level, found, deadline, rectified, 挂牌督办
+            ("H1", "E1", "fire", "general", "2020-01-10", "2020-01-31", "2020-01-20", False),
+            ("H2", "E1", "electrical", "major", "2020-02-20", "2020-03-15", None, True),
+            ("H3", "E1", "electrical", "general", "2020-03-01", "2020-04-30", "2020-04-10",
+             False),
+            ("H4", "E1", "storage", "general", "2019-12-01", "2019-12-31", "2020-02-01", False),
+            ("H5", "E1", "fire", "general", "2020-03-10", "2020-03-20", "2020-03-25", False),
+            ("H6", "E1", "electrical", "general", "2019-01-15", "2019-02-15", "2019-02-15",
+             False)),
+        actions=actions(
+            ("A1", "E1", "2020-02-20", "fine", 20_000, "J1"),
+            ("A2", "E1", "2020-03-01", "suspend", 0, None),
+            ("A4", "E1", "2020-03-05", "close_illegal_unit", 0, None),
+            ("A3", "E1", "2019-02-01", "fine", 5_000, None)),
+        joint_operations=pd.DataFrame({"joint_operation_id": ["J1"],
+                                       "date": [D("2020-02-20")], "adcode": ["411002"],
+                                       "departments": ["emergency_management|fire_rescue"],
+                                       "target": ["许昌市新兴家具厂"]}))
+
+
+def test_the_profile_figures_of_a_quarter_are_those_counted_by_hand(firm):
+    figures = profile_figures(firm, "2020-01-01", "2020-03-31")
+    assert figures == {
+        "inspections": 2,  # I1, I2
+        "hazards_found": 4,  # H1, H2, H3, H5
+        "hazards_open_end": 2,  # H2 (never rectified), H3 (rectified 10 April)
+        "hazards_overdue_end": 1,  # H2, past 15 March
+        "listed_open_end": 1,  # H2
+        "rectification_rate": 0.75,  # H1, H4 (found in 2019), H5 rectified ÷ 4 found
+        "median_days_to_rectify": 15,  # of 10 (H1), 62 (H4), 15 (H5)
+        "fines_yuan": 20_000,
+        "closures": 1,  # A4; a suspension is not a closure
+    }
+    before = profile_figures(firm, *year_earlier("2020-01-01", "2020-03-31"))
+    assert (before["inspections"], before["hazards_found"], before["rectification_rate"],
+            before["median_days_to_rectify"], before["fines_yuan"]) == (1, 1, 1.0, 31, 5_000)
+
+
+def test_a_period_without_hazards_has_no_rate_rather_than_zero(firm):
+    figures = profile_figures(firm, "2018-01-01", "2018-12-31")
+    assert figures["hazards_found"] == 0 and math.isnan(figures["rectification_rate"])
+    assert math.isnan(figures["median_days_to_rectify"])
+    assert profile_figures(EnterpriseRecords("E9"), "2020-01-01", "2020-03-31")[
+        "inspections"] == 0  # a firm with no record at all
+
+
+def test_the_timeline_holds_every_record_latest_first_with_hazard_states(firm):
+    events = timeline(firm, as_of="2020-03-31")
+    assert len(events) == 3 + 6 + 4 + 1
+    assert events["date"].is_monotonic_decreasing
+    hazards_at = events[events["kind"] == "hazard"].set_index("record")
+    assert hazards_at.loc["H2", "status"] == "overdue"  # past its deadline, open
+    assert hazards_at.loc["H3", "status"] == "open"  # rectified only after 31 March
+    assert hazards_at.loc["H3", "end"] == D("2020-03-31")  # drawn open up to the as-of date
+    assert hazards_at.loc["H1", "status"] == "rectified"
+    assert hazards_at.loc["H1", "end"] == D("2020-01-20")
+    # the same day: the inspection before its hazard, action and joint operation
+    same_day = events[events["date"] == D("2020-02-20")]
+    assert list(same_day["kind"]) == ["inspection", "hazard", "action", "joint_operation"]
+
+
+def test_a_repeat_hazard_is_its_category_found_again_within_a_year_of_a_rectification():
+    frame = hazards(
+        ("H1", "E1", "fire", "general", "2019-01-01", "2019-01-31", "2019-01-10", False),
+        ("H2", "E1", "fire", "general", "2019-06-01", "2019-06-30", "2019-06-05", False),
+        ("H3", "E1", "fire", "general", "2020-06-06", "2020-06-30", None, False),  # 367 days
+        ("H4", "E2", "fire", "general", "2019-02-01", "2019-02-28", None, False),  # other firm
+        ("H5", "E1", "electrical", "general", "2019-02-01", "2019-02-28", None, False),
+        ("H6", "E1", "fire", "general", "2019-01-10", "2019-01-31", None, False),  # same day
+        ("H7", "E1", "fire", "general", "2019-06-02", "2019-06-30", None, False))  # before H2's
+    assert list(repeat_hazards(frame)) == [False, True, False, False, False, False, True]
+
+
+def test_the_ranking_puts_open_then_overdue_then_repeat_hazards_then_fines_first():
+    frame = hazards(
+        ("H1", "E1", "fire", "general", "2020-01-05", "2020-01-10", None, False),  # overdue
+        ("H2", "E2", "fire", "general", "2020-01-05", "2020-06-10", None, False),
+        ("H3", "E2", "gas", "general", "2020-01-05", "2020-06-10", None, False),
+        ("H4", "E3", "fire", "general", "2019-06-01", "2019-06-10", "2019-06-05", False),
+        ("H5", "E3", "fire", "general", "2020-02-01", "2020-02-10", "2020-02-05", False),
+        ("H6", "E4", "fire", "general", "2020-01-05", "2020-01-10", "2020-01-08", False),
+        ("H7", None, "fire", "general", "2020-01-05", "2020-01-10", None, False))
+    fines = actions(("A1", "E5", "2020-02-01", "fine", 30_000, None),
+                    ("A2", "E5", "2019-02-01", "fine", 90_000, None),  # another period
+                    ("A3", "E1", "2020-03-01", "fine", 1_000, None))
+    ranking = enterprise_ranking(frame, fines, "2020-01-01", "2020-03-31")
+    assert ranking.to_dict("records") == [
+        {"enterprise_id": "E2", "open_hazards": 2, "overdue_hazards": 0, "repeat_hazards": 0,
+         "fines_yuan": 0},
+        {"enterprise_id": "E1", "open_hazards": 1, "overdue_hazards": 1, "repeat_hazards": 0,
+         "fines_yuan": 1_000},
+        {"enterprise_id": "E3", "open_hazards": 0, "overdue_hazards": 0, "repeat_hazards": 1,
+         "fines_yuan": 0},
+        {"enterprise_id": "E5", "open_hazards": 0, "overdue_hazards": 0, "repeat_hazards": 0,
+         "fines_yuan": 30_000}]  # E4 has nothing to show; a hazard naming no firm is left out
+    assert len(enterprise_ranking(frame, fines, "2020-01-01", "2020-03-31", limit=2)) == 2
+
+
+REGISTER = pd.DataFrame({
+    "enterprise_id": ["E1", "E2", "E3", "E4", "E5", "P411002-AB"],
+    "name": ["许昌市新兴家具厂", "长葛市恒达化工有限公司", "禹州市鸿运砂石厂",
+             "（演示）魏都丰昌仓储有限公司", "ABC 物流（许昌）有限公司", "许昌新兴家具"],
+    "aliases": ["", "长葛恒达化工厂", "", "", "", ""],
+    "credit_code": ["91411002MA44G6HB8D", None, "91411081MA3X4J5L2K", None, None, None],
+    "adcode": ["411002", "411082", "411081", "411002", "411002", "411002"],
+    "registered": [True, True, True, True, True, False]})
+
+
+@pytest.fixture(scope="module")
+def index() -> EnterpriseIndex:
+    return EnterpriseIndex(REGISTER)
+
+
+def found(index, query, counties=None) -> list[str]:
+    return list(index.search(query, counties)["enterprise_id"])
+
+
+def test_a_name_fragment_finds_the_firm_its_name_itself_first(index):
+    assert found(index, "新兴家具") == ["P411002-AB", "E1"]  # the shorter name first
+    assert found(index, "许昌市新兴家具厂") == ["E1"]
+    assert found(index, "许昌") == ["P411002-AB", "E1", "E5"]  # starts with it first
+    assert found(index, "恒达化工厂") == ["E2"]  # a former name
+    assert found(index, "(演示)魏都") == ["E4"]  # brackets of either width
+    assert found(index, "abc物流") == ["E5"]  # any case, spaces ignored
+
+
+def test_pinyin_initials_and_full_pinyin_find_the_firm(index):
+    assert found(index, "xcsxxjjc") == ["E1"]
+    assert found(index, "xuchangshixinxing") == ["E1"]
+    assert found(index, "XC") == ["P411002-AB", "E1", "E5"]  # initials first, then within
+    assert found(index, "yzs") == ["E3"]  # 禹州市
+    # 长 is read chang in 长葛 and zhang elsewhere: either finds it
+    assert found(index, "changge") == found(index, "zhangge") == ["E2"]
+    assert found(index, "cgshd") == ["E2"]
+    assert ("cgshdhgyxgs", "changgeshihengdahuagongyouxiangongsi") in pinyin_forms(
+        "长葛市恒达化工有限公司")
+
+
+def test_a_credit_code_or_a_part_of_it_finds_the_firm(index):
+    assert found(index, "91411002MA44G6HB8D") == ["E1"]
+    assert found(index, "91411081") == ["E3"]
+    assert found(index, "ma3x4j") == ["E3"]  # any case
+
+
+def test_search_finds_only_firms_of_the_counties_allowed(index):
+    assert found(index, "许昌", counties=["411081"]) == []
+    assert found(index, "yzs", counties=["411002"]) == []
+    assert found(index, "yzs", counties=["411081"]) == ["E3"]
+    assert found(index, "91411081", counties=["411002", "411082"]) == []
+
+
+def test_nothing_is_found_for_an_empty_or_unmatched_query(index):
+    assert found(index, "") == found(index, "   ") == []
+    assert found(index, "郑州") == found(index, "zzz") == []
+    assert len(index.search("许昌", limit=1)) == 1
