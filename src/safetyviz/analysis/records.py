@@ -97,7 +97,11 @@ def joint_operations(county: str | None, start, end, catalog=None) -> pd.DataFra
 
 
 EXTRA_LABELS = {"days_open": ("未整改天数", "Days open"),
-                "days_overdue": ("逾期天数", "Days overdue")}
+                "days_overdue": ("逾期天数", "Days overdue"),
+                "open_hazards": ("未整改隐患", "Open hazards"),
+                "overdue_hazards": ("逾期隐患", "Overdue hazards"),
+                "repeat_hazards": ("重复隐患（12个月内）", "Repeat hazards (12 months)"),
+                "fines_yuan": ("罚款（元）", "Fines (yuan)")}
 
 
 def labelled(frame: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:

@@ -1,7 +1,9 @@
 """The county profile page (县区画像): one county's headline cards and monthly series, and its
-records — open major hazards, overdue hazards, inspections of the period — as sortable,
-filterable tables, each downloadable as CSV and XLSX. Records are read from the store when
-the county or period changes, with the county pushed down to the Parquet files."""
+records — the firms that need a visit (most open, overdue and repeat hazards, fines), open
+major hazards, overdue hazards, inspections of the period — as sortable, filterable tables,
+each downloadable as CSV and XLSX, each firm a link to its profile. Records are read from
+the store when the county or period changes, with the county pushed down to the Parquet
+files."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import pandas as pd
 import panel as pn
 import param
 
+from safetyviz.analysis.enterprises import area_ranking
 from safetyviz.analysis.records import (
     latest_inspections,
     open_hazards,
@@ -16,14 +19,17 @@ from safetyviz.analysis.records import (
     overdue_hazards,
 )
 from safetyviz.core.i18n import text
+from safetyviz.data.catalog import catalog_path
 from safetyviz.web.components.page import (
     SelectionPage,
     drawn_after_the_page,
     english_names,
+    load_registers,
     open_page,
     or_cluster_status,
     sync_with_url,
 )
+from safetyviz.web.components.search import search_box
 from safetyviz.web.components.tables import RecordTable
 from safetyviz.web.state import OverviewState
 
@@ -51,11 +57,13 @@ class CountyProfile(SelectionPage):
     """Cards, series and record tables over one :class:`CountyState`."""
 
     catalog = param.Parameter(doc="The catalog the records are read through.")
+    firms = param.Dict(default={}, doc="Firm names by enterprise_id (the session's counties').")
 
     def __init__(self, **params):
         super().__init__(**params)
-        self.tables = {name: RecordTable(table_name=name, access=self.access)
-                       for name in ("open_major_hazards", "overdue_hazards", "inspections")}
+        self.tables = {name: RecordTable(table_name=name, access=self.access, firms=self.firms)
+                       for name in ("open_major_hazards", "overdue_hazards", "inspections",
+                                    "firms_to_visit")}
         self.tabs = pn.Tabs(*self.tables.items(), dynamic=True, sizing_mode="stretch_width")
         # the tables, or the cluster's status while it is lost; filled once drawn
         self.records = pn.Column(sizing_mode="stretch_width")
@@ -86,6 +94,7 @@ class CountyProfile(SelectionPage):
         major = open_major_hazards(state.county, state.as_of, hazards=hazards)
         overdue = overdue_hazards(state.county, state.as_of, hazards=hazards)
         inspections = latest_inspections(state.county, start, end, self.catalog)
+        ranking = area_ranking(state.county, start, state.as_of, self.catalog)
         tables = self.tables
         self.tabs[:] = [
             (text("open_major", lang).format(date=date),
@@ -93,13 +102,14 @@ class CountyProfile(SelectionPage):
             (text("overdue", lang).format(date=date),
              tables["overdue_hazards"].show_records(overdue, state)),
             (text("latest_inspections", lang),
-             tables["inspections"].show_records(inspections, state))]
+             tables["inspections"].show_records(inspections, state)),
+            (text("ranking_tab", lang), tables["firms_to_visit"].show_records(ranking, state))]
         return self.tabs
 
     def __panel__(self):
         controls = pn.FlexBox(self.county_select, self.period_select, self.lang_switch,
                               sizing_mode="stretch_width")
-        return pn.Column(self._header, controls, self._kpis,
+        return pn.Column(*self._top(), self._header, controls, self._kpis,
                          drawn_after_the_page(self._plots_and_tables),
                          sizing_mode="stretch_width")
 
@@ -117,6 +127,10 @@ def create_county_app(catalog: str | None = None):
         state = CountyState(cube, names_en=english_names(regions),
                             city_total=access.all_counties)
         sync_with_url(state)
-        return CountyProfile(state=state, catalog=cat, access=access)
+        (firms, _) = load_registers(str(catalog or catalog_path()), "enterprises")
+        firms = access.restrict(firms)
+        return CountyProfile(state=state, catalog=cat, access=access,
+                             firms=dict(zip(firms["enterprise_id"].astype(str), firms["name"])),
+                             search=search_box(state, catalog, access, regions))
 
     return open_page(catalog, build)

@@ -21,6 +21,7 @@ from safetyviz.web.components.page import (
     or_cluster_status,
     sync_with_url,
 )
+from safetyviz.web.components.search import search_box
 from safetyviz.web.components.tables import RecordTable
 from safetyviz.web.state import OverviewState
 from safetyviz.web.views import action_types, joint_timeline
@@ -86,7 +87,7 @@ class EnforcementPage(SelectionPage):
     def __panel__(self):
         controls = pn.FlexBox(self.county_select, self.period_select, self.lang_switch,
                               sizing_mode="stretch_width")
-        return pn.Column(self._header, controls, self._kpis,
+        return pn.Column(*self._top(), self._header, controls, self._kpis,
                          drawn_after_the_page(self._plots_and_tables),
                          sizing_mode="stretch_width")
 
@@ -106,6 +107,7 @@ def create_enforcement_app(catalog: str | None = None):
         state = EnforcementState(cube, names_en=english_names(regions),
                                  city_total=access.all_counties)
         sync_with_url(state)
-        return EnforcementPage(state=state, catalog=cat, access=access)
+        return EnforcementPage(state=state, catalog=cat, access=access,
+                               search=search_box(state, catalog, access, regions))
 
     return open_page(catalog, build)

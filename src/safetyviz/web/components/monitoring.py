@@ -26,6 +26,7 @@ from safetyviz.web.components.page import (
     sync_with_url,
     unavailable,
 )
+from safetyviz.web.components.search import search_box
 from safetyviz.web.live import WINDOWS, MonitoringState
 from safetyviz.web.state import NoNone
 from safetyviz.web.views import sensor_curve, site_status_map
@@ -41,6 +42,7 @@ class MonitoringPage(pn.viewable.Viewer):
     state = param.ClassSelector(class_=MonitoringState, allow_None=NoNone,
                                 doc="What this page shows.")
     regions = param.Parameter(doc="County boundaries (GeoDataFrame sorted by adcode).")
+    search = param.Parameter(default=None, doc="The enterprise search box (None: none).")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -143,7 +145,7 @@ class MonitoringPage(pn.viewable.Viewer):
         controls = pn.FlexBox(self.site_select, self.sensor_select, self.window_select,
                               self.lang_switch, sizing_mode="stretch_width")
         return pn.Column(
-            self._header, self._kpis,
+            *([self.search] if self.search is not None else []), self._header, self._kpis,
             pn.FlexBox(pn.pane.HoloViews(self.map, height=380, min_width=320,
                                          sizing_mode="stretch_width",
                                          styles={"flex": "1 1 380px"}),
@@ -180,6 +182,7 @@ def create_monitoring_app(catalog: str | None = None, data_dir=None):
     except (UserError, PermissionError) as exc:
         return unavailable(exc)
     sync_with_url(state)
-    page = MonitoringPage(state=state, regions=regions)
+    page = MonitoringPage(state=state, regions=regions,
+                          search=search_box(state, path, access, regions))
     page.start()
     return page

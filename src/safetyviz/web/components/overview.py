@@ -24,6 +24,7 @@ from safetyviz.web.components.page import (
     sync_with_url,
     unmapped_note,
 )
+from safetyviz.web.components.search import search_box
 from safetyviz.web.state import MAP_METRICS, OverviewState
 from safetyviz.web.views import (
     choropleth,
@@ -188,8 +189,8 @@ class OverviewDashboard(SelectionPage):
         controls = pn.FlexBox(self.metric_select, self.period_select, self.range_from,
                               self.range_to, self.county_select, self.lang_switch,
                               sizing_mode="stretch_width")
-        return pn.Column(self._header, controls, self._kpis, drawn_after_the_page(self._plots),
-                         sizing_mode="stretch_width")
+        return pn.Column(*self._top(), self._header, controls, self._kpis,
+                         drawn_after_the_page(self._plots), sizing_mode="stretch_width")
 
 
 def create_overview_app(catalog: str | None = None):
@@ -198,7 +199,7 @@ def create_overview_app(catalog: str | None = None):
         state = OverviewState(cube, names_en=english_names(regions),
                               city_total=access.all_counties)
         sync_with_url(state)
-        return OverviewDashboard(state=state, regions=regions, tiles=map_tiles(),
-                                 access=access)
+        return OverviewDashboard(state=state, regions=regions, tiles=map_tiles(), access=access,
+                                 search=search_box(state, catalog, access, regions))
 
     return open_page(catalog, build)

@@ -271,6 +271,7 @@ class SelectionPage(pn.viewable.Viewer):
     access = param.ClassSelector(class_=Access, default=LOCAL,
                                  doc="Who is looking: their counties (the state's cube holds "
                                      "only those) and whether they may download records.")
+    search = param.Parameter(default=None, doc="The enterprise search box (None: none).")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -297,6 +298,10 @@ class SelectionPage(pn.viewable.Viewer):
             name: adcode for adcode, name in state.county_names().items()})
         self.period_select.param.update(name=text("period", lang), value=state.period, options={
             period_label(p, lang): p for p in state.param.period.objects})
+
+    def _top(self) -> list:
+        """What sits above a page's heading: the enterprise search, if any."""
+        return [] if self.search is None else [self.search]
 
     def _heading(self, page: str) -> pn.pane.Markdown:
         return pn.pane.Markdown(f"## {html.escape(self.state.county_name())} · "

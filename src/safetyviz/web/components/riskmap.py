@@ -29,6 +29,7 @@ from safetyviz.web.components.page import (
     sync_with_url,
     unavailable,
 )
+from safetyviz.web.components.search import search_box
 from safetyviz.web.riskmap import RISK_COLOURS, RiskMapState
 from safetyviz.web.state import NoNone
 from safetyviz.web.views import dual_prevention_bars, risk_map
@@ -43,6 +44,7 @@ class RiskMapPage(pn.viewable.Viewer):
                                 doc="The selection this page shows.")
     regions = param.Parameter(doc="County boundaries (GeoDataFrame sorted by adcode).")
     tiles = param.String(default=None, allow_None=True, doc=TILES_DOC)
+    search = param.Parameter(default=None, doc="The enterprise search box (None: none).")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -123,7 +125,8 @@ class RiskMapPage(pn.viewable.Viewer):
     def __panel__(self):
         controls = pn.FlexBox(self.level_filter, self.sector_filter, self.county_select,
                               self.lang_switch, sizing_mode="stretch_width")
-        return pn.Column(self._header, controls, self._legend,
+        return pn.Column(*([self.search] if self.search is not None else []), self._header,
+                         controls, self._legend,
                          drawn_after_the_page(self._plots), sizing_mode="stretch_width")
 
     def _plots(self) -> pn.FlexBox:
@@ -169,4 +172,5 @@ def create_riskmap_app(catalog: str | None = None):
                          names={"zh": dict(zip(counties, regions["name_zh"])),
                                 "en": dict(zip(counties, regions["name_en"]))})
     sync_with_url(state)
-    return RiskMapPage(state=state, regions=regions, tiles=map_tiles())
+    return RiskMapPage(state=state, regions=regions, tiles=map_tiles(),
+                       search=search_box(state, path, access, regions))

@@ -12,7 +12,7 @@ import param
 
 from safetyviz.analysis.search import RESULTS, EnterpriseIndex
 from safetyviz.core.i18n import text
-from safetyviz.data.catalog import version
+from safetyviz.data.catalog import catalog_path, version
 from safetyviz.security.access import LOCAL, Access
 from safetyviz.web.components.page import load_registers, shared_catalog
 from safetyviz.web.enterprise import code_label
@@ -96,8 +96,13 @@ class EnterpriseSearch(pn.viewable.Viewer):
         return pn.Column(self.box, self.results, margin=0, sizing_mode="stretch_width")
 
 
-def search_box(state: PageState, catalog: str, access: Access, regions) -> EnterpriseSearch:
-    """The search box of a page over ``catalog`` for a session with ``access``."""
-    return EnterpriseSearch(state=state, catalog=str(catalog), access=access, names={
-        "zh": dict(zip(regions["adcode"].astype(str), regions["name_zh"])),
-        "en": dict(zip(regions["adcode"].astype(str), regions["name_en"]))})
+def search_box(state: PageState, catalog: str | None, access: Access,
+               regions) -> EnterpriseSearch:
+    """The search box of a page over ``catalog`` (None: the configured one) for a session
+    with ``access``, naming counties as ``regions`` do."""
+    return EnterpriseSearch(state=state, catalog=str(catalog or catalog_path()), access=access,
+                            names={
+                                "zh": dict(zip(regions["adcode"].astype(str),
+                                               regions["name_zh"])),
+                                "en": dict(zip(regions["adcode"].astype(str),
+                                               regions["name_en"]))})
