@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import polars as pl
 
+from safetyviz.core.identity import name_keys
 from safetyviz.core.vocab import CLOSURE_ACTIONS
 from safetyviz.data.engine import compute
 from safetyviz.data.loading import load_table
@@ -240,3 +242,22 @@ def area_ranking(county: str, start, end, catalog=None, limit: int | None = 50
                                                    ("date", ">=", pd.Timestamp(start).date()),
                                                    ("date", "<=", end_day)]))
     return enterprise_ranking(_typed(hazards), _typed(actions), start, end, limit)
+
+
+def firms_named(targets: pd.DataFrame, register: pd.DataFrame) -> pd.Series:
+    """The register's firm each row of ``targets`` (``adcode``, ``target``: a name as
+    written) names: the one firm of that county whose name key (:func:`identity.name_key`)
+    is the target's; None where none or several are (a name alone never picks at random)."""
+    if not len(targets) or not len(register):
+        return pd.Series([None] * len(targets), index=targets.index, dtype=object)
+    firms = pd.DataFrame({
+        "adcode": register["adcode"].astype(str).to_numpy(),
+        "key": name_keys(pl.Series(register["name"].fillna("").astype(str))).to_numpy(),
+        "enterprise_id": register["enterprise_id"].astype(str).to_numpy()})
+    unique = firms.drop_duplicates(["adcode", "key"], keep=False)
+    wanted = pd.DataFrame({
+        "adcode": targets["adcode"].astype(str).to_numpy(),
+        "key": name_keys(pl.Series(targets["target"].fillna("").astype(str))).to_numpy()})
+    found = wanted.merge(unique, on=["adcode", "key"], how="left")["enterprise_id"]
+    return pd.Series(found.where(found.notna(), None).to_numpy(), index=targets.index,
+                     dtype=object)

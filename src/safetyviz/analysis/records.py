@@ -101,7 +101,8 @@ EXTRA_LABELS = {"days_open": ("未整改天数", "Days open"),
                 "open_hazards": ("未整改隐患", "Open hazards"),
                 "overdue_hazards": ("逾期隐患", "Overdue hazards"),
                 "repeat_hazards": ("重复隐患（12个月内）", "Repeat hazards (12 months)"),
-                "fines_yuan": ("罚款（元）", "Fines (yuan)")}
+                "fines_yuan": ("罚款（元）", "Fines (yuan)"),
+                "county": ("县（市、区）", "County")}
 
 
 def labelled(frame: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:

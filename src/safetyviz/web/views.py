@@ -341,17 +341,22 @@ ONLINE_COLOURS = {True: "#1e8449", False: "#95a5a6"}
 def site_status_map(regions, sites: pd.DataFrame, *, title: str = "",
                     lang: str = "zh") -> hv.Overlay:
     """The major hazard installations over the county outlines, green when online, grey when
-    not (``sites``: site_id, lon, lat, online, status — the status text for the hover)."""
+    not (``sites``: site_id, lon, lat, online, status — the status text for the hover —,
+    enterprise_id and name, its firm's: a tap opens the firm's profile)."""
     outlines = hv.Path(county_paths(mapped_units(regions))).opts(color="#566573",
                                                                   line_width=0.8)
     frame = pd.DataFrame({"lon": sites["lon"].to_numpy(float),
                           "lat": sites["lat"].to_numpy(float),
                           "site": sites["site_id"].astype(str).to_numpy(),
                           "status": sites["status"].astype(str).to_numpy(),
-                          "colour": [ONLINE_COLOURS[bool(v)] for v in sites["online"]]})
-    points = hv.Points(frame, ["lon", "lat"], ["site", "status", "colour"]).opts(
+                          "colour": [ONLINE_COLOURS[bool(v)] for v in sites["online"]],
+                          "name": sites["name"].astype(str).to_numpy(),
+                          "url": [profile_url(e) for e in sites["enterprise_id"]]})
+    points = hv.Points(frame, ["lon", "lat"], ["site", "status", "colour", "name",
+                                               "url"]).opts(
         color="colour", marker="star", size=16, line_color="#17202a", tools=["hover"],
-        hover_tooltips=[(text("major_hazard_sites", lang), "@site"), ("", "@status")])
+        hover_tooltips=[(text("major_hazard_sites", lang), "@name"), ("", "@site"),
+                        ("", "@status")], hooks=[open_on_tap])
     return (outlines * points).opts(title=title, xaxis=None, yaxis=None, data_aspect=1,
                                     responsive=True, min_height=320, toolbar="above",
                                     shared_axes=False)

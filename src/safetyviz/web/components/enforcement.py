@@ -2,7 +2,8 @@
 (fines, penalty cases, closures, detentions, joint operations, each against a year earlier),
 fines month by month and by sector, actions by type (bans, scattered-polluting closures,
 black gas stations, illegal fuel vehicles, illegal units, detentions…) and the joint
-operations on a timeline and in a downloadable table."""
+operations on a timeline and in a downloadable table (counties by name, a target that is a
+registered firm linked to its profile)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,16 @@ import holoviews as hv
 import panel as pn
 import param
 
+from safetyviz.analysis.enterprises import firms_named
 from safetyviz.analysis.records import actions_by_type, joint_operations
 from safetyviz.core.i18n import text
 from safetyviz.core.periods import period_label
+from safetyviz.data.catalog import catalog_path
 from safetyviz.web.components.page import (
     SelectionPage,
     drawn_after_the_page,
     english_names,
+    load_registers,
     open_page,
     or_cluster_status,
     sync_with_url,
@@ -48,11 +52,15 @@ class EnforcementPage(SelectionPage):
     """Cards, fines and actions over one :class:`EnforcementState`."""
 
     catalog = param.Parameter(doc="The catalog the records are read through.")
+    register = param.DataFrame(doc="The firms of the session's counties (enterprise_id, "
+                                   "name, adcode): joint operations' targets are named by it.")
 
     def __init__(self, **params):
         super().__init__(**params)
         self.sectors = hv.DynamicMap(self._sectors)
-        self.operations = RecordTable(table_name="joint_operations", access=self.access)
+        self.operations = RecordTable(table_name="joint_operations", access=self.access,
+                                      firms=dict(zip(self.register["enterprise_id"].astype(str),
+                                                     self.register["name"])))
 
     @param.depends("state.lang", "state.county")
     def _header(self):
@@ -81,7 +89,10 @@ class EnforcementPage(SelectionPage):
                 height=360, min_width=320, sizing_mode="stretch_width",
                 styles={"flex": "1 1 420px"}),
             sizing_mode="stretch_width")
-        return pn.Column(plots, self.operations.show_records(operations, state),
+        listed = operations.assign(
+            county=[state.county_name(str(a)) for a in operations["adcode"]],
+            enterprise_id=firms_named(operations, self.register))
+        return pn.Column(plots, self.operations.show_records(listed, state),
                          sizing_mode="stretch_width")
 
     def __panel__(self):
@@ -107,7 +118,10 @@ def create_enforcement_app(catalog: str | None = None):
         state = EnforcementState(cube, names_en=english_names(regions),
                                  city_total=access.all_counties)
         sync_with_url(state)
+        (firms, _) = load_registers(str(catalog or catalog_path()), "enterprises")
         return EnforcementPage(state=state, catalog=cat, access=access,
+                               register=access.restrict(firms)[["enterprise_id", "name",
+                                                                "adcode"]],
                                search=search_box(state, catalog, access, regions))
 
     return open_page(catalog, build)

@@ -1,10 +1,12 @@
 """The live monitoring page (重大危险源监测预警): installations online on a map, the online
 rate against the province's, the alarms of the last day and the chosen sensor's readings with
-its thresholds — refreshed every few seconds from the readings appended since (a periodic
-callback of the session, no page reload)."""
+its thresholds — each installation named by its firm, linked to the firm's profile —,
+refreshed every few seconds from the readings appended since (a periodic callback of the
+session, no page reload)."""
 
 from __future__ import annotations
 
+import html
 import math
 
 import holoviews as hv
@@ -27,9 +29,10 @@ from safetyviz.web.components.page import (
     unavailable,
 )
 from safetyviz.web.components.search import search_box
+from safetyviz.web.components.tables import URL_COLUMN
 from safetyviz.web.live import WINDOWS, MonitoringState
 from safetyviz.web.state import NoNone
-from safetyviz.web.views import sensor_curve, site_status_map
+from safetyviz.web.views import profile_url, sensor_curve, site_status_map
 
 hv.extension("bokeh", logo=False)
 
@@ -43,6 +46,8 @@ class MonitoringPage(pn.viewable.Viewer):
                                 doc="What this page shows.")
     regions = param.Parameter(doc="County boundaries (GeoDataFrame sorted by adcode).")
     search = param.Parameter(default=None, doc="The enterprise search box (None: none).")
+    firms = param.Dict(default={}, doc="Firm names by enterprise_id (the installations' "
+                                       "owners are named, their profiles linked).")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -70,6 +75,23 @@ class MonitoringPage(pn.viewable.Viewer):
                             (self.window_select, "window")):
             widget.description = None
             widget.name = text(key, lang)
+        # the installation's firm first, its id after (the value stays the id)
+        self.site_select.param.update(value=self.state.site, options={
+            f"{self.firm_name(site)} · {site}": site
+            for site in self.state.param.site.objects})
+
+    def firm_name(self, site: str) -> str:
+        firm = str(self.state.sites.loc[site, "enterprise_id"])
+        return self.firms.get(firm, firm)
+
+    @param.depends("state.site", "state.lang")
+    def _profile_link(self):
+        site = self.state.site
+        firm = self.state.sites.loc[site, "enterprise_id"]
+        return pn.pane.HTML(
+            f'<a class="profile-link" href="{html.escape(profile_url(firm))}">'
+            f'{html.escape(text("enterprise_profile", self.state.lang))}：'
+            f'{html.escape(self.firm_name(site))}</a>', margin=(0, 10))
 
     def _fill_alarms(self) -> None:
         lang = self.state.lang
@@ -78,13 +100,18 @@ class MonitoringPage(pn.viewable.Viewer):
             text("start", lang): alarms["start"].dt.strftime("%m-%d %H:%M"),
             text("end", lang): [text("ongoing", lang) if o else f"{e:%m-%d %H:%M}"
                                 for e, o in zip(alarms["end"], alarms["ongoing"])],
+            text("enterprise", lang): [self.firm_name(s) for s in alarms["site_id"]],
+            URL_COLUMN: [profile_url(self.state.sites.loc[s, "enterprise_id"])
+                         for s in alarms["site_id"]],
             text("site", lang): alarms["site_id"],
             text("sensor", lang): [f"{s} {label('sensor_kind', k, lang)}"
                                    for s, k in zip(alarms["sensor_id"], alarms["kind"])],
             text("level", lang): [text(level, lang) for level in alarms["level"]],
             text("peak", lang): [f"{p:.2f} {u}" for p, u in zip(alarms["peak"],
                                                                   alarms["unit"])]})
-        self.alarm_table.value = frame
+        self.alarm_table.param.update(value=frame, hidden_columns=[URL_COLUMN], formatters={
+            text("enterprise", lang): {"type": "link", "urlField": URL_COLUMN,
+                                       "target": "_self"}})
 
     @param.depends("state.loads", "state.lang")
     def _kpis(self):
@@ -115,7 +142,8 @@ class MonitoringPage(pn.viewable.Viewer):
         state, lang = self.state, self.state.lang
         online = state.online()
         sites = state.sites.reset_index().assign(
-            online=lambda f: f["site_id"].map(online).fillna(False).astype(bool))
+            online=lambda f: f["site_id"].map(online).fillna(False).astype(bool),
+            name=lambda f: [self.firm_name(s) for s in f["site_id"]])
         sites["status"] = [text("online" if o else "offline", lang) for o in sites["online"]]
         return site_status_map(self.regions, sites, title=text("site_map_title", lang),
                                 lang=lang)
@@ -142,8 +170,10 @@ class MonitoringPage(pn.viewable.Viewer):
         return pn.pane.Markdown(f"#### {text('alarm_list', self.state.lang)}", margin=(0, 10))
 
     def __panel__(self):
-        controls = pn.FlexBox(self.site_select, self.sensor_select, self.window_select,
-                              self.lang_switch, sizing_mode="stretch_width")
+        controls = pn.Column(
+            pn.FlexBox(self.site_select, self.sensor_select, self.window_select,
+                       self.lang_switch, sizing_mode="stretch_width"),
+            self._profile_link, sizing_mode="stretch_width")
         return pn.Column(
             *([self.search] if self.search is not None else []), self._header, self._kpis,
             pn.FlexBox(pn.pane.HoloViews(self.map, height=380, min_width=320,
@@ -171,7 +201,9 @@ def create_monitoring_app(catalog: str | None = None, data_dir=None):
     try:
         access = session_access()
         path = str(catalog or catalog_path())
-        sensors, sites, regions = load_registers(path, "sensors", "major_hazard_sites")
+        sensors, sites, firms, regions = load_registers(path, "sensors", "major_hazard_sites",
+                                                        "enterprises")
+        firms = access.restrict(firms)
         city = str(regions["parent_adcode"].iloc[0])
         sensors, sites = access.restrict(sensors), access.restrict(sites)
         regions = access.restrict(regions)
@@ -183,6 +215,7 @@ def create_monitoring_app(catalog: str | None = None, data_dir=None):
         return unavailable(exc)
     sync_with_url(state)
     page = MonitoringPage(state=state, regions=regions,
+                          firms=dict(zip(firms["enterprise_id"].astype(str), firms["name"])),
                           search=search_box(state, path, access, regions))
     page.start()
     return page

@@ -96,15 +96,20 @@ class RecordTable(pn.viewable.Viewer):
                                  f"{download.label.lower()}")
         self.rows.object = text("rows", lang).format(n=len(self._shown))
         shown = self._shown
+        hidden = []  # codes a name stands for: in the downloads, not on the screen
+        if "county" in frame.columns and "adcode" in frame.columns:
+            hidden.append(shown.columns[list(frame.columns).index("adcode")])
         if "enterprise_id" in frame.columns:
             name = text("enterprise", lang)
             code = shown.columns[list(frame.columns).index("enterprise_id")]  # the id's label
             shown = shown.assign(**{URL_COLUMN: [
                 profile_url(e) if e is not None and not pd.isna(e) else ""
                 for e in frame["enterprise_id"]]})
-            self.table.param.update(
-                formatters={name: {"type": "link", "urlField": URL_COLUMN, "target": "_self"}},
-                hidden_columns=[code, URL_COLUMN])
+            self.table.formatters = {
+                name: {"type": "link", "urlField": URL_COLUMN, "target": "_self"}}
+            hidden += [code, URL_COLUMN]
+        if hidden:
+            self.table.hidden_columns = hidden
         self.table.value = shown
         return self
 
