@@ -267,3 +267,99 @@ def test_the_monitoring_page_shows_new_alarms_without_a_reload(browser, served_m
     page.locator(".tabulator-row", has_text="high-high").wait_for()
     assert not errors, errors
     page.close()
+
+
+# --- enterprise profiles and search -------------------------------------------------------
+FIRM = "E41100200001"  # a demo firm of 魏都区 with a credit code
+
+
+@pytest.fixture(scope="module")
+def firm(demo_records) -> dict:
+    register = demo_records["enterprises"].set_index("enterprise_id")
+    return {"id": FIRM, **register.loc[FIRM, ["name", "credit_code"]].to_dict()}
+
+
+def open_profile_from_search(page, query: str, name: str) -> None:
+    """Type ``query`` into the page's search box, then follow the result named ``name``."""
+    box = page.locator(".enterprise-search input")
+    box.wait_for()
+    box.press_sequentially(query, delay=40)
+    result = page.locator(".search-results a", has_text=name)
+    result.first.wait_for()
+    result.first.click()
+
+
+@pytest.mark.parametrize("query", ["魏都丰昌仓储", "wdfccc", "weidufengchangcangchu", "code"])
+def test_search_by_name_pinyin_or_credit_code_opens_the_profile(browser, served_overview, firm,
+                                                                 query):
+    query = firm["credit_code"] if query == "code" else query
+    assert firm["name"] == "（演示）魏都丰昌仓储有限公司" and len(firm["credit_code"]) == 18
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(served_overview.replace("/overview", "/riskmap"))
+    open_profile_from_search(page, query, firm["name"])
+    page.wait_for_url(f"**/enterprise?id={FIRM}**")
+    page.locator("h2", has_text=firm["name"]).wait_for()
+    assert page.locator('[data-fact="credit_code"]').inner_text().endswith(firm["credit_code"])
+    assert not errors, errors
+    page.close()
+
+
+def test_the_profile_shows_the_firms_figures_and_records(browser, served_overview, firm,
+                                                         demo_catalog):
+    from safetyviz.analysis.enterprises import enterprise_records, profile_figures
+
+    records = enterprise_records(FIRM, demo_catalog)
+    figures = profile_figures(records, "2020-01-01", "2020-03-31")
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(served_overview.replace("/overview", "/enterprise") + f"?id={FIRM}&period=2020Q1")
+    page.locator('[data-kpi="inspections"] .value').wait_for()
+    assert kpi_value(page, "inspections") == f"{figures['inspections']:.0f}家次"
+    assert kpi_value(page, "hazards_found") == f"{figures['hazards_found']:.0f}项"
+    assert page.locator('[data-fact="adcode"]').inner_text().endswith("魏都区")
+    total = len(records.inspections) + len(records.hazards) + len(records.actions) + len(
+        records.joint_operations)
+    page.get_by_text(f"共 {total} 条").wait_for()  # the timeline table: every record
+    page.wait_for_function(f"() => ({GLYPHS})().some(([t, n]) => t === 'Segment' && n === "
+                           f"{len(records.hazards)})")  # one bar per hazard
+    page.get_by_role("button", name="English").click()
+    page.locator('[data-kpi="inspections"] .label', has_text="Inspections").wait_for()
+    assert page.locator('[data-fact="adcode"]').inner_text().endswith("Weidu District")
+    assert "lang=en" in page.url and f"id={FIRM}" in page.url
+    page.close()
+
+
+def test_a_firm_in_a_county_table_opens_its_profile_and_back_returns(browser, served_overview):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    county = served_overview.replace("/overview", "/county") + "?county=411002&period=2020Q1"
+    page.goto(county)
+    page.get_by_text("重点关注企业").click()  # the firms that need a visit
+    link = page.locator(".tabulator-cell a").first
+    link.wait_for()
+    name = link.inner_text()
+    link.click()
+    page.wait_for_url("**/enterprise?id=E411002*")
+    page.locator("h2", has_text=name).wait_for()
+    page.go_back()
+    page.wait_for_url("**/county?county=411002*")
+    page.close()
+
+
+def test_tapping_an_installation_on_the_risk_map_opens_its_firm(browser, served_overview,
+                                                                demo_records):
+    from test_serving import FIRST_POINT
+
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(served_overview.replace("/overview", "/riskmap"))
+    page.wait_for_function(f"() => ({GLYPHS})().some(([t, n]) => t === 'Scatter' && n === 11)")
+    page.wait_for_timeout(1000)  # laid out
+    x, y = page.evaluate(FIRST_POINT, "site")
+    page.mouse.click(x, y)
+    page.wait_for_url("**/enterprise?id=*")
+    firm = page.url.split("id=")[1].split("&")[0]
+    sites = demo_records["major_hazard_sites"]
+    assert firm in set(sites["enterprise_id"])  # an installation's firm
+    name = demo_records["enterprises"].set_index("enterprise_id").loc[firm, "name"]
+    page.locator("h2", has_text=name).wait_for()
+    page.close()

@@ -209,3 +209,24 @@ def test_nothing_is_found_for_an_empty_or_unmatched_query(index):
     assert found(index, "") == found(index, "   ") == []
     assert found(index, "郑州") == found(index, "zzz") == []
     assert len(index.search("许昌", limit=1)) == 1
+
+
+def test_a_target_names_a_firm_only_when_one_firm_of_its_county_has_that_name():
+    from safetyviz.analysis.enterprises import firms_named
+
+    register = pd.DataFrame({
+        "enterprise_id": ["E1", "E2", "E3", "E4"],
+        "name": ["许昌市新兴家具厂", "禹州市鸿运砂石厂", "禹州市鸿运砂石厂",
+                 "许昌 恒达有限责任公司"],
+        "adcode": ["411002", "411081", "411081", "411002"]})
+    targets = pd.DataFrame({
+        "adcode": ["411002", "411081", "411003", "411002", "411002"],
+        "target": ["许昌市新兴家具厂", "禹州市鸿运砂石厂", "许昌市新兴家具厂",
+                   "（许昌）恒达有限公司", None]}, index=[10, 11, 12, 13, 14])
+    assert firms_named(targets, register).to_dict() == {
+        10: "E1", 11: None,  # two firms of 禹州市 have that name: neither is picked
+        12: None,  # the name is a firm of another county
+        13: None,  # (brackets around 许昌 make another key)
+        14: None}
+    targets.loc[13, "target"] = "许昌恒达有限公司"  # the legal form written otherwise
+    assert firms_named(targets, register)[13] == "E4"

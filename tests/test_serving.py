@@ -643,6 +643,32 @@ def test_a_county_user_receives_nothing_of_another_county(secured, browser):
 
 
 @needs_chromium
+def test_a_county_user_finds_and_opens_only_their_countys_firms(secured, browser, demo_records):
+    register = demo_records["enterprises"]
+    other = register[register["adcode"] == "411081"].iloc[0]  # a firm of 禹州市
+    page = browser_login(browser, secured.base, "li")  # 魏都区
+    page.goto(f"{secured.base}/overview")
+    box = page.locator(".enterprise-search input")
+    box.wait_for()
+    box.press_sequentially("禹州", delay=40)
+    page.locator(".search-results", has_text="未找到匹配的企业").wait_for()
+    box.fill("")
+    box.press_sequentially("ys", delay=40)  # (演示)…: every demo firm's initials start so
+    page.locator(".search-results a").first.wait_for()
+    found = [a.inner_text() for a in page.locator(".search-results a").all()]
+    assert found and all("魏都区" in item for item in found), found
+    # the profile of another county's firm, asked for by id: nothing of it, and logged
+    page.goto(f"{secured.base}/enterprise?id={other['enterprise_id']}")
+    strings = settled_strings(page)
+    data = [s for s in strings if "id=" not in s]  # (the URL typed is the user's own)
+    assert not _mentions(data, str(other["enterprise_id"]))
+    assert not _mentions(strings, str(other["name"])) and not _mentions(strings, "禹州市")
+    assert _mentions(strings, "魏都区")  # their own county's firm instead
+    refused = [e for e in secured.events("rejected_query") if e["user"] == "li"]
+    assert refused[-1]["query"] == {"id": str(other["enterprise_id"])}
+
+
+@needs_chromium
 def test_forged_browser_values_are_refused_and_logged(secured, browser):
     page = browser_login(browser, secured.base, "li")
     page.goto(f"{secured.base}/county")

@@ -259,5 +259,5 @@ def firms_named(targets: pd.DataFrame, register: pd.DataFrame) -> pd.Series:
         "adcode": targets["adcode"].astype(str).to_numpy(),
         "key": name_keys(pl.Series(targets["target"].fillna("").astype(str))).to_numpy()})
     found = wanted.merge(unique, on=["adcode", "key"], how="left")["enterprise_id"]
-    return pd.Series(found.where(found.notna(), None).to_numpy(), index=targets.index,
+    return pd.Series([None if pd.isna(f) else f for f in found], index=targets.index,
                      dtype=object)

@@ -207,8 +207,9 @@ class EnterprisePage(pn.viewable.Viewer):
     @param.depends("state.id", "state.period", "state.lang")
     def _timeline(self):
         state = self.state
-        return enterprise_timeline(state.timeline(), lang=state.lang, title=text(
-            "timeline_title", state.lang).format(name=state.firm_name()))
+        # the heading names the firm: a long name in the plot's title would not fit a phone
+        return enterprise_timeline(state.timeline(), lang=state.lang,
+                                   title=text("timeline", state.lang))
 
     def _fill_tables(self) -> None:
         if not self.records_area.objects:
