@@ -52,8 +52,9 @@ def test_the_choropleth_lies_on_the_tiles_in_metres():
 
 def test_the_risk_map_lies_on_the_tiles_in_metres():
     points = pd.DataFrame({"lon": [113.8], "lat": [34.0], "name": ["甲"], "sector": ["gas"],
-                           "risk_level": ["red"]})
-    sites = pd.DataFrame({"lon": [113.9], "lat": [34.1], "site_id": ["S1"]})
+                           "risk_level": ["red"], "enterprise_id": ["E1"]})
+    sites = pd.DataFrame({"lon": [113.9], "lat": [34.1], "site_id": ["S1"],
+                          "enterprise_id": ["E1"]})
     colours = {"red": "#e74c3c", "orange": "#e67e22", "yellow": "#f1c40f", "blue": "#3498db"}
     tiled = hv.render(risk_map(regions(), points, sites, colours, tiles=tile_url(URL)))
     assert tiles_of(tiled) == ["http://tiles.intranet/{Z}/{X}/{Y}.png"]

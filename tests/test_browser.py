@@ -335,11 +335,13 @@ def test_a_firm_in_a_county_table_opens_its_profile_and_back_returns(browser, se
     county = served_overview.replace("/overview", "/county") + "?county=411002&period=2020Q1"
     page.goto(county)
     page.get_by_text("重点关注企业").click()  # the firms that need a visit
-    link = page.locator(".tabulator-cell a").first
+    page.locator(".tabulator-col-title", has_text="重复隐患").first.wait_for()
+    link = page.locator(".tabulator-row a").first
     link.wait_for()
-    name = link.inner_text()
-    link.click()
-    page.wait_for_url("**/enterprise?id=E411002*")
+    name, href = link.inner_text(), link.get_attribute("href")
+    assert href.startswith("./enterprise?id=E411002")
+    page.locator(".tabulator-row a", has_text=name).first.click()
+    page.wait_for_url(f"**/{href[2:]}*")
     page.locator("h2", has_text=name).wait_for()
     page.go_back()
     page.wait_for_url("**/county?county=411002*")

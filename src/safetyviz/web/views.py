@@ -274,7 +274,9 @@ def risk_map(regions, points: pd.DataFrame, sites: pd.DataFrame, colours: dict[s
              lang: str = "zh") -> hv.Overlay:
     """Enterprises as points coloured by risk level over the county outlines, major hazard
     installations as black stars; ``selected`` county outlined heavier; over the base map of
-    ``tiles`` if given (then in Web Mercator metres, not degrees)."""
+    ``tiles`` if given (then in Web Mercator metres, not degrees). ``points``: enterprise_id,
+    name, sector, risk_level, lon, lat; ``sites``: site_id, enterprise_id, lon, lat; a tap on
+    either opens the firm's profile."""
     place = lon_lat_to_easting_northing if tiles else (lambda lon, lat: (lon, lat))
     regions = mapped_units(regions)
     paths = list(zip(county_paths(regions.to_crs(3857) if tiles else regions), regions["adcode"]))
