@@ -60,9 +60,10 @@ def duckdb_records(connection, store: Path, enterprise_id: str) -> dict:
             "hive_partitioning = true) where enterprise_id = ?", [enterprise_id]).df()
     operations = sorted({str(i) for t in ("inspections", "enforcement_actions")
                          for i in out[t]["joint_operation_id"].dropna()})
+    files = sorted((store / "joint_operations").resolve().rglob("*.parquet"))
     out["joint_operations"] = connection.execute(
-        f"select * from read_parquet('{store / 'joint_operations'}/**/*.parquet') "
-        "where joint_operation_id in (select unnest(?))", [operations]).df()
+        "select * from read_parquet(?) where joint_operation_id in (select unnest(?))",
+        [[str(f) for f in files], operations]).df() if operations and files else None
     return out
 
 

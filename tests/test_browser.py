@@ -316,7 +316,7 @@ def test_the_profile_shows_the_firms_figures_and_records(browser, served_overvie
     page.goto(served_overview.replace("/overview", "/enterprise") + f"?id={FIRM}&period=2020Q1")
     page.locator('[data-kpi="inspections"] .value').wait_for()
     assert kpi_value(page, "inspections") == f"{figures['inspections']:.0f}家次"
-    assert kpi_value(page, "hazards_found") == f"{figures['hazards_found']:.0f}项"
+    assert kpi_value(page, "hazards_found") == f"{figures['hazards_found']:.0f}处"
     assert page.locator('[data-fact="adcode"]').inner_text().endswith("魏都区")
     total = len(records.inspections) + len(records.hazards) + len(records.actions) + len(
         records.joint_operations)

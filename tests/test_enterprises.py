@@ -230,3 +230,32 @@ def test_a_target_names_a_firm_only_when_one_firm_of_its_county_has_that_name():
         14: None}
     targets.loc[13, "target"] = "许昌恒达有限公司"  # the legal form written otherwise
     assert firms_named(targets, register)[13] == "E4"
+
+
+def test_the_profile_state_takes_only_a_firm_of_its_register_and_words_its_figures(firm):
+    from safetyviz.web.enterprise import EnterpriseState
+
+    register = REGISTER.assign(sector="industry_trade", scale="above", licence="none",
+                               risk_level="red", dual_prevention="built",
+                               closed_on=pd.NaT).set_index("enterprise_id")
+    register = register[register["adcode"] == "411002"]  # a county user's register
+    read = []
+    state = EnterpriseState(register, ["2020", "2020Q1", "2020-03"],
+                            reader=lambda firm_id: read.append(firm_id) or firm,
+                            as_of_data=D("2020-03-31"),
+                            names={"zh": {"411002": "魏都区"}, "en": {"411002": "Weidu"}})
+    assert state.period == "2020Q1"  # the latest whole quarter
+    assert state.apply_query({"id": "E3", "period": "2020Q1"}) == ["id"]  # 禹州市's: refused
+    assert state.apply_query({"id": "E5"}) == [] and state.id == "E5"
+    cards = {c["name"]: (c["value"], c["change"]) for c in state.kpis()}
+    assert cards["inspections"] == ("2家次", "+1（基数小）")
+    assert cards["hazards_found"] == ("4处", "+3（基数小）")
+    assert cards["rectification_rate"] == ("75.0%", "↓25.0个百分点")
+    assert cards["median_days_to_rectify"] == ("15天", "↓51.6%")  # from 31 days
+    assert cards["fines_yuan"][0] == "20,000元"
+    facts = {name: value for name, _, value in state.facts()}
+    assert facts["adcode"] == "魏都区" and facts["risk_level"] == "重大风险"
+    assert facts["registered"] == "已登记"
+    state.apply_query({"id": "P411002-AB", "lang": "en"})
+    assert {n: v for n, _, v in state.facts()}["registered"].startswith("Provisional")
+    assert read == ["E5"]  # records are read for figures, once per firm; facts need none

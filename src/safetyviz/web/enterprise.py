@@ -20,7 +20,14 @@ from safetyviz.analysis.enterprises import (
     year_earlier,
 )
 from safetyviz.analysis.indicators import describe_change
-from safetyviz.core.i18n import format_number, format_percent, format_points, text, with_units
+from safetyviz.core.i18n import (
+    format_number,
+    format_percent,
+    format_points,
+    metric_units,
+    text,
+    with_units,
+)
 from safetyviz.core.periods import parse_period
 from safetyviz.core.vocab import VOCABULARIES
 from safetyviz.web.page_state import PageState
@@ -28,11 +35,9 @@ from safetyviz.web.page_state import PageState
 # The register's coded fields shown on a profile, with their vocabularies.
 FACTS = ("credit_code", "adcode", "sector", "scale", "licence", "risk_level",
          "dual_prevention", "registered")
-# Units of the headline figures (a figure not here is a plain count).
-FIGURE_UNITS = {"fines_yuan": ("元", "yuan"), "median_days_to_rectify": ("天", "days"),
-                "inspections": ("家次", ""), "hazards_found": ("项", ""),
-                "hazards_open_end": ("项", ""), "hazards_overdue_end": ("项", ""),
-                "listed_open_end": ("项", ""), "closures": ("项", "")}
+# The cube variable whose units a headline figure takes (the same name where not listed).
+AS_CUBE_VARIABLE = {"listed_open_end": "hazards_listed_open_end"}
+DAYS = ("天", "days")
 
 
 def code_label(vocabulary: str, code, lang: str = "zh") -> str:
@@ -157,11 +162,10 @@ class EnterpriseState(PageState):
             if name == "rectification_rate":
                 value, change = format_percent(now, lang), format_points(now - before, lang)
             else:
-                zh, en = FIGURE_UNITS.get(name, ("", ""))
-                number = "—" if math.isnan(now) else (
-                    f"{now:,.0f}" if name != "fines_yuan" else format_number(now, lang))
-                value = with_units(number, en if lang == "en" else zh, lang) \
-                    if number != "—" else number
+                units = DAYS[lang == "en"] if name == "median_days_to_rectify" else \
+                    metric_units(AS_CUBE_VARIABLE.get(name, name), lang)
+                number = format_number(now, lang)
+                value = number if number == "—" else with_units(number, units, lang)
                 change = describe_change(now, before, lang=lang)
             cards.append({"name": name, "label": text(f"figure_{name}", lang), "value": value,
                           "change": change, "raw": now})
