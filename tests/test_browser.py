@@ -313,6 +313,8 @@ def test_the_profile_shows_the_firms_figures_and_records(browser, served_overvie
     records = enterprise_records(FIRM, demo_catalog)
     figures = profile_figures(records, "2020-01-01", "2020-03-31")
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    requested = []
+    page.on("request", lambda request: requested.append(request.url))
     page.goto(served_overview.replace("/overview", "/enterprise") + f"?id={FIRM}&period=2020Q1")
     page.locator('[data-kpi="inspections"] .value').wait_for()
     assert kpi_value(page, "inspections") == f"{figures['inspections']:.0f}家次"
@@ -327,6 +329,10 @@ def test_the_profile_shows_the_firms_figures_and_records(browser, served_overvie
     page.locator('[data-kpi="inspections"] .label', has_text="Inspections").wait_for()
     assert page.locator('[data-fact="adcode"]').inner_text().endswith("Weidu District")
     assert "lang=en" in page.url and f"id={FIRM}" in page.url
+    origin = served_overview.rsplit("/", 1)[0]
+    outside = [u for u in requested if not u.startswith((origin, "ws://127.0.0.1", "data:",
+                                                         "blob:"))]
+    assert not outside, outside
     page.close()
 
 
@@ -348,20 +354,24 @@ def test_a_firm_in_a_county_table_opens_its_profile_and_back_returns(browser, se
     page.close()
 
 
-def test_tapping_an_installation_on_the_risk_map_opens_its_firm(browser, served_overview,
-                                                                demo_records):
+@pytest.mark.parametrize("what, column", [("installation", "site"), ("enterprise", "level")])
+def test_tapping_a_point_on_the_risk_map_opens_its_firm(browser, served_overview, demo_records,
+                                                       what, column):
     from test_serving import FIRST_POINT
 
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(served_overview.replace("/overview", "/riskmap"))
+    page.goto(served_overview.replace("/overview", "/riskmap") + "?lang=en")
     page.wait_for_function(f"() => ({GLYPHS})().some(([t, n]) => t === 'Scatter' && n === 11)")
     page.wait_for_timeout(1000)  # laid out
-    x, y = page.evaluate(FIRST_POINT, "site")
+    x, y = page.evaluate(FIRST_POINT, column)  # an installation's star / a firm's point
     page.mouse.click(x, y)
     page.wait_for_url("**/enterprise?id=*")
+    assert "lang=en" in page.url  # the profile opens in the language of the map
     firm = page.url.split("id=")[1].split("&")[0]
-    sites = demo_records["major_hazard_sites"]
-    assert firm in set(sites["enterprise_id"])  # an installation's firm
-    name = demo_records["enterprises"].set_index("enterprise_id").loc[firm, "name"]
-    page.locator("h2", has_text=name).wait_for()
+    register = demo_records["enterprises"].set_index("enterprise_id")
+    if what == "installation":
+        assert firm in set(demo_records["major_hazard_sites"]["enterprise_id"])
+    else:  # a registered firm drawn on the map
+        assert register.loc[firm, "registered"] and pd.notna(register.loc[firm, "lon"])
+    page.locator("h2", has_text=register.loc[firm, "name"]).wait_for()
     page.close()

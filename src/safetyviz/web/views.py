@@ -57,12 +57,13 @@ def open_on_tap(plot, element) -> None:
                                      callback=OpenURL(url="@url", same_tab=True)))
 
 
-def profile_url(enterprise_id) -> str:
-    """The address of a firm's profile, relative to a page's own (pages sit side by side
-    under one prefix, also behind a proxy)."""
+def profile_url(enterprise_id, lang: str = "zh") -> str:
+    """The address of a firm's profile in ``lang``, relative to a page's own (pages sit side
+    by side under one prefix, also behind a proxy)."""
     from urllib.parse import quote
 
-    return f"./enterprise?id={quote(str(enterprise_id), safe='')}"
+    return f"./enterprise?id={quote(str(enterprise_id), safe='')}" + (
+        "&lang=en" if lang == "en" else "")
 
 
 def county_paths(regions) -> list[dict]:
@@ -296,7 +297,7 @@ def risk_map(regions, points: pd.DataFrame, sites: pd.DataFrame, colours: dict[s
         "sector": [vocab_label("sector", c, lang) for c in points["sector"].astype(str)],
         "level": [vocab_label("risk_level", c, lang) for c in points["risk_level"].astype(str)],
         "colour": [colours[c] for c in points["risk_level"].astype(str)],
-        "url": [profile_url(e) for e in points["enterprise_id"]]})
+        "url": [profile_url(e, lang) for e in points["enterprise_id"]]})
     enterprises = hv.Points(frame, ["lon", "lat"], ["name", "sector", "level", "colour",
                                                     "url"]).opts(
         color="colour", size=4, alpha=0.8, line_color=None, tools=["hover"],
@@ -307,7 +308,7 @@ def risk_map(regions, points: pd.DataFrame, sites: pd.DataFrame, colours: dict[s
     installations = hv.Points(
         pd.DataFrame({"lon": lon, "lat": lat, "site": sites["site_id"].astype(str).to_numpy(),
                       "name": [firm_names.get(str(e), "") for e in sites["enterprise_id"]],
-                      "url": [profile_url(e) for e in sites["enterprise_id"]]}),
+                      "url": [profile_url(e, lang) for e in sites["enterprise_id"]]}),
         ["lon", "lat"], ["site", "name", "url"], label=text("major_hazard_sites", lang)).opts(
         marker="star", size=14, color="#17202a", tools=["hover"],
         hover_tooltips=[(text("major_hazard_sites", lang), "@name"), ("", "@site")],
@@ -353,7 +354,7 @@ def site_status_map(regions, sites: pd.DataFrame, *, title: str = "",
                           "status": sites["status"].astype(str).to_numpy(),
                           "colour": [ONLINE_COLOURS[bool(v)] for v in sites["online"]],
                           "name": sites["name"].astype(str).to_numpy(),
-                          "url": [profile_url(e) for e in sites["enterprise_id"]]})
+                          "url": [profile_url(e, lang) for e in sites["enterprise_id"]]})
     points = hv.Points(frame, ["lon", "lat"], ["site", "status", "colour", "name",
                                                "url"]).opts(
         color="colour", marker="star", size=16, line_color="#17202a", tools=["hover"],

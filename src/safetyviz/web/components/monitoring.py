@@ -89,7 +89,7 @@ class MonitoringPage(pn.viewable.Viewer):
         site = self.state.site
         firm = self.state.sites.loc[site, "enterprise_id"]
         return pn.pane.HTML(
-            f'<a class="profile-link" href="{html.escape(profile_url(firm))}">'
+            f'<a class="profile-link" href="{html.escape(profile_url(firm, self.state.lang))}">'
             f'{html.escape(text("enterprise_profile", self.state.lang))}：'
             f'{html.escape(self.firm_name(site))}</a>', margin=(0, 10))
 
@@ -101,7 +101,7 @@ class MonitoringPage(pn.viewable.Viewer):
             text("end", lang): [text("ongoing", lang) if o else f"{e:%m-%d %H:%M}"
                                 for e, o in zip(alarms["end"], alarms["ongoing"])],
             text("enterprise", lang): [self.firm_name(s) for s in alarms["site_id"]],
-            URL_COLUMN: [profile_url(self.state.sites.loc[s, "enterprise_id"])
+            URL_COLUMN: [profile_url(self.state.sites.loc[s, "enterprise_id"], lang)
                          for s in alarms["site_id"]],
             text("site", lang): alarms["site_id"],
             text("sensor", lang): [f"{s} {label('sensor_kind', k, lang)}"

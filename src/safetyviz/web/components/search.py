@@ -85,7 +85,7 @@ class EnterpriseSearch(pn.viewable.Viewer):
                     f'{html.escape(text("search_none", lang))}</div></div>')
         names = self.names.get(lang) or self.names.get("zh", {})
         items = "".join(
-            f'<a href="{html.escape(profile_url(row.enterprise_id))}">'
+            f'<a href="{html.escape(profile_url(row.enterprise_id, lang))}">'
             f'{html.escape(str(row.name))}<span class="where">'
             f'{html.escape(names.get(str(row.adcode), str(row.adcode)))} · '
             f'{html.escape(code_label("sector", row.sector, lang))}</span></a>'

@@ -103,7 +103,7 @@ class RecordTable(pn.viewable.Viewer):
             name = text("enterprise", lang)
             code = shown.columns[list(frame.columns).index("enterprise_id")]  # the id's label
             shown = shown.assign(**{URL_COLUMN: [
-                profile_url(e) if e is not None and not pd.isna(e) else ""
+                profile_url(e, lang) if e is not None and not pd.isna(e) else ""
                 for e in frame["enterprise_id"]]})
             self.table.formatters = {
                 name: {"type": "link", "urlField": URL_COLUMN, "target": "_self"}}
