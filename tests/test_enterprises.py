@@ -259,3 +259,28 @@ def test_the_profile_state_takes_only_a_firm_of_its_register_and_words_its_figur
     state.apply_query({"id": "P411002-AB", "lang": "en"})
     assert {n: v for n, _, v in state.facts()}["registered"].startswith("Provisional")
     assert read == ["E5"]  # records are read for figures, once per firm; facts need none
+
+
+def test_a_table_naming_firms_shows_names_linked_and_keeps_the_codes_for_downloads():
+    from types import SimpleNamespace
+
+    from safetyviz.web.components.tables import URL_COLUMN, RecordTable
+
+    table = RecordTable(table_name="actions", firms={"E1": "许昌市新兴家具厂"})
+    frame = pd.DataFrame({"action_id": ["A1", "A2", "A3"], "enterprise_id": ["E1", None, "E9"],
+                          "adcode": ["411002", "411002", "411081"],
+                          "county": ["魏都区", "魏都区", "禹州市"]})
+    table.show_records(frame, SimpleNamespace(lang="zh", period="2020Q1", county="411002"))
+    on_screen = table.table.value
+    assert list(on_screen["企业"]) == ["许昌市新兴家具厂", "", "E9"]  # an unknown id as itself
+    assert list(on_screen[URL_COLUMN]) == ["./enterprise?id=E1", "", "./enterprise?id=E9"]
+    id_label, adcode_label = on_screen.columns[1], on_screen.columns[3]
+    assert (id_label, adcode_label) == ("企业编号", "县（市、区）行政区划代码")
+    assert set(table.table.hidden_columns) == {id_label, adcode_label, URL_COLUMN}
+    assert table.table.formatters["企业"] == {"type": "link", "urlField": URL_COLUMN,
+                                             "target": "_self"}
+    downloaded = table._shown  # what CSV / XLSX get: codes and names, no link column
+    assert {id_label, adcode_label, "企业"} <= set(downloaded.columns)
+    assert URL_COLUMN not in downloaded.columns
+    table.show_records(frame, SimpleNamespace(lang="en", period="2020Q1", county="411002"))
+    assert list(table.table.value[URL_COLUMN])[0] == "./enterprise?id=E1&lang=en"

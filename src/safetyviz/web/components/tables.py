@@ -89,7 +89,9 @@ class RecordTable(pn.viewable.Viewer):
         """Show ``frame`` labelled in the state's language, for its county and period; a
         firm's id is shown as its name, linked to its profile (both are downloaded)."""
         lang = state.lang
-        self._shown = with_firm_names(frame, labelled(frame, lang), self.firms, lang)
+        people = labelled(frame, lang)
+        label = dict(zip(frame.columns, people.columns))  # a field's column name on screen
+        self._shown = with_firm_names(frame, people, self.firms, lang)
         self._where = (state.county, state.period)
         for download in self.downloads:
             download.filename = (f"{state.county}_{state.period}_{self.table_name}."
@@ -98,10 +100,9 @@ class RecordTable(pn.viewable.Viewer):
         shown = self._shown
         hidden = []  # codes a name stands for: in the downloads, not on the screen
         if "county" in frame.columns and "adcode" in frame.columns:
-            hidden.append(shown.columns[list(frame.columns).index("adcode")])
+            hidden.append(label["adcode"])
         if "enterprise_id" in frame.columns:
-            name = text("enterprise", lang)
-            code = shown.columns[list(frame.columns).index("enterprise_id")]  # the id's label
+            name, code = text("enterprise", lang), label["enterprise_id"]
             shown = shown.assign(**{URL_COLUMN: [
                 profile_url(e, lang) if e is not None and not pd.isna(e) else ""
                 for e in frame["enterprise_id"]]})
