@@ -375,3 +375,14 @@ def test_tapping_a_point_on_the_risk_map_opens_its_firm(browser, served_overview
         assert register.loc[firm, "registered"] and pd.notna(register.loc[firm, "lon"])
     page.locator("h2", has_text=register.loc[firm, "name"]).wait_for()
     page.close()
+
+
+def test_the_profile_fits_a_phone_in_english_too(browser, served_overview):
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.goto(served_overview.replace("/overview", "/enterprise") + f"?id={FIRM}&lang=en")
+    page.locator('[data-kpi="inspections"] .value').wait_for()
+    page.wait_for_function(f"() => ({GLYPHS})().some(([t, n]) => t === 'Segment')")
+    page.wait_for_timeout(1000)  # layout settles
+    overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"{overflow}px wider than the phone"
+    page.close()

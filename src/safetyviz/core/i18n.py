@@ -119,7 +119,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "alarms_24h": ("24小时报警", "Alarms (24 h)"),
     "last_alarm": ("最近报警", "Last alarm"),
     "not_connected": ("未接入监测", "not connected"),
-    "timeline": ("检查、隐患、执法时间轴", "Inspections, hazards and actions over time"),
+    "timeline": ("检查、隐患、执法时间轴", "Record timeline"),
     "lane_inspection": ("检查", "Inspections"),
     "lane_hazard": ("隐患", "Hazards"),
     "lane_action": ("执法", "Actions"),
