@@ -94,6 +94,7 @@ def _demo_province(args, data_dir: Path) -> None:
     counts = synthetic.write_province(data_dir, args.records, counties=args.counties,
                                       seed=args.seed)
     print(f"wrote {store_dir(data_dir)}: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
+    cmd_store_compact(args)
     if not args.no_cube:
         cmd_cube(args)
 
@@ -158,6 +159,38 @@ def cmd_cube(args) -> None:
     path = cube.write_cube(result, data_dir)
     sizes = " × ".join(f"{n} {d}" for d, n in result.sizes.items())
     print(f"wrote {path}: {len(result.data_vars)} variables over {sizes}")
+
+
+def cmd_store_compact(args) -> None:
+    import time
+
+    from safetyviz.analysis import cube
+    from safetyviz.data import store
+
+    data_dir = _data_dir(args)
+    present = [t for t in store.SORTED_BY_FIRM if t not in store.missing_tables(data_dir)]
+    if not present:
+        raise UserError(f"{store_dir(data_dir)}: no {', '.join(store.SORTED_BY_FIRM)} yet; "
+                        "run `safetyviz demo` or `safetyviz ingest` first")
+
+    def files_and_megabytes(table: str) -> tuple[int, float]:
+        version = store.current_version(data_dir, table)
+        files = list(version.rglob("*.parquet")) if version is not None else []
+        return len(files), sum(f.stat().st_size for f in files) / 2**20
+
+    before = {table: files_and_megabytes(table) for table in present}
+    started = time.perf_counter()
+    built = cube.compact_store(data_dir)
+    seconds = time.perf_counter() - started
+    for table in present:
+        if table not in built:
+            print(f"{table}: already sorted by firm")
+            continue
+        (files, size), (files_now, size_now) = before[table], files_and_megabytes(table)
+        print(f"{table}: sorted by firm, {files} → {files_now} files, "
+              f"{size:.1f} → {size_now:.1f} MB")
+    if built:
+        print(f"done in {seconds:.1f} s")
 
 
 def cmd_ingest(args) -> None:
@@ -443,6 +476,15 @@ def build_parser() -> argparse.ArgumentParser:
     cube.add_argument("--full", action="store_true",
                       help="rebuild even if the cube is up to date with the store")
     cube.set_defaults(func=cmd_cube)
+
+    store_parser = sub.add_parser("store", help="maintain the Parquet store")
+    store_sub = store_parser.add_subparsers(dest="store_command", required=True)
+    compacting = store_sub.add_parser(
+        "compact", parents=[common],
+        help="sort the inspections, hazards and enforcement actions by firm (a batch's "
+             "files of a year merged into one), so that an enterprise profile reads only "
+             "its firm's row groups; run after large ingests; the records stay the same")
+    compacting.set_defaults(func=cmd_store_compact)
 
     ingest = sub.add_parser("ingest", parents=[common],
                             help="validate ledger files and append them to the store")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
 import threading
 import weakref
@@ -40,7 +41,15 @@ from safetyviz.core.vocab import (
 )
 from safetyviz.data.engine import dask_scheduler
 from safetyviz.data.loading import load_regions, part_reader, partition_files, table_parts
-from safetyviz.data.store import SCHEMAS, current_version, missing_tables, publish
+from safetyviz.data.store import (
+    FIRM_ROW_GROUP_ROWS,
+    SCHEMAS,
+    Transaction,
+    compact,
+    current_version,
+    missing_tables,
+    publish,
+)
 
 KEYS = ["adcode", "month", "sector"]
 NEVER = 10**6  # month index of "not rectified" (after any real month)
@@ -619,6 +628,38 @@ def refresh_cube(data_dir: Path, table: str | None = None, added: pd.DataFrame |
     if updated is None:
         updated = build_cube(cat, present_tables(data_dir))
     return write_cube(updated, data_dir, now)
+
+
+def compact_store(data_dir: Path, row_group_rows: int = FIRM_ROW_GROUP_ROWS) -> dict[str, Path]:
+    """Sort the record tables of ``data_dir`` by firm (:func:`store.compact`) and, when the
+    cube was built from the store as it was, record it as built from the sorted versions
+    (the records are the same): one transaction. Returns the tables' new versions."""
+    with Transaction(data_dir) as change:
+        current = cube_path(data_dir).exists() and \
+            cube_versions(data_dir) == store_versions(data_dir)
+        built = compact(change, data_dir, row_group_rows)
+        if built and current:
+            versions = {**store_versions(data_dir),
+                        **{table: version.name for table, version in built.items()}}
+            change.build(cube_path(data_dir), _relinked(versions))
+    return built
+
+
+def _relinked(versions: dict):
+    """A build step giving the cube a new version of the same files (hard links) that
+    records being built from the store ``versions``."""
+    def build(new: Path, old: Path | None) -> None:
+        assert old is not None
+        for path in sorted(old.rglob("*")):
+            target = new / path.relative_to(old)
+            if path.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+            elif path.name != BUILT_FROM:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.link(path, target)
+        (new / BUILT_FROM).write_text(json.dumps(versions))
+
+    return build
 
 
 def present_tables(data_dir: Path) -> set[str]:

@@ -20,7 +20,7 @@ import polars as pl
 from safetyviz.core.identity import name_keys
 from safetyviz.core.vocab import CLOSURE_ACTIONS
 from safetyviz.data.engine import compute
-from safetyviz.data.loading import load_table
+from safetyviz.data.loading import load_table, rows_where
 
 INSPECTION_FIELDS = ["inspection_id", "date", "adcode", "enterprise_id", "sector", "department",
                      "campaign", "joint_operation_id"]
@@ -74,17 +74,17 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def enterprise_records(enterprise_id: str, catalog=None) -> EnterpriseRecords:
-    """Every inspection, hazard and enforcement action naming ``enterprise_id`` (the id
-    pushed down to the Parquet files), and the joint operations they were part of."""
-    where = [("enterprise_id", "==", str(enterprise_id))]
-    inspections = compute(load_table("inspections", INSPECTION_FIELDS, catalog, filters=where))
-    hazards = compute(load_table("hazards", HAZARD_FIELDS, catalog, filters=where))
-    actions = compute(load_table("enforcement_actions", ACTION_FIELDS, catalog, filters=where))
-    operations = sorted({str(i) for frame in (inspections, actions)
-                         for i in frame["joint_operation_id"].dropna()})
-    joint = compute(load_table("joint_operations", JOINT_FIELDS, catalog,
-                               filters=[("joint_operation_id", "in", operations)])) \
-        if operations else _empty(JOINT_FIELDS)
+    """Every inspection, hazard and enforcement action naming ``enterprise_id`` (only the
+    row groups whose statistics admit the id are read), and the joint operations they were
+    part of."""
+    firm = [str(enterprise_id)]
+    inspections = rows_where("inspections", "enterprise_id", firm, INSPECTION_FIELDS, catalog)
+    hazards = rows_where("hazards", "enterprise_id", firm, HAZARD_FIELDS, catalog)
+    actions = rows_where("enforcement_actions", "enterprise_id", firm, ACTION_FIELDS, catalog)
+    operations = {str(i) for frame in (inspections, actions)
+                  for i in frame["joint_operation_id"].dropna()}
+    joint = rows_where("joint_operations", "joint_operation_id", operations, JOINT_FIELDS,
+                       catalog) if operations else _empty(JOINT_FIELDS)
     return EnterpriseRecords(str(enterprise_id), inspections, hazards, actions, joint)
 
 

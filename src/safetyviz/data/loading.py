@@ -2,14 +2,24 @@
 
 Turns what the catalog returns into the types the rest of the code relies on: dates as
 ``datetime64[ns]`` (the store keeps ``date32``), adcodes as strings, regions sorted by adcode,
-the cube in memory. No computation beyond type conversion happens here.
+the cube in memory. No computation beyond type conversion happens here. Tables come lazily
+(dask) through the catalog's readers, except the few rows of one firm (:func:`rows_where`),
+read at once from the row groups whose statistics admit them.
 """
 
 from __future__ import annotations
 
-import dask.dataframe as dd
-import pandas as pd
+import os
+from concurrent.futures import ThreadPoolExecutor
 
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from safetyviz.core.cache import LRU
 from safetyviz.core.errors import UserError
 from safetyviz.data import catalog as catalog_module
 from safetyviz.data.store import SCHEMAS
@@ -39,21 +49,46 @@ def partition_files(name: str, catalog=None) -> tuple[object, dict[str, list[str
     """(filesystem, {partition directory → its Parquet files}) of a store table; the
     directory is ``year=YYYY``, or "" for the files of a flat table. The catalog says where
     the table lives; the location may be any fsspec URL."""
+    fs, root, found = _table_files(name, catalog)
+    groups: dict[str, list[str]] = {}
+    for path in sorted(found):
+        relative = path[len(root):].lstrip("/")
+        groups.setdefault(relative.split("/")[0] if "/" in relative else "", []).append(path)
+    return fs, groups
+
+
+def _table_files(name: str, catalog=None) -> tuple[object, str, dict[str, dict]]:
+    """(filesystem, root, {Parquet file → its fsspec info}) of a store table. A local root
+    is resolved first: the files are those of the version the table's link points to now,
+    however long they are read."""
     import fsspec
+    from fsspec.implementations.local import LocalFileSystem
 
     if name not in SCHEMAS:
         raise UserError(f"unknown table {name!r}; tables: {', '.join(SCHEMAS)}")
     fs, root = fsspec.core.url_to_fs(catalog_module.url(name, catalog))
     root = root.rstrip("/")
+    if isinstance(fs, LocalFileSystem):
+        root = os.path.realpath(root)
+        return fs, root, _local_files(root)
     try:
-        files = sorted(p for p in fs.find(root) if p.endswith(".parquet"))
+        found = fs.find(root, detail=True)
     except FileNotFoundError:
-        files = []
-    groups: dict[str, list[str]] = {}
-    for path in files:
-        relative = path[len(root):].lstrip("/")
-        groups.setdefault(relative.split("/")[0] if "/" in relative else "", []).append(path)
-    return fs, groups
+        found = {}
+    return fs, root, {p: info for p, info in found.items() if p.endswith(".parquet")}
+
+
+def _local_files(root: str) -> dict[str, dict]:
+    """The Parquet files under a local folder with their size and mtime (faster than
+    fsspec's ``find``, which a profile's reads would pay three times)."""
+    found = {}
+    for folder, _, names in os.walk(root):
+        for name in names:
+            if name.endswith(".parquet"):
+                path = os.path.join(folder, name)
+                stat = os.stat(path)
+                found[path] = {"size": stat.st_size, "mtime": stat.st_mtime_ns}
+    return found
 
 
 def part_reader(name: str, fs, paths: list[str], columns: list[str], filters=None):
@@ -75,9 +110,6 @@ def table_parts(name: str, columns: list[str], catalog=None) -> list:
 
 
 def _read_part(fs, paths: list[str], columns: list[str], schema, filters=None) -> pd.DataFrame:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     # Strings (adcodes, ids) are read as dictionaries: few distinct values, cheap to map.
     for i, field in enumerate(schema):
         if field.name in columns and str(field.type) == "string":
@@ -86,6 +118,105 @@ def _read_part(fs, paths: list[str], columns: list[str], schema, filters=None) -
                               filters=filters).read(columns=columns)
     # Arrow buffers are freed column by column as pandas takes them over.
     return table.to_pandas(date_as_object=False, self_destruct=True, split_blocks=True)
+
+
+def rows_where(name: str, column: str, values, columns: list[str],
+               catalog=None) -> pd.DataFrame:
+    """The rows of table ``name`` whose ``column`` is one of ``values`` (only ``columns``),
+    in the types :func:`load_table` gives. For a few rows of a large table (one firm's
+    records): read at once, no task graph; the row groups are chosen by their statistics
+    (kept per file, see :class:`RowGroupIndex`), so in a table sorted by firm
+    (:func:`store.compact`) a firm's records cost one or two small row groups per file."""
+    fs, _, found = _table_files(name, catalog)
+    # A file is known by its path and what its filesystem says of it (a local path names
+    # an immutable store version).
+    key = (name, column, tuple(sorted((path, info.get("size"), str(
+        info.get("mtime") or info.get("LastModified") or info.get("ETag") or ""))
+        for path, info in found.items())))
+    indexes = _ROW_GROUP_INDEXES.get(key, lambda: [RowGroupIndex(fs, path, column)
+                                                   for path in sorted(found)])
+    schema = pa.schema([SCHEMAS[name].field(c) for c in columns])
+    wanted = pa.array(sorted({str(v) for v in values}), pa.string())
+    # The files are read side by side (Parquet decoding leaves the interpreter free).
+    read = _READERS.map(lambda index: index.read(wanted.to_pylist(), schema), indexes)
+    parts = [part for part in read if part is not None]
+    table = pa.concat_tables(parts) if parts else schema.empty_table()
+    table = table.filter(pc.is_in(table[column].cast(pa.string()), wanted))
+    frame = table.select(columns).to_pandas(date_as_object=False)
+    for date in _date_columns(name):
+        if date in frame.columns:
+            frame[date] = frame[date].astype("datetime64[ns]")
+    return frame
+
+
+class RowGroupIndex:
+    """One Parquet file's footer and the min and max of one column in each row group: which
+    row groups may hold a value, found without opening the file."""
+
+    def __init__(self, fs, path: str, column: str):
+        from fsspec.implementations.local import LocalFileSystem
+
+        self.path, self.column = path, column
+        # Local files are opened by Arrow itself (no Python file object between threads).
+        self.fs = None if fs is None or isinstance(fs, LocalFileSystem) else fs
+        with self._open() as source:
+            self.metadata = pq.read_metadata(source)
+        names = self.metadata.schema.names
+        self.names = set(names)
+        low, high = [], []
+        for group in range(self.metadata.num_row_groups):
+            stats = (self.metadata.row_group(group).column(names.index(column)).statistics
+                     if column in self.names else None)
+            known = stats is not None and stats.has_min_max
+            # A row group without statistics (null bounds) may hold anything.
+            low.append(stats.min if known and stats is not None else None)
+            high.append(stats.max if known and stats is not None else None)
+        # Plain binary columns have bytes statistics: the bounds' type says which.
+        self.low, self.high = pa.array(low), pa.array(high)
+
+    def _open(self):
+        return pa.OSFile(self.path) if self.fs is None else self.fs.open(self.path, "rb")
+
+    def groups(self, values: list[str]) -> list[int]:
+        """The row groups whose statistics admit one of ``values``."""
+        if pa.types.is_null(self.low.type) or pa.types.is_null(self.high.type):
+            return list(range(len(self.low)))
+        admitted = pa.repeat(False, len(self.low))
+        for value in values:
+            key = pa.scalar(value.encode() if pa.types.is_binary(self.low.type) else value,
+                            self.low.type)
+            within = pc.and_kleene(pc.less_equal(self.low, key),
+                                   pc.greater_equal(self.high, key))
+            admitted = pc.or_(admitted, within.fill_null(True))
+        return np.flatnonzero(admitted.to_numpy(zero_copy_only=False)).tolist()
+
+    def read(self, values: list[str], schema: pa.Schema) -> pa.Table | None:
+        """The row groups that may hold ``values``, in ``schema`` (a column the file lacks,
+        written under an earlier schema, is null); None when none may."""
+        groups = self.groups(values)
+        if not groups:
+            return None
+        present = [f.name for f in schema if f.name in self.names]
+        with self._open() as source:
+            table = pq.ParquetFile(source, metadata=self.metadata).read_row_groups(
+                groups, columns=present)
+        return pa.table([table[f.name].cast(f.type) if f.name in self.names
+                         else pa.nulls(table.num_rows, f.type) for f in schema], schema=schema)
+
+
+# Row group indexes of a table's files, by table, column and files.
+_ROW_GROUP_INDEXES: LRU = LRU(64)
+_READERS: ThreadPoolExecutor
+
+
+def _new_readers() -> None:
+    global _READERS
+    _READERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="safetyviz-rows")
+
+
+_new_readers()
+# A forked server process gets a pool of its own (the parent's threads do not survive a fork).
+os.register_at_fork(after_in_child=_new_readers)
 
 
 def load_records(names=None, catalog=None) -> dict[str, pd.DataFrame]:

@@ -17,6 +17,10 @@ register, a merge of two firms relinking records in every table and updating the
 killed before the journal leaves nothing; one killed after it is finished by :func:`recover`,
 which every writer and :func:`current_version` run first. Writers of one data dir take turns
 (an advisory lock on ``<data-dir>/.lock``).
+
+The record tables read one firm at a time are compacted off the ingest path
+(:func:`compact`, ``safetyviz store compact``): a batch's files of a year merged into one,
+sorted by firm and date, in row groups whose statistics let a reader skip all but a firm's.
 """
 
 from __future__ import annotations
@@ -96,6 +100,11 @@ MANIFEST = "_manifest.json"
 TRANSACTION = ".transaction.json"
 # String columns with few distinct values per file (dictionary-encoded when written).
 FEW_VALUED = {"adcode", "enterprise_id", "site_id", "joint_operation_id", "unit"}
+# Tables read one firm at a time (an enterprise profile), kept sorted by firm by
+# :func:`compact` in row groups of this many rows: small enough that one firm's rows are a
+# small read, large enough that a file's footer stays small.
+SORTED_BY_FIRM = ("inspections", "hazards", "enforcement_actions")
+FIRM_ROW_GROUP_ROWS = 4_096
 # Values of columns added to a schema after a store was written (others become null).
 ADDED_COLUMN_DEFAULTS = {("enterprises", "registered"): True}
 
@@ -150,16 +159,21 @@ def write_parts(version: Path, batch: str, parts: dict[int | None, pa.Table]) ->
     for relative in files.values():
         (version / relative).parent.mkdir(parents=True, exist_ok=True)
     def write(year) -> None:
-        table = compact_dictionaries(parts[year])
-        # Dictionary pages for codes and other few-valued columns only: an id column, one
-        # value per row, would be tried and dropped (a fifth of the write time).
-        few = [f.name for f in table.schema if pa.types.is_dictionary(f.type)
-               or f.name in FEW_VALUED]
-        pq.write_table(table, version / files[year], use_dictionary=few)
+        write_file(parts[year], version / files[year])
 
     with ThreadPoolExecutor(max_workers=min(len(parts), os.cpu_count() or 1) or 1) as pool:
         list(pool.map(write, parts))
     return [files[year] for year in sorted(parts, key=lambda y: (y is not None, y))]
+
+
+def write_file(table: pa.Table, path: Path, **options) -> None:
+    """Write one Parquet file of the store (``options`` go to ``pq.write_table``)."""
+    table = compact_dictionaries(table)
+    # Dictionary pages for codes and other few-valued columns only: an id column, one
+    # value per row, would be tried and dropped (a fifth of the write time).
+    few = [f.name for f in table.schema if pa.types.is_dictionary(f.type)
+           or f.name in FEW_VALUED]
+    pq.write_table(table, path, use_dictionary=few, **options)
 
 
 def compact_dictionaries(table: pa.Table) -> pa.Table:
@@ -489,6 +503,89 @@ def upgrade(data_dir: Path) -> list[str]:
         publish(store_dir(data_dir) / table, build)
         upgraded.append(table)
     return upgraded
+
+
+def sorted_by_firm(path: Path) -> bool:
+    """True when the Parquet file at ``path`` declares its rows sorted by ``enterprise_id``
+    (as :func:`compact` writes them)."""
+    metadata = pq.ParquetFile(path).metadata
+    if metadata.num_row_groups == 0:
+        return True
+    sorting = metadata.row_group(0).sorting_columns
+    return bool(sorting) and metadata.schema.column(sorting[0].column_index).name == \
+        "enterprise_id"
+
+
+def compaction_plan(version: Path) -> dict[str, list[str]]:
+    """What :func:`compact` rewrites in a version of a table sorted by firm: target file →
+    the files merged into it (paths relative to ``version``). A batch's files of one
+    partition become one file named after the batch; a file already alone and sorted by
+    firm stays as it is."""
+    owner = {file: batch for batch, entry in read_manifest(version)["batches"].items()
+             for file in entry.get("files", [])}
+    present = sorted(str(p.relative_to(version)) for p in version.rglob("*.parquet"))
+    groups: dict[tuple[str, str], list[str]] = {}
+    for relative in present:
+        folder = str(Path(relative).parent)
+        # A file no batch lists is a group of its own.
+        groups.setdefault((owner.get(relative, relative), folder), []).append(relative)
+    plan = {}
+    for (batch, folder), files in groups.items():
+        if len(files) == 1 and sorted_by_firm(version / files[0]):
+            continue
+        target = files[0]
+        if len(files) > 1 and str(Path(folder) / f"{batch}.parquet") not in present:
+            target = str(Path(folder) / f"{batch}.parquet")
+        plan[target] = files
+    return plan
+
+
+def _compaction_build(table: str, plan: dict[str, list[str]], row_group_rows: int):
+    """A ``publish`` build step writing ``plan`` (see :func:`compaction_plan`): each target
+    sorted by firm, then date, in row groups of ``row_group_rows``; the other files linked;
+    the manifest's batches naming the new files."""
+    schema = SCHEMAS[table]
+    order = [("enterprise_id", "ascending"), (PARTITION_DATE[table], "ascending")]
+    sorting = pq.SortingColumn.from_ordering(schema, order, null_placement="at_end")
+    keys = [(column, direction, "at_end") for column, direction in order]
+
+    def rewrite(new: Path, old: Path, target: str, files: list[str]) -> None:
+        records = pq.read_table([str(old / f) for f in files], schema=schema,
+                                partitioning=None).unify_dictionaries().combine_chunks()
+        order = pc.sort_indices(records, sort_keys=keys)
+        (new / target).parent.mkdir(parents=True, exist_ok=True)
+        write_file(records.take(order), new / target, row_group_size=row_group_rows,
+                   sorting_columns=sorting)
+
+    def build(new: Path, old: Path | None) -> None:
+        assert old is not None
+        merged = {file: target for target, files in plan.items() for file in files}
+        link_files(old, new, keep=lambda relative: relative not in merged)
+        with ThreadPoolExecutor(max_workers=min(len(plan), os.cpu_count() or 1) or 1) as pool:
+            list(pool.map(lambda item: rewrite(new, old, *item), plan.items()))
+        manifest = read_manifest(old)
+        for entry in manifest["batches"].values():
+            if "files" in entry:
+                entry["files"] = sorted({merged.get(f, f) for f in entry["files"]})
+        write_manifest(new, manifest)
+
+    return build
+
+
+def compact(change: Transaction, data_dir: Path,
+            row_group_rows: int = FIRM_ROW_GROUP_ROWS) -> dict[str, Path]:
+    """Within ``change``, give each table of :data:`SORTED_BY_FIRM` that needs it a new
+    version whose files are sorted by firm (see :func:`compaction_plan`): one firm's records
+    then lie in a row group or two of each file, and a reader filtering on the firm skips
+    the others by their statistics. The records are the same. Returns the new versions."""
+    built = {}
+    for table in SORTED_BY_FIRM:
+        link = store_dir(data_dir) / table
+        old = change.old(link)
+        plan = compaction_plan(old) if old is not None else {}
+        if plan:
+            built[table] = change.build(link, _compaction_build(table, plan, row_group_rows))
+    return built
 
 
 def missing_tables(data_dir: Path) -> list[str]:

@@ -277,12 +277,14 @@ def create_enterprise_app(catalog: str | None = None):
                             reader=lambda firm: cached_records(path, firm), as_of_data=last_day,
                             names={"zh": dict(zip(counties, regions["name_zh"])),
                                    "en": dict(zip(counties, regions["name_en"]))})
-    start, end = state.bounds
-    busiest = most_open_hazards(path, counties, start, end)
-    if busiest in register.index:
-        state.id = busiest
     asked = [v.decode("utf-8", "replace") for v in (pn.state.session_args or {}).get("id", [])]
     sync_with_url(state)  # an id of a firm this session may not see is refused and audited
+    if not asked or asked[-1] != state.id:
+        # No firm asked for (or one refused): the firm with the most open hazards, found
+        # only then (over every county of a province it is the page's slowest step).
+        busiest = most_open_hazards(path, counties, *state.bounds)
+        if busiest in register.index:
+            state.id = busiest
     try:
         sensors, _ = load_registers(path, "sensors")
         sensors = access.restrict(sensors)
