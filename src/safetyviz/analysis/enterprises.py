@@ -66,7 +66,7 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     carry every county's categories)."""
     frame = frame.reset_index(drop=True).copy()
     for column in frame.columns:
-        if column in _DATES:
+        if column in _DATES and frame[column].dtype != "datetime64[ns]":
             frame[column] = pd.to_datetime(frame[column])
         elif isinstance(frame[column].dtype, pd.CategoricalDtype):
             frame[column] = frame[column].astype(object).where(frame[column].notna(), None)

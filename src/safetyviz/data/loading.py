@@ -123,10 +123,11 @@ def _read_part(fs, paths: list[str], columns: list[str], schema, filters=None) -
 def rows_where(name: str, column: str, values, columns: list[str],
                catalog=None) -> pd.DataFrame:
     """The rows of table ``name`` whose ``column`` is one of ``values`` (only ``columns``),
-    in the types :func:`load_table` gives. For a few rows of a large table (one firm's
-    records): read at once, no task graph; the row groups are chosen by their statistics
-    (kept per file, see :class:`RowGroupIndex`), so in a table sorted by firm
-    (:func:`store.compact`) a firm's records cost one or two small row groups per file."""
+    in the types :func:`load_table` gives, except codes: strings, not categoricals. For a
+    few rows of a large table (one firm's records): read at once, no task graph; the row
+    groups are chosen by their statistics (kept per file, see :class:`RowGroupIndex`), so
+    in a table sorted by firm (:func:`store.compact`) a firm's records cost one or two
+    small row groups per file."""
     fs, _, found = _table_files(name, catalog)
     # A file is known by its path and what its filesystem says of it (a local path names
     # an immutable store version).
@@ -135,18 +136,32 @@ def rows_where(name: str, column: str, values, columns: list[str],
         for path, info in found.items())))
     indexes = _ROW_GROUP_INDEXES.get(key, lambda: [RowGroupIndex(fs, path, column)
                                                    for path in sorted(found)])
-    schema = pa.schema([SCHEMAS[name].field(c) for c in columns])
+    read = [*columns, *([column] if column not in columns else [])]
+    schema = pa.schema([SCHEMAS[name].field(c) for c in read])
     wanted = pa.array(sorted({str(v) for v in values}), pa.string())
     # The files are read side by side (Parquet decoding leaves the interpreter free).
-    read = _READERS.map(lambda index: index.read(wanted.to_pylist(), schema), indexes)
-    parts = [part for part in read if part is not None]
+    parts = [part for part in _READERS.map(lambda index: index.read(wanted, schema), indexes)
+             if part is not None]
     table = pa.concat_tables(parts) if parts else schema.empty_table()
-    table = table.filter(pc.is_in(table[column].cast(pa.string()), wanted))
-    frame = table.select(columns).to_pandas(date_as_object=False)
+    table = _matching(table, column, wanted).select(columns)
+    # Codes as plain strings: a few rows are not worth categories.
+    table = table.cast(pa.schema([f.with_type(f.type.value_type)
+                                  if pa.types.is_dictionary(f.type) else f
+                                  for f in table.schema]))
+    frame = table.to_pandas(date_as_object=False)
     for date in _date_columns(name):
         if date in frame.columns:
             frame[date] = frame[date].astype("datetime64[ns]")
     return frame
+
+
+# Reads of at most this many rows (a firm's row groups in a file sorted by firm) are
+# filtered once, all files together.
+_FILTER_LATER_ROWS = 16_384
+
+
+def _matching(table: pa.Table, column: str, values: pa.Array) -> pa.Table:
+    return table.filter(pc.is_in(table[column].cast(pa.string()), values))
 
 
 class RowGroupIndex:
@@ -190,16 +205,24 @@ class RowGroupIndex:
             admitted = pc.or_(admitted, within.fill_null(True))
         return np.flatnonzero(admitted.to_numpy(zero_copy_only=False)).tolist()
 
-    def read(self, values: list[str], schema: pa.Schema) -> pa.Table | None:
-        """The row groups that may hold ``values``, in ``schema`` (a column the file lacks,
-        written under an earlier schema, is null); None when none may."""
-        groups = self.groups(values)
-        if not groups:
+    def read(self, values: pa.Array, schema: pa.Schema) -> pa.Table | None:
+        """The row groups that may hold ``values`` (strings), in ``schema`` (a column the
+        file lacks, written under an earlier schema, is null); None when none may. They are
+        read a few at a time, and large reads (an unsorted file admits every row group) are
+        filtered at once, so the file never sits whole in memory; the caller filters the
+        rest."""
+        groups = self.groups(values.to_pylist())
+        if not groups or self.column not in self.names:  # a column the file lacks is null
             return None
         present = [f.name for f in schema if f.name in self.names]
+        parts = []
         with self._open() as source:
-            table = pq.ParquetFile(source, metadata=self.metadata).read_row_groups(
-                groups, columns=present)
+            reader = pq.ParquetFile(source, metadata=self.metadata)
+            for start in range(0, len(groups), 4):
+                rows = reader.read_row_groups(groups[start:start + 4], columns=present)
+                parts.append(_matching(rows, self.column, values)
+                             if rows.num_rows > _FILTER_LATER_ROWS else rows)
+        table = pa.concat_tables(parts)
         return pa.table([table[f.name].cast(f.type) if f.name in self.names
                          else pa.nulls(table.num_rows, f.type) for f in schema], schema=schema)
 
