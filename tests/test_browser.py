@@ -386,3 +386,31 @@ def test_the_profile_fits_a_phone_in_english_too(browser, served_overview):
     overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, f"{overflow}px wider than the phone"
     page.close()
+
+
+def test_the_shell_links_every_registered_page_from_every_page(browser, served_overview):
+    """Every page carries the same navigation (the registry's pages, the current one marked)
+    and a click on a link opens that page: each page is reached by a click from the one
+    before it, the last back to the first; in English the links stay English."""
+    base = served_overview.rsplit("/", 1)[0]
+    slugs = list(PAGES)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{base}/{slugs[0]}")
+    for number, slug in enumerate(slugs):
+        nav = page.locator("header.shell nav a")
+        nav.first.wait_for()
+        assert [a.get_attribute("href") for a in nav.all()] == [f"./{s}" for s in slugs]
+        assert page.locator("header.shell nav a[aria-current=page]").inner_text() == \
+            PAGES[slug].zh
+        assert f"· {PAGES[slug].zh}" in page.locator("header.shell h1").inner_text()
+        after = slugs[(number + 1) % len(slugs)]
+        page.locator("header.shell nav a", has_text=PAGES[after].zh).click()
+        page.wait_for_url(f"{base}/{after}*")
+    page.get_by_role("button", name="English").click()
+    link = page.locator("header.shell nav a", has_text=PAGES["enforcement"].en)
+    link.wait_for()
+    assert link.get_attribute("href") == "./enforcement?lang=en"
+    link.click()
+    page.wait_for_url("**/enforcement?*lang=en*")
+    page.locator("header.shell h1", has_text=PAGES["enforcement"].en).wait_for()
+    page.close()

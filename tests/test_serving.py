@@ -669,6 +669,22 @@ def test_a_county_user_finds_and_opens_only_their_countys_firms(secured, browser
 
 
 @needs_chromium
+def test_the_shell_shows_who_is_logged_in_and_signs_them_out(secured, browser):
+    page = browser_login(browser, secured.base, "li")
+    page.goto(f"{secured.base}/county")
+    meta = page.locator("header.shell .meta")
+    meta.wait_for()
+    assert "li（区县）" in meta.inner_text()
+    page.locator("header.shell a.logout").click()  # the confirmation, then out
+    page.wait_for_url(f"{secured.base}/logout")
+    page.get_by_role("button", name="退出登录 / Sign out").click()
+    page.wait_for_url("**/login*")
+    assert secured.events("logout")[-1]["user"] == "li"
+    page.goto(f"{secured.base}/county")
+    assert "/login" in page.url, page.url  # the pages ask for a login again
+
+
+@needs_chromium
 def test_forged_browser_values_are_refused_and_logged(secured, browser):
     page = browser_login(browser, secured.base, "li")
     page.goto(f"{secured.base}/county")

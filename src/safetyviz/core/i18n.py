@@ -14,6 +14,10 @@ LANGUAGE_NAMES = {"中文": "zh", "English": "en"}  # each in its own language
 TEXT: dict[str, tuple[str, str]] = {
     "overview": ("总览", "Overview"),
     "supervision": ("安全生产监管", "Work-safety supervision"),
+    "pages": ("页面", "Pages"),
+    "data_as_of": ("数据截至 {date}", "Data up to {date}"),
+    "store_changed": ("更新于 {time}", "updated {time}"),
+    "logout": ("退出登录", "Sign out"),
     "metric": ("指标", "Metric"),
     "period": ("时段", "Period"),
     "range_from": ("自定义时段：起", "Custom period: from"),

@@ -128,14 +128,7 @@ def rows_where(name: str, column: str, values, columns: list[str],
     groups are chosen by their statistics (kept per file, see :class:`RowGroupIndex`), so
     in a table sorted by firm (:func:`store.compact`) a firm's records cost one or two
     small row groups per file."""
-    fs, _, found = _table_files(name, catalog)
-    # A file is known by its path and what its filesystem says of it (a local path names
-    # an immutable store version).
-    key = (name, column, tuple(sorted((path, info.get("size"), str(
-        info.get("mtime") or info.get("LastModified") or info.get("ETag") or ""))
-        for path, info in found.items())))
-    indexes = _ROW_GROUP_INDEXES.get(key, lambda: [RowGroupIndex(fs, path, column)
-                                                   for path in sorted(found)])
+    _, indexes = _row_group_indexes(name, column, catalog)
     read = [*columns, *([column] if column not in columns else [])]
     schema = pa.schema([SCHEMAS[name].field(c) for c in read])
     wanted = pa.array(sorted({str(v) for v in values}), pa.string())
@@ -158,6 +151,29 @@ def rows_where(name: str, column: str, values, columns: list[str],
 # Reads of at most this many rows (a firm's row groups in a file sorted by firm) are
 # filtered once, all files together.
 _FILTER_LATER_ROWS = 16_384
+
+
+def latest_value(name: str, column: str, catalog=None):
+    """The largest value of ``column`` in table ``name`` (a date, say) from the files'
+    row-group statistics, without reading a row; None when the table is empty or no row
+    group has statistics."""
+    _, indexes = _row_group_indexes(name, column, catalog)
+    highs = [pc.max(index.high).as_py() for index in indexes
+             if not pa.types.is_null(index.high.type)]  # null: no statistics, or no rows
+    return max((high for high in highs if high is not None), default=None)
+
+
+def _row_group_indexes(name: str, column: str, catalog=None) -> tuple[object, list]:
+    """(filesystem, the :class:`RowGroupIndex` of each file of ``name`` on ``column``),
+    kept per version of the table's files."""
+    fs, _, found = _table_files(name, catalog)
+    # A file is known by its path and what its filesystem says of it (a local path names
+    # an immutable store version).
+    key = (name, column, tuple(sorted((path, info.get("size"), str(
+        info.get("mtime") or info.get("LastModified") or info.get("ETag") or ""))
+        for path, info in found.items())))
+    return fs, _ROW_GROUP_INDEXES.get(key, lambda: [RowGroupIndex(fs, path, column)
+                                                    for path in sorted(found)])
 
 
 def _matching(table: pa.Table, column: str, values: pa.Array) -> pa.Table:

@@ -40,13 +40,24 @@ class Page:
         return f"{TITLE_PREFIX} · {self.zh}"
 
     def create(self, catalog: str | None = None):
-        """The page's Panel object (over ``catalog``, else the configured one)."""
-        module, _, name = self.factory.partition(":")
-        return getattr(importlib.import_module(module), name)(catalog)
+        """The page's Panel object (over ``catalog``, else the configured one) in the app
+        shell (:data:`SHELL`)."""
+        body = _imported(self.factory)(catalog)
+        return _imported(SHELL)(self, body, catalog)
 
     def servable(self):
         """The page, marked servable with its title (an app script's one line)."""
         return self.create().servable(title=self.title)
+
+
+# What frames every page: header, navigation, language, data freshness, user.
+SHELL = "safetyviz.web.components.shell:framed"
+
+
+def _imported(target: str):
+    """The object ``"package.module:name"`` names."""
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 BUILT_IN = (

@@ -107,7 +107,7 @@ class CountyProfile(SelectionPage):
         return self.tabs
 
     def __panel__(self):
-        controls = pn.FlexBox(self.county_select, self.period_select, self.lang_switch,
+        controls = pn.FlexBox(self.county_select, self.period_select,
                               sizing_mode="stretch_width")
         return pn.Column(*self._top(), self._header, controls, self._kpis,
                          drawn_after_the_page(self._plots_and_tables),

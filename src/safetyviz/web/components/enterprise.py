@@ -247,7 +247,7 @@ class EnterprisePage(pn.viewable.Viewer):
             self.records_area, sizing_mode="stretch_width")
 
     def __panel__(self):
-        controls = pn.FlexBox(self.period_select, self.lang_switch,
+        controls = pn.FlexBox(self.period_select,
                               sizing_mode="stretch_width")
         return pn.Column(self.search, self._header, controls, self._kpis, self._installations,
                          drawn_after_the_page(self._records), sizing_mode="stretch_width")

@@ -172,7 +172,7 @@ class MonitoringPage(pn.viewable.Viewer):
     def __panel__(self):
         controls = pn.Column(
             pn.FlexBox(self.site_select, self.sensor_select, self.window_select,
-                       self.lang_switch, sizing_mode="stretch_width"),
+                       sizing_mode="stretch_width"),
             self._profile_link, sizing_mode="stretch_width")
         return pn.Column(
             *([self.search] if self.search is not None else []), self._header, self._kpis,

@@ -3,7 +3,6 @@ of the county clicked on the map or chosen in the selector."""
 
 from __future__ import annotations
 
-import html
 import weakref
 
 import holoviews as hv
@@ -153,13 +152,6 @@ class OverviewDashboard(SelectionPage):
     def _unmapped(self):
         return unmapped_note(self.regions, self.state.county_names(), self.state.lang)
 
-    @param.depends("state.lang")
-    def _header(self):
-        lang = self.state.lang
-        city = html.escape(self.regions["parent_name_zh"].iloc[0]) if lang == "zh" else ""
-        return pn.pane.Markdown(f"## {city}{text('supervision', lang)} · "
-                                f"{text('overview', lang)}", margin=(5, 10))
-
     def _on_tap(self, index):
         """A click on the map selects that county; a click beside it goes back to the city."""
         adcodes = list(mapped_units(self.regions)["adcode"])
@@ -187,9 +179,9 @@ class OverviewDashboard(SelectionPage):
 
     def __panel__(self):
         controls = pn.FlexBox(self.metric_select, self.period_select, self.range_from,
-                              self.range_to, self.county_select, self.lang_switch,
+                              self.range_to, self.county_select,
                               sizing_mode="stretch_width")
-        return pn.Column(*self._top(), self._header, controls, self._kpis,
+        return pn.Column(*self._top(), controls, self._kpis,
                          drawn_after_the_page(self._plots), sizing_mode="stretch_width")
 
 

@@ -124,7 +124,7 @@ class RiskMapPage(pn.viewable.Viewer):
 
     def __panel__(self):
         controls = pn.FlexBox(self.level_filter, self.sector_filter, self.county_select,
-                              self.lang_switch, sizing_mode="stretch_width")
+                              sizing_mode="stretch_width")
         return pn.Column(*([self.search] if self.search is not None else []), self._header,
                          controls, self._legend,
                          drawn_after_the_page(self._plots), sizing_mode="stretch_width")

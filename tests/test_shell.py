@@ -1,0 +1,55 @@
+"""The app shell around every page: navigation from the page registry, the language, the
+data's freshness and the logged-in user (the browser tests click through it)."""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+import panel as pn
+
+from conftest import read_tiny_table
+from safetyviz.data import store
+from safetyviz.security.access import Access
+from safetyviz.web.components.shell import AppShell, data_freshness, framed
+from safetyviz.web.pages import PAGES
+
+
+def test_freshness_is_the_latest_record_date_and_the_last_change_of_the_store(tiny_dir):
+    path = str(tiny_dir / "catalog.yaml")
+    latest, changed = data_freshness(path)
+    # tiny: inspections up to 03-10, actions 03-11, H4 rectified on 2020-04-02 (its deadline,
+    # 03-20, is no event)
+    assert latest == "2020-04-02"
+    newest = max(os.path.getmtime(store.current_version(tiny_dir, t)) for t in store.TABLES)
+    assert changed == newest
+    inspections = read_tiny_table("inspections")
+    inspections.loc[0, "date"] = pd.Timestamp("2020-05-01")
+    store.replace_table(tiny_dir, "inspections", inspections)
+    latest_now, changed_now = data_freshness(path)
+    assert latest_now == "2020-05-01" and changed_now >= changed
+
+
+def test_the_header_links_every_registered_page_in_the_pages_language(tiny_dir):
+    shell = framed(PAGES["county"], pn.pane.Markdown("body"), str(tiny_dir / "catalog.yaml"))
+    header = shell.header.object
+    for page in PAGES.values():
+        assert f'<a href="./{page.slug}"' in header and page.zh in header
+    assert header.count('aria-current="page"') == 1
+    assert '<a href="./county" aria-current="page">县区画像</a>' in header
+    assert "许昌市安全生产监管 · " in header and "数据截至 2020-04-02" in header
+    assert "logout" not in header  # no logins: nobody to log out
+    shell.state.lang = "en"
+    header = shell.header.object
+    assert '<a href="./enforcement?lang=en">Enforcement</a>' in header
+    assert "Work-safety supervision · " in header and "许昌" not in header
+    assert "Data up to 2020-04-02" in header
+
+
+def test_the_logged_in_user_is_shown_escaped_with_a_way_out():
+    shell = AppShell(page=PAGES["overview"], body=pn.pane.Markdown("body"),
+                     pages=list(PAGES.values()), access=Access("<b>li</b>", "county",
+                                                                ("411002",)), logout=True)
+    header = shell.header.object
+    assert "&lt;b&gt;li&lt;/b&gt;（区县）" in header and "<b>li" not in header
+    assert '<a class="logout" href="./logout">退出登录</a>' in header
