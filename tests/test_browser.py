@@ -260,7 +260,7 @@ def test_the_monitoring_page_shows_new_alarms_without_a_reload(browser, served_m
     assert rows.count() == before + 1
     assert page.locator(".tabulator-row", has_text="MHS0001-G01").inner_text().count("二级")
     page.locator('[data-kpi="alarms_high_high"] .value', has_text="1").wait_for()
-    page.get_by_text("数据截至 2020-04-01 00:09").wait_for()
+    page.get_by_text("监测数据截至 2020-04-01 00:09").wait_for()
     page.get_by_role("button", name="English").click()
     page.wait_for_function("() => window.location.search.includes('lang=en')")
     page.locator('[data-kpi="sites_online"] .label', has_text="Installations online").wait_for()
@@ -413,4 +413,52 @@ def test_the_shell_links_every_registered_page_from_every_page(browser, served_o
     link.click()
     page.wait_for_url("**/enforcement?*lang=en*")
     page.locator("header.shell h1", has_text=PAGES["enforcement"].en).wait_for()
+    page.close()
+
+
+LEGENDS_INSIDE = """() => {
+  const out = [];
+  for (const doc of window.Bokeh.documents)
+    for (const m of doc._all_models.values())
+      if (m.type === 'Figure' || m.type === 'Plot')
+        for (const r of m.center)
+          if (r.type === 'Legend' && r.visible !== false && r.items.length > 0)
+            out.push(m.title && m.title.text);
+  return out;
+}"""
+NUMBER_TICKS = """() => {
+  const out = [];
+  for (const doc of window.Bokeh.documents)
+    for (const m of doc._all_models.values()) {
+      if (!['LinearAxis', 'LogAxis', 'ColorBar'].includes(m.type) || m.visible === false)
+        continue;
+      const named = m.major_label_overrides;  // an axis of named positions (lanes): no numbers
+      if (named && (named.size || Object.keys(named).length)) continue;
+      const f = m.formatter;
+      if (!f || f.type !== 'CustomJSTickFormatter') { out.push([m.type, f && f.type]); continue; }
+      const tick = new Function('tick', 'index', 'ticks', f.code);
+      out.push([m.type, [0, 5000, 12000, 2.5e6, 3e8].map((t) => String(tick(t, 0, [])))]);
+    }
+  return out;
+}"""
+TICKS = {"zh": ["0", "5,000", "1.2万", "250万", "3亿"],
+         "en": ["0", "5,000", "12K", "2.5M", "300M"]}
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_numbers_are_written_as_the_language_does_and_legends_stay_off_the_data(
+        browser, served_overview, lang):
+    """No 1.000e+6 anywhere: every numeric axis and colour bar of every page writes its ticks
+    as the cards do (万 / 亿, K / M); and no legend sits inside a plot, over its data."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    seen = 0
+    for slug in PAGES:
+        page.goto(served_overview.replace("/overview", f"/{slug}") + f"?lang={lang}")
+        page.wait_for_function(f"() => ({GLYPHS})().length > 0")
+        page.wait_for_timeout(1500)  # the plots drawn after the page
+        for kind, ticks in page.evaluate(NUMBER_TICKS):
+            assert ticks == TICKS[lang], (slug, kind, ticks)
+            seen += 1
+        assert page.evaluate(LEGENDS_INSIDE) == [], slug
+    assert seen >= 8  # the overview alone has a colour bar and three value axes
     page.close()

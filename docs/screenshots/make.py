@@ -1,5 +1,5 @@
-"""Screenshots of the served pages (zh and en, desktop 1600×1000 and phone 390×844) into
-this folder. Needs the demo data (`make serve` writes it) and /usr/bin/chromium.
+"""Screenshots of every registered page (zh and en, desktop 1600×1000 and phone 390×844)
+into this folder. Needs the demo data (`make serve` writes it) and /usr/bin/chromium.
 
     .venv/bin/python docs/screenshots/make.py
 """
@@ -17,12 +17,16 @@ from playwright.sync_api import sync_playwright
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from test_browser import FLAGS  # noqa: E402  (the tests' Chromium flags)
+from conftest import CHROMIUM, CHROMIUM_FLAGS  # noqa: E402  (the tests' Chromium)
+from safetyviz.web.pages import PAGES as REGISTERED  # noqa: E402
 
-PAGES = {"overview": "?period=2020Q1&county=411002",
-         "county": "?period=2020Q1&county=411002",
-         "enforcement": "?period=2020-04&county=411024",
-         "riskmap": "?county=411002"}
+# The view each page is shown in (a page not named here: its default view).
+QUERIES = {"overview": "?period=2020Q1&county=411002",
+           "county": "?period=2020Q1&county=411002",
+           "enforcement": "?period=2020-04&county=411024",
+           "riskmap": "?county=411002",
+           "enterprise": "?id=E41100200001"}
+PAGES = {slug: QUERIES.get(slug, "?") for slug in REGISTERED}
 VIEWPORTS = {"desktop": {"width": 1600, "height": 1000}, "phone": {"width": 390, "height": 844}}
 
 
@@ -35,13 +39,13 @@ def main(port: int = 5099) -> None:
     time.sleep(6)
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
             for page_name, query in PAGES.items():
                 for lang in ("zh", "en"):
                     for kind, viewport in VIEWPORTS.items():
                         page = browser.new_page(viewport=viewport)
                         page.goto(f"http://localhost:{port}/{page_name}{query}&lang={lang}")
-                        page.locator('.kpi .value, .risk-legend').first.wait_for()
+                        page.locator(".kpi .value, .risk-legend").first.wait_for()
                         page.wait_for_timeout(2500)  # plots and tables settle
                         page.screenshot(path=HERE / f"{page_name}-{lang}-{kind}.png",
                                         full_page=True)

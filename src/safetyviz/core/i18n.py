@@ -72,7 +72,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "alarms_high": ("一级报警（24小时）", "High alarms (24 h)"),
     "alarms_high_high": ("二级报警（24小时）", "High-high alarms (24 h)"),
     "alarms_ongoing": ("正在报警", "Alarms now"),
-    "as_of": ("数据截至 {time}", "Readings up to {time}"),
+    "as_of": ("监测数据截至 {time}", "Readings up to {time}"),
     "site_map_title": ("重大危险源在线状态", "Installations online"),
     "no_sensors": ("该重大危险源尚未接入传感器", "No sensors at this installation yet"),
     "online": ("在线", "online"),

@@ -10,7 +10,14 @@ import holoviews as hv
 import numpy as np
 import pandas as pd
 import xarray as xr
-from bokeh.models import CustomJSTickFormatter, OpenURL, TapTool, WMTSTileSource
+from bokeh.models import (
+    CustomJSTickFormatter,
+    LinearAxis,
+    LogAxis,
+    OpenURL,
+    TapTool,
+    WMTSTileSource,
+)
 from bokeh.models.renderers import TileRenderer  # not in bokeh.models' static exports
 from holoviews.util.transform import lon_lat_to_easting_northing
 from shapely.geometry import MultiPolygon, Polygon
@@ -22,19 +29,46 @@ from safetyviz.data.regions import mapped_units
 
 MAP_COLORMAP = "OrRd"
 SERIES_COLOR = "#c0392b"
-TICKS_JS = """
+# Ticks written as format_number writes numbers: 万 / 亿 in Chinese, K / M / B in English,
+# never 1.000e+6.
+TICKS_JS = {
+    "zh": """
     const a = Math.abs(tick);
-    if (a >= 1e8) return (tick / 1e8).toFixed(a >= 1e9 ? 0 : 1) + '亿';
-    if (a >= 1e4) return (tick / 1e4).toFixed(a >= 1e5 ? 0 : 1) + '万';
+    if (a >= 1e8) return (tick / 1e8).toFixed(a >= 1e9 ? 0 : 1).replace(/\\.0$/, '') + '亿';
+    if (a >= 1e4) return (tick / 1e4).toFixed(a >= 1e5 ? 0 : 1).replace(/\\.0$/, '') + '万';
     return tick.toLocaleString('zh-CN');
-"""
+""",
+    "en": """
+    const a = Math.abs(tick);
+    if (a >= 1e9) return (tick / 1e9).toFixed(a >= 1e10 ? 0 : 1).replace(/\\.0$/, '') + 'B';
+    if (a >= 1e6) return (tick / 1e6).toFixed(a >= 1e7 ? 0 : 1).replace(/\\.0$/, '') + 'M';
+    if (a >= 1e4) return (tick / 1e3).toFixed(0) + 'K';
+    return tick.toLocaleString('en-US');
+""",
+}
 
 
-def chinese_ticks() -> CustomJSTickFormatter:
-    """Axis and colour-bar ticks in the Chinese style of format_number (万, 亿). A new model
+def number_ticks(lang: str = "zh") -> CustomJSTickFormatter:
+    """Axis and colour-bar ticks in the style of format_number for ``lang``. A new model
     each time: a Bokeh model belongs to one document, and every session has its own."""
-    return CustomJSTickFormatter(code=TICKS_JS)
+    return CustomJSTickFormatter(code=TICKS_JS["en" if lang == "en" else "zh"])
 
+
+def number_axes(lang: str = "zh"):
+    """A plot hook giving every numeric axis of the plot :func:`number_ticks` (whichever
+    side the values are drawn on: bars turned sideways put them on x)."""
+    def hook(plot, element) -> None:
+        for axis in [*plot.state.xaxis, *plot.state.yaxis]:
+            if type(axis) in (LinearAxis, LogAxis):  # not dates, not categories
+                axis.formatter = number_ticks(lang)
+    return hook
+
+
+def quantity_label(label: str, units: str, lang: str = "zh") -> str:
+    """A metric with its units, as an axis or a colour bar names it: 罚款金额（元）."""
+    if not units:
+        return label
+    return f"{label}（{units}）" if lang == "zh" else f"{label} ({units})"
 
 
 def base_map(url: str):
@@ -137,11 +171,11 @@ def choropleth(regions, values: pd.Series, *, label: str, units: str, title: str
     data = spatialpandas.GeoDataFrame({
         "geometry": spatialpandas.GeoSeries(shapes.values),
         "adcode": list(regions["adcode"]), **columns})
-    value = hv.Dimension("value", label=text("value", lang))  # the title names the metric
+    value = hv.Dimension("value", label=quantity_label(label, units, lang))  # colour bar
     return hv.Polygons(data, vdims=[value, "adcode", "name", "text", "line"]).opts(
         color="value", cmap=MAP_COLORMAP, colorbar=True, line_color="#333333",
         line_width="line", tools=["hover", "tap"], hover_tooltips=choropleth_hover(label, lang),
-        colorbar_opts={"formatter": chinese_ticks()} if lang == "zh" else {}, title=title,
+        colorbar_opts={"formatter": number_ticks(lang)}, title=title,
         xaxis=None, yaxis=None, clim=colour_range(columns["value"]),
         data_aspect=1, responsive=True, min_height=380, toolbar="above",
         nonselection_alpha=1.0, selection_line_color="#000000", active_tools=["tap"],
@@ -154,8 +188,7 @@ def monthly_series(series: xr.DataArray, *, label: str, units: str, title: str =
     frame = pd.DataFrame({"month": pd.DatetimeIndex(series["month"].values),
                           "value": series.values.astype(float)})
     frame["text"] = [with_units(format_number(v, lang), units, lang) for v in frame["value"]]
-    axis = f"{label}（{units}）" if units and lang == "zh" else (
-        f"{label} ({units})" if units else label)
+    axis = quantity_label(label, units, lang)
     vdim = hv.Dimension("value", label=axis)
     month = hv.Dimension("month", label=text("month", lang))
     curve = hv.Curve(frame, month, [vdim, "text"]).opts(color=SERIES_COLOR, line_width=2,
@@ -182,7 +215,7 @@ def monthly_series(series: xr.DataArray, *, label: str, units: str, title: str =
                                    shared_axes=False,
                                    show_legend=False, toolbar="above",
                                    xlabel=text("month", lang), ylim=(0, None),
-                                   yformatter=chinese_ticks() if lang == "zh" else None,
+                                   hooks=[number_axes(lang)],
                                    ylabel=axis)
 
 
@@ -207,7 +240,8 @@ def county_ranking(values: pd.Series, names: dict[str, str], *, label: str, unit
                    [hv.Dimension("value", label=label), "text", "rank", "colour"]).opts(
         invert_axes=True, color="colour", title=title, responsive=True, min_height=260,
         shared_axes=False, tools=["hover"], toolbar="above", framewise=True,
-        hover_tooltips=[("", "@county"), (label, "@text"), (text("rank", lang), "@rank")])
+        hover_tooltips=[("", "@county"), (label, "@text"), (text("rank", lang), "@rank")],
+        hooks=[number_axes(lang)])
 
 
 def sector_breakdown(values: pd.Series, *, label: str, units: str, title: str = "",
@@ -228,7 +262,7 @@ def sector_breakdown(values: pd.Series, *, label: str, units: str, title: str = 
                    [hv.Dimension("value", label=label), "text"]).opts(
         invert_axes=True, color="#2e86c1", title=title, responsive=True, min_height=260,
         shared_axes=False, tools=["hover"], hover_tooltips=[("", "@sector"), (label, "@text")],
-        toolbar="above", framewise=True)
+        toolbar="above", framewise=True, hooks=[number_axes(lang)])
 
 
 def action_types(counts: pd.DataFrame, *, title: str = "", lang: str = "zh") -> hv.Bars:
@@ -245,7 +279,7 @@ def action_types(counts: pd.DataFrame, *, title: str = "", lang: str = "zh") -> 
         invert_axes=True, color="#a04000", title=title, responsive=True, min_height=260,
         shared_axes=False, tools=["hover"],
         hover_tooltips=[("", "@type"), (cases, "@cases"), (text("persons", lang), "@persons")],
-        toolbar="above", framewise=True)
+        toolbar="above", framewise=True, hooks=[number_axes(lang)])
 
 
 def joint_timeline(operations: pd.DataFrame, names: dict[str, str], *, title: str = "",
@@ -335,7 +369,7 @@ def dual_prevention_bars(progress: pd.DataFrame, names: dict[str, str], *, title
                    hv.Dimension("n", label=text("enterprises", lang))).opts(
         stacked=True, cmap=["#1e8449", "#82e0aa", "#d5d8dc"], title=title, responsive=True,
         min_height=300, shared_axes=False, tools=["hover"], toolbar="above",
-        legend_position="top_right", xrotation=30)
+        legend_position="top", legend_cols=3, xrotation=30, hooks=[number_axes(lang)])
 
 
 ONLINE_COLOURS = {True: "#1e8449", False: "#95a5a6"}
@@ -355,14 +389,20 @@ def site_status_map(regions, sites: pd.DataFrame, *, title: str = "",
                           "colour": [ONLINE_COLOURS[bool(v)] for v in sites["online"]],
                           "name": sites["name"].astype(str).to_numpy(),
                           "url": [profile_url(e, lang) for e in sites["enterprise_id"]]})
-    points = hv.Points(frame, ["lon", "lat"], ["site", "status", "colour", "name",
-                                               "url"]).opts(
-        color="colour", marker="star", size=16, line_color="#17202a", tools=["hover"],
+    online = np.array([bool(v) for v in sites["online"]], dtype=bool)
+    # One layer per state, so the legend says what green and grey mean.
+    layers = [hv.Points(frame[mask], ["lon", "lat"], ["site", "status", "colour", "name",
+                                                      "url"],
+                        label=text("online" if state else "offline", lang)).opts(
+        color=ONLINE_COLOURS[state], marker="star", size=16, line_color="#17202a",
+        tools=["hover"], hooks=[open_on_tap],
         hover_tooltips=[(text("major_hazard_sites", lang), "@name"), ("", "@site"),
-                        ("", "@status")], hooks=[open_on_tap])
-    return (outlines * points).opts(title=title, xaxis=None, yaxis=None, data_aspect=1,
-                                    responsive=True, min_height=320, toolbar="above",
-                                    shared_axes=False)
+                        ("", "@status")])
+        for state, mask in ((True, online), (False, ~online))]
+    return hv.Overlay([outlines, *layers]).opts(
+        title=title, xaxis=None, yaxis=None, data_aspect=1, responsive=True, min_height=320,
+        toolbar="above", shared_axes=False, legend_position="top",
+        legend_opts={"glyph_width": 22, "glyph_height": 22})
 
 
 def sensor_curve(values: pd.Series, high: float, high_high: float, *, title: str = "",
@@ -378,7 +418,8 @@ def sensor_curve(values: pd.Series, high: float, high_high: float, *, title: str
     # the thresholds always in view: a reading far below them is the normal case
     return hv.Overlay([curve, *lines]).opts(title=title, responsive=True, min_height=300,
                                             shared_axes=False, toolbar="above",
-                                            xlabel=text("time", lang), ylim=(bottom, top))
+                                            xlabel=text("time", lang), ylim=(bottom, top),
+                                            hooks=[number_axes(lang)])
 
 
 HAZARD_STATUS_COLOURS = {"rectified": "#1e8449", "open": "#f39c12", "overdue": "#c0392b"}

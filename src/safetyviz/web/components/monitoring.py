@@ -160,12 +160,6 @@ class MonitoringPage(pn.viewable.Viewer):
                                         state.lang), units=unit, lang=state.lang)
 
     @param.depends("state.lang")
-    def _header(self):
-        lang = self.state.lang
-        return pn.pane.Markdown(f"## {text('supervision', lang)} · {text('monitoring', lang)}",
-                                margin=(5, 10))
-
-    @param.depends("state.lang")
     def _alarm_heading(self):
         return pn.pane.Markdown(f"#### {text('alarm_list', self.state.lang)}", margin=(0, 10))
 
@@ -175,7 +169,7 @@ class MonitoringPage(pn.viewable.Viewer):
                        sizing_mode="stretch_width"),
             self._profile_link, sizing_mode="stretch_width")
         return pn.Column(
-            *([self.search] if self.search is not None else []), self._header, self._kpis,
+            *([self.search] if self.search is not None else []), self._kpis,
             pn.FlexBox(pn.pane.HoloViews(self.map, height=380, min_width=320,
                                          sizing_mode="stretch_width",
                                          styles={"flex": "1 1 380px"}),

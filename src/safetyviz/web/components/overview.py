@@ -9,6 +9,7 @@ import holoviews as hv
 import panel as pn
 import param
 from bokeh.models import ColorMapper, HoverTool
+from bokeh.models.annotations import ColorBar  # not in bokeh.models' static exports
 
 from safetyviz.core.i18n import metric_label, text
 from safetyviz.core.periods import period_label
@@ -31,6 +32,7 @@ from safetyviz.web.views import (
     choropleth_hover,
     colour_range,
     county_ranking,
+    quantity_label,
 )
 
 
@@ -121,6 +123,7 @@ class OverviewDashboard(SelectionPage):
         figure = plot.state  # the models recolouring changes, found once per drawing
         self._drawn_map = {"source": plot.handles["source"], "title": figure.title,
                            "mappers": list(figure.select({"type": ColorMapper})),
+                           "bars": list(figure.select({"type": ColorBar})),
                            "hovers": list(figure.select({"type": HoverTool}))}
 
     def _recolour(self, *events) -> None:
@@ -135,6 +138,9 @@ class OverviewDashboard(SelectionPage):
         for mapper in drawn["mappers"]:
             mapper.update(low=low, high=high)
         drawn["title"].text = self._map_title()
+        for bar in drawn["bars"]:
+            bar.title = quantity_label(self.state.metric_label, self.state.metric_units,
+                                       self.state.lang)
         for hover in drawn["hovers"]:
             hover.tooltips = choropleth_hover(self.state.metric_label, self.state.lang)
 

@@ -116,11 +116,12 @@ class RiskMapPage(pn.viewable.Viewer):
         return pn.pane.HTML(f'<div class="risk-legend">{items}</div>{notes_html}',
                             margin=(0, 10))
 
-    @param.depends("state.lang")
+    @param.depends("state.county", "state.lang")
     def _header(self):
-        lang = self.state.lang
-        return pn.pane.Markdown(f"## {text('supervision', lang)} · {text('riskmap', lang)}",
-                                margin=(5, 10))
+        """The area shown and the page (the shell's header names the city and the page)."""
+        state = self.state
+        return pn.pane.Markdown(f"## {html.escape(state.county_name(state.county))} · "
+                                f"{text('riskmap', state.lang)}", margin=(5, 10))
 
     def __panel__(self):
         controls = pn.FlexBox(self.level_filter, self.sector_filter, self.county_select,
