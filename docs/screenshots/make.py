@@ -27,6 +27,8 @@ QUERIES = {"overview": "?period=2020Q1&county=411002",
            "riskmap": "?county=411002",
            "enterprise": "?id=E41100200001"}
 PAGES = {slug: QUERIES.get(slug, "?") for slug in REGISTERED}
+DRAWN = """() => window.Bokeh && window.Bokeh.documents.some(
+  (doc) => [...doc._all_models.values()].some((m) => m.type === 'GlyphRenderer'))"""
 VIEWPORTS = {"desktop": {"width": 1600, "height": 1000}, "phone": {"width": 390, "height": 844}}
 
 
@@ -46,6 +48,7 @@ def main(port: int = 5099) -> None:
                         page = browser.new_page(viewport=viewport)
                         page.goto(f"http://localhost:{port}/{page_name}{query}&lang={lang}")
                         page.locator(".kpi .value, .risk-legend").first.wait_for()
+                        page.wait_for_function(DRAWN, timeout=90_000)  # the plots too
                         page.wait_for_timeout(2500)  # plots and tables settle
                         page.screenshot(path=HERE / f"{page_name}-{lang}-{kind}.png",
                                         full_page=True)
