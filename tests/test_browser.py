@@ -8,6 +8,7 @@ Outside CI a machine without chromium skips these tests; in CI (CI=true) they mu
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -107,10 +108,19 @@ def test_forged_url_values_are_ignored(browser, served_overview):
     page.close()
 
 
-@pytest.mark.parametrize("page_name", list(PAGES))
-def test_every_page_fits_a_phone_screen(browser, served_overview, page_name):
+# Known, issue 19: a Bokeh title does not wrap, and an English one longer than a phone's
+# plot frame widens the plot (overview: "Whole city · Fines by sector").
+TITLES_TOO_WIDE = {("overview", "en"), ("enforcement", "en")}
+
+
+@pytest.mark.parametrize("page_name, lang", [
+    pytest.param(page, lang, marks=[pytest.mark.xfail(
+        strict=True, reason="an English plot title wider than a phone (issue 19)")]
+        if (page, lang) in TITLES_TOO_WIDE else [])
+    for page in PAGES for lang in ("zh", "en")])
+def test_every_page_fits_a_phone_screen(browser, served_overview, page_name, lang):
     page = browser.new_page(viewport={"width": 390, "height": 844})
-    page.goto(served_overview.replace("/overview", f"/{page_name}"))
+    page.goto(served_overview.replace("/overview", f"/{page_name}") + f"?lang={lang}")
     page.locator(".kpi .value, .risk-legend").first.wait_for()
     page.wait_for_function(f"() => ({GLYPHS})().length > 0")
     page.wait_for_timeout(1000)  # layout settles
@@ -233,7 +243,10 @@ def served_monitoring(demo_dir, tmp_path_factory):
 
 
 def test_the_monitoring_page_shows_new_alarms_without_a_reload(browser, served_monitoring):
+    import pyarrow.parquet as pq
+
     from safetyviz.data import readings
+    from safetyviz.web.names import installation_names, sensor_names
 
     url, data_dir = served_monitoring
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -256,9 +269,17 @@ def test_the_monitoring_page_shows_new_alarms_without_a_reload(browser, served_m
     gas = list(stored["sensor"].values).index("MHS0001-G01")
     block[gas, 2:7] = 60.0
     readings.append_readings(data_dir, block)
-    page.locator(".tabulator-row", has_text="MHS0001-G01").wait_for(timeout=20_000)
+    # the row names the installation's firm and the sensor (its kind and number), not codes
+    tables = {t: pq.read_table(data_dir / "store" / t).to_pandas()
+              for t in ("sensors", "major_hazard_sites", "enterprises")}
+    firms = dict(zip(tables["enterprises"]["enterprise_id"], tables["enterprises"]["name"]))
+    sensor = sensor_names(tables["sensors"])["MHS0001-G01"]
+    site = installation_names(tables["major_hazard_sites"], firms)["MHS0001"]
+    assert sensor == "可燃气体 1号"
+    row = page.locator(".tabulator-row", has_text=sensor).filter(has_text=site)
+    row.wait_for(timeout=20_000)
     assert rows.count() == before + 1
-    assert page.locator(".tabulator-row", has_text="MHS0001-G01").inner_text().count("二级")
+    assert row.inner_text().count("二级") and "MHS0001" not in row.inner_text()
     page.locator('[data-kpi="alarms_high_high"] .value', has_text="1").wait_for()
     page.get_by_text("监测数据截至 2020-04-01 00:09").wait_for()
     page.get_by_role("button", name="English").click()
@@ -461,4 +482,37 @@ def test_numbers_are_written_as_the_language_does_and_legends_stay_off_the_data(
             seen += 1
         assert page.evaluate(LEGENDS_INSIDE) == [], slug
     assert seen >= 8  # the overview alone has a colour bar and three value axes
+    page.close()
+
+
+SELECT_LABELS = """() => {
+  const out = [];
+  for (const doc of window.Bokeh.documents)
+    for (const m of doc._all_models.values())
+      if (m.type === 'Select' && Array.isArray(m.options))
+        for (const o of m.options) out.push(Array.isArray(o) ? o[1] : o);
+  return out;
+}"""
+
+
+def test_people_read_names_not_codes_in_tables_and_selectors(browser, served_overview,
+                                                           demo_records):
+    """No county's adcode, firm's enterprise id, installation's site id or sensor's id is
+    the visible text of a table cell or a selector's option on any page (they have names;
+    the codes stay in tooltips and downloads)."""
+    codes = {*demo_records["enterprises"]["adcode"].astype(str),
+             *demo_records["enterprises"]["enterprise_id"].astype(str),
+             *demo_records["major_hazard_sites"]["site_id"].astype(str),
+             *demo_records["sensors"]["sensor_id"].astype(str)}
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    cells = 0
+    for slug in PAGES:
+        page.goto(served_overview.replace("/overview", f"/{slug}") + "?county=411002")
+        page.wait_for_function(f"() => ({GLYPHS})().length > 0")
+        page.wait_for_timeout(2000)  # the tables filled after the plots
+        texts = page.locator(".tabulator-cell:visible").all_inner_texts()
+        cells += len(texts)
+        shown = [*texts, *page.evaluate(SELECT_LABELS)]
+        assert not [t for t in shown if set(re.findall(r"[\w-]+", t)) & codes], slug
+    assert cells > 50  # the county, monitoring and enterprise pages' tables were read
     page.close()

@@ -53,3 +53,25 @@ def test_the_logged_in_user_is_shown_escaped_with_a_way_out():
     header = shell.header.object
     assert "&lt;b&gt;li&lt;/b&gt;（区县）" in header and "<b>li" not in header
     assert '<a class="logout" href="./logout">退出登录</a>' in header
+
+
+def test_installations_and_sensors_are_named_not_coded():
+    from safetyviz.web.names import installation_names, numbered_installations, sensor_names
+
+    sites = pd.DataFrame({"site_id": ["MHS0002", "MHS0001", "MHS0003"],
+                          "enterprise_id": ["E1", "E1", "E2"]})
+    firms = {"E1": "（演示）甲化工", "E2": "（演示）乙燃气"}
+    assert installation_names(sites, firms) == {
+        "MHS0001": "（演示）甲化工 · 1号危险源", "MHS0002": "（演示）甲化工 · 2号危险源",
+        "MHS0003": "（演示）乙燃气"}
+    assert installation_names(sites, firms, "en")["MHS0002"] == \
+        "（演示）甲化工 · installation 2"
+    assert numbered_installations(["MHS0002", "MHS0001"], "en") == {
+        "MHS0001": "Installation 1", "MHS0002": "Installation 2"}
+    sensors = pd.DataFrame({"sensor_id": ["MHS0001-G02", "MHS0001-G01", "MHS0001-T01",
+                                          "MHS0002-G01"],
+                            "site_id": ["MHS0001", "MHS0001", "MHS0001", "MHS0002"],
+                            "kind": ["level", "level", "temperature", "level"]})
+    assert sensor_names(sensors) == {"MHS0001-G01": "液位 1号", "MHS0001-G02": "液位 2号",
+                                     "MHS0001-T01": "温度 1号", "MHS0002-G01": "液位 1号"}
+    assert sensor_names(sensors, "en")["MHS0001-G02"] == "Liquid level #2"

@@ -16,7 +16,6 @@ import xarray as xr
 
 from safetyviz.analysis import monitoring
 from safetyviz.core.cache import LRU
-from safetyviz.core.vocab import label
 from safetyviz.data.readings import open_readings, readings_path
 from safetyviz.web.page_state import PageState
 
@@ -131,10 +130,6 @@ class MonitoringState(PageState):
         assert self.readings is not None  # loaded by __init__ (refresh)
         values = self.readings.sel(sensor=self.sensor, time=slice(start, end)).load()
         return monitoring.decimate(values.to_series(), max_points)
-
-    def sensor_label(self) -> str:
-        kind = self.sensors.loc[self.sensor, "kind"]
-        return f"{self.sensor} · {label('sensor_kind', kind, self.lang)}"
 
     def thresholds(self) -> tuple[float, float, str]:
         row = self.sensors.loc[self.sensor]

@@ -64,6 +64,12 @@ def number_axes(lang: str = "zh"):
     return hook
 
 
+def shortened(label: str, limit: int = 20) -> str:
+    """A bar's label cut to ``limit`` characters (the hover gives it whole): long English
+    labels would squeeze a phone's plot to nothing and push its title off the screen."""
+    return label if len(label) <= limit else label[:limit - 1].rstrip() + "…"
+
+
 def quantity_label(label: str, units: str, lang: str = "zh") -> str:
     """A metric with its units, as an axis or a colour bar names it: 罚款金额（元）."""
     if not units:
@@ -269,16 +275,17 @@ def action_types(counts: pd.DataFrame, *, title: str = "", lang: str = "zh") -> 
     """Enforcement actions per type (``counts`` indexed by action type with ``cases`` and
     ``persons``), most frequent on top; the hover gives persons for detentions."""
     counts = counts.sort_values("cases")
+    names = [vocab_label("action_type", code, lang) for code in counts.index]
     frame = pd.DataFrame({
-        "type": [vocab_label("action_type", code, lang) for code in counts.index],
+        "type": [shortened(name) for name in names], "name": names,
         "cases": counts["cases"].to_numpy(float),
         "persons": counts["persons"].to_numpy(float)})
     cases = text("cases", lang)
     return hv.Bars(frame, hv.Dimension("type", label=" "),
-                   [hv.Dimension("cases", label=cases), "persons"]).opts(
+                   [hv.Dimension("cases", label=cases), "name", "persons"]).opts(
         invert_axes=True, color="#a04000", title=title, responsive=True, min_height=260,
         shared_axes=False, tools=["hover"],
-        hover_tooltips=[("", "@type"), (cases, "@cases"), (text("persons", lang), "@persons")],
+        hover_tooltips=[("", "@name"), (cases, "@cases"), (text("persons", lang), "@persons")],
         toolbar="above", framewise=True, hooks=[number_axes(lang)])
 
 
@@ -406,11 +413,19 @@ def site_status_map(regions, sites: pd.DataFrame, *, title: str = "",
 
 
 def sensor_curve(values: pd.Series, high: float, high_high: float, *, title: str = "",
-                 label: str = "", units: str = "", lang: str = "zh") -> hv.Overlay:
-    """One sensor's readings over time with its two alarm thresholds as dashed lines."""
-    frame = pd.DataFrame({"time": values.index, "value": values.to_numpy(float)})
-    curve = hv.Curve(frame, "time", hv.Dimension("value", label=label, unit=units)).opts(
-        color=SERIES_COLOR, line_width=1.2, tools=["hover"])
+                 label: str = "", units: str = "", code: str = "",
+                 lang: str = "zh") -> hv.Overlay:
+    """One sensor's readings over time with its two alarm thresholds as dashed lines; the
+    hover gives the sensor's ``code`` too."""
+    frame = pd.DataFrame({"time": values.index, "value": values.to_numpy(float),
+                          "sensor": code})
+    curve = hv.Curve(frame, "time", [hv.Dimension("value", label=label, unit=units),
+                                     "sensor"]).opts(
+        color=SERIES_COLOR, line_width=1.2, tools=["hover"],
+        hover_tooltips=[(text("time", lang), "@time{%Y-%m-%d %H:%M}"),
+                        (quantity_label(label, units, lang), "@value{0,0.[00]}"),
+                        (text("sensor", lang), "@sensor")],
+        hover_formatters={"@time": "datetime"})
     lines = [hv.HLine(level).opts(color=colour, line_dash="dashed", line_width=1.2)
              for level, colour in ((high, "#f39c12"), (high_high, "#c0392b"))]
     top = max(high_high * 1.1, float(np.nanmax(frame["value"])) if len(frame) else 0.0)

@@ -39,6 +39,7 @@ from safetyviz.web.components.search import search_box
 from safetyviz.web.components.tables import RecordTable
 from safetyviz.web.enterprise import EnterpriseState, code_label
 from safetyviz.web.live import MonitoringState
+from safetyviz.web.names import numbered_installations
 from safetyviz.web.riskmap import RISK_COLOURS
 from safetyviz.web.state import NoNone
 from safetyviz.web.views import enterprise_timeline
@@ -171,13 +172,15 @@ class EnterprisePage(pn.viewable.Viewer):
         if not len(sites):
             return pn.Spacer(height=0)
         online, alarms = self._monitoring(sites)
+        names = numbered_installations(sites["site_id"], lang)
         rows = []
         for site in sites.itertuples(index=False):
             of_site = alarms[alarms["site_id"] == site.site_id]
             connected = not pd.isna(site.online_since)
             status = (text("online" if bool(online.get(site.site_id, False)) else "offline",
                            lang) if connected else text("not_connected", lang))
-            rows.append({text("site", lang): site.site_id, text("grade", lang): site.grade,
+            rows.append({text("site", lang): names[site.site_id],
+                         text("grade", lang): site.grade,
                          text("status", lang): status,
                          text("alarms_24h", lang): len(of_site),
                          text("last_alarm", lang): f"{of_site['start'].max():%m-%d %H:%M}"

@@ -31,6 +31,7 @@ from safetyviz.web.components.page import (
 from safetyviz.web.components.search import search_box
 from safetyviz.web.components.tables import URL_COLUMN
 from safetyviz.web.live import WINDOWS, MonitoringState
+from safetyviz.web.names import installation_names, sensor_names
 from safetyviz.web.state import NoNone
 from safetyviz.web.views import profile_url, sensor_curve, site_status_map
 
@@ -64,6 +65,7 @@ class MonitoringPage(pn.viewable.Viewer):
             sizing_mode="stretch_width", pagination=None)
         self._relabel()
         state.param.watch(lambda event: self._relabel(), "lang")
+        state.param.watch(lambda event: self._sensor_options(), "site")
         state.param.watch(lambda event: self._fill_alarms(), ["loads", "lang"])
         self._fill_alarms()
         self.map = hv.DynamicMap(self._map)
@@ -75,10 +77,19 @@ class MonitoringPage(pn.viewable.Viewer):
                             (self.window_select, "window")):
             widget.description = None
             widget.name = text(key, lang)
-        # the installation's firm first, its id after (the value stays the id)
+        # names shown, codes kept as the values
+        self._installations = installation_names(self.state.sites.reset_index(), self.firms,
+                                                 lang)
+        self._sensors = sensor_names(self.state.sensors.reset_index(), lang)
         self.site_select.param.update(value=self.state.site, options={
-            f"{self.firm_name(site)} · {site}": site
-            for site in self.state.param.site.objects})
+            self._installations[site]: site for site in self.state.param.site.objects})
+        self._sensor_options()
+
+    def _sensor_options(self) -> None:
+        """The chosen installation's sensors by name (they change with the installation)."""
+        self.sensor_select.param.update(value=self.state.sensor, options={
+            self._sensors.get(sensor, sensor): sensor
+            for sensor in self.state.param.sensor.objects})
 
     def firm_name(self, site: str) -> str:
         firm = str(self.state.sites.loc[site, "enterprise_id"])
@@ -103,9 +114,7 @@ class MonitoringPage(pn.viewable.Viewer):
             text("enterprise", lang): [self.firm_name(s) for s in alarms["site_id"]],
             URL_COLUMN: [profile_url(self.state.sites.loc[s, "enterprise_id"], lang)
                          for s in alarms["site_id"]],
-            text("site", lang): alarms["site_id"],
-            text("sensor", lang): [f"{s} {label('sensor_kind', k, lang)}"
-                                   for s, k in zip(alarms["sensor_id"], alarms["kind"])],
+            text("sensor", lang): [self._sensors.get(s, s) for s in alarms["sensor_id"]],
             text("level", lang): [text(level, lang) for level in alarms["level"]],
             text("peak", lang): [f"{p:.2f} {u}" for p, u in zip(alarms["peak"],
                                                                   alarms["unit"])]})
@@ -143,7 +152,7 @@ class MonitoringPage(pn.viewable.Viewer):
         online = state.online()
         sites = state.sites.reset_index().assign(
             online=lambda f: f["site_id"].map(online).fillna(False).astype(bool),
-            name=lambda f: [self.firm_name(s) for s in f["site_id"]])
+            name=lambda f: [self._installations.get(s, s) for s in f["site_id"]])
         sites["status"] = [text("online" if o else "offline", lang) for o in sites["online"]]
         return site_status_map(self.regions, sites, title=text("site_map_title", lang),
                                 lang=lang)
@@ -155,7 +164,10 @@ class MonitoringPage(pn.viewable.Viewer):
             return hv.Curve([]).opts(title=text("no_sensors", state.lang), responsive=True,
                                      min_height=300)
         high, high_high, unit = state.thresholds()
-        return sensor_curve(state.curve(), high, high_high, title=state.sensor_label(),
+        # the sensor alone: the installation is named just above, and a Bokeh title does
+        # not wrap on a phone
+        title = self._sensors[state.sensor]
+        return sensor_curve(state.curve(), high, high_high, title=title, code=state.sensor,
                             label=label("sensor_kind", state.sensors.loc[state.sensor, "kind"],
                                         state.lang), units=unit, lang=state.lang)
 
