@@ -61,3 +61,16 @@ def test_the_risk_map_lies_on_the_tiles_in_metres():
     xs = [r.data_source.data["lon"][0] for r in tiled.renderers
           if not isinstance(r, TileRenderer) and "lon" in r.data_source.data]
     assert np.allclose(sorted(xs), [113.8 * 20037508.34 / 180, 113.9 * 20037508.34 / 180])
+
+
+def test_the_colour_bar_names_the_metric_and_writes_numbers_as_the_cards_do():
+    from bokeh.models.annotations import ColorBar
+
+    counties = regions()
+    values = pd.Series(1.0, index=counties["adcode"])
+    for lang, title in (("zh", "罚款金额（元）"), ("en", "Fines (yuan)")):
+        plot = hv.render(choropleth(counties, values, label=title.split("（")[0].split(" (")[0],
+                                    units="元" if lang == "zh" else "yuan", lang=lang))
+        bars = plot.select({"type": ColorBar})
+        assert [bar.title for bar in bars] == [title]
+        assert "万" in bars[0].formatter.code if lang == "zh" else "'M'" in bars[0].formatter.code

@@ -177,11 +177,12 @@ def choropleth(regions, values: pd.Series, *, label: str, units: str, title: str
     data = spatialpandas.GeoDataFrame({
         "geometry": spatialpandas.GeoSeries(shapes.values),
         "adcode": list(regions["adcode"]), **columns})
-    value = hv.Dimension("value", label=quantity_label(label, units, lang))  # colour bar
+    value = hv.Dimension("value", label=text("value", lang))
     return hv.Polygons(data, vdims=[value, "adcode", "name", "text", "line"]).opts(
         color="value", cmap=MAP_COLORMAP, colorbar=True, line_color="#333333",
         line_width="line", tools=["hover", "tap"], hover_tooltips=choropleth_hover(label, lang),
         colorbar_opts={"formatter": number_ticks(lang)}, title=title,
+        clabel=quantity_label(label, units, lang),  # the colour bar names the metric
         xaxis=None, yaxis=None, clim=colour_range(columns["value"]),
         data_aspect=1, responsive=True, min_height=380, toolbar="above",
         nonselection_alpha=1.0, selection_line_color="#000000", active_tools=["tap"],
