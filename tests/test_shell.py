@@ -75,3 +75,38 @@ def test_installations_and_sensors_are_named_not_coded():
     assert sensor_names(sensors) == {"MHS0001-G01": "液位 1号", "MHS0001-G02": "液位 2号",
                                      "MHS0001-T01": "温度 1号", "MHS0002-G01": "液位 1号"}
     assert sensor_names(sensors, "en")["MHS0001-G02"] == "Liquid level #2"
+
+
+# --- one visual language ---------------------------------------------------------------------
+def test_a_plot_with_nothing_to_draw_says_so():
+    import holoviews as hv
+
+    from safetyviz.web.views import action_types, joint_timeline
+
+    none = pd.DataFrame({"cases": [], "persons": []})
+    empty = action_types(none, title="魏都区 · 2020年第一季度 执法措施")
+    assert isinstance(empty, hv.Text) and empty.text == "本期无记录"
+    operations = pd.DataFrame(columns=["date", "adcode", "target", "departments"])
+    english = joint_timeline(operations, {}, title="Joint operations", lang="en")
+    assert isinstance(english, hv.Text) and english.text == "No records in this period"
+
+
+def test_long_titles_break_at_their_separator_and_risk_colours_mean_risk():
+    from safetyviz.web import views
+    from safetyviz.web.riskmap import RISK_COLOURS
+
+    assert views.plot_title("Whole city · Fines by sector") == "Whole city\nFines by sector"
+    assert views.plot_title("Fines by county, 2021 Q4 to 2021 Q4 and more") == \
+        "Fines by county\n2021 Q4 to 2021 Q4 and more"
+    assert views.plot_title("全市 · 逐月罚款金额") == "全市 · 逐月罚款金额"  # short: one line
+
+    def rgb(colour: str) -> tuple[int, ...]:
+        return tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
+
+    def near(a: str, b: str) -> bool:
+        return sum(abs(x - y) for x, y in zip(rgb(a), rgb(b))) < 120
+
+    for colour in (views.SERIES_COLOR, views.SELECTED_COLOR, views.SECOND_COLOR,
+                   views.PERIOD_SHADE):
+        assert not any(near(colour, risk) for risk in RISK_COLOURS.values()), colour
+    assert views.MAP_COLORMAP == "Purples"

@@ -37,6 +37,7 @@ from safetyviz.serve.limits import ConnectionLimiter, raise_open_file_limit
 log = logging.getLogger("safetyviz.serve.server")
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+LANDING = "home"  # the registered page served at / as well (else: the index of the pages)
 
 
 # --- configuration --------------------------------------------------------------------------
@@ -132,8 +133,11 @@ def build_server(config: ServeConfig, tiles: str | None = None):
         settings.configure(logins_required=True)  # from now on a session without a login
         # sees nothing
 
-    apps = build_applications({slug: page.create for slug, page in config.pages.items()},
-                              title={slug: page.title for slug, page in config.pages.items()})
+    routes = {slug: page for slug, page in config.pages.items()}
+    if LANDING in routes:  # the landing page is also the address itself
+        routes["/"] = routes[LANDING]
+    apps = build_applications({slug: page.create for slug, page in routes.items()},
+                              title={slug: page.title for slug, page in routes.items()})
     if auth is not None:
         for app in apps.values():
             app.add(access_handler(auth))

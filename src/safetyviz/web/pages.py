@@ -34,6 +34,10 @@ class Page:
     # What shows that a county user's page drew their own data (the scoping tests look for
     # it): "county", their county's name; "sites", the ids of their major hazard sites.
     proof: str = "county"
+    framed: bool = True  # in the app shell (header, navigation); False: the page is the screen
+    # "package.module:function" giving the landing page's tile its figure: called with the
+    # landing page and the language, it returns (label, figure) or None
+    headline: str | None = None
 
     @property
     def title(self) -> str:
@@ -43,7 +47,7 @@ class Page:
         """The page's Panel object (over ``catalog``, else the configured one) in the app
         shell (:data:`SHELL`)."""
         body = _imported(self.factory)(catalog)
-        return _imported(SHELL)(self, body, catalog)
+        return _imported(SHELL)(self, body, catalog) if self.framed else body
 
     def servable(self):
         """The page, marked servable with its title (an app script's one line)."""
@@ -60,18 +64,28 @@ def _imported(target: str):
     return getattr(importlib.import_module(module), name)
 
 
+HOME = "safetyviz.web.components.home"
 BUILT_IN = (
-    Page("overview", "总览", "Overview", "safetyviz.web.components.overview:create_overview_app"),
+    Page("home", "首页", "Home", f"{HOME}:create_home_app"),
+    Page("overview", "总览", "Overview", "safetyviz.web.components.overview:create_overview_app",
+         headline=f"{HOME}:overview_headline"),
     Page("county", "县区画像", "County profile",
-         "safetyviz.web.components.county:create_county_app"),
+         "safetyviz.web.components.county:create_county_app",
+         headline=f"{HOME}:county_headline"),
     Page("enforcement", "执法", "Enforcement",
-         "safetyviz.web.components.enforcement:create_enforcement_app"),
+         "safetyviz.web.components.enforcement:create_enforcement_app",
+         headline=f"{HOME}:enforcement_headline"),
     Page("riskmap", "安全风险四色图", "Four-colour risk map",
-         "safetyviz.web.components.riskmap:create_riskmap_app"),
+         "safetyviz.web.components.riskmap:create_riskmap_app",
+         headline=f"{HOME}:riskmap_headline"),
     Page("monitoring", "重大危险源监测预警", "Major hazard monitoring",
-         "safetyviz.web.components.monitoring:create_monitoring_app", proof="sites"),
+         "safetyviz.web.components.monitoring:create_monitoring_app", proof="sites",
+         headline=f"{HOME}:monitoring_headline"),
     Page("enterprise", "企业画像", "Enterprise profile",
-         "safetyviz.web.components.enterprise:create_enterprise_app"),
+         "safetyviz.web.components.enterprise:create_enterprise_app",
+         headline=f"{HOME}:enterprise_headline"),
+    Page("wall", "指挥大屏", "Wall screen", "safetyviz.web.components.wall:create_wall_app",
+         framed=False),
 )
 
 

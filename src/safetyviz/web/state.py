@@ -76,11 +76,21 @@ class OverviewState(PageState):
         super().__init__(cube=cube, city_total=params.pop("city_total", True))
         self.param.period.objects = periods
         self.param.county.objects = [self.city, *counties] if self.city_total else counties
-        last_day = months[-1] + pd.offsets.MonthEnd(0)
-        complete = [p for p in periods if "Q" in p and parse_period(p)[1] <= last_day]
-        self.period = complete[0] if complete else periods[0]
+        complete = self.complete_quarters()
+        self.period = complete[-1] if complete else periods[0]
         self.county = self.param.county.objects[0]
         self.param.update(**params)
+
+    def complete_quarters(self) -> list[str]:
+        """The quarters the cube holds every month of ('2020Q1'), oldest first."""
+        last_day = pd.Timestamp(self.cube["month"].values[-1]) + pd.offsets.MonthEnd(0)
+        return sorted(p for p in self.param.period.objects
+                      if re.fullmatch(r"\d{4}Q\d", p) and parse_period(p)[1] <= last_day)
+
+    def latest_period(self) -> str:
+        """The latest complete quarter, else the latest month: what a screen nobody touches
+        shows."""
+        return (self.complete_quarters() or self.months)[-1]
 
     @property
     def bounds(self) -> tuple[pd.Timestamp, pd.Timestamp]:

@@ -12,6 +12,8 @@ import pandas as pd
 import xarray as xr
 from bokeh.models import (
     CustomJSTickFormatter,
+    DatetimeAxis,
+    DatetimeTickFormatter,
     LinearAxis,
     LogAxis,
     OpenURL,
@@ -27,8 +29,14 @@ from safetyviz.core.vocab import VOCABULARIES
 from safetyviz.core.vocab import label as vocab_label
 from safetyviz.data.regions import mapped_units
 
-MAP_COLORMAP = "OrRd"
-SERIES_COLOR = "#c0392b"
+# Red, orange, yellow and blue mean a risk level (riskmap.RISK_COLOURS) and nothing else:
+# every other quantity is drawn in purple and teal; red and orange otherwise only for alarms
+# and overdue hazards.
+MAP_COLORMAP = "Purples"
+SERIES_COLOR = "#7d3c98"
+SELECTED_COLOR = "#4a235a"
+SECOND_COLOR = "#138d75"
+PERIOD_SHADE = "#abb2b9"
 # Ticks written as format_number writes numbers: 万 / 亿 in Chinese, K / M / B in English,
 # never 1.000e+6.
 TICKS_JS = {
@@ -54,14 +62,49 @@ def number_ticks(lang: str = "zh") -> CustomJSTickFormatter:
     return CustomJSTickFormatter(code=TICKS_JS["en" if lang == "en" else "zh"])
 
 
+# Dates on an axis as each language writes them (Bokeh's default: "Mar 31, 2020"); a tick
+# on a day's (month's, year's) boundary takes the next larger format, so the date shows.
+DATE_TICKS = {
+    "zh": dict(hours="%H:%M", days="%m月%d日", months="%Y年%m月", years="%Y年"),
+    "en": dict(hours="%H:%M", days="%b %d", months="%b %Y", years="%Y"),
+}
+
+
+def date_ticks(lang: str = "zh") -> DatetimeTickFormatter:
+    """Date ticks for ``lang``."""
+    formats = DATE_TICKS["en" if lang == "en" else "zh"]
+    return DatetimeTickFormatter(minsec="%H:%M:%S", minutes="%H:%M", hourmin="%H:%M",
+                                 hours=formats["hours"], days=formats["days"],
+                                 months=formats["months"], years=formats["years"])
+
+
 def number_axes(lang: str = "zh"):
     """A plot hook giving every numeric axis of the plot :func:`number_ticks` (whichever
-    side the values are drawn on: bars turned sideways put them on x)."""
+    side the values are drawn on: bars turned sideways put them on x) and every date axis
+    :func:`date_ticks`."""
     def hook(plot, element) -> None:
         for axis in [*plot.state.xaxis, *plot.state.yaxis]:
-            if type(axis) in (LinearAxis, LogAxis):  # not dates, not categories
+            if type(axis) in (LinearAxis, LogAxis):  # not categories
                 axis.formatter = number_ticks(lang)
+            elif type(axis) is DatetimeAxis:
+                axis.formatter = date_ticks(lang)
     return hook
+
+
+TITLE_LIMIT = 26  # characters of a title line (a Bokeh title never wraps by itself)
+
+
+def plot_title(title: str, limit: int = TITLE_LIMIT) -> str:
+    """``title`` on two lines, broken at its first " · " (else its last ", "), when longer
+    than ``limit``: a title wider than a phone's plot would widen the plot past the
+    screen."""
+    if len(title) <= limit:
+        return title
+    if " · " in title:
+        head, _, tail = title.partition(" · ")
+    else:
+        head, _, tail = title.rpartition(", ")
+    return f"{head}\n{tail}" if head and tail else title
 
 
 def shortened(label: str, limit: int = 20) -> str:
@@ -181,7 +224,7 @@ def choropleth(regions, values: pd.Series, *, label: str, units: str, title: str
     return hv.Polygons(data, vdims=[value, "adcode", "name", "text", "line"]).opts(
         color="value", cmap=MAP_COLORMAP, colorbar=True, line_color="#333333",
         line_width="line", tools=["hover", "tap"], hover_tooltips=choropleth_hover(label, lang),
-        colorbar_opts={"formatter": number_ticks(lang)}, title=title,
+        colorbar_opts={"formatter": number_ticks(lang)}, title=plot_title(title),
         clabel=quantity_label(label, units, lang),  # the colour bar names the metric
         xaxis=None, yaxis=None, clim=colour_range(columns["value"]),
         data_aspect=1, responsive=True, min_height=380, toolbar="above",
@@ -215,10 +258,11 @@ def monthly_series(series: xr.DataArray, *, label: str, units: str, title: str =
     if highlight is not None:
         start, end = (pd.Timestamp(t) for t in highlight)
         layers.insert(0, hv.VSpan(start, end + pd.Timedelta(days=1)).opts(
-            color="#f5b041", alpha=0.25))
+            color=PERIOD_SHADE, alpha=0.25))
     # shared_axes off: another plot of the page with the same value dimension (the ranking)
     # must not impose its range.
-    return hv.Overlay(layers).opts(title=title, responsive=True, min_height=300, framewise=True,
+    return hv.Overlay(layers).opts(title=plot_title(title),
+                                   responsive=True, min_height=300, framewise=True,
                                    shared_axes=False,
                                    show_legend=False, toolbar="above",
                                    xlabel=text("month", lang), ylim=(0, None),
@@ -242,10 +286,10 @@ def county_ranking(values: pd.Series, names: dict[str, str], *, label: str, unit
         "county": [names.get(a, a) for a in ordered.index], "value": ordered.to_numpy(float),
         "text": [with_units(format_number(v, lang), units, lang) for v in ordered],
         "rank": [f"{rank[a]} / {len(ranked)}" for a in ordered.index],
-        "colour": ["#7b241c" if a == selected else SERIES_COLOR for a in ordered.index]})
+        "colour": [SELECTED_COLOR if a == selected else SERIES_COLOR for a in ordered.index]})
     return hv.Bars(frame, hv.Dimension("county", label=" "),
                    [hv.Dimension("value", label=label), "text", "rank", "colour"]).opts(
-        invert_axes=True, color="colour", title=title, responsive=True, min_height=260,
+        invert_axes=True, color="colour", title=plot_title(title), responsive=True, min_height=260,
         shared_axes=False, tools=["hover"], toolbar="above", framewise=True,
         hover_tooltips=[("", "@county"), (label, "@text"), (text("rank", lang), "@rank")],
         hooks=[number_axes(lang)])
@@ -267,14 +311,27 @@ def sector_breakdown(values: pd.Series, *, label: str, units: str, title: str = 
         "text": [with_units(format_number(v, lang), units, lang) for v in values]})
     return hv.Bars(frame, hv.Dimension("sector", label=" "),
                    [hv.Dimension("value", label=label), "text"]).opts(
-        invert_axes=True, color="#2e86c1", title=title, responsive=True, min_height=260,
+        invert_axes=True, color=SECOND_COLOR, title=plot_title(title),
+        responsive=True, min_height=260,
         shared_axes=False, tools=["hover"], hover_tooltips=[("", "@sector"), (label, "@text")],
         toolbar="above", framewise=True, hooks=[number_axes(lang)])
 
 
-def action_types(counts: pd.DataFrame, *, title: str = "", lang: str = "zh") -> hv.Bars:
+def nothing_to_draw(title: str = "", lang: str = "zh", min_height: int = 240) -> hv.Text:
+    """What a plot shows when there is nothing to draw: says so ("本期无记录"), never an
+    empty frame that looks like a fault."""
+    return hv.Text(0.5, 0.5, text("no_records", lang)).opts(
+        title=plot_title(title), xaxis=None, yaxis=None, xlim=(0, 1), ylim=(0, 1),
+        responsive=True, min_height=min_height, toolbar=None, shared_axes=False,
+        text_color="#808b96", text_font_size="16pt")
+
+
+def action_types(counts: pd.DataFrame, *, title: str = "", lang: str = "zh"
+                 ) -> hv.Bars | hv.Text:
     """Enforcement actions per type (``counts`` indexed by action type with ``cases`` and
     ``persons``), most frequent on top; the hover gives persons for detentions."""
+    if counts.empty or not counts["cases"].sum():
+        return nothing_to_draw(title, lang)
     counts = counts.sort_values("cases")
     names = [vocab_label("action_type", code, lang) for code in counts.index]
     frame = pd.DataFrame({
@@ -284,16 +341,19 @@ def action_types(counts: pd.DataFrame, *, title: str = "", lang: str = "zh") -> 
     cases = text("cases", lang)
     return hv.Bars(frame, hv.Dimension("type", label=" "),
                    [hv.Dimension("cases", label=cases), "name", "persons"]).opts(
-        invert_axes=True, color="#a04000", title=title, responsive=True, min_height=260,
+        invert_axes=True, color=SERIES_COLOR, title=plot_title(title),
+        responsive=True, min_height=260,
         shared_axes=False, tools=["hover"],
         hover_tooltips=[("", "@name"), (cases, "@cases"), (text("persons", lang), "@persons")],
         toolbar="above", framewise=True, hooks=[number_axes(lang)])
 
 
 def joint_timeline(operations: pd.DataFrame, names: dict[str, str], *, title: str = "",
-                   lang: str = "zh") -> hv.Scatter:
+                   lang: str = "zh") -> hv.Scatter | hv.Text:
     """Joint operations as points in time, one row per county; the hover names the target
     and the departments."""
+    if operations.empty:
+        return nothing_to_draw(title, lang)
     departments = {code: (zh if lang == "zh" else en)
                    for code, (zh, en) in VOCABULARIES["department"].items()}
     frame = pd.DataFrame({
@@ -304,22 +364,22 @@ def joint_timeline(operations: pd.DataFrame, names: dict[str, str], *, title: st
                         for codes in operations["departments"]]})
     return hv.Scatter(frame, hv.Dimension("date", label=text("date", lang)),
                       [hv.Dimension("county", label=" "), "target", "departments"]).opts(
-        color="#1f618d", size=9, marker="diamond", title=title, responsive=True,
+        color=SECOND_COLOR, size=9, marker="diamond", title=plot_title(title), responsive=True,
         min_height=240, shared_axes=False, tools=["hover"], toolbar="above", framewise=True,
         hover_tooltips=[(text("date", lang), "@date{%Y-%m-%d}"), ("", "@county"),
                         (text("target", lang), "@target"),
                         (text("departments", lang), "@departments")],
-        hover_formatters={"@date": "datetime"})
+        hover_formatters={"@date": "datetime"}, hooks=[number_axes(lang)])
 
 
 def risk_map(regions, points: pd.DataFrame, sites: pd.DataFrame, colours: dict[str, str], *,
              title: str = "", selected: str | None = None, tiles: str | None = None,
-             lang: str = "zh") -> hv.Overlay:
+             ink: str = "#17202a", lang: str = "zh") -> hv.Overlay:
     """Enterprises as points coloured by risk level over the county outlines, major hazard
-    installations as black stars; ``selected`` county outlined heavier; over the base map of
-    ``tiles`` if given (then in Web Mercator metres, not degrees). ``points``: enterprise_id,
-    name, sector, risk_level, lon, lat; ``sites``: site_id, enterprise_id, lon, lat; a tap on
-    either opens the firm's profile."""
+    installations as stars in ``ink`` (black; light on a dark screen); ``selected`` county
+    outlined heavier; over the base map of ``tiles`` if given (then in Web Mercator metres,
+    not degrees). ``points``: enterprise_id, name, sector, risk_level, lon, lat; ``sites``:
+    site_id, enterprise_id, lon, lat; a tap on either opens the firm's profile."""
     place = lon_lat_to_easting_northing if tiles else (lambda lon, lat: (lon, lat))
     regions = mapped_units(regions)
     paths = list(zip(county_paths(regions.to_crs(3857) if tiles else regions), regions["adcode"]))
@@ -352,11 +412,12 @@ def risk_map(regions, points: pd.DataFrame, sites: pd.DataFrame, colours: dict[s
                       "name": [firm_names.get(str(e), "") for e in sites["enterprise_id"]],
                       "url": [profile_url(e, lang) for e in sites["enterprise_id"]]}),
         ["lon", "lat"], ["site", "name", "url"], label=text("major_hazard_sites", lang)).opts(
-        marker="star", size=14, color="#17202a", tools=["hover"],
+        marker="star", size=14, color=ink, tools=["hover"],
         hover_tooltips=[(text("major_hazard_sites", lang), "@name"), ("", "@site")],
         hooks=[open_on_tap])
     return (counties * enterprises * installations).opts(
-        title=title, xaxis=None, yaxis=None, data_aspect=1, responsive=True, min_height=420,
+        title=plot_title(title),
+        xaxis=None, yaxis=None, data_aspect=1, responsive=True, min_height=420,
         toolbar="above", shared_axes=False, show_legend=False,
         hooks=[base_map(tiles)] if tiles else [])
 
@@ -375,7 +436,8 @@ def dual_prevention_bars(progress: pd.DataFrame, names: dict[str, str], *, title
     frame = pd.DataFrame(rows)
     return hv.Bars(frame, [hv.Dimension("county", label=" "), "status"],
                    hv.Dimension("n", label=text("enterprises", lang))).opts(
-        stacked=True, cmap=["#1e8449", "#82e0aa", "#d5d8dc"], title=title, responsive=True,
+        stacked=True, cmap=["#1e8449", "#82e0aa", "#d5d8dc"], title=plot_title(title),
+        responsive=True,
         min_height=300, shared_axes=False, tools=["hover"], toolbar="above",
         legend_position="top", legend_cols=3, xrotation=30, hooks=[number_axes(lang)])
 
@@ -383,7 +445,7 @@ def dual_prevention_bars(progress: pd.DataFrame, names: dict[str, str], *, title
 ONLINE_COLOURS = {True: "#1e8449", False: "#95a5a6"}
 
 
-def site_status_map(regions, sites: pd.DataFrame, *, title: str = "",
+def site_status_map(regions, sites: pd.DataFrame, *, title: str = "", size: int = 16,
                     lang: str = "zh") -> hv.Overlay:
     """The major hazard installations over the county outlines, green when online, grey when
     not (``sites``: site_id, lon, lat, online, status — the status text for the hover —,
@@ -402,13 +464,14 @@ def site_status_map(regions, sites: pd.DataFrame, *, title: str = "",
     layers = [hv.Points(frame[mask], ["lon", "lat"], ["site", "status", "colour", "name",
                                                       "url"],
                         label=text("online" if state else "offline", lang)).opts(
-        color=ONLINE_COLOURS[state], marker="star", size=16, line_color="#17202a",
+        color=ONLINE_COLOURS[state], marker="star", size=size, line_color="#17202a",
         tools=["hover"], hooks=[open_on_tap],
         hover_tooltips=[(text("major_hazard_sites", lang), "@name"), ("", "@site"),
                         ("", "@status")])
         for state, mask in ((True, online), (False, ~online))]
     return hv.Overlay([outlines, *layers]).opts(
-        title=title, xaxis=None, yaxis=None, data_aspect=1, responsive=True, min_height=320,
+        title=plot_title(title),
+        xaxis=None, yaxis=None, data_aspect=1, responsive=True, min_height=320,
         toolbar="above", shared_axes=False, legend_position="top",
         legend_opts={"glyph_width": 22, "glyph_height": 22})
 
@@ -432,7 +495,8 @@ def sensor_curve(values: pd.Series, high: float, high_high: float, *, title: str
     top = max(high_high * 1.1, float(np.nanmax(frame["value"])) if len(frame) else 0.0)
     bottom = min(0.0, float(np.nanmin(frame["value"])) if len(frame) else 0.0)
     # the thresholds always in view: a reading far below them is the normal case
-    return hv.Overlay([curve, *lines]).opts(title=title, responsive=True, min_height=300,
+    return hv.Overlay([curve, *lines]).opts(title=plot_title(title),
+                                            responsive=True, min_height=300,
                                             shared_axes=False, toolbar="above",
                                             xlabel=text("time", lang), ylim=(bottom, top),
                                             hooks=[number_axes(lang)])
@@ -447,7 +511,8 @@ def enterprise_timeline(events: pd.DataFrame, *, title: str = "", lang: str = "z
     """A firm's record on one time axis, a lane each: inspections, hazards (a bar from
     finding to rectification — or to the as-of date while open —, green rectified, orange
     open, red overdue), enforcement actions and joint operations (``events``: the frame of
-    :func:`analysis.enterprises.timeline`)."""
+    :func:`analysis.enterprises.timeline`): with none, the empty lanes (a DynamicMap
+    redraws it, and must keep its type)."""
     lane_of = {kind: i for i, kind in enumerate(LANES[::-1])}  # inspections on top
     ticks = [(lane_of[k], text(f"lane_{k}", lang)) for k in LANES]
     hazards = events[events["kind"] == "hazard"]
@@ -468,9 +533,9 @@ def enterprise_timeline(events: pd.DataFrame, *, title: str = "", lang: str = "z
         color="#2e4053", size=8, marker="diamond", tools=["hover"],
         hover_tooltips=[(text("record", lang), "@record"), (text("detail", lang), "@detail")])
     return (bars * marks).opts(
-        title=title, yticks=ticks, ylim=(-0.6, len(LANES) - 0.4), xlabel="", ylabel="",
+        title=plot_title(title), yticks=ticks, ylim=(-0.6, len(LANES) - 0.4), xlabel="", ylabel="",
         responsive=True, min_height=260, shared_axes=False, toolbar="above",
-        show_legend=False)
+        show_legend=False, hooks=[number_axes(lang)])
 
 
 def _detail(kind: str, status, lang: str) -> str:

@@ -32,6 +32,7 @@ from safetyviz.web.views import (
     choropleth_hover,
     colour_range,
     county_ranking,
+    plot_title,
     quantity_label,
 )
 
@@ -137,7 +138,7 @@ class OverviewDashboard(SelectionPage):
         low, high = colour_range(columns["value"])
         for mapper in drawn["mappers"]:
             mapper.update(low=low, high=high)
-        drawn["title"].text = self._map_title()
+        drawn["title"].text = plot_title(self._map_title())
         for bar in drawn["bars"]:
             bar.title = quantity_label(self.state.metric_label, self.state.metric_units,
                                        self.state.lang)

@@ -31,7 +31,7 @@ SHELL_CSS = """
         padding: 8px 14px; background: #1b2631; color: #f4f6f6;
         font-family: system-ui, "Noto Sans CJK SC", sans-serif;}
 .shell h1 {font-size: 20px; margin: 0; font-weight: 600;}
-.shell h1 .page {color: #f5b041; white-space: nowrap;}
+.shell h1 .page {color: #76d7c4; white-space: nowrap;}
 .shell nav {display: flex; flex-wrap: wrap; gap: 2px 4px; flex: 1 1 auto;}
 .shell nav a {color: #d5dbdb; text-decoration: none; padding: 4px 8px; border-radius: 4px;
               font-size: 14px; white-space: nowrap;}
@@ -39,7 +39,7 @@ SHELL_CSS = """
 .shell nav a[aria-current="page"] {background: #f4f6f6; color: #1b2631; font-weight: 600;}
 .shell .meta {font-size: 12px; color: #aab7b8; display: flex; flex-wrap: wrap;
               gap: 2px 12px;}
-.shell .meta a {color: #f5b041;}
+.shell .meta a {color: #76d7c4;}
 """
 
 ROLES = {"city": ("市级", "city"), "county": ("区县", "county"), "analyst": ("分析员", "analyst")}

@@ -1,0 +1,3 @@
+from safetyviz.web.pages import PAGES
+
+PAGES["home"].servable()
