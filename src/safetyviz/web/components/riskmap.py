@@ -37,6 +37,13 @@ from safetyviz.web.views import dual_prevention_bars, risk_map
 hv.extension("bokeh", logo=False)
 
 
+CHIPS_CSS = """
+.choices__list--multiple .choices__item {background-color: #5b2c6f !important;
+                                         border-color: #4a235a !important;}
+.choices__list--multiple .choices__item.is-highlighted {background-color: #4a235a !important;}
+"""
+
+
 class RiskMapPage(pn.viewable.Viewer):
     """Filters, map and progress over one :class:`RiskMapState`."""
 
@@ -49,7 +56,9 @@ class RiskMapPage(pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         state = self.state
-        self.sector_filter = pn.widgets.MultiChoice.from_param(state.param.sectors)
+        # the chips not in the widget's blue: blue means low risk on this page
+        self.sector_filter = pn.widgets.MultiChoice.from_param(state.param.sectors,
+                                                               stylesheets=[CHIPS_CSS])
         self.level_filter = pn.widgets.CheckButtonGroup.from_param(state.param.levels,
                                                                    button_type="light")
         self.county_select = pn.widgets.Select.from_param(state.param.county)
