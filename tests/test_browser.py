@@ -557,15 +557,18 @@ WALL_TEXT = """(selector) => {
 WALL_VIEW = f"() => ({WALL_TEXT})('.wall-head .view')"
 
 
-@pytest.mark.parametrize("width, height, scale", [(1920, 1080, "1"), (3840, 2160, "2")])
+@pytest.mark.parametrize("width, height, scale, lang", [(1920, 1080, "1", "zh"),
+                                                        (3840, 2160, "2", "en")])
 def test_the_wall_cycles_through_its_views_without_scrollbars(browser, served_overview, width,
-                                                              height, scale):
+                                                              height, scale, lang):
     """The wall, untouched, shows each of its views in turn (five seconds each here), every one
-    within the screen at 1920×1080 and 3840×2160, nothing cut off, no console error."""
+    within the screen at 1920×1080 and 3840×2160, nothing cut off (English words are longer),
+    no console error."""
     page = browser.new_page(viewport={"width": width, "height": height})
     errors = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.goto(served_overview.replace("/overview", "/wall") + f"?seconds=5&scale={scale}")
+    page.goto(served_overview.replace("/overview", "/wall") +
+              f"?seconds=5&scale={scale}&lang={lang}")
     page.wait_for_function(f"() => ({GLYPHS})().length > 0")
     seen = []
     for _ in range(5):
@@ -574,7 +577,8 @@ def test_the_wall_cycles_through_its_views_without_scrollbars(browser, served_ov
         seen.append(page.evaluate(WALL_VIEW))
         page.wait_for_timeout(1500)  # this view's plots laid out
         assert page.evaluate(WALL_FIT) == [], (seen[-1], width)
-    order = [PAGES[s].zh for s in ("overview", "monitoring", "enforcement", "riskmap")]
+    order = [getattr(PAGES[s], lang) for s in ("overview", "monitoring", "enforcement",
+                                                "riskmap")]
     start = order.index(seen[0])
     assert seen == [order[(start + i) % 4] for i in range(5)]
     clock = page.evaluate(f"({WALL_TEXT})('.wall-clock .time')")

@@ -418,9 +418,10 @@ def cleanup(link: Path, retain_seconds: float = 0) -> None:
     current = link.resolve() if link.is_symlink() else None
     pending = _pending(_data_dir_of(link))
     recent = f"{time.time_ns() - int(retain_seconds * 1e9):020d}"
-    for version in sorted(versions.iterdir()):
+    previous = _previous(versions, current) if current is not None else None
+    for version in sorted(versions.iterdir()):  # (previous found once: hundreds may be kept)
         kept = (current is not None and version.name < current.name
-                and (version == _previous(versions, current) or version.name > recent))
+                and (version == previous or version.name > recent))
         if version != current and not kept and version.resolve() not in pending:
             shutil.rmtree(version, ignore_errors=True)
 

@@ -16,6 +16,7 @@ import xarray as xr
 
 from safetyviz.analysis import monitoring
 from safetyviz.core.cache import LRU
+from safetyviz.core.i18n import format_percent, text
 from safetyviz.data.readings import open_readings, readings_path
 from safetyviz.web.page_state import PageState
 
@@ -122,6 +123,31 @@ class MonitoringState(PageState):
                 "high": int((alarms["level"] == "high").sum()),
                 "high_high": int((alarms["level"] == "high_high").sum()),
                 "ongoing": int(alarms["ongoing"].sum())}
+
+    def cards(self) -> list[dict]:
+        """The headline cards (name, label, value, change) of :meth:`kpis`."""
+        lang, figures = self.lang, self.kpis()
+        province = figures["province_rate"]
+        return [
+            {"name": "sites_online", "label": text("sites_online", lang),
+             "value": f"{figures['online']} / {figures['sites']}", "change": ""},
+            {"name": "online_rate", "label": text("online_rate", lang),
+             "value": format_percent(figures["rate"], lang),
+             "change": "" if math.isnan(province) else
+             f"{text('province', lang)} {format_percent(province, lang)}"},
+            *({"name": name, "label": text(name, lang), "value": str(figures[key]), "change": ""}
+              for name, key in (("alarms_high", "high"), ("alarms_high_high", "high_high"),
+                                ("alarms_ongoing", "ongoing")))]
+
+    def site_status(self, names: dict[str, str]) -> pd.DataFrame:
+        """The installations (site_id, lon, lat, enterprise_id, …) with ``online``, its
+        ``status`` in words and their ``name`` (from ``names``, by site id)."""
+        online = self.online()
+        sites = self.sites.reset_index().assign(
+            online=lambda f: f["site_id"].map(online).fillna(False).astype(bool),
+            name=lambda f: [names.get(s, s) for s in f["site_id"]])
+        sites["status"] = [text("online" if o else "offline", self.lang) for o in sites["online"]]
+        return sites
 
     def curve(self, max_points: int = 2000) -> pd.Series:
         """The chosen sensor's readings over the window, decimated for drawing."""

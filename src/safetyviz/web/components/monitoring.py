@@ -7,7 +7,6 @@ session, no page reload)."""
 from __future__ import annotations
 
 import html
-import math
 
 import holoviews as hv
 import pandas as pd
@@ -16,7 +15,7 @@ import param
 
 from safetyviz.analysis.reference import province_online_rate
 from safetyviz.core.errors import UserError
-from safetyviz.core.i18n import LANGUAGE_NAMES, format_percent, text
+from safetyviz.core.i18n import LANGUAGE_NAMES, text
 from safetyviz.core.vocab import label
 from safetyviz.data.catalog import catalog_path, local_path
 from safetyviz.web.components.page import (
@@ -124,21 +123,7 @@ class MonitoringPage(pn.viewable.Viewer):
 
     @param.depends("state.loads", "state.lang")
     def _kpis(self):
-        lang, figures = self.state.lang, self.state.kpis()
-        province = figures["province_rate"]
-        cards = [
-            {"name": "sites_online", "label": text("sites_online", lang),
-             "value": f"{figures['online']} / {figures['sites']}", "change": ""},
-            {"name": "online_rate", "label": text("online_rate", lang),
-             "value": format_percent(figures["rate"], lang),
-             "change": "" if math.isnan(province) else
-             f"{text('province', lang)} {format_percent(province, lang)}"},
-            {"name": "alarms_high", "label": text("alarms_high", lang),
-             "value": str(figures["high"]), "change": ""},
-            {"name": "alarms_high_high", "label": text("alarms_high_high", lang),
-             "value": str(figures["high_high"]), "change": ""},
-            {"name": "alarms_ongoing", "label": text("alarms_ongoing", lang),
-             "value": str(figures["ongoing"]), "change": ""}]
+        lang, cards = self.state.lang, self.state.cards()
         latest = pd.Timestamp(self.state.as_of)
         caption = text("as_of", lang).format(time=f"{latest:%Y-%m-%d %H:%M}")
         return pn.Column(pn.pane.HTML(kpi_html(cards, ""), stylesheets=[KPI_CSS],
@@ -148,14 +133,9 @@ class MonitoringPage(pn.viewable.Viewer):
 
     @param.depends("state.status_changes", "state.lang")
     def _map(self):
-        state, lang = self.state, self.state.lang
-        online = state.online()
-        sites = state.sites.reset_index().assign(
-            online=lambda f: f["site_id"].map(online).fillna(False).astype(bool),
-            name=lambda f: [self._installations.get(s, s) for s in f["site_id"]])
-        sites["status"] = [text("online" if o else "offline", lang) for o in sites["online"]]
-        return site_status_map(self.regions, sites, title=text("site_map_title", lang),
-                                lang=lang)
+        lang = self.state.lang
+        return site_status_map(self.regions, self.state.site_status(self._installations),
+                               title=text("site_map_title", lang), lang=lang)
 
     @param.depends("state.loads", "state.sensor", "state.window", "state.lang")
     def _curve(self):

@@ -12,7 +12,6 @@ without its session growing (``benchmarks/wall.py`` measures 24 simulated hours)
 from __future__ import annotations
 
 import html
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ import param
 from safetyviz.analysis.records import actions_by_type
 from safetyviz.analysis.reference import province_online_rate
 from safetyviz.core.errors import UserError
-from safetyviz.core.i18n import format_percent, text
+from safetyviz.core.i18n import text
 from safetyviz.core.periods import period_label
 from safetyviz.core.vocab import label
 from safetyviz.data.catalog import catalog_path, local_path, version
@@ -114,7 +113,7 @@ CARDS_CSS = """
 .wall-card {flex: 1 1 0; min-width: 120px; background: #14222f; border-radius: 6px;
             padding: 0.8vh 0.9vw; border-left: 4px solid #76d7c4;}
 .wall-card .label {font-size: clamp(12px, 0.95vw, 52px); color: #aab7b8;}
-.wall-card .value {font-size: clamp(20px, 2.3vw, 124px); font-weight: 600; color: #fdfefe;
+.wall-card .value {font-size: clamp(18px, 1.9vw, 104px); font-weight: 600; color: #fdfefe;
                    white-space: nowrap; font-variant-numeric: tabular-nums;}
 .wall-card .change {font-size: clamp(10px, 0.75vw, 40px); color: #aab7b8;}
 .wall-note {font-size: clamp(11px, 0.8vw, 44px); color: #aab7b8; padding: 0.4vh 1.2vw 0;}
@@ -384,21 +383,7 @@ class MonitoringWall(WallView):
         self.alarms.object = self._alarms_html()
 
     def _cards_html(self) -> str:
-        lang, figures = self.state.lang, self.state.kpis()
-        province = figures["province_rate"]
-        cards = [
-            {"name": "sites_online", "label": text("sites_online", lang),
-             "value": f"{figures['online']} / {figures['sites']}"},
-            {"name": "online_rate", "label": text("online_rate", lang),
-             "value": format_percent(figures["rate"], lang),
-             "change": "" if math.isnan(province) else
-             f"{text('province', lang)} {format_percent(province, lang)}"},
-            {"name": "alarms_high", "label": text("alarms_high", lang),
-             "value": str(figures["high"])},
-            {"name": "alarms_high_high", "label": text("alarms_high_high", lang),
-             "value": str(figures["high_high"])},
-            {"name": "alarms_ongoing", "label": text("alarms_ongoing", lang),
-             "value": str(figures["ongoing"])}]
+        lang, cards = self.state.lang, self.state.cards()
         latest = pd.Timestamp(self.state.as_of)
         return cards_html(cards, text("as_of", lang).format(time=f"{latest:%Y-%m-%d %H:%M}"))
 
@@ -423,14 +408,9 @@ class MonitoringWall(WallView):
                 f'<table><tr>{heads}</tr>{rows}</table></div>')
 
     def _map(self, status_changes: int):
-        state, lang = self.state, self.state.lang
-        online = state.online()
-        sites = state.sites.reset_index().assign(
-            online=lambda f: f["site_id"].map(online).fillna(False).astype(bool),
-            name=lambda f: [self.installations.get(s, s) for s in f["site_id"]])
-        sites["status"] = [text("online" if o else "offline", lang) for o in sites["online"]]
-        return site_status_map(self.regions, sites, title=text("site_map_title", lang),
-                               size=round(16 * self.data.fontscale), lang=lang)
+        return site_status_map(self.regions, self.state.site_status(self.installations),
+                               title=text("site_map_title", self.state.lang),
+                               size=round(16 * self.data.fontscale), lang=self.state.lang)
 
 
 # The views a wall can show, in their default order, by the slug of the page they stand for
