@@ -170,10 +170,11 @@ class WallView(pn.viewable.Viewer):
 
     data = param.ClassSelector(class_=WallData, allow_None=NoNone,
                                doc="The catalog, the user, language and type.")
+    tables: tuple[str, ...] = ("cube",)  # what the view reads (a new version: built again)
 
     def __init__(self, **params) -> None:
         super().__init__(**params)
-        self.layout = pn.Column(sizing_mode="stretch_width", margin=0, stylesheets=[
+        self.layout = pn.Column(sizing_mode="stretch_both", margin=0, stylesheets=[
             f"@media (max-width: {NARROW}) {{:host {{min-width: 0 !important;}}}}"])
         self.built_from: tuple[str, ...] | None = None
         self.rebuild()
@@ -183,8 +184,6 @@ class WallView(pn.viewable.Viewer):
         cat = shared_catalog(self.data.path)
         return tuple(version(table, cat) for table in self.tables)
 
-    tables: tuple[str, ...] = ("cube",)
-
     def rebuild(self) -> bool:
         """Build the view again if what it reads changed; whether it did."""
         sources = self.sources()
@@ -192,7 +191,7 @@ class WallView(pn.viewable.Viewer):
             return False
         cards, plots = self.build()
         cards.stylesheets = [*cards.stylesheets, band(f"{CARDS_HEIGHT}vh")]
-        self.layout.objects = [cards, pn.Row(*plots, sizing_mode="stretch_width", margin=0,
+        self.layout.objects = [cards, pn.Row(*plots, sizing_mode="stretch_both", margin=0,
                                              stylesheets=[band(PLOTS_HEIGHT, stack=True)])]
         self.built_from = sources
         return True
@@ -510,7 +509,7 @@ class Wall(pn.viewable.Viewer):
                      styles={"border-bottom": "1px solid #1f3347"},
                      stylesheets=[band(f"{HEADER_HEIGHT}vh", stack=True)])
         return pn.Column(top, *(view.layout for view in self.views.values()),
-                         sizing_mode="stretch_width", margin=0,
+                         sizing_mode="stretch_both", margin=0,
                          styles={"background": BACKGROUND},
                          stylesheets=[band("100vh")])
 
