@@ -88,10 +88,10 @@ SWEEP_SECONDS = 2  # open websockets of ended logins are closed within this
 # --- building and running -------------------------------------------------------------------
 
 def warm_up(page) -> None:
-    """Build ``page`` (the first registered: the overview), unseen, before serving: the cube
-    is loaded and HoloViews and Bokeh have drawn once, so the first user after a start does
-    not wait for that. Runs before logins are required and before any fork; its document is
-    thrown away."""
+    """Build ``page`` (the first registered ones: the landing page, the overview), unseen,
+    before serving: the cube is loaded and HoloViews and Bokeh have drawn once, so the first
+    user after a start does not wait for that. Runs before logins are required and before any
+    fork; its document is thrown away."""
     import panel as pn
     from bokeh.document import Document
     from panel.io.state import set_curdoc
@@ -128,7 +128,8 @@ def build_server(config: ServeConfig, tiles: str | None = None):
         settings.configure(logins_required=None)
     set_audit_log(audit)
     if config.warm and config.pages:
-        warm_up(next(iter(config.pages.values())))
+        for page in list(config.pages.values())[:2]:
+            warm_up(page)
     if auth is not None:
         settings.configure(logins_required=True)  # from now on a session without a login
         # sees nothing
