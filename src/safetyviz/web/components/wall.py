@@ -197,7 +197,8 @@ class WallView(pn.viewable.Viewer):
         return True
 
     def build(self) -> tuple[pn.viewable.Viewable, list]:
-        raise NotImplementedError
+        """The view's cards and its plots, side by side (each view says what they are)."""
+        raise NotImplementedError(f"{type(self).__name__} builds nothing")
 
     def refresh(self) -> None:
         """Take in new data arriving between store versions (live views only)."""
