@@ -82,11 +82,17 @@ def number_axes(lang: str = "zh"):
     """A plot hook giving every numeric axis of the plot :func:`number_ticks` (whichever
     side the values are drawn on: bars turned sideways put them on x) and every date axis
     :func:`date_ticks`."""
+    language = "en" if lang == "en" else "zh"
+    numbers, days = TICKS_JS[language], DATE_TICKS[language]["days"]
+
     def hook(plot, element) -> None:
+        # A live plot runs its hooks at every update: an axis that has its formatter keeps it
+        # (a new model each time would pile up in a session that runs for days).
         for axis in [*plot.state.xaxis, *plot.state.yaxis]:
             if type(axis) in (LinearAxis, LogAxis):  # not categories
-                axis.formatter = number_ticks(lang)
-            elif type(axis) is DatetimeAxis:
+                if getattr(axis.formatter, "code", None) != numbers:
+                    axis.formatter = number_ticks(lang)
+            elif type(axis) is DatetimeAxis and getattr(axis.formatter, "days", None) != days:
                 axis.formatter = date_ticks(lang)
     return hook
 
