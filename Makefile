@@ -10,8 +10,10 @@ PORT ?= 5006
 
 # Debian packages of the tests and the PDF bulletin: Chromium (browser tests), a CJK font
 # (Chinese in screenshots and PDFs), Pango (WeasyPrint lays out PDFs with it), poppler-utils
-# (pdftotext reads the PDFs back). Installed when missing if we may; else say which.
-SYSTEM_PACKAGES := chromium fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0 poppler-utils
+# (pdftotext reads the PDFs back), Redis and nginx (several servers behind a proxy sharing
+# their logins). Installed when missing if we may; else say which.
+SYSTEM_PACKAGES := chromium fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0 poppler-utils \
+                   redis-server nginx
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

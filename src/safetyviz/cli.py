@@ -546,6 +546,10 @@ def build_parser() -> argparse.ArgumentParser:
                                            "DATA_DIR/logs/audit.jsonl)")
     serve.add_argument("--num-procs", type=int,
                        help="server processes sharing the port (1; one per core at most)")
+    serve.add_argument("--shared-state", metavar="URL",
+                       help="redis://host:6379/0: logins, throttles and per-user limits "
+                            "shared by servers on several hosts (env SAFETYVIZ_SHARED_STATE; "
+                            "default: an SQLite file in the data dir, one host)")
     serve.add_argument("--use-xheaders", action="store_true",
                        help="behind a reverse proxy: client address and https from "
                             "X-Forwarded-* (cookies then get Secure)")

@@ -13,7 +13,8 @@ from typing import Any
 
 ENVIRONMENT = {"data_dir": "SAFETYVIZ_DATA_DIR", "catalog": "SAFETYVIZ_CATALOG",
                "tiles": "SAFETYVIZ_TILES", "dask_scheduler": "SAFETYVIZ_DASK_SCHEDULER",
-               "cookie_secret": "SAFETYVIZ_COOKIE_SECRET"}
+               "cookie_secret": "SAFETYVIZ_COOKIE_SECRET",
+               "shared_state": "SAFETYVIZ_SHARED_STATE"}
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,9 @@ class Settings:
     dask_scheduler: str | None = None  # a Dask scheduler's address; None: in process
     logins_required: bool = False  # serving with logins: a session without one sees nothing
     cookie_secret: str | None = field(default=None, repr=False)  # signs logins and sessions
+    # where the server processes share logins, throttles and limits: redis://…; None: the
+    # SQLite file in the data dir (one host). May hold a password: never printed.
+    shared_state: str | None = field(default=None, repr=False)
 
 
 _configured: dict = {}

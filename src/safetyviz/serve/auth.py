@@ -12,6 +12,7 @@ import html
 import logging
 import math
 import threading
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -19,7 +20,7 @@ from safetyviz.core.errors import UserError
 from safetyviz.security.access import TOKEN_KEY, Access
 from safetyviz.security.audit import AuditLog
 from safetyviz.serve.limits import LoginThrottle, SessionLimiter
-from safetyviz.serve.sessions import LoginStore
+from safetyviz.serve.shared import SharedState, SqliteState, StateUnavailable
 from safetyviz.serve.users import NAME, User, dummy_hash, load_users, verify_password
 
 log = logging.getLogger("safetyviz.serve.server")
@@ -80,21 +81,25 @@ class Authenticator:
 
     def __init__(self, users_file: Path, secret: str, audit: AuditLog, login_hours: float = 8,
                  failures_per_user: int = 5, failures_per_address: int = 20,
-                 sessions_file: Path | None = None, failures_per_user_total: int = 100,
+                 state: SharedState | None = None, failures_per_user_total: int = 100,
                  max_sessions_per_user: int = 20, session_token_seconds: float = 60):
+        """``state``: what the server processes share (logins, throttles, limits); None:
+        in memory, for this process only."""
         self.users_file = Path(users_file)
         self.cookie_key = derive_key(secret, "login-cookie")
         self.audit = audit
         self.login_hours = login_hours
-        self.logins = LoginStore(sessions_file, login_hours)
-        self.throttle = LoginThrottle(self.logins.is_known_address, failures_per_user,
-                                      failures_per_user_total, failures_per_address)
-        self.sessions = SessionLimiter(max_sessions_per_user, session_token_seconds)
+        self.state = state if state is not None else SqliteState(None, login_hours)
+        self.throttle = LoginThrottle(self.state, failures_per_user, failures_per_user_total,
+                                      failures_per_address)
+        self.sessions = SessionLimiter(self.state, max_sessions_per_user,
+                                       session_token_seconds)
         self.sockets: dict = {}  # open websocket handler → (login id, user, fingerprint)
         self._lock = threading.Lock()
         self._stamp = self._file_stamp()
         self._users: dict[str, User] = load_users(self.users_file)  # a missing or broken
         # file stops the server before it starts
+        self._unavailable_logged = -math.inf
 
     def _file_stamp(self):
         try:
@@ -129,12 +134,12 @@ class Authenticator:
                                   max_age_days=self.login_hours / 24, min_version=2)
         if raw is None:
             return None
-        login = self.logins.get(raw.decode("ascii", "replace"))
+        login = self.state.get(raw.decode("ascii", "replace"))  # may raise StateUnavailable
         if login is None:
             return None
         user = self.users().get(login.user)
         if user is None or not hmac.compare_digest(user.fingerprint, login.fingerprint):
-            self.logins.end(login.id)
+            self.state.end(login.id)
             return None
         return login.id, user
 
@@ -152,10 +157,16 @@ class Authenticator:
 
     def sweep(self) -> None:
         """Close the open websockets whose login has ended (logout, a new password, a removed
-        user, expiry): run every few seconds by each server process."""
-        if not self.sockets:
+        user, expiry) on any process, and renew this process's leases: run every few seconds
+        by each server process. While the shared state is down, open pages stay open."""
+        try:
+            self.sessions.renew()
+            if not self.sockets:
+                return
+            live = self.state.live({login for login, _, _ in self.sockets.values()})
+        except StateUnavailable as exc:
+            self.log_unavailable(exc)
             return
-        live = self.logins.live({login for login, _, _ in self.sockets.values()})
         users = self.users()
         for handler, (login, name, fingerprint) in list(self.sockets.items()):
             user = users.get(name)
@@ -165,6 +176,20 @@ class Authenticator:
             self.sessions.socket_closed(name, handler)
             self.audit.write("session_closed", user=name, reason="login ended")
             handler.close(4001, "login ended")
+
+    def purge(self) -> None:
+        """Forget expired logins, failures and leases (every few minutes)."""
+        try:
+            self.state.purge()
+        except StateUnavailable as exc:
+            self.log_unavailable(exc)
+
+    def log_unavailable(self, exc: Exception) -> None:
+        """Log that the shared state is down (once a minute, not once a request)."""
+        now = time.monotonic()
+        if now - self._unavailable_logged >= 60:
+            self._unavailable_logged = now
+            log.error("shared state unavailable: logins refused, open pages kept: %s", exc)
 
     def login_for_handler(self, handler) -> tuple[str, User] | None:
         """:meth:`login_for_request` of a handler's request, looked up once per request."""
@@ -243,6 +268,20 @@ def login_page(xsrf_html: str, target: str, error: str = "") -> str:
 <button type="submit">登录 / Sign in</button></form></body></html>"""
 
 
+UNAVAILABLE = ("登录服务暂时无法连接，请稍后再试 / Signing in is unavailable: the server cannot "
+               "reach its session store right now. Try again in a minute.")
+UNAVAILABLE_LOGOUT = ("未能退出：登录服务暂时无法连接，请稍后再试 / Not signed out: the server "
+                      "cannot reach its session store right now. Try again in a minute.")
+UNAVAILABLE_RETRY_SECONDS = 30
+
+
+def unavailable(handler, page: str) -> None:
+    """Answer 503 with ``page`` (the shared state is down; nothing was changed)."""
+    handler.set_status(503)
+    handler.set_header("Retry-After", str(UNAVAILABLE_RETRY_SECONDS))
+    handler.finish(page)
+
+
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
@@ -263,13 +302,14 @@ def content_security_policy(tiles: str | None) -> str:
             "frame-ancestors 'self'; base-uri 'self'; form-action 'self'; object-src 'none'")
 
 
-def logout_page(xsrf_html: str) -> str:
+def logout_page(xsrf_html: str, error: str = "") -> str:
+    message = f'<p class="error" role="alert">{html.escape(error)}</p>' if error else ""
     return f"""<!DOCTYPE html>
 <html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>退出登录 · Sign out</title><style>{LOGIN_CSS}</style></head>
 <body><form method="post" action="logout">
-<h1>退出登录？<br><small>Sign out?</small></h1>{xsrf_html}
+<h1>退出登录？<br><small>Sign out?</small></h1>{message}{xsrf_html}
 <button type="submit">退出登录 / Sign out</button></form></body></html>"""
 
 
@@ -307,6 +347,13 @@ def _handlers(auth: Authenticator):
 
         async def post(self):
             self.check_xsrf_cookie()
+            try:
+                await self._log_in()
+            except StateUnavailable as exc:
+                auth.log_unavailable(exc)
+                unavailable(self, login_page(self.xsrf_form_html(), "/", UNAVAILABLE))
+
+        async def _log_in(self):
             name = self.get_body_argument("username", "").strip()[:64]
             password = self.get_body_argument("password", "")[:1024]
             target = safe_next(self.get_body_argument("next", "/"))
@@ -334,7 +381,7 @@ def _handlers(auth: Authenticator):
                                       "用户名或密码错误 / Wrong user name or password"))
                 return
             auth.throttle.succeeded(name, ip)
-            login = auth.logins.create(user.name, user.fingerprint, ip)
+            login = auth.state.create(user.name, user.fingerprint, ip)
             # the cookie only names the login (signed, so a guess is refused unread); a
             # browser-session cookie, and the login itself ends after login_hours
             self.set_cookie(COOKIE, create_signed_value(auth.cookie_key, COOKIE, login,
@@ -355,11 +402,16 @@ def _handlers(auth: Authenticator):
 
         def post(self):
             self.check_xsrf_cookie()
-            found = auth.login_for_request(self.request)
+            try:
+                found = auth.login_for_request(self.request)
+                if found is not None:
+                    auth.state.end(found[0])
+            except StateUnavailable as exc:  # the login lives on: say so, keep the cookie
+                auth.log_unavailable(exc)
+                unavailable(self, logout_page(self.xsrf_form_html(), UNAVAILABLE_LOGOUT))
+                return
             if found is not None:
-                login, user = found
-                auth.logins.end(login)
-                auth.audit.write("logout", user=user.name, ip=self.request.remote_ip)
+                auth.audit.write("logout", user=found[1].name, ip=self.request.remote_ip)
             self.clear_cookie(COOKIE, path="/")
             self.redirect("login")
 

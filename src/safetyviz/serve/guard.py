@@ -2,6 +2,8 @@
 login and anything else gets 403, before the route reads a file or imports a module; session
 ids never come from the URL; bodies only on the login; per-user session limits; security
 headers; open websockets registered with their login so that an ended login closes them.
+While the shared state is down, pages and sockets not yet open get 503 (a login cannot be
+checked); open ones go on.
 """
 
 from __future__ import annotations
@@ -9,12 +11,21 @@ from __future__ import annotations
 import sys
 from urllib.parse import quote
 
-from safetyviz.serve.auth import SECURITY_HEADERS, Authenticator, SecureCookieMixin
+from safetyviz.serve.auth import (
+    SECURITY_HEADERS,
+    UNAVAILABLE,
+    Authenticator,
+    SecureCookieMixin,
+    unavailable,
+)
+from safetyviz.serve.shared import StateUnavailable
 
 PAGE_HANDLERS = {"DocHandler", "RootHandler"}
 TOO_MANY_PAGES = ("<!DOCTYPE html><html lang='zh-CN'><meta charset='utf-8'><title>429</title>"
                   "<p>打开的页面过多，请关闭一些页面后再试。<br>Too many pages open: close some "
                   "and try again.</p></html>")
+UNAVAILABLE_PAGE = ("<!DOCTYPE html><html lang='zh-CN'><meta charset='utf-8'><title>503</title>"
+                    f"<p>{UNAVAILABLE}</p></html>")
 
 
 def guard_routes(tornado_app, auth: Authenticator | None, csp: str) -> list[str]:
@@ -43,6 +54,16 @@ def guard_routes(tornado_app, auth: Authenticator | None, csp: str) -> list[str]
                     self.set_header("Content-Security-Policy", csp)
 
             async def prepare(self):
+                try:
+                    await self._guard()
+                except StateUnavailable as exc:  # logins cannot be checked: none is taken
+                    assert auth is not None
+                    auth.log_unavailable(exc)
+                    if socket:
+                        raise HTTPError(503, "shared state unavailable") from None
+                    unavailable(self, UNAVAILABLE_PAGE)
+
+            async def _guard(self):
                 user = auth.user_for_handler(self) if auth is not None else None
                 if auth is not None and user is None:
                     if page and self.request.method in ("GET", "HEAD"):
@@ -130,8 +151,11 @@ def guard_routes(tornado_app, auth: Authenticator | None, csp: str) -> list[str]
         probing for which routes exist)."""
 
         def prepare(self):
-            raise HTTPError(403 if auth is not None and auth.user_for_handler(self) is None
-                            else 404)
+            try:
+                anonymous = auth is not None and auth.user_for_handler(self) is None
+            except StateUnavailable:
+                raise HTTPError(503) from None
+            raise HTTPError(403 if anonymous else 404)
 
     tornado_app.settings["default_handler_class"] = NotFound
     tornado_app.settings["default_handler_args"] = {}

@@ -10,77 +10,45 @@ import asyncio
 import errno
 import logging
 import resource
+import secrets
 import socket
-import threading
 import time
 import weakref
 from collections import defaultdict, deque
+
+from safetyviz.serve.shared import SharedState, StateUnavailable
 
 log = logging.getLogger("safetyviz.serve.server")
 
 
 class Throttle:
-    """At most ``limit`` failures per key within ``window`` seconds; then the key waits until
+    """At most ``limit`` failures per key within ``window`` seconds, counted in the shared
+    state (so across every server process: not N × the limit); then the key waits until
     the oldest failure leaves the window. An attempt counts as a failure from the moment it
     is made (:meth:`attempt`) until it succeeds, so attempts made at once cannot slip past
     the limit while their passwords are being checked."""
 
-    def __init__(self, limit: int, window: float = 900.0, clock=time.monotonic,
-                 max_keys: int = 100_000):
-        self.limit, self.window, self.clock, self.max_keys = limit, window, clock, max_keys
-        self._failures: dict[str, deque] = {}
-        self._lock = threading.Lock()
+    def __init__(self, state: SharedState, name: str, limit: int, window: float = 900.0):
+        self.state, self.name, self.limit, self.window = state, name, limit, window
 
-    def _recent(self, key: str) -> deque:
-        failures, now = self._failures.get(key, deque()), self.clock()
-        while failures and failures[0] <= now - self.window:
-            failures.popleft()
-        if not failures:
-            self._failures.pop(key, None)  # no memory kept for keys without failures
-        return failures
-
-    def _wait(self, failures: deque) -> float:
-        if len(failures) < self.limit:
-            return 0.0
-        return max(0.0, failures[0] + self.window - self.clock())
+    def _key(self, key: str) -> str:
+        return f"{self.name}\x00{key}"
 
     def wait(self, key: str) -> float:
         """Seconds until ``key`` may try again (0: now)."""
-        with self._lock:
-            return self._wait(self._recent(key))
+        return self.state.window_wait(self._key(key), self.limit, self.window)
 
     def attempt(self, key: str) -> float:
         """Count an attempt for ``key`` as a failure, unless it must wait: then the seconds
         to wait, and nothing counted."""
-        with self._lock:
-            failures = self._recent(key)
-            wait = self._wait(failures)
-            if wait > 0:
-                return wait
-            failures.append(self.clock())
-            self._failures[key] = failures
-            while len(self._failures) > self.max_keys:  # the oldest keys go first
-                self._failures.pop(next(iter(self._failures)))
-            return 0.0
-
-    def fail(self, key: str) -> None:
-        with self._lock:
-            failures = self._recent(key)
-            failures.append(self.clock())
-            self._failures[key] = failures
+        return self.state.window_attempt(self._key(key), self.limit, self.window)
 
     def forgive(self, key: str) -> None:
         """Take back the last attempt of ``key`` (it succeeded)."""
-        with self._lock:
-            failures = self._failures.get(key)
-            if failures:
-                failures.pop()
-                if not failures:
-                    del self._failures[key]
+        self.state.window_forgive(self._key(key))
 
     def clear(self, key: str) -> None:
-        with self._lock:
-            self._failures.pop(key, None)
+        self.state.window_clear(self._key(key))
 
 
 class LoginThrottle:
@@ -89,18 +57,18 @@ class LoginThrottle:
     - per (user, address): ``per_pair`` failures per 15 minutes, then that address waits
       for that name — the owner elsewhere does not;
     - per user, from addresses the user never logged in from: ``per_user`` failures
-      (far more than a person makes) — a user's known addresses (``known(user, ip)``,
-      successful logins of the last 90 days) are never held back by it;
+      (far more than a person makes) — a user's known addresses (successful logins of the
+      last 90 days) are never held back by it;
     - per address, for names not known there: ``per_address`` failures (password spraying
       over many names), again not for a user's known address.
     """
 
-    def __init__(self, known, per_pair: int = 5, per_user: int = 100, per_address: int = 20,
-                 window: float = 900.0, clock=time.monotonic):
-        self.known = known
-        self.pair = Throttle(per_pair, window, clock)
-        self.user = Throttle(per_user, window, clock)
-        self.address = Throttle(per_address, window, clock)
+    def __init__(self, state: SharedState, per_pair: int = 5, per_user: int = 100,
+                 per_address: int = 20, window: float = 900.0):
+        self.known = state.is_known_address
+        self.pair = Throttle(state, "pair", per_pair, window)
+        self.user = Throttle(state, "user", per_user, window)
+        self.address = Throttle(state, "address", per_address, window)
 
     def _checks(self, user: str, ip: str) -> list[tuple[Throttle, str]]:
         checks = [(self.pair, f"{user}\x00{ip}")]
@@ -131,41 +99,38 @@ class LoginThrottle:
                 throttle.forgive(key)
 
 
+PROCESS = secrets.token_hex(6)  # names this process's leases (renewed by it, lapse with it)
+SOCKET_LEASE_SECONDS = 30  # a websocket of a process gone stops counting after this
+
+
 class SessionLimiter:
-    """Pages and websockets per user: at most ``max_sessions`` at once (websockets open and
-    pages opened within the last ``page_seconds`` that have not connected yet), and one page
-    of a user built at a time — a user opening hundreds of pages waits for their own,
-    never holds everyone else's."""
+    """Pages and websockets per user, counted in the shared state across every process: at
+    most ``max_sessions`` at once (websockets open, and pages opened within the last
+    ``page_seconds`` that have not connected yet); and one page of a user built at a time
+    in a process — a user opening hundreds of pages waits for their own, never holds
+    everyone else's. Websockets are leased for :data:`SOCKET_LEASE_SECONDS` and renewed
+    by :meth:`renew` while open, so those of a process that died stop counting."""
 
-    def __init__(self, max_sessions: int = 20, page_seconds: float = 60,
-                 clock=time.monotonic):
-        self.max_sessions, self.page_seconds, self.clock = max_sessions, page_seconds, clock
-        self.sockets: dict[str, weakref.WeakSet] = defaultdict(weakref.WeakSet)
-        self.pages: dict[str, deque] = defaultdict(deque)
+    def __init__(self, state: SharedState, max_sessions: int = 20, page_seconds: float = 60):
+        self.state, self.max_sessions, self.page_seconds = state, max_sessions, page_seconds
+        self.sockets: dict[str, weakref.WeakKeyDictionary] = defaultdict(
+            weakref.WeakKeyDictionary)  # user → open handler → its lease
+        self.pages: dict[str, deque] = defaultdict(deque)  # user → pages leased here
         self._building: dict[str, asyncio.Semaphore] = {}
-
-    def _recent_pages(self, user: str) -> deque:
-        pages, now = self.pages[user], self.clock()
-        while pages and pages[0] <= now - self.page_seconds:
-            pages.popleft()
-        return pages
-
-    def open_sessions(self, user: str) -> int:
-        return len(self.sockets[user]) + len(self._recent_pages(user))
-
-    def may_open(self, user: str) -> bool:
-        return self.open_sessions(user) < self.max_sessions
 
     def may_connect(self, user: str) -> bool:
         """A websocket (most likely of a page already counted) within the limit."""
-        return len(self.sockets[user]) < self.max_sessions
+        return self.state.leases("socket", user) < self.max_sessions
 
     async def page(self, user: str) -> bool:
         """Wait for the user's turn to have a page built; False (and nothing held) when the
         user has too many sessions already."""
-        if not self.may_open(user):
+        open_now = self.state.leases("socket", user) + self.state.leases("page", user)
+        if open_now >= self.max_sessions:
             return False
-        self.pages[user].append(self.clock())
+        page = secrets.token_hex(8)
+        self.state.lease("page", user, [page], self.page_seconds)
+        self.pages[user].append(page)
         await self._building.setdefault(user, asyncio.Semaphore(1)).acquire()
         return True
 
@@ -173,13 +138,35 @@ class SessionLimiter:
         self._building[user].release()
 
     def socket_opened(self, user: str, handler) -> None:
-        pages = self._recent_pages(user)
-        if pages:  # the page this socket belongs to is now counted as its socket
-            pages.popleft()
-        self.sockets[user].add(handler)
+        """Count ``handler`` instead of the page it most likely belongs to."""
+        lease = f"{PROCESS}:{secrets.token_hex(8)}"
+        self.sockets[user][handler] = lease
+        self._quietly(self.state.lease, "socket", user, [lease], SOCKET_LEASE_SECONDS)
+        if self.pages[user]:
+            self._quietly(self.state.release, "page", user, self.pages[user].popleft())
 
     def socket_closed(self, user: str, handler) -> None:
-        self.sockets[user].discard(handler)
+        lease = self.sockets[user].pop(handler, None)
+        if lease is not None:
+            self._quietly(self.state.release, "socket", user, lease)
+
+    def renew(self) -> None:
+        """Renew the leases of this process's open websockets (every few seconds)."""
+        for user, sockets in list(self.sockets.items()):
+            if sockets:
+                self.state.lease("socket", user, list(sockets.values()),
+                                 SOCKET_LEASE_SECONDS)
+            else:
+                del self.sockets[user]
+
+    @staticmethod
+    def _quietly(step, *args) -> None:
+        """A lease taken or let go while the store is down: an open page goes on (it lapses
+        or is renewed when the store is back)."""
+        try:
+            step(*args)
+        except StateUnavailable as exc:
+            log.warning("shared state unavailable, a lease not recorded: %s", exc)
 
 
 OUT_OF_FILES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}

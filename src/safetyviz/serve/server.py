@@ -33,6 +33,7 @@ from safetyviz.serve.auth import (
 )
 from safetyviz.serve.guard import guard_routes
 from safetyviz.serve.limits import ConnectionLimiter, raise_open_file_limit
+from safetyviz.serve.shared import open_state
 
 log = logging.getLogger("safetyviz.serve.server")
 
@@ -63,6 +64,7 @@ class ServeConfig:
     max_sessions_per_user: int = 20  # pages and websockets of one user at once
     max_connections_per_address: int = 200  # connections open from one client address
     sessions_file: Path | None = None  # the logins (SQLite); default DATA_DIR/logs/
+    shared_state: str | None = None  # redis://…: logins, throttles, limits shared by hosts
     prefix: str = ""
     num_procs: int = 1  # server processes sharing the port (sessions are spread over them)
     warm: bool = True  # draw one page before serving, so the first user does not wait
@@ -72,7 +74,7 @@ CONFIG_KEYS = {"port", "address", "allow_websocket_origin", "auth", "cookie_secr
                "audit_log", "use_xheaders", "session_token_seconds", "login_hours",
                "failures_per_user", "failures_per_user_total", "failures_per_address",
                "max_sessions_per_user", "max_connections_per_address", "sessions_file",
-               "prefix", "num_procs"}
+               "prefix", "num_procs", "shared_state"}
 
 # Every connection, before any handler runs: the request line and headers within
 # HEADER_SECONDS (also the longest a kept-alive connection idles), a body within
@@ -117,9 +119,11 @@ def build_server(config: ServeConfig, tiles: str | None = None):
     if config.auth is not None:
         secret = check_cookie_secret(config.cookie_secret)
         audit = AuditLog(config.audit_log)
+        state = open_state(config.shared_state or settings.current().shared_state,
+                           config.sessions_file, config.login_hours)
         auth = Authenticator(config.auth, secret, audit, config.login_hours,
                              config.failures_per_user, config.failures_per_address,
-                             config.sessions_file, config.failures_per_user_total,
+                             state, config.failures_per_user_total,
                              config.max_sessions_per_user, config.session_token_seconds)
     else:
         secret = config.cookie_secret or os.urandom(32).hex()  # signs session ids only
@@ -246,7 +250,7 @@ def serve(config: ServeConfig, tiles: str | None = None) -> None:
     auth = server.safetyviz_auth
     if auth is not None:
         PeriodicCallback(auth.sweep, SWEEP_SECONDS * 1000).start()
-        PeriodicCallback(auth.logins.purge, 600_000).start()
+        PeriodicCallback(auth.purge, 600_000).start()
     where = f"http://{config.address}:{server.port}{config.prefix}/"
     login = " (login required)" if config.auth else " (no login: this machine only)"
     print(f"serving {', '.join(config.pages)} at {where}{login}", flush=True)
