@@ -13,10 +13,19 @@ same server and measured in the same run, interleaved, as the baseline.
 3. 20 sessions opened at once with ``--num-procs 2`` (target: all within 5 s).
 4. Server memory per session (20 kept open; target ≤ 10 MB) and over 200 open/close cycles
    (target: growth ≤ 10 % after the first 20).
+5. Server CPU (every thread of the server process, to the nanosecond from
+   /proc/PID/task/*/schedstat) per session open — the page, its document and its plots, until
+   the server is quiet — and per change of the period, county or metric until the server is
+   quiet again; one client at a time, so each figure is that session's alone. Changes to a
+   selection some session has shown before (records read once for all sessions) and to one
+   none has (read now) are reported apart. The overview and the county profile against
+   hello world (a selector changing a text) in the same run (targets: open ≤ 150 ms, change
+   p50 ≤ 40 ms).
 
 Prints a table and writes benchmarks/results/dashboard.json.
 
     python benchmarks/dashboard.py [--root /tmp/safetyviz-bench] [--opens 30] [--cycles 200]
+                                   [--only cpu,open,map,concurrent,memory]
 """
 
 from __future__ import annotations
@@ -42,7 +51,13 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.websocket import websocket_connect
 
 ROOT = Path(__file__).resolve().parents[1]
-HELLO = 'import panel as pn\n\npn.pane.Markdown("# Hello, world").servable()\n'
+# hello world, with one selector changing one text: the baseline of a session and a change
+HELLO = """import panel as pn
+
+choice = pn.widgets.Select(name="choice", options=["2020Q1", "2020Q2", "2020Q3", "2020Q4"])
+pn.Column(pn.pane.Markdown("# Hello, world"), choice,
+          pn.bind(lambda value: f"chosen: {value}", choice)).servable()
+"""
 TOKEN = re.compile(r'"token":"([^"]+)"')
 TIMEOUT = 120  # seconds a message may take before the benchmark gives up
 
@@ -403,13 +418,158 @@ async def memory(city: Path, kept: int, cycles: int) -> dict:
             "growth": samples[cycles] / samples[20] - 1, "cycles": cycles}
 
 
+def cpu_ns(pid: int) -> int:
+    """CPU time so far of every live thread of process ``pid``, in nanoseconds."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError, ValueError):
+            total += int((task / "schedstat").read_text().split()[0])
+    return total
+
+
+def is_period(value) -> bool:
+    return bool(re.fullmatch(r"\d{4}Q\d", str(value)))
+
+
+async def opened_whole(url: str) -> Session:
+    """A session as a browser opens it: the document, then (the page shown) what is drawn
+    after it, until the server is quiet."""
+    _, _, session = await Session.open(url)
+    ready = {"type": "event", "name": "document_ready", "values": {}}
+    await session.send({"kind": "MessageSent", "msg_type": "bokeh_event",
+                        "msg_data": ready})
+    await session.quiet(0.5)
+    return session
+
+
+async def server_cpu(city: Path, hello: str, opens: int, changes: int) -> dict:
+    """Server CPU per session open and per change, one client at a time."""
+    quiet = 0.3
+    with Server(["apps/overview.py", "apps/county.py", hello], city) as server:
+        pid = server.process.pid
+        result = {}
+        for app in ("hello", "overview", "county"):
+            url = server.url(app)
+            for _ in range(2):  # the first sessions load the data and warm the caches
+                (await opened_whole(url)).close()
+            await asyncio.sleep(1)
+            idle_start = cpu_ns(pid)
+            await asyncio.sleep(2)
+            idle = (cpu_ns(pid) - idle_start) / 2  # per second, counted out below
+            open_ns = []
+            for _ in range(opens):
+                start = cpu_ns(pid)
+                session = await opened_whole(url)
+                open_ns.append(cpu_ns(pid) - start - idle * 0.5)
+                session.close()
+                await asyncio.sleep(0.2)
+            session = await opened_whole(url)
+            sequence = []
+            with contextlib.suppress(LookupError):
+                _, periods = select_where(session, lambda v: any(map(is_period, v)))
+                period_id, _ = select_where(session, lambda v: any(map(is_period, v)))
+                sequence += [(period_id, p) for p in periods if is_period(p)][:4]
+            with contextlib.suppress(LookupError):
+                county_id, counties = select_where(
+                    session, lambda v: sum(bool(re.fullmatch(r"\d{6}", str(x))) for x in v) > 1)
+                sequence += [(county_id, c) for c in counties][:4]
+            with contextlib.suppress(LookupError):
+                metric_id, _ = select_where(session, lambda v: "fines_yuan" in v)
+                sequence += [(metric_id, m) for m in ("fines_yuan", "closures", "hazards_found")]
+            if app == "hello":
+                choice_id, choices = select_where(session, lambda v: "2020Q1" in v)
+                sequence = [(choice_id, c) for c in choices + ["2020Q1"]]
+            # a selection seen before (by any session: the records of a county and period
+            # are read once for all) or for the first time
+            current = {model_id: None for model_id, _ in sequence}
+            seen: set = set()
+            change_ns: dict[str, list[float]] = {"warm": [], "cold": []}
+            round_trips = []
+            for n in range(changes):
+                model_id, value = sequence[n % len(sequence)]
+                current[model_id] = value
+                selection = tuple(sorted(current.items(), key=str))
+                start = cpu_ns(pid)
+                await session.send({"kind": "ModelChanged", "model": {"id": model_id},
+                                    "attr": "value", "new": value})
+                last, _ = await session.quiet(quiet)
+                used = cpu_ns(pid) - start - idle * (last + quiet)
+                change_ns["warm" if selection in seen else "cold"].append(used)
+                seen.add(selection)
+                round_trips.append(last)
+            session.close()
+            await asyncio.sleep(0.5)
+            warm = change_ns["warm"] or [float("nan")]
+            result[app] = {"open_p50": p50(open_ns) / 1e9,
+                           "open_p90": statistics.quantiles(open_ns, n=10)[-1] / 1e9,
+                           "change_p50": p50(warm) / 1e9,
+                           "change_p90": statistics.quantiles(warm, n=10)[-1] / 1e9,
+                           "first_change_p50": p50(change_ns["cold"]) / 1e9,
+                           "changes": len(warm), "first_changes": len(change_ns["cold"]),
+                           "change_last_message_p50": p50(round_trips),
+                           "idle_cpu_per_s": idle / 1e9}
+    return result
+
+
 # ---------------------------------------------------------------- the run
 
 
 def table(results: dict) -> str:
     ms = lambda seconds: f"{seconds * 1000:,.0f} ms"  # noqa: E731
     mb = lambda size: f"{size / 2**20:,.1f} MB"  # noqa: E731
-    opened, rows = results["session_open"], []
+    rows = []
+    if "cpu" in results:
+        cpu = results["cpu"]
+        for app in ("hello", "overview", "county"):
+            figures = cpu[app]
+            target = "" if app == "hello" else " (target ≤ 150 ms)"
+            rows.append((f"server CPU per session open, {app} (p50 / p90)",
+                         f"{ms(figures['open_p50'])} / {ms(figures['open_p90'])}",
+                         f"{figures['open_p50'] / cpu['hello']['open_p50']:.1f}× hello{target}"))
+        for app in ("hello", "overview", "county"):
+            figures = cpu[app]
+            target = "" if app == "hello" else " (target p50 ≤ 40 ms)"
+            rows.append((f"server CPU per change, {app} (p50 / p90)",
+                         f"{ms(figures['change_p50'])} / {ms(figures['change_p90'])}",
+                         f"last message after {ms(figures['change_last_message_p50'])}"
+                         f"{target}"))
+            rows.append((f"  a selection no session had shown yet, {app} (p50)",
+                         ms(figures["first_change_p50"]),
+                         f"{figures['first_changes']} of "
+                         f"{figures['first_changes'] + figures['changes']} changes"))
+    if "session_open" in results:
+        opened = results["session_open"]
+        rows.append(("session open, hello world (p50)", ms(opened["hello"]["p50"]), ""))
+        rows.append(("session open, overview: document (p50)", ms(opened["overview"]["p50"]),
+                     f"{opened['ratio']:.2f}× hello (target ≤ 3×)"))
+        rows.append(("session open, overview: with its plots (p50)",
+                     ms(opened["overview_whole"]["p50"]), f"{opened['ratio_whole']:.2f}× hello"))
+    for label, key, target in (("6 counties", "map_6", 50), ("3,000 counties", "map_3000", 100)):
+        if key not in results:
+            continue
+        update = results[key]
+        rows.append((f"map recolour, server side, {label} (p50 / max)",
+                     f"{ms(update['server_p50'])} / {ms(update['server_max'])}",
+                     f"target ≤ {target} ms"))
+        rows.append((f"  client round trip to the new colours, {label} (p50)",
+                     ms(update["round_trip_p50"]),
+                     f"whole page {ms(update['page_p50'])}; "
+                     f"{update['map_message_bytes_p50'] / 1024:,.1f} KiB sent"))
+    if "concurrent" in results:
+        crowd = results["concurrent"]
+        rows.append((f"{crowd['sessions']} sessions at once, --num-procs 2: last document",
+                     ms(crowd["document_max"]), "target ≤ 5,000 ms"))
+        rows.append((f"{crowd['sessions']} sessions at once: last page with its plots",
+                     ms(crowd["whole_max"]), ""))
+    if "memory" in results:
+        memory = results["memory"]
+        rows.append(("server memory per open session", mb(memory["per_session"]),
+                     "target ≤ 10 MB"))
+        rows.append((f"server memory after 20 → {memory['cycles']} open/close cycles",
+                     f"{mb(memory['rss_after_20'])} → {mb(memory['rss_after_all'])}",
+                     f"{memory['growth'] * 100:+.1f} % (target ≤ +10 %)"))
+    return _rows(rows)
+    opened = results["session_open"]
     rows.append(("session open, hello world (p50)", ms(opened["hello"]["p50"]), ""))
     rows.append(("session open, overview: document (p50)", ms(opened["overview"]["p50"]),
                  f"{opened['ratio']:.2f}× hello (target ≤ 3×)"))
@@ -435,24 +595,39 @@ def table(results: dict) -> str:
     rows.append((f"server memory after 20 → {memory['cycles']} open/close cycles",
                  f"{mb(memory['rss_after_20'])} → {mb(memory['rss_after_all'])}",
                  f"{memory['growth'] * 100:+.1f} % (target ≤ +10 %)"))
+    return _rows(rows)
+
+
+def _rows(rows: list[tuple[str, str, str]]) -> str:
     width = max(len(r[0]) for r in rows)
     return "\n".join(f"{a:<{width}}  {b:>17}  {c}" for a, b, c in rows)
+
+
+MEASURES = ("cpu", "open", "map", "concurrent", "memory")
 
 
 async def run(args) -> dict:
     root = Path(args.root)
     root.mkdir(parents=True, exist_ok=True)
     city = prepare_city(root)
-    counties = prepare_counties(root, 3000)
     hello = root / "hello.py"
     hello.write_text(HELLO, encoding="utf-8")
-    results = {"session_open": await session_open(city, args.opens, str(hello))}
-    durations: list[float] = []
-    _timed_recolour(durations)
-    results["map_6"] = await map_update(city, args.changes, durations)
-    results["map_3000"] = await map_update(counties, args.changes, durations)
-    results["concurrent"] = await concurrent_sessions(city, 20)
-    results["memory"] = await memory(city, 20, args.cycles)
+    only = set(args.only.split(","))
+    results: dict = {}
+    if "cpu" in only:
+        results["cpu"] = await server_cpu(city, str(hello), 10, 40)
+    if "open" in only:
+        results["session_open"] = await session_open(city, args.opens, str(hello))
+    if "map" in only:
+        durations: list[float] = []
+        _timed_recolour(durations)
+        results["map_6"] = await map_update(city, args.changes, durations)
+        results["map_3000"] = await map_update(prepare_counties(root, 3000), args.changes,
+                                               durations)
+    if "concurrent" in only:
+        results["concurrent"] = await concurrent_sessions(city, 20)
+    if "memory" in only:
+        results["memory"] = await memory(city, 20, args.cycles)
     return results
 
 
@@ -463,6 +638,8 @@ def main() -> None:
     parser.add_argument("--opens", type=int, default=30, help="sessions opened per app")
     parser.add_argument("--changes", type=int, default=24, help="map changes per scale")
     parser.add_argument("--cycles", type=int, default=200, help="open/close cycles")
+    parser.add_argument("--only", default=",".join(MEASURES),
+                        help=f"the measures to run, of {','.join(MEASURES)} (all)")
     args = parser.parse_args()
     results = asyncio.run(run(args))
     print(table(results))

@@ -3,7 +3,7 @@ records — the firms that need a visit (most open, overdue and repeat hazards, 
 major hazards, overdue hazards, inspections of the period — as sortable, filterable tables,
 each downloadable as CSV and XLSX, each firm a link to its profile. Records are read from
 the store when the county or period changes, with the county pushed down to the Parquet
-files."""
+files, once per selection for all sessions."""
 
 from __future__ import annotations
 
@@ -18,8 +18,9 @@ from safetyviz.analysis.records import (
     open_major_hazards,
     overdue_hazards,
 )
+from safetyviz.core.cache import LRU
 from safetyviz.core.i18n import text
-from safetyviz.data.catalog import catalog_path
+from safetyviz.data.catalog import catalog_path, version
 from safetyviz.web.components.page import (
     SelectionPage,
     drawn_after_the_page,
@@ -53,8 +54,29 @@ class CountyState(OverviewState):
         return min(self.bounds[1], last)
 
 
+RECORD_TABLES = ("hazards", "inspections", "enforcement_actions")  # what the tables read
+HAZARD_TABLES = ("open_major_hazards", "overdue_hazards")  # as of the period's last day
+_RECORDS: LRU[dict[str, pd.DataFrame]] = LRU(64)
+
+
+def county_records(catalog, county: str, start, end, as_of) -> dict[str, pd.DataFrame]:
+    """The record tables of ``county`` for the period [start, end] (hazards as of
+    ``as_of``), by table name; read once per version of the store's tables and selection,
+    and shared by every session showing it (so: never changed in place)."""
+    def read() -> dict[str, pd.DataFrame]:
+        hazards = open_hazards(county, as_of, catalog)  # one query for both hazard tables
+        return {"open_major_hazards": open_major_hazards(county, as_of, hazards=hazards),
+                "overdue_hazards": overdue_hazards(county, as_of, hazards=hazards),
+                "inspections": latest_inspections(county, start, end, catalog),
+                "firms_to_visit": area_ranking(county, start, as_of, catalog)}
+    versions = tuple(version(table, catalog) for table in RECORD_TABLES)
+    return _RECORDS.get((versions, county, str(start), str(end), str(as_of)), read)
+
+
 class CountyProfile(SelectionPage):
     """Cards, series and record tables over one :class:`CountyState`."""
+
+    HEADING = "county_profile"
 
     catalog = param.Parameter(doc="The catalog the records are read through.")
     firms = param.Dict(default={}, doc="Firm names by enterprise_id (the session's counties').")
@@ -64,14 +86,11 @@ class CountyProfile(SelectionPage):
         self.tables = {name: RecordTable(table_name=name, access=self.access, firms=self.firms)
                        for name in ("open_major_hazards", "overdue_hazards", "inspections",
                                     "firms_to_visit")}
-        self.tabs = pn.Tabs(*self.tables.items(), dynamic=True, sizing_mode="stretch_width")
+        self.tabs = self._tabs()
+        self._due: dict[str, tuple] = {}  # records (and their date) of tables not shown yet
         # the tables, or the cluster's status while it is lost; filled once drawn
         self.records = pn.Column(sizing_mode="stretch_width")
         self.state.param.watch(self._records_changed, ["period", "county", "lang"])
-
-    @param.depends("state.lang", "state.county")
-    def _header(self):
-        return self._heading("county_profile")
 
     def _records_changed(self, *events) -> None:
         if self.records.objects:  # drawn (else filled when it is)
@@ -84,32 +103,44 @@ class CountyProfile(SelectionPage):
             self.records[:] = [shown]
 
     def _fill_tables(self) -> pn.Tabs:
-        """The county's records of the period in the same three tables (one query for both
-        hazard tables)."""
+        """The county's records of the period for the same tables: into the one shown now,
+        the others' when their tab is opened."""
         state, lang = self.state, self.state.lang
         assert isinstance(state, CountyState)  # as create_county_app builds the page
-        date = f"{state.as_of:%Y-%m-%d}"
         start, end = state.bounds
-        hazards = open_hazards(state.county, state.as_of, self.catalog)
-        major = open_major_hazards(state.county, state.as_of, hazards=hazards)
-        overdue = overdue_hazards(state.county, state.as_of, hazards=hazards)
-        inspections = latest_inspections(state.county, start, end, self.catalog)
-        ranking = area_ranking(state.county, start, state.as_of, self.catalog)
-        tables = self.tables
-        self.tabs[:] = [
-            (text("open_major", lang).format(date=date),
-             tables["open_major_hazards"].show_records(major, state)),
-            (text("overdue", lang).format(date=date),
-             tables["overdue_hazards"].show_records(overdue, state)),
-            (text("latest_inspections", lang),
-             tables["inspections"].show_records(inspections, state)),
-            (text("ranking_tab", lang), tables["firms_to_visit"].show_records(ranking, state))]
+        records = county_records(self.catalog, state.county, start, end, state.as_of)
+        if self._tabs_lang != lang:  # Panel keeps a tab's title: new tabs for a new language
+            self.tabs = self._tabs()
+        date = f"{state.as_of:%Y-%m-%d}"
+        self._due = {name: (frame, date if name in HAZARD_TABLES else None)
+                     for name, frame in records.items()}
+        self._show_due()
         return self.tabs
+
+    def _tabs(self) -> pn.Tabs:
+        lang = self.state.lang
+        titles = {"open_major_hazards": text("open_major", lang),
+                  "overdue_hazards": text("overdue", lang),
+                  "inspections": text("latest_inspections", lang),
+                  "firms_to_visit": text("ranking_tab", lang)}
+        active = self.tabs.active if hasattr(self, "tabs") else 0
+        tabs = pn.Tabs(*[(titles[name], table) for name, table in self.tables.items()],
+                       active=active, dynamic=True, sizing_mode="stretch_width")
+        tabs.param.watch(lambda event: self._show_due(), "active")
+        self._tabs_lang = lang
+        return tabs
+
+    def _show_due(self) -> None:
+        """The records of the table shown, if it does not have them yet."""
+        name = list(self.tables)[self.tabs.active]
+        if name in self._due:
+            frame, date = self._due.pop(name)
+            self.tables[name].show_records(frame, self.state, as_of=date)
 
     def __panel__(self):
         controls = pn.FlexBox(self.county_select, self.period_select,
                               sizing_mode="stretch_width")
-        return pn.Column(*self._top(), self._header, controls, self._kpis,
+        return pn.Column(*self._top(), self.header, controls, self.cards,
                          drawn_after_the_page(self._plots_and_tables),
                          sizing_mode="stretch_width")
 

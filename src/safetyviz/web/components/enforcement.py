@@ -7,7 +7,6 @@ registered firm linked to its profile)."""
 
 from __future__ import annotations
 
-import holoviews as hv
 import panel as pn
 import param
 
@@ -51,20 +50,18 @@ class EnforcementState(OverviewState):
 class EnforcementPage(SelectionPage):
     """Cards, fines and actions over one :class:`EnforcementState`."""
 
+    HEADING = "enforcement"
+
     catalog = param.Parameter(doc="The catalog the records are read through.")
     register = param.DataFrame(doc="The firms of the session's counties (enterprise_id, "
                                    "name, adcode): joint operations' targets are named by it.")
 
     def __init__(self, **params):
         super().__init__(**params)
-        self.sectors = hv.DynamicMap(self._sectors)
+        self.sectors = self.in_place(self._sectors)
         self.operations = RecordTable(table_name="joint_operations", access=self.access,
                                       firms=dict(zip(self.register["enterprise_id"].astype(str),
                                                      self.register["name"])))
-
-    @param.depends("state.lang", "state.county")
-    def _header(self):
-        return self._heading("enforcement")
 
     @param.depends("state.period", "state.county", "state.lang")
     def _records(self):
@@ -98,7 +95,7 @@ class EnforcementPage(SelectionPage):
     def __panel__(self):
         controls = pn.FlexBox(self.county_select, self.period_select,
                               sizing_mode="stretch_width")
-        return pn.Column(*self._top(), self._header, controls, self._kpis,
+        return pn.Column(*self._top(), self.header, controls, self.cards,
                          drawn_after_the_page(self._plots_and_tables),
                          sizing_mode="stretch_width")
 

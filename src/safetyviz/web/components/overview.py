@@ -3,8 +3,6 @@ of the county clicked on the map or chosen in the selector."""
 
 from __future__ import annotations
 
-import weakref
-
 import holoviews as hv
 import panel as pn
 import param
@@ -14,6 +12,7 @@ from bokeh.models.annotations import ColorBar  # not in bokeh.models' static exp
 from safetyviz.core.i18n import metric_label, text
 from safetyviz.core.periods import period_label
 from safetyviz.data.regions import mapped_units
+from safetyviz.web.components.inplace import weak_hook
 from safetyviz.web.components.page import (
     TILES_DOC,
     SelectionPage,
@@ -36,19 +35,6 @@ from safetyviz.web.views import (
     quantity_label,
 )
 
-
-def weak_hook(method):
-    """A plot hook calling ``method`` while its object lives. HoloViews keeps an element's
-    options (hooks included) in a global registry: a bound method there would keep a closed
-    session's page, and all it holds, alive."""
-    method = weakref.WeakMethod(method)
-
-    def hook(plot, element) -> None:
-        if (bound := method()) is not None:
-            bound(plot, element)
-    return hook
-
-
 RANKING_TOP = 20  # counties drawn in the ranking (a province has a hundred and more)
 
 
@@ -65,8 +51,8 @@ class OverviewDashboard(SelectionPage):
         self.state.param.watch(self._recolour, ["metric", "period", "county"])
         self.taps = hv.streams.Selection1D(source=self.map)
         self.taps.add_subscriber(self._on_tap)
-        self.ranking = hv.DynamicMap(self._ranking)
-        self.sectors = hv.DynamicMap(self._sectors)
+        self.ranking = self.in_place(self._ranking)
+        self.sectors = self.in_place(self._sectors)
 
     def _controls(self) -> None:
         super()._controls()
@@ -145,7 +131,6 @@ class OverviewDashboard(SelectionPage):
         for hover in drawn["hovers"]:
             hover.tooltips = choropleth_hover(self.state.metric_label, self.state.lang)
 
-    @param.depends("state.metric", "state.period", "state.county", "state.lang")
     def _ranking(self):
         state = self.state
         key = "ranking_top_title" if len(self.regions) > RANKING_TOP else "ranking_title"
@@ -188,7 +173,7 @@ class OverviewDashboard(SelectionPage):
         controls = pn.FlexBox(self.metric_select, self.period_select, self.range_from,
                               self.range_to, self.county_select,
                               sizing_mode="stretch_width")
-        return pn.Column(*self._top(), controls, self._kpis,
+        return pn.Column(*self._top(), controls, self.cards,
                          drawn_after_the_page(self._plots), sizing_mode="stretch_width")
 
 

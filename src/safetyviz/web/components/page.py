@@ -4,6 +4,7 @@ monthly series they drive, and a page opened for one session."""
 
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
 import os
@@ -26,12 +27,69 @@ from safetyviz.data.engine import ClusterUnavailable, cluster_answers, compute
 from safetyviz.data.loading import load_cube, load_regions, load_table
 from safetyviz.data.regions import unmapped_names
 from safetyviz.security.access import LOCAL, Access
+from safetyviz.web.components.inplace import InPlacePlot
 from safetyviz.web.state import NoNone, OverviewState
 from safetyviz.web.views import monthly_series, sector_breakdown
 
 log = logging.getLogger("safetyviz.web.pages")
 
 hv.extension("bokeh", logo=False)
+
+
+@contextlib.contextmanager
+def settled_once(doc):
+    """Bokeh walks a document's whole model graph (``doc.models.recompute``, ~20 ms for a
+    dashboard) after each change of a model reference, and Panel after each of its own
+    updates that hold one; within this block it walks it at most once, at the end, and not
+    at all when only data and text changed (an update in place)."""
+    models = getattr(doc, "models", None)
+    if models is None or models._freeze_count:  # (within another: that one settles)
+        yield
+        return
+    touched = []
+    push = models._push_freeze
+
+    def push_freeze() -> None:
+        touched.append(True)
+        push()
+
+    models._freeze_count += 1  # invalidations and inner freezes wait for the end
+    models._push_freeze = push_freeze
+    models.invalidate = lambda: touched.append(True)
+    try:
+        yield
+    finally:
+        del models._push_freeze, models.invalidate
+        models._freeze_count -= 1
+        if touched and not models._freeze_count:
+            models.recompute()
+
+
+def hold_each_change() -> None:
+    """Apply each change a browser sends (a widget's value, a click on a plot) with the
+    session's document held — its messages sent together — and its model graph walked at
+    most once (:func:`settled_once`). Panel holds only where asked."""
+    from panel.io.document import hold
+    from panel.reactive import Syncable
+
+    if getattr(Syncable._change_event, "safetyviz", False):
+        return
+    change_event, bokeh_event = Syncable._change_event, Syncable._process_bokeh_event
+
+    def held_change(self, doc):
+        with hold(doc), settled_once(doc):
+            change_event(self, doc)
+
+    def held_bokeh_event(self, doc, event):
+        with hold(doc), settled_once(doc):
+            bokeh_event(self, doc, event)
+
+    held_change.safetyviz = True  # type: ignore[attr-defined]  # marks Panel's as patched
+    Syncable._change_event = held_change  # type: ignore[method-assign]  # patching Panel
+    Syncable._process_bokeh_event = held_bokeh_event  # type: ignore[method-assign]
+
+
+hold_each_change()
 
 
 @pn.cache(max_items=4)
@@ -273,12 +331,19 @@ class SelectionPage(pn.viewable.Viewer):
                                      "only those) and whether they may download records.")
     search = param.Parameter(default=None, doc="The enterprise search box (None: none).")
 
+    HEADING: str | None = None  # the page's name (an i18n key) after the county's; None: none
+
     def __init__(self, **params):
         super().__init__(**params)
         self._controls()
         self._relabel()
         self.state.param.watch(lambda event: self._relabel(), "lang")
-        self.series = hv.DynamicMap(self._series)
+        self.series = self.in_place(self._series)
+        # heading and cards: their text changes, their models stay
+        self.header = pn.pane.Markdown(self._heading_text(), margin=(5, 10))
+        self.cards = pn.pane.HTML(self._cards_html(), stylesheets=[KPI_CSS],
+                                  sizing_mode="stretch_width")
+        self.state.param.watch(self._retext, ["period", "county", "lang"])
 
     def _controls(self) -> None:
         state = self.state
@@ -303,17 +368,23 @@ class SelectionPage(pn.viewable.Viewer):
         """What sits above a page's heading: the enterprise search, if any."""
         return [] if self.search is None else [self.search]
 
-    def _heading(self, page: str) -> pn.pane.Markdown:
-        return pn.pane.Markdown(f"## {html.escape(self.state.county_name())} · "
-                                f"{text(page, self.state.lang)}",
-                                margin=(5, 10))
+    def _heading_text(self) -> str:
+        if self.HEADING is None:
+            return ""
+        return f"## {html.escape(self.state.county_name())} · {text(self.HEADING, self.state.lang)}"
 
-    @param.depends("state.period", "state.county", "state.lang")
-    def _kpis(self):
-        return pn.pane.HTML(kpi_html(self.state.kpis(), text("vs_last_year", self.state.lang)),
-                            stylesheets=[KPI_CSS], sizing_mode="stretch_width")
+    def _cards_html(self) -> str:
+        return kpi_html(self.state.kpis(), text("vs_last_year", self.state.lang))
 
-    @param.depends("state.metric", "state.period", "state.county", "state.lang")
+    def _retext(self, *events) -> None:
+        self.header.object = self._heading_text()
+        self.cards.object = self._cards_html()
+
+    def in_place(self, draw) -> hv.DynamicMap:
+        """The plot of ``draw()`` (a view of the state), drawn again when the language
+        changes and updated in place when the selection does (:mod:`inplace`)."""
+        return InPlacePlot(draw, self.state, ["metric", "period", "county"]).dmap
+
     def _series(self):
         state = self.state
         title = text("series_title", state.lang).format(county=state.county_name(),
@@ -322,7 +393,6 @@ class SelectionPage(pn.viewable.Viewer):
                               units=state.metric_units, title=title, highlight=state.bounds,
                               lang=state.lang)
 
-    @param.depends("state.metric", "state.period", "state.county", "state.lang")
     def _sectors(self):
         state = self.state
         title = text("sector_title", state.lang).format(county=state.county_name(),

@@ -85,9 +85,11 @@ class RecordTable(pn.viewable.Viewer):
                                        button_type="light", width=90)
 
     # not ``show``: that is Panel's (a Viewer's), serving the table in a browser
-    def show_records(self, frame: pd.DataFrame, state: Where) -> RecordTable:
-        """Show ``frame`` labelled in the state's language, for its county and period; a
-        firm's id is shown as its name, linked to its profile (both are downloaded)."""
+    def show_records(self, frame: pd.DataFrame, state: Where, as_of: str | None = None
+                     ) -> RecordTable:
+        """Show ``frame`` labelled in the state's language, for its county and period (the
+        records as of the day ``as_of``, if given); a firm's id is shown as its name, linked
+        to its profile (both are downloaded)."""
         lang = state.lang
         people = labelled(frame, lang)
         label = dict(zip(frame.columns, people.columns))  # a field's column name on screen
@@ -96,7 +98,8 @@ class RecordTable(pn.viewable.Viewer):
         for download in self.downloads:
             download.filename = (f"{state.county}_{state.period}_{self.table_name}."
                                  f"{download.label.lower()}")
-        self.rows.object = text("rows", lang).format(n=len(self._shown))
+        self.rows.object = text("rows" if as_of is None else "rows_as_of", lang).format(
+            n=len(self._shown), date=as_of)
         shown = self._shown
         hidden = []  # codes a name stands for: in the downloads, not on the screen
         if "county" in frame.columns and "adcode" in frame.columns:
