@@ -17,6 +17,7 @@ import holoviews as hv
 import numpy as np
 import param
 from bokeh.models import FactorRange, Range1d
+from panel.io.document import unlocked
 
 
 def weak_hook(method):
@@ -58,7 +59,9 @@ class InPlacePlot(param.Parameterized):
         """The view's new version into the drawn plot, or drawn anew if it cannot be."""
         if self._drawn is None:
             return  # not drawn yet: it will be drawn as it is now
-        if not update_drawn(self._drawn, self.draw()):
+        with unlocked():  # (a click on a plot is handled without the document's lock)
+            updated = update_drawn(self._drawn, self.draw())
+        if not updated:
             self.dmap.event()
 
 

@@ -8,6 +8,7 @@ import panel as pn
 import param
 from bokeh.models import ColorMapper, HoverTool
 from bokeh.models.annotations import ColorBar  # not in bokeh.models' static exports
+from panel.io.document import unlocked
 
 from safetyviz.core.i18n import metric_label, text
 from safetyviz.core.periods import period_label
@@ -119,6 +120,10 @@ class OverviewDashboard(SelectionPage):
         drawn = self._drawn_map
         if drawn is None:
             return
+        with unlocked():  # (a click on the map is handled without the document's lock)
+            self._send_colours(drawn)
+
+    def _send_colours(self, drawn: dict) -> None:
         columns = self._map_columns()
         drawn["source"].data.update(color=columns["value"], **columns)
         low, high = colour_range(columns["value"])

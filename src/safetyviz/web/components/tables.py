@@ -72,7 +72,8 @@ class RecordTable(pn.viewable.Viewer):
             self._download("csv", to_csv_bytes),
             self._download("xlsx", lambda shown: to_xlsx_bytes(shown, self.table_name)),
         ] if self.access.may_download else []
-        self._layout = pn.Column(pn.Row(self.rows, *self.downloads), self.table,
+        self._layout = pn.Column(pn.FlexBox(self.rows, *self.downloads, align_items="center"),
+                                 self.table,
                                  sizing_mode="stretch_width")
 
     def _download(self, fmt: str, to_bytes) -> pn.widgets.FileDownload:
