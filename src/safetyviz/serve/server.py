@@ -10,6 +10,7 @@ carried in the signed session token (:mod:`access`, :func:`components.page.sessi
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -107,6 +108,16 @@ def warm_up(page) -> None:
         viewable._cleanup(root)
 
 
+def settle_memory() -> None:
+    """Collect once, then leave everything alive now — modules, the cube and caches the
+    warm-up loaded — out of every later garbage collection. Panel collects after sessions
+    close, and a full collection over the ~500,000 objects of a warmed server stops the
+    event loop ~230 ms (6 ms after this). Done before any fork, so the processes share these
+    pages of memory instead of each copying them when the collector touches them."""
+    gc.collect()
+    gc.freeze()
+
+
 def build_server(config: ServeConfig, tiles: str | None = None):
     """The server for ``config``, not yet started."""
     import panel as pn
@@ -134,6 +145,7 @@ def build_server(config: ServeConfig, tiles: str | None = None):
     if config.warm and config.pages:
         for page in list(config.pages.values())[:2]:
             warm_up(page)
+    settle_memory()
     if auth is not None:
         settings.configure(logins_required=True)  # from now on a session without a login
         # sees nothing
