@@ -95,10 +95,10 @@ class Session:
             HTTPRequest(ws_url, headers={**(headers or {}), "Origin": origin},
                         request_timeout=120),
             subprotocols=["bokeh", token], max_message_size=1 << 30)
-        await cls._message(connection)  # ACK
+        await asyncio.wait_for(cls._message(connection), TIMEOUT)  # ACK
         for frame in _frames("PULL-DOC-REQ", {}):
             await connection.write_message(frame)
-        header, content, received = await cls._message(connection)
+        header, content, received = await asyncio.wait_for(cls._message(connection), TIMEOUT)
         assert header["msgtype"] == "PULL-DOC-REPLY", header
         document = time.perf_counter() - start
         session = cls(connection, content["doc"], received)

@@ -161,3 +161,31 @@ def test_a_page_part_shows_the_cluster_status_instead_of_failing():
     assert isinstance(shown, pn.pane.Alert) and shown.alert_type == "warning"
     assert "计算集群暂不可用" in shown.object and "tcp://127.0.0.1:9" in shown.object
     assert or_cluster_status(lambda: "records", refresh=lambda: None) == "records"
+
+
+def test_a_forked_server_process_computes_on_a_client_of_its_own(cluster, monkeypatch):
+    """`serve --num-procs N` warms up (its pages query the cluster), then forks: a child
+    using the parent's client waited forever (its connection and thread are the parent's);
+    every record query of a forked server process hung."""
+    import dask.array as da
+
+    from safetyviz.data import engine
+
+    monkeypatch.setenv("SAFETYVIZ_DASK_SCHEDULER", cluster.scheduler_address)
+    assert engine.compute(da.arange(10, chunks=5).sum()) == 45  # the parent's client
+    parent_client = engine._CLIENT
+    reading, writing = os.pipe()
+    child = os.fork()
+    if child == 0:  # the forked process: answer through the pipe, then leave at once
+        try:
+            answer = engine.compute(da.arange(100, chunks=10).sum(), timeout=30)
+            os.write(writing, str(int(answer)).encode())
+        except BaseException as exc:  # reported to the parent, never raised here
+            os.write(writing, f"error {type(exc).__name__}".encode())
+        finally:
+            os._exit(0)
+    os.close(writing)
+    _, status = os.waitpid(child, 0)
+    assert os.read(reading, 100) == b"4950"
+    os.close(reading)
+    assert engine._CLIENT is parent_client and parent_client.status == "running"

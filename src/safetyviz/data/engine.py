@@ -7,6 +7,7 @@ is gone, and a new client once it is back."""
 from __future__ import annotations
 
 import ctypes
+import os
 import sys
 import threading
 from collections.abc import Iterator
@@ -49,6 +50,7 @@ class ClusterUnavailable(UserError):
 
 
 _CLIENT = None
+_CLIENT_PID = 0  # the process that made _CLIENT
 _CLIENT_LOCK = threading.Lock()
 CONNECT_SECONDS = 5
 # After a failed connection, calls fail at once for this long instead of each waiting for
@@ -69,12 +71,17 @@ def _lost() -> tuple[type[BaseException], ...]:
 def _client(address: str, wait: bool = False):
     """This process's client of ``address``, connected anew if the last one lost it (at
     once a ClusterUnavailable, unless ``wait``, within seconds of a failed connection)."""
-    global _CLIENT, _down_until
+    global _CLIENT, _CLIENT_PID, _down_until
     import time
 
     from distributed import Client
 
     with _CLIENT_LOCK:
+        if _CLIENT is not None and _CLIENT_PID != os.getpid():
+            # made before this process was forked (a server warming up, then forking its
+            # processes): its connection and thread are the parent's; computing on it here
+            # waits forever. Left alone, never closed: closing would close the parent's.
+            _CLIENT = None
         if _CLIENT is not None and _CLIENT.status == "running" \
                 and _CLIENT.scheduler.address == address:
             return _CLIENT
@@ -85,6 +92,7 @@ def _client(address: str, wait: bool = False):
             _CLIENT = None
         try:
             _CLIENT = Client(address, timeout=f"{CONNECT_SECONDS}s", set_as_default=False)
+            _CLIENT_PID = os.getpid()
         except _lost() + (ValueError,) as exc:  # mypy cannot type (*tuple, X) here
             _down_until = time.monotonic() + RETRY_AFTER_SECONDS
             raise ClusterUnavailable(f"the Dask scheduler at {address} does not answer "
