@@ -470,6 +470,10 @@ def main() -> None:
     print(f"\nwrote {out}")
 
 
+def _seconds(value) -> str:
+    return "—" if value is None or value != value else f"{value:.2f}"
+
+
 def report(results: dict) -> None:
     load, build, down = (results["load"], results["worker_killed_mid_build"],
                          results["scheduler_killed"])
@@ -477,13 +481,13 @@ def report(results: dict) -> None:
         ("server processes", f"{results['num_procs']}"),
         ("logins, one after another", f"{results['logins_s']} s"),
         ("sessions opened at once: all open / p50", f"{load['all_open_s']} s / "
-                                                    f"{load['open_p50_s']:.2f} s"),
+                                                    f"{_seconds(load['open_p50_s'])} s"),
         ("then changes for", f"{load['duration_s']:.0f} s, every 1–3 s per session"),
         ("updates", f"{load['updates']} ({load['updates_per_s']}/s)"),
-        ("update → new cards, p50 / p95", f"{load['cards_p50_s']:.2f} s / "
-                                          f"{load['cards_p95_s']:.2f} s"),
-        ("update → last message, p50 / p95", f"{load['settled_p50_s']:.2f} s / "
-                                             f"{load['settled_p95_s']:.2f} s"),
+        ("update → new cards, p50 / p95", f"{_seconds(load['cards_p50_s'])} s / "
+                                          f"{_seconds(load['cards_p95_s'])} s"),
+        ("update → last message, p50 / p95", f"{_seconds(load['settled_p50_s'])} s / "
+                                             f"{_seconds(load['settled_p95_s'])} s"),
         ("errors", f"{load['errors']} (target 0)"),
         ("server memory before / all open / peak / end / closed",
          f"{load['before_mb']:.0f} / {load['open_mb']:.0f} / {load['peak_mb']:.0f} / "
