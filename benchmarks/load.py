@@ -406,7 +406,9 @@ async def scheduler_killed(server: SecureServer, cluster: Cluster, cookie: str) 
     pid = server.process.pid
     session = await open_page(server.base, "county", cookie)
     period_id, periods = select_where(session, lambda v: all(PERIOD.fullmatch(x) for x in v))
-    periods = [p for p in periods if "Q" in p]
+    # months: no session of the load phase (quarters only) had their records read, so the
+    # change must ask the cluster (records once read are shared and kept)
+    periods = [p for p in periods if "-" in p]
     cluster.kill_scheduler()
     start = time.perf_counter()
     await session.send({"kind": "ModelChanged", "model": {"id": period_id}, "attr": "value",

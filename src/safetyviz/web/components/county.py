@@ -118,7 +118,7 @@ class CountyProfile(SelectionPage):
     catalog = param.Parameter(doc="The catalog the records are read through.")
     firms = param.Dict(default={}, doc="Firm names by enterprise_id (the session's counties').")
 
-    def __init__(self, **params):
+    def __init__(self, **params) -> None:
         super().__init__(**params)
         self.tables = {name: RecordTable(table_name=name, access=self.access, firms=self.firms)
                        for name in ("open_major_hazards", "overdue_hazards", "inspections",
