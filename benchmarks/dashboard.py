@@ -573,33 +573,6 @@ def table(results: dict) -> str:
                      f"{mb(memory['rss_after_20'])} → {mb(memory['rss_after_all'])}",
                      f"{memory['growth'] * 100:+.1f} % (target ≤ +10 %)"))
     return _rows(rows)
-    opened = results["session_open"]
-    rows.append(("session open, hello world (p50)", ms(opened["hello"]["p50"]), ""))
-    rows.append(("session open, overview: document (p50)", ms(opened["overview"]["p50"]),
-                 f"{opened['ratio']:.2f}× hello (target ≤ 3×)"))
-    rows.append(("session open, overview: with its plots (p50)",
-                 ms(opened["overview_whole"]["p50"]), f"{opened['ratio_whole']:.2f}× hello"))
-    for label, key, target in (("6 counties", "map_6", 50), ("3,000 counties", "map_3000", 100)):
-        update = results[key]
-        rows.append((f"map recolour, server side, {label} (p50 / max)",
-                     f"{ms(update['server_p50'])} / {ms(update['server_max'])}",
-                     f"target ≤ {target} ms"))
-        rows.append((f"  client round trip to the new colours, {label} (p50)",
-                     ms(update["round_trip_p50"]),
-                     f"whole page {ms(update['page_p50'])}; "
-                     f"{update['map_message_bytes_p50'] / 1024:,.1f} KiB sent"))
-    crowd = results["concurrent"]
-    rows.append((f"{crowd['sessions']} sessions at once, --num-procs 2: last document",
-                 ms(crowd["document_max"]), "target ≤ 5,000 ms"))
-    rows.append((f"{crowd['sessions']} sessions at once: last page with its plots",
-                 ms(crowd["whole_max"]), ""))
-    memory = results["memory"]
-    rows.append(("server memory per open session", mb(memory["per_session"]),
-                 "target ≤ 10 MB"))
-    rows.append((f"server memory after 20 → {memory['cycles']} open/close cycles",
-                 f"{mb(memory['rss_after_20'])} → {mb(memory['rss_after_all'])}",
-                 f"{memory['growth'] * 100:+.1f} % (target ≤ +10 %)"))
-    return _rows(rows)
 
 
 def _rows(rows: list[tuple[str, str, str]]) -> str:
