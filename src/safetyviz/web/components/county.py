@@ -15,6 +15,7 @@ import pandas as pd
 import panel as pn
 import param
 from panel.io.state import set_curdoc
+from tornado.ioloop import IOLoop
 
 from safetyviz.analysis.enterprises import area_ranking
 from safetyviz.analysis.records import (
@@ -155,14 +156,16 @@ class CountyProfile(SelectionPage):
         self.tabs.loading = True
         if not self.records.objects:
             self.records[:] = [self.tabs]
+        loop = IOLoop.current()  # the session's event loop (this is its thread)
         read_records_later(self.catalog, *where).add_done_callback(
-            lambda future: self._arrive_later(doc, where, future))
+            lambda future: loop.add_callback(self._arrive, doc, where, future))
 
-    def _arrive_later(self, doc, where: tuple, future: Future) -> None:
-        try:  # (from the worker thread; a closed session's document takes no callback)
-            doc.add_next_tick_callback(partial(self._arrived, doc, where, future))
-        except Exception:  # the session is gone: nothing to show
-            pass
+    def _arrive(self, doc, where: tuple, future: Future) -> None:
+        """On the event loop again: show the records with the document's lock, if the
+        session is still open."""
+        if doc.session_context is None or doc.session_context.destroyed:
+            return
+        doc.add_next_tick_callback(partial(self._arrived, doc, where, future))
 
     def _arrived(self, doc, where: tuple, future: Future) -> None:
         if where != self._wanted:
