@@ -38,7 +38,3 @@ class LRU(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._values)
-
-    def __contains__(self, key: Hashable) -> bool:
-        with self._lock:
-            return key in self._values
