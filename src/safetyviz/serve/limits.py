@@ -115,7 +115,8 @@ class SessionLimiter:
         self.state, self.max_sessions, self.page_seconds = state, max_sessions, page_seconds
         self.sockets: dict[str, weakref.WeakKeyDictionary] = defaultdict(
             weakref.WeakKeyDictionary)  # user → open handler → its lease
-        self.pages: dict[str, deque] = defaultdict(deque)  # user → pages leased here
+        # user → pages leased here not yet connected (the newest few: older ones lapsed)
+        self.pages: dict[str, deque] = defaultdict(lambda: deque(maxlen=max_sessions))
         self._building: dict[str, asyncio.Semaphore] = {}
 
     def may_connect(self, user: str) -> bool:

@@ -332,7 +332,8 @@ class RedisState(SharedState):
         from urllib.parse import urlsplit
 
         parts = urlsplit(self.url)
-        return f"RedisState({parts.scheme}://{parts.hostname or ''}:{parts.port or ''})"
+        where = parts.path if parts.scheme == "unix" else f"{parts.hostname}:{parts.port or 6379}"
+        return f"RedisState({parts.scheme}://{where})"
 
     def _call(self, work):
         if time.monotonic() < self._down_until:
