@@ -154,6 +154,16 @@ def test_the_county_profile_shows_its_records_from_the_server_alone(browser, ser
     assert page.locator('[data-kpi="inspections"] .value').inner_text() == "709家次"
     page.get_by_text("共 15 条").wait_for()
     page.wait_for_selector(".tabulator-row")
+    # tables filled or relabelled while their tab was hidden, then shown (their stylesheets
+    # once came from Panel's CDN)
+    page.get_by_text("本期检查记录").click()
+    page.get_by_text("共 709 条").wait_for()
+    page.get_by_text("重点关注企业").click()
+    page.get_by_role("button", name="English").click()
+    page.get_by_text("Inspections in the period").click()
+    page.get_by_text("709 rows").wait_for()
+    page.get_by_text("Open major hazards").click()
+    page.get_by_text("15 rows").wait_for()
     assert not errors, errors
     outside = [u for u in requests_seen if not u.startswith((origin, "ws://127.0.0.1",
                                                             "data:", "blob:"))]

@@ -46,6 +46,7 @@ class Page:
     def create(self, catalog: str | None = None):
         """The page's Panel object (over ``catalog``, else the configured one) in the app
         shell (:data:`SHELL`)."""
+        _styles_from_this_server()
         body = _imported(self.factory)(catalog)
         return _imported(SHELL)(self, body, catalog) if self.framed else body
 
@@ -56,6 +57,22 @@ class Page:
 
 # What frames every page: header, navigation, language, data freshness, user.
 SHELL = "safetyviz.web.components.shell:framed"
+
+
+def _styles_from_this_server() -> None:
+    """Make the stylesheets of every model of a served page come from the server, never from
+    Panel's CDN (which an offline machine cannot reach and the content security policy
+    blocks). Panel points a model's stylesheets at the address of its document, and at the
+    CDN when the model has none: a model changed while detached — a table in a tab not shown,
+    relabelled or filled when its tab opens — came back with CDN addresses (holoviz/panel
+    #7073). Served, that fallback is this server's own copy."""
+    import panel.reactive
+    from panel.io.resources import LOCAL_DIST, use_cdn
+    from panel.io.state import state
+
+    document = state.curdoc
+    if document is not None and document.session_context is not None and not use_cdn():
+        panel.reactive.CDN_DIST = LOCAL_DIST  # (a relative address: every page is /<slug>)
 
 
 def _imported(target: str):
