@@ -292,6 +292,7 @@ async def user_session(session: Session, app: str, stop_at: float, rng: random.R
                 continue
             result["cards"].append(cards)
             result["settled"].append(cards + last)
+            result["cards_by"].append((app, stop_at - time.monotonic(), cards))
             if any("alert-danger" in t or "数据不可用" in t for t in texts):
                 result["errors"].append(f"{app}: the page showed an error")
     except Exception as exc:
@@ -322,7 +323,7 @@ def percentile(values: list[float], q: float) -> float:
 
 async def load_phase(server: SecureServer, cookies: dict[str, str], duration: float) -> dict:
     """All sessions opened at once (timed), then ``duration`` seconds of changes."""
-    result = {"opens": [], "cards": [], "settled": [], "errors": []}
+    result = {"opens": [], "cards": [], "settled": [], "errors": [], "cards_by": []}
     rng = random.Random(2020)
     memory = {"before_mb": server.rss_mb()}
     apps = ["overview", "county"]
@@ -359,6 +360,13 @@ async def load_phase(server: SecureServer, cookies: dict[str, str], duration: fl
             "settled_p50_s": statistics.median(result["settled"]) if result["settled"]
             else None,
             "settled_p95_s": percentile(result["settled"], 0.95),
+            # where the slow ones are: by page, and in the first 30 s of changes or after
+            "cards_p95_by_page_s": {app: percentile([c for a, _, c in result["cards_by"]
+                                                     if a == app], 0.95) for app in apps},
+            "cards_p95_first_30s_s": percentile([c for _, left, c in result["cards_by"]
+                                                 if left > duration - 30], 0.95),
+            "cards_p95_after_30s_s": percentile([c for _, left, c in result["cards_by"]
+                                                 if left <= duration - 30], 0.95),
             "errors": len(result["errors"]), "error_samples": result["errors"][:10], **memory}
 
 
@@ -490,6 +498,11 @@ def report(results: dict) -> None:
                                           f"{_seconds(load['cards_p95_s'])} s"),
         ("update → last message, p50 / p95", f"{_seconds(load['settled_p50_s'])} s / "
                                              f"{_seconds(load['settled_p95_s'])} s"),
+        ("  p95 new cards: overview / county",
+         " / ".join(f"{_seconds(load['cards_p95_by_page_s'][a])}" for a in ("overview",
+                                                                         "county")) + " s"),
+        ("  p95 new cards: first 30 s / after", f"{_seconds(load['cards_p95_first_30s_s'])} s"
+                                                f" / {_seconds(load['cards_p95_after_30s_s'])} s"),
         ("errors", f"{load['errors']} (target 0)"),
         ("server memory before / all open / peak / end / closed",
          f"{load['before_mb']:.0f} / {load['open_mb']:.0f} / {load['peak_mb']:.0f} / "

@@ -189,3 +189,30 @@ def test_a_warmed_server_leaves_its_long_lived_objects_out_of_collections(demo_d
     finally:
         gc.unfreeze()
         settings.configure(data_dir=None)
+
+
+def test_sessions_asking_for_the_same_records_at_once_share_one_read(demo_dir, monkeypatch):
+    import threading
+
+    from safetyviz.data.catalog import open_catalog
+    from safetyviz.web.components import county
+
+    reads, release = [], threading.Event()
+    monkeypatch.setattr(county, "_RECORDS", county.LRU(4))
+    original = county.open_hazards
+
+    def slow_read(*args):
+        reads.append(args[0])
+        release.wait(30)  # the read is under way while the other sessions ask
+        return original(*args)
+    monkeypatch.setattr(county, "open_hazards", slow_read)
+    cat = open_catalog(demo_dir / "catalog.yaml")
+    where = ("411002", pd.Timestamp("2020-01-01"), pd.Timestamp("2020-03-31"),
+             pd.Timestamp("2020-03-31"))
+    assert not county.records_read(cat, *where)
+    first = county.read_records_later(cat, *where)
+    assert county.read_records_later(cat, *where) is first  # the same read, shared
+    release.set()
+    records = first.result(timeout=60)
+    assert reads == ["411002"] and county.records_read(cat, *where)
+    assert len(records["open_major_hazards"]) == 15  # the bulletin's 15 open on 31 March

@@ -7,6 +7,7 @@ is gone, and a new client once it is back."""
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import sys
 import threading
@@ -15,6 +16,45 @@ from contextlib import contextmanager
 
 from safetyviz.core import settings
 from safetyviz.core.errors import UserError
+
+
+def threadsafe_graphs() -> None:
+    """Let several threads of this process build Dask graphs at once. Dask's expressions
+    cache their properties with :class:`functools.cached_property`, which up to Python 3.11
+    holds one lock per property for all instances: two threads each computing a property
+    that needs the other's wait for each other forever (seen: record reads on two threads,
+    stuck in functools.py). Python 3.12 dropped that lock (CPython gh-87634); here the same
+    change is made on 3.11. Idempotent; nothing to do from 3.12 on."""
+    if sys.version_info < (3, 12):
+        functools.cached_property.__get__ = _get_without_lock  # type: ignore[method-assign]
+
+
+_NOT_FOUND = object()
+
+
+def _get_without_lock(self, instance, owner=None):
+    """``functools.cached_property.__get__`` as Python 3.12 has it: at worst two threads
+    compute the same value, and one of them is kept."""
+    if instance is None:
+        return self
+    if self.attrname is None:
+        raise TypeError("Cannot use cached_property instance without calling __set_name__ "
+                        "on it.")
+    try:
+        cache = instance.__dict__
+    except AttributeError:
+        raise TypeError(f"No '__dict__' attribute on {type(instance).__name__!r} instance "
+                        f"to cache {self.attrname!r} property.") from None
+    value = cache.get(self.attrname, _NOT_FOUND)
+    if value is _NOT_FOUND:
+        value = self.func(instance)
+        try:
+            cache[self.attrname] = value
+        except TypeError:
+            raise TypeError(f"The '__dict__' attribute on {type(instance).__name__!r} "
+                            f"instance does not support item assignment for caching "
+                            f"{self.attrname!r} property.") from None
+    return value
 
 
 def scheduler_address(address: str | None = None) -> str | None:

@@ -7,9 +7,15 @@ files, once per selection for all sessions."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
+
 import pandas as pd
 import panel as pn
 import param
+from panel.io.state import set_curdoc
+from tornado.ioloop import IOLoop
 
 from safetyviz.analysis.enterprises import area_ranking
 from safetyviz.analysis.records import (
@@ -21,6 +27,7 @@ from safetyviz.analysis.records import (
 from safetyviz.core.cache import LRU
 from safetyviz.core.i18n import text
 from safetyviz.data.catalog import catalog_path, version
+from safetyviz.data.engine import threadsafe_graphs
 from safetyviz.web.components.page import (
     SelectionPage,
     drawn_after_the_page,
@@ -57,6 +64,17 @@ class CountyState(OverviewState):
 RECORD_TABLES = ("hazards", "inspections", "enforcement_actions")  # what the tables read
 HAZARD_TABLES = ("open_major_hazards", "overdue_hazards")  # as of the period's last day
 _RECORDS: LRU[dict[str, pd.DataFrame]] = LRU(64)
+# Reads for served sessions run here, off the event loop (which the other sessions of the
+# process need meanwhile); sessions asking for the same selection share one read.
+threadsafe_graphs()  # (two readers build Dask graphs at once)
+_READER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="safetyviz-records")
+_READING: dict[tuple, Future] = {}
+_READING_LOCK = threading.Lock()
+
+
+def _records_key(catalog, county: str, start, end, as_of) -> tuple:
+    versions = tuple(version(table, catalog) for table in RECORD_TABLES)
+    return versions, county, str(start), str(end), str(as_of)
 
 
 def county_records(catalog, county: str, start, end, as_of) -> dict[str, pd.DataFrame]:
@@ -69,8 +87,30 @@ def county_records(catalog, county: str, start, end, as_of) -> dict[str, pd.Data
                 "overdue_hazards": overdue_hazards(county, as_of, hazards=hazards),
                 "inspections": latest_inspections(county, start, end, catalog),
                 "firms_to_visit": area_ranking(county, start, as_of, catalog)}
-    versions = tuple(version(table, catalog) for table in RECORD_TABLES)
-    return _RECORDS.get((versions, county, str(start), str(end), str(as_of)), read)
+    return _RECORDS.get(_records_key(catalog, county, start, end, as_of), read)
+
+
+def records_read(catalog, county: str, start, end, as_of) -> bool:
+    """Whether :func:`county_records` of this selection is at hand (no read needed)."""
+    return _records_key(catalog, county, start, end, as_of) in _RECORDS
+
+
+def read_records_later(catalog, county: str, start, end, as_of) -> Future:
+    """:func:`county_records` on a worker thread; the read of this selection already under
+    way, if another session asked for it first."""
+    key = _records_key(catalog, county, start, end, as_of)
+    with _READING_LOCK:
+        future = _READING.get(key)
+        if future is None:
+            future = _READING[key] = _READER.submit(county_records, catalog, county, start,
+                                                    end, as_of)
+            future.add_done_callback(lambda _: _forget_reading(key))
+    return future
+
+
+def _forget_reading(key: tuple) -> None:
+    with _READING_LOCK:
+        _READING.pop(key, None)
 
 
 class CountyProfile(SelectionPage):
@@ -88,6 +128,7 @@ class CountyProfile(SelectionPage):
                                     "firms_to_visit")}
         self.tabs = self._tabs()
         self._due: dict[str, tuple] = {}  # records (and their date) of tables not shown yet
+        self._wanted: tuple | None = None  # the selection whose records are shown or read
         # the tables, or the cluster's status while it is lost; filled once drawn
         self.records = pn.Column(sizing_mode="stretch_width")
         self.state.param.watch(self._records_changed, ["period", "county", "lang"])
@@ -96,19 +137,55 @@ class CountyProfile(SelectionPage):
         if self.records.objects:  # drawn (else filled when it is)
             self._show_records()
 
+    def _selection(self) -> tuple:
+        state = self.state
+        assert isinstance(state, CountyState)  # as create_county_app builds the page
+        start, end = state.bounds
+        return state.county, start, end, state.as_of
+
     def _show_records(self) -> None:
-        """New records into the tables (the layout stays: no new models but the rows)."""
-        shown = or_cluster_status(self._fill_tables, self._show_records)
+        """New records into the tables (the layout stays: no new models but the rows). In a
+        served session, records not read yet are read on a worker thread — the tables wait
+        under a spinner, the process's other sessions do not — and shown when they arrive,
+        if the selection is still this one."""
+        where = self._selection()
+        doc = pn.state.curdoc
+        self._wanted = where
+        if doc is None or doc.session_context is None or records_read(self.catalog, *where):
+            self.tabs.loading = False
+            self._show(lambda: county_records(self.catalog, *where))
+            return
+        self.tabs.loading = True
+        if not self.records.objects:
+            self.records[:] = [self.tabs]
+        loop = IOLoop.current()  # the session's event loop (this is its thread)
+        read_records_later(self.catalog, *where).add_done_callback(
+            lambda future: loop.add_callback(self._arrive, doc, where, future))
+
+    def _arrive(self, doc, where: tuple, future: Future) -> None:
+        """On the event loop again: show the records with the document's lock, if the
+        session is still open."""
+        if doc.session_context is None or doc.session_context.destroyed:
+            return
+        doc.add_next_tick_callback(partial(self._arrived, doc, where, future))
+
+    def _arrived(self, doc, where: tuple, future: Future) -> None:
+        if where != self._wanted:
+            return  # another selection since: its own read shows it
+        with set_curdoc(doc):
+            self.tabs.loading = False
+            self._show(future.result)  # the records, or the read's error
+
+    def _show(self, records) -> None:
+        shown = or_cluster_status(lambda: self._fill_tables(records()), self._show_records)
         if len(self.records) != 1 or self.records[0] is not shown:
             self.records[:] = [shown]
 
-    def _fill_tables(self) -> pn.Tabs:
+    def _fill_tables(self, records: dict[str, pd.DataFrame]) -> pn.Tabs:
         """The county's records of the period for the same tables: into the one shown now,
         the others' when their tab is opened."""
         state, lang = self.state, self.state.lang
-        assert isinstance(state, CountyState)  # as create_county_app builds the page
-        start, end = state.bounds
-        records = county_records(self.catalog, state.county, start, end, state.as_of)
+        assert isinstance(state, CountyState)
         if self._tabs_lang != lang:  # Panel keeps a tab's title: new tabs for a new language
             self.tabs = self._tabs()
         date = f"{state.as_of:%Y-%m-%d}"
