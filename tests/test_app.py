@@ -329,6 +329,32 @@ def test_the_ranking_of_many_counties_shows_the_first_and_the_selected_one():
         "c", "a", "d", "b"]
 
 
+def test_charts_offer_hover_and_a_png_and_the_map_also_pan_and_zoom(demo_cube, demo_catalog):
+    """No pan or zoom on a chart (on a phone a drag tool takes the finger that scrolls the
+    page); the map keeps them."""
+    import holoviews as hv
+    import pandas as pd
+
+    from safetyviz.data.loading import load_regions
+    from safetyviz.web.views import choropleth, county_ranking, monthly_series
+
+    hv.extension("bokeh", logo=False)
+    values = pd.Series({"411002": 5.0, "411003": 9.0})
+    inspections = demo_cube["inspections"]
+    series = inspections.sum([d for d in inspections.dims if d != "month"])
+
+    def tools(element):
+        return sorted(type(t).__name__ for t in hv.render(element).tools)
+    assert tools(county_ranking(values, {}, label="检查", units="家次")) == [
+        "HoverTool", "SaveTool"]
+    assert tools(monthly_series(series, label="检查", units="家次")) == ["HoverTool",
+                                                                        "SaveTool"]
+    regions = load_regions(demo_catalog)
+    drawn = tools(choropleth(regions, values, label="检查", units="家次"))
+    assert drawn == ["HoverTool", "PanTool", "ResetTool", "SaveTool", "TapTool",
+                     "WheelZoomTool"]
+
+
 def test_headline_figures_are_computed_once_per_cube_and_selection(demo_cube, monkeypatch):
     import gc
 

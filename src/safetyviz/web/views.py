@@ -204,6 +204,22 @@ def colour_range(values) -> tuple[float, float]:
     return (low, high) if high > low else (low, low + 1.0)
 
 
+# The tools of a chart besides its hover (and tap): a PNG of it. No pan or zoom: a few bars or
+# four years of months need neither, and on a phone a drag tool takes the finger that scrolls
+# the page (each tool is also a Bokeh model or four, built for every session).
+CHART_TOOLS = ["save"]
+# A map keeps pan and zoom: a province's counties are small.
+MAP_TOOLS = ["save", "pan", "wheel_zoom", "reset"]
+
+
+def _tooled(overlay: hv.Overlay, tools: list[str]) -> hv.Overlay:
+    """``overlay`` with ``tools`` as its layers' default tools (HoloViews takes an overlay's
+    tools from its layers, not from options of its own)."""
+    for layer in overlay:
+        layer.opts(default_tools=tools)
+    return overlay
+
+
 def choropleth_hover(label: str, lang: str = "zh") -> list[tuple[str, str]]:
     return [(text("county", lang), "@name"), (label, "@text")]
 
@@ -233,7 +249,7 @@ def choropleth(regions, values: pd.Series, *, label: str, units: str, title: str
         colorbar_opts={"formatter": number_ticks(lang)}, title=plot_title(title),
         clabel=quantity_label(label, units, lang),  # the colour bar names the metric
         xaxis=None, yaxis=None, clim=colour_range(columns["value"]),
-        data_aspect=1, responsive=True, min_height=380, toolbar="above",
+        data_aspect=1, responsive=True, min_height=380, default_tools=MAP_TOOLS, toolbar="above",
         nonselection_alpha=1.0, selection_line_color="#000000", active_tools=["tap"],
         hooks=[*([base_map(tiles)] if tiles else []), *hooks], framewise=True)
 
@@ -267,13 +283,11 @@ def monthly_series(series: xr.DataArray, *, label: str, units: str, title: str =
             color=PERIOD_SHADE, alpha=0.25))
     # shared_axes off: another plot of the page with the same value dimension (the ranking)
     # must not impose its range.
-    return hv.Overlay(layers).opts(title=plot_title(title),
-                                   responsive=True, min_height=300, framewise=True,
-                                   shared_axes=False,
-                                   show_legend=False, toolbar="above",
-                                   xlabel=text("month", lang), ylim=(0, None),
-                                   hooks=[number_axes(lang)],
-                                   ylabel=axis)
+    series = hv.Overlay(layers).opts(
+        title=plot_title(title), responsive=True, min_height=300, framewise=True,
+        shared_axes=False, show_legend=False, toolbar="above", xlabel=text("month", lang),
+        ylim=(0, None), hooks=[number_axes(lang)], ylabel=axis)
+    return _tooled(series, CHART_TOOLS)
 
 
 def county_ranking(values: pd.Series, names: dict[str, str], *, label: str, units: str,
@@ -296,7 +310,8 @@ def county_ranking(values: pd.Series, names: dict[str, str], *, label: str, unit
     return hv.Bars(frame, hv.Dimension("county", label=" "),
                    [hv.Dimension("value", label=label), "text", "rank", "colour"]).opts(
         invert_axes=True, color="colour", title=plot_title(title), responsive=True, min_height=260,
-        shared_axes=False, tools=["hover"], toolbar="above", framewise=True,
+        shared_axes=False, tools=["hover"],
+        default_tools=CHART_TOOLS, toolbar="above", framewise=True,
         hover_tooltips=[("", "@county"), (label, "@text"), (text("rank", lang), "@rank")],
         hooks=[number_axes(lang)])
 
@@ -320,7 +335,7 @@ def sector_breakdown(values: pd.Series, *, label: str, units: str, title: str = 
         invert_axes=True, color=SECOND_COLOR, title=plot_title(title),
         responsive=True, min_height=260,
         shared_axes=False, tools=["hover"], hover_tooltips=[("", "@sector"), (label, "@text")],
-        toolbar="above", framewise=True, hooks=[number_axes(lang)])
+        default_tools=CHART_TOOLS, toolbar="above", framewise=True, hooks=[number_axes(lang)])
 
 
 def nothing_to_draw(title: str = "", lang: str = "zh", min_height: int = 240) -> hv.Text:
@@ -328,7 +343,7 @@ def nothing_to_draw(title: str = "", lang: str = "zh", min_height: int = 240) ->
     empty frame that looks like a fault."""
     return hv.Text(0.5, 0.5, text("no_records", lang)).opts(
         title=plot_title(title), xaxis=None, yaxis=None, xlim=(0, 1), ylim=(0, 1),
-        responsive=True, min_height=min_height, toolbar=None, shared_axes=False,
+        responsive=True, min_height=min_height, default_tools=[], toolbar=None, shared_axes=False,
         text_color="#808b96", text_font_size="16pt")
 
 
@@ -351,7 +366,7 @@ def action_types(counts: pd.DataFrame, *, title: str = "", lang: str = "zh"
         responsive=True, min_height=260,
         shared_axes=False, tools=["hover"],
         hover_tooltips=[("", "@name"), (cases, "@cases"), (text("persons", lang), "@persons")],
-        toolbar="above", framewise=True, hooks=[number_axes(lang)])
+        default_tools=CHART_TOOLS, toolbar="above", framewise=True, hooks=[number_axes(lang)])
 
 
 def joint_timeline(operations: pd.DataFrame, names: dict[str, str], *, title: str = "",
@@ -371,7 +386,8 @@ def joint_timeline(operations: pd.DataFrame, names: dict[str, str], *, title: st
     return hv.Scatter(frame, hv.Dimension("date", label=text("date", lang)),
                       [hv.Dimension("county", label=" "), "target", "departments"]).opts(
         color=SECOND_COLOR, size=9, marker="diamond", title=plot_title(title), responsive=True,
-        min_height=240, shared_axes=False, tools=["hover"], toolbar="above", framewise=True,
+        min_height=240, shared_axes=False, tools=["hover"],
+        default_tools=CHART_TOOLS, toolbar="above", framewise=True,
         hover_tooltips=[(text("date", lang), "@date{%Y-%m-%d}"), ("", "@county"),
                         (text("target", lang), "@target"),
                         (text("departments", lang), "@departments")],
@@ -421,11 +437,11 @@ def risk_map(regions, points: pd.DataFrame, sites: pd.DataFrame, colours: dict[s
         marker="star", size=14, color=ink, tools=["hover"],
         hover_tooltips=[(text("major_hazard_sites", lang), "@name"), ("", "@site")],
         hooks=[open_on_tap])
-    return (counties * enterprises * installations).opts(
+    return _tooled((counties * enterprises * installations).opts(
         title=plot_title(title),
         xaxis=None, yaxis=None, data_aspect=1, responsive=True, min_height=420,
         toolbar="above", shared_axes=False, show_legend=False,
-        hooks=[base_map(tiles)] if tiles else [])
+        hooks=[base_map(tiles)] if tiles else []), MAP_TOOLS)
 
 
 def dual_prevention_bars(progress: pd.DataFrame, names: dict[str, str], *, title: str = "",
@@ -444,7 +460,8 @@ def dual_prevention_bars(progress: pd.DataFrame, names: dict[str, str], *, title
                    hv.Dimension("n", label=text("enterprises", lang))).opts(
         stacked=True, cmap=["#1e8449", "#82e0aa", "#d5d8dc"], title=plot_title(title),
         responsive=True,
-        min_height=300, shared_axes=False, tools=["hover"], toolbar="above",
+        min_height=300, shared_axes=False, tools=["hover"],
+        default_tools=CHART_TOOLS, toolbar="above",
         legend_position="top", legend_cols=3, xrotation=30, hooks=[number_axes(lang)])
 
 
@@ -475,11 +492,11 @@ def site_status_map(regions, sites: pd.DataFrame, *, title: str = "", size: int 
         hover_tooltips=[(text("major_hazard_sites", lang), "@name"), ("", "@site"),
                         ("", "@status")])
         for state, mask in ((True, online), (False, ~online))]
-    return hv.Overlay([outlines, *layers]).opts(
+    return _tooled(hv.Overlay([outlines, *layers]).opts(
         title=plot_title(title),
         xaxis=None, yaxis=None, data_aspect=1, responsive=True, min_height=320,
         toolbar="above", shared_axes=False, legend_position="top",
-        legend_opts={"glyph_width": 22, "glyph_height": 22})
+        legend_opts={"glyph_width": 22, "glyph_height": 22}), MAP_TOOLS)
 
 
 def sensor_curve(values: pd.Series, high: float, high_high: float, *, title: str = "",
@@ -501,11 +518,11 @@ def sensor_curve(values: pd.Series, high: float, high_high: float, *, title: str
     top = max(high_high * 1.1, float(np.nanmax(frame["value"])) if len(frame) else 0.0)
     bottom = min(0.0, float(np.nanmin(frame["value"])) if len(frame) else 0.0)
     # the thresholds always in view: a reading far below them is the normal case
-    return hv.Overlay([curve, *lines]).opts(title=plot_title(title),
-                                            responsive=True, min_height=300,
-                                            shared_axes=False, toolbar="above",
-                                            xlabel=text("time", lang), ylim=(bottom, top),
-                                            hooks=[number_axes(lang)])
+    readings = hv.Overlay([curve, *lines]).opts(
+        title=plot_title(title), responsive=True, min_height=300, shared_axes=False,
+        toolbar="above", xlabel=text("time", lang), ylim=(bottom, top),
+        hooks=[number_axes(lang)])
+    return _tooled(readings, CHART_TOOLS)
 
 
 HAZARD_STATUS_COLOURS = {"rectified": "#1e8449", "open": "#f39c12", "overdue": "#c0392b"}
@@ -538,10 +555,10 @@ def enterprise_timeline(events: pd.DataFrame, *, title: str = "", lang: str = "z
         "date", ["lane", "record", "detail"]).opts(
         color="#2e4053", size=8, marker="diamond", tools=["hover"],
         hover_tooltips=[(text("record", lang), "@record"), (text("detail", lang), "@detail")])
-    return (bars * marks).opts(
+    return _tooled((bars * marks).opts(
         title=plot_title(title), yticks=ticks, ylim=(-0.6, len(LANES) - 0.4), xlabel="", ylabel="",
         responsive=True, min_height=260, shared_axes=False, toolbar="above",
-        show_legend=False, hooks=[number_axes(lang)])
+        show_legend=False, hooks=[number_axes(lang)]), CHART_TOOLS)
 
 
 def _detail(kind: str, status, lang: str) -> str:

@@ -159,7 +159,8 @@ class WallData:
 
     def plot(self, element, **opts) -> pn.pane.HoloViews:
         """``element`` in wall type, filling its share of the screen."""
-        return pn.pane.HoloViews(element.opts(fontscale=self.fontscale, toolbar=None, **opts),
+        return pn.pane.HoloViews(element.opts(fontscale=self.fontscale, toolbar=None,
+                                              default_tools=[], **opts),
                                  sizing_mode="stretch_both", min_height=200, min_width=160,
                                  margin=(0, 8))  # no vertical margin: it would overflow
 
