@@ -165,10 +165,12 @@ class SecureServer:
         raise RuntimeError("safetyviz serve did not start: "
                            + (folder / "server.log").read_text())
 
-    def rss_mb(self) -> float:
-        """Resident memory of the server (its processes, if it forked)."""
+    def memory_mb(self) -> float:
+        """Memory of the server (its processes, if it forked): their proportional set size,
+        a page shared by the forked processes counted once (their RSS counts it in each)."""
         main = psutil.Process(self.process.pid)
-        return sum(p.memory_info().rss for p in [main, *main.children(recursive=True)]) / 2**20
+        return sum(p.memory_full_info().pss
+                   for p in [main, *main.children(recursive=True)]) / 2**20
 
     def stop(self) -> None:
         """Stop the server as Ctrl-C does; its forked processes must end with it."""
@@ -325,29 +327,29 @@ async def load_phase(server: SecureServer, cookies: dict[str, str], duration: fl
     """All sessions opened at once (timed), then ``duration`` seconds of changes."""
     result = {"opens": [], "cards": [], "settled": [], "errors": [], "cards_by": []}
     rng = random.Random(2020)
-    memory = {"before_mb": server.rss_mb()}
+    memory = {"before_mb": server.memory_mb()}
     apps = ["overview", "county"]
     started = time.perf_counter()
     sessions = await asyncio.gather(*[opened(server.base, apps[n % 2], cookie, result)
                                       for n, cookie in enumerate(cookies.values())])
     all_open_s = time.perf_counter() - started
-    memory["open_mb"] = server.rss_mb()
+    memory["open_mb"] = server.memory_mb()
     stop_at = time.monotonic() + duration
     peak = 0.0
 
     async def watch_memory():
         nonlocal peak
         while time.monotonic() < stop_at + 5:
-            peak = max(peak, server.rss_mb())
+            peak = max(peak, server.memory_mb())
             await asyncio.sleep(1)
 
     await asyncio.gather(watch_memory(), *[
         user_session(session, apps[n % 2], stop_at, random.Random(rng.random()), result)
         for n, session in enumerate(sessions) if session is not None])
     memory["peak_mb"] = peak
-    memory["end_mb"] = server.rss_mb()
+    memory["end_mb"] = server.memory_mb()
     await asyncio.sleep(25)  # closed sessions are let go after 15 s (checked every 17 s)
-    memory["after_close_mb"] = server.rss_mb()
+    memory["after_close_mb"] = server.memory_mb()
     rejected = [e for e in _events(server.audit) if e["event"] == "rejected_value"]
     result["errors"] += [f"refused value: {e.get('detail')}" for e in rejected]
     return {"sessions": len(cookies), "duration_s": duration,
@@ -504,7 +506,7 @@ def report(results: dict) -> None:
         ("  p95 new cards: first 30 s / after", f"{_seconds(load['cards_p95_first_30s_s'])} s"
                                                 f" / {_seconds(load['cards_p95_after_30s_s'])} s"),
         ("errors", f"{load['errors']} (target 0)"),
-        ("server memory before / all open / peak / end / closed",
+        ("server memory (PSS) before / all open / peak / end / closed",
          f"{load['before_mb']:.0f} / {load['open_mb']:.0f} / {load['peak_mb']:.0f} / "
          f"{load['end_mb']:.0f} / {load['after_close_mb']:.0f} MB"),
         ("cube build, clean / worker killed at "
