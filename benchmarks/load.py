@@ -49,6 +49,7 @@ from dashboard import ROOT, Session, free_port, prepare_city, select_where  # no
 COUNTIES = ["411002", "411003", "411024", "411025", "411081", "411082"]
 PERIOD = re.compile(r"\d{4}(Q\d|-\d{2})?")
 UPDATE_TIMEOUT = 60
+MORE = 10  # pages opened beside the load's to measure one more session's memory
 
 
 def add_users(path: Path, count: int) -> dict[str, str]:
@@ -334,6 +335,17 @@ async def load_phase(server: SecureServer, cookies: dict[str, str], duration: fl
                                       for n, cookie in enumerate(cookies.values())])
     all_open_s = time.perf_counter() - started
     memory["open_mb"] = server.memory_mb()
+    # What one more session costs, apart from what the burst filled once per process (record
+    # caches, shared pages copied after the fork): MORE pages opened beside the 50, measured.
+    scratch: dict = {"opens": [], "errors": []}
+    more = await asyncio.gather(*[opened(server.base, apps[n % 2], cookie, scratch)
+                                  for n, cookie in enumerate(list(cookies.values())[:MORE])])
+    await asyncio.sleep(1)
+    memory["per_more_session_mb"] = (server.memory_mb() - memory["open_mb"]) / MORE
+    result["errors"] += scratch["errors"]
+    for session in more:
+        if session is not None:
+            session.close()
     stop_at = time.monotonic() + duration
     peak = 0.0
 
@@ -509,6 +521,8 @@ def report(results: dict) -> None:
         ("server memory (PSS) before / all open / peak / end / closed",
          f"{load['before_mb']:.0f} / {load['open_mb']:.0f} / {load['peak_mb']:.0f} / "
          f"{load['end_mb']:.0f} / {load['after_close_mb']:.0f} MB"),
+        (f"  one more session ({MORE} opened beside the {load['sessions']})",
+         f"{load['per_more_session_mb']:.1f} MB"),
         ("cube build, clean / worker killed at "
          f"{build['worker_killed_at_s']} s", f"{build['clean_build_s']} s / "
                                              f"{build['build_with_fault_s']} s, exit "
