@@ -47,6 +47,7 @@ class Page:
         """The page's Panel object (over ``catalog``, else the configured one) in the app
         shell (:data:`SHELL`)."""
         _styles_from_this_server()
+        _imported("safetyviz.web.bokeh_speed:faster_bokeh")()
         body = _imported(self.factory)(catalog)
         return _imported(SHELL)(self, body, catalog) if self.framed else body
 

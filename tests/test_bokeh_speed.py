@@ -1,0 +1,69 @@
+"""Bokeh's bookkeeping without its repeated work (:mod:`web.bokeh_speed`): every page's
+document is the same JSON with and without it, and what Bokeh refuses it still refuses."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import panel as pn
+import pytest
+from bokeh.core.property.descriptors import AliasPropertyDescriptor, UnsetValueError
+from bokeh.core.serialization import Serializer
+from bokeh.document import Document
+from bokeh.model import Model
+from bokeh.models import GlyphRenderer, Slider
+from panel.io.state import set_curdoc
+
+from safetyviz.web import bokeh_speed
+from safetyviz.web.bokeh_speed import faster_bokeh
+from safetyviz.web.pages import PAGES
+
+
+@pytest.fixture()
+def bokeh_as_shipped():
+    faster_bokeh(False)
+    yield
+    faster_bokeh(True)
+
+
+def _json(document: Document) -> str:
+    """The document as sent to a browser, its binary buffers named by position (their ids
+    are new at each serialisation)."""
+    text = json.dumps(document.to_json(), sort_keys=True, default=repr)
+    return re.sub(r"Buffer\(id='[^']*', data=<memory at 0x[0-9a-f]+>\)", "Buffer", text)
+
+
+@pytest.mark.parametrize("slug", list(PAGES))
+def test_every_page_is_the_same_json_and_the_same_models_either_way(
+        slug, demo_dir, bokeh_as_shipped, monkeypatch):
+    monkeypatch.setattr(bokeh_speed, "faster_bokeh", lambda on=True: None)  # (create's call)
+    document = Document()
+    with set_curdoc(document):
+        page = PAGES[slug].create(str(demo_dir / "catalog.yaml"))
+        document.add_root(pn.panel(page).get_root(document))
+    pn.state._on_load(document)  # the plots drawn after the page
+    shipped, models = _json(document), {m.id for m in document.roots[0].references()}
+    faster_bokeh(True)
+    assert _json(document) == shipped
+    assert {m.id for m in document.roots[0].references()} == models
+    assert len(models) > 10  # (the page itself, not a message that data is missing)
+
+
+def test_what_bokeh_refuses_to_send_is_still_refused():
+    faster_bokeh(True)
+    with pytest.raises(UnsetValueError, match="start"):  # a slider without its range
+        Serializer().encode(Slider())
+    with pytest.raises(UnsetValueError, match="data_source"):  # a renderer without data
+        GlyphRenderer().references()
+
+
+def test_mutable_defaults_are_known_per_class_as_bokeh_finds_them(bokeh_as_shipped):
+    classes = set(Model.model_class_reverse_map.values())
+    shipped = {(cls, name): cls.lookup(name).has_unstable_default(cls.__new__(cls))
+               for cls in classes for name in cls.properties(_with_props=True)
+               if not isinstance(cls.lookup(name), AliasPropertyDescriptor)}
+    faster_bokeh(True)
+    assert len(shipped) > 5000
+    assert {key: key[0].lookup(key[1]).has_unstable_default(key[0].__new__(key[0]))
+            for key in shipped} == shipped
