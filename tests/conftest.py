@@ -109,6 +109,21 @@ def get_page(url: str, timeout: float = 60) -> requests.Response:
     return response
 
 
+def start_server(command: list[str], **options) -> subprocess.Popen:
+    """``command`` started with its output in a temporary file (``.log``): a pipe nobody
+    reads fills after ~64 KB of warnings, and the server then hangs on its next write."""
+    log = tempfile.TemporaryFile()
+    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, **options)
+    server.log = log  # type: ignore[attr-defined]
+    return server
+
+
+def server_output(server: subprocess.Popen) -> str:
+    """What a server of :func:`start_server` wrote so far."""
+    server.log.seek(0)  # type: ignore[attr-defined]
+    return server.log.read().decode(errors="replace")  # type: ignore[attr-defined]
+
+
 def wait_until_answering(url: str, server: subprocess.Popen, seconds: float = 90) -> None:
     """Wait until ``url`` answers; fail with the server's output if it dies or is slow."""
     deadline = time.time() + seconds
@@ -117,7 +132,7 @@ def wait_until_answering(url: str, server: subprocess.Popen, seconds: float = 90
             requests.get(url, timeout=30)
             return
         except requests.ConnectionError:
-            assert server.poll() is None, server.stdout.read().decode()
+            assert server.poll() is None, server_output(server)
             assert time.time() < deadline, f"{url} did not answer in {seconds} s"
             time.sleep(0.5)
 
@@ -137,11 +152,11 @@ def panel_server(apps: list[str], catalog_file: Path):
             script.write_text(f"from safetyviz.web.pages import PAGES\n\nPAGES[{app!r}]"
                               ".servable()\n", encoding="utf-8")
             scripts.append(str(script))
-        server = subprocess.Popen(
+        server = start_server(
             [sys.executable, "-m", "panel", "serve", *scripts,
              "--port", str(port), "--address", "127.0.0.1",
              "--allow-websocket-origin", f"127.0.0.1:{port}"],
-            cwd=PROJECT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            cwd=PROJECT, env=env)
         base = f"http://127.0.0.1:{port}"
         try:
             wait_until_answering(f"{base}/{apps[0]}", server)

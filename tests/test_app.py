@@ -285,13 +285,15 @@ def test_a_new_metric_period_or_county_recolours_the_drawn_map_without_its_shape
     import panel as pn
     from bokeh.document import Document
     from bokeh.document.events import ColumnDataChangedEvent, ModelChangedEvent
+    from bokeh.models import ColorMapper, GlyphRenderer, HoverTool
 
     from safetyviz.web.components.overview import create_overview_app
 
     app = create_overview_app(str(demo_dir / "catalog.yaml"))
     doc = Document()
     doc.add_root(pn.panel(app).get_root(doc))
-    source = app._drawn_map["source"]
+    drawn = app.map.copy
+    source = next(r.data_source for r in drawn.renderers if isinstance(r, GlyphRenderer))
     shapes = source.data["xs"]
     sent = []
     doc.on_change(lambda event: sent.append(event))
@@ -300,9 +302,9 @@ def test_a_new_metric_period_or_county_recolours_the_drawn_map_without_its_shape
     weidu = list(source.data["adcode"]).index("411002")
     assert source.data["value"][weidu] == 85_000
     assert source.data["text"][weidu] == "85,000元"
-    assert app._drawn_map["mappers"][0].high == max(source.data["value"])
-    assert app._drawn_map["title"].text == "2020年第一季度 各县（市、区）罚款金额"
-    assert "罚款金额" in dict(app._drawn_map["hovers"][0].tooltips)
+    assert drawn.select_one({"type": ColorMapper}).high == max(source.data["value"])
+    assert drawn.title.text == "2020年第一季度 各县（市、区）罚款金额"
+    assert "罚款金额" in dict(drawn.select_one({"type": HoverTool}).tooltips)
     columns = {c for e in sent if isinstance(e, ColumnDataChangedEvent) for c in e.cols or []}
     assert columns and not columns & {"xs", "ys"}
     assert not [e for e in sent if isinstance(e, ModelChangedEvent) and e.attr == "data"]
@@ -311,9 +313,65 @@ def test_a_new_metric_period_or_county_recolours_the_drawn_map_without_its_shape
     app.state.county = "411002"
     assert list(source.data["line"]).count(3.0) == 1 and source.data["line"][weidu] == 3.0
 
-    app.state.lang = "en"  # a new language draws the map anew, with the values of the moment
-    assert app._drawn_map["source"].data["text"][weidu] == "85,000 yuan"
-    assert app._drawn_map["source"].data["name"][weidu] == "Weidu District"
+    app.state.lang = "en"  # a new language: the same models, the values of the moment
+    assert app.map.copy is drawn and source.data["xs"] is shapes
+    assert source.data["text"][weidu] == "85,000 yuan"
+    assert source.data["name"][weidu] == "Weidu District"
+
+    other = next(i for i, a in enumerate(source.data["adcode"]) if a != "411002")
+    source.selected.indices = [other]  # another county tapped in the browser
+    assert app.state.county == source.data["adcode"][other]
+    source.selected.indices = [len(shapes) + 5]  # a forged index: as a tap beside the map
+    assert app.state.county == app.state.city
+
+
+def test_a_recoloured_map_shows_what_a_map_drawn_for_its_selection_would(demo_dir):
+    import panel as pn
+    from bokeh.document import Document
+    from bokeh.models import ColorBar, ColorMapper, GlyphRenderer, HoverTool
+
+    from safetyviz.web.components.inplace import drawn
+    from safetyviz.web.components.overview import create_overview_app
+
+    def shown(figure) -> dict:
+        renderer = next(r for r in figure.renderers if isinstance(r, GlyphRenderer))
+        data = renderer.data_source.data
+        widths = renderer.glyph.line_width  # a column, or one width for every county
+        return {"title": figure.title.text,
+                "columns": {k: list(data[k]) for k in ("adcode", "value", "name", "text")},
+                "widths": list(data[widths.field]) if hasattr(widths, "field") else [
+                    widths] * len(data["adcode"]),
+                "range": [(m.low, m.high) for m in figure.select({"type": ColorMapper})],
+                "bar": [b.title for b in figure.select({"type": ColorBar})],
+                "hover": [h.tooltips for h in figure.select({"type": HoverTool})]}
+
+    app = create_overview_app(str(demo_dir / "catalog.yaml"))
+    Document().add_root(pn.panel(app).get_root(Document()))
+    for change in ({"metric": "fines_yuan", "period": "2020Q1"}, {"county": "411002"},
+                   {"lang": "en"}, {"county": app.state.city, "metric": "closures"}):
+        app.state.param.update(**change)
+        assert shown(app.map.copy) == shown(drawn(app._map()))
+    assert app.map.copy.title.text.startswith("Closures and seizures by county")
+
+
+def test_sessions_on_one_cube_share_drawings_and_each_shows_its_own_copy(demo_dir):
+    import panel as pn
+    from bokeh.document import Document
+
+    from safetyviz.web.components.overview import create_overview_app
+
+    apps = [create_overview_app(str(demo_dir / "catalog.yaml")) for _ in range(2)]
+    for app in apps:
+        Document().add_root(pn.panel(app).get_root(Document()))
+    first, second = apps
+    for plot in ("map", "ranking", "series", "sectors"):
+        one, other = getattr(first, plot), getattr(second, plot)
+        assert one._shown is other._shown  # drawn once …
+        assert one.copy is not other.copy  # … shown in copies (a model has one document)
+        assert not {m.id for m in one.copy.references()} & {
+            m.id for m in other.copy.references()}
+    second.state.period = "2020Q1"
+    assert first.series._shown is not second.series._shown
 
 
 def test_the_ranking_of_many_counties_shows_the_first_and_the_selected_one():

@@ -1,8 +1,12 @@
-"""Plots updated in place (:mod:`web.components.inplace`) and changes applied with the
-document walked at most once (:func:`page.settled_once`): a new selection sends data and text
-into the models drawn, and they then equal a plot drawn anew."""
+"""Plots drawn once for every session and updated in place (:mod:`web.components.inplace`),
+and changes applied with the document walked at most once (:func:`page.settled_once`): a
+session shows a copy of the shared drawing; a new selection sends data and text into the
+copy's models, which then equal a copy of the new selection's drawing."""
 
 from __future__ import annotations
+
+import json
+import re
 
 import holoviews as hv
 import numpy as np
@@ -10,10 +14,12 @@ import pandas as pd
 import panel as pn
 import pytest
 import xarray as xr
+from bokeh.core.serialization import Serializer
 from bokeh.document import Document
+from bokeh.models import ColumnDataSource, GlyphRenderer
 
-from safetyviz.web.components.inplace import update_drawn
-from safetyviz.web.views import county_ranking, monthly_series, sector_breakdown
+from safetyviz.web.components.inplace import carry_over, copied, drawn
+from safetyviz.web.views import choropleth, county_ranking, monthly_series, sector_breakdown
 
 hv.extension("bokeh", logo=False)
 
@@ -25,61 +31,128 @@ def series(values, start="2019-01-01") -> xr.DataArray:
     return xr.DataArray(np.asarray(values, float), coords={"month": months}, dims="month")
 
 
-def _state(plot) -> dict:
-    """What a browser shows of a drawn plot: every source's columns, the categories, the
-    value range, title, value axis label and hover of each layer."""
-    subplots = list(plot.subplots.values()) if plot.subplots else [plot]
-    inverted = plot.invert_axes
-    key_range = plot.handles["y_range" if inverted else "x_range"]
-    return {
-        "data": [{k: [str(v) for v in values] for k, values in sub.handles["source"].data.items()}
-                 for sub in subplots if "source" in sub.handles and sub.handles["source"].data],
-        "spans": [(str(sub.handles["glyph"].left), str(sub.handles["glyph"].right))
-                  for sub in subplots if type(sub).__name__ == "BoxAnnotationPlot"],
-        "factors": list(getattr(key_range, "factors", [])),
-        "end": round(plot.handles["x_range" if inverted else "y_range"].end, 6),
-        "title": plot.state.title.text,
-        "label": plot.handles["xaxis" if inverted else "yaxis"].axis_label,
-        "hover": [sub.handles["hover"].tooltips for sub in subplots if "hover" in sub.handles],
-    }
+def shown(root) -> str:
+    """What a browser shows of ``root``: its JSON with every property (a value set to its
+    default is one left unset), the models numbered in the order they appear (ids differ
+    between copies) and binary buffers by name."""
+    from bokeh.settings import settings
+
+    settings.serialize_include_defaults.set_value(True)
+    try:
+        text = json.dumps(Serializer().encode(root), sort_keys=True, default=repr)
+    finally:
+        settings.serialize_include_defaults.unset_value()
+    text = re.sub(r"Buffer\(id='[^']*', data=<memory at 0x[0-9a-f]+>\)", "Buffer", text)
+    ids: dict[str, str] = {}
+    return re.sub(r'"p\d+"', lambda m: ids.setdefault(m[0], f'"#{len(ids)}"'), text)
 
 
-def drawn(element):
-    return hv.renderer("bokeh").get_plot(element)
+def _map(first_value: float, title: str, lang: str = "zh"):
+    """The shipped city's counties, the first valued ``first_value``, the others 5."""
+    import geopandas as gpd
+
+    from safetyviz.core.paths import boundaries_path, shipped_dir
+
+    regions = gpd.read_file(boundaries_path(shipped_dir())).sort_values("adcode")
+    values = pd.Series(5.0, index=regions["adcode"])
+    values.iloc[0] = first_value
+    return choropleth(regions, values, label="罚款金额", units="元", title=title,
+                      selected=values.index[0], lang=lang,
+                      names=dict(zip(regions["adcode"], regions["name_zh"])))
 
 
-@pytest.mark.parametrize("before, after", [
-    (county_ranking(pd.Series({"411002": 3.0, "411003": 1.0, "411024": 2.0}), NAMES,
-                    label="检查家次", units="家次", title="各县检查", selected="411003"),
-     county_ranking(pd.Series({"411002": 5.0, "411003": 9.0, "411024": 0.0}), NAMES,
-                    label="罚款金额", units="元", title="各县罚款", selected="411024")),
-    (sector_breakdown(pd.Series({"gas": 2.0, "fire_safety": 1.0}), label="死亡", units="人",
-                      title="行业"),
-     sector_breakdown(pd.Series({"gas": 4.0, "fire_safety": 1.0, "forestry": 7.0}),
-                      label="事故", units="起", title="行业 · 2020")),
-    (monthly_series(series(range(24)), label="检查家次", units="家次", title="月度",
-                    highlight=(pd.Timestamp("2020-01-01"), pd.Timestamp("2020-03-31"))),
-     monthly_series(series([5, 0, 2] * 8), label="罚款金额", units="元", title="月度 · 魏都区",
-                    highlight=(pd.Timestamp("2020-04-01"), pd.Timestamp("2020-06-30")))),
-], ids=["ranking", "sectors", "series"])
-def test_a_plot_updated_in_place_shows_what_a_new_drawing_would(before, after):
-    plot = drawn(before)
-    models = set(plot.state.references())
-    assert update_drawn(plot, after)
-    assert _state(plot) == _state(drawn(after))
-    assert set(plot.state.references()) == models  # the same models: only their values
+PAIRS = {
+    "ranking": lambda: (
+        county_ranking(pd.Series({"411002": 3.0, "411003": 1.0, "411024": 2.0}), NAMES,
+                       label="检查家次", units="家次", title="各县检查", selected="411003"),
+        county_ranking(pd.Series({"411002": 5.0, "411003": 9.0, "411024": 0.0}), NAMES,
+                       label="罚款金额", units="元", title="各县罚款", selected="411024")),
+    "sectors": lambda: (
+        sector_breakdown(pd.Series({"gas": 2.0, "fire_safety": 1.0}), label="死亡", units="人",
+                         title="行业"),
+        sector_breakdown(pd.Series({"gas": 4.0, "fire_safety": 1.0, "forestry": 7.0}),
+                         label="事故", units="起", title="行业 · 2020", lang="en")),
+    "series": lambda: (
+        monthly_series(series(range(24)), label="检查家次", units="家次", title="月度",
+                       highlight=(pd.Timestamp("2020-01-01"), pd.Timestamp("2020-03-31"))),
+        monthly_series(series([5, 0, 2] * 8), label="罚款金额", units="元",
+                       title="月度 · 魏都区", lang="en",
+                       highlight=(pd.Timestamp("2020-04-01"), pd.Timestamp("2020-06-30")))),
+    "map": lambda: (_map(0, "检查"), _map(85_000, "罚款", "en")),
+}
 
 
-def test_a_plot_of_another_shape_is_left_to_be_drawn_anew():
-    plot = drawn(monthly_series(series(range(24)), label="a", units="", title="t",
-                                highlight=(pd.Timestamp("2020-01-01"),
-                                           pd.Timestamp("2020-03-31"))))
-    shown = _state(plot)
-    assert not update_drawn(plot, monthly_series(series(range(24)), label="b", units="",
-                                                 title="u"))  # without the shaded period
-    assert not update_drawn(plot, county_ranking(pd.Series({"411002": 1.0}), NAMES,
-                                                 label="b", units="", title="u"))
-    assert _state(plot) == shown  # nothing half-changed
+@pytest.mark.parametrize("view", list(PAIRS))
+def test_a_copy_updated_in_place_shows_what_a_copy_of_the_new_drawing_would(view):
+    before, after = (drawn(element) for element in PAIRS[view]())
+    copy = copied(before)
+    assert shown(copy) == shown(before)  # a copy is the drawing, but for its models' ids
+    assert not {m.id for m in copy.references()} & {m.id for m in before.references()}
+    models = {m.id for m in copy.references()}
+    assert carry_over(copy, before, after)
+    assert shown(copy) == shown(after)
+    assert {m.id for m in copy.references()} == models  # the same models: only their values
+    assert shown(before) == shown(copied(before))  # the drawings themselves unchanged
+
+
+@pytest.mark.parametrize("other", [
+    lambda: monthly_series(series(range(24)), label="b", units="", title="u"),  # no shading
+    lambda: county_ranking(pd.Series({"411002": 1.0}), NAMES, label="b", units="", title="u"),
+], ids=["fewer layers", "bars for lines"])
+def test_a_drawing_of_another_shape_is_carried_over_with_copies_of_its_new_models(other):
+    first = drawn(monthly_series(series(range(24)), label="a", units="", title="t",
+                                 highlight=(pd.Timestamp("2020-01-01"),
+                                            pd.Timestamp("2020-03-31"))))
+    copy, new = copied(first), drawn(other())
+    assert carry_over(copy, first, new)
+    assert shown(copy) == shown(new)
+
+
+def test_another_kind_of_model_is_left_to_be_copied_anew():
+    from bokeh.models import Div
+
+    first = drawn(county_ranking(pd.Series({"411002": 1.0}), NAMES, label="b", units="",
+                                 title="u"))
+    copy = copied(first)
+    before = shown(copy)
+    assert not carry_over(copy, first, Div(text="本期无记录"))
+    assert shown(copy) == before  # nothing half-changed
+
+
+def test_what_the_user_did_in_the_browser_stays_and_shared_columns_are_not_sent_again():
+    before, after = (drawn(element) for element in PAIRS["map"]())
+    copy = copied(before)
+    source = next(r.data_source for r in copy.renderers if isinstance(r, GlyphRenderer))
+    copy.x_range.start, copy.x_range.end = 113.5, 113.9  # zoomed in
+    source.selected.indices = [2]  # a county tapped
+    shapes = source.data["xs"]
+    assert carry_over(copy, before, after)
+    assert (copy.x_range.start, copy.x_range.end) == (113.5, 113.9)
+    assert list(source.selected.indices) == [2]
+    assert source.data["xs"] is shapes  # the same shapes: not sent again
+    assert source.data["value"][0] == 85_000 and set(source.data["value"][1:]) == {5}
+    with pytest.raises(ValueError, match="read-only"):  # shared by every session
+        next(iter(after.select({"type": ColumnDataSource}))).data["value"][0] = 1
+
+
+def test_a_browser_patching_its_copy_changes_no_other_session():
+    drawing = drawn(PAIRS["map"]()[0])
+    one, other = copied(drawing), copied(drawing)
+
+    def source(root):
+        return next(r.data_source for r in root.renderers if isinstance(r, GlyphRenderer))
+
+    before = {k: list(v) for k, v in source(drawing).data.items() if k not in ("xs", "ys")}
+    patched = []
+    for column in before:  # what a (forged) ColumnsPatched message does
+        try:
+            source(one).patch({column: [(0, "伪造")]})
+            patched.append(column)
+        except ValueError as error:  # an array shared by every session: read-only
+            assert "read-only" in str(error)
+    assert patched  # (the lists: the copy's own)
+    for root in (drawing, other):
+        assert {k: list(source(root).data[k]) for k in before} == before
 
 
 def _served(app):
@@ -123,8 +196,11 @@ def test_a_new_selection_changes_values_not_models_and_walks_the_document_at_mos
                    and "rank" in m.data)
     row = list(ranking.data["county"]).index("魏都区")
     assert ranking.data["text"][row] == "85,000元" and ranking.data["rank"][row].endswith("/ 6")
-    _change(doc, app.lang_switch, "en")  # a new language draws anew: new models, one walk
-    assert len(walks) == 1 and "85,000 yuan" in app.cards.object
+    plots = {m.id for m in doc.models if type(m).__name__ == "figure"}
+    _change(doc, app.lang_switch, "en")  # the plots take the new language in place too …
+    assert {m.id for m in doc.models if type(m).__name__ == "figure"} == plots
+    assert len(walks) == 1 and "85,000 yuan" in app.cards.object  # (… a note is new)
+    assert "Weidu District" in ranking.data["county"]
 
 
 def test_county_records_fill_the_shown_table_and_the_others_when_opened(demo_dir):

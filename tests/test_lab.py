@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
 import sys
 
 import pytest
@@ -14,7 +13,7 @@ import requests
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 
-from conftest import PROJECT, free_port, wait_until_answering
+from conftest import PROJECT, free_port, start_server, wait_until_answering
 from safetyviz.web.pages import PAGES
 
 APPS = list(PAGES)  # every registered page
@@ -24,10 +23,9 @@ APPS = list(PAGES)  # every registered page
 def lab(demo_dir):
     """`safetyviz lab` on a loopback port with a known token; yields its base URL."""
     port, token = free_port(), "test-token"
-    server = subprocess.Popen(
+    server = start_server(
         [sys.executable, "-m", "safetyviz.cli", "lab", "--port", str(port), "--token", token,
-         "--data-dir", str(demo_dir)],
-        cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+         "--data-dir", str(demo_dir)], cwd=PROJECT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_answering(f"{base}/api/status", server, seconds=120)

@@ -11,7 +11,6 @@ import os
 import re
 import secrets
 import shutil
-import subprocess
 import sys
 import threading
 import time
@@ -23,7 +22,7 @@ import pytest
 import requests
 from test_serving import PASSWORDS, ROLES, _closed_within, _token, _websocket, login
 
-from conftest import PROJECT, free_port, wait_until_answering
+from conftest import PROJECT, free_port, start_server, wait_until_answering
 from safetyviz.serve.users import add_user, set_password
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -87,16 +86,15 @@ def cluster(demo_dir, tmp_path_factory, redis_server):
     env = {**os.environ, "SAFETYVIZ_COOKIE_SECRET": secrets.token_urlsafe(48),
            "SAFETYVIZ_SHARED_STATE": redis_server.url,
            "SAFETYVIZ_CATALOG": str(demo_dir / "catalog.yaml")}
-    servers = [subprocess.Popen(
+    servers = [start_server(
         [sys.executable, "-m", "safetyviz.cli", "serve", "--data-dir", str(demo_dir),
          "--auth", str(users), "--port", str(p), "--audit-log", str(audit),
          "--use-xheaders", "--allow-websocket-origin", f"127.0.0.1:{port}"],
-        cwd=PROJECT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        cwd=PROJECT, env=env)
         for p in ports]
     (folder / "nginx.conf").write_text(NGINX_CONF.format(
         folder=folder, port=port, port_a=ports[0], port_b=ports[1]))
-    proxy = subprocess.Popen([NGINX, "-c", str(folder / "nginx.conf"), "-p", str(folder)],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proxy = start_server([NGINX, "-c", str(folder / "nginx.conf"), "-p", str(folder)])
     bases = [f"http://127.0.0.1:{p}" for p in ports]
     try:
         for base, server in zip(bases, servers, strict=True):

@@ -26,6 +26,7 @@ from conftest import (
     free_port,
     panel_server,
     run_cli,
+    start_server,
     wait_until_answering,
 )
 from safetyviz.serve.auth import derive_key
@@ -66,11 +67,11 @@ def start_secured(data_dir: Path, folder: Path, *extra: str) -> Served:
     secret = secrets.token_urlsafe(48)
     env = {**os.environ, "SAFETYVIZ_COOKIE_SECRET": secret,
            "SAFETYVIZ_CATALOG": str(data_dir / "catalog.yaml")}
-    server = subprocess.Popen(
+    server = start_server(
         [sys.executable, "-m", "safetyviz.cli", "serve", "--data-dir", str(data_dir),
          "--auth", str(users), "--port", str(port), "--audit-log", str(audit),
          "--use-xheaders", *extra],
-        cwd=PROJECT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        cwd=PROJECT, env=env)
     base = f"http://127.0.0.1:{port}"
     wait_until_answering(f"{base}/login", server)
     return Served(base, audit, users, server, secret)
@@ -506,10 +507,9 @@ def test_serve_writes_a_missing_catalog_and_leaves_no_temp_folder(tiny_dir, tmp_
     temp.mkdir()
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "SAFETYVIZ_CATALOG"}
-    server = subprocess.Popen(
+    server = start_server(
         [sys.executable, "-m", "safetyviz.cli", "serve", "--data-dir", str(tiny_dir),
-         "--port", str(port)], cwd=PROJECT, env={**env, "TMPDIR": str(temp)},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+         "--port", str(port)], cwd=PROJECT, env={**env, "TMPDIR": str(temp)})
     try:
         wait_until_answering(f"http://127.0.0.1:{port}/", server)
         assert (tiny_dir / "catalog.yaml").exists()

@@ -12,7 +12,7 @@ import zipfile
 
 import pytest
 
-from conftest import PROJECT, free_port, get_page, wait_until_answering
+from conftest import PROJECT, free_port, get_page, start_server, wait_until_answering
 
 
 @pytest.fixture(scope="module")
@@ -62,9 +62,8 @@ def test_demo_and_serve_work_from_any_directory(installed, tmp_path):
     assert (elsewhere / "city" / "cube" / "cube.zarr").is_dir()
     assert (elsewhere / "city" / "regions" / "boundaries.geojson").is_file()
     port = free_port()
-    server = subprocess.Popen([command, "serve", "--data-dir", "city", "--port", str(port)],
-                              cwd=elsewhere, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT)
+    server = start_server([command, "serve", "--data-dir", "city", "--port", str(port)],
+                          cwd=elsewhere, env=env)
     try:
         base = f"http://127.0.0.1:{port}"
         wait_until_answering(f"{base}/", server, seconds=120)

@@ -92,7 +92,9 @@ def number_axes(lang: str = "zh"):
             if type(axis) in (LinearAxis, LogAxis):  # not categories
                 if getattr(axis.formatter, "code", None) != numbers:
                     axis.formatter = number_ticks(lang)
-            elif type(axis) is DatetimeAxis and getattr(axis.formatter, "days", None) != days:
+            elif type(axis) is DatetimeAxis and (
+                    getattr(axis.formatter, "days", None) != days
+                    or getattr(axis.formatter, "context", None) is not None):  # (Bokeh's)
                 axis.formatter = date_ticks(lang)
     return hook
 
@@ -306,10 +308,13 @@ def county_ranking(values: pd.Series, names: dict[str, str], *, label: str, unit
         "county": [names.get(a, a) for a in ordered.index], "value": ordered.to_numpy(float),
         "text": [with_units(format_number(v, lang), units, lang) for v in ordered],
         "rank": [f"{rank[a]} / {len(ranked)}" for a in ordered.index],
-        "colour": [SELECTED_COLOR if a == selected else SERIES_COLOR for a in ordered.index]})
+        "selected": ["yes" if a == selected else "no" for a in ordered.index]})
+    # colours by a category, not as colours: HoloViews draws bars of one colour (no county
+    # selected) as other models than bars of two, which a drawn plot could not take in place
     return hv.Bars(frame, hv.Dimension("county", label=" "),
-                   [hv.Dimension("value", label=label), "text", "rank", "colour"]).opts(
-        invert_axes=True, color="colour", title=plot_title(title), responsive=True, min_height=260,
+                   [hv.Dimension("value", label=label), "text", "rank", "selected"]).opts(
+        invert_axes=True, color="selected", cmap={"yes": SELECTED_COLOR, "no": SERIES_COLOR},
+        show_legend=False, title=plot_title(title), responsive=True, min_height=260,
         shared_axes=False, tools=["hover"],
         default_tools=CHART_TOOLS, toolbar="above", framewise=True,
         hover_tooltips=[("", "@county"), (label, "@text"), (text("rank", lang), "@rank")],

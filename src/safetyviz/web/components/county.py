@@ -225,7 +225,7 @@ class CountyProfile(SelectionPage):
         if not self.records.objects:
             self._show_records()
         return pn.Column(
-            pn.pane.HoloViews(self.series, height=360, sizing_mode="stretch_width"),
+            self.series.panel(height=360, sizing_mode="stretch_width"),
             self.records, sizing_mode="stretch_width")
 
 

@@ -101,10 +101,10 @@ class EnforcementPage(SelectionPage):
 
     def _plots_and_tables(self) -> pn.Column:
         plots = pn.FlexBox(
-            pn.pane.HoloViews(self.series, height=360, min_width=320,
-                              sizing_mode="stretch_width", styles={"flex": "2 1 480px"}),
-            pn.pane.HoloViews(self.sectors, height=360, min_width=300,
-                              sizing_mode="stretch_width", styles={"flex": "1 1 320px"}),
+            self.series.panel(height=360, min_width=320, sizing_mode="stretch_width",
+                              styles={"flex": "2 1 480px"}),
+            self.sectors.panel(height=360, min_width=300, sizing_mode="stretch_width",
+                               styles={"flex": "1 1 320px"}),
             sizing_mode="stretch_width")
         return pn.Column(plots, self._records, sizing_mode="stretch_width")
 

@@ -1,153 +1,410 @@
-"""Plots updated in place: a view drawn once (and again when the language changes), whose
-later versions — another metric, period or county — go into the Bokeh models already drawn:
-new columns into its sources, categories, value range, title, axis label and hover. A few
-kilobytes and a millisecond or two of the server's time, where HoloViews drawing the plot
-anew costs ~20 ms and new models in every browser.
+"""Plots drawn once for every session and updated in place.
 
-Handles the elements the pages' views draw in place: bars, curves, points and spans, alone
-or overlaid. Any other change (another kind or number of layers, a column HoloViews did not
-make) draws the plot anew, so a view is never shown wrong.
+HoloViews draws a view of a selection (metric, period, county, language) once per cube: the
+Bokeh models it makes — a *drawing* — are kept and shared by every session on that cube
+(sessions of users who may see other counties have other cubes, so other drawings). A
+session shows its own copy of a drawing: copying the models costs a tenth of drawing them,
+and the large columns (a map's shapes) are shared, not copied. A new selection goes into the
+copy as the differences between the drawing it shows and the drawing of the new selection:
+columns, ranges, factors, titles, labels, hover text — a few kilobytes, not new models — and
+what the user did in the browser (zoomed, tapped a county) stays. A drawing of another
+structure (another kind or number of layers) replaces the copy.
 """
 
 from __future__ import annotations
 
-import weakref
+import dataclasses
+import hashlib
+import pickle
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
 
 import holoviews as hv
 import numpy as np
+import panel as pn
 import param
-from bokeh.models import FactorRange, Range1d
+from bokeh.core.property.container import ColumnData
+from bokeh.core.property.validation import validate
+from bokeh.document import Document
+from bokeh.model import Model
+from bokeh.models import ColumnDataSource
+from bokeh.models.renderers import GlyphRenderer  # not in bokeh.models' static exports
 from panel.io.document import unlocked
 
+from safetyviz.analysis.cube import PerCube
+from safetyviz.core.cache import LRU
 
-def weak_hook(method):
-    """A plot hook calling ``method`` while its object lives. HoloViews keeps an element's
-    options (hooks included) in a global registry: a bound method there would keep a closed
-    session's page, and all it holds, alive."""
-    method = weakref.WeakMethod(method)
+# Drawings per cube (so per set of counties a user may see), by page, view and selection:
+# those most recently shown.
+_DRAWINGS = PerCube(size=128)
+# Large columns by content: the shapes of a map are the same in every drawing of it.
+_COLUMNS: LRU[Any] = LRU(64)
+_LARGE = 4096  # bytes from which a column is shared by content
+LAYOUT = {"sizing_mode", "width", "height", "min_width", "min_height", "max_width",
+          "max_height", "margin", "styles"}
+PANE_MARGIN = (5, 10)  # Panel's default for a pane
 
-    def hook(plot, element) -> None:
-        if (bound := method()) is not None:
-            bound(plot, element)
-    return hook
 
+class SharedPlot(param.Parameterized):
+    """The plot ``draw()`` makes of ``state`` (a page's state: the selection, and the
+    ``cube`` it is made from) as a HoloViews element, in a Panel pane showing
+    this session's copy of the drawing shared by all sessions (:func:`drawing`). A change of
+    the state's selection or language puts the new drawing's differences into the copy.
+    ``key`` adds to the selection what else the drawing depends on (the same for every
+    session of a cube, e.g. the base map); ``on_tap(indices)`` is called with the rows of the
+    first glyph a user taps (indices from the browser: check them).
 
-class InPlacePlot(param.Parameterized):
-    """The plot of ``draw()`` for a page: :attr:`dmap` draws it, anew when one of
-    ``redraw_on`` (parameters of ``state``) changes; a change of ``update_on`` updates the
-    drawn plot in place."""
+    With ``derive``, the drawings of selections that differ only in ``derived_on`` are made
+    from one drawing of them: ``derive(copy)`` makes a copy of it show the state's selection
+    (a map recoloured: its shapes, most of the cost of drawing it, stay)."""
 
-    def __init__(self, draw, state: param.Parameterized, update_on: list[str],
-                 redraw_on: tuple[str, ...] = ("lang",)):
+    def __init__(self, draw: Callable[[], hv.core.Dimensioned], state: Any,
+                 key: tuple = (), on_tap: Callable[[list[int]], None] | None = None,
+                 derive: Callable[[Model], None] | None = None,
+                 derived_on: tuple[str, ...] = ()):
         super().__init__()
-        self.draw = draw
-        self._drawn = None  # the HoloViews plot last drawn (its Bokeh models in .handles)
-        self.dmap = hv.DynamicMap(self._draw, streams=[hv.streams.Params(state,
-                                                                          list(redraw_on))])
-        state.param.watch(self.update, update_on)
+        self.draw, self.state, self.on_tap = draw, state, on_tap
+        self.derive, self.derived_on = derive, derived_on
+        owner = type(getattr(draw, "__self__", None)).__qualname__  # (the page of a method)
+        self._view = (owner, getattr(draw, "__qualname__", repr(draw)),
+                      type(state).__qualname__, key)
+        self._shown: Model | None = None  # the drawing the copy shows
+        self.copy: Model | None = None
+        self._pane: pn.pane.Bokeh | None = None
+        state.param.watch(self.update, list(_selection(state)))
 
-    def _draw(self, **_) -> hv.Element:
-        element = self.draw()
-        self._drawn = None
-        hooks = element.opts.get("plot").kwargs.get("hooks", [])
-        return element.opts(hooks=[*hooks, weak_hook(self._keep)])
+    def panel(self, **layout) -> pn.pane.Bokeh:
+        """The pane showing the copy (its layout: Panel's, e.g. height, sizing_mode)."""
+        self._shown = self._drawing()
+        self.copy = self._fitted(copied(self._shown), layout)
+        self._pane = pn.pane.Bokeh(self.copy, **layout)
+        self._layout = layout
+        return self._pane
 
-    def _keep(self, plot, element) -> None:
-        self._drawn = plot
+    def _drawing(self) -> Model:
+        selection = _selection(self.state)
+        key = (self._view, tuple(selection.items()))
+        if self.derive is None:
+            return drawing(self.state.cube, key, self.draw)
+        derive = self.derive
+        common = (self._view, "derived from", tuple(
+            (name, value) for name, value in selection.items() if name not in self.derived_on))
+
+        def derived() -> Model:
+            made = copied(drawing(self.state.cube, common, self.draw))
+            derive(made)
+            return made
+        return _DRAWINGS.get(self.state.cube, key, derived)
+
+    def _fitted(self, copy: Model, layout: dict) -> Model:
+        """``copy`` laid out as its pane (Panel's HoloViews pane does the same to the
+        figure it draws) and answering taps."""
+        for name, value in {"margin": PANE_MARGIN, **layout}.items():
+            if name in LAYOUT:
+                setattr(copy, name, value)
+        if self.on_tap is not None:
+            glyphs = [r for r in copy.select({"type": GlyphRenderer})
+                      if isinstance(r, GlyphRenderer)]
+            if glyphs and isinstance(glyphs[0].data_source, ColumnDataSource):
+                glyphs[0].data_source.selected.on_change("indices", self._tapped)
+        return copy
+
+    def _tapped(self, attr: str, old, new) -> None:
+        if self.on_tap is not None:
+            self.on_tap(list(new))
 
     def update(self, *events) -> None:
-        """The view's new version into the drawn plot, or drawn anew if it cannot be."""
-        if self._drawn is None:
-            return  # not drawn yet: it will be drawn as it is now
-        with unlocked():  # (a click on a plot is handled without the document's lock)
-            updated = update_drawn(self._drawn, self.draw())
-        if not updated:
-            self.dmap.event()
+        """The drawing of the state's selection into the copy (or a new copy of it)."""
+        if self._pane is None or self.copy is None or self._shown is None:
+            return  # not shown yet: it will be copied as it is then
+        drawing = self._drawing()
+        if drawing is self._shown:
+            return
+        with unlocked():  # (a tap on a plot is handled without the document's lock)
+            if not carry_over(self.copy, self._shown, drawing):
+                self.copy = self._fitted(copied(drawing), self._layout)
+                self._pane.object = self.copy
+        self._shown = drawing
 
 
-def _options(element, group: str) -> dict:
-    return hv.Store.lookup_options("bokeh", element, group).kwargs
+def _selection(state: param.Parameterized) -> dict[str, Any]:
+    """The state's parameters that say what is shown (plain values: metric, period,
+    county, language, …), by name."""
+    return {name: value for name, value in state.param.values().items()
+            if name != "name" and isinstance(value, str | int | float | bool | type(None))}
 
 
-def _relabelled(drawn: list, tooltips: list) -> list | None:
-    """The drawn tooltips (their fields as HoloViews wrote them) with the labels of
-    ``tooltips``; None when they name other fields."""
-    if len(drawn) != len(tooltips):
-        return None
-    return [(label, field) for (label, _), (_, field) in zip(tooltips, drawn, strict=True)]
+def drawing(cube, key: tuple, draw: Callable[[], hv.core.Dimensioned]) -> Model:
+    """The drawing of ``draw()`` for ``key`` on ``cube``, drawn by the first session that
+    asks."""
+    return _DRAWINGS.get(cube, key, lambda: drawn(draw()))
 
 
-def _columns(plot, element) -> dict | None:
-    """The new columns of ``plot``'s source from ``element`` (None: one cannot be made)."""
-    source = plot.handles.get("source")
-    if source is None:
-        return None
-    names = {d.name for d in element.dimensions()}
-    colour = _options(element, "style").get("color")
-    columns = {}
-    for column in source.data:
-        if column in names:
-            columns[column] = element.dimension_values(column)
-        elif column == "color" and isinstance(colour, str) and colour in names:
-            columns[column] = element.dimension_values(colour)
+# ---------------------------------------------------------------- drawing and copying
+
+
+def drawn(element: hv.core.Dimensioned) -> Model:
+    """The Bokeh models HoloViews draws of ``element`` (in a document of their own; never
+    added to one), their large columns shared with earlier drawings and read-only."""
+    plot = hv.renderer("bokeh").get_plot(element, doc=Document())
+    root = plot.state
+    for source in root.select({"type": ColumnDataSource}):
+        source.data = {name: _shared(column) for name, column in source.data.items()}
+    return root
+
+
+def _shared(column):
+    """``column`` (an array, or nested lists of arrays) as kept: read-only copies of its
+    arrays (HoloViews may have handed out a cache's own), or, if it is large, the column
+    already kept with the same content."""
+    column = _frozen(column)
+    if sum(a.nbytes for a in _arrays(column)) < _LARGE:
+        return column
+    digest = hashlib.blake2b(pickle.dumps(column, protocol=5), digest_size=20).digest()
+    return _COLUMNS.get(digest, lambda: column)
+
+
+def _frozen(value):
+    if isinstance(value, np.ndarray):
+        value = value.copy()
+        value.flags.writeable = False  # (shared by sessions: nobody changes it in place)
+        return value
+    if isinstance(value, list | tuple):
+        return type(value)(_frozen(item) for item in value)
+    return value
+
+
+def _arrays(value):
+    if isinstance(value, np.ndarray):
+        yield value
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _arrays(item)
+
+
+_OWN = {"_id", "_property_values", "_unstable_default_values", "_unstable_themed_values",
+        "_document", "_temp_document", "_callbacks", "_event_callbacks", "_initialized"}
+
+
+def copied(root: Model) -> Model:
+    """A copy of ``root`` and every model it refers to (new ids, no document, no Python
+    callbacks), sharing their arrays: serialised, the same JSON as ``root`` but for ids."""
+    return _copy(root, {})
+
+
+def _copy(model: Model, copies: dict) -> Model:
+    done = copies.get(model.id)
+    if done is not None:
+        return done
+    cls = type(model)
+    copy = cls.__new__(cls)  # a new id; Bokeh's __init__ would make every default anew
+    copies[model.id] = copy
+    copy._property_values = {}
+    copy._unstable_default_values = {}
+    copy._unstable_themed_values = {}
+    copy._document = copy._temp_document = None
+    copy._callbacks = {}
+    copy._event_callbacks = defaultdict(list)
+    for name, value in vars(model).items():  # a subclass's own (a figure's glyph API)
+        if name not in _OWN:
+            setattr(copy, name, copy if value is model else _copy_value(value, copies))
+    with validate(False):  # (values a drawing has were validated when it was drawn)
+        for name, value in model._property_values.items():
+            descriptor = cls.lookup(name)
+            value = (_own_columns(value) if isinstance(descriptor.property, ColumnData)
+                     else _copy_value(value, copies))
+            descriptor._set_value(copy, descriptor.property.prepare_value(copy, name, value))
+    for name, value in model._unstable_default_values.items():
+        if isinstance(value, Model):
+            copy._unstable_default_values[name] = _copy(value, copies)
         else:
-            return None
-    return columns
+            cls.lookup(name)._get(copy)  # an untouched list or dict: a new one
+    copy._initialized = True
+    return copy
 
 
-def _value_end(values: list[np.ndarray], padding: float) -> float:
-    """The end of a value axis starting at 0: the largest value and HoloViews' padding."""
-    finite = np.concatenate([v[np.isfinite(v)] for v in values]) if values else np.array([])
-    if not finite.size or finite.max() <= 0:
-        return 1.0
-    high, low = float(finite.max()), float(finite.min())
-    return high + (high - min(low, high) if high > low else high) * padding
+def _own_columns(data: dict) -> dict:
+    """A source's columns for a copy: its arrays shared (read-only), its lists its own — a
+    browser may patch a source's columns, and that must reach no other session."""
+    return {name: list(column) if isinstance(column, list) else column
+            for name, column in data.items()}
 
 
-def update_drawn(plot, element) -> bool:
-    """Put ``element`` (what the view returns now) into ``plot`` (the HoloViews plot of its
-    earlier version); False, and nothing changed, when its structure differs."""
-    overlay = isinstance(element, hv.Overlay)
-    layers = list(element) if overlay else [element]
-    subplots = list(plot.subplots.values()) if overlay else [plot]
-    if len(layers) != len(subplots) or any(
-            type(layer).__name__ != key[0] for layer, key in zip(
-                layers, plot.subplots if overlay else [(type(element).__name__,)],
-                strict=True)):
+def _copy_value(value, copies: dict):
+    if isinstance(value, Model):
+        return _copy(value, copies)
+    if isinstance(value, dict):
+        return {k: _copy_value(v, copies) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy_value(v, copies) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_copy_value(v, copies) for v in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):  # field(…, transform)
+        return dataclasses.replace(value, **{
+            f.name: _copy_value(getattr(value, f.name), copies)
+            for f in dataclasses.fields(value) if f.init})
+    return value  # arrays (shared, read-only), strings, numbers
+
+
+# ---------------------------------------------------------------- updating a copy
+
+
+class _Columns(dict):
+    """Columns of a source that changed (the others stay in the browser)."""
+
+
+class _AllColumns(dict):
+    """A source's new columns, the old ones all gone."""
+
+
+class _Replaced:
+    """A value holding models that do not pair up with the copy's (a glyph where there was
+    none, another number of layers): copied, reusing the copy's models paired with its."""
+
+    def __init__(self, value):
+        self.value = value
+
+
+def carry_over(copy: Model, shown: Model, new: Model) -> bool:
+    """Put into ``copy`` (of drawing ``shown``) what differs in drawing ``new``: values into
+    the models that pair up, copies of the new models where they do not. False, and nothing
+    changed, when the plots themselves differ (a bar chart where a map was)."""
+    changes: list[tuple[Model, str, Any]] = []
+    pairs: dict = {}  # id of a model of ``new`` → the copy's model paired with it
+    if not _differences(shown, new, copy, changes, pairs):
         return False
-    updates, values = [], []
-    for layer, subplot in zip(layers, subplots, strict=True):
-        if isinstance(layer, hv.VSpan):
-            start, end = layer.data
-            updates.append((subplot.handles["glyph"], {"left": start, "right": end}))
-            continue
-        if not isinstance(layer, hv.Bars | hv.Curve | hv.Scatter):
-            return False
-        columns = _columns(subplot, layer)
-        if columns is None:
-            return False
-        updates.append((subplot.handles["source"], {"data": columns}))
-        values.append(np.asarray(layer.dimension_values(1), dtype=float))
-        tooltips = _options(layer, "plot").get("hover_tooltips")
-        if tooltips and "hover" in subplot.handles:
-            relabelled = _relabelled(subplot.handles["hover"].tooltips, tooltips)
-            if relabelled is None:
-                return False
-            updates.append((subplot.handles["hover"], {"tooltips": relabelled}))
-    inverted = plot.invert_axes
-    key_range = plot.handles["y_range" if inverted else "x_range"]
-    value_range = plot.handles["x_range" if inverted else "y_range"]
-    if isinstance(key_range, FactorRange):
-        factors = [str(f) for f in dict.fromkeys(layers[-1].dimension_values(0))]
-        updates.append((key_range, {"factors": factors}))
-    if isinstance(value_range, Range1d):
-        padding = plot.padding[-1] if isinstance(plot.padding, tuple) else plot.padding
-        updates.append((value_range, {"start": 0, "end": _value_end(values, padding)}))
-    options = _options(element, "plot")
-    label = options.get("ylabel") or layers[-1].vdims[0].pprint_label
-    updates.append((plot.handles["xaxis" if inverted else "yaxis"], {"axis_label": label}))
-    if options.get("title") is not None:
-        updates.append((plot.state.title, {"text": options["title"]}))
-    for model, properties in updates:
-        model.update(**properties)
+    for model, name, value in changes:
+        if isinstance(value, _Columns):
+            getattr(model, name).update(_own_columns(value))
+        elif isinstance(value, _AllColumns):
+            setattr(model, name, _own_columns(value))
+        elif isinstance(value, _Replaced):
+            setattr(model, name, _copy_value(value.value, pairs))
+        else:
+            setattr(model, name, _fresh(value))
     return True
+
+
+def _differences(old: Model, new: Model, copy: Model, changes: list, pairs: dict) -> bool:
+    """Note how ``copy`` (of ``old``) becomes a copy of ``new``, pairing the models they
+    refer to; False when the three are not models of one kind (or ``new``'s was paired with
+    another)."""
+    if new.id in pairs:
+        return pairs[new.id] is copy
+    cls = type(old)
+    if type(new) is not cls or type(copy) is not cls:
+        return False
+    pairs[new.id] = copy
+    names = (old._property_values.keys() | new._property_values.keys()
+             | old._unstable_default_values.keys() | new._unstable_default_values.keys())
+    references = cls.properties_with_refs()
+    for name in sorted(names):
+        before, after = getattr(old, name), getattr(new, name)
+        if name in references and (_holds_models(before) or _holds_models(after)):
+            current = getattr(copy, name)
+            paired = _pair(before, after, current, changes, pairs)
+            if paired is None:
+                changes.append((copy, name, _Replaced(after)))
+            elif not paired:  # e.g. a legend's label: the new value, with the copy's models
+                changes.append((copy, name, _with_models_of(current, after)))
+        elif isinstance(cls.lookup(name).property, ColumnData):
+            columns = _Columns({k: v for k, v in after.items()
+                                if k not in before or not _same(before[k], v)})
+            # a column the new drawing has not (HoloViews makes one of a width that
+            # varies, none of one that does not) may stay unused, if of the same length
+            rows = {len(v) for v in after.values()}
+            left = [v for k, v in getattr(copy, name).items() if k not in after]
+            if left and (len(rows) != 1 or any(len(v) not in rows for v in left)):
+                changes.append((copy, name, _AllColumns(after)))
+            elif columns:
+                changes.append((copy, name, columns))
+        elif not _same(before, after):
+            changes.append((copy, name, after))
+    return True
+
+
+def _pair(old, new, copy, changes: list, pairs: dict) -> bool | None:
+    """Pair the models in ``old``, ``new`` and ``copy`` (values of a property that may
+    hold models), noting the differences of each pair: None when they do not pair up, else
+    whether the values around the models are the same."""
+    if isinstance(old, Model) or isinstance(new, Model):
+        paired = (isinstance(old, Model) and isinstance(new, Model)
+                  and isinstance(copy, Model) and _differences(old, new, copy, changes, pairs))
+        return True if paired else None
+    if isinstance(old, list | tuple):
+        if not (isinstance(new, list | tuple) and isinstance(copy, list | tuple)
+                and len(old) == len(new) == len(copy)):
+            return None
+        parts = [_pair(a, b, c, changes, pairs) for a, b, c in zip(old, new, copy,
+                                                                   strict=True)]
+    elif isinstance(old, dict):
+        if not (isinstance(new, dict) and isinstance(copy, dict)
+                and old.keys() == new.keys() == copy.keys()):
+            return None
+        parts = [_pair(old[k], new[k], copy[k], changes, pairs) for k in old]
+    elif dataclasses.is_dataclass(old):  # a field spec and its transform, a legend label
+        if not type(new) is type(old) is type(copy):
+            return None
+        parts = [_pair(getattr(old, f.name), getattr(new, f.name), getattr(copy, f.name),
+                       changes, pairs) for f in dataclasses.fields(old)]
+    else:
+        return None if _holds_models(new) else _same(old, new)
+    return None if None in parts else all(parts)
+
+
+def _with_models_of(copy, new):
+    """``new`` (a drawing's value) with the models of ``copy`` (paired with its own)."""
+    if isinstance(new, Model):
+        return copy
+    if isinstance(new, list | tuple):
+        return type(new)(_with_models_of(c, n) for c, n in zip(copy, new, strict=True))
+    if isinstance(new, dict):
+        return {k: _with_models_of(copy[k], v) for k, v in new.items()}
+    if dataclasses.is_dataclass(new) and not isinstance(new, type):
+        return dataclasses.replace(new, **{
+            f.name: _with_models_of(getattr(copy, f.name), getattr(new, f.name))
+            for f in dataclasses.fields(new) if f.init})
+    return new
+
+
+def _fresh(value):
+    """``value`` to set on a copy: its lists and dicts its own, its models and arrays
+    as they are."""
+    if isinstance(value, list):
+        return [_fresh(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _fresh(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return tuple(_fresh(v) for v in value)
+    return value
+
+
+def _holds_models(value) -> bool:
+    if isinstance(value, Model):
+        return True
+    if isinstance(value, list | tuple):
+        return any(_holds_models(v) for v in value)
+    if isinstance(value, dict):
+        return any(_holds_models(v) for v in value.values())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return any(_holds_models(getattr(value, f.name)) for f in dataclasses.fields(value))
+    return False
+
+
+def _same(a, b) -> bool:
+    if a is b:
+        return True
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        a, b = np.asarray(a), np.asarray(b)
+        if a.shape != b.shape or a.dtype != b.dtype:
+            return False
+        return bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False

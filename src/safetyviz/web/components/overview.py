@@ -3,17 +3,16 @@ of the county clicked on the map or chosen in the selector."""
 
 from __future__ import annotations
 
-import holoviews as hv
 import panel as pn
 import param
-from bokeh.models import ColorMapper, HoverTool
+from bokeh.core.properties import field
+from bokeh.models import ColorMapper, ColumnDataSource, HoverTool, MultiPolygons
 from bokeh.models.annotations import ColorBar  # not in bokeh.models' static exports
-from panel.io.document import unlocked
+from bokeh.models.renderers import GlyphRenderer  # (nor this)
 
 from safetyviz.core.i18n import metric_label, text
 from safetyviz.core.periods import period_label
 from safetyviz.data.regions import mapped_units
-from safetyviz.web.components.inplace import weak_hook
 from safetyviz.web.components.page import (
     TILES_DOC,
     SelectionPage,
@@ -47,11 +46,9 @@ class OverviewDashboard(SelectionPage):
 
     def __init__(self, **params):
         super().__init__(**params)
-        self._drawn_map = None  # the Bokeh models of the map, once drawn
-        self.map = hv.DynamicMap(self._map)
-        self.state.param.watch(self._recolour, ["metric", "period", "county"])
-        self.taps = hv.streams.Selection1D(source=self.map)
-        self.taps.add_subscriber(self._on_tap)
+        self.map = self.in_place(self._map, key=(self.tiles,), on_tap=self._on_tap,
+                                 derive=self._recoloured,
+                                 derived_on=("metric", "period", "county"))
         self.ranking = self.in_place(self._ranking)
         self.sectors = self.in_place(self._sectors)
 
@@ -90,51 +87,45 @@ class OverviewDashboard(SelectionPage):
         return text("map_title", state.lang).format(
             period=period_label(state.period, state.lang), metric=state.metric_label)
 
-    def _map_columns(self) -> dict:
-        state = self.state
-        return choropleth_columns(self.regions, state.county_values().to_series(),
-                                  units=state.metric_units, selected=state.county,
-                                  names=state.county_names(), lang=state.lang)
-
-    @param.depends("state.lang")
     def _map(self):
-        """The map drawn anew only when the language changes; a new metric, period or county
-        recolours the drawn one (:meth:`_recolour`)."""
+        """The map drawn (once per language); the drawing of each metric, period and county
+        is a copy of it recoloured (:meth:`_recoloured`)."""
         state = self.state
         return choropleth(self.regions, state.county_values().to_series(),
                           label=state.metric_label, units=state.metric_units,
                           title=self._map_title(), selected=state.county,
-                          names=state.county_names(), tiles=self.tiles,
-                          hooks=(weak_hook(self._keep_drawn_map),), lang=state.lang)
+                          names=state.county_names(), tiles=self.tiles, lang=state.lang)
 
-    def _keep_drawn_map(self, plot, element) -> None:
-        figure = plot.state  # the models recolouring changes, found once per drawing
-        self._drawn_map = {"source": plot.handles["source"], "title": figure.title,
-                           "mappers": list(figure.select({"type": ColorMapper})),
-                           "bars": list(figure.select({"type": ColorBar})),
-                           "hovers": list(figure.select({"type": HoverTool}))}
-
-    def _recolour(self, *events) -> None:
-        """Send the map its new values, colour range, title and hover label: a few numbers
-        per county instead of every polygon's coordinates again."""
-        drawn = self._drawn_map
-        if drawn is None:
-            return
-        with unlocked():  # (a click on the map is handled without the document's lock)
-            self._send_colours(drawn)
-
-    def _send_colours(self, drawn: dict) -> None:
-        columns = self._map_columns()
-        drawn["source"].data.update(color=columns["value"], **columns)
+    def _recoloured(self, drawing) -> None:
+        """``drawing`` (a copy of the map's) made the map of the state's metric, period and
+        county: its values, colour range, title, colour bar title and hover label — a few
+        numbers per county, its shapes untouched."""
+        state = self.state
+        columns = choropleth_columns(self.regions, state.county_values().to_series(),
+                                     units=state.metric_units, selected=state.county,
+                                     names=state.county_names(), lang=state.lang)
+        renderer = next(r for r in drawing.renderers if isinstance(r, GlyphRenderer))
+        source = renderer.data_source
+        assert isinstance(source, ColumnDataSource)  # (what HoloViews draws polygons from)
+        # the selected county's outline as a column, even when HoloViews drew every outline
+        # alike (one width: no column)
+        source.data.update(color=columns["value"], line_width=columns["line"],
+                                         **columns)
+        for glyph in (renderer.glyph, renderer.selection_glyph, renderer.nonselection_glyph,
+                      renderer.hover_glyph, renderer.muted_glyph):
+            if isinstance(glyph, MultiPolygons):  # (None or "auto": Bokeh's own)
+                glyph.line_width = field("line_width")
         low, high = colour_range(columns["value"])
-        for mapper in drawn["mappers"]:
+        for mapper in drawing.select({"type": ColorMapper}):
             mapper.update(low=low, high=high)
-        drawn["title"].text = plot_title(self._map_title())
-        for bar in drawn["bars"]:
-            bar.title = quantity_label(self.state.metric_label, self.state.metric_units,
-                                       self.state.lang)
-        for hover in drawn["hovers"]:
-            hover.tooltips = choropleth_hover(self.state.metric_label, self.state.lang)
+        drawing.title.text = plot_title(self._map_title())
+        label = quantity_label(state.metric_label, state.metric_units, state.lang)
+        for bar in drawing.select({"type": ColorBar}):
+            bar.title = label
+        labels = [label for label, _ in choropleth_hover(state.metric_label, state.lang)]
+        for hover in drawing.select({"type": HoverTool}):  # (fields as HoloViews wrote them)
+            hover.tooltips = [(label, field) for label, (_, field) in zip(
+                labels, hover.tooltips, strict=True)]
 
     def _ranking(self):
         state = self.state
@@ -159,19 +150,18 @@ class OverviewDashboard(SelectionPage):
 
     def _plots(self) -> pn.FlexBox:
         # a ranking of one county (a user who sees only theirs) says nothing
-        ranking = [pn.pane.HoloViews(self.ranking, min_width=300, height=460,
-                                     sizing_mode="stretch_width", styles={"flex": "1 1 320px"})
+        ranking = [self.ranking.panel(min_width=300, height=460, sizing_mode="stretch_width",
+                                      styles={"flex": "1 1 320px"})
                    ] if len(self.regions) > 1 else []
         return pn.FlexBox(
-            pn.Column(pn.pane.HoloViews(self.map, min_width=340, height=460,
-                                        sizing_mode="stretch_width"),
+            pn.Column(self.map.panel(min_width=340, height=460, sizing_mode="stretch_width"),
                       self._unmapped, sizing_mode="stretch_width",
                       styles={"flex": "1 1 420px"}),
             *ranking,
-            pn.pane.HoloViews(self.series, min_width=340, height=460,
-                              sizing_mode="stretch_width", styles={"flex": "1 1 420px"}),
-            pn.pane.HoloViews(self.sectors, min_width=300, height=380,
-                              sizing_mode="stretch_width", styles={"flex": "1 1 320px"}),
+            self.series.panel(min_width=340, height=460, sizing_mode="stretch_width",
+                              styles={"flex": "1 1 420px"}),
+            self.sectors.panel(min_width=300, height=380, sizing_mode="stretch_width",
+                               styles={"flex": "1 1 320px"}),
             sizing_mode="stretch_width")
 
     def __panel__(self):

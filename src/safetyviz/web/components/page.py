@@ -27,7 +27,7 @@ from safetyviz.data.engine import ClusterUnavailable, cluster_answers, compute
 from safetyviz.data.loading import load_cube, load_regions, load_table
 from safetyviz.data.regions import unmapped_names
 from safetyviz.security.access import LOCAL, Access
-from safetyviz.web.components.inplace import InPlacePlot
+from safetyviz.web.components.inplace import SharedPlot
 from safetyviz.web.state import NoNone, OverviewState
 from safetyviz.web.views import monthly_series, sector_breakdown
 
@@ -380,10 +380,11 @@ class SelectionPage(pn.viewable.Viewer):
         self.header.object = self._heading_text()
         self.cards.object = self._cards_html()
 
-    def in_place(self, draw) -> hv.DynamicMap:
-        """The plot of ``draw()`` (a view of the state), drawn again when the language
-        changes and updated in place when the selection does (:mod:`inplace`)."""
-        return InPlacePlot(draw, self.state, ["metric", "period", "county"]).dmap
+    def in_place(self, draw, **options) -> SharedPlot:
+        """The plot of ``draw()`` (a view of the state), drawn once for every session on
+        the cube and updated in place when the selection or language changes
+        (:mod:`inplace`; ``options``: its ``key`` and ``on_tap``)."""
+        return SharedPlot(draw, self.state, **options)
 
     def _series(self):
         state = self.state
