@@ -30,6 +30,7 @@ from bokeh.document import Document
 from bokeh.model import Model
 from bokeh.models import ColumnDataSource
 from bokeh.models.renderers import GlyphRenderer  # not in bokeh.models' static exports
+from bokeh.themes import built_in_themes
 from panel.io.document import unlocked
 
 from safetyviz.analysis.cube import PerCube
@@ -146,12 +147,29 @@ def drawing(cube, key: tuple, draw: Callable[[], hv.core.Dimensioned]) -> Model:
 
 def drawn(element: hv.core.Dimensioned) -> Model:
     """The Bokeh models HoloViews draws of ``element`` (in a document of their own; never
-    added to one), their large columns shared with earlier drawings and read-only."""
-    plot = hv.renderer("bokeh").get_plot(element, doc=Document())
-    root = plot.state
+    added to one) in HoloViews' theme, their large columns shared with earlier drawings and
+    read-only."""
+    renderer = hv.renderer("bokeh")
+    root = renderer.get_plot(element, doc=Document()).state
+    for model in root.references():
+        _themed(model, renderer.theme)
     for source in root.select({"type": ColumnDataSource}):
         source.data = {name: _shared(column) for name, column in source.data.items()}
     return root
+
+
+def _themed(model: Model, theme) -> None:
+    """``theme``'s values (HoloViews': titles of 12 pt) set on ``model``: a theme applies to
+    the models of its document, and a copy goes into a session's, which has Bokeh's."""
+    if isinstance(theme, str):
+        theme = built_in_themes[theme]
+    if theme is None:
+        return
+    theme.apply_to_model(model)
+    values = dict(model.themed_values() or {})
+    model.unapply_theme()
+    for name, value in values.items():
+        setattr(model, name, value)
 
 
 def _shared(column):
