@@ -25,7 +25,7 @@ import numpy as np
 import panel as pn
 import param
 from bokeh.core.property.container import ColumnData
-from bokeh.core.property.validation import validate
+from bokeh.core.property.wrappers import PropertyValueContainer
 from bokeh.document import Document
 from bokeh.model import Model
 from bokeh.models import ColumnDataSource
@@ -68,8 +68,7 @@ class SharedPlot(param.Parameterized):
         self.draw, self.state, self.on_tap = draw, state, on_tap
         self.derive, self.derived_on = derive, derived_on
         owner = type(getattr(draw, "__self__", None)).__qualname__  # (the page of a method)
-        self._view = (owner, getattr(draw, "__qualname__", repr(draw)),
-                      type(state).__qualname__, key)
+        self._view = (owner, draw.__qualname__, type(state).__qualname__, key)
         self._shown: Model | None = None  # the drawing the copy shows
         self.copy: Model | None = None
         self._pane: pn.pane.Bokeh | None = None
@@ -227,17 +226,21 @@ def _copy(model: Model, copies: dict) -> Model:
     for name, value in vars(model).items():  # a subclass's own (a figure's glyph API)
         if name not in _OWN:
             setattr(copy, name, copy if value is model else _copy_value(value, copies))
-    with validate(False):  # (values a drawing has were validated when it was drawn)
-        for name, value in model._property_values.items():
-            descriptor = cls.lookup(name)
-            value = (_own_columns(value) if isinstance(descriptor.property, ColumnData)
-                     else _copy_value(value, copies))
-            descriptor._set_value(copy, descriptor.property.prepare_value(copy, name, value))
+    # values as the drawing holds them (validated and transformed when it was drawn), in
+    # containers of the copy's own
+    for name, value in model._property_values.items():
+        descriptor = cls.lookup(name)
+        value = (_own_columns(value) if isinstance(descriptor.property, ColumnData)
+                 else _copy_value(value, copies))
+        descriptor._set_value(copy, descriptor.property.wrap(value))
     for name, value in model._unstable_default_values.items():
         if isinstance(value, Model):
             copy._unstable_default_values[name] = _copy(value, copies)
-        else:
-            cls.lookup(name)._get(copy)  # an untouched list or dict: a new one
+        else:  # an untouched list or dict
+            default = cls.lookup(name).property.wrap(_copy_value(value, copies))
+            if isinstance(default, PropertyValueContainer):
+                default._register_owner(copy, cls.lookup(name))
+            copy._unstable_default_values[name] = default
     copy._initialized = True
     return copy
 
