@@ -32,6 +32,7 @@ from safetyviz.web.components.page import (
     SelectionPage,
     drawn_after_the_page,
     english_names,
+    firm_names,
     load_registers,
     open_page,
     or_cluster_status,
@@ -238,7 +239,7 @@ def create_county_app(catalog: str | None = None):
         (firms, _) = load_registers(str(catalog or catalog_path()), "enterprises")
         firms = access.restrict(firms)
         return CountyProfile(state=state, catalog=cat, access=access,
-                             firms=dict(zip(firms["enterprise_id"].astype(str), firms["name"])),
+                             firms=firm_names(firms),
                              search=search_box(state, catalog, access, regions))
 
     return open_page(catalog, build)

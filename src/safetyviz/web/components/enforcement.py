@@ -19,6 +19,7 @@ from safetyviz.web.components.page import (
     SelectionPage,
     drawn_after_the_page,
     english_names,
+    firm_names,
     load_registers,
     open_page,
     or_cluster_status,
@@ -60,8 +61,7 @@ class EnforcementPage(SelectionPage):
         super().__init__(**params)
         self.sectors = self.in_place(self._sectors)
         self.operations = RecordTable(table_name="joint_operations", access=self.access,
-                                      firms=dict(zip(self.register["enterprise_id"].astype(str),
-                                                     self.register["name"])))
+                                      firms=firm_names(self.register))
 
     @param.depends("state.period", "state.county", "state.lang")
     def _records(self):

@@ -20,6 +20,7 @@ from safetyviz.core.vocab import label
 from safetyviz.data.catalog import catalog_path, local_path
 from safetyviz.web.components.page import (
     KPI_CSS,
+    firm_names,
     kpi_html,
     load_registers,
     session_access,
@@ -201,7 +202,7 @@ def create_monitoring_app(catalog: str | None = None, data_dir=None):
         return unavailable(exc)
     sync_with_url(state)
     page = MonitoringPage(state=state, regions=regions,
-                          firms=dict(zip(firms["enterprise_id"].astype(str), firms["name"])),
+                          firms=firm_names(firms),
                           search=search_box(state, path, access, regions))
     page.start()
     return page

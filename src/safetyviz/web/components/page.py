@@ -306,6 +306,13 @@ def map_tiles() -> str | None:
 TILES_DOC = "XYZ URL of the base-map tiles under the maps; None for none (offline)."
 
 
+def firm_names(firms) -> dict[str, str]:
+    """Firm names by enterprise id, of ``firms`` (a register), read by column (a loop over
+    a register's Arrow strings costs a session ~10 ms per 8,000 firms)."""
+    return dict(zip(firms["enterprise_id"].astype(str).tolist(), firms["name"].tolist(),
+                    strict=True))
+
+
 def english_names(regions) -> dict[str, str]:
     return dict(zip(regions["adcode"], regions["name_en"]))
 

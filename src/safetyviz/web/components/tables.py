@@ -63,18 +63,38 @@ class RecordTable(pn.viewable.Viewer):
         super().__init__(**params)
         self._shown = pd.DataFrame()
         self._where = ("", "")  # the county and period of the records shown
-        self.rows = pn.pane.Str("")
-        self.table = pn.widgets.Tabulator(
-            self._shown, disabled=True, pagination="local", page_size=15, show_index=False,
-            header_filters=True, layout="fit_data_stretch", sizing_mode="stretch_width",
-            name=self.table_name)
-        self.downloads = [
-            self._download("csv", to_csv_bytes),
-            self._download("xlsx", lambda shown: to_xlsx_bytes(shown, self.table_name)),
-        ] if self.access.may_download else []
-        self._layout = pn.Column(pn.FlexBox(self.rows, *self.downloads, align_items="center"),
-                                 self.table,
-                                 sizing_mode="stretch_width")
+        # its widgets are made when it first shows records: a page's tables in tabs not
+        # opened cost a session nothing
+        self._layout = pn.Column(sizing_mode="stretch_width")
+        self._widgets: tuple[pn.pane.Str, pn.widgets.Tabulator, list] | None = None
+
+    def _made(self) -> tuple[pn.pane.Str, pn.widgets.Tabulator, list]:
+        if self._widgets is None:
+            rows = pn.pane.Str("")
+            table = pn.widgets.Tabulator(
+                self._shown, disabled=True, pagination="local", page_size=15,
+                show_index=False, header_filters=True, layout="fit_data_stretch",
+                sizing_mode="stretch_width", name=self.table_name)
+            downloads = [
+                self._download("csv", to_csv_bytes),
+                self._download("xlsx", lambda shown: to_xlsx_bytes(shown, self.table_name)),
+            ] if self.access.may_download else []
+            self._widgets = rows, table, downloads
+            self._layout[:] = [pn.FlexBox(rows, *downloads, align_items="center"), table]
+        return self._widgets
+
+    @property
+    def rows(self) -> pn.pane.Str:
+        """The row count (and the day the records are as of)."""
+        return self._made()[0]
+
+    @property
+    def table(self) -> pn.widgets.Tabulator:
+        return self._made()[1]
+
+    @property
+    def downloads(self) -> list[pn.widgets.FileDownload]:
+        return self._made()[2]
 
     def _download(self, fmt: str, to_bytes) -> pn.widgets.FileDownload:
         def callback():

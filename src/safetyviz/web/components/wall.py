@@ -32,6 +32,7 @@ from safetyviz.security.access import Access
 from safetyviz.web.components.enforcement import EnforcementState
 from safetyviz.web.components.page import (
     english_names,
+    firm_names,
     load_data,
     load_registers,
     session_access,
@@ -341,7 +342,7 @@ class MonitoringWall(WallView):
             local_path("monitoring", shared_catalog(self.data.path)), sensors, sites,
             province_rate=province, lang=lang, window="24h")
         self.regions = regions
-        self.firm_names = dict(zip(firms["enterprise_id"].astype(str), firms["name"]))
+        self.firm_names = firm_names(firms)
         self.installations = installation_names(sites, self.firm_names, lang)
         self.sensors = sensor_names(sensors, lang)
         self.cards = pn.pane.HTML(self._cards_html(), stylesheets=[CARDS_CSS],
