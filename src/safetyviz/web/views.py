@@ -309,10 +309,12 @@ def county_ranking(values: pd.Series, names: dict[str, str], *, label: str, unit
         "text": [with_units(format_number(v, lang), units, lang) for v in ordered],
         "rank": [f"{rank[a]} / {len(ranked)}" for a in ordered.index],
         "selected": ["yes" if a == selected else "no" for a in ordered.index]})
-    # colours by a category, not as colours: HoloViews draws bars of one colour (no county
-    # selected) as other models than bars of two, which a drawn plot could not take in place
+    # colours by a category (both always among its factors), not as colours: HoloViews
+    # draws bars of one colour (no county selected) as other models than bars of two, which
+    # a drawn plot could not take in place
+    selected_dim = hv.Dimension("selected", values=["no", "yes"])
     return hv.Bars(frame, hv.Dimension("county", label=" "),
-                   [hv.Dimension("value", label=label), "text", "rank", "selected"]).opts(
+                   [hv.Dimension("value", label=label), "text", "rank", selected_dim]).opts(
         invert_axes=True, color="selected", cmap={"yes": SELECTED_COLOR, "no": SERIES_COLOR},
         show_legend=False, title=plot_title(title), responsive=True, min_height=260,
         shared_axes=False, tools=["hover"],
