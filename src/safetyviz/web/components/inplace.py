@@ -38,7 +38,7 @@ from safetyviz.core.cache import LRU
 
 # Drawings per cube (so per set of counties a user may see), by page, view and selection:
 # those most recently shown.
-_DRAWINGS = PerCube(size=128)
+_DRAWINGS = PerCube(size=48)  # (a drawing is ~150-300 KiB: Bokeh models are ~4.5 KiB each)
 # Per cube, a HoloViews plot of each view in each language, kept to draw new selections:
 # the new version of the view put into it (:func:`update_drawn`, a few milliseconds) and
 # copied, instead of drawn anew (35-95 ms).
@@ -176,8 +176,9 @@ def _plot(element: hv.core.Dimensioned):
 def _snapshot(root: Model) -> Model:
     """A copy of ``root`` to keep as a drawing: its columns read-only, the large ones shared
     with earlier drawings that have the same."""
-    root = copied(root)
-    for source in root.select({"type": ColumnDataSource}):
+    copies: dict = {}
+    root = _copy(root, copies)
+    for source in copies.values():  # (the models copied: no walk of the graph)
         if isinstance(source, ColumnDataSource):
             source.data = {name: _shared(column) for name, column in source.data.items()}
     return root
