@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import bokeh
 from bokeh.core.has_props import HasProps
 from bokeh.core.property.descriptors import AliasPropertyDescriptor, PropertyDescriptor
 from bokeh.core.property.singletons import Undefined
@@ -42,7 +43,9 @@ _UNSTABLE: dict[tuple[type, str], bool] = {}
 
 
 def faster_bokeh(on: bool = True) -> None:
-    """Install (``on``) or remove the faster paths. Idempotent."""
+    """Install (``on``) or remove the faster paths. Idempotent. Only on Bokeh 3, whose
+    internals these are (Panel pins its Bokeh; another major version keeps its own)."""
+    on = on and bokeh.__version__.startswith("3.")
     HasProps.query_properties_with_values = (  # type: ignore[method-assign]
         _set_properties if on else _QUERY)
     PropertyDescriptor.has_unstable_default = (  # type: ignore[method-assign]
