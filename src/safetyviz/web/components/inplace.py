@@ -2,13 +2,16 @@
 
 HoloViews draws a view of a selection (metric, period, county, language) once per cube: the
 Bokeh models it makes — a *drawing* — are kept and shared by every session on that cube
-(sessions of users who may see other counties have other cubes, so other drawings). A
-session shows its own copy of a drawing: copying the models costs a tenth of drawing them,
-and the large columns (a map's shapes) are shared, not copied. A new selection goes into the
-copy as the differences between the drawing it shows and the drawing of the new selection:
-columns, ranges, factors, titles, labels, hover text — a few kilobytes, not new models — and
-what the user did in the browser (zoomed, tapped a county) stays. A drawing of another
-structure (another kind or number of layers) replaces the copy.
+(sessions of users who may see other counties have other cubes, so other drawings). A new
+selection is drawn by putting the view's new version into a HoloViews plot of the view kept
+per cube and language (:func:`update_drawn`, a few milliseconds) and copying its models;
+anew only when that cannot be done. A session shows its own copy of a drawing: copying the
+models costs a tenth of drawing them, and the large columns (a map's shapes) are shared,
+read-only. A new selection goes into the copy as the differences between the drawing it
+shows and the drawing of the new selection (:func:`carry_over`): columns, ranges, factors,
+titles, labels, hover text — a few kilobytes — and what the user did in the browser (zoomed,
+tapped a county) stays. Models the new drawing has where the old had none or others (a hover
+glyph, another number of layers) are copied into it; another kind of plot replaces the copy.
 """
 
 from __future__ import annotations
