@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+import warnings
 
 import pytest
 import requests
@@ -323,6 +325,13 @@ def test_a_new_metric_period_or_county_recolours_the_drawn_map_without_its_shape
     assert app.state.county == source.data["adcode"][other]
     source.selected.indices = [len(shapes) + 5]  # a forged index: as a tap beside the map
     assert app.state.county == app.state.city
+    values = list(source.data["value"])
+    with contextlib.suppress(ValueError), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (Bokeh refuses to patch a read-only array)
+        source.patch({"value": [(0, -1.0)]})  # a forged patch of values all sessions share
+    drawing = next(r.data_source for r in app.map._shown.renderers
+                   if isinstance(r, GlyphRenderer))
+    assert list(source.data["value"]) == values == list(drawing.data["value"])
 
 
 def test_a_recoloured_map_shows_what_a_map_drawn_for_its_selection_would(demo_dir):

@@ -79,6 +79,7 @@ class SharedPlot(param.Parameterized):
         self._shown: Model | None = None  # the drawing the copy shows
         self.copy: Model | None = None
         self._pane: pn.pane.Bokeh | None = None
+        self._layout: dict = {}
         state.param.watch(self.update, list(_selection(state)))
 
     def panel(self, **layout) -> pn.pane.Bokeh:
@@ -98,11 +99,8 @@ class SharedPlot(param.Parameterized):
         common = (self._view, "derived from", tuple(
             (name, value) for name, value in selection.items() if name not in self.derived_on))
 
-        def derived() -> Model:
-            made = copied(drawing(self.state.cube, common, self.draw))
-            derive(made)
-            return made
-        return _DRAWINGS.get(self.state.cube, key, derived)
+        return _DRAWINGS.get(self.state.cube, key, lambda: _snapshot(
+            drawing(self.state.cube, common, self.draw), derive))
 
     def _drawn_now(self) -> Model:
         """The drawing of the state's selection: the kept HoloViews plot of this view in
@@ -176,14 +174,16 @@ def _plot(element: hv.core.Dimensioned):
     return plot
 
 
-def _snapshot(root: Model) -> Model:
-    """A copy of ``root`` to keep as a drawing: its columns read-only, the large ones shared
-    with earlier drawings that have the same."""
+def _snapshot(root: Model, change: Callable[[Model], None] | None = None) -> Model:
+    """A copy of ``root`` (then changed by ``change``, if given) to keep as a drawing: its
+    columns read-only, the large ones shared with earlier drawings that have the same."""
     copies: dict = {}
     root = _copy(root, copies)
+    if change is not None:
+        change(root)
     for source in copies.values():  # (the models copied: no walk of the graph)
-        if isinstance(source, ColumnDataSource):
-            source.data = {name: _shared(column) for name, column in source.data.items()}
+        if isinstance(source, ColumnDataSource):  # (not ``data = …``: Bokeh ignores equal)
+            source.data.update({name: _shared(column) for name, column in source.data.items()})
     return root
 
 

@@ -3,6 +3,8 @@ of the county clicked on the map or chosen in the selector."""
 
 from __future__ import annotations
 
+from typing import cast
+
 import panel as pn
 import param
 from bokeh.core.properties import field
@@ -105,12 +107,10 @@ class OverviewDashboard(SelectionPage):
                                      units=state.metric_units, selected=state.county,
                                      names=state.county_names(), lang=state.lang)
         renderer = next(r for r in drawing.renderers if isinstance(r, GlyphRenderer))
-        source = renderer.data_source
-        assert isinstance(source, ColumnDataSource)  # (what HoloViews draws polygons from)
+        source = cast(ColumnDataSource, renderer.data_source)  # (HoloViews draws from one)
         # the selected county's outline as a column, even when HoloViews drew every outline
         # alike (one width: no column)
-        source.data.update(color=columns["value"], line_width=columns["line"],
-                                         **columns)
+        source.data.update(color=columns["value"], line_width=columns["line"], **columns)
         for glyph in (renderer.glyph, renderer.selection_glyph, renderer.nonselection_glyph,
                       renderer.hover_glyph, renderer.muted_glyph):
             if isinstance(glyph, MultiPolygons):  # (None or "auto": Bokeh's own)
