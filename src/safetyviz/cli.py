@@ -546,6 +546,10 @@ def build_parser() -> argparse.ArgumentParser:
                                            "DATA_DIR/logs/audit.jsonl)")
     serve.add_argument("--num-procs", type=int,
                        help="server processes sharing the port (1; one per core at most)")
+    serve.add_argument("--warm-seconds", type=float,
+                       help="before serving, draw the first pages for everyone, then for each "
+                            "set of counties in the users file (most users first) for up to "
+                            "this long (60; 0: none)")
     serve.add_argument("--shared-state", metavar="URL",
                        help="redis://host:6379/0: logins, throttles and per-user limits "
                             "shared by servers on several hosts (env SAFETYVIZ_SHARED_STATE; "

@@ -68,14 +68,32 @@ class ServeConfig:
     shared_state: str | None = None  # redis://…: logins, throttles, limits shared by hosts
     prefix: str = ""
     num_procs: int = 1  # server processes sharing the port (sessions are spread over them)
-    warm: bool = True  # draw one page before serving, so the first user does not wait
+    # Before serving, the pages opened first are drawn for everyone and then for each set of
+    # counties in the users file, most users first, until this many seconds have passed (0:
+    # none), so that the first users of each county do not wait for their cube's drawings.
+    warm_seconds: float = 60.0
+
+    def __post_init__(self) -> None:
+        for name, least in NUMBERS.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) \
+                    or value < least or (isinstance(least, int) and not isinstance(value, int)):
+                kind = "a whole number" if isinstance(least, int) else "a number"
+                raise UserError(f"serve setting {name}: {value!r} is not {kind} ≥ {least:g}")
+
+
+# the numeric settings and their least values (an int: a whole number)
+NUMBERS = {"port": 0, "session_token_seconds": 1, "login_hours": 0.01,
+           "failures_per_user": 1, "failures_per_user_total": 1, "failures_per_address": 1,
+           "max_sessions_per_user": 1, "max_connections_per_address": 1, "num_procs": 0,
+           "warm_seconds": 0.0}
 
 
 CONFIG_KEYS = {"port", "address", "allow_websocket_origin", "auth", "cookie_secret_file",
                "audit_log", "use_xheaders", "session_token_seconds", "login_hours",
                "failures_per_user", "failures_per_user_total", "failures_per_address",
                "max_sessions_per_user", "max_connections_per_address", "sessions_file",
-               "prefix", "num_procs", "shared_state"}
+               "prefix", "num_procs", "shared_state", "warm_seconds"}
 
 # Every connection, before any handler runs: the request line and headers within
 # HEADER_SECONDS (also the longest a kept-alive connection idles), a body within
@@ -90,11 +108,15 @@ SWEEP_SECONDS = 2  # open websockets of ended logins are closed within this
 
 # --- building and running -------------------------------------------------------------------
 
+# The pages opened first (the landing page, the overview, the county profile): warmed.
+WARMED_PAGES = 3
+
+
 def warm_up(page) -> None:
-    """Build ``page`` (the first registered ones: the landing page, the overview), unseen,
-    before serving: the cube is loaded and HoloViews and Bokeh have drawn once, so the first
-    user after a start does not wait for that. Runs before logins are required and before any
-    fork; its document is thrown away."""
+    """Build ``page``, unseen, before serving (its deferred plots too: there is no browser to
+    wait for): the cube is loaded and the page's plots drawn, so the first user after a start
+    does not wait for that. Runs before logins are required and before any fork; its document
+    is thrown away."""
     import panel as pn
     from bokeh.document import Document
     from panel.io.state import set_curdoc
@@ -106,6 +128,45 @@ def warm_up(page) -> None:
         viewable = cast(Viewable, pn.panel(page.create()))
         root = viewable.get_root(document)
         viewable._cleanup(root)
+
+
+def scopes_to_warm(users_file: Path | None) -> list:
+    """Whose view of the pages to warm: everything first, then each set of counties of the
+    users file, the most users first (a county's cube is a subset with drawings of its own)."""
+    from collections import Counter
+
+    from safetyviz.security.access import LOCAL, Access
+    from safetyviz.serve.users import load_users
+
+    if users_file is None:
+        return [LOCAL]
+    counts = Counter(tuple(sorted(user.counties)) for user in load_users(users_file).values())
+    return [LOCAL, *(Access(None, "county", counties)
+                     for counties, _ in counts.most_common() if counties)]
+
+
+def warm_pages(pages: list, scopes: list, seconds: float) -> int:
+    """Warm ``pages`` for each of ``scopes`` in turn until ``seconds`` have passed (a scope
+    begun is finished); how many scopes were warmed. A page that cannot be built for a scope
+    (a county no longer in the data) is left for its first session, which says why."""
+    import time
+
+    from safetyviz.web.components.page import built_as
+
+    deadline = time.monotonic() + seconds
+    warmed = 0
+    for access in scopes:
+        if seconds <= 0 or time.monotonic() >= deadline:
+            break
+        with built_as(access):
+            for page in pages:
+                try:
+                    warm_up(page)
+                except Exception:  # warming only saves the first session time
+                    log.warning("warming %s for %s failed", page.slug,
+                                ",".join(access.counties) or "all", exc_info=True)
+        warmed += 1
+    return warmed
 
 
 def settle_memory() -> None:
@@ -142,9 +203,11 @@ def build_server(config: ServeConfig, tiles: str | None = None):
         auth = None
         settings.configure(logins_required=None)
     set_audit_log(audit)
-    if config.warm and config.pages:
-        for page in list(config.pages.values())[:2]:
-            warm_up(page)
+    if config.pages:
+        scopes = scopes_to_warm(config.auth)
+        warmed = warm_pages(list(config.pages.values())[:WARMED_PAGES], scopes,
+                            config.warm_seconds)
+        log.info("warmed the first pages for %d of %d sets of counties", warmed, len(scopes))
     settle_memory()
     if auth is not None:
         settings.configure(logins_required=True)  # from now on a session without a login

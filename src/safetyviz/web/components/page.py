@@ -5,6 +5,7 @@ monthly series they drive, and a page opened for one session."""
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import html
 import logging
 import os
@@ -182,6 +183,24 @@ def sync_with_url(state) -> None:
             "window.addEventListener('popstate', () => window.location.reload());")))
 
 
+# Whose pages are built outside any served session (the server warming up, before it
+# serves): set only by :func:`built_as`, never from a request.
+_UNSERVED_ACCESS: contextvars.ContextVar[Access | None] = contextvars.ContextVar(
+    "unserved_access", default=None)
+
+
+@contextlib.contextmanager
+def built_as(access: Access):
+    """Pages built in this block outside a served session are built as ``access`` sees them:
+    the server warms the caches of its users' cubes (their subsets and drawings) before it
+    serves. A served session's access always comes from its signed token."""
+    token = _UNSERVED_ACCESS.set(access)
+    try:
+        yield
+    finally:
+        _UNSERVED_ACCESS.reset(token)
+
+
 def session_access() -> Access:
     """Who this session's user is and which counties they may see, from the session token
     the server signed when the page was requested (``access.TOKEN_KEY``); everything
@@ -190,6 +209,9 @@ def session_access() -> Access:
     from safetyviz.security.access import TOKEN_KEY
 
     context = pn.state.curdoc.session_context if pn.state.curdoc is not None else None
+    unserved = _UNSERVED_ACCESS.get()
+    if context is None and unserved is not None:
+        return unserved
     try:
         # token_payload: Bokeh types the context as its base class, without it; a served
         # session's (a BokehSessionContext) has it
