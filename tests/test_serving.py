@@ -530,8 +530,9 @@ def test_serve_writes_a_missing_catalog_and_leaves_no_temp_folder(tiny_dir, tmp_
     (["--auth", "BROKEN"], {"SAFETYVIZ_COOKIE_SECRET": secrets.token_urlsafe(48)},
      ["broken.yaml", "user 'wang', field password"]),
     (["--config", "CONFIG"], {}, ["serve.yaml", "unknown setting(s) debug"]),
-    (["--config", "NUMBERS"], {}, ["warm_seconds", "'soon' is not a number"]),
-    (["--num-procs", "-1"], {}, ["num_procs", "-1 is not a whole number ≥ 0"]),
+    (["--config", "NUMBERS"], {}, ["numbers.yaml, setting warm_seconds",
+                                   "'soon' is not a number ≥ 0"]),
+    (["--num-procs", "-1"], {}, ["--num-procs: -1 is not a whole number ≥ 0"]),
     (["--auth", "MISSING"], {"SAFETYVIZ_COOKIE_SECRET": secrets.token_urlsafe(48)},
      ["missing.yaml: no such users file"]),
 ])
@@ -543,7 +544,8 @@ def test_serve_refuses_to_start_unsafely(tmp_path, args, env, fragments):
     (tmp_path / "serve.yaml").write_text("port: 5999\ndebug: true\n")
     (tmp_path / "numbers.yaml").write_text("warm_seconds: soon\n")
     names = {"USERS": str(users), "BROKEN": str(tmp_path / "broken.yaml"),
-             "CONFIG": str(tmp_path / "serve.yaml"), "NUMBERS": str(tmp_path / "numbers.yaml"), "MISSING": str(tmp_path / "missing.yaml")}
+             "CONFIG": str(tmp_path / "serve.yaml"), "NUMBERS": str(tmp_path / "numbers.yaml"),
+             "MISSING": str(tmp_path / "missing.yaml")}
     result = run_cli("serve", "--port", str(free_port()), *[names.get(a, a) for a in args],
                      env={"SAFETYVIZ_COOKIE_SECRET": "", **env}, cwd=PROJECT)
     assert_one_clear_line(result, *fragments)

@@ -307,7 +307,7 @@ def _cookie_secret(values: dict) -> str | None:
 def cmd_serve(args) -> None:
     from safetyviz.data import store as store_module
     from safetyviz.data.catalog import ensure_catalog
-    from safetyviz.serve.server import ServeConfig, serve
+    from safetyviz.serve.server import ServeConfig, SettingError, serve
     from safetyviz.web.components.index import index_html  # (no Panel import: plain HTML)
     from safetyviz.web.pages import PAGES
 
@@ -320,6 +320,11 @@ def cmd_serve(args) -> None:
                              **given)
     except TypeError as exc:
         raise UserError(f"serve configuration: {exc}") from None
+    except SettingError as exc:  # named where it was given: the flag wins over the file
+        flag = f"--{exc.setting.replace('_', '-')}"
+        where = flag if getattr(args, exc.setting, None) is not None or not args.config \
+            else f"{args.config}, setting {exc.setting}"
+        raise UserError(f"{where}: {exc.problem}") from None
     if config.auth is not None and config.audit_log is None:
         config.audit_log = data_dir / "logs" / "audit.jsonl"
     if config.auth is not None and config.sessions_file is None:

@@ -79,7 +79,15 @@ class ServeConfig:
             if isinstance(value, bool) or not isinstance(value, int | float) \
                     or value < least or (isinstance(least, int) and not isinstance(value, int)):
                 kind = "a whole number" if isinstance(least, int) else "a number"
-                raise UserError(f"serve setting {name}: {value!r} is not {kind} ≥ {least:g}")
+                raise SettingError(name, f"{value!r} is not {kind} ≥ {least:g}")
+
+
+class SettingError(UserError):
+    """A serve setting's value refused: the caller says where it came from."""
+
+    def __init__(self, setting: str, problem: str):
+        super().__init__(f"serve setting {setting}: {problem}")
+        self.setting, self.problem = setting, problem
 
 
 # the numeric settings and their least values (an int: a whole number)
