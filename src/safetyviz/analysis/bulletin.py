@@ -41,7 +41,7 @@ from safetyviz.core.paths import shipped_dir
 from safetyviz.core.periods import parse_period, period_label
 from safetyviz.data import catalog as catalog_module
 from safetyviz.data.loading import load_cube, load_regions, load_table
-from safetyviz.data.regions import english_name
+from safetyviz.data.regions import english_name, top_unit
 
 # The figures of the headline table, in order (rectification_rate is derived).
 KPI_ROWS = ["inspections", "enterprises_inspected", "hazards_found", "major_hazards_found",
@@ -98,7 +98,7 @@ class Data:
 
     @property
     def city(self) -> str:
-        return str(self.regions["parent_adcode"].iloc[0])
+        return top_unit(self.regions)[0]
 
     @property
     def counties(self) -> list[str]:
@@ -149,7 +149,7 @@ def gather(data: Data, start, end, adcode: str | None = None) -> Facts:
     city = data.city
     if adcode in (None, city):
         adcodes, scope = data.counties, city
-        name_zh = str(data.regions["parent_name_zh"].iloc[0])
+        name_zh = top_unit(data.regions)[1]
         name_en = english_name(name_zh)
     elif adcode in data.counties:
         adcodes, scope = [adcode], adcode

@@ -41,6 +41,7 @@ from safetyviz.core.vocab import (
 )
 from safetyviz.data.engine import dask_scheduler
 from safetyviz.data.loading import load_regions, part_reader, partition_files, table_parts
+from safetyviz.data.regions import top_unit
 from safetyviz.data.store import (
     FIRM_ROW_GROUP_ROWS,
     SCHEMAS,
@@ -471,7 +472,7 @@ def build_cube(catalog=None, tables: set[str] | None = None,
         coords={"adcode": np.array(adcodes, dtype=object), "month": month_starts.to_numpy(),
                 "sector": np.array(sectors, dtype=object),
                 "name_zh": ("adcode", np.array(regions["name_zh"], dtype=object))},
-        attrs={"title": "safetyviz cube", "city_adcode": str(regions["parent_adcode"].iloc[0])})
+        attrs={"title": "safetyviz cube", "city_adcode": top_unit(regions)[0]})
 
 
 def update_cube(cube: xr.Dataset, table: str, added: pd.DataFrame | None,

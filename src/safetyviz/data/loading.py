@@ -264,14 +264,19 @@ def load_records(names=None, catalog=None) -> dict[str, pd.DataFrame]:
     return {name: load_table(name, catalog=catalog).compute() for name in names}
 
 
-def load_regions(catalog=None, geometry: bool = True):
+def load_regions(catalog=None, geometry: bool = True, upper: bool = False):
     """The reporting units (counties, and the zones a city declares, ``level`` "county" or
     "zone"; a zone's ``county`` is the one it was carved out of) as a GeoDataFrame sorted by
     adcode (WGS-84; a zone may have no geometry); without ``geometry``, just the names and
-    codes (a DataFrame, much faster)."""
+    codes (a DataFrame, much faster). A province's regions also hold the cities and the
+    province above its units (rows that are another's ``parent_adcode``): left out unless
+    ``upper``."""
     regions = catalog_module.read("regions", catalog, **({} if geometry else
                                                         {"ignore_geometry": True}))
     regions["adcode"] = regions["adcode"].astype(str)
+    if not upper and "parent_adcode" in regions:
+        parents = set(regions["parent_adcode"].dropna().astype(str))
+        regions = regions[~regions["adcode"].isin(parents).to_numpy()].copy()
     for column in ("aliases", "name_en"):
         if column in regions:
             regions[column] = regions[column].fillna("")

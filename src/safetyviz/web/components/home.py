@@ -17,6 +17,7 @@ from safetyviz.core.errors import UserError
 from safetyviz.core.i18n import LANGUAGE_NAMES, format_percent, text
 from safetyviz.core.periods import period_label
 from safetyviz.data.catalog import catalog_path, local_path
+from safetyviz.data.regions import top_unit
 from safetyviz.security.access import Access
 from safetyviz.web.components.page import (
     english_names,
@@ -150,7 +151,7 @@ def monitoring_headline(home: HomePage, lang: str) -> tuple[str, str] | None:
     sensors, sites = home.access.restrict(sensors), home.access.restrict(sites)
     if sites.empty:
         return None
-    city = str(regions["parent_adcode"].iloc[0])
+    city, _ = top_unit(regions)
     province, _ = province_online_rate(city, pd.Timestamp("1900-01-01"), pd.Timestamp.now())
     state = MonitoringState(local_path("monitoring", shared_catalog(home.path)), sensors, sites,
                             province_rate=province)

@@ -18,6 +18,7 @@ from safetyviz.core.errors import UserError
 from safetyviz.core.i18n import LANGUAGE_NAMES, text
 from safetyviz.core.vocab import label
 from safetyviz.data.catalog import catalog_path, local_path
+from safetyviz.data.regions import top_unit
 from safetyviz.web.components.page import (
     KPI_CSS,
     firm_names,
@@ -191,7 +192,7 @@ def create_monitoring_app(catalog: str | None = None, data_dir=None):
         sensors, sites, firms, regions = load_registers(path, "sensors", "major_hazard_sites",
                                                         "enterprises")
         firms = access.restrict(firms)
-        city = str(regions["parent_adcode"].iloc[0])
+        city, _ = top_unit(regions)
         sensors, sites = access.restrict(sensors), access.restrict(sites)
         regions = access.restrict(regions)
         as_of = pd.Timestamp.now()

@@ -17,7 +17,7 @@ from safetyviz.core.i18n import LANGUAGE_NAMES, text
 from safetyviz.core.vocab import RISK_LEVELS, SECTORS, label
 from safetyviz.data.catalog import catalog_path, version
 from safetyviz.data.loading import load_table
-from safetyviz.data.regions import unmapped_names
+from safetyviz.data.regions import top_unit, unmapped_names
 from safetyviz.ingest.register import provisional_records
 from safetyviz.web.components.page import (
     TILES_DOC,
@@ -172,7 +172,7 @@ def create_riskmap_app(catalog: str | None = None):
         unregistered = unregistered_records(path)
     except (UserError, PermissionError) as exc:
         return unavailable(exc)
-    city = str(regions["parent_adcode"].iloc[0])
+    city, _ = top_unit(regions)
     enterprises, sites, regions = (access.restrict(enterprises), access.restrict(sites),
                                    access.restrict(regions))
     counties = list(regions["adcode"])

@@ -18,6 +18,7 @@ from safetyviz.core.errors import UserError
 from safetyviz.core.i18n import text
 from safetyviz.data.catalog import catalog_path, version
 from safetyviz.data.loading import latest_value, load_regions
+from safetyviz.data.regions import top_unit
 from safetyviz.data.store import PARTITION_DATE, SCHEMAS
 from safetyviz.security.access import LOCAL, Access
 from safetyviz.web.components.page import session_access, shared_catalog
@@ -74,11 +75,7 @@ def data_freshness(path: str) -> tuple[str | None, float | None]:
 
 @pn.cache(max_items=4)
 def _city_name(path: str, regions_version: str) -> str:
-    regions = load_regions(shared_catalog(path), geometry=False)
-    if "parent_name_zh" not in regions:
-        return ""
-    names = regions["parent_name_zh"].dropna()
-    return str(names.iloc[0]) if len(names) else ""
+    return top_unit(load_regions(shared_catalog(path), geometry=False))[1]
 
 
 class AppShell(pn.viewable.Viewer):

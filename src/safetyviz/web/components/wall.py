@@ -28,6 +28,7 @@ from safetyviz.core.i18n import text
 from safetyviz.core.periods import period_label
 from safetyviz.core.vocab import label
 from safetyviz.data.catalog import catalog_path, local_path, version
+from safetyviz.data.regions import top_unit
 from safetyviz.security.access import Access
 from safetyviz.web.components.enforcement import EnforcementState
 from safetyviz.web.components.page import (
@@ -298,7 +299,7 @@ class RiskMapWall(WallView):
         enterprises, sites, regions = load_registers(self.data.path, "enterprises",
                                                      "major_hazard_sites")
         access, lang = self.data.access, self.data.lang
-        city = str(regions["parent_adcode"].iloc[0])
+        city, _ = top_unit(regions)
         enterprises, sites, regions = (access.restrict(enterprises), access.restrict(sites),
                                        access.restrict(regions))
         counties = list(regions["adcode"])
@@ -334,7 +335,7 @@ class MonitoringWall(WallView):
         access, lang = self.data.access, self.data.lang
         sensors, sites, firms, regions = load_registers(self.data.path, "sensors",
                                                         "major_hazard_sites", "enterprises")
-        city = str(regions["parent_adcode"].iloc[0])
+        city, _ = top_unit(regions)
         sensors, sites = access.restrict(sensors), access.restrict(sites)
         firms, regions = access.restrict(firms), access.restrict(regions)
         province, _ = province_online_rate(city, pd.Timestamp("1900-01-01"), pd.Timestamp.now())
@@ -522,10 +523,7 @@ def _area_name(data: WallData) -> str:
     regions = data.access.restrict(load_registers(data.path)[0])
     if not data.access.all_counties:
         return "、".join(str(n) for n in regions["name_zh"])
-    if "parent_name_zh" not in regions:
-        return ""
-    names = regions["parent_name_zh"].dropna()
-    return str(names.iloc[0]) if len(names) else ""
+    return top_unit(regions)[1]
 
 
 def create_wall_app(catalog: str | None = None):
