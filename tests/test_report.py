@@ -160,7 +160,7 @@ def test_bad_period_is_one_clear_line(period, tmp_path, demo_dir):
 def test_other_bad_input_is_one_clear_line(tmp_path, demo_dir):
     result = run_cli("report", "--period", "2020Q1", "--county", "999999", "--out",
                      str(tmp_path / "x.html"), "--data-dir", str(demo_dir))
-    assert_one_clear_line(result, "county '999999'", "411002")
+    assert_one_clear_line(result, "unit '999999' is not in the data", "411002")
     result = run_cli("report", "--period", "2020Q1", "--out", str(tmp_path / "no" / "x.pdf"),
                      "--data-dir", str(demo_dir))
     assert_one_clear_line(result, "folder", "does not exist")

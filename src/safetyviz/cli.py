@@ -696,7 +696,9 @@ def build_parser() -> argparse.ArgumentParser:
                             help="write the work-safety bulletin of a period (HTML or PDF)")
     report.add_argument("--period", required=True,
                         help="2020Q1, 2020, 2020-03 or 2020-01-01/2020-04-20")
-    report.add_argument("--county", help="adcode of one county (default: the whole city)")
+    report.add_argument("--unit", "--county", dest="county", metavar="ADCODE",
+                        help="a county-level unit's adcode, or a city's when the data are a "
+                             "province's (default: the whole city or province)")
     report.add_argument("--lang", choices=["zh", "en"], default="zh")
     report.add_argument("--format", choices=["html", "pdf"],
                         help="default: from the --out file's suffix")

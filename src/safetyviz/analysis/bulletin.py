@@ -41,7 +41,7 @@ from safetyviz.core.paths import shipped_dir
 from safetyviz.core.periods import parse_period, period_label
 from safetyviz.data import catalog as catalog_module
 from safetyviz.data.loading import load_cube, load_regions, load_table
-from safetyviz.data.regions import english_name, top_unit
+from safetyviz.data.regions import UPPER_SUFFIXES, english_name, top_unit
 
 # The figures of the headline table, in order (rectification_rate is derived).
 KPI_ROWS = ["inspections", "enterprises_inspected", "hazards_found", "major_hazards_found",
@@ -77,8 +77,12 @@ class Facts:
     sites_online: int = 0
     dual_prevention: int = 0
     dual_accepted: int = 0
-    province_rate: float = math.nan
-    province_source: str = ""
+    # the online rate of the level above (its level: "province" or "city") and where it
+    # comes from: computed from the data when they hold it, else a reference figure
+    above_rate: float = math.nan
+    above_level: str = ""
+    above_source: str = ""
+    level: str = "county"  # the scope's: province, city or county (a county-level unit)
 
     @property
     def has_data(self) -> bool:
@@ -87,7 +91,9 @@ class Facts:
 
 @dataclass
 class Data:
-    """Everything a bulletin is computed from, loaded once."""
+    """Everything a bulletin is computed from, loaded once. ``regions``: the reporting units
+    (county-level); ``hierarchy``: every level of the regions table (a province's cities and
+    the province itself too)."""
 
     cube: xr.Dataset
     regions: pd.DataFrame  # a GeoDataFrame (a DataFrame subclass)
@@ -95,14 +101,75 @@ class Data:
     sites: pd.DataFrame
     enterprises: pd.DataFrame
     versions: dict[str, str]
+    hierarchy: pd.DataFrame | None = None
 
     @property
     def city(self) -> str:
+        """The unit the data are of: the city, or the province."""
         return top_unit(self.regions)[0]
 
     @property
     def counties(self) -> list[str]:
         return list(self.regions["adcode"])
+
+    def _parents(self) -> dict[str, str]:
+        table = self.hierarchy if self.hierarchy is not None else self.regions
+        return {str(a): str(p) for a, p in zip(table["adcode"], table["parent_adcode"])
+                if isinstance(p, str) and p}
+
+    def parent(self, adcode: str) -> str | None:
+        """The unit above ``adcode`` in the data (None for the unit the data are of)."""
+        if adcode == self.city:
+            return None
+        return self._parents().get(adcode)
+
+    def units_in(self, adcode: str) -> list[str]:
+        """The reporting units inside ``adcode`` (itself, for one): what its figures sum."""
+        if adcode == self.city:
+            return self.counties
+        parents = self._parents()
+        inside = []
+        for unit in self.counties:
+            above: str | None = unit
+            while above is not None and above != adcode:
+                above = parents.get(above)
+            if above == adcode:
+                inside.append(unit)
+        return inside
+
+    def children(self, adcode: str) -> list[str]:
+        """The units right below ``adcode`` that the data hold (a province's cities, a city's
+        counties); none below a county-level unit."""
+        if adcode in self.counties:
+            return []
+        return [a for a, p in self._parents().items()
+                if p == adcode and self.units_in(a)] if adcode != self.city or \
+            self.hierarchy is not None else self.counties
+
+    def level(self, adcode: str) -> str:
+        """province, city or county: what ``adcode`` is."""
+        if self.hierarchy is not None:
+            rows = self.hierarchy[self.hierarchy["adcode"].astype(str) == adcode]
+            if len(rows) and str(rows["level"].iloc[0]) in ("province", "city"):
+                return str(rows["level"].iloc[0])
+        if adcode == self.city:
+            return "province" if adcode.endswith("0000") else "city"
+        return "county"
+
+    def name(self, adcode: str) -> tuple[str, str]:
+        """(Chinese, English) name of ``adcode``."""
+        for table in (self.regions, self.hierarchy):
+            if table is None:
+                continue
+            rows = table[table["adcode"].astype(str) == adcode]
+            if len(rows):
+                row = rows.iloc[0]
+                name_zh = str(row["name_zh"])
+                name_en = row.get("name_en", "")
+                return name_zh, str(name_en) if isinstance(name_en, str) and name_en else \
+                    english_name(name_zh)
+        name_zh = top_unit(self.regions)[1]
+        return name_zh, english_name(name_zh, UPPER_SUFFIXES)
 
 
 def load(catalog=None) -> Data:
@@ -116,7 +183,8 @@ def load(catalog=None) -> Data:
                              "major_hazard_sites", "enterprises", "cube")}
     return Data(cube=load_cube(cat), regions=load_regions(cat),
                 inspections=inspections.assign(adcode=inspections["adcode"].astype(str)),
-                sites=sites.compute(), enterprises=enterprises.compute(), versions=versions)
+                sites=sites.compute(), enterprises=enterprises.compute(), versions=versions,
+                hierarchy=load_regions(cat, upper=True))
 
 
 def _number(value) -> float:
@@ -143,21 +211,21 @@ def _cube_figures(cube: xr.Dataset, start, end, adcodes) -> tuple[dict, dict]:
 
 
 def gather(data: Data, start, end, adcode: str | None = None) -> Facts:
-    """The figures of the period [start, end] for county ``adcode``, or the city (None or
-    the city's adcode)."""
+    """The figures of the period [start, end] for the unit ``adcode`` — a county-level unit,
+    a city of the province the data are of, or (None) the unit the data are of."""
     start, end = pd.Timestamp(start), pd.Timestamp(end)
     city = data.city
-    if adcode in (None, city):
-        adcodes, scope = data.counties, city
-        name_zh = top_unit(data.regions)[1]
-        name_en = english_name(name_zh)
-    elif adcode in data.counties:
-        adcodes, scope = [adcode], adcode
-        row = data.regions[data.regions["adcode"] == adcode].iloc[0]
-        name_zh, name_en = str(row["name_zh"]), str(row.get("name_en", "") or "")
-    else:
-        raise UserError(f"county {adcode!r} is not one of the city's: "
-                        f"{', '.join(data.counties)} (or {city} for the whole city)")
+    scope = city if adcode in (None, "") else str(adcode)
+    adcodes = data.units_in(scope)
+    if not adcodes:
+        above = data.children(city)
+        raise UserError(f"unit {scope!r} is not in the data: {city} (all), "
+                        + (f"one of {', '.join(above[:20])}{' …' if len(above) > 20 else ''}"
+                           if above and set(above) != set(data.counties) else "")
+                        + (" or " if above and set(above) != set(data.counties) else "")
+                        + f"a county-level unit ({', '.join(data.counties[:10])}"
+                        + (" …)" if len(data.counties) > 10 else ")"))
+    name_zh, name_en = data.name(scope)
     now, before = _cube_figures(data.cube, start, end, None if scope == city else adcodes)
     inspections = data.inspections[data.inspections["adcode"].isin(adcodes)]
     year = pd.DateOffset(years=1)
@@ -167,23 +235,39 @@ def gather(data: Data, start, end, adcode: str | None = None) -> Facts:
         if not math.isnan(before["inspections"]) else math.nan)
     if math.isnan(now["inspections"]):  # the period is outside the data
         now["enterprises_inspected"] = math.nan
-    sites = data.sites[data.sites["adcode"].astype(str).isin(adcodes)]
-    online = sites["online_since"].notna() & (sites["online_since"] <= end)
+    sites, online = _sites(data, adcodes, end)
     above = data.enterprises[data.enterprises["adcode"].astype(str).isin(adcodes)
                              & (data.enterprises["scale"].astype(str) == "above")]
     dual = above["dual_prevention"].astype(str)
-    rate, source = province_online_rate(city, start, end) if scope == city else (math.nan, "")
+    parent = data.parent(scope)
+    if parent is not None:  # the level above is in the data: its rate computed from them
+        parent_sites, parent_online = _sites(data, data.units_in(parent), end)
+        rate = parent_online / parent_sites if parent_sites else math.nan
+        above_level = data.level(parent)
+        source = f"major_hazard_sites: {parent_online} / {parent_sites} ({parent})"
+    elif data.level(scope) == "city":  # the province is not: its published figure, if any
+        rate, source = province_online_rate(city, start, end)
+        above_level = "province"
+    else:
+        rate, source, above_level = math.nan, "", ""
     return Facts(adcode=scope, name_zh=name_zh, name_en=name_en or name_zh, now=now,
-                 before=before, sites=len(sites), sites_online=int(online.sum()),
+                 before=before, sites=sites, sites_online=online,
                  dual_prevention=int(dual.isin(["built", "accepted"]).sum()),
-                 dual_accepted=int((dual == "accepted").sum()), province_rate=rate,
-                 province_source=source)
+                 dual_accepted=int((dual == "accepted").sum()), above_rate=rate,
+                 above_level=above_level, above_source=source, level=data.level(scope))
 
 
-def monthly(cube: xr.Dataset, names: list[str], end, adcode: str | None = None,
+def _sites(data: Data, adcodes: list[str], end) -> tuple[int, int]:
+    """(installations, those connected to monitoring by ``end``) of ``adcodes``."""
+    sites = data.sites[data.sites["adcode"].astype(str).isin(adcodes)]
+    online = sites["online_since"].notna() & (sites["online_since"] <= end)
+    return len(sites), int(online.sum())
+
+
+def monthly(cube: xr.Dataset, names: list[str], end, adcode: str | list[str] | None = None,
             months: int = SERIES_MONTHS) -> pd.DataFrame:
     """``names`` per month for the ``months`` months ending with the period's last month (as
-    far as the cube goes), for one county or the whole city: one column per name."""
+    far as the cube goes), for one county, several (a city's) or all: one column per name."""
     last = min(pd.Timestamp(end).to_period("M").to_timestamp(),
                pd.Timestamp(cube["month"].values[-1]))
     first = last - pd.DateOffset(months=months - 1)
@@ -191,7 +275,7 @@ def monthly(cube: xr.Dataset, names: list[str], end, adcode: str | None = None,
     for name in names:
         var = cube[name].sel(month=slice(first, last))
         if adcode is not None:
-            var = var.sel(adcode=[adcode])
+            var = var.sel(adcode=[adcode] if isinstance(adcode, str) else adcode)
         columns[name] = var.sum([d for d in var.dims if d != "month"]).to_series()
     return pd.DataFrame(columns)
 
@@ -286,6 +370,11 @@ def _this(name_zh: str, lang: str) -> str:
     return f"该{kind}"
 
 
+# How a bulletin names the unit it is about when that unit has units below it.
+SCOPE_WORDS = {"zh": {"province": "全省", "city": "全市", "county": "全市"},
+               "en": {"province": "the province", "city": "the city", "county": "the city"}}
+
+
 def _fields(facts: Facts, period: str, lang: str, is_city: bool) -> dict:
     now, before = facts.now, facts.before
     fields = {name: _count(now[name], lang) for name in now}
@@ -293,7 +382,7 @@ def _fields(facts: Facts, period: str, lang: str, is_city: bool) -> dict:
     fields.update(
         fines=_money(now["fines_yuan"], lang), fines_before=_money(before["fines_yuan"], lang),
         rectification_rate=_percent(now["rectification_rate"]),
-        period=period, scope=("全市" if lang == "zh" else "the city") if is_city else
+        period=period, scope=SCOPE_WORDS[lang][facts.level] if is_city else
         (facts.name_zh if lang == "zh" else facts.name_en),
         scope_name=facts.name_zh if lang == "zh" else facts.name_en,
         this=_this(facts.name_zh, lang), sites=str(facts.sites), online=str(facts.sites_online),
@@ -373,7 +462,7 @@ def _kpi_table(facts: Facts, lang: str) -> pd.DataFrame:
 def _notes(templates: dict, facts: Facts, start, end, scope: str, versions: dict,
            lang: str) -> list[str]:
     fields = {"start": f"{start:%Y-%m-%d}", "end": f"{end:%Y-%m-%d}", "scope": scope,
-              "reference": facts.province_source or "—"}
+              "reference": facts.above_source or "—"}
     notes = [_PlainFields().format(sentence, **fields)
              for sentence in templates["sources"][lang].values()]
     listed = "; ".join(f"{name} {version}" for name, version in versions.items())
@@ -394,13 +483,18 @@ def compose(facts: Facts, period: str, lang: str = "zh", counties: list[Facts] |
     label = period_label(period, lang)
     fields = _fields(facts, label, lang, is_city)
     fields["data_end"] = f"{pd.Timestamp(data_end):%Y-%m-%d}" if data_end is not None else "—"
-    headings = words["headings"]
+    headings = dict(words["headings"])
+    by_city = facts.level == "province"  # the sections and the map: its cities
+    if by_city:
+        headings["counties"] = headings["cities"]
     title = _fill(words, "title", fields)
     subtitle = _fill(words, "subtitle", fields)
     scope_words = fields["scope"]
     notes = _notes(templates, facts, start, end, scope_words, versions or {}, lang)
     figure_titles = {key: _fill(words, f"figure_{key}", fields)
                      for key in ("map", "series", "accidents")}
+    if by_city:
+        figure_titles["map"] = _fill(words, "figure_map_cities", fields)
     if not facts.has_data:
         return Bulletin(lang, title, subtitle,
                         [Section(headings["supervision"], [_fill(words, "no_data", fields)])],
@@ -427,13 +521,14 @@ def compose(facts: Facts, period: str, lang: str = "zh", counties: list[Facts] |
                 Section(headings["accidents"], [accidents])]
     if facts.sites:
         monitoring = _fill(words, "monitoring", fields)
-        if not math.isnan(facts.province_rate):
+        if not math.isnan(facts.above_rate):  # against the level above: province or city
             rate = facts.sites_online / facts.sites
-            difference = round(rate * 100) - round(facts.province_rate * 100)
-            key = "monitoring_province" if difference >= 0 else "monitoring_province_lower"
-            province = {"province_rate": _percent(facts.province_rate, 0),
-                        "difference": str(abs(difference))}
-            monitoring += ("" if lang == "zh" else " ") + _fill(words, key, province)
+            difference = round(rate * 100) - round(facts.above_rate * 100)
+            level = facts.above_level
+            key = f"monitoring_{level}" + ("" if difference >= 0 else "_lower")
+            above = {f"{level}_rate": _percent(facts.above_rate, 0),
+                     "difference": str(abs(difference))}
+            monitoring += ("" if lang == "zh" else " ") + _fill(words, key, above)
     else:
         monitoring = _fill(words, "monitoring_none", fields)
     sections.append(Section(headings["monitoring"], [monitoring]))
@@ -456,15 +551,16 @@ def compose(facts: Facts, period: str, lang: str = "zh", counties: list[Facts] |
 
 def build(period: str, adcode: str | None = None, lang: str = "zh", catalog=None,
           templates_path: Path | None = None, data: Data | None = None) -> tuple[Bulletin, Data]:
-    """The bulletin of ``period`` for county ``adcode`` or the city, from the catalog's data."""
+    """The bulletin of ``period`` for the unit ``adcode`` (a county-level unit, a city of the
+    data's province) or the unit the data are of, from the catalog's data."""
     start, end = parse_period(period)  # a bad period fails before anything is loaded
     if lang not in ("zh", "en"):
         raise UserError(f"--lang {lang!r}: use zh or en")
     templates = read_templates(templates_path)
     data = data or load(catalog)
     facts = gather(data, start, end, adcode)
-    counties = ([gather(data, start, end, county) for county in data.counties]
-                if facts.adcode == data.city else None)
+    below = data.children(facts.adcode)  # a section for each county, or each city
+    counties = [gather(data, start, end, unit) for unit in below] if below else None
     data_end = pd.Timestamp(data.cube["month"].values[-1]) + pd.offsets.MonthEnd(0)
     bulletin = compose(facts, period, lang, counties, templates, data.versions, data_end)
     return bulletin, data

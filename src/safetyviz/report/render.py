@@ -13,6 +13,8 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
+import pandas as pd
+
 from safetyviz import __version__
 from safetyviz.analysis.bulletin import Bulletin, Data, build, by_county, monthly
 from safetyviz.core.errors import UserError
@@ -30,23 +32,37 @@ EN_KINDS = (" District", " County", " City", " Banner")
 def _figures(bulletin: Bulletin, data: Data, period: str) -> list[dict]:
     lang, facts = bulletin.lang, bulletin.facts
     start, end = parse_period(period)
-    county = None if facts.adcode == data.city else facts.adcode
-    names = dict(zip(data.regions["adcode"], data.regions["name_zh"]))
-    if lang == "en" and "name_en" in data.regions:  # "Weidu", not "Weidu District": it fits
+    scope = facts.adcode
+    county = scope if scope in data.counties else None  # highlighted among its neighbours
+    series = None if scope == data.city else data.units_in(scope)
+    inspections = by_county(data.cube, "inspections", start, end)
+    # the map: a province's cities; a city's units; a county among its city's units (the
+    # units of the data's top if the county has no city in the data)
+    below = data.children(scope) if county is None else []
+    if data.hierarchy is not None and below and not set(below) <= set(data.counties):
+        regions = data.hierarchy[data.hierarchy["adcode"].isin(below)]
+        values = pd.Series({unit: inspections.reindex(data.units_in(unit)).sum()
+                            for unit in below})
+    else:
+        around = data.parent(scope) if county is not None else scope
+        regions = data.regions[data.regions["adcode"].isin(data.units_in(around or data.city))]
+        values = inspections.reindex(regions["adcode"])
+    names = dict(zip(regions["adcode"], regions["name_zh"]))
+    if lang == "en" and "name_en" in regions:  # "Weidu", not "Weidu District": it fits
         names.update({a: n.rsplit(" ", 1)[0] if n.endswith(EN_KINDS) else n
-                      for a, n in zip(data.regions["adcode"], data.regions["name_en"]) if n})
+                      for a, n in zip(regions["adcode"], regions["name_en"]) if n})
     titles = bulletin.figure_titles
     svgs = [
-        (titles["map"], county_map(data.regions, by_county(data.cube, "inspections", start, end),
-                                   titles["map"], names, highlight=county, lang=lang)),
+        (titles["map"], county_map(regions, values, titles["map"], names, highlight=county,
+                                   lang=lang)),
         (titles["series"], monthly_lines(
             monthly(data.cube, ["inspections", "hazards_found", "hazards_rectified"], end,
-                    county),
+                    series),
             {n: metric_label(n, lang) for n in ("inspections", "hazards_found",
                                                   "hazards_rectified")},
             titles["series"], start, end, lang)),
         (titles["accidents"], monthly_lines(
-            monthly(data.cube, ["accidents", "deaths"], end, county),
+            monthly(data.cube, ["accidents", "deaths"], end, series),
             {n: metric_label(n, lang) for n in ("accidents", "deaths")},
             titles["accidents"], start, end, lang)),
     ]
@@ -97,7 +113,8 @@ def write_report(period: str, out: Path, fmt: str | None = None, adcode: str | N
     fmt : {"html", "pdf"}, optional
         Default: from ``out``'s suffix.
     adcode : str, optional
-        A county's bulletin; default the city's.
+        The bulletin of a county-level unit, or of a city of the data's province; default
+        the bulletin of the unit the data are of (the city, or the province).
     lang : {"zh", "en"}
         The bulletin's language.
     catalog : intake.Catalog, optional
