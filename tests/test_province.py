@@ -215,3 +215,31 @@ def test_the_report_command_writes_any_units_bulletin(province_dir, tmp_path):
                      str(tmp_path / "wuhan.html"), "--data-dir", str(province_dir))
     assert_one_clear_line(result, "unit '420100' is not in the data", "410000 (all)")
     assert not (tmp_path / "wuhan.html").exists()
+
+
+def test_cities_against_the_province_rank_among_its_cities(province_dir, henan):
+    from safetyviz.analysis import indicators as ind
+    from safetyviz.data.catalog import open_catalog
+    from safetyviz.data.loading import load_cube
+    from safetyviz.data.regions import groups_below
+
+    cube = load_cube(open_catalog(province_dir / "catalog.yaml"))
+    groups = groups_below(henan, "410000")
+    assert groups["411002"] == "411000" and groups["419001"] == "419001"
+    assert groups["411000"] == "411000"  # a city is in itself
+    names = dict(zip(henan["adcode"], henan["name_zh"]))
+    start, end = "2020-01-01", "2020-03-31"
+    frame = ind.city_vs_province(cube, groups, "inspections", start, end, names)
+    assert len(frame) == 18 and frame.loc["411000", "name_zh"] == "许昌市"
+    assert frame.loc["411000", "value"] == 7967
+    total = float(ind.total(cube, "inspections", start, end))
+    assert frame["value"].sum() == total
+    assert frame["province"].iloc[0] == pytest.approx(total / 18)  # the mean city
+    assert frame.loc["411000", "rank"] == 1 + (frame["value"] > 7967).sum()
+    rates = ind.city_vs_province(cube, groups, "rectification_rate", start, end, names)
+    assert rates.loc["411000", "value"] == pytest.approx(float(
+        ind.rectification_rate(cube, start, end, adcode=XUCHANG, by=None)))
+    assert rates["province"].iloc[0] == pytest.approx(float(
+        ind.rectification_rate(cube, start, end, by=None)))
+    with pytest.raises(ValueError, match="does not add up"):
+        ind.city_vs_province(cube, groups, "enterprises_inspected", start, end)

@@ -282,6 +282,40 @@ def county_vs_city(cube: xr.Dataset, indicator: str, start, end, sector=None,
     return frame
 
 
+def rolled_up(cube: xr.Dataset, group_of: dict[str, str],
+              names: dict[str, str] | None = None) -> xr.Dataset:
+    """``cube`` summed over the units of each group (``group_of``: unit → the unit above it
+    that it counts in, e.g. a province's counties → their cities; a unit not in it is a group
+    of its own): one ``adcode`` per group, named by ``names``. Only the variables that add up
+    across units (flows, stocks); distinct counts and medians do not, and are left out."""
+    additive = [name for name in cube.data_vars
+                if name in CUBE_VARIABLE and CUBE_VARIABLE[name].additive]
+    labels = [group_of.get(str(a), str(a)) for a in cube["adcode"].values]
+    plain = cube[additive].drop_vars([c for c in cube.coords if c not in cube.dims])
+    out = plain.assign_coords(adcode=labels).groupby("adcode").sum(keep_attrs=True)
+    out.attrs = dict(cube.attrs)
+    groups = [str(a) for a in out["adcode"].values]
+    return out.assign_coords(name_zh=("adcode", [(names or {}).get(a, a) for a in groups]))
+
+
+def city_vs_province(cube: xr.Dataset, group_of: dict[str, str], indicator: str, start,
+                     end, names: dict[str, str] | None = None, sector=None,
+                     ascending: bool = False) -> pd.DataFrame:
+    """Each city of the province against the province over the period, one row per city
+    (``group_of``: unit → city; a unit the province administers itself is a row of its own),
+    with the columns of :func:`county_vs_city`, ``province`` in place of ``city``: the
+    province's rate, or for a variable its total over the number of cities; ``rank`` among
+    the province's cities."""
+    if indicator not in RATES and not (indicator in CUBE_VARIABLE
+                                       and CUBE_VARIABLE[indicator].additive):
+        raise ValueError(f"{indicator!r} does not add up over counties (a distinct count or "
+                         "a median): compute it for each city from the records")
+    frame = county_vs_city(rolled_up(cube, group_of, names), indicator, start, end,
+                           sector=sector, ascending=ascending)
+    frame.index.name = "city"
+    return frame.rename(columns={"city": "province"})
+
+
 # --------------------------------------------------------------------------------------------
 # Changes
 

@@ -480,6 +480,22 @@ def top_unit(regions) -> tuple[str, str]:
     return f"{prefix}0000", PROVINCES.get(prefix, ("", ""))[0]
 
 
+def groups_below(regions, top: str) -> dict[str, str]:
+    """For each unit of ``regions`` (every level, as a province's are), the unit right below
+    ``top`` that it is in: a province's counties → their cities, a unit the province
+    administers itself → itself."""
+    parent = {str(a): str(p) for a, p in zip(regions["adcode"], regions["parent_adcode"])
+              if isinstance(p, str) and p}
+    groups = {}
+    for unit in parent:
+        above = unit
+        while parent.get(above) not in (top, None):
+            above = parent[above]
+        if parent.get(above) == top:
+            groups[unit] = above
+    return groups
+
+
 def mapped_units(regions):
     """The units that have a boundary to draw (a city's functional zone may have none: it
     is in rankings, cards and tables, not on maps)."""
