@@ -243,3 +243,40 @@ def test_cities_against_the_province_rank_among_its_cities(province_dir, henan):
         ind.rectification_rate(cube, start, end, by=None)))
     with pytest.raises(ValueError, match="does not add up"):
         ind.city_vs_province(cube, groups, "enterprises_inspected", start, end)
+
+
+def test_a_city_users_pages_hold_only_its_citys_counties(province_dir):
+    """Served with logins over a province's data, a city user's session is cut down to its
+    city's units on the server: the document sent to its browser names none of another
+    city's counties (中原区 is 郑州's, 济源市 the province's own)."""
+    import json
+
+    from bokeh.document import Document
+    from panel.io.state import set_curdoc
+
+    from safetyviz.core import settings
+    from safetyviz.security.access import Access
+    from safetyviz.serve.auth import scope_of, served_units
+    from safetyviz.serve.users import User
+    from safetyviz.web.components.page import built_as
+    from safetyviz.web.pages import PAGES
+
+    settings.configure(data_dir=province_dir)
+    try:
+        units = served_units()
+        wang = User("wang", "city", "scrypt$1$8$1$a$b", (), "411000")
+        scope = scope_of(wang, units)
+        assert scope == tuple(XUCHANG)
+        for slug in ("overview", "county"):
+            document = Document()
+            with built_as(Access("wang", "city", scope)), set_curdoc(document):
+                import panel as pn
+
+                document.add_root(pn.panel(PAGES[slug].create()).get_root(document))
+                shown = json.dumps(document.to_json(), ensure_ascii=False, default=repr)
+            assert "魏都区" in shown and "禹州市" in shown, slug
+            assert "许昌市安全生产监管" in shown, slug  # its city heads the page
+            for elsewhere in ("中原区", "济源市", "郑州市", "河南省"):
+                assert elsewhere not in shown, (slug, elsewhere)
+    finally:
+        settings.configure(data_dir=None)

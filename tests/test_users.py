@@ -72,6 +72,12 @@ def test_users_add_passwd_remove(tmp_path):
      "- {name: wang, role: city, password: 'scrypt$1$8$1$a$b'}\n", ["user 'wang': listed twice"]),
     ("users: !!python/object/apply:os.system ['true']\n", ["not plain YAML"]),
     ("users:\n  - name: wang\n   role: city\n", ["line 3"]),
+    ("users:\n- {name: li, role: county, counties: [411002], city: '411000', "
+     "password: 'scrypt$1$8$1$a$b'}\n", ["user 'li', field city", "only a city user"]),
+    ("users:\n- {name: wang, role: city, city: '410000', password: 'scrypt$1$8$1$a$b'}\n",
+     ["user 'wang', field city", "'410000' is not a city's"]),
+    ("users:\n- {name: zhao, role: province, counties: [411002], "
+     "password: 'scrypt$1$8$1$a$b'}\n", ["user 'zhao', field counties", "province user"]),
 ])
 def test_a_broken_users_file_is_named_with_the_user_and_field(tmp_path, text, fragments):
     path = tmp_path / "users.yaml"
@@ -97,6 +103,38 @@ def test_users_command(tmp_path):
     assert_one_clear_line(run_cli("users", "remove", "wang", "--file", str(path)),
                           "no user 'wang'")
     assert list(load_users(path)) == ["li"]  # nothing changed by the refused commands
+    added = run_cli("users", "add", "wang", "--role", "city", "--city", "411000", "--file",
+                    str(path), "--password-stdin", input_text="city-pass-1234\n")
+    assert added.returncode == 0, added.stderr
+    assert load_users(path)["wang"].city == "411000"
+    assert run_cli("users", "list", "--file", str(path)).stdout.split() == [
+        "li", "county", "411002", "wang", "city", "411000"]
+
+
+def test_a_city_user_sees_its_citys_units_of_a_province_and_only_those():
+    """What a session token carries (empty: everything) for each role, over a province's
+    units (several cities) and over one city's."""
+    from safetyviz.serve.auth import scope_of
+    from safetyviz.serve.users import User
+
+    province = pd.DataFrame({"adcode": ["410102", "410103", "411002", "411003", "419001"],
+                             "parent_adcode": ["410100", "410100", "411000", "411000",
+                                               "410000"]})
+    city = province[province["parent_adcode"] == "411000"]
+
+    def user(role, counties=(), city=None):
+        return User("u", role, "scrypt$1$8$1$a$b", tuple(counties), city)
+
+    assert scope_of(user("city", city="411000"), province) == ("411002", "411003")
+    assert scope_of(user("city", city="419001"), province) == ("419001",)  # 济源: itself
+    assert scope_of(user("city"), province) is None  # which city? none, never all
+    assert scope_of(user("city", city="420100"), province) is None  # not in the data
+    assert scope_of(user("province"), province) == ()
+    assert scope_of(user("county", ["411002"]), province) == ("411002",)
+    assert scope_of(user("city"), city) == () and scope_of(user("city", city="411000"),
+                                                          city) == ()
+    assert scope_of(user("city", city="410100"), city) is None  # another city's user
+    assert scope_of(user("city"), None) == ()  # no regions to read: a city's server
 
 
 @pytest.mark.parametrize("secret, reason", [

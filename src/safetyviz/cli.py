@@ -426,8 +426,9 @@ def cmd_users(args) -> None:
     path = Path(args.file)
     if args.users_command == "add":
         user = add_user(path, args.name, args.role, _new_password(args, args.name),
-                        tuple(args.county or ()))
-        where = f" ({', '.join(user.counties)})" if user.counties else ""
+                        tuple(args.county or ()), args.city)
+        where = f" ({', '.join(user.counties) or user.city})" if user.counties or user.city \
+            else ""
         print(f"{path}: added {user.name}, role {user.role}{where}")
     elif args.users_command == "remove":
         remove_user(path, args.name)
@@ -438,7 +439,8 @@ def cmd_users(args) -> None:
               "their next page or request")
     else:
         for user in load_users(path).values():
-            print(f"{user.name}\t{user.role}\t{','.join(user.counties) or 'all counties'}")
+            scope = ",".join(user.counties) or user.city or "all counties"
+            print(f"{user.name}\t{user.role}\t{scope}")
 
 
 def cmd_lab(args) -> None:
@@ -655,7 +657,10 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--password-stdin", action="store_true",
                            help="read the password from the first line of stdin")
         if command == "add":
-            p.add_argument("--role", required=True, choices=["city", "county", "analyst"])
+            p.add_argument("--role", required=True,
+                           choices=["province", "city", "county", "analyst"])
+            p.add_argument("--city", metavar="ADCODE",
+                           help="the city a city user sees (when the data are a province's)")
             p.add_argument("--county", action="append", metavar="ADCODE",
                            help="a county the user sees (repeat for more; required for "
                                 "--role county)")

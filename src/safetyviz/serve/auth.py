@@ -6,6 +6,7 @@ that put the user's :class:`access.Access` in each session's signed token.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import html
@@ -215,11 +216,55 @@ class Authenticator:
         return user
 
     def access(self, request) -> dict:
-        """The token payload field with the requesting user's :class:`Access`."""
+        """The token payload field with the requesting user's :class:`Access`; none (the
+        page then shows nothing) for a user whose scope the served data do not hold."""
         user = self.user_for_request(request)
         if user is None:
             return {}
-        return {TOKEN_KEY: Access(user.name, user.role, user.counties).to_payload()}
+        counties = scope_of(user, served_units())
+        if counties is None:
+            self.audit.write("access_refused", user=user.name, role=user.role, city=user.city,
+                             reason="the served data hold no such city, or the user's role "
+                                    "needs one")
+            return {}
+        return {TOKEN_KEY: Access(user.name, user.role, counties).to_payload()}
+
+
+def scope_of(user: User, units) -> tuple[str, ...] | None:
+    """The counties ``user`` may see, as a session token carries them (empty: every one),
+    over the served reporting ``units`` (adcode, parent_adcode); None: none at all. A city
+    user sees its city's units when the data are a province's (units in several cities),
+    and must then name its city; in a city's data, the city's every unit."""
+    if user.role != "city":
+        return user.counties
+    parents = set(units["parent_adcode"].dropna().astype(str)) if units is not None else set()
+    if len(parents) <= 1:  # one city's data (or a flat set of units): all of them
+        return () if user.city in (None, *parents) else None
+    if user.city is None:
+        return None
+    inside = units[(units["parent_adcode"].astype(str) == user.city)
+                   | (units["adcode"].astype(str) == user.city)]
+    return tuple(sorted(inside["adcode"].astype(str))) or None
+
+
+def served_units():
+    """The reporting units (adcode, parent_adcode) of the configured catalog, read once per
+    version of its regions; None when there are none to read."""
+    from safetyviz.data.catalog import catalog_path, open_catalog, version
+
+    try:
+        catalog = open_catalog(catalog_path())
+        return _units(str(catalog_path()), version("regions", catalog))
+    except (UserError, OSError):
+        return None
+
+
+@functools.lru_cache(maxsize=4)
+def _units(path: str, regions_version: str):
+    from safetyviz.data.catalog import open_catalog
+    from safetyviz.data.loading import load_regions
+
+    return load_regions(open_catalog(Path(path)), geometry=False)[["adcode", "parent_adcode"]]
 
 
 def _token_owner(protocols: str) -> str | None:

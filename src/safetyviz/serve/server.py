@@ -144,11 +144,14 @@ def scopes_to_warm(users_file: Path | None) -> list:
     from collections import Counter
 
     from safetyviz.security.access import LOCAL, Access
+    from safetyviz.serve.auth import scope_of, served_units
     from safetyviz.serve.users import load_users
 
     if users_file is None:
         return [LOCAL]
-    counts = Counter(tuple(sorted(user.counties)) for user in load_users(users_file).values())
+    units = served_units()
+    scopes = (scope_of(user, units) for user in load_users(users_file).values())
+    counts = Counter(tuple(sorted(scope)) for scope in scopes if scope is not None)
     return [LOCAL, *(Access(None, "county", counties)
                      for counties, _ in counts.most_common() if counties)]
 

@@ -1,10 +1,11 @@
 """The users of a served safetyviz: names, roles, counties and password hashes in a YAML
 file (``users.yaml``), read and written only here.
 
-Roles: ``city`` sees every county and the city's totals; ``county`` sees only its counties;
-``analyst`` sees every county (or only its counties, if it has some) and may download
-record-level tables. Passwords are stored as scrypt hashes (hashlib, RFC 7914), never as
-text; the file is written atomically with mode 0600.
+Roles: ``province`` sees every city and county and the province's totals; ``city`` sees every
+county and the city's totals — of its own city (``city``) when the data are a province's;
+``county`` sees only its counties; ``analyst`` sees every county (or only its counties, if it
+has some) and may download record-level tables. Passwords are stored as scrypt hashes
+(hashlib, RFC 7914), never as text; the file is written atomically with mode 0600.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from safetyviz.core.errors import UserError
 from safetyviz.core.files import read_yaml, write_atomically
 
 ROLES = {
-    "city": "sees every county and the city's totals",
+    "province": "sees every city and county of the province and its totals",
+    "city": "sees every county of its city (--city, needed when the data are a province's) "
+            "and the city's totals",
     "county": "sees only the counties listed with the user",
     "analyst": "sees every county (or the ones listed) and may download record tables",
 }
@@ -40,12 +43,14 @@ _MAXMEM = 64 * 1024 * 1024
 
 @dataclass(frozen=True)
 class User:
-    """One user as stored; ``counties`` empty means every county."""
+    """One user as stored; ``counties`` empty means every county; ``city``: a city user's
+    city (the counties of the data's province it may see)."""
 
     name: str
     role: str
     password: str  # "scrypt$N$r$p$salt$hash", base64 without padding
     counties: tuple[str, ...] = ()
+    city: str | None = None
 
     @property
     def may_download(self) -> bool:
@@ -111,7 +116,7 @@ def _parse(path: Path, item, index: int) -> User:
         raise UserError(f"{where}, field name: {name!r} is not a user name (letters, digits, "
                         "_ . @ -, at most 64)")
     where = f"{path}, user {name!r}"
-    unknown = set(item) - {"name", "role", "password", "counties"}
+    unknown = set(item) - {"name", "role", "password", "counties", "city"}
     if unknown:
         raise UserError(f"{where}: unknown field(s) {', '.join(sorted(map(str, unknown)))}")
     role = str(item.get("role", ""))
@@ -130,10 +135,17 @@ def _parse(path: Path, item, index: int) -> User:
             raise UserError(f"{where}, field counties: {county!r} is not a 6-digit adcode")
     if role == "county" and not counties:
         raise UserError(f"{where}, field counties: a county user needs at least one county")
-    if role == "city" and counties:
-        raise UserError(f"{where}, field counties: a city user sees every county (give the "
-                        "role county to limit it)")
-    return User(name, role, password, counties)
+    if role in ("city", "province") and counties:
+        raise UserError(f"{where}, field counties: a {role} user sees every county of its "
+                        f"{role} (give the role county to limit it)")
+    city = item.get("city")
+    if city is not None:
+        city = str(city)
+        if role != "city":
+            raise UserError(f"{where}, field city: only a city user has a city")
+        if not ADCODE.fullmatch(city) or city.endswith("0000"):
+            raise UserError(f"{where}, field city: {city!r} is not a city's 6-digit adcode")
+    return User(name, role, password, counties, city)
 
 
 def load_users(path: Path) -> dict[str, User]:
@@ -164,6 +176,8 @@ def save_users(path: Path, users: dict[str, User]) -> None:
         item: dict[str, str | list[str]] = {"name": user.name, "role": user.role}
         if user.counties:
             item["counties"] = list(user.counties)
+        if user.city:
+            item["city"] = user.city
         item["password"] = user.password
         items.append(item)
     text = ("# safetyviz users: written by `safetyviz users add|remove|passwd`; passwords are\n"
@@ -173,15 +187,18 @@ def save_users(path: Path, users: dict[str, User]) -> None:
 
 
 def add_user(path: Path, name: str, role: str, password: str,
-             counties: tuple[str, ...] = ()) -> User:
+             counties: tuple[str, ...] = (), city: str | None = None) -> User:
     """Add a user to the users file (created if missing); an existing name is an error."""
     path = Path(path)
     users = load_users(path) if path.exists() else {}
     if name in users:
         raise UserError(f"{path}: user {name!r} exists (use `safetyviz users passwd`)")
     check_password_strength(password, name)
-    user = _parse(path, {"name": name, "role": role, "counties": list(counties),
-                         "password": hash_password(password)}, len(users))
+    item = {"name": name, "role": role, "counties": list(counties),
+            "password": hash_password(password)}
+    if city is not None:
+        item["city"] = city
+    user = _parse(path, item, len(users))
     users[name] = user
     save_users(path, users)
     return user

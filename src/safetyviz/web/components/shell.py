@@ -43,7 +43,8 @@ SHELL_CSS = """
 .shell .meta a {color: #76d7c4;}
 """
 
-ROLES = {"city": ("市级", "city"), "county": ("区县", "county"), "analyst": ("分析员", "analyst")}
+ROLES = {"province": ("省级", "province"), "city": ("市级", "city"), "county": ("区县", "county"),
+         "analyst": ("分析员", "analyst")}
 
 
 def _role_label(role: str, lang: str) -> str:
@@ -73,9 +74,14 @@ def data_freshness(path: str) -> tuple[str | None, float | None]:
     return _freshness(path, tuple(version(table, cat) for table in SCHEMAS))
 
 
-@pn.cache(max_items=4)
-def _city_name(path: str, regions_version: str) -> str:
-    return top_unit(load_regions(shared_catalog(path), geometry=False))[1]
+@pn.cache(max_items=16)
+def _city_name(path: str, regions_version: str, counties: tuple[str, ...] = ()) -> str:
+    """The name of what the user sees: the data's city or province, or (a user of some of
+    its counties) what those are in — a city user of a province sees its city's name."""
+    regions = load_regions(shared_catalog(path), geometry=False)
+    if counties:
+        regions = regions[regions["adcode"].isin(counties).to_numpy()]
+    return top_unit(regions)[1]
 
 
 class AppShell(pn.viewable.Viewer):
@@ -153,7 +159,7 @@ def framed(page: Page, body, catalog: str | None = None) -> AppShell:
         access = LOCAL
     try:
         latest, changed = data_freshness(path)
-        city = _city_name(path, version("regions", shared_catalog(path)))
+        city = _city_name(path, version("regions", shared_catalog(path)), access.counties)
     except (UserError, OSError, KeyError):
         latest, changed, city = None, None, ""
     return AppShell(page=page, body=body, pages=list(registered_pages().values()), city=city,

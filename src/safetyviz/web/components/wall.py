@@ -519,9 +519,10 @@ class Wall(pn.viewable.Viewer):
 
 
 def _area_name(data: WallData) -> str:
-    """The city's name, or the user's counties' when they see only those."""
+    """The city's name (a city user's, in a province), or the user's counties' when they
+    see only those."""
     regions = data.access.restrict(load_registers(data.path)[0])
-    if not data.access.all_counties:
+    if not data.access.all_counties and data.access.role != "city":
         return "、".join(str(n) for n in regions["name_zh"])
     return top_unit(regions)[1]
 
