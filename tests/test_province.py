@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from test_serving import needs_chromium
 
 from conftest import assert_one_clear_line, run_cli
 from safetyviz.analysis import reference
@@ -280,3 +281,39 @@ def test_a_city_users_pages_hold_only_its_citys_counties(province_dir):
                 assert elsewhere not in shown, (slug, elsewhere)
     finally:
         settings.configure(data_dir=None)
+
+
+@needs_chromium
+def test_in_chromium_a_city_user_of_the_province_receives_nothing_of_another_city(
+        province_dir, tmp_path, browser):
+    """Served with logins over the province: 许昌's city user (its city named in the users
+    file) gets its six counties and nothing of 郑州 or 济源; the province's user sees both."""
+    import secrets
+
+    from test_serving import settled_strings, start_secured
+
+    from safetyviz.serve.users import add_user
+
+    passwords = {"wang": secrets.token_urlsafe(12), "zhou": secrets.token_urlsafe(12)}
+    users = tmp_path / "users.yaml"
+    add_user(users, "wang", "city", passwords["wang"], city="411000")
+    add_user(users, "zhou", "province", passwords["zhou"])
+    served = start_secured(province_dir, tmp_path)
+    try:
+        for name, seen, unseen in (("wang", ["魏都区", "禹州市"], ["中原区", "郑州市", "济源市"]),
+                                   ("zhou", ["魏都区", "中原区", "济源市"], [])):
+            page = browser.new_context().new_page()
+            page.goto(f"{served.base}/login?next=/")
+            page.fill("#username", name)
+            page.fill("#password", passwords[name])
+            page.click("button")
+            page.wait_for_url(f"{served.base}/")
+            for app in ("overview", "county"):
+                page.goto(f"{served.base}/{app}")
+                strings = "\n".join(settled_strings(page))
+                assert all(s in strings for s in seen), (name, app)
+                assert not any(s in strings for s in unseen), (name, app)
+            page.context.close()
+    finally:
+        served.server.terminate()
+        served.server.wait(timeout=30)
