@@ -317,3 +317,14 @@ def test_in_chromium_a_city_user_of_the_province_receives_nothing_of_another_cit
     finally:
         served.server.terminate()
         served.server.wait(timeout=30)
+
+
+def test_the_provinces_overview_names_its_total_the_province(province_dir):
+    from safetyviz.data.catalog import open_catalog
+    from safetyviz.data.loading import load_cube
+    from safetyviz.web.state import OverviewState
+
+    state = OverviewState(load_cube(open_catalog(province_dir / "catalog.yaml")))
+    assert state.county == "410000" and state.county_name() == "全省"
+    state.lang = "en"
+    assert state.county_name() == "Whole province"

@@ -29,6 +29,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "range_to": ("止", "to"),
     "county": ("县（市、区）", "County"),
     "city_total": ("全市", "Whole city"),
+    "province_total": ("全省", "Whole province"),
     "language": ("语言", "Language"),
     "map_title": ("{period} 各县（市、区）{metric}", "{metric} by county, {period}"),
     "series_title": ("{county} · 逐月{metric}", "{county} · {metric} by month"),
@@ -171,6 +172,11 @@ def text(key: str, lang: str = "zh") -> str:
     """The label ``key`` in ``lang``."""
     zh, en = TEXT[key]
     return en if lang == "en" else zh
+
+
+def total_label(adcode: str, lang: str = "zh") -> str:
+    """全省 / 全市: the whole of what ``adcode`` is (a province's code ends in 0000)."""
+    return text("province_total" if str(adcode).endswith("0000") else "city_total", lang)
 
 
 def metric_label(name: str, lang: str = "zh") -> str:

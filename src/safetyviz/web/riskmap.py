@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import param
 
-from safetyviz.core.i18n import text
+from safetyviz.core.i18n import total_label
 from safetyviz.core.vocab import RISK_LEVELS, SECTORS
 from safetyviz.web.page_state import PageState
 
@@ -104,6 +104,6 @@ class RiskMapState(PageState):
 
     def county_name(self, adcode: str) -> str:
         if adcode == self.city:
-            return text("city_total", self.lang)
+            return total_label(self.city, self.lang)
         return self.names.get(self.lang, {}).get(adcode) or self.names.get("zh", {}).get(
             adcode, adcode)

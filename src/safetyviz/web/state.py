@@ -23,6 +23,7 @@ from safetyviz.core.i18n import (
     metric_label,
     metric_units,
     text,
+    total_label,
     with_units,
 )
 from safetyviz.core.periods import parse_period, periods_between
@@ -148,7 +149,7 @@ class OverviewState(PageState):
     def county_name(self, adcode: str | None = None) -> str:
         adcode = adcode or self.county
         if adcode == self.city:
-            return text("city_total", self.lang)
+            return total_label(self.city, self.lang)
         if self.lang == "en" and self.names_en.get(adcode):
             return self.names_en[adcode]
         return self._names_zh[adcode]
