@@ -4,6 +4,9 @@ installations and readings."""
 
 from __future__ import annotations
 
+import os
+import sys
+
 import pandas as pd
 import pytest
 from test_serving import needs_chromium
@@ -328,3 +331,77 @@ def test_the_provinces_overview_names_its_total_the_province(province_dir):
     assert state.county == "410000" and state.county_name() == "全省"
     state.lang = "en"
     assert state.county_name() == "Whole province"
+
+
+def test_the_overview_of_a_province_is_its_cities_and_enters_each(province_dir, henan):
+    from safetyviz.data.catalog import open_catalog
+    from safetyviz.data.loading import load_cube, load_regions
+    from safetyviz.web.components.page import at_level, level_html
+
+    catalog = open_catalog(province_dir / "catalog.yaml")
+    cube, units = load_cube(catalog), load_regions(catalog)
+    hierarchy = load_regions(catalog, upper=True)
+    seen, regions, level = at_level(cube, units, hierarchy, None)
+    cities = list(regions["adcode"])
+    assert len(cities) == 18 and list(seen["adcode"].values) == cities
+    assert seen.attrs["city_adcode"] == "410000"
+    assert float(seen["inspections"].sum()) == float(cube["inspections"].sum())
+    assert regions.geometry.notna().all() and "419001" in cities
+    assert "411000" in level.below and "419001" not in level.below  # 济源 has no counties
+    assert at_level(cube, units, hierarchy, None)[0] is seen  # one rolled-up cube for all
+    html = level_html(level, "411000", "许昌市", "zh", {"period": "2020Q1"})
+    assert html.startswith('<div class="levels"><b>河南省</b>')
+    assert 'href="?city=411000&amp;period=2020Q1&amp;lang=zh">进入许昌市 ›</a>' in html
+    assert "进入" not in level_html(level, "410000", "全省", "zh")  # the province selected
+
+    seen, regions, level = at_level(cube, units, hierarchy, "411000")
+    assert list(seen["adcode"].values) == XUCHANG and seen.attrs["city_adcode"] == "411000"
+    assert list(regions["adcode"]) == XUCHANG and level.below == ()
+    assert [step[1] for step in level.path] == ["河南省", "许昌市"]
+    assert '<a href="?lang=en">Henan Province</a> › <b>Xuchang City</b>' in level_html(
+        level, "411000", "", "en")
+    for forged in ("999999", "419001", "411002", "<script>"):  # not one of its cities
+        assert at_level(cube, units, hierarchy, forged)[2].path == level.path[:1]
+
+
+def test_a_citys_data_have_no_levels(demo_dir):
+    from safetyviz.data.catalog import open_catalog
+    from safetyviz.data.loading import load_cube, load_regions
+    from safetyviz.web.components.page import at_level
+
+    catalog = open_catalog(demo_dir / "catalog.yaml")
+    units = load_regions(catalog)
+    assert at_level(load_cube(catalog), units, load_regions(catalog, upper=True), None) is None
+
+
+@needs_chromium
+def test_in_chromium_the_province_overview_drills_into_a_city_and_back(province_dir, tmp_path,
+                                                                       browser):
+    from conftest import free_port, start_server, wait_until_answering
+
+    port = free_port()
+    server = start_server([sys.executable, "-m", "safetyviz.cli", "serve", "--data-dir",
+                           str(province_dir), "--port", str(port)],
+                          env={k: v for k, v in os.environ.items() if k != "SAFETYVIZ_CATALOG"})
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_answering(f"{base}/", server)
+        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        page.goto(f"{base}/overview?period=2020Q1")
+        page.locator(".kpi .value").first.wait_for(timeout=90_000)
+        assert page.locator(".levels").inner_text() == "河南省"
+        page.locator("select").nth(4).select_option(label="许昌市")  # the unit selector
+        page.get_by_text("进入许昌市 ›").click()
+        page.wait_for_url("**/overview?city=411000*")
+        page.locator(".kpi .value").first.wait_for(timeout=90_000)
+        page.wait_for_timeout(1000)
+        assert page.locator(".levels").inner_text() == "河南省 › 许昌市"
+        assert page.locator(".kpi .value").first.inner_text() == "7,967家次"
+        page.get_by_text("河南省", exact=True).click()
+        page.wait_for_url(lambda url: "/overview?" in url and "city=" not in url)
+        page.locator(".kpi .value").first.wait_for(timeout=90_000)
+        assert page.locator(".levels").inner_text() == "河南省"
+        assert "period=2020Q1" in page.url  # the selection kept on the way up and down
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -14,12 +14,17 @@ from bokeh.models.renderers import GlyphRenderer  # (nor this)
 
 from safetyviz.core.i18n import metric_label, text
 from safetyviz.core.periods import period_label
+from safetyviz.data.catalog import catalog_path, version
 from safetyviz.data.regions import mapped_units
 from safetyviz.web.components.page import (
     TILES_DOC,
+    Level,
     SelectionPage,
+    at_level,
     drawn_after_the_page,
     english_names,
+    level_html,
+    load_hierarchy,
     map_tiles,
     open_page,
     sync_with_url,
@@ -45,9 +50,16 @@ class OverviewDashboard(SelectionPage):
 
     regions = param.Parameter(doc="County boundaries (GeoDataFrame sorted by adcode).")
     tiles = param.String(default=None, allow_None=True, doc=TILES_DOC)
+    level = param.ClassSelector(class_=Level, default=None, allow_None=True,
+                                doc="Where in a province's data the page is (its cities, or "
+                                    "one city's counties); None for a city's data.")
 
     def __init__(self, **params):
         super().__init__(**params)
+        self.levels = pn.pane.HTML(self._levels_html(), margin=(0, 10),
+                                   stylesheets=[LEVELS_CSS], sizing_mode="stretch_width")
+        if self.level is not None:  # its links keep the metric (period: by _retext)
+            self.state.param.watch(lambda event: self._retext(), "metric")
         self.map = self.in_place(self._map, key=(self.tiles,), on_tap=self._on_tap,
                                  derive=self._recoloured,
                                  derived_on=("metric", "period", "county"))
@@ -70,6 +82,8 @@ class OverviewDashboard(SelectionPage):
     def _relabel(self) -> None:
         super()._relabel()
         state, lang = self.state, self.state.lang
+        if self.level is not None and self.level.by_city:  # the province's units: cities
+            self.county_select.name = text("city_unit", lang)
         self.metric_select.description = None
         self.metric_select.param.update(name=text("metric", lang), value=state.metric, options={
             metric_label(m, lang): m for m in MAP_METRICS})
@@ -84,9 +98,22 @@ class OverviewDashboard(SelectionPage):
             self._relabel()  # the new period among the period selector's options
             self.state.period = value
 
+    def _levels_html(self) -> str:
+        if self.level is None:
+            return ""
+        state = self.state
+        keep = {key: value for key, value in state.query().items()
+                if key in ("period", "metric")}
+        return level_html(self.level, state.county, state.county_name(), state.lang, keep)
+
+    def _retext(self, *events) -> None:
+        super()._retext(*events)
+        self.levels.object = self._levels_html()
+
     def _map_title(self) -> str:
         state = self.state
-        return text("map_title", state.lang).format(
+        by_city = self.level is not None and self.level.by_city
+        return text("map_title_cities" if by_city else "map_title", state.lang).format(
             period=period_label(state.period, state.lang), metric=state.metric_label)
 
     def _map(self):
@@ -168,17 +195,41 @@ class OverviewDashboard(SelectionPage):
         controls = pn.FlexBox(self.metric_select, self.period_select, self.range_from,
                               self.range_to, self.county_select,
                               sizing_mode="stretch_width")
-        return pn.Column(*self._top(), controls, self.cards,
+        levels = [self.levels] if self.level is not None else []
+        return pn.Column(*self._top(), *levels, controls, self.cards,
                          drawn_after_the_page(self._plots), sizing_mode="stretch_width")
 
 
+LEVELS_CSS = """
+.levels {font-size: 14px; color: #566573; padding: 2px 0;}
+.levels a {color: #1f618d; text-decoration: none;}
+.levels .enter {margin-left: 1em; font-weight: 600;}
+"""
+
+
 def create_overview_app(catalog: str | None = None):
-    """A new overview page for one session (or an alert saying what data is missing)."""
+    """A new overview page for one session (or an alert saying what data is missing). Over
+    a province's data, a user who sees all of it starts at the province (its cities on the
+    map) and enters a city with ``?city=ADCODE``; a city user sees its city as before."""
     def build(cat, cube, regions, access):
+        level, units = None, regions
+        if access.all_counties:
+            path = str(catalog or catalog_path())
+            seen = at_level(cube, regions, load_hierarchy(path, version("regions", cat)),
+                            _asked_city())
+            if seen is not None:
+                cube, regions, level = seen
         state = OverviewState(cube, names_en=english_names(regions),
                               city_total=access.all_counties)
         sync_with_url(state)
         return OverviewDashboard(state=state, regions=regions, tiles=map_tiles(), access=access,
-                                 search=search_box(state, catalog, access, regions))
+                                 level=level, search=search_box(state, catalog, access, units))
 
     return open_page(catalog, build)
+
+
+def _asked_city() -> str | None:
+    """The ``city`` of the page's address (checked by :func:`at_level`: only one of the
+    province's cities is taken)."""
+    values = (pn.state.session_args or {}).get("city") or []
+    return values[-1].decode("utf-8", "replace")[:12] if values else None

@@ -11,13 +11,16 @@ import logging
 import os
 import threading
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlencode
 
 import holoviews as hv
 import panel as pn
 import param
 from bokeh.models import CustomJS
 
+from safetyviz.analysis.cube import PerCube
 from safetyviz.core import settings
 from safetyviz.core.errors import UserError
 from safetyviz.core.i18n import LANGUAGE_NAMES, text
@@ -113,6 +116,88 @@ def load_data(path: str, cube_version: str):
     cube (after `safetyviz demo`, `cube` or an ingest) is picked up by the next session."""
     cat = open_catalog(Path(path))
     return load_cube(cat), load_regions(cat)
+
+
+@pn.cache(max_items=2)
+def load_hierarchy(path: str, regions_version: str):
+    """Every level of the regions (a province's cities and the province too), with their
+    boundaries, loaded once per version of the regions."""
+    return load_regions(open_catalog(Path(path)), upper=True)
+
+
+# The cube of a province's data seen at a level (its cities; one city's units), per cube.
+_LEVELS = PerCube(size=64)
+
+
+@dataclass(frozen=True)
+class Level:
+    """Where in a province's data a page is: ``path`` from the province down ((adcode,
+    Chinese name, English name) each) and the units one level below it that can be entered
+    (a province's cities), by adcode."""
+
+    path: tuple[tuple[str, str, str], ...]
+    below: tuple[str, ...] = ()
+
+    @property
+    def by_city(self) -> bool:
+        """Whether the units shown are cities (the province's view)."""
+        return bool(self.below)
+
+
+def at_level(cube, regions, hierarchy, city: str | None):
+    """(cube, regions, :class:`Level`) of a province's data seen from the province (its
+    cities are the units: the cube summed by city, their boundaries) or from one of its
+    ``city`` (that city's units); None when the data are not a province's with cities (a
+    city's data: seen as they are). A ``city`` that is not one of the province's is the
+    province (it came from a URL)."""
+    from safetyviz.analysis.indicators import rolled_up
+    from safetyviz.data.regions import groups_below
+
+    top = hierarchy[hierarchy["level"] == "province"]
+    if len(top) != 1:
+        return None
+    province, province_zh = str(top["adcode"].iloc[0]), str(top["name_zh"].iloc[0])
+    groups = groups_below(hierarchy, province)
+    cities = sorted(set(groups.values()))
+    if len(cities) < 2 or set(groups.values()) == set(groups):  # no level in between
+        return None
+    names = dict(zip(hierarchy["adcode"].astype(str), hierarchy["name_zh"].astype(str)))
+    names_en = dict(zip(hierarchy["adcode"].astype(str), hierarchy["name_en"].astype(str)))
+    path: tuple[tuple[str, str, str], ...] = (
+        (province, province_zh, str(names_en.get(province, province_zh))),)
+    if city in cities and any(g == city and u != city for u, g in groups.items()):
+        units = [a for a in regions["adcode"] if groups.get(a) == city]
+        seen = _LEVELS.get(cube, ("city", city), lambda: cube.sel(adcode=units).assign_attrs(
+            city_adcode=city))
+        return (seen, regions[regions["adcode"].isin(units)].reset_index(drop=True),
+                Level((*path, (city, names[city], str(names_en.get(city, names[city]))))))
+    seen = _LEVELS.get(cube, ("province",), lambda: rolled_up(cube, groups, names))
+    shapes = hierarchy[hierarchy["adcode"].isin(cities)].sort_values("adcode")
+    enterable = tuple(c for c in cities if any(g == c and u != c for u, g in groups.items()))
+    return seen, shapes.reset_index(drop=True), Level(path, enterable)
+
+
+def level_html(level: Level, selected: str, selected_name: str, lang: str,
+               keep: dict[str, str] | None = None) -> str:
+    """The breadcrumb of ``level`` (each step above a link to it) and, at the province, a
+    link into the ``selected`` city (named ``selected_name``); links are the page's own
+    address with ``?city=`` and what else of the selection they ``keep`` (period, metric)."""
+    def href(city: str | None) -> str:
+        query = {**({"city": city} if city else {}), **(keep or {}), "lang": lang}
+        return html.escape("?" + urlencode(query))
+
+    steps = []
+    for index, (adcode, zh, en) in enumerate(level.path):
+        name = html.escape(en if lang == "en" else zh)
+        if index == len(level.path) - 1:
+            steps.append(f"<b>{name}</b>")
+        else:
+            steps.append(f'<a href="{href(adcode if index else None)}">{name}</a>')
+    parts = [" › ".join(steps)]
+    if selected in level.below:
+        link = html.escape(text("enter_city", lang).format(name=selected_name))
+        parts.append(f'<a class="enter" href="{href(selected)}">{link}</a>')
+    return '<div class="levels">' + "　".join(parts) + "</div>"
 
 
 @pn.cache(max_items=4)
