@@ -21,6 +21,7 @@ from safetyviz.web.components.page import (
     Level,
     SelectionPage,
     at_level,
+    audit,
     drawn_after_the_page,
     english_names,
     level_html,
@@ -215,10 +216,13 @@ def create_overview_app(catalog: str | None = None):
         level, units = None, regions
         if access.all_counties:
             path = str(catalog or catalog_path())
+            asked = _asked_city()
             seen = at_level(cube, regions, load_hierarchy(path, version("regions", cat)),
-                            _asked_city())
+                            asked)
             if seen is not None:
                 cube, regions, level = seen
+                if asked and asked != level.path[-1][0]:  # not one of the province's cities
+                    audit("rejected_query", query={"city": asked})
         state = OverviewState(cube, names_en=english_names(regions),
                               city_total=access.all_counties)
         sync_with_url(state)
