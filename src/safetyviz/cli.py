@@ -47,7 +47,6 @@ def cmd_demo(args) -> None:
     from safetyviz.data import store
     from safetyviz.data.catalog import ensure_catalog, open_catalog
     from safetyviz.data.loading import load_regions
-    from safetyviz.data.readings import append_readings, readings_path
     from safetyviz.data.regions import top_unit
     from safetyviz.synth import demo
     from safetyviz.synth.profile import load_profile
@@ -68,16 +67,30 @@ def cmd_demo(args) -> None:
     cat = open_catalog(ensure_catalog(data_dir))
     regions = load_regions(cat)
     city, _ = top_unit(regions)
-    profile_path = next((p for p in (data_dir / "demo" / f"{city}.yaml",
-                                     shipped_dir() / "demo" / f"{city}.yaml") if p.exists()),
-                        None)
+    profile_path = _demo_profile(data_dir, city)
     if profile_path is None:
         raise UserError(f"no demo profile for city {city}: write {data_dir}/demo/{city}.yaml "
                         f"(see {shipped_dir() / 'demo'} for an example)")
     tables = demo.generate(load_profile(profile_path), regions, seed=args.seed)
+    _write_demo(args, data_dir, tables)
+
+
+def _demo_profile(data_dir: Path, city: str) -> Path | None:
+    """The demo profile of ``city``: the data dir's own, else a shipped one, else None."""
+    return next((p for p in (data_dir / "demo" / f"{city}.yaml",
+                             shipped_dir() / "demo" / f"{city}.yaml") if p.exists()), None)
+
+
+def _write_demo(args, data_dir: Path, tables: dict, what: str = "") -> None:
+    """The demo's ``tables`` into the store (atomically), the monitoring feed of its
+    sensors, and the cube (unless --no-cube)."""
+    from safetyviz.data import store
+    from safetyviz.data.readings import append_readings, readings_path
+    from safetyviz.synth import demo
+
     root = store.write_store(data_dir, tables)
     counts = ", ".join(f"{name} {len(frame):,}" for name, frame in tables.items())
-    print(f"wrote {root}: {counts}")
+    print(f"wrote {root}: {what}{counts}")
     feed = demo.monitoring_feed(tables, seed=args.seed)
     written = append_readings(data_dir, feed, replace=True)
     print(f"wrote {readings_path(data_dir)}: {feed.sizes['sensor']} sensors × "
@@ -87,12 +100,9 @@ def cmd_demo(args) -> None:
 
 
 def _demo_real_province(args, data_dir: Path) -> None:
-    from safetyviz.data import store
     from safetyviz.data.catalog import ensure_catalog, open_catalog
     from safetyviz.data.loading import load_regions
-    from safetyviz.data.readings import append_readings, readings_path
     from safetyviz.data.regions import build_province, read_names_file, write_boundaries
-    from safetyviz.synth import demo
     from safetyviz.synth.profile import load_profile
     from safetyviz.synth.province import city_groups, generate_province
 
@@ -114,9 +124,7 @@ def _demo_real_province(args, data_dir: Path) -> None:
         regions = load_regions(open_catalog(ensure_catalog(data_dir)), upper=True)
     _, groups = city_groups(regions)
     profiles = {city: load_profile(path) for city in groups
-                if (path := next((p for p in (data_dir / "demo" / f"{city}.yaml",
-                                              shipped_dir() / "demo" / f"{city}.yaml")
-                                  if p.exists()), None)) is not None}
+                if (path := _demo_profile(data_dir, city)) is not None}
     if not profiles:  # no city of the province has one: all modelled on a shipped one
         shipped = sorted((shipped_dir() / "demo").glob("*.yaml"))
         if not shipped:
@@ -125,15 +133,7 @@ def _demo_real_province(args, data_dir: Path) -> None:
         template = load_profile(shipped[0])
         profiles = {template.city: template}
     tables = generate_province(regions, profiles, seed=args.seed, scale=args.size)
-    root = store.write_store(data_dir, tables)
-    counts = ", ".join(f"{name} {len(frame):,}" for name, frame in tables.items())
-    print(f"wrote {root}: {len(groups)} cities, {counts}")
-    feed = demo.monitoring_feed(tables, seed=args.seed)
-    written = append_readings(data_dir, feed, replace=True)
-    print(f"wrote {readings_path(data_dir)}: {feed.sizes['sensor']} sensors × "
-          f"{written.steps:,} minutes from {feed['time'].values[0]}")
-    if not args.no_cube:
-        cmd_cube(args)
+    _write_demo(args, data_dir, tables, f"{len(groups)} cities, ")
 
 
 def _demo_province(args, data_dir: Path) -> None:
