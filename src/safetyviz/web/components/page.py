@@ -1,6 +1,7 @@
 """What the dashboard pages share: the cube loaded once per version, the headline cards, the
 selection kept in the URL, the county / period / language controls with the cards and the
-monthly series they drive, and a page opened for one session."""
+monthly series they drive, a province's data seen at a level (its cities, or one city's
+units) with the breadcrumb between them, and a page opened for one session."""
 
 from __future__ import annotations
 
