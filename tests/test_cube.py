@@ -159,6 +159,12 @@ def test_results_are_kept_for_the_most_recently_used_keys_and_per_cube():
         "a", "b", "a", "c", "a", "b"]
     assert computed == ["a", "b", "c", "b"]  # "a" kept (used last), "b" dropped for "c"
     assert len(kept) == 2
+    weighed = LRU(8, weigh=len, budget=10)  # costs: the values' lengths
+    for value in ("aaaa", "bbbb", "cc", "dddd"):
+        weighed.get(value, lambda value=value: value)
+    assert "aaaa" not in weighed and "bbbb" in weighed and weighed.cost == 10
+    weighed.get("e" * 12, lambda: "e" * 12)  # over the budget alone: kept, alone
+    assert len(weighed) == 1 and weighed.cost == 12
     per_cube = PerCube(size=8)
     first, second = xr.Dataset(), xr.Dataset()
     assert per_cube.get(first, "k", lambda: 1) == 1 and per_cube.get(second, "k", lambda: 2) == 2

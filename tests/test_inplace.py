@@ -285,24 +285,59 @@ def test_county_records_fill_the_shown_table_and_the_others_when_opened(demo_dir
     assert app.tabs.active == 2
 
 
-def test_records_of_a_selection_are_read_once_for_every_session(demo_dir, monkeypatch):
+def test_records_of_a_county_are_read_once_for_every_session_and_period(demo_dir, monkeypatch):
     from safetyviz.data.catalog import open_catalog
     from safetyviz.web.components import county
 
     reads = []
     monkeypatch.setattr(county, "_RECORDS", county.LRU(4))
-    original = county.open_hazards
-    monkeypatch.setattr(county, "open_hazards",
+    monkeypatch.setattr(county, "_HISTORIES", county.LRU(4))
+    original = county.county_history
+    monkeypatch.setattr(county, "county_history",
                         lambda *args: reads.append(args[0]) or original(*args))
     cat = open_catalog(demo_dir / "catalog.yaml")
     start, end = pd.Timestamp("2020-01-01"), pd.Timestamp("2020-03-31")
     first = county.county_records(cat, "411002", start, end, end)
     assert county.county_records(cat, "411002", start, end, end) is first
+    december = county.county_records(cat, "411002", pd.Timestamp("2019-12-01"),
+                                     pd.Timestamp("2019-12-31"), pd.Timestamp("2019-12-31"))
+    assert december is not first and reads == ["411002"]  # another period: cut, not read
     county.county_records(cat, "411003", start, end, end)
     assert reads == ["411002", "411003"]
     monkeypatch.setattr(county, "version", lambda table, catalog: f"{table}-v2")
     county.county_records(cat, "411002", start, end, end)  # a new version of the store
     assert reads == ["411002", "411003", "411002"]
+
+
+def test_a_county_s_tables_cut_from_its_history_are_the_store_s_answers(demo_dir):
+    """Every period's drill-downs cut from one read equal the queries of the store with the
+    period pushed down (the demo's 魏都区: its bulletin figures, and quarters, a month and a
+    year around them)."""
+    from safetyviz.analysis.enterprises import area_ranking, county_history, period_records
+    from safetyviz.analysis.records import (
+        latest_inspections,
+        open_major_hazards,
+        overdue_hazards,
+    )
+    from safetyviz.data.catalog import open_catalog
+
+    cat = open_catalog(demo_dir / "catalog.yaml")
+    history = county_history("411002", cat)
+    for name in ("2020Q1", "2019Q4", "2019-07", "2018", "2020Q3"):
+        period = pd.Period(name)
+        start, end = period.start_time.normalize(), period.end_time.normalize()
+        cut = period_records(history, start, end, end)
+        store = {"open_major_hazards": open_major_hazards("411002", end, cat),
+                 "overdue_hazards": overdue_hazards("411002", end, cat),
+                 "inspections": latest_inspections("411002", start, end, cat),
+                 "firms_to_visit": area_ranking("411002", start, end, cat)}
+        for table, frame in store.items():
+            pd.testing.assert_frame_equal(cut[table].reset_index(drop=True), frame,
+                                          check_dtype=False, check_categorical=False,
+                                          obj=f"{name} {table}")
+        if name == "2020Q1":  # the bulletin's: 15 major hazards open on 31 March
+            assert len(cut["open_major_hazards"]) == 15
+            assert len(cut["inspections"]) == 709
 
 
 def test_a_warmed_server_leaves_its_long_lived_objects_out_of_collections(demo_dir, tmp_path):
@@ -374,6 +409,33 @@ def test_the_server_draws_each_county_users_pages_before_serving(demo_dir, tmp_p
         settings.configure(data_dir=None)
 
 
+def test_warming_reads_the_histories_of_the_counties_a_scope_may_see(demo_dir, monkeypatch):
+    """The county profile reads ahead its scope's counties (each period of them is then a cut
+    in pandas), only those the scope may see, and stops at the deadline."""
+    import time
+
+    from safetyviz.core import settings
+    from safetyviz.security.access import LOCAL, Access
+    from safetyviz.web.components import county
+    from safetyviz.web.components.page import built_as
+    from safetyviz.web.pages import PAGES
+
+    monkeypatch.setattr(county, "_HISTORIES", county.LRU(16, county._HISTORIES.weigh,
+                                                          county.HISTORY_BYTES))
+    catalog = str(demo_dir / "catalog.yaml")
+    settings.configure(data_dir=demo_dir)
+    try:
+        with built_as(Access(None, "county", ("411024", "411025"))):
+            PAGES["county"].read_ahead(time.monotonic() + 600)
+        assert sorted(key[1] for key in county._HISTORIES._values) == ["411024", "411025"]
+        with built_as(LOCAL):
+            assert county.read_histories_ahead(catalog, time.monotonic() - 1) == 0
+            assert county.read_histories_ahead(catalog, time.monotonic() + 600) == 6
+        assert len(county._HISTORIES) == 6  # the two read before, kept
+    finally:
+        settings.configure(data_dir=None)
+
+
 def test_a_served_session_never_takes_the_warm_up_access():
     """The access pages are warmed as applies only outside served sessions: a session's
     access comes from its signed token, and without one it is refused."""
@@ -412,13 +474,14 @@ def test_sessions_asking_for_the_same_records_at_once_share_one_read(demo_dir, m
 
     reads, release = [], threading.Event()
     monkeypatch.setattr(county, "_RECORDS", county.LRU(4))
-    original = county.open_hazards
+    monkeypatch.setattr(county, "_HISTORIES", county.LRU(4))
+    original = county.county_history
 
     def slow_read(*args):
         reads.append(args[0])
         release.wait(30)  # the read is under way while the other sessions ask
         return original(*args)
-    monkeypatch.setattr(county, "open_hazards", slow_read)
+    monkeypatch.setattr(county, "county_history", slow_read)
     cat = open_catalog(demo_dir / "catalog.yaml")
     where = ("411002", pd.Timestamp("2020-01-01"), pd.Timestamp("2020-03-31"),
              pd.Timestamp("2020-03-31"))

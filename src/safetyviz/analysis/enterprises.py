@@ -1,7 +1,8 @@
 """One enterprise's record and the enterprises that need a visit: every inspection, hazard,
 enforcement action and joint operation naming a firm (read with the firm pushed down to the
 Parquet files), its headline figures for a period against a year earlier, its timeline, and
-a county's firms ranked by open, overdue and repeat hazards and by fines.
+a county's firms ranked by open, overdue and repeat hazards and by fines — with its
+drill-down tables of any period cut from its history read once (:func:`county_history`).
 
 Figures are computed from records, with the cube's definitions (:mod:`analysis.cube`,
 :func:`indicators.rectification_rate`): hazards found by found date, rectified by
@@ -17,6 +18,13 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
+from safetyviz.analysis.records import (
+    hazards_open_at,
+    inspections_between,
+    open_major_hazards,
+    overdue_hazards,
+    read_county,
+)
 from safetyviz.core.identity import name_keys
 from safetyviz.core.vocab import CLOSURE_ACTIONS
 from safetyviz.data.engine import compute
@@ -50,7 +58,7 @@ class EnterpriseRecords:
 
     def __post_init__(self) -> None:
         for name in ("inspections", "hazards", "actions", "joint_operations"):
-            setattr(self, name, _typed(getattr(self, name)))
+            setattr(self, name, typed(getattr(self, name)))
 
 
 def _empty(columns: list[str]) -> pd.DataFrame:
@@ -61,7 +69,7 @@ def _empty(columns: list[str]) -> pd.DataFrame:
 _DATES = {"date", "found_date", "deadline", "rectified_date"}
 
 
-def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+def typed(frame: pd.DataFrame) -> pd.DataFrame:
     """Dates as datetime64, codes and ids as plain strings (categoricals from the store
     carry every county's categories)."""
     frame = frame.reset_index(drop=True).copy()
@@ -202,19 +210,23 @@ RANKING_FIGURES = ("open_hazards", "overdue_hazards", "repeat_hazards", "fines_y
 
 
 def enterprise_ranking(hazards: pd.DataFrame, actions: pd.DataFrame, start, end,
-                       limit: int | None = 50) -> pd.DataFrame:
+                       limit: int | None = 50, repeats: np.ndarray | None = None
+                       ) -> pd.DataFrame:
     """The firms that need a visit, from one area's records: per ``enterprise_id``, hazards
     open and overdue at the end of ``end``, repeat hazards found in [start, end]
-    (:func:`repeat_hazards`) and fines of the period; most open first, then overdue, repeat,
-    fines; firms with none of these left out; at most ``limit`` rows."""
+    (:func:`repeat_hazards`, or ``repeats`` if already computed for these rows) and fines of
+    the period; most open first, then overdue, repeat, fines; firms with none of these left
+    out; at most ``limit`` rows."""
     start, end = pd.Timestamp(start), pd.Timestamp(end)
-    h = hazards[hazards["enterprise_id"].notna().to_numpy()].reset_index(drop=True)
+    named = hazards["enterprise_id"].notna().to_numpy()
+    h = hazards[named].reset_index(drop=True)
+    repeats = repeat_hazards(h) if repeats is None else np.asarray(repeats)[named]
     still_open = open_at(h, end)
     figures = pd.DataFrame({
         "enterprise_id": h["enterprise_id"].astype(str).to_numpy(),
         "open_hazards": still_open,
         "overdue_hazards": still_open & (h["deadline"] < end).to_numpy(),
-        "repeat_hazards": repeat_hazards(h) & _between(h["found_date"], start, end)})
+        "repeat_hazards": repeats & _between(h["found_date"], start, end)})
     by_firm = figures.groupby("enterprise_id").sum()
     a = actions[(actions["enterprise_id"].notna() & _between(actions["date"], start, end)
                  ).to_numpy()]
@@ -241,7 +253,7 @@ def area_ranking(county: str, start, end, catalog=None, limit: int | None = 50
                                  catalog, filters=[("adcode", "==", county),
                                                    ("date", ">=", pd.Timestamp(start).date()),
                                                    ("date", "<=", end_day)]))
-    return enterprise_ranking(_typed(hazards), _typed(actions), start, end, limit)
+    return enterprise_ranking(typed(hazards), typed(actions), start, end, limit)
 
 
 def firms_named(targets: pd.DataFrame, register: pd.DataFrame) -> pd.Series:
@@ -261,3 +273,39 @@ def firms_named(targets: pd.DataFrame, register: pd.DataFrame) -> pd.Series:
     found = wanted.merge(unique, on=["adcode", "key"], how="left")["enterprise_id"]
     return pd.Series([None if pd.isna(f) else f for f in found], index=targets.index,
                      dtype=object)
+
+
+def county_history(county: str, catalog=None) -> dict[str, pd.DataFrame]:
+    """Every hazard, inspection and enforcement action of ``county`` in the columns its
+    drill-downs show (:func:`records.read_county`), and which hazards are repeats
+    (``repeats``: one column, ``repeat``, row for row with ``hazards``; a repeat depends only
+    on hazards found before it, so one computation serves every period): what
+    :func:`period_records` cuts any period from, so that a county is read once, not once
+    per period."""
+    history = read_county(county, catalog)
+    history["repeats"] = pd.DataFrame({"repeat": repeat_hazards(typed(history["hazards"]))})
+    return history
+
+
+def period_records(history: dict[str, pd.DataFrame], start, end, as_of
+                   ) -> dict[str, pd.DataFrame]:
+    """A county's drill-down tables for the period [start, end], hazards as of the end of
+    ``as_of``, cut from its :func:`county_history`: open major hazards, overdue hazards,
+    the period's inspections and the firms that need a visit — each what the query of that
+    name on the store gives (:func:`records.open_major_hazards`,
+    :func:`records.overdue_hazards`, :func:`records.latest_inspections`,
+    :func:`area_ranking`)."""
+    as_of = pd.Timestamp(as_of)
+    hazards = history["hazards"]
+    found = (hazards["found_date"] <= as_of).to_numpy()
+    actions = history["enforcement_actions"]
+    dated = ((actions["date"] >= pd.Timestamp(start)) & (actions["date"] <= as_of)).to_numpy()
+    ranking = enterprise_ranking(
+        typed(hazards.loc[found, ["enterprise_id", "category", "found_date", "deadline",
+                                  "rectified_date"]]),
+        typed(actions[dated]), start, as_of, repeats=history["repeats"]["repeat"][found])
+    still_open = hazards_open_at(hazards, as_of)
+    return {"open_major_hazards": open_major_hazards("", as_of, hazards=still_open),
+            "overdue_hazards": overdue_hazards("", as_of, hazards=still_open),
+            "inspections": inspections_between(history["inspections"], start, end),
+            "firms_to_visit": ranking}

@@ -1,7 +1,8 @@
 """Record-level queries for drill-downs: one county's hazards and inspections, read from the
-store with the county pushed down to the Parquet files, small pandas frames out; and the same
-frames labelled for people (column names and codes in Chinese or English) and exported as
-CSV or XLSX."""
+store with the county pushed down to the Parquet files, small pandas frames out — or a
+county's records of every period read at once (:func:`read_county`) and periods cut from
+them in pandas; and the same frames labelled for people (column names and codes in Chinese
+or English) and exported as CSV or XLSX."""
 
 from __future__ import annotations
 
@@ -17,6 +18,10 @@ HAZARD_COLUMNS = ["hazard_id", "enterprise_id", "sector", "found_date", "level",
                   "deadline", "rectified_date", "listed_supervision"]
 INSPECTION_COLUMNS = ["inspection_id", "date", "enterprise_id", "sector", "department",
                       "campaign", "joint_operation_id"]
+ACTION_COLUMNS = ["enterprise_id", "date", "fine_yuan"]
+# What a county's drill-downs are cut from, per table (:func:`county_history`).
+HISTORY_COLUMNS = {"hazards": HAZARD_COLUMNS, "inspections": INSPECTION_COLUMNS,
+                   "enforcement_actions": ACTION_COLUMNS}
 # Which vocabulary labels each coded column.
 CODED = {"sector": "sector", "level": "level", "category": "category",
          "department": "department", "campaign": "campaign"}
@@ -27,11 +32,19 @@ def open_hazards(county: str, as_of, catalog=None) -> pd.DataFrame:
     with ``days_open`` (what :func:`open_major_hazards` and :func:`overdue_hazards` pick
     from: read once for both)."""
     as_of = pd.Timestamp(as_of)
-    frame = compute(load_table("hazards", HAZARD_COLUMNS, catalog,
-                               filters=[("adcode", "==", county),
-                                        ("found_date", "<=", as_of.date())]))
-    still_open = frame["rectified_date"].isna() | (frame["rectified_date"] > as_of)
-    frame = frame[still_open.to_numpy()].copy()
+    return hazards_open_at(compute(load_table("hazards", HAZARD_COLUMNS, catalog,
+                                              filters=[("adcode", "==", county),
+                                                       ("found_date", "<=", as_of.date())])),
+                           as_of)
+
+
+def hazards_open_at(hazards: pd.DataFrame, as_of) -> pd.DataFrame:
+    """The rows of ``hazards`` found by the end of day ``as_of`` and not rectified by then,
+    with ``days_open``."""
+    as_of = pd.Timestamp(as_of)
+    still_open = (hazards["found_date"] <= as_of) & (
+        hazards["rectified_date"].isna() | (hazards["rectified_date"] > as_of))
+    frame = hazards[still_open.to_numpy()].copy()
     frame["days_open"] = (as_of - frame["found_date"]).dt.days
     return frame
 
@@ -64,8 +77,29 @@ def latest_inspections(county: str, start, end, catalog=None, limit: int = 1000)
                                filters=[("adcode", "==", county),
                                         ("date", ">=", pd.Timestamp(start).date()),
                                         ("date", "<=", pd.Timestamp(end).date())]))
+    return inspections_between(frame, start, end, limit)
+
+
+def inspections_between(inspections: pd.DataFrame, start, end, limit: int = 1000
+                        ) -> pd.DataFrame:
+    """The rows of ``inspections`` dated in [start, end], the latest first (at most
+    ``limit``)."""
+    dates = inspections["date"]
+    frame = inspections[((dates >= pd.Timestamp(start)) & (dates <= pd.Timestamp(end)))
+                        .to_numpy()]
     return frame.sort_values(["date", "inspection_id"], ascending=[False, True]) \
         .head(limit).reset_index(drop=True)
+
+
+def read_county(county: str, catalog=None) -> dict[str, pd.DataFrame]:
+    """Every hazard, inspection and enforcement action of ``county`` in the columns its
+    drill-downs show (:data:`HISTORY_COLUMNS`), by table, read with the county pushed down
+    (hazards indexed 0…n-1)."""
+    history = {table: compute(load_table(table, columns, catalog,
+                                         filters=[("adcode", "==", county)]))
+               for table, columns in HISTORY_COLUMNS.items()}
+    history["hazards"] = history["hazards"].reset_index(drop=True)
+    return history
 
 
 def _where(county: str | None, date: str, start, end) -> list:

@@ -158,7 +158,8 @@ def scopes_to_warm(users_file: Path | None) -> list:
 
 def warm_pages(pages: list, scopes: list, seconds: float) -> int:
     """Warm ``pages`` for each of ``scopes`` in turn until ``seconds`` have passed (a scope
-    begun is finished); how many scopes were warmed. A page that cannot be built for a scope
+    begun is finished, but a page's reading ahead stops at the deadline); how many scopes
+    were warmed. A page that cannot be built for a scope
     (a county no longer in the data) is left for its first session, which says why."""
     import time
 
@@ -173,6 +174,7 @@ def warm_pages(pages: list, scopes: list, seconds: float) -> int:
             for page in pages:
                 try:
                     warm_up(page)
+                    page.read_ahead(deadline)
                 except Exception:  # warming only saves the first session time
                     log.warning("warming %s for %s failed", page.slug,
                                 ",".join(access.counties) or "all", exc_info=True)

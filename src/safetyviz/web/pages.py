@@ -38,6 +38,10 @@ class Page:
     # "package.module:function" giving the landing page's tile its figure: called with the
     # landing page and the language, it returns (label, figure) or None
     headline: str | None = None
+    # "package.module:function" reading ahead, before serving, what the page's later
+    # selections read (beyond the first view, which building the page warms): called with
+    # the catalog path (or None) and a time.monotonic() deadline, for the scope being warmed
+    warm: str | None = None
 
     @property
     def title(self) -> str:
@@ -50,6 +54,11 @@ class Page:
         _imported("safetyviz.web.bokeh_speed:faster_bokeh")()
         body = _imported(self.factory)(catalog)
         return _imported(SHELL)(self, body, catalog) if self.framed else body
+
+    def read_ahead(self, deadline: float, catalog: str | None = None) -> None:
+        """What the page's ``warm`` function reads ahead (nothing without one)."""
+        if self.warm:
+            _imported(self.warm)(catalog, deadline)
 
     def servable(self):
         """The page, marked servable with its title (an app script's one line)."""
@@ -89,7 +98,8 @@ BUILT_IN = (
          headline=f"{HOME}:overview_headline"),
     Page("county", "县区画像", "County profile",
          "safetyviz.web.components.county:create_county_app",
-         headline=f"{HOME}:county_headline"),
+         headline=f"{HOME}:county_headline",
+         warm="safetyviz.web.components.county:read_histories_ahead"),
     Page("enforcement", "执法", "Enforcement",
          "safetyviz.web.components.enforcement:create_enforcement_app",
          headline=f"{HOME}:enforcement_headline"),
