@@ -59,6 +59,11 @@ def test_serve_takes_flags_over_its_config_file_over_the_environment(monkeypatch
     assert served("--config", str(config), "--data-dir", "flag", "--port", "5200",
                   "--tiles", URL) == (tmp_path / "flag",
                                       "http://tiles.example/{Z}/{X}/{Y}.png", 5200)
+    # zero is a value given (no warm-up; as many processes as cores), not "no flag"
+    config.write_text("data_dir: ../file\nwarm_seconds: 30\nnum_procs: 2\n")
+    _, _, values = _serve_settings(build_parser().parse_args(
+        ["serve", "--config", str(config), "--warm-seconds", "0", "--num-procs", "0"]))
+    assert (values["warm_seconds"], values["num_procs"]) == (0, 0)
 
 
 def test_the_cookie_secret_is_never_shown(monkeypatch):

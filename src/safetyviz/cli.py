@@ -338,7 +338,7 @@ def _serve_config(args) -> dict[str, Any]:
                 values[key] = Path(os.path.abspath(base / str(values[key])))
     for key in known:
         flag = getattr(args, key, None)
-        if flag not in (None, False, []):
+        if flag is not None and flag is not False and flag != []:  # (0 is a value given)
             values[key] = Path(os.path.abspath(flag)) if key == "data_dir" else flag
     return values
 
