@@ -54,14 +54,16 @@ $(VENV)/.installed-notebooks: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed-base
 
 # Every notebook executed by papermill into build/notebooks/ (outputs never committed);
-# another period or county: make notebooks PERIOD=2021Q2 COUNTY=411002
+# another period or county: make notebooks PERIOD=2021Q2 COUNTY=411002; a province's
+# data: UNIT=411000 (any level)
 PERIOD ?= 2020Q1
 COUNTY ?=
+UNIT ?=
 notebooks: data $(VENV)/.installed-notebooks
 	mkdir -p build/notebooks
 	cd notebooks && for nb in 0[2-9]_*.ipynb; do \
 	  ../$(BIN)/papermill --no-progress-bar $$nb ../build/notebooks/$$nb -p period $(PERIOD) \
-	    $(if $(COUNTY),-p county $(COUNTY)) || exit 1; done
+	    $(if $(COUNTY),-p county $(COUNTY)) $(if $(UNIT),-p unit $(UNIT)) || exit 1; done
 	cd notebooks && ../$(BIN)/papermill --no-progress-bar 01_q1_2020_bulletin.ipynb \
 	  ../build/notebooks/01_q1_2020_bulletin.ipynb
 

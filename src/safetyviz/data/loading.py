@@ -258,10 +258,15 @@ _new_readers()
 os.register_at_fork(after_in_child=_new_readers)
 
 
-def load_records(names=None, catalog=None) -> dict[str, pd.DataFrame]:
-    """Whole tables in memory (pandas); for record-level checks on city-sized data."""
+def load_records(names=None, catalog=None, units=None) -> dict[str, pd.DataFrame]:
+    """Whole tables in memory (pandas); for record-level checks on city-sized data — of a
+    province's, one city's ``units`` (adcodes, pushed down to the Parquet files; a table
+    without ``adcode`` whole)."""
     names = list(names) if names is not None else list(SCHEMAS)
-    return {name: load_table(name, catalog=catalog).compute() for name in names}
+    wanted = [("adcode", "in", [str(u) for u in units])] if units is not None else None
+    return {name: load_table(name, catalog=catalog, filters=wanted if wanted and "adcode"
+                             in SCHEMAS[name].names else None).compute()
+            for name in names}
 
 
 def load_regions(catalog=None, geometry: bool = True, upper: bool = False):
