@@ -97,7 +97,9 @@ def test_the_enforcement_state_shows_fines_whatever_the_url_asks(demo_cube):
     cards = {c["name"]: c for c in state.kpis()}
     assert list(cards) == ["fines_yuan", "penalty_cases", "closures", "detentions",
                            "joint_operations"]
-    assert cards["fines_yuan"]["value"] == "247.5万元" and state.scope is None
+    assert cards["fines_yuan"]["value"] == "247.5万元"
+    # the city's records are those of its counties: never more than the cube's
+    assert state.scope == ("411002", "411003", "411024", "411025", "411081", "411082")
 
 
 def test_a_custom_period_is_a_range_of_whole_months(demo_cube):

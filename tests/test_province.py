@@ -5,6 +5,7 @@ installations and readings."""
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 import pandas as pd
@@ -252,18 +253,22 @@ def test_cities_against_the_province_rank_among_its_cities(province_dir, henan):
 def test_a_city_users_pages_hold_only_its_citys_counties(province_dir):
     """Served with logins over a province's data, a city user's session is cut down to its
     city's units on the server: the document sent to its browser names none of another
-    city's counties (中原区 is 郑州's, 济源市 the province's own)."""
+    city's counties (中原区 is 郑州's, 济源市 the province's own), and its pages offer its
+    city's total (全市) as they do on the city's own data."""
     import json
 
     from bokeh.document import Document
     from panel.io.state import set_curdoc
 
     from safetyviz.core import settings
+    from safetyviz.data.catalog import open_catalog
+    from safetyviz.data.loading import load_cube
     from safetyviz.security.access import Access
     from safetyviz.serve.auth import scope_of, served_units
     from safetyviz.serve.users import User
     from safetyviz.web.components.page import built_as
     from safetyviz.web.pages import PAGES
+    from safetyviz.web.state import OverviewState
 
     settings.configure(data_dir=province_dir)
     try:
@@ -271,17 +276,26 @@ def test_a_city_users_pages_hold_only_its_citys_counties(province_dir):
         wang = User("wang", "city", "scrypt$1$8$1$a$b", (), "411000")
         scope = scope_of(wang, units)
         assert scope == tuple(XUCHANG)
-        for slug in ("overview", "county"):
+        access = Access("wang", "city", scope, "411000")
+        assert Access.from_payload(access.to_payload()) == access
+        for slug in ("overview", "county", "enforcement"):
             document = Document()
-            with built_as(Access("wang", "city", scope)), set_curdoc(document):
+            with built_as(access), set_curdoc(document):
                 import panel as pn
 
                 document.add_root(pn.panel(PAGES[slug].create()).get_root(document))
                 shown = json.dumps(document.to_json(), ensure_ascii=False, default=repr)
             assert "魏都区" in shown and "禹州市" in shown, slug
             assert "许昌市安全生产监管" in shown, slug  # its city heads the page
-            for elsewhere in ("中原区", "济源市", "郑州市", "河南省"):
+            for elsewhere in ("中原区", "济源市", "郑州市", "河南省", "全省"):
                 assert elsewhere not in shown, (slug, elsewhere)
+            if slug != "county":  # its city's total, as on the city's own data
+                assert "全市" in shown, slug
+        cube = access.restrict_cube(load_cube(open_catalog(province_dir / "catalog.yaml")))
+        state = OverviewState(cube, city_total=access.sees_whole, period="2020Q1")
+        assert state.county == state.city == "411000" and state.county_name() == "全市"
+        figures = {name: now for name, now, _ in state.headline_figures()}
+        assert figures["inspections"] == 7967  # the bulletin's, for the city in Q1 2020
     finally:
         settings.configure(data_dir=None)
 
@@ -426,3 +440,60 @@ def test_a_province_without_a_calibrated_city_is_modelled_on_another_citys_profi
     assert list(tables["joint_operations"].columns) == [
         "joint_operation_id", "date", "adcode", "departments", "target"]
     assert tables["major_hazard_sites"]["site_id"].is_unique
+
+
+def test_a_notebook_opens_any_unit_of_the_province(province_dir):
+    """The workbench at each level: the province (its 157 units), a city (its units only,
+    compared with itself), a county in its city, a unit the province administers itself."""
+    from safetyviz.analysis import indicators
+    from safetyviz.core.errors import UserError
+    from safetyviz.workbench import open_workbench
+
+    catalog = province_dir / "catalog.yaml"
+    whole = open_workbench(catalog, figures=False)
+    assert (whole.city, whole.city_name, whole.level, whole.county) == (
+        "410000", "河南省", "province", None)
+    assert len(whole.regions) == 157 and whole.cube.sizes["adcode"] == 157
+    xuchang = open_workbench(catalog, unit="411000", figures=False)
+    assert (xuchang.city, xuchang.city_name, xuchang.level, xuchang.county) == (
+        "411000", "许昌市", "city", None)
+    assert xuchang.counties == XUCHANG
+    assert list(xuchang.cube["adcode"].values) == XUCHANG
+    # the bulletin's 7,967 inspections of the city in Q1 2020, from the province's cube
+    assert int(indicators.total(xuchang.cube, "inspections", xuchang.start, xuchang.end)) \
+        == 7967
+    weidu = open_workbench(catalog, city="411000", unit="411002", figures=False)
+    assert (weidu.city, weidu.county, weidu.label) == ("411000", "411002",
+                                                       "2020年第一季度 · 魏都区")
+    assert weidu.counties == XUCHANG
+    jiyuan = open_workbench(catalog, unit="419001", figures=False)
+    assert (jiyuan.city, jiyuan.county, jiyuan.counties) == ("419001", None, ["419001"])
+    for kwargs, message in [
+            ({"unit": "999999"}, "unit '999999' is not one of 410000, its cities"),
+            ({"county": "999999"}, "county '999999' is not one of 410000"),
+            ({"city": "411000", "unit": "410102"}, "unit '410102' is not in city 411000"),
+            ({"unit": "411002", "county": "411003"}, "give one of them"),
+            ({"city": "420000"}, "holds the data of province 410000 (河南省) and its "
+                                 "cities, not 420000")]:
+        with pytest.raises(UserError, match=re.escape(message)):
+            open_workbench(catalog, figures=False, **kwargs)
+
+
+def test_papermill_reruns_the_notebooks_for_a_city_of_the_province(province_dir, tmp_path,
+                                                                   monkeypatch):
+    import nbformat
+    import papermill
+    from test_notebooks import text_of
+
+    from conftest import PROJECT
+
+    monkeypatch.setenv("SAFETYVIZ_CATALOG", str(province_dir / "catalog.yaml"))
+    runs = {"01_q1_2020_bulletin": ({"city": "411000"},
+                                    "28 figures in the bulletin: 25 reproduced"),
+            "02_county_comparison": ({"unit": "411000"}, "2020年第一季度 · 许昌市")}
+    for name, (parameters, expected) in runs.items():
+        out = tmp_path / f"{name}.ipynb"
+        papermill.execute_notebook(str(PROJECT / "notebooks" / f"{name}.ipynb"), str(out),
+                                   parameters=parameters, cwd=str(PROJECT / "notebooks"),
+                                   progress_bar=False)
+        assert expected in text_of(nbformat.read(out, as_version=4)), name

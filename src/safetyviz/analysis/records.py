@@ -7,6 +7,7 @@ or English) and exported as CSV or XLSX."""
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 
 import pandas as pd
 
@@ -102,15 +103,22 @@ def read_county(county: str, catalog=None) -> dict[str, pd.DataFrame]:
     return history
 
 
-def _where(county: str | None, date: str, start, end) -> list:
-    """Pushed-down filters: the period, and the county unless it is the whole city (None)."""
+def _where(county: str | Sequence[str] | None, date: str, start, end) -> list:
+    """Pushed-down filters: the period, and the county (or counties) unless it is all the
+    data (None)."""
     filters = [(date, ">=", pd.Timestamp(start).date()), (date, "<=", pd.Timestamp(end).date())]
-    return filters + ([("adcode", "==", county)] if county else [])
+    if county is None:
+        return filters
+    if isinstance(county, str):
+        return [*filters, ("adcode", "==", county)]
+    return [*filters, ("adcode", "in", [str(c) for c in county])]
 
 
-def actions_by_type(county: str | None, start, end, catalog=None) -> pd.DataFrame:
-    """Enforcement actions in [start, end] per action type, for one county or (None) the
-    city: ``cases`` (actions) and ``persons`` (for detentions, persons detained)."""
+def actions_by_type(county: str | Sequence[str] | None, start, end, catalog=None
+                    ) -> pd.DataFrame:
+    """Enforcement actions in [start, end] per action type, for one county, several (a
+    city's) or (None) all of the data: ``cases`` (actions) and ``persons`` (for detentions,
+    persons detained)."""
     frame = compute(load_table("enforcement_actions", ["action_type", "persons"], catalog,
                                filters=_where(county, "date", start, end)))
     frame["action_type"] = frame["action_type"].astype(str)
@@ -119,9 +127,10 @@ def actions_by_type(county: str | None, start, end, catalog=None) -> pd.DataFram
     return out.sort_values("cases", ascending=False)
 
 
-def joint_operations(county: str | None, start, end, catalog=None) -> pd.DataFrame:
-    """Joint operations in [start, end] (one county or the city), in date order, with their
-    departments as a list of codes."""
+def joint_operations(county: str | Sequence[str] | None, start, end, catalog=None
+                     ) -> pd.DataFrame:
+    """Joint operations in [start, end] (one county, several, or None: all of the data), in
+    date order, with their departments as a list of codes."""
     frame = compute(load_table("joint_operations",
                                ["joint_operation_id", "date", "adcode", "departments", "target"],
                                catalog, filters=_where(county, "date", start, end)))

@@ -25,16 +25,24 @@ _SUBSETS = PerCube(size=64)
 @dataclass(frozen=True)
 class Access:
     """A session's user (None when served without login, on loopback), role and counties
-    (empty: every county)."""
+    (empty: every county), and the ``area`` those counties make up when they are a whole
+    one (a city user's city in a province's data)."""
 
     user: str | None
     role: str
     counties: tuple[str, ...] = ()
+    area: str | None = None
 
     @property
     def all_counties(self) -> bool:
         """Whether every county, and so the city's totals, may be seen."""
         return not self.counties
+
+    @property
+    def sees_whole(self) -> bool:
+        """Whether the totals of what it sees may be shown: every county's, or its area's
+        (a city user's 全市 over a province's data)."""
+        return self.all_counties or self.area is not None
 
     @property
     def may_download(self) -> bool:
@@ -59,14 +67,20 @@ class Access:
         if not counties:
             raise PermissionError(f"none of the counties {', '.join(self.counties)} is in "
                                   "the data")
-        return _SUBSETS.get(cube, tuple(counties), lambda: cube.sel(adcode=counties))
+        if self.area is None:
+            return _SUBSETS.get(cube, tuple(counties), lambda: cube.sel(adcode=counties))
+        return _SUBSETS.get(cube, (*counties, self.area), lambda: cube.sel(
+            adcode=counties).assign_attrs(city_adcode=self.area))  # its totals are the area's
 
     def to_payload(self) -> dict:
-        return {"user": self.user, "role": self.role, "counties": list(self.counties)}
+        return {"user": self.user, "role": self.role, "counties": list(self.counties),
+                **({"area": self.area} if self.area else {})}
 
     @classmethod
     def from_payload(cls, payload: dict) -> Access:
-        return cls(payload["user"], payload["role"], tuple(payload.get("counties") or ()))
+        area = payload.get("area")
+        return cls(payload["user"], payload["role"], tuple(payload.get("counties") or ()),
+                   str(area) if area else None)
 
 
 LOCAL = Access(user=None, role="analyst")  # served without login: loopback only

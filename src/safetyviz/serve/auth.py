@@ -228,7 +228,8 @@ class Authenticator:
                              reason="the served data hold no such city, or the user's role "
                                     "needs one")
             return {}
-        return {TOKEN_KEY: Access(user.name, user.role, counties).to_payload()}
+        area = user.city if user.role == "city" and counties else None  # a province's city
+        return {TOKEN_KEY: Access(user.name, user.role, counties, area).to_payload()}
 
 
 def scope_of(user: User, units) -> tuple[str, ...] | None:

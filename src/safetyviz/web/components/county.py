@@ -263,7 +263,7 @@ def create_county_app(catalog: str | None = None):
     """A new county profile page for one session (or an alert saying what data is missing)."""
     def build(cat, cube, regions, access):
         state = CountyState(cube, names_en=english_names(regions),
-                            city_total=access.all_counties)
+                            city_total=access.sees_whole)
         sync_with_url(state)
         (firms, _) = load_registers(str(catalog or catalog_path()), "enterprises")
         firms = access.restrict(firms)

@@ -43,9 +43,13 @@ class EnforcementState(OverviewState):
         self.param.metric.objects = ["fines_yuan"]  # the page shows fines, whatever the URL
 
     @property
-    def scope(self) -> str | None:
-        """The county the records are read for; None for the whole city."""
-        return None if self.county == self.city else self.county
+    def scope(self) -> str | tuple[str, ...]:
+        """The county the records are read for; for the total, every county of the cube —
+        never more than the session may see (a city user's total over a province's data is
+        its city's)."""
+        if self.county == self.city:
+            return tuple(str(a) for a in self.cube["adcode"].values)
+        return self.county
 
 
 class EnforcementPage(SelectionPage):
@@ -113,7 +117,7 @@ def create_enforcement_app(catalog: str | None = None):
     """A new enforcement page for one session (or an alert saying what data is missing)."""
     def build(cat, cube, regions, access):
         state = EnforcementState(cube, names_en=english_names(regions),
-                                 city_total=access.all_counties)
+                                 city_total=access.sees_whole)
         sync_with_url(state)
         (firms, _) = load_registers(str(catalog or catalog_path()), "enterprises")
         return EnforcementPage(state=state, catalog=cat, access=access,

@@ -167,7 +167,7 @@ def create_home_app(catalog: str | None = None):
 
     def build(cat, cube, regions, access):
         state = OverviewState(cube, names_en=english_names(regions),
-                              city_total=access.all_counties)
+                              city_total=access.sees_whole)
         state.period = state.latest_period()
         sync_with_url(state)
         return HomePage(state=state, access=access, path=path,

@@ -224,7 +224,7 @@ def create_overview_app(catalog: str | None = None):
                 if asked and asked != level.path[-1][0]:  # not one of the province's cities
                     audit("rejected_query", query={"city": asked})
         state = OverviewState(cube, names_en=english_names(regions),
-                              city_total=access.all_counties)
+                              city_total=access.sees_whole)
         sync_with_url(state)
         return OverviewDashboard(state=state, regions=regions, tiles=map_tiles(), access=access,
                                  level=level, search=search_box(state, catalog, access, units))

@@ -177,7 +177,7 @@ def create_riskmap_app(catalog: str | None = None):
                                    access.restrict(regions))
     counties = list(regions["adcode"])
     unregistered = access.restrict(unregistered)
-    state = RiskMapState(enterprises, sites, city, counties, city_total=access.all_counties,
+    state = RiskMapState(enterprises, sites, city, counties, city_total=access.sees_whole,
                          unregistered=unregistered,
                          names={"zh": dict(zip(counties, regions["name_zh"])),
                                 "en": dict(zip(counties, regions["name_en"]))})

@@ -221,7 +221,7 @@ def _cube_state(data: WallData, state_class=OverviewState, **params):
     cube, regions = load_data(data.path, version("cube", cat))
     cube, regions = data.access.restrict_cube(cube), data.access.restrict(regions)
     state = state_class(cube, names_en=english_names(regions),
-                        city_total=data.access.all_counties, lang=data.lang, **params)
+                        city_total=data.access.sees_whole, lang=data.lang, **params)
     state.period = state.latest_period()
     return state, regions
 
@@ -303,7 +303,7 @@ class RiskMapWall(WallView):
         enterprises, sites, regions = (access.restrict(enterprises), access.restrict(sites),
                                        access.restrict(regions))
         counties = list(regions["adcode"])
-        state = RiskMapState(enterprises, sites, city, counties, city_total=access.all_counties,
+        state = RiskMapState(enterprises, sites, city, counties, city_total=access.sees_whole,
                              lang=lang, names={"zh": dict(zip(counties, regions["name_zh"])),
                                                "en": dict(zip(counties, regions["name_en"]))})
         counts = state.level_counts()
