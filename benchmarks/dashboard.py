@@ -94,7 +94,8 @@ class Session:
         page = await AsyncHTTPClient().fetch(HTTPRequest(url, headers=headers,
                                                          request_timeout=120))
         token = TOKEN.search(page.body.decode()).group(1)
-        ws_url = url.replace("http://", "ws://").rstrip("/") + "/ws"
+        # (the page's query arguments reach the session through the token, not the socket)
+        ws_url = url.partition("?")[0].replace("http://", "ws://").rstrip("/") + "/ws"
         origin = "/".join(url.split("/")[:3])
         connection = await websocket_connect(
             HTTPRequest(ws_url, headers={**(headers or {}), "Origin": origin},
