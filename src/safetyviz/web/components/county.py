@@ -19,6 +19,7 @@ from tornado.ioloop import IOLoop
 
 from safetyviz.analysis.enterprises import county_history, period_records
 from safetyviz.core.cache import LRU
+from safetyviz.core.errors import UserError
 from safetyviz.core.i18n import text
 from safetyviz.data.catalog import catalog_path, version
 from safetyviz.data.engine import threadsafe_graphs
@@ -108,9 +109,12 @@ def read_histories_ahead(catalog: str | None, deadline: float) -> int:
     import time
 
     path = str(catalog or catalog_path())
-    cat = shared_catalog(path)
-    cube, _ = load_data(path, version("cube", cat))
-    counties = [str(a) for a in session_access().restrict_cube(cube)["adcode"].values]
+    try:
+        cat = shared_catalog(path)
+        cube, _ = load_data(path, version("cube", cat))
+        counties = [str(a) for a in session_access().restrict_cube(cube)["adcode"].values]
+    except (UserError, PermissionError):  # no data (yet): the page itself says so
+        return 0
     read = 0
     for county in counties:
         if time.monotonic() >= deadline or _HISTORIES.cost > HISTORY_BYTES * 0.75:
