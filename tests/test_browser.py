@@ -154,6 +154,12 @@ def test_the_county_profile_shows_its_records_from_the_server_alone(browser, ser
     assert page.locator('[data-kpi="inspections"] .value').inner_text() == "709家次"
     page.get_by_text("共 15 条").wait_for()
     page.wait_for_selector(".tabulator-row")
+    # its records arrived after the table was drawn (read on a worker thread): the firms are
+    # still names linking to their profiles (13: two of the 15 hazards name no firm), and
+    # their ids are not a column
+    assert page.locator(".tabulator-row").count() == 15
+    assert page.locator(".tabulator-row a").count() == 13
+    assert page.locator(".tabulator-col-title:visible", has_text="企业编号").count() == 0
     # tables filled or relabelled while their tab was hidden, then shown (their stylesheets
     # once came from Panel's CDN)
     page.get_by_text("本期检查记录").click()
@@ -164,6 +170,8 @@ def test_the_county_profile_shows_its_records_from_the_server_alone(browser, ser
     page.get_by_text("709 rows").wait_for()
     page.get_by_text("Open major hazards").click()
     page.get_by_text("15 rows").wait_for()
+    assert page.locator(".tabulator-row:visible a").count() == 13
+    assert page.locator(".tabulator-col-title:visible", has_text="Enterprise id").count() == 0
     assert not errors, errors
     outside = [u for u in requests_seen if not u.startswith((origin, "ws://127.0.0.1",
                                                             "data:", "blob:"))]

@@ -50,8 +50,9 @@ def with_firm_names(frame: pd.DataFrame, shown: pd.DataFrame, firms: dict[str, s
 class RecordTable(pn.viewable.Viewer):
     """Records as a sortable, filterable table with its row count and, for a user who may
     download records, CSV / XLSX downloads named after the county, period and table (each
-    download recorded in the audit log). :meth:`show_records` puts new records in the same
-    table: the browser gets new rows, not a new table."""
+    download recorded in the audit log). :meth:`show_records` puts records of the same
+    columns in the same table (the browser gets new rows, not a new table); new columns (the
+    first records, another language) get a new table."""
 
     table_name = param.String(doc="What the records are (names files and audit entries).")
     access = param.ClassSelector(class_=Access, default=LOCAL,
@@ -66,35 +67,34 @@ class RecordTable(pn.viewable.Viewer):
         # its widgets are made when it first shows records: a page's tables in tabs not
         # opened cost a session nothing
         self._layout = pn.Column(sizing_mode="stretch_width")
-        self._widgets: tuple[pn.pane.Str, pn.widgets.Tabulator, list] | None = None
+        self._rows: pn.pane.Str | None = None
+        self._downloads: list[pn.widgets.FileDownload] = []
+        self._table: pn.widgets.Tabulator | None = None
 
-    def _made(self) -> tuple[pn.pane.Str, pn.widgets.Tabulator, list]:
-        if self._widgets is None:
-            rows = pn.pane.Str("")
-            table = pn.widgets.Tabulator(
-                self._shown, disabled=True, pagination="local", page_size=15,
-                show_index=False, header_filters=True, layout="fit_data_stretch",
-                sizing_mode="stretch_width", name=self.table_name)
-            downloads = [
+    def _made(self) -> pn.pane.Str:
+        """The row count and downloads, made once (the table is made for its columns)."""
+        if self._rows is None:
+            self._rows = pn.pane.Str("")
+            self._downloads = [
                 self._download("csv", to_csv_bytes),
                 self._download("xlsx", lambda shown: to_xlsx_bytes(shown, self.table_name)),
             ] if self.access.may_download else []
-            self._widgets = rows, table, downloads
-            self._layout[:] = [pn.FlexBox(rows, *downloads, align_items="center"), table]
-        return self._widgets
+        return self._rows
 
     @property
     def rows(self) -> pn.pane.Str:
         """The row count (and the day the records are as of)."""
-        return self._made()[0]
+        return self._made()
 
     @property
-    def table(self) -> pn.widgets.Tabulator:
-        return self._made()[1]
+    def table(self) -> pn.widgets.Tabulator | None:
+        """The table on screen (None before the first records)."""
+        return self._table
 
     @property
     def downloads(self) -> list[pn.widgets.FileDownload]:
-        return self._made()[2]
+        self._made()
+        return self._downloads
 
     def _download(self, fmt: str, to_bytes) -> pn.widgets.FileDownload:
         def callback():
@@ -121,21 +121,29 @@ class RecordTable(pn.viewable.Viewer):
                                  f"{download.label.lower()}")
         self.rows.object = text("rows" if as_of is None else "rows_as_of", lang).format(
             n=len(self._shown), date=as_of)
-        shown = self._shown
-        hidden = []  # codes a name stands for: in the downloads, not on the screen
+        shown, formatters, hidden = self._shown, {}, []
+        # codes a name stands for: in the downloads, not on the screen
         if "county" in frame.columns and "adcode" in frame.columns:
             hidden.append(label["adcode"])
         if "enterprise_id" in frame.columns:
-            name, code = text("enterprise", lang), label["enterprise_id"]
             shown = shown.assign(**{URL_COLUMN: [
                 profile_url(e, lang) if e is not None and not pd.isna(e) else ""
                 for e in frame["enterprise_id"]]})
-            self.table.formatters = {
-                name: {"type": "link", "urlField": URL_COLUMN, "target": "_self"}}
-            hidden += [code, URL_COLUMN]
-        if hidden:
-            self.table.hidden_columns = hidden
-        self.table.value = shown
+            formatters[text("enterprise", lang)] = {
+                "type": "link", "urlField": URL_COLUMN, "target": "_self"}
+            hidden += [label["enterprise_id"], URL_COLUMN]
+        table = self._table
+        if table is not None and list(table.value.columns) == list(shown.columns):
+            table.value = shown  # new rows only: the browser keeps the table
+            return self
+        # a new table for new columns (the first records, another language): a table the
+        # browser has drawn does not take new column formatters or hidden columns
+        self._table = pn.widgets.Tabulator(
+            shown, formatters=formatters, hidden_columns=hidden, disabled=True,
+            pagination="local", page_size=15, show_index=False, header_filters=True,
+            layout="fit_data_stretch", sizing_mode="stretch_width", name=self.table_name)
+        self._layout[:] = [pn.FlexBox(self.rows, *self.downloads, align_items="center"),
+                           self._table]
         return self
 
     def __panel__(self):
