@@ -8,6 +8,7 @@ import json
 import os
 import re
 import secrets
+import socket
 import subprocess
 import sys
 import time
@@ -57,7 +58,11 @@ class Served:
         return [r for r in records if event is None or r["event"] == event]
 
 
-def start_secured(data_dir: Path, folder: Path, *extra: str) -> Served:
+def start_secured(data_dir: Path, folder: Path, *extra: str, warm_seconds: float = 2
+                  ) -> Served:
+    """`safetyviz serve` with logins (the users of ROLES unless ``folder`` has its own) over
+    ``data_dir``. It warms its first pages for everyone, then reads records ahead only for
+    ``warm_seconds`` (60 by default: at province scale that was a minute per server)."""
     users = folder / "users.yaml"
     if not users.exists():
         for name, (role, counties) in ROLES.items():
@@ -70,7 +75,7 @@ def start_secured(data_dir: Path, folder: Path, *extra: str) -> Served:
     server = start_server(
         [sys.executable, "-m", "safetyviz.cli", "serve", "--data-dir", str(data_dir),
          "--auth", str(users), "--port", str(port), "--audit-log", str(audit),
-         "--use-xheaders", *extra],
+         "--use-xheaders", "--warm-seconds", str(warm_seconds), *extra],
         cwd=PROJECT, env=env)
     base = f"http://127.0.0.1:{port}"
     wait_until_answering(f"{base}/login", server)
@@ -551,6 +556,17 @@ def test_serve_refuses_to_start_unsafely(tmp_path, args, env, fragments):
     assert_one_clear_line(result, *fragments)
 
 
+def test_serve_on_a_port_in_use_is_refused_before_warming_up(tiny_dir):
+    """Another server on the port: one clear line at once, not a traceback after the
+    warm-up (which reads the data: a minute by default)."""
+    port = free_port()
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", port))
+        other.listen()
+        result = run_cli("serve", "--port", str(port), "--data-dir", str(tiny_dir))
+    assert_one_clear_line(result, f"--address 127.0.0.1 --port {port}", "in use")
+
+
 # --- in the browser ---------------------------------------------------------------------------
 
 needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"),
@@ -573,6 +589,9 @@ STRINGS = """() => {
       for (const value of Object.values(m.attributes)) walk(value);
   return out;
 }"""
+LOADING = """() => (window.Bokeh ? window.Bokeh.documents : []).some((doc) =>
+  [...doc._all_models.values()].some((m) =>
+    (m.attributes.css_classes || []).includes('pn-loading')))"""
 MODEL_TYPES = """() => [...new Set([].concat(...window.Bokeh.documents.map(
   d => [...d._all_models.values()].map(m => m.type.split('.').pop()))))]"""
 FORGE = """([options, value]) => {
@@ -605,15 +624,18 @@ def browser_login(browser, base: str, name: str):
 
 
 def settled_strings(page, seconds: float = 90) -> list[str]:
-    """The page's model texts once they stop changing (the plots arrive after the page)."""
+    """The page's model texts once they stop changing and nothing shows a loading spinner
+    (the plots arrive after the page; on a busy machine, more than 3 s after it)."""
     deadline, last, same = time.time() + seconds, None, 0
     while time.time() < deadline:
         strings = page.evaluate(STRINGS)
-        same = same + 1 if last is not None and len(strings) == len(last) else 0
-        if same >= 3 and len(strings) > 20:
+        loading = page.evaluate(LOADING)
+        same = same + 1 if (last is not None and len(strings) == len(last)
+                            and not loading) else 0
+        if same >= 4 and len(strings) > 20:  # the same for 2 s
             return strings
         last = strings
-        page.wait_for_timeout(1000)
+        page.wait_for_timeout(500)
     raise AssertionError(f"{page.url} did not settle in {seconds} s")
 
 

@@ -14,6 +14,7 @@ import gc
 import logging
 import os
 import signal
+import socket
 import sys
 import uuid
 from dataclasses import dataclass, field
@@ -192,6 +193,21 @@ def settle_memory() -> None:
     gc.freeze()
 
 
+def check_listenable(address: str, port: int) -> None:
+    """Refuse an address and port the server could not listen on (another server on the
+    port, an address not of this machine) now, not after a minute of warming up."""
+    if port == 0:
+        return  # any free port
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds
+        try:
+            probe.bind((address, port))
+        except OSError as exc:
+            raise UserError(f"--address {address} --port {port}: cannot listen there "
+                            f"({exc.strerror}); is another server on it?") from None
+
+
 def build_server(config: ServeConfig, tiles: str | None = None):
     """The server for ``config``, not yet started."""
     import panel as pn
@@ -201,6 +217,12 @@ def build_server(config: ServeConfig, tiles: str | None = None):
     if config.auth is None and config.address not in LOOPBACK:
         raise UserError(f"--address {config.address}: serving beyond this machine needs "
                         "logins (--auth users.yaml); see docs/deployment.md")
+    # refused before anything is read or warmed: a mistyped flag costs no minute of warm-up
+    check_listenable(config.address, config.port)
+    origins = [f"localhost:{config.port}", f"127.0.0.1:{config.port}",
+               *config.allow_websocket_origin]
+    if any(o.strip() in ("*", "") or "*" in o for o in origins):
+        raise UserError("--allow-websocket-origin: give each host[:port] explicitly, no '*'")
     if config.auth is not None:
         secret = check_cookie_secret(config.cookie_secret)
         audit = AuditLog(config.audit_log)
@@ -234,10 +256,6 @@ def build_server(config: ServeConfig, tiles: str | None = None):
     if auth is not None:
         for app in apps.values():
             app.add(access_handler(auth))
-    origins = [f"localhost:{config.port}", f"127.0.0.1:{config.port}",
-               *config.allow_websocket_origin]
-    if any(o.strip() in ("*", "") or "*" in o for o in origins):
-        raise UserError("--allow-websocket-origin: give each host[:port] explicitly, no '*'")
     pn.config.exception_handler = rejected_value
     kwargs: dict[str, Any] = dict(
         port=config.port, address=config.address, websocket_origin=origins,
