@@ -30,6 +30,13 @@ PROJECT = TESTS.parent
 TINY = TESTS / "data" / "tiny"
 
 
+def pytest_xdist_auto_num_workers(config) -> int:
+    """A worker per core this process may run on (not the host's count, which a container
+    or a CPU affinity may not give us), at most 4: each worker makes its own demo data dir
+    and starts its own servers, ~2 GB at their peak."""
+    return max(1, min(4, len(os.sched_getaffinity(0))))
+
+
 def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None,
             input_text: str | None = None):
     """``safetyviz ARGS`` in a fresh interpreter (``input_text`` on its stdin); returns the

@@ -250,7 +250,8 @@ def test_safetyviz_serve_has_an_offline_landing_page(demo_dir):
 
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "safetyviz.cli", "serve", "--port",
-                               str(port), "--data-dir", str(demo_dir)], cwd=PROJECT,
+                               str(port), "--data-dir", str(demo_dir), "--warm-seconds", "2"],
+                              cwd=PROJECT,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 90

@@ -4,9 +4,7 @@ installations and readings."""
 
 from __future__ import annotations
 
-import os
 import re
-import sys
 
 import pandas as pd
 import pytest
@@ -300,44 +298,57 @@ def test_a_city_users_pages_hold_only_its_citys_counties(province_dir):
         settings.configure(data_dir=None)
 
 
-@needs_chromium
-def test_in_chromium_a_city_user_of_the_province_receives_nothing_of_another_city(
-        province_dir, tmp_path, browser):
-    """Served with logins over the province: 许昌's city user (its city named in the users
-    file) gets its six counties and nothing of 郑州 or 济源; the province's user sees both."""
+@pytest.fixture(scope="module")
+def served_province(province_dir, tmp_path_factory):
+    """The province served with logins: 许昌's city user ``wang`` (its city named in the
+    users file) and the province's user ``zhou``; yields the server and their passwords."""
     import secrets
 
-    from test_serving import settled_strings, start_secured
+    from test_serving import start_secured
 
     from safetyviz.serve.users import add_user
 
+    folder = tmp_path_factory.mktemp("province-served")
     passwords = {"wang": secrets.token_urlsafe(12), "zhou": secrets.token_urlsafe(12)}
-    users = tmp_path / "users.yaml"
-    add_user(users, "wang", "city", passwords["wang"], city="411000")
-    add_user(users, "zhou", "province", passwords["zhou"])
-    served = start_secured(province_dir, tmp_path)
-    try:
-        xuchang, elsewhere = ["魏都区", "禹州市"], ["中原区", "郑州市", "济源市"]
-        for name, pages in (("wang", {"overview": (xuchang, elsewhere),
-                                      "county": (xuchang, elsewhere)}),
-                            # the province's overview is its cities; its county page, units
-                            ("zhou", {"overview": (["郑州市", "许昌市", "济源市"], []),
-                                      "county": (["魏都区", "中原区", "济源市"], [])})):
-            page = browser.new_context().new_page()
-            page.goto(f"{served.base}/login?next=/")
-            page.fill("#username", name)
-            page.fill("#password", passwords[name])
-            page.click("button")
-            page.wait_for_url(f"{served.base}/")
-            for app, (seen, unseen) in pages.items():
-                page.goto(f"{served.base}/{app}")
-                strings = "\n".join(settled_strings(page))
-                assert all(s in strings for s in seen), (name, app)
-                assert not any(s in strings for s in unseen), (name, app)
-            page.context.close()
-    finally:
-        served.server.terminate()
-        served.server.wait(timeout=30)
+    add_user(folder / "users.yaml", "wang", "city", passwords["wang"], city="411000")
+    add_user(folder / "users.yaml", "zhou", "province", passwords["zhou"])
+    served = start_secured(province_dir, folder)
+    yield served, passwords
+    served.server.terminate()
+    served.server.wait(timeout=30)
+
+
+def logged_in(browser, base: str, name: str, password: str):
+    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    page.goto(f"{base}/login?next=/")
+    page.fill("#username", name)
+    page.fill("#password", password)
+    page.click("button")
+    page.wait_for_url(f"{base}/")
+    return page
+
+
+@needs_chromium
+def test_in_chromium_a_city_user_of_the_province_receives_nothing_of_another_city(
+        served_province, browser):
+    """Served with logins over the province: 许昌's city user gets its six counties and
+    nothing of 郑州 or 济源; the province's user sees both."""
+    from test_serving import settled_strings
+
+    served, passwords = served_province
+    xuchang, elsewhere = ["魏都区", "禹州市"], ["中原区", "郑州市", "济源市"]
+    for name, pages in (("wang", {"overview": (xuchang, elsewhere),
+                                  "county": (xuchang, elsewhere)}),
+                        # the province's overview is its cities; its county page, units
+                        ("zhou", {"overview": (["郑州市", "许昌市", "济源市"], []),
+                                  "county": (["魏都区", "中原区", "济源市"], [])})):
+        page = logged_in(browser, served.base, name, passwords[name])
+        for app, (seen, unseen) in pages.items():
+            page.goto(f"{served.base}/{app}")
+            strings = "\n".join(settled_strings(page))
+            assert all(s in strings for s in seen), (name, app)
+            assert not any(s in strings for s in unseen), (name, app)
+        page.context.close()
 
 
 def test_the_provinces_overview_names_its_total_the_province(province_dir):
@@ -393,36 +404,28 @@ def test_a_citys_data_have_no_levels(demo_dir):
 
 
 @needs_chromium
-def test_in_chromium_the_province_overview_drills_into_a_city_and_back(province_dir, tmp_path,
+def test_in_chromium_the_province_overview_drills_into_a_city_and_back(served_province,
                                                                        browser):
-    from conftest import free_port, start_server, wait_until_answering
-
-    port = free_port()
-    server = start_server([sys.executable, "-m", "safetyviz.cli", "serve", "--data-dir",
-                           str(province_dir), "--port", str(port)],
-                          env={k: v for k, v in os.environ.items() if k != "SAFETYVIZ_CATALOG"})
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_answering(f"{base}/", server)
-        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-        page.goto(f"{base}/overview?period=2020Q1")
-        page.locator(".kpi .value").first.wait_for(timeout=90_000)
-        assert page.locator(".levels").inner_text() == "河南省"
-        page.locator("select").nth(4).select_option(label="许昌市")  # the unit selector
-        page.get_by_text("进入许昌市 ›").click()
-        page.wait_for_url("**/overview?city=411000*")
-        page.locator(".kpi .value").first.wait_for(timeout=90_000)
-        page.wait_for_timeout(1000)
-        assert page.locator(".levels").inner_text() == "河南省 › 许昌市"
-        assert page.locator(".kpi .value").first.inner_text() == "7,967家次"
-        page.get_by_text("河南省", exact=True).click()
-        page.wait_for_url(lambda url: "/overview?" in url and "city=" not in url)
-        page.locator(".kpi .value").first.wait_for(timeout=90_000)
-        assert page.locator(".levels").inner_text() == "河南省"
-        assert "period=2020Q1" in page.url  # the selection kept on the way up and down
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    """The province's user opens the province, enters 许昌 from the unit selector and
+    comes back up by the breadcrumb, the period kept."""
+    served, passwords = served_province
+    page = logged_in(browser, served.base, "zhou", passwords["zhou"])
+    page.goto(f"{served.base}/overview?period=2020Q1")
+    page.locator(".kpi .value").first.wait_for(timeout=90_000)
+    assert page.locator(".levels").inner_text() == "河南省"
+    page.locator("select").nth(4).select_option(label="许昌市")  # the unit selector
+    page.get_by_text("进入许昌市 ›").click()
+    page.wait_for_url("**/overview?city=411000*")
+    page.locator(".kpi .value").first.wait_for(timeout=90_000)
+    page.wait_for_timeout(1000)
+    assert page.locator(".levels").inner_text() == "河南省 › 许昌市"
+    assert page.locator(".kpi .value").first.inner_text() == "7,967家次"
+    page.get_by_text("河南省", exact=True).click()
+    page.wait_for_url(lambda url: "/overview?" in url and "city=" not in url)
+    page.locator(".kpi .value").first.wait_for(timeout=90_000)
+    assert page.locator(".levels").inner_text() == "河南省"
+    assert "period=2020Q1" in page.url  # the selection kept on the way up and down
+    page.context.close()
 
 
 def test_a_province_without_a_calibrated_city_is_modelled_on_another_citys_profile(profile):

@@ -89,7 +89,8 @@ def cluster(demo_dir, tmp_path_factory, redis_server):
     servers = [start_server(
         [sys.executable, "-m", "safetyviz.cli", "serve", "--data-dir", str(demo_dir),
          "--auth", str(users), "--port", str(p), "--audit-log", str(audit),
-         "--use-xheaders", "--allow-websocket-origin", f"127.0.0.1:{port}"],
+         "--use-xheaders", "--allow-websocket-origin", f"127.0.0.1:{port}",
+         "--warm-seconds", "2"],
         cwd=PROJECT, env=env)
         for p in ports]
     (folder / "nginx.conf").write_text(NGINX_CONF.format(
