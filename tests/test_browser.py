@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from test_serving import LOADING
 
 from conftest import CHROMIUM, panel_server
 from safetyviz.web.pages import PAGES
@@ -494,13 +495,22 @@ def test_numbers_are_written_as_the_language_does_and_legends_stay_off_the_data(
         page.goto(served_overview.replace("/overview", f"/{slug}") + f"?lang={lang}")
         if slug in WITHOUT_PLOTS:
             continue
-        page.wait_for_timeout(1500)  # the plots drawn after the page
+        wait_drawn(page)  # the plots drawn after the page (a fixed wait missed some)
         for kind, ticks in page.evaluate(NUMBER_TICKS):
             assert ticks == TICKS[lang], (slug, kind, ticks)
             seen += 1
         assert page.evaluate(LEGENDS_INSIDE) == [], slug
     assert seen >= 8  # the overview alone has a colour bar and three value axes
     page.close()
+
+
+def wait_drawn(page) -> None:
+    """Until the page's models have arrived and none shows Panel's loading spinner (what is
+    drawn after the page, and tables whose records are being read, show one until they are
+    there), and the browser has laid them out."""
+    page.wait_for_function(f"() => window.Bokeh && window.Bokeh.documents.length > 0 && "
+                           f"!({LOADING})()", timeout=90_000)
+    page.wait_for_timeout(500)
 
 
 SELECT_LABELS = """() => {
@@ -529,7 +539,7 @@ def test_people_read_names_not_codes_in_tables_and_selectors(browser, served_ove
         page.goto(served_overview.replace("/overview", f"/{slug}") + query)
         if slug in WITHOUT_PLOTS:
             continue
-        page.wait_for_timeout(2000)  # the tables filled after the plots
+        wait_drawn(page)  # the tables filled after the plots
         texts = page.locator(".tabulator-cell:visible, .wall-alarms td").all_inner_texts()
         cells += len(texts)
         shown = [*texts, *page.evaluate(SELECT_LABELS)]
