@@ -10,6 +10,7 @@ carried in the signed session token (:mod:`access`, :func:`components.page.sessi
 
 from __future__ import annotations
 
+import errno
 import gc
 import logging
 import os
@@ -204,8 +205,9 @@ def check_listenable(address: str, port: int) -> None:
         try:
             probe.bind((address, port))
         except OSError as exc:
+            why = "; is another server on it?" if exc.errno == errno.EADDRINUSE else ""
             raise UserError(f"--address {address} --port {port}: cannot listen there "
-                            f"({exc.strerror}); is another server on it?") from None
+                            f"({exc.strerror}){why}") from None
 
 
 def build_server(config: ServeConfig, tiles: str | None = None):
