@@ -74,3 +74,27 @@ def test_the_colour_bar_names_the_metric_and_writes_numbers_as_the_cards_do():
         bars = plot.select({"type": ColorBar})
         assert [bar.title for bar in bars] == [title]
         assert "万" in bars[0].formatter.code if lang == "zh" else "'M'" in bars[0].formatter.code
+
+
+def test_map_shapes_are_oriented_as_spatialpandas_orients_them():
+    """Shells counter-clockwise, holes clockwise, whatever way the boundary file winds them
+    (oriented by shapely, not by spatialpandas' numba function compiled in every process)."""
+    import spatialpandas
+    from shapely.geometry import MultiPolygon, Polygon
+
+    from safetyviz.web.views import polygon_array
+
+    shell, hole = [(0, 0), (0, 10), (10, 10), (10, 0)], [(2, 2), (4, 2), (4, 4), (2, 4)]
+    shapes = np.array([Polygon(shell, [hole]), Polygon(shell[::-1], [hole[::-1]]),
+                       MultiPolygon([Polygon(shell, [hole]), Polygon([(20, 0), (30, 0),
+                                                                      (30, 5)])])], dtype=object)
+    ours, theirs = polygon_array(shapes), spatialpandas.GeoSeries(shapes).values
+    assert np.array_equal(ours.buffer_values, theirs.buffer_values)
+    assert all(np.array_equal(a, b) for a, b in zip(ours.buffer_offsets,
+                                                     theirs.buffer_offsets, strict=True))
+    # the first shell, given clockwise, is stored counter-clockwise: (0,0) → (10,0) → …
+    assert list(ours.buffer_values[:4]) == [0, 0, 10, 0]
+    # and the county map's own shapes come out as spatialpandas made them
+    counties = regions().geometry.values
+    assert np.array_equal(polygon_array(counties).buffer_values,
+                          spatialpandas.GeoSeries(counties).values.buffer_values)

@@ -242,7 +242,7 @@ def choropleth(regions, values: pd.Series, *, label: str, units: str, title: str
                                  lang=lang)
     shapes = regions.to_crs(3857).geometry if tiles else regions.geometry
     data = spatialpandas.GeoDataFrame({
-        "geometry": spatialpandas.GeoSeries(shapes.values),
+        "geometry": spatialpandas.GeoSeries(polygon_array(shapes.values)),
         "adcode": list(regions["adcode"]), **columns})
     value = hv.Dimension("value", label=text("value", lang))
     return hv.Polygons(data, vdims=[value, "adcode", "name", "text", "line"]).opts(
@@ -254,6 +254,18 @@ def choropleth(regions, values: pd.Series, *, label: str, units: str, title: str
         data_aspect=1, responsive=True, min_height=380, default_tools=MAP_TOOLS, toolbar="above",
         nonselection_alpha=1.0, selection_line_color="#000000", active_tools=["tap"],
         hooks=[*([base_map(tiles)] if tiles else []), *hooks], framewise=True)
+
+
+def polygon_array(shapes):
+    """``shapes`` (shapely polygons and multipolygons) as a spatialpandas MultiPolygonArray,
+    shells counter-clockwise and holes clockwise as spatialpandas needs them. Oriented by
+    shapely: spatialpandas' own orientation is a numba function compiled anew in every
+    process (7–11 s before a server's first map)."""
+    import shapely
+    from spatialpandas.geometry import MultiPolygonArray
+
+    return MultiPolygonArray.from_geopandas(shapely.orient_polygons(shapes, exterior_cw=False),
+                                            orient=False)
 
 
 def monthly_series(series: xr.DataArray, *, label: str, units: str, title: str = "",
