@@ -16,9 +16,22 @@ EXPECTED = ["01_q1_2020_bulletin", "02_county_comparison", "03_hazard_lifecycle"
 
 
 def outputs(notebook) -> list:
-    """Every cell's outputs (streams, results, figures), without execution counts."""
-    return [[{key: value for key, value in output.items() if key != "execution_count"}
-             for output in cell.get("outputs", [])] for cell in notebook.cells]
+    """Every cell's outputs (streams, results, figures), without execution counts; a
+    stream's consecutive pieces joined (the kernel flushes a line and its newline apart or
+    together, as timing has it)."""
+    def joined(cell) -> list:
+        out: list[dict] = []
+        for output in cell.get("outputs", []):
+            output = {key: value for key, value in output.items() if key != "execution_count"}
+            if (out and output.get("output_type") == "stream"
+                    and out[-1].get("output_type") == "stream"
+                    and out[-1]["name"] == output["name"]):
+                out[-1] = {**out[-1], "text": out[-1]["text"] + output["text"]}
+            else:
+                out.append(output)
+        return out
+
+    return [joined(cell) for cell in notebook.cells]
 
 
 def execute(path):
