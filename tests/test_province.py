@@ -376,19 +376,19 @@ def test_the_overview_of_a_province_is_its_cities_and_enters_each(province_dir, 
     assert seen.attrs["city_adcode"] == "410000"
     assert float(seen["inspections"].sum()) == float(cube["inspections"].sum())
     assert regions.geometry.notna().all() and "419001" in cities
-    assert "411000" in level.below and "419001" not in level.below  # 济源 has no counties
+    assert level.enterable("411000") and not level.enterable("419001")  # 济源: no counties
     assert at_level(cube, units, hierarchy, None)[0] is seen  # one rolled-up cube for all
-    html = level_html(level, "411000", "许昌市", "zh", {"period": "2020Q1"})
+    html = level_html(level, "zh", "411000", "许昌市", {"period": "2020Q1"})
     assert html.startswith('<div class="levels"><b>河南省</b>')
     assert 'href="?city=411000&amp;period=2020Q1&amp;lang=zh">进入许昌市 ›</a>' in html
-    assert "进入" not in level_html(level, "410000", "全省", "zh")  # the province selected
+    assert "进入" not in level_html(level, "zh", "410000", "全省")  # the province selected
 
     seen, regions, level = at_level(cube, units, hierarchy, "411000")
     assert list(seen["adcode"].values) == XUCHANG and seen.attrs["city_adcode"] == "411000"
     assert list(regions["adcode"]) == XUCHANG and level.below == ()
     assert [step[1] for step in level.path] == ["河南省", "许昌市"]
     assert '<a href="?lang=en">Henan Province</a> › <b>Xuchang City</b>' in level_html(
-        level, "411000", "", "en")
+        level, "en", "411000", "")
     for forged in ("999999", "419001", "411002", "<script>"):  # not one of its cities
         assert at_level(cube, units, hierarchy, forged)[2].path == level.path[:1]
 
@@ -396,11 +396,79 @@ def test_the_overview_of_a_province_is_its_cities_and_enters_each(province_dir, 
 def test_a_citys_data_have_no_levels(demo_dir):
     from safetyviz.data.catalog import open_catalog
     from safetyviz.data.loading import load_cube, load_regions
-    from safetyviz.web.components.page import at_level
+    from safetyviz.security.access import LOCAL
+    from safetyviz.web.components.page import at_level, level_of
 
     catalog = open_catalog(demo_dir / "catalog.yaml")
     units = load_regions(catalog)
     assert at_level(load_cube(catalog), units, load_regions(catalog, upper=True), None) is None
+    assert level_of(LOCAL, str(demo_dir / "catalog.yaml"), "411000") == (LOCAL, None)
+
+
+def test_every_page_enters_a_city_of_the_province_by_its_address(province_dir):
+    """A user who sees the whole province sees, at ``?city=``, that city's units and its
+    totals — on every page, the records read for them too —, with the breadcrumb and the
+    links kept inside the city; an address can only narrow what a user sees."""
+    from safetyviz.security.access import LOCAL, Access
+    from safetyviz.web.components.page import level_html, level_of
+
+    path = str(province_dir / "catalog.yaml")
+    seen, level = level_of(LOCAL, path, "411000")
+    assert seen.counties == tuple(XUCHANG) and seen.area == "411000" and seen.sees_whole
+    assert (seen.user, seen.role, seen.may_download) == (None, "analyst", True)
+    assert [step[0] for step in level.path] == ["410000", "411000"] and level.here == "411000"
+    assert level_html(level, "zh") == ('<div class="levels"><a href="?lang=zh">河南省</a> › '
+                                       "<b>许昌市</b></div>")
+    province = level_of(LOCAL, path, None)
+    assert province[0] is LOCAL and province[1].here == "410000"
+    links = level_html(province[1], "en")
+    assert '<a href="?city=411000&amp;lang=en">Xuchang City</a>' in links
+    assert links.count("<a ") == 17  # every city with units of its own (not 济源)
+    for forged in ("999999", "419001", "411002", "<script>", ""):  # not one of its cities
+        assert level_of(LOCAL, path, forged) == province
+    zhengzhou = level_of(Access("zhou", "province"), path, "410100")[0]
+    assert (zhengzhou.user, zhengzhou.role, zhengzhou.area) == ("zhou", "province", "410100")
+    assert zhengzhou.counties and all(u.startswith("4101") for u in zhengzhou.counties)
+    # a city or county user is never widened, nor moved to another city
+    wang = Access("wang", "city", tuple(XUCHANG), area="411000")
+    li = Access("li", "county", ("411002",))
+    for user in (wang, li):
+        for city in ("410100", "411000", None):
+            assert level_of(user, path, city) == (user, None)
+
+
+def test_a_page_at_a_city_of_the_province_holds_only_that_city(province_dir, monkeypatch):
+    """The county profile and the risk map built at ``?city=411000`` for the province's user:
+    their selectors hold 许昌's units and its total, the shell says where they are and its
+    links stay in the city."""
+    import panel as pn
+    from bokeh.document import Document
+    from panel.io.state import set_curdoc
+
+    from safetyviz.web.pages import PAGES
+
+    monkeypatch.setenv("SAFETYVIZ_CATALOG", str(province_dir / "catalog.yaml"))
+    monkeypatch.setattr(pn.state.__class__, "session_args", property(
+        lambda self: {"city": [b"411000"]}))
+    with set_curdoc(Document()):
+        county = PAGES["county"].create()
+        riskmap = PAGES["riskmap"].create()
+    assert county.body.state.param.county.objects == XUCHANG  # (a county's profile)
+    assert riskmap.body.state.param.county.objects == ["411000", *XUCHANG]
+    assert riskmap.body.state.county_name("411000") == "全市"  # its total is the city's
+    for shell in (county, riskmap):
+        assert shell.levels.object == ('<div class="levels"><a href="?lang=zh">河南省</a> › '
+                                       "<b>许昌市</b></div>")
+        assert '<a href="./overview?city=411000">' in shell.header.object
+        assert shell.city == "许昌市"
+    from safetyviz.data.catalog import open_catalog
+    from safetyviz.data.loading import load_table
+
+    firms = load_table("enterprises", catalog=open_catalog(province_dir / "catalog.yaml"),
+                       columns=["enterprise_id", "adcode"]).compute()
+    named = firms[firms["enterprise_id"].astype(str).isin(county.body.firms)]
+    assert len(named) == len(county.body.firms) > 0  # the profile's firms: 许昌's alone
+    assert set(named["adcode"].astype(str)) == set(XUCHANG)
 
 
 @needs_chromium
@@ -425,6 +493,23 @@ def test_in_chromium_the_province_overview_drills_into_a_city_and_back(served_pr
     page.locator(".kpi .value").first.wait_for(timeout=90_000)
     assert page.locator(".levels").inner_text() == "河南省"
     assert "period=2020Q1" in page.url  # the selection kept on the way up and down
+    # every other page too: at the province, a link into each city (the shell's breadcrumb)
+    page.goto(f"{served.base}/county")
+    page.locator(".levels").get_by_text("许昌市", exact=True).click()
+    page.wait_for_url("**/county?city=411000*")
+    page.locator('[data-kpi="inspections"] .value').wait_for(timeout=90_000)
+    assert page.locator(".levels").inner_text() == "河南省 › 许昌市"
+    options = page.locator("select").first.locator("option").all_inner_texts()
+    assert options == ["魏都区", "建安区", "鄢陵县", "襄城县", "禹州市", "长葛市"], options
+    assert page.locator('header.shell nav a[href="./riskmap?city=411000"]').count() == 1
+    page.locator('header.shell nav a[href="./riskmap?city=411000"]').click()
+    page.wait_for_url("**/riskmap?city=411000*")
+    page.locator(".levels").wait_for(timeout=90_000)
+    assert page.locator(".levels").inner_text() == "河南省 › 许昌市"
+    page.locator(".levels").get_by_text("河南省", exact=True).click()  # back up
+    page.wait_for_url(lambda url: "/riskmap?" in url and "city=" not in url)
+    page.locator(".levels").wait_for(timeout=90_000)
+    assert page.locator(".levels").inner_text().startswith("河南省　进入：")
     page.context.close()
 
 

@@ -31,6 +31,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "city_total": ("全市", "Whole city"),
     "province_total": ("全省", "Whole province"),
     "enter_city": ("进入{name} ›", "Into {name} ›"),
+    "enter_a_city": ("进入：", "Into: "),
     "language": ("语言", "Language"),
     "map_title": ("{period} 各县（市、区）{metric}", "{metric} by county, {period}"),
     "map_title_cities": ("{period} 各市{metric}", "{metric} by city, {period}"),

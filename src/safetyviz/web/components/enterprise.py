@@ -30,10 +30,10 @@ from safetyviz.web.components.page import (
     kpi_html,
     load_data,
     load_registers,
-    session_access,
     shared_catalog,
     sync_with_url,
     unavailable,
+    viewer_access,
 )
 from safetyviz.web.components.search import search_box
 from safetyviz.web.components.tables import RecordTable
@@ -259,8 +259,8 @@ class EnterprisePage(pn.viewable.Viewer):
 def create_enterprise_app(catalog: str | None = None):
     """A new enterprise profile page for one session (or an alert saying what is missing)."""
     try:
-        access = session_access()
         path = str(catalog or catalog_path())
+        access = viewer_access(path)
         cat = shared_catalog(path)
         enterprises, sites, regions = load_registers(path, "enterprises", "major_hazard_sites")
         cube, _ = load_data(path, version("cube", cat))

@@ -20,6 +20,7 @@ from safetyviz.data.catalog import catalog_path, local_path
 from safetyviz.data.regions import top_unit
 from safetyviz.security.access import Access
 from safetyviz.web.components.page import (
+    asked_city,
     english_names,
     load_registers,
     open_page,
@@ -49,8 +50,9 @@ HOME_CSS = """
 """
 
 
-def _link(slug: str, lang: str, **query) -> str:
-    query = {**query, **({"lang": "en"} if lang == "en" else {})}
+def _link(slug: str, lang: str, city: str | None = None, **query) -> str:
+    query = {**({"city": city} if city else {}), **query,
+             **({"lang": "en"} if lang == "en" else {})}
     return f"./{slug}" + (f"?{urlencode(query)}" if query else "")
 
 
@@ -62,6 +64,9 @@ class HomePage(pn.viewable.Viewer):
     access = param.ClassSelector(class_=Access, allow_None=NoNone, doc="Who is looking.")
     path = param.String(doc="The catalog the pages' headlines are read through.")
     pages = param.List(item_type=Page, doc="The pages to tile (every registered one but this).")
+    city = param.String(default=None, allow_None=True,
+                        doc="The city of a province entered (``?city=``), which the links "
+                            "keep; None at the province or over a city's data.")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -94,8 +99,8 @@ class HomePage(pn.viewable.Viewer):
         profile, on the same period."""
         state = self.state
         if metric in MAP_METRICS:
-            return _link("overview", state.lang, metric=metric, period=state.period)
-        return _link("county", state.lang, period=state.period)
+            return _link("overview", state.lang, self.city, metric=metric, period=state.period)
+        return _link("county", state.lang, self.city, period=state.period)
 
     def _tile(self, page: Page) -> str:
         lang = self.state.lang
@@ -110,7 +115,7 @@ class HomePage(pn.viewable.Viewer):
                          f'<b>{html.escape(found[1])}</b></div>'
         name = page.en if lang == "en" else page.zh
         return (f'<a class="tile" data-page="{html.escape(page.slug)}" '
-                f'href="{html.escape(_link(page.slug, lang))}"><div class="name">'
+                f'href="{html.escape(_link(page.slug, lang, self.city))}"><div class="name">'
                 f'{html.escape(name)}</div>{figure}</a>')
 
     def __panel__(self):
@@ -170,7 +175,8 @@ def create_home_app(catalog: str | None = None):
                               city_total=access.sees_whole)
         state.period = state.latest_period()
         sync_with_url(state)
-        return HomePage(state=state, access=access, path=path,
+        entered = access.area if access.area and access.area == asked_city() else None
+        return HomePage(state=state, access=access, path=path, city=entered,
                         pages=[p for p in registered_pages().values() if p.slug != "home"])
 
     return open_page(path, build)

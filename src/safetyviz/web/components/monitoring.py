@@ -24,10 +24,10 @@ from safetyviz.web.components.page import (
     firm_names,
     kpi_html,
     load_registers,
-    session_access,
     shared_catalog,
     sync_with_url,
     unavailable,
+    viewer_access,
 )
 from safetyviz.web.components.search import search_box
 from safetyviz.web.components.tables import URL_COLUMN
@@ -187,8 +187,8 @@ class MonitoringPage(pn.viewable.Viewer):
 def create_monitoring_app(catalog: str | None = None, data_dir=None):
     """A new live monitoring page for one session (or an alert saying what is missing)."""
     try:
-        access = session_access()
         path = str(catalog or catalog_path())
+        access = viewer_access(path)
         sensors, sites, firms, regions = load_registers(path, "sensors", "major_hazard_sites",
                                                         "enterprises")
         firms = access.restrict(firms)

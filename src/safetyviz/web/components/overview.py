@@ -17,9 +17,11 @@ from safetyviz.core.periods import period_label
 from safetyviz.data.catalog import catalog_path, version
 from safetyviz.data.regions import mapped_units
 from safetyviz.web.components.page import (
+    LEVELS_CSS,
     TILES_DOC,
     Level,
     SelectionPage,
+    asked_city,
     at_level,
     audit,
     drawn_after_the_page,
@@ -105,7 +107,7 @@ class OverviewDashboard(SelectionPage):
         state = self.state
         keep = {key: value for key, value in state.query().items()
                 if key in ("period", "metric")}
-        return level_html(self.level, state.county, state.county_name(), state.lang, keep)
+        return level_html(self.level, state.lang, state.county, state.county_name(), keep)
 
     def _retext(self, *events) -> None:
         super()._retext(*events)
@@ -201,13 +203,6 @@ class OverviewDashboard(SelectionPage):
                          drawn_after_the_page(self._plots), sizing_mode="stretch_width")
 
 
-LEVELS_CSS = """
-.levels {font-size: 14px; color: #566573; padding: 2px 0;}
-.levels a {color: #1f618d; text-decoration: none;}
-.levels .enter {margin-left: 1em; font-weight: 600;}
-"""
-
-
 def create_overview_app(catalog: str | None = None):
     """A new overview page for one session (or an alert saying what data is missing). Over
     a province's data, a user who sees all of it starts at the province (its cities on the
@@ -216,12 +211,12 @@ def create_overview_app(catalog: str | None = None):
         level, units = None, regions
         if access.all_counties:
             path = str(catalog or catalog_path())
-            asked = _asked_city()
+            asked = asked_city()
             seen = at_level(cube, regions, load_hierarchy(path, version("regions", cat)),
                             asked)
             if seen is not None:
                 cube, regions, level = seen
-                if asked and asked != level.path[-1][0]:  # not one of the province's cities
+                if asked and asked != level.here:  # not one of the province's cities
                     audit("rejected_query", query={"city": asked})
         state = OverviewState(cube, names_en=english_names(regions),
                               city_total=access.sees_whole)
@@ -229,11 +224,4 @@ def create_overview_app(catalog: str | None = None):
         return OverviewDashboard(state=state, regions=regions, tiles=map_tiles(), access=access,
                                  level=level, search=search_box(state, catalog, access, units))
 
-    return open_page(catalog, build)
-
-
-def _asked_city() -> str | None:
-    """The ``city`` of the page's address (checked by :func:`at_level`: only one of the
-    province's cities is taken)."""
-    values = (pn.state.session_args or {}).get("city") or []
-    return values[-1].decode("utf-8", "replace")[:12] if values else None
+    return open_page(catalog, build, levels=False)  # (its own: the cities on its map)

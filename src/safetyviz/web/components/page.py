@@ -134,15 +134,65 @@ _LEVELS = PerCube(size=64)
 class Level:
     """Where in a province's data a page is: ``path`` from the province down ((adcode,
     Chinese name, English name) each) and the units one level below it that can be entered
-    (a province's cities), by adcode."""
+    (a province's cities), the same triples."""
 
     path: tuple[tuple[str, str, str], ...]
-    below: tuple[str, ...] = ()
+    below: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def by_city(self) -> bool:
         """Whether the units shown are cities (the province's view)."""
         return bool(self.below)
+
+    @property
+    def here(self) -> str:
+        """The adcode of where the page is (the province or one of its cities)."""
+        return self.path[-1][0]
+
+    def enterable(self, adcode: str) -> bool:
+        return any(unit == adcode for unit, _, _ in self.below)
+
+
+@dataclass(frozen=True)
+class _Province:
+    """A province's data as levels: the province, and each of its units' city (a unit the
+    province administers itself is its own)."""
+
+    top: tuple[str, str, str]
+    groups: dict[str, str]
+    cities: tuple[tuple[str, str, str], ...]  # every city, by adcode
+    enterable: tuple[tuple[str, str, str], ...]  # those with units of their own
+
+
+def _province(hierarchy) -> _Province | None:
+    """The province of ``hierarchy``; None when the data are not a province's with cities
+    (a city's data: seen as they are)."""
+    from safetyviz.data.regions import groups_below
+
+    top = hierarchy[hierarchy["level"] == "province"]
+    if len(top) != 1:
+        return None
+    province = str(top["adcode"].iloc[0])
+    groups = groups_below(hierarchy, province)
+    cities = sorted(set(groups.values()))
+    if len(cities) < 2 or set(groups.values()) == set(groups):  # no level in between
+        return None
+    names = dict(zip(hierarchy["adcode"].astype(str), hierarchy["name_zh"].astype(str)))
+    names_en = dict(zip(hierarchy["adcode"].astype(str), hierarchy["name_en"].astype(str)))
+
+    def named(adcode: str) -> tuple[str, str, str]:
+        return adcode, names[adcode], str(names_en.get(adcode, names[adcode]))
+
+    return _Province(named(province), groups, tuple(named(c) for c in cities),
+                     tuple(named(c) for c in cities
+                           if any(g == c and u != c for u, g in groups.items())))
+
+
+@pn.cache(max_items=2)
+def _province_of(path: str, regions_version: str) -> _Province | None:
+    """:func:`_province` of the catalog's regions, once per version of them (every page
+    open of a user who sees everything asks)."""
+    return _province(load_hierarchy(path, regions_version))
 
 
 def at_level(cube, regions, hierarchy, city: str | None):
@@ -152,53 +202,107 @@ def at_level(cube, regions, hierarchy, city: str | None):
     city's data: seen as they are). A ``city`` that is not one of the province's is the
     province (it came from a URL)."""
     from safetyviz.analysis.indicators import rolled_up
-    from safetyviz.data.regions import groups_below
 
-    top = hierarchy[hierarchy["level"] == "province"]
-    if len(top) != 1:
+    province = _province(hierarchy)
+    if province is None:
         return None
-    province, province_zh = str(top["adcode"].iloc[0]), str(top["name_zh"].iloc[0])
-    groups = groups_below(hierarchy, province)
-    cities = sorted(set(groups.values()))
-    if len(cities) < 2 or set(groups.values()) == set(groups):  # no level in between
-        return None
-    names = dict(zip(hierarchy["adcode"].astype(str), hierarchy["name_zh"].astype(str)))
-    names_en = dict(zip(hierarchy["adcode"].astype(str), hierarchy["name_en"].astype(str)))
-    path: tuple[tuple[str, str, str], ...] = (
-        (province, province_zh, str(names_en.get(province, province_zh))),)
-    if city in cities and any(g == city and u != city for u, g in groups.items()):
-        units = [a for a in regions["adcode"] if groups.get(a) == city]
+    entered = next((c for c in province.enterable if c[0] == city), None)
+    if entered is not None:
+        units = [a for a in regions["adcode"] if province.groups.get(a) == city]
         seen = _LEVELS.get(cube, ("city", city), lambda: cube.sel(adcode=units).assign_attrs(
             city_adcode=city))
         return (seen, regions[regions["adcode"].isin(units)].reset_index(drop=True),
-                Level((*path, (city, names[city], str(names_en.get(city, names[city]))))))
-    seen = _LEVELS.get(cube, ("province",), lambda: rolled_up(cube, groups, names))
-    shapes = hierarchy[hierarchy["adcode"].isin(cities)].sort_values("adcode")
-    enterable = tuple(c for c in cities if any(g == c and u != c for u, g in groups.items()))
-    return seen, shapes.reset_index(drop=True), Level(path, enterable)
+                Level((province.top, entered)))
+    names = {adcode: zh for adcode, zh, _ in (province.top, *province.cities)}
+    seen = _LEVELS.get(cube, ("province",), lambda: rolled_up(cube, province.groups, names))
+    shapes = hierarchy[hierarchy["adcode"].isin([c[0] for c in province.cities])]
+    return (seen, shapes.sort_values("adcode").reset_index(drop=True),
+            Level((province.top,), province.enterable))
 
 
-def level_html(level: Level, selected: str, selected_name: str, lang: str,
-               keep: dict[str, str] | None = None) -> str:
+def asked_city() -> str | None:
+    """The ``city`` of the page's address (checked where it is used: only one of the
+    province's cities is taken)."""
+    values = (pn.state.session_args or {}).get("city") or []
+    return values[-1].decode("utf-8", "replace")[:12] if values else None
+
+
+def level_of(access: Access, path: str, city: str | None) -> tuple[Access, Level | None]:
+    """Where a user who sees all of a province's data is, and what they see there: the
+    province (``access`` as it is; its cities to enter), or the ``city`` asked for (the URL's
+    ``?city=``), ``access`` narrowed to that city's units with the city's totals — a page
+    then reads nothing beyond them. Anyone else, or a city's data: as they are, no level.
+    A URL can only narrow what a session sees, never widen it."""
+    if not access.all_counties:
+        return access, None
+    try:
+        province = _province_of(path, version("regions", shared_catalog(path)))
+    except (UserError, OSError, KeyError):
+        return access, None
+    if province is None:
+        return access, None
+    entered = next((c for c in province.enterable if c[0] == city), None)
+    if entered is None:
+        return access, Level((province.top,), province.enterable)
+    units = tuple(sorted(u for u, g in province.groups.items() if g == city and u != city))
+    return (Access(access.user, access.role, units, area=city),
+            Level((province.top, entered)))
+
+
+def session_level(access: Access, path: str, refusals: bool = False
+                  ) -> tuple[Access, Level | None]:
+    """:func:`level_of` this session's address (``?city=``); with ``refusals``, a city
+    asked for that the province has not is logged as a rejected query."""
+    asked = asked_city()
+    seen, level = level_of(access, path, asked)
+    if refusals and asked and level is not None and level.here != asked:
+        audit("rejected_query", query={"city": asked})
+    return seen, level
+
+
+def viewer_access(path: str) -> Access:
+    """What this session sees on a page that does not use :func:`open_page`: its user's
+    access narrowed to the city its address asks for (:func:`session_level`)."""
+    return session_level(session_access(), path, refusals=True)[0]
+
+
+def level_html(level: Level, lang: str, selected: str | None = None,
+               selected_name: str = "", keep: dict[str, str] | None = None) -> str:
     """The breadcrumb of ``level`` (each step above a link to it) and, at the province, a
-    link into the ``selected`` city (named ``selected_name``); links are the page's own
-    address with ``?city=`` and what else of the selection they ``keep`` (period, metric)."""
+    link into the ``selected`` city (named ``selected_name``), or without one a link into
+    each city; links are the page's own address with ``?city=`` and what else of the
+    selection they ``keep`` (period, metric)."""
     def href(city: str | None) -> str:
         query = {**({"city": city} if city else {}), **(keep or {}), "lang": lang}
         return html.escape("?" + urlencode(query))
 
+    def name(zh: str, en: str) -> str:
+        return html.escape(en if lang == "en" else zh)
+
     steps = []
     for index, (adcode, zh, en) in enumerate(level.path):
-        name = html.escape(en if lang == "en" else zh)
         if index == len(level.path) - 1:
-            steps.append(f"<b>{name}</b>")
+            steps.append(f"<b>{name(zh, en)}</b>")
         else:
-            steps.append(f'<a href="{href(adcode if index else None)}">{name}</a>')
+            steps.append(f'<a href="{href(adcode if index else None)}">{name(zh, en)}</a>')
     parts = [" › ".join(steps)]
-    if selected in level.below:
-        link = html.escape(text("enter_city", lang).format(name=selected_name))
-        parts.append(f'<a class="enter" href="{href(selected)}">{link}</a>')
+    if selected is not None:
+        if level.enterable(selected):
+            link = html.escape(text("enter_city", lang).format(name=selected_name))
+            parts.append(f'<a class="enter" href="{href(selected)}">{link}</a>')
+    elif level.below:
+        links = " · ".join(f'<a href="{href(adcode)}">{name(zh, en)}</a>'
+                           for adcode, zh, en in level.below)
+        parts.append(f'<span class="enter">{html.escape(text("enter_a_city", lang))}'
+                     f"</span>{links}")
     return '<div class="levels">' + "　".join(parts) + "</div>"
+
+
+LEVELS_CSS = """
+.levels {font-size: 14px; color: #566573; padding: 2px 0;}
+.levels a {color: #1f618d; text-decoration: none;}
+.levels .enter {margin-left: 1em; font-weight: 600;}
+"""
 
 
 @pn.cache(max_items=4)
@@ -376,13 +480,17 @@ def or_cluster_status(build, refresh) -> pn.viewable.Viewable:
         return alert
 
 
-def open_page(catalog: str | None, build):
+def open_page(catalog: str | None, build, levels: bool = True):
     """``build(catalog, cube, regions, access)`` for one session, on the cube and regions
-    shared by all sessions, cut down to the counties the session's user may see; an alert
-    saying what is missing (or refused) when they cannot be read."""
+    shared by all sessions, cut down to the counties the session's user may see — and, over
+    a province's data, to the city the address asks for (:func:`session_level`; unless the
+    page shows the ``levels`` itself); an alert saying what is missing (or refused) when
+    they cannot be read."""
     try:
         access = session_access()
         path = str(catalog or catalog_path())
+        if levels:
+            access, _ = session_level(access, path, refusals=True)
         cat = shared_catalog(path)
         cube, regions = load_data(path, version("cube", cat))
         cube, regions = access.restrict_cube(cube), access.restrict(regions)

@@ -24,10 +24,10 @@ from safetyviz.web.components.page import (
     drawn_after_the_page,
     load_registers,
     map_tiles,
-    session_access,
     shared_catalog,
     sync_with_url,
     unavailable,
+    viewer_access,
 )
 from safetyviz.web.components.search import search_box
 from safetyviz.web.riskmap import RISK_COLOURS, RiskMapState
@@ -166,13 +166,13 @@ def unregistered_records(path: str) -> pd.DataFrame:
 def create_riskmap_app(catalog: str | None = None):
     """A new risk map page for one session (or an alert saying what data is missing)."""
     try:
-        access = session_access()
         path = str(catalog or catalog_path())
+        access = viewer_access(path)
         enterprises, sites, regions = load_registers(path, "enterprises", "major_hazard_sites")
         unregistered = unregistered_records(path)
     except (UserError, PermissionError) as exc:
         return unavailable(exc)
-    city, _ = top_unit(regions)
+    city = access.area or top_unit(regions)[0]  # (the whole a city user sees: their city)
     enterprises, sites, regions = (access.restrict(enterprises), access.restrict(sites),
                                    access.restrict(regions))
     counties = list(regions["adcode"])

@@ -1,8 +1,10 @@
 """The frame around every page (the app shell): one header with the city's name and the page's
-title, navigation to every registered page (the links keep the language), the page's language
-switch, how fresh the data are ("数据截至 …": the latest record date and when the store last
-changed) and, when logged in, the user, role and a way out. :meth:`Page.create` frames what a
-page's factory builds; the page itself stays as it was built.
+title, navigation to every registered page (the links keep the language and, over a
+province's data, the city entered), the breadcrumb province › city of a page that has none
+of its own, the page's language switch, how fresh the data are ("数据截至 …": the latest
+record date and when the store last changed) and, when logged in, the user, role and a way
+out. :meth:`Page.create` frames what a page's factory builds; the page itself stays as it
+was built.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import html
 import os
 import time
+from urllib.parse import urlencode
 
 import panel as pn
 import param
@@ -21,7 +24,14 @@ from safetyviz.data.loading import latest_value, load_regions
 from safetyviz.data.regions import top_unit
 from safetyviz.data.store import PARTITION_DATE, SCHEMAS
 from safetyviz.security.access import LOCAL, Access
-from safetyviz.web.components.page import session_access, shared_catalog
+from safetyviz.web.components.page import (
+    LEVELS_CSS,
+    Level,
+    level_html,
+    session_access,
+    session_level,
+    shared_catalog,
+)
 from safetyviz.web.page_state import PageState
 from safetyviz.web.pages import Page, registered_pages
 from safetyviz.web.state import NoNone
@@ -99,6 +109,10 @@ class AppShell(pn.viewable.Viewer):
                            doc="When the store last changed (POSIX time).")
     logout = param.Boolean(default=False, doc="Whether to offer logging out (served with "
                                               "logins).")
+    level = param.ClassSelector(class_=Level, default=None, allow_None=True,
+                                doc="Where in a province's data the page is (None: a city's "
+                                    "data); its breadcrumb is shown unless the page shows "
+                                    "its own.")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -108,12 +122,22 @@ class AppShell(pn.viewable.Viewer):
         self.lang_switch = getattr(self.body, "lang_switch", None)
         self.header = pn.pane.HTML(self._header_html(), stylesheets=[SHELL_CSS],
                                    sizing_mode="stretch_width", margin=0)
-        self.state.param.watch(lambda event: setattr(self.header, "object",
-                                                     self._header_html()), "lang")
+        own = isinstance(getattr(self.body, "level", None), Level)  # (the overview's)
+        self.levels = None if self.level is None or own else pn.pane.HTML(
+            level_html(self.level, self.state.lang), stylesheets=[LEVELS_CSS],
+            sizing_mode="stretch_width", margin=(0, 14))
+        self.state.param.watch(self._relabel, "lang")
+
+    def _relabel(self, event) -> None:
+        self.header.object = self._header_html()
+        if self.levels is not None and self.level is not None:
+            self.levels.object = level_html(self.level, self.state.lang)
 
     def _header_html(self) -> str:
         lang = self.state.lang
-        suffix = "?lang=en" if lang == "en" else ""
+        query = {**({"city": self.level.here} if self.level and len(self.level.path) > 1
+                    else {}), **({"lang": "en"} if lang == "en" else {})}
+        suffix = "?" + urlencode(query) if query else ""
         links = "".join(
             f'<a href="./{html.escape(page.slug)}{suffix}"{self._current(page)}>'
             f'{html.escape(page.en if lang == "en" else page.zh)}</a>' for page in self.pages)
@@ -144,7 +168,8 @@ class AppShell(pn.viewable.Viewer):
         top = pn.Row(self.header, *([self.lang_switch] if self.lang_switch is not None else []),
                      sizing_mode="stretch_width", margin=0,
                      styles={"background": "#1b2631", "flex-wrap": "wrap"})
-        return pn.Column(top, self.body, sizing_mode="stretch_width", margin=0)
+        levels = [] if self.levels is None else [self.levels]
+        return pn.Column(top, *levels, self.body, sizing_mode="stretch_width", margin=0)
 
 
 def framed(page: Page, body, catalog: str | None = None) -> AppShell:
@@ -157,11 +182,12 @@ def framed(page: Page, body, catalog: str | None = None) -> AppShell:
         access = session_access()
     except PermissionError:
         access = LOCAL
+    user, (access, level) = access, session_level(access, path)
     try:
         latest, changed = data_freshness(path)
         city = _city_name(path, version("regions", shared_catalog(path)), access.counties)
     except (UserError, OSError, KeyError):
         latest, changed, city = None, None, ""
     return AppShell(page=page, body=body, pages=list(registered_pages().values()), city=city,
-                    access=access, latest_record=latest, changed=changed,
+                    access=user, latest_record=latest, changed=changed, level=level,
                     logout=bool(settings.current().logins_required and access.user))

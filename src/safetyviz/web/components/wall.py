@@ -36,10 +36,10 @@ from safetyviz.web.components.page import (
     firm_names,
     load_data,
     load_registers,
-    session_access,
     shared_catalog,
     sync_with_url,
     unavailable,
+    viewer_access,
 )
 from safetyviz.web.components.shell import data_freshness
 from safetyviz.web.live import MonitoringState
@@ -522,7 +522,7 @@ def _area_name(data: WallData) -> str:
     """The city's name (a city user's, in a province), or the user's counties' when they
     see only those."""
     regions = data.access.restrict(load_registers(data.path)[0])
-    if not data.access.all_counties and data.access.role != "city":
+    if not data.access.all_counties and data.access.role != "city" and not data.access.area:
         return "、".join(str(n) for n in regions["name_zh"])
     return top_unit(regions)[1]
 
@@ -534,7 +534,7 @@ def create_wall_app(catalog: str | None = None):
         setattr(pn.config, "theme", "dark")  # noqa: B010 (a property to Panel's types)
         pn.config.raw_css = [*pn.config.raw_css, WALL_CSS]
     try:
-        access = session_access()
+        access = viewer_access(str(catalog or catalog_path()))
         state = WallState(list(WALL_VIEWS))
         sync_with_url(state)
         scale = float(state.scale)
