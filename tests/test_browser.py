@@ -120,7 +120,7 @@ def test_every_page_fits_a_phone_screen(browser, served_overview, page_name, lan
     page.locator(".kpi .value, .risk-legend, .wall-card .value").first.wait_for()
     if page_name not in WITHOUT_PLOTS:
         page.wait_for_function(f"() => ({GLYPHS})().length > 0")
-    page.wait_for_timeout(1000)  # layout settles
+    wait_drawn(page)  # everything drawn after the page laid out too
     overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, f"{overflow}px wider than the phone"
     page.close()
