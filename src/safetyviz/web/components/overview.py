@@ -30,6 +30,7 @@ from safetyviz.web.components.page import (
     load_hierarchy,
     map_tiles,
     open_page,
+    province_of,
     sync_with_url,
     unmapped_note,
 )
@@ -212,8 +213,9 @@ def create_overview_app(catalog: str | None = None):
         if access.all_counties:
             path = str(catalog or catalog_path())
             asked = asked_city()
-            seen = at_level(cube, regions, load_hierarchy(path, version("regions", cat)),
-                            asked)
+            regions_version = version("regions", cat)
+            seen = at_level(cube, regions, load_hierarchy(path, regions_version), asked,
+                            province_of(path, regions_version))
             if seen is not None:
                 cube, regions, level = seen
                 if asked and asked != level.here:  # not one of the province's cities

@@ -154,7 +154,7 @@ class Level:
 
 
 @dataclass(frozen=True)
-class _Province:
+class Province:
     """A province's data as levels: the province, and each of its units' city (a unit the
     province administers itself is its own)."""
 
@@ -164,7 +164,7 @@ class _Province:
     enterable: tuple[tuple[str, str, str], ...]  # those with units of their own
 
 
-def _province(hierarchy) -> _Province | None:
+def _province(hierarchy) -> Province | None:
     """The province of ``hierarchy``; None when the data are not a province's with cities
     (a city's data: seen as they are)."""
     from safetyviz.data.regions import groups_below
@@ -183,27 +183,28 @@ def _province(hierarchy) -> _Province | None:
     def named(adcode: str) -> tuple[str, str, str]:
         return adcode, names[adcode], str(names_en.get(adcode, names[adcode]))
 
-    return _Province(named(province), groups, tuple(named(c) for c in cities),
+    return Province(named(province), groups, tuple(named(c) for c in cities),
                      tuple(named(c) for c in cities
                            if any(g == c and u != c for u, g in groups.items())))
 
 
 @pn.cache(max_items=2)
-def _province_of(path: str, regions_version: str) -> _Province | None:
+def province_of(path: str, regions_version: str) -> Province | None:
     """:func:`_province` of the catalog's regions, once per version of them (every page
     open of a user who sees everything asks)."""
     return _province(load_hierarchy(path, regions_version))
 
 
-def at_level(cube, regions, hierarchy, city: str | None):
+def at_level(cube, regions, hierarchy, city: str | None,
+             province: Province | None = None):
     """(cube, regions, :class:`Level`) of a province's data seen from the province (its
     cities are the units: the cube summed by city, their boundaries) or from one of its
     ``city`` (that city's units); None when the data are not a province's with cities (a
     city's data: seen as they are). A ``city`` that is not one of the province's is the
-    province (it came from a URL)."""
+    province (it came from a URL). ``province``: the hierarchy's, if already made."""
     from safetyviz.analysis.indicators import rolled_up
 
-    province = _province(hierarchy)
+    province = province or _province(hierarchy)
     if province is None:
         return None
     entered = next((c for c in province.enterable if c[0] == city), None)
@@ -236,7 +237,7 @@ def level_of(access: Access, path: str, city: str | None) -> tuple[Access, Level
     if not access.all_counties:
         return access, None
     try:
-        province = _province_of(path, version("regions", shared_catalog(path)))
+        province = province_of(path, version("regions", shared_catalog(path)))
     except (UserError, OSError, KeyError):
         return access, None
     if province is None:
