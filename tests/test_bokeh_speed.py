@@ -13,6 +13,7 @@ from bokeh.core.serialization import Serializer
 from bokeh.document import Document
 from bokeh.model import Model
 from bokeh.models import GlyphRenderer, Slider
+from bokeh.util.serialization import make_id
 from panel.io.state import set_curdoc
 
 from safetyviz.web import bokeh_speed
@@ -67,3 +68,17 @@ def test_mutable_defaults_are_known_per_class_as_bokeh_finds_them(bokeh_as_shipp
     assert len(shipped) > 5000
     assert {key: key[0].lookup(key[1]).has_unstable_default(key[0].__new__(key[0]))
             for key in shipped} == shipped
+
+
+def test_models_count_on_from_bokehs_own_ids_and_unique_ids_stay_unique(monkeypatch):
+    faster_bokeh(True)
+    first, by_bokeh, third = Slider(start=0, end=1).id, make_id(), Slider(start=0, end=1).id
+    assert re.fullmatch(r"p\d+", first)  # one counter for Bokeh's own ids and ours:
+    assert [int(first[1:]) + 1, int(first[1:]) + 2] == [int(by_bokeh[1:]), int(third[1:])]
+    monkeypatch.setenv("BOKEH_SIMPLE_IDS", "no")  # asked for, Bokeh's globally unique ids
+    faster_bokeh(True)
+    try:
+        assert not re.fullmatch(r"p\d+", Slider(start=0, end=1).id)
+    finally:
+        monkeypatch.delenv("BOKEH_SIMPLE_IDS")
+        faster_bokeh(True)

@@ -1,7 +1,7 @@
 """Bokeh's model bookkeeping without its repeated work: the same models, the same JSON, less
 server time per session and per change.
 
-Four of Bokeh's hot paths (3.x) redo per call what is fixed per class:
+Five of Bokeh's hot paths (3.x) redo per call what is fixed per class or per process:
 
 - Serialising a model (every document sent, every change) asks every property for its value
   — defaults included, which Bokeh builds anew each time — and then drops those not set. The
@@ -17,7 +17,10 @@ Four of Bokeh's hot paths (3.x) redo per call what is fixed per class:
   Bokeh looks up by raising and catching an AttributeError when there are none (nearly
   always); they are read from the instance's dictionary.
 
-:func:`faster_bokeh` installs all four; the tests compare the JSON of every registered page with
+- Every model made asks Bokeh's settings (its environment, then its config files) whether
+  ids are simple counters; the answer, read when the faster paths are installed, is kept.
+
+:func:`faster_bokeh` installs all five; the tests compare the JSON of every registered page with
 and without them.
 """
 
@@ -30,13 +33,18 @@ from bokeh.core.has_props import HasProps
 from bokeh.core.property.descriptors import AliasPropertyDescriptor, PropertyDescriptor
 from bokeh.core.property.singletons import Undefined
 from bokeh.core.property.wrappers import PropertyValueContainer
+from bokeh.core.types import ID
+from bokeh.model import model as model_module
 from bokeh.model import util as model_util
+from bokeh.settings import settings
+from bokeh.util import serialization
 
 # Bokeh's own, put back by faster_bokeh(False)
 _QUERY: Any = HasProps.query_properties_with_values
 _UNSTABLE_DEFAULT: Any = PropertyDescriptor.has_unstable_default
 _VISIT: Any = model_util.visit_immediate_value_references
 _THEMED: Any = HasProps.themed_values
+_MAKE_ID: Any = serialization.make_id  # (what bokeh.model.model imports)
 _REQUIRED: dict[type, frozenset[str]] = {}  # per class: properties without a default
 _HELD: dict[type, frozenset[str]] = {}  # per class: properties whose default holds a model
 _UNSTABLE: dict[tuple[type, str], bool] = {}
@@ -53,6 +61,15 @@ def faster_bokeh(on: bool = True) -> None:
     model_util.visit_immediate_value_references = (
         _visit_set_references if on else _VISIT)
     HasProps.themed_values = _themed_values if on else _THEMED  # type: ignore[method-assign]
+    fast_ids = on and settings.simple_ids()
+    model_module.make_id = _simple_id if fast_ids else _MAKE_ID  # type: ignore[attr-defined]
+
+
+def _simple_id() -> ID:
+    """Bokeh's ``make_id`` when ids are simple: the same counter, without the settings."""
+    with serialization._simple_id_lock:
+        serialization._simple_id += 1
+        return ID(f"p{serialization._simple_id}")
 
 
 def _themed_values(self: HasProps) -> dict[str, Any] | None:

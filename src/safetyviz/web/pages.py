@@ -132,4 +132,6 @@ def registered_pages() -> dict[str, Page]:
     return pages
 
 
+# Read once per process (a plugin installed later is served after a restart): the shell and
+# the landing page list them on every session open.
 PAGES: dict[str, Page] = registered_pages()

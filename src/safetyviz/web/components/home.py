@@ -28,7 +28,7 @@ from safetyviz.web.components.page import (
     sync_with_url,
 )
 from safetyviz.web.live import MonitoringState
-from safetyviz.web.pages import Page, _imported, registered_pages
+from safetyviz.web.pages import PAGES, Page, _imported
 from safetyviz.web.state import MAP_METRICS, NoNone, OverviewState
 
 HOME_CSS = """
@@ -177,6 +177,6 @@ def create_home_app(catalog: str | None = None):
         sync_with_url(state)
         entered = access.area if access.area and access.area == asked_city() else None
         return HomePage(state=state, access=access, path=path, city=entered,
-                        pages=[p for p in registered_pages().values() if p.slug != "home"])
+                        pages=[p for p in PAGES.values() if p.slug != "home"])
 
     return open_page(path, build)

@@ -33,7 +33,7 @@ from safetyviz.web.components.page import (
     shared_catalog,
 )
 from safetyviz.web.page_state import PageState
-from safetyviz.web.pages import Page, registered_pages
+from safetyviz.web.pages import PAGES, Page
 from safetyviz.web.state import NoNone
 
 SHELL_CSS = """
@@ -188,6 +188,6 @@ def framed(page: Page, body, catalog: str | None = None) -> AppShell:
         city = _city_name(path, version("regions", shared_catalog(path)), access.counties)
     except (UserError, OSError, KeyError):
         latest, changed, city = None, None, ""
-    return AppShell(page=page, body=body, pages=list(registered_pages().values()), city=city,
+    return AppShell(page=page, body=body, pages=list(PAGES.values()), city=city,
                     access=user, latest_record=latest, changed=changed, level=level,
                     logout=bool(settings.current().logins_required and access.user))
