@@ -625,14 +625,15 @@ def browser_login(browser, base: str, name: str):
 
 def settled_strings(page, seconds: float = 90) -> list[str]:
     """The page's model texts once they stop changing and nothing shows a loading spinner
-    (the plots arrive after the page; on a busy machine, more than 3 s after it)."""
+    (the plots arrive after the page, under a spinner; on a busy machine, more than 3 s after
+    it)."""
     deadline, last, same = time.time() + seconds, None, 0
     while time.time() < deadline:
         strings = page.evaluate(STRINGS)
         loading = page.evaluate(LOADING)
         same = same + 1 if (last is not None and len(strings) == len(last)
                             and not loading) else 0
-        if same >= 4 and len(strings) > 20:  # the same for 2 s
+        if same >= 2 and len(strings) > 20:  # the same for 1 s
             return strings
         last = strings
         page.wait_for_timeout(500)
