@@ -284,3 +284,36 @@ def test_a_table_naming_firms_shows_names_linked_and_keeps_the_codes_for_downloa
     assert URL_COLUMN not in downloaded.columns
     table.show_records(frame, SimpleNamespace(lang="en", period="2020Q1", county="411002"))
     assert list(table.table.value[URL_COLUMN])[0] == "./enterprise?id=E1&lang=en"
+
+
+def test_sessions_showing_the_same_records_label_them_once_per_language(monkeypatch):
+    """A county's records of a selection are one frame for every session (cached); each
+    session's table shows them labelled, but they are labelled once per language."""
+    from types import SimpleNamespace
+
+    from safetyviz.analysis import records
+    from safetyviz.web.components import tables
+
+    calls = []
+    monkeypatch.setattr(tables, "labelled", lambda frame, lang: calls.append(lang) or
+                        records.labelled(frame, lang))
+    frame = pd.DataFrame({"action_id": ["A1", "A2"], "enterprise_id": ["E1", "E2"],
+                          "found_date": pd.to_datetime(["2020-01-05", "2020-02-09"])})
+    where = SimpleNamespace(lang="zh", period="2020Q1", county="411002")
+    sessions = [tables.RecordTable(table_name="actions", firms={"E1": "甲厂"}),
+                tables.RecordTable(table_name="actions", firms={"E1": "甲厂", "E2": "乙厂"})]
+    for table in sessions:
+        table.show_records(frame, where)
+    assert calls == ["zh"]
+    assert list(sessions[0].table.value["企业"]) == ["甲厂", "E2"]  # each its own firms
+    assert list(sessions[1].table.value["企业"]) == ["甲厂", "乙厂"]
+    assert list(sessions[1].table.value["发现日期"]) == ["2020-01-05", "2020-02-09"]
+    sessions[0].table.value.loc[0, "发现日期"] = "changed"  # one session's copy…
+    sessions[0].show_records(frame, SimpleNamespace(lang="en", period="2020Q1",
+                                                    county="411002"))
+    sessions[1].show_records(frame, where)
+    assert calls == ["zh", "en"]
+    assert list(sessions[1].table.value["发现日期"]) == ["2020-01-05", "2020-02-09"]  # …alone
+    other = frame.copy()  # equal records, another frame: labelled for itself
+    sessions[0].show_records(other, where)
+    assert calls == ["zh", "en", "zh"]

@@ -12,6 +12,7 @@ import panel as pn
 import param
 
 from safetyviz.analysis.records import labelled, to_csv_bytes, to_xlsx_bytes
+from safetyviz.core.cache import LRU
 from safetyviz.core.i18n import text
 from safetyviz.security.access import LOCAL, Access
 from safetyviz.web.components.page import audit
@@ -30,6 +31,24 @@ class Where(Protocol):
 
     @property
     def county(self) -> str: ...
+
+
+# Records labelled for people, by frame and language. A county's records of a selection are
+# one frame for every session showing it (county.county_records), so they are labelled once
+# per language instead of on every session's change (~18 % of a change's server time). An
+# entry holds its frame: no other frame can have its id while the entry is kept.
+_LABELLED: LRU[tuple[pd.DataFrame, pd.DataFrame, list[str] | None]] = LRU(64)
+
+
+def labelled_once(frame: pd.DataFrame, lang: str) -> tuple[pd.DataFrame, list[str] | None]:
+    """``labelled(frame, lang)`` and the profile link of each record's firm (None if the
+    records name no firm), computed once per frame and language."""
+    def compute():
+        urls = [profile_url(e, lang) if e is not None and not pd.isna(e) else ""
+                for e in frame["enterprise_id"]] if "enterprise_id" in frame.columns else None
+        return frame, labelled(frame, lang), urls
+    _, people, urls = _LABELLED.get((id(frame), lang), compute)
+    return people.copy(deep=False), urls  # (a session's changes to its copy stay its own)
 
 
 def with_firm_names(frame: pd.DataFrame, shown: pd.DataFrame, firms: dict[str, str],
@@ -112,7 +131,7 @@ class RecordTable(pn.viewable.Viewer):
         records as of the day ``as_of``, if given); a firm's id is shown as its name, linked
         to its profile (both are downloaded)."""
         lang = state.lang
-        people = labelled(frame, lang)
+        people, urls = labelled_once(frame, lang)
         label = dict(zip(frame.columns, people.columns))  # a field's column name on screen
         self._shown = with_firm_names(frame, people, self.firms, lang)
         self._where = (state.county, state.period)
@@ -125,10 +144,8 @@ class RecordTable(pn.viewable.Viewer):
         # codes a name stands for: in the downloads, not on the screen
         if "county" in frame.columns and "adcode" in frame.columns:
             hidden.append(label["adcode"])
-        if "enterprise_id" in frame.columns:
-            shown = shown.assign(**{URL_COLUMN: [
-                profile_url(e, lang) if e is not None and not pd.isna(e) else ""
-                for e in frame["enterprise_id"]]})
+        if urls is not None:
+            shown = shown.assign(**{URL_COLUMN: urls})
             formatters[text("enterprise", lang)] = {
                 "type": "link", "urlField": URL_COLUMN, "target": "_self"}
             hidden += [label["enterprise_id"], URL_COLUMN]
