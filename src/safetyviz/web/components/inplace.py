@@ -432,6 +432,8 @@ def _fresh(value):
 
 
 def _holds_models(value) -> bool:
+    if value is None or isinstance(value, str | int | float):  # most values: answered first
+        return False
     if isinstance(value, Model):
         return True
     if isinstance(value, list | tuple):
