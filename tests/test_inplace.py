@@ -18,7 +18,7 @@ from bokeh.core.serialization import Serializer
 from bokeh.document import Document
 from bokeh.models import CategoricalColorMapper, ColumnDataSource, GlyphRenderer
 
-from safetyviz.web.components.inplace import carry_over, copied, drawn
+from safetyviz.web.components.inplace import carry_over, copied, drawn, paired_copy
 from safetyviz.web.views import choropleth, county_ranking, monthly_series, sector_breakdown
 
 hv.extension("bokeh", logo=False)
@@ -85,14 +85,63 @@ PAIRS = {
 @pytest.mark.parametrize("view", list(PAIRS))
 def test_a_copy_updated_in_place_shows_what_a_copy_of_the_new_drawing_would(view):
     before, after = (drawn(element) for element in PAIRS[view]())
-    copy = copied(before)
+    pairing = paired_copy(before)
+    copy = pairing[before.id]
     assert shown(copy) == shown(before)  # a copy is the drawing, but for its models' ids
     assert not {m.id for m in copy.references()} & {m.id for m in before.references()}
     models = {m.id for m in copy.references()}
-    assert carry_over(copy, before, after)
+    now = carry_over(pairing, before, after)
+    assert now is not None and now[after.id] is copy
     assert shown(copy) == shown(after)
     assert {m.id for m in copy.references()} == models  # the same models: only their values
     assert shown(before) == shown(copied(before))  # the drawings themselves unchanged
+    # and back, with the pairing it returned: the copy shows the first drawing again
+    assert carry_over(now, after, before) is not None
+    assert shown(copy) == shown(before)
+
+
+def test_sessions_showing_one_drawing_share_the_walk_to_the_next(monkeypatch):
+    """The two drawings are compared once for every session changing from one to the other;
+    each session's copy gets the changes in models of its own."""
+    from safetyviz.web.components import inplace
+
+    walks = []
+    plan = inplace._plan
+    monkeypatch.setattr(inplace, "_plan", lambda old, new: walks.append(1) or plan(old, new))
+    before, after = (drawn(element) for element in PAIRS["ranking"]())
+    pairings = [paired_copy(before) for _ in range(3)]
+    for pairing in pairings:
+        assert carry_over(pairing, before, after) is not None
+    assert len(walks) == 1
+    copies = [pairing[before.id] for pairing in pairings]
+    assert {shown(copy) for copy in copies} == {shown(after)}
+    sources = [next(iter(copy.select({"type": ColumnDataSource}))) for copy in copies]
+    assert len({id(source.data) for source in sources}) == 3  # each its own columns
+
+
+def test_a_copy_its_browser_changed_out_of_shape_still_changes_without_error():
+    """A (forged) message can set the models of a model in a session's copy: the next
+    change still reaches the models the copy shows; a copy missing models of the drawing
+    is left to be copied anew, unchanged."""
+    before, after = (drawn(element) for element in PAIRS["series"]())
+    pairing = paired_copy(before)
+    copy = pairing[before.id]
+    def line(root):
+        return next(r for r in root.renderers if isinstance(r, GlyphRenderer))
+
+    copy.renderers = [line(copy)]  # what the browser did: the shaded period gone
+    now = carry_over(pairing, before, after)
+    assert now is not None
+
+    def columns(root):
+        return {k: [str(v) for v in values] for k, values in line(root).data_source.data.items()}
+
+    assert columns(copy) == columns(after) != columns(before)
+    lost = {key: model for key, model in now.items() if model is not line(copy)}
+    assert len(lost) == len(now) - 1
+    unchanged = shown(copy)
+    assert carry_over(lost, after, before) is None
+    assert shown(copy) == unchanged
 
 
 def _state(plot) -> dict:
@@ -165,9 +214,14 @@ def test_a_drawing_of_another_shape_is_carried_over_with_copies_of_its_new_model
     first = drawn(monthly_series(series(range(24)), label="a", units="", title="t",
                                  highlight=(pd.Timestamp("2020-01-01"),
                                             pd.Timestamp("2020-03-31"))))
-    copy, new = copied(first), drawn(other())
-    assert carry_over(copy, first, new)
+    pairing, new = paired_copy(first), drawn(other())
+    copy = pairing[first.id]
+    now = carry_over(pairing, first, new)
+    assert now is not None
     assert shown(copy) == shown(new)
+    # every model of the new drawing has its copy's: the next change pairs up with them
+    assert {m.id for m in new.references()} <= now.keys()
+    assert {now[m.id].id for m in new.references()} == {m.id for m in copy.references()}
 
 
 def test_another_kind_of_model_is_left_to_be_copied_anew():
@@ -175,20 +229,21 @@ def test_another_kind_of_model_is_left_to_be_copied_anew():
 
     first = drawn(county_ranking(pd.Series({"411002": 1.0}), NAMES, label="b", units="",
                                  title="u"))
-    copy = copied(first)
-    before = shown(copy)
-    assert not carry_over(copy, first, Div(text="本期无记录"))
-    assert shown(copy) == before  # nothing half-changed
+    pairing = paired_copy(first)
+    before = shown(pairing[first.id])
+    assert carry_over(pairing, first, Div(text="本期无记录")) is None
+    assert shown(pairing[first.id]) == before  # nothing half-changed
 
 
 def test_what_the_user_did_in_the_browser_stays_and_shared_columns_are_not_sent_again():
     before, after = (drawn(element) for element in PAIRS["map"]())
-    copy = copied(before)
+    pairing = paired_copy(before)
+    copy = pairing[before.id]
     source = next(r.data_source for r in copy.renderers if isinstance(r, GlyphRenderer))
     copy.x_range.start, copy.x_range.end = 113.5, 113.9  # zoomed in
     source.selected.indices = [2]  # a county tapped
     shapes = source.data["xs"]
-    assert carry_over(copy, before, after)
+    assert carry_over(pairing, before, after) is not None
     assert (copy.x_range.start, copy.x_range.end) == (113.5, 113.9)
     assert list(source.selected.indices) == [2]
     assert source.data["xs"] is shapes  # the same shapes: not sent again

@@ -6,6 +6,7 @@ A period is an inclusive pair of dates. Text forms: ``2020`` (year), ``2020Q1`` 
 
 from __future__ import annotations
 
+import functools
 import re
 
 import pandas as pd
@@ -17,7 +18,13 @@ QUARTER_ZH = "一二三四"
 
 def parse_period(text: str) -> tuple[pd.Timestamp, pd.Timestamp]:
     """Inclusive (start, end) dates of a period; UserError for anything else."""
-    text = str(text).strip()
+    return _parsed(str(text).strip())
+
+
+# (a served change parses its period a dozen times, 0.1 ms each; timestamps are immutable,
+# and a bounded cache keeps what forged periods can fill small: errors are not kept)
+@functools.lru_cache(maxsize=1024)
+def _parsed(text: str) -> tuple[pd.Timestamp, pd.Timestamp]:
     try:
         if re.fullmatch(r"\d{4}", text):
             p = pd.Period(text, "Y")

@@ -78,6 +78,7 @@ class SharedPlot(param.Parameterized):
         self._view = (owner, draw.__qualname__, type(state).__qualname__, key)
         self._shown: Model | None = None  # the drawing the copy shows
         self.copy: Model | None = None
+        self._pairing: dict[str, Model] = {}  # the copy's models by the drawing's ids
         self._pane: pn.pane.Bokeh | None = None
         self._layout: dict = {}
         state.param.watch(self.update, list(_selection(state)))
@@ -85,7 +86,8 @@ class SharedPlot(param.Parameterized):
     def panel(self, **layout) -> pn.pane.Bokeh:
         """The pane showing the copy (its layout: Panel's, e.g. height, sizing_mode)."""
         self._shown = self._drawing()
-        self.copy = self._fitted(copied(self._shown), layout)
+        self._pairing = paired_copy(self._shown)
+        self.copy = self._fitted(self._pairing[self._shown.id], layout)
         self._pane = pn.pane.Bokeh(self.copy, **layout)
         self._layout = layout
         return self._pane
@@ -136,10 +138,12 @@ class SharedPlot(param.Parameterized):
         if drawing is self._shown:
             return
         with unlocked():  # (a tap on a plot is handled without the document's lock)
-            if not carry_over(self.copy, self._shown, drawing):
-                self.copy = self._fitted(copied(drawing), self._layout)
+            pairing = carry_over(self._pairing, self._shown, drawing)
+            if pairing is None:
+                pairing = paired_copy(drawing)
+                self.copy = self._fitted(pairing[drawing.id], self._layout)
                 self._pane.object = self.copy
-        self._shown = drawing
+        self._shown, self._pairing = drawing, pairing
 
 
 def _selection(state: param.Parameterized) -> dict[str, Any]:
@@ -240,6 +244,14 @@ def copied(root: Model) -> Model:
     return _copy(root, {})
 
 
+def paired_copy(root: Model) -> dict[str, Model]:
+    """:func:`copied` ``root``, as its models by the id of the model of ``root`` each is a
+    copy of (the copy of ``root`` itself: ``[root.id]``)."""
+    pairing: dict[str, Model] = {}
+    _copy(root, pairing)
+    return pairing
+
+
 def _copy(model: Model, copies: dict) -> Model:
     done = copies.get(model.id)
     if done is not None:
@@ -301,104 +313,156 @@ def _copy_value(value, copies: dict):
 # ---------------------------------------------------------------- updating a copy
 
 
-class _Columns(dict):
-    """Columns of a source that changed (the others stay in the browser)."""
+@dataclasses.dataclass(frozen=True)
+class _Columns:
+    """A source's new columns (``after``) and those of them that changed: the others stay in
+    the browser, unless the copy's columns the new drawing has not cannot stay."""
+
+    after: dict
+    changed: dict
 
 
-class _AllColumns(dict):
-    """A source's new columns, the old ones all gone."""
-
-
+@dataclasses.dataclass(frozen=True)
 class _Replaced:
-    """A value holding models that do not pair up with the copy's (a glyph where there was
-    none, another number of layers): copied, reusing the copy's models paired with its."""
+    """A value holding models that do not pair up with the drawing's (a glyph where there
+    was none, another number of layers): copied, reusing the copy's models paired with its."""
 
-    def __init__(self, value):
-        self.value = value
-
-
-def carry_over(copy: Model, shown: Model, new: Model) -> bool:
-    """Put into ``copy`` (of drawing ``shown``) what differs in drawing ``new``: values into
-    the models that pair up, copies of the new models where they do not. False, and nothing
-    changed, when the plots themselves differ (a bar chart where a map was)."""
-    changes: list[tuple[Model, str, Any]] = []
-    pairs: dict = {}  # id of a model of ``new`` → the copy's model paired with it
-    if not _differences(shown, new, copy, changes, pairs):
-        return False
-    for model, name, value in changes:
-        if isinstance(value, _Columns):
-            getattr(model, name).update(_own_columns(value))
-        elif isinstance(value, _AllColumns):
-            setattr(model, name, _own_columns(value))
-        elif isinstance(value, _Replaced):
-            setattr(model, name, _copy_value(value.value, pairs))
-        else:
-            setattr(model, name, _fresh(value))
-    return True
+    value: Any
 
 
-def _differences(old: Model, new: Model, copy: Model, changes: list, pairs: dict) -> bool:
-    """Note how ``copy`` (of ``old``) becomes a copy of ``new``, pairing the models they
-    refer to; False when the three are not models of one kind (or ``new``'s was paired with
+@dataclasses.dataclass(frozen=True)
+class _Relabelled:
+    """A value whose models pair up but whose values around them differ (a legend's label):
+    the new value, with the copy's models."""
+
+    value: Any
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """How a copy of one drawing becomes a copy of another: found once for every session
+    showing the first and asking for the second (walking the two drawings is ~a sixth of a
+    change's server time)."""
+
+    changes: tuple[tuple[str, str, Any], ...]  # (id of the old drawing's model, name, value)
+    pairs: dict[str, str]  # id of a model of the new drawing → of the old's paired with it
+
+
+# Plans by the ids of their two drawings (a model's id is never another's in a process).
+_PLANS: LRU[_Plan | None] = LRU(256)
+
+
+def carry_over(pairing: dict[str, Model], shown: Model, new: Model) -> dict[str, Model] | None:
+    """Put into a copy of drawing ``shown`` (``pairing``: its models by ``shown``'s ids, as
+    :func:`paired_copy` gives them) what differs in drawing ``new``: values into the models
+    that pair up, copies of the new models where they do not. Returns the copy's models by
+    ``new``'s ids; None, and nothing changed, when the plots themselves differ (a bar chart
+    where a map was) or the copy is no longer one of ``shown``."""
+    plan = _PLANS.get((shown.id, new.id), lambda: _plan(shown, new))
+    if plan is None:
+        return None
+    mine: dict[str, Model] = {}  # id of a model of ``new`` → the copy's paired with it
+    for new_id, old_id in plan.pairs.items():
+        model = pairing.get(old_id)
+        if model is None:
+            return None
+        mine[new_id] = model
+    updates = []  # (every value made before any is set: nothing half-changed)
+    try:
+        for old_id, name, value in plan.changes:
+            model = pairing[old_id]
+            if isinstance(value, _Columns):
+                updates.extend(_columns_update(model, name, value))
+            elif isinstance(value, _Replaced):
+                updates.append((setattr, model, name, _copy_value(value.value, mine)))
+            elif isinstance(value, _Relabelled):
+                updates.append((setattr, model, name,
+                                _with_models_of(getattr(model, name), value.value)))
+            else:
+                updates.append((setattr, model, name, _fresh(value)))
+    except (KeyError, TypeError, ValueError):  # a copy changed by its browser out of shape
+        return None
+    for set_value, model, name, value in updates:
+        set_value(model, name, value)
+    return mine
+
+
+def _update_columns(model: Model, name: str, columns: dict) -> None:
+    getattr(model, name).update(columns)
+
+
+def _columns_update(model: Model, name: str, columns: _Columns) -> list:
+    """How the copy's source ``model`` takes ``columns``: the changed ones, or all anew
+    when a column the new drawing has not cannot stay (HoloViews makes a column of a width
+    that varies, none of one that does not: one of the same length may stay unused)."""
+    rows = {len(v) for v in columns.after.values()}
+    left = [v for k, v in getattr(model, name).items() if k not in columns.after]
+    if left and (len(rows) != 1 or any(len(v) not in rows for v in left)):
+        return [(setattr, model, name, _own_columns(columns.after))]
+    if columns.changed:
+        return [(_update_columns, model, name, _own_columns(columns.changed))]
+    return []
+
+
+def _plan(old: Model, new: Model) -> _Plan | None:
+    changes: list[tuple[str, str, Any]] = []
+    pairs: dict[str, Model] = {}
+    if not _differences(old, new, changes, pairs):
+        return None
+    return _Plan(tuple(changes), {new_id: model.id for new_id, model in pairs.items()})
+
+
+def _differences(old: Model, new: Model, changes: list, pairs: dict) -> bool:
+    """Note how a copy of ``old`` becomes a copy of ``new``, pairing the models they refer
+    to; False when the two are not models of one kind (or ``new``'s was paired with
     another)."""
     if new.id in pairs:
-        return pairs[new.id] is copy
+        return pairs[new.id] is old
     cls = type(old)
-    if type(new) is not cls or type(copy) is not cls:
+    if type(new) is not cls:
         return False
-    pairs[new.id] = copy
+    pairs[new.id] = old
     names = (old._property_values.keys() | new._property_values.keys()
              | old._unstable_default_values.keys() | new._unstable_default_values.keys())
     references = cls.properties_with_refs()
     for name in sorted(names):
         before, after = getattr(old, name), getattr(new, name)
         if name in references and (_holds_models(before) or _holds_models(after)):
-            current = getattr(copy, name)
-            paired = _pair(before, after, current, changes, pairs)
+            paired = _pair(before, after, changes, pairs)
             if paired is None:
-                changes.append((copy, name, _Replaced(after)))
+                changes.append((old.id, name, _Replaced(after)))
             elif not paired:  # e.g. a legend's label: the new value, with the copy's models
-                changes.append((copy, name, _with_models_of(current, after)))
+                changes.append((old.id, name, _Relabelled(after)))
         elif isinstance(cls.lookup(name).property, ColumnData):
-            columns = _Columns({k: v for k, v in after.items()
-                                if k not in before or not _same(before[k], v)})
-            # a column the new drawing has not (HoloViews makes one of a width that
-            # varies, none of one that does not) may stay unused, if of the same length
-            rows = {len(v) for v in after.values()}
-            left = [v for k, v in getattr(copy, name).items() if k not in after]
-            if left and (len(rows) != 1 or any(len(v) not in rows for v in left)):
-                changes.append((copy, name, _AllColumns(after)))
-            elif columns:
-                changes.append((copy, name, columns))
+            changed = {k: v for k, v in after.items() if k not in before or not _same(before[k], v)}
+            if changed or after.keys() != before.keys():
+                changes.append((old.id, name, _Columns(dict(after), changed)))
         elif not _same(before, after):
-            changes.append((copy, name, after))
+            changes.append((old.id, name, after))
     return True
 
 
-def _pair(old, new, copy, changes: list, pairs: dict) -> bool | None:
-    """Pair the models in ``old``, ``new`` and ``copy`` (values of a property that may
-    hold models), noting the differences of each pair: None when they do not pair up, else
-    whether the values around the models are the same."""
+def _pair(old, new, changes: list, pairs: dict) -> bool | None:
+    """Pair the models in ``old`` and ``new`` (values of a property that may hold models),
+    noting the differences of each pair: None when they do not pair up, else whether the
+    values around the models are the same."""
     if isinstance(old, Model) or isinstance(new, Model):
         paired = (isinstance(old, Model) and isinstance(new, Model)
-                  and isinstance(copy, Model) and _differences(old, new, copy, changes, pairs))
+                  and _differences(old, new, changes, pairs))
         return True if paired else None
     if isinstance(old, list | tuple):
-        if not (isinstance(new, list | tuple) and isinstance(copy, list | tuple)
-                and len(old) == len(new) == len(copy)):
+        if not (isinstance(new, list | tuple) and len(old) == len(new)):
             return None
-        parts = [_pair(a, b, c, changes, pairs) for a, b, c in zip(old, new, copy,
-                                                                   strict=True)]
+        parts = [_pair(a, b, changes, pairs) for a, b in zip(old, new, strict=True)]
     elif isinstance(old, dict):
-        if not (isinstance(new, dict) and isinstance(copy, dict)
-                and old.keys() == new.keys() == copy.keys()):
+        if not (isinstance(new, dict) and old.keys() == new.keys()):
             return None
-        parts = [_pair(old[k], new[k], copy[k], changes, pairs) for k in old]
+        parts = [_pair(old[k], new[k], changes, pairs) for k in old]
     elif dataclasses.is_dataclass(old):  # a field spec and its transform, a legend label
-        if not type(new) is type(old) is type(copy):
+        if type(new) is not type(old):
             return None
-        parts = [_pair(getattr(old, f.name), getattr(new, f.name), getattr(copy, f.name),
-                       changes, pairs) for f in dataclasses.fields(old)]
+        parts = [_pair(getattr(old, f.name), getattr(new, f.name), changes, pairs)
+                 for f in dataclasses.fields(old)]
     else:
         return None if _holds_models(new) else _same(old, new)
     return None if None in parts else all(parts)
