@@ -252,6 +252,27 @@ def test_what_the_user_did_in_the_browser_stays_and_shared_columns_are_not_sent_
         next(iter(after.select({"type": ColumnDataSource}))).data["value"][0] = 1
 
 
+def test_a_copy_shares_no_container_with_its_drawing():
+    """A copy's lists, dicts and sets are its own: Bokeh registers a model as an owner of
+    each (to tell it of changes), so a shared one would tie every session's copy to the
+    drawing kept for all — and a change to it would reach every session."""
+    drawing = drawn(PAIRS["map"]()[0])
+    copy = copied(drawing)
+
+    def containers(root):
+        return [value for model in root.references()
+                for value in (*model._property_values.values(),
+                              *model._unstable_default_values.values())
+                if isinstance(value, list | dict | set)]
+
+    kept = containers(drawing)
+    assert any(isinstance(value, set) for value in kept)  # (subscribed_events: sets)
+    assert not {id(value) for value in containers(copy)} & {id(value) for value in kept}
+    copies = {id(model) for model in copy.references()}
+    assert not {id(owner) for value in kept for owner, _ in getattr(value, "_owners", ())
+                } & copies
+
+
 def test_a_browser_patching_its_copy_changes_no_other_session():
     drawing = drawn(PAIRS["map"]()[0])
     one, other = copied(drawing), copied(drawing)

@@ -303,6 +303,8 @@ def _copy_value(value, copies: dict):
         return [_copy_value(v, copies) for v in value]
     if isinstance(value, tuple):
         return tuple(_copy_value(v, copies) for v in value)
+    if isinstance(value, set):  # (a container of the copy's own, as the lists and dicts)
+        return set(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):  # field(…, transform)
         return dataclasses.replace(value, **{
             f.name: _copy_value(getattr(value, f.name), copies)
