@@ -103,6 +103,38 @@ def test_the_other_cities_are_deterministic_and_scale_with_size(henan, profile, 
     assert (others >= 0.6 * SIZE * 1333 - 1).all() and (others <= 1.4 * SIZE * 1333 + 1).all()
 
 
+def test_the_other_cities_differ_in_their_industries(henan, profile, province):
+    """Each derived city's sector mix is the reference city's with every weight varied by
+    the city and by the unit (0.6-1.4 × each, fixed by their codes): no two cities alike."""
+    from safetyviz.synth.province import derived_profile
+
+    _, groups = city_groups(henan)
+    template: dict[str, float] = {}
+    for spec in profile.counties.values():
+        for sector, weight in spec["sectors"].items():
+            template[sector] = template.get(sector, 0.0) + weight / sum(spec["sectors"].values())
+    mixes = {}
+    for city in ("410100", "410400"):  # 郑州, 平顶山
+        made = derived_profile(city, groups[city], profile, SIZE)
+        assert made.counties == derived_profile(city, groups[city], profile,
+                                                SIZE).counties  # deterministic
+        for spec in made.counties.values():
+            assert spec["sectors"].keys() == template.keys()
+            assert all(0.36 * template[s] <= w <= 1.96 * template[s]
+                       for s, w in spec["sectors"].items())
+        mixes[city] = pd.DataFrame([spec["sectors"] for spec in made.counties.values()])
+    assert not mixes["410100"].iloc[0].equals(mixes["410400"].iloc[0])
+    # and so do their firms: cities × sectors of the derived cities' firms, against one mix
+    # for all (Pearson's chi-square: about its degrees of freedom, ± √(2 df), were the
+    # mixes alike — 141 against 160 with one mix, measured — far above it here)
+    firms = province["enterprises"][~province["enterprises"]["adcode"].isin(XUCHANG)]
+    counts = pd.crosstab(firms["adcode"].str[:4], firms["sector"]).to_numpy(float)
+    expected = counts.sum(1, keepdims=True) * counts.sum(0, keepdims=True) / counts.sum()
+    chi2 = ((counts - expected) ** 2 / expected).sum()
+    df = (counts.shape[0] - 1) * (counts.shape[1] - 1)
+    assert chi2 > df + 10 * (2 * df) ** 0.5
+
+
 @pytest.mark.parametrize("args, fragments", [
     (["--province", "410000", "--scale", "province", "--records", "10"],
      ["--province makes a province on its real boundaries"]),

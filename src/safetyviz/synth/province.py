@@ -51,7 +51,9 @@ def derived_profile(city: str, units: list[str], template: Profile, scale: float
     """A demo profile for ``city`` of ``units``, made like ``template`` (a calibrated city's:
     its rates, shocks, sector mix and firms per unit) without reference figures: each unit
     gets ``scale`` times the template's firms per unit and an activity, both varied by its
-    code (deterministic, ±40 %)."""
+    code (deterministic, ±40 %), and the template's sector mix with each sector's weight
+    varied by the city's code and by the unit's (±40 % each): cities differ in their
+    industries, and the units of one city less than cities do."""
     specs = list(template.counties.values())
     firms = np.mean([float(s["enterprises"]) for s in specs])
     activity = np.mean([float(s.get("activity", 1.0)) for s in specs])
@@ -65,7 +67,9 @@ def derived_profile(city: str, units: list[str], template: Profile, scale: float
         size, busy = _varied(unit, "size"), _varied(unit, "activity")
         counties[unit] = {"enterprises": max(20, round(scale * firms * size)),
                           "activity": round(scale * activity * busy, 3),
-                          "sectors": dict(sectors)}
+                          "sectors": {sector: round(weight * _varied(city, sector)
+                                                    * _varied(unit, sector), 6)
+                                      for sector, weight in sectors.items()}}
     return replace(template, city=city, counties=counties, named_joint_operations=[],
                    reference=template.reference.iloc[:0])
 
