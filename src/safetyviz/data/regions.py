@@ -91,15 +91,78 @@ def short_name(name_zh: str) -> str:
 
 
 def english_name(name_zh: str, suffixes: dict[str, str] = COUNTY_SUFFIXES) -> str:
-    """Best-effort English name from pinyin (needs pypinyin); names.csv overrides it."""
+    """Best-effort English name (names.csv overrides it): the province-level divisions' own
+    (陕西省 Shaanxi Province, 内蒙古自治区 Inner Mongolia Autonomous Region); else the pinyin
+    of the name as places are read (长葛市 Changge City, 漯河市 Luohe City; syllables marked
+    apart where they would run together: 建安区 Jian'an District), the peoples of an
+    autonomous unit by their English names (管城回族区 Guancheng Hui District,
+    阿坝藏族羌族自治州 Aba Tibetan and Qiang Autonomous Prefecture). Needs pypinyin; without
+    it, the Chinese name."""
+    if name_zh in PROVINCES_EN:
+        return PROVINCES_EN[name_zh]
     try:
-        from pypinyin import lazy_pinyin
+        from pypinyin import Style, lazy_pinyin
     except ImportError:
         return name_zh
     ending = next((zh for zh in sorted(suffixes, key=len, reverse=True)
                    if name_zh.endswith(zh) and len(name_zh) - len(zh) >= 2), "")
     base, suffix = name_zh[:len(name_zh) - len(ending)], suffixes.get(ending, "")
-    return (("".join(lazy_pinyin(base))).capitalize() + " " + suffix).strip()
+    peoples: list[str] = []
+    while len(base) > 2 and (people := next((zh for zh in PEOPLES_BY_LENGTH if base.endswith(
+            zh) and len(base) - len(zh) >= 2), None)):
+        peoples.insert(0, PEOPLES[people])
+        base = base[:-len(people)]
+    syllables = []  # (the runs between the places' own readings read whole: 魏都 Weidu)
+    for part in filter(None, _PLACE_READING.split(base)):
+        syllables += PLACE_READINGS[part].split() if part in PLACE_READINGS else lazy_pinyin(
+            part, style=Style.NORMAL)
+    spelled = "".join(s if i == 0 or s[:1] not in "aoe" else "'" + s
+                      for i, s in enumerate(syllables))
+    named = ", ".join(peoples[:-1]) + " and " + peoples[-1] if len(peoples) > 1 else "".join(
+        peoples)
+    return " ".join(filter(None, [spelled.capitalize(), named, suffix]))
+
+
+# Places read otherwise than pypinyin's most common reading of their characters: whole
+# names first (长子 is Zhangzi), then single characters (长 in 长葛, 长垣, 长治 is chang).
+PLACE_READINGS = {"长子": "zhang zi", "洪洞": "hong tong", "单县": "shan xian",
+                  "大埔": "da pu", "朝阳": "chao yang", "长": "chang", "漯": "luo", "蚌": "beng",
+                  "乐亭": "lao ting", "都": "du", "六安": "lu an", "六合": "lu he",
+                  "番禺": "pan yu", "铅山": "yan shan", "蔚县": "yu xian", "厦": "xia",
+                  "重庆": "chong qing", "莘县": "shen xian"}
+# The peoples named in autonomous units' names (自治州, 自治县, 民族区 …), in English.
+PEOPLES = {"回族": "Hui", "藏族": "Tibetan", "羌族": "Qiang", "蒙古族": "Mongol",
+           "蒙古": "Mongol", "满族": "Manchu", "维吾尔": "Uygur", "壮族": "Zhuang",
+           "苗族": "Miao", "土家族": "Tujia", "彝族": "Yi", "哈萨克": "Kazak",
+           "哈萨克族": "Kazak", "朝鲜族": "Korean", "侗族": "Dong", "瑶族": "Yao", "白族": "Bai",
+           "傣族": "Dai", "黎族": "Li", "畲族": "She", "布依族": "Bouyei", "水族": "Sui",
+           "仡佬族": "Gelao", "纳西族": "Naxi", "傈僳族": "Lisu", "拉祜族": "Lahu", "佤族": "Va",
+           "哈尼族": "Hani", "景颇族": "Jingpo", "土族": "Tu", "撒拉族": "Salar",
+           "东乡族": "Dongxiang", "保安族": "Bonan", "裕固族": "Yugur", "锡伯": "Xibe",
+           "达斡尔族": "Daur", "鄂温克族": "Ewenki", "鄂伦春族": "Oroqen", "仫佬族": "Mulao",
+           "毛南族": "Maonan", "柯尔克孜": "Kirgiz", "塔吉克": "Tajik", "各族": "Multi-ethnic",
+           "普米族": "Pumi", "怒族": "Nu", "独龙族": "Derung", "布朗族": "Blang",
+           "德昂族": "De'ang", "阿昌族": "Achang", "基诺族": "Jino", "门巴族": "Monba",
+           "珞巴族": "Lhoba", "京族": "Gin", "仡佬": "Gelao"}
+PEOPLES_BY_LENGTH = sorted(PEOPLES, key=len, reverse=True)
+_PLACE_READING = re.compile("(" + "|".join(map(re.escape, sorted(PLACE_READINGS, key=len,
+                                                                  reverse=True))) + ")")
+# The province-level divisions' English names (陕西 is Shaanxi, 山西 Shanxi).
+PROVINCES_EN = {
+    "北京市": "Beijing", "天津市": "Tianjin", "河北省": "Hebei Province",
+    "山西省": "Shanxi Province", "内蒙古自治区": "Inner Mongolia Autonomous Region",
+    "辽宁省": "Liaoning Province", "吉林省": "Jilin Province",
+    "黑龙江省": "Heilongjiang Province", "上海市": "Shanghai", "江苏省": "Jiangsu Province",
+    "浙江省": "Zhejiang Province", "安徽省": "Anhui Province", "福建省": "Fujian Province",
+    "江西省": "Jiangxi Province", "山东省": "Shandong Province", "河南省": "Henan Province",
+    "湖北省": "Hubei Province", "湖南省": "Hunan Province", "广东省": "Guangdong Province",
+    "广西壮族自治区": "Guangxi Zhuang Autonomous Region", "海南省": "Hainan Province",
+    "重庆市": "Chongqing", "四川省": "Sichuan Province", "贵州省": "Guizhou Province",
+    "云南省": "Yunnan Province", "西藏自治区": "Xizang Autonomous Region",
+    "陕西省": "Shaanxi Province", "甘肃省": "Gansu Province", "青海省": "Qinghai Province",
+    "宁夏回族自治区": "Ningxia Hui Autonomous Region",
+    "新疆维吾尔自治区": "Xinjiang Uygur Autonomous Region", "台湾省": "Taiwan Province",
+    "香港特别行政区": "Hong Kong SAR", "澳门特别行政区": "Macao SAR"}
 
 
 # Province-level divisions by the first two digits of an adcode (national, GB/T 2260), with
