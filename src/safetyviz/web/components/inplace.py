@@ -12,6 +12,9 @@ shows and the drawing of the new selection (:func:`carry_over`): columns, ranges
 titles, labels, hover text — a few kilobytes — and what the user did in the browser (zoomed,
 tapped a county) stays. Models the new drawing has where the old had none or others (a hover
 glyph, another number of layers) are copied into it; another kind of plot replaces the copy.
+The differences between two drawings are found once for every session (a plan by the
+drawings' model ids); each session applies them to its copy through the pairing of the
+copy's models with the drawing's.
 """
 
 from __future__ import annotations
