@@ -317,3 +317,47 @@ def test_sessions_showing_the_same_records_label_them_once_per_language(monkeypa
     other = frame.copy()  # equal records, another frame: labelled for itself
     sessions[0].show_records(other, where)
     assert calls == ["zh", "en", "zh"]
+
+
+def test_sessions_showing_the_same_shared_records_send_columns_made_once(monkeypatch):
+    """Records shown by many sessions (a county's of a selection) go to each session's
+    table as columns made once for every session with the same firm names — read-only, so
+    a browser patching its table changes no other's; another register's names, its own."""
+    from types import SimpleNamespace
+
+    import panel as pn
+
+    from safetyviz.web.components import tables
+
+    made = []
+    convert = pn.widgets.Tabulator._get_data
+    monkeypatch.setattr(pn.widgets.Tabulator, "_get_data",
+                        lambda self: made.append(1) or convert(self))
+    frame = pd.DataFrame({"action_id": ["A1", "A2"], "enterprise_id": ["E1", "E2"],
+                          "found_date": pd.to_datetime(["2020-01-05", "2020-02-09"])})
+    first = frame.iloc[:1].copy()
+    where = SimpleNamespace(lang="zh", period="2020Q1", county="411002")
+    firms = {"E1": "甲厂", "E2": "乙厂"}
+    sessions = [tables.RecordTable(table_name="actions", firms=firms) for _ in range(3)]
+    for table in sessions:  # each session's table made for the first records
+        table.show_records(first, where, shared=True)
+    made.clear()
+    for table in sessions:  # then a new selection in every session
+        table.show_records(frame, where, shared=True)
+    assert len(made) == 1  # the columns made once
+    data = [table.table._data for table in sessions]
+    assert all(list(d["企业"]) == ["甲厂", "乙厂"] for d in data)
+    assert all(list(d["发现日期"]) == ["2020-01-05", "2020-02-09"] for d in data)
+    assert data[0]["企业"] is data[1]["企业"]  # one column for all …
+    assert len({id(table.table.value) for table in sessions}) == 3  # … each its own frame
+    with pytest.raises(ValueError, match="read-only"):  # what a forged patch would do
+        data[0]["企业"][0] = "伪造"
+    other = tables.RecordTable(table_name="actions", firms={"E1": "甲厂"})
+    other.show_records(first, where, shared=True)
+    other.show_records(frame, where, shared=True)
+    assert list(other.table._data["企业"]) == ["甲厂", "E2"]  # its own register's names
+    assert list(sessions[0].table._data["企业"]) == ["甲厂", "乙厂"]
+    # and the rows are those a Tabulator makes of the same frame itself
+    plain = pn.widgets.Tabulator(sessions[0].table.value.copy(), show_index=False)
+    assert {k: list(v) for k, v in plain._data.items()} == {
+        k: list(v) for k, v in sessions[0].table._data.items()}

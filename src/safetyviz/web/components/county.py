@@ -246,7 +246,7 @@ class CountyProfile(SelectionPage):
         name = list(self.tables)[self.tabs.active]
         if name in self._due:
             frame, date = self._due.pop(name)
-            self.tables[name].show_records(frame, self.state, as_of=date)
+            self.tables[name].show_records(frame, self.state, as_of=date, shared=True)
 
     def __panel__(self):
         controls = pn.FlexBox(self.county_select, self.period_select,

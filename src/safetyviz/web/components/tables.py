@@ -4,9 +4,11 @@ names, each a link to the firm's profile; the ids stay in the downloads."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from typing import Protocol
 
+import numpy as np
 import pandas as pd
 import panel as pn
 import param
@@ -51,19 +53,67 @@ def labelled_once(frame: pd.DataFrame, lang: str) -> tuple[pd.DataFrame, list[st
     return people.copy(deep=False), urls  # (a session's changes to its copy stay its own)
 
 
-def with_firm_names(frame: pd.DataFrame, shown: pd.DataFrame, firms: dict[str, str],
-                    lang: str) -> pd.DataFrame:
-    """``shown`` (``frame`` labelled) with the firm's name beside its id, as the column
-    ``text("enterprise")``; a record naming no firm has an empty name."""
+def firm_names_of(frame: pd.DataFrame, firms: dict[str, str]) -> list[str] | None:
+    """The name of each record's firm in ``firms`` (its id if not there; empty for a record
+    naming no firm); None if the records name no firm."""
     if "enterprise_id" not in frame.columns:
+        return None
+    return [firms.get(str(e), str(e)) if e is not None and not pd.isna(e) else ""
+            for e in frame["enterprise_id"]]
+
+
+def with_firm_names(frame: pd.DataFrame, shown: pd.DataFrame, names: list[str] | None,
+                    lang: str) -> pd.DataFrame:
+    """``shown`` (``frame`` labelled) with the firms' ``names`` beside their ids, as the
+    column ``text("enterprise")``."""
+    if names is None:
         return shown
-    ids = frame["enterprise_id"]
-    names = [firms.get(str(e), str(e)) if e is not None and not pd.isna(e) else ""
-             for e in ids]
     position = list(frame.columns).index("enterprise_id") + 1
     out = shown.copy()
     out.insert(position, text("enterprise", lang), names)
     return out
+
+
+@dataclasses.dataclass
+class _Rows:
+    """Records as a table shows them, made once for every session showing the same records
+    in the same language with the same firm names: their columns as Tabulator sends them
+    are the largest part of a session's change of county or period (~15 %)."""
+
+    frame: pd.DataFrame  # the records (held: no other frame can take its id while kept)
+    listed: pd.DataFrame  # labelled, firms named: what is downloaded
+    shown: pd.DataFrame  # … and the firms' profile links: what the table holds
+    data: dict | None = None  # the table's columns, read-only; made by the first to show them
+
+
+_ROWS: LRU[_Rows] = LRU(32)
+
+
+class _Table(pn.widgets.Tabulator):
+    """A Tabulator that, showing :class:`_Rows` shared by sessions, sends the columns made
+    once for all of them (read-only: a browser patching its table reaches no other
+    session's); anything else, as Tabulator does."""
+
+    def show_rows(self, rows: _Rows) -> None:
+        self._rows = (rows.shown.copy(deep=False), rows)  # (the session's frame: its own)
+        self.value = self._rows[0]
+
+    def _get_data(self):
+        value, rows = getattr(self, "_rows", (None, None))
+        if rows is None or self.value is not value or self.filters or self._filters:
+            return super()._get_data()
+        if rows.data is None:
+            _, data = super()._get_data()
+            rows.data = {name: _read_only(column) for name, column in data.items()}
+        return value, {name: list(column) if isinstance(column, list) else column
+                       for name, column in rows.data.items()}
+
+
+def _read_only(column):
+    if isinstance(column, np.ndarray):
+        column = column.copy()
+        column.flags.writeable = False
+    return column
 
 
 class RecordTable(pn.viewable.Viewer):
@@ -88,7 +138,7 @@ class RecordTable(pn.viewable.Viewer):
         self._layout = pn.Column(sizing_mode="stretch_width")
         self._rows: pn.pane.Str | None = None
         self._downloads: list[pn.widgets.FileDownload] = []
-        self._table: pn.widgets.Tabulator | None = None
+        self._table: _Table | None = None
 
     def _made(self) -> pn.pane.Str:
         """The row count and downloads, made once (the table is made for its columns)."""
@@ -125,37 +175,49 @@ class RecordTable(pn.viewable.Viewer):
                                        button_type="light", width=90)
 
     # not ``show``: that is Panel's (a Viewer's), serving the table in a browser
-    def show_records(self, frame: pd.DataFrame, state: Where, as_of: str | None = None
-                     ) -> RecordTable:
+    def show_records(self, frame: pd.DataFrame, state: Where, as_of: str | None = None,
+                     shared: bool = False) -> RecordTable:
         """Show ``frame`` labelled in the state's language, for its county and period (the
         records as of the day ``as_of``, if given); a firm's id is shown as its name, linked
-        to its profile (both are downloaded)."""
+        to its profile (both are downloaded). ``shared``: ``frame`` is shown by other
+        sessions too (and never changed): what the table sends is made once for all."""
         lang = state.lang
         people, urls = labelled_once(frame, lang)
         label = dict(zip(frame.columns, people.columns))  # a field's column name on screen
-        self._shown = with_firm_names(frame, people, self.firms, lang)
+        names = firm_names_of(frame, self.firms)
+
+        def rows() -> _Rows:
+            listed = with_firm_names(frame, people, names, lang)
+            return _Rows(frame, listed, listed if urls is None else listed.assign(
+                **{URL_COLUMN: urls}))
+
+        shown_rows = _ROWS.get((id(frame), lang, None if names is None else tuple(names)),
+                               rows) if shared else rows()
+        self._shown = shown_rows.listed
         self._where = (state.county, state.period)
         for download in self.downloads:
             download.filename = (f"{state.county}_{state.period}_{self.table_name}."
                                  f"{download.label.lower()}")
         self.rows.object = text("rows" if as_of is None else "rows_as_of", lang).format(
             n=len(self._shown), date=as_of)
-        shown, formatters, hidden = self._shown, {}, []
+        shown, formatters, hidden = shown_rows.shown, {}, []
         # codes a name stands for: in the downloads, not on the screen
         if "county" in frame.columns and "adcode" in frame.columns:
             hidden.append(label["adcode"])
         if urls is not None:
-            shown = shown.assign(**{URL_COLUMN: urls})
             formatters[text("enterprise", lang)] = {
                 "type": "link", "urlField": URL_COLUMN, "target": "_self"}
             hidden += [label["enterprise_id"], URL_COLUMN]
         table = self._table
         if table is not None and list(table.value.columns) == list(shown.columns):
-            table.value = shown  # new rows only: the browser keeps the table
+            if shared:  # new rows only: the browser keeps the table
+                table.show_rows(shown_rows)
+            else:
+                table.value = shown
             return self
         # a new table for new columns (the first records, another language): a table the
         # browser has drawn does not take new column formatters or hidden columns
-        self._table = pn.widgets.Tabulator(
+        self._table = _Table(
             shown, formatters=formatters, hidden_columns=hidden, disabled=True,
             pagination="local", page_size=15, show_index=False, header_filters=True,
             layout="fit_data_stretch", sizing_mode="stretch_width", name=self.table_name)
