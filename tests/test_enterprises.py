@@ -341,6 +341,7 @@ def test_sessions_showing_the_same_shared_records_send_columns_made_once(monkeyp
     sessions = [tables.RecordTable(table_name="actions", firms=firms) for _ in range(3)]
     for table in sessions:  # each session's table made for the first records
         table.show_records(first, where, shared=True)
+    assert len({id(table.table.value) for table in sessions}) == 3  # each its own frame
     made.clear()
     for table in sessions:  # then a new selection in every session
         table.show_records(frame, where, shared=True)

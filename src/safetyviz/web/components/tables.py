@@ -216,9 +216,10 @@ class RecordTable(pn.viewable.Viewer):
                 table.value = shown
             return self
         # a new table for new columns (the first records, another language): a table the
-        # browser has drawn does not take new column formatters or hidden columns
+        # browser has drawn does not take new column formatters or hidden columns; its
+        # frame its own (a browser's edit of its table changes it)
         self._table = _Table(
-            shown, formatters=formatters, hidden_columns=hidden, disabled=True,
+            shown.copy(deep=False), formatters=formatters, hidden_columns=hidden, disabled=True,
             pagination="local", page_size=15, show_index=False, header_filters=True,
             layout="fit_data_stretch", sizing_mode="stretch_width", name=self.table_name)
         self._layout[:] = [pn.FlexBox(self.rows, *self.downloads, align_items="center"),
