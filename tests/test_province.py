@@ -503,6 +503,49 @@ def test_a_page_at_a_city_of_the_province_holds_only_that_city(province_dir, mon
     assert set(named["adcode"].astype(str)) == set(XUCHANG)
 
 
+def test_at_the_province_a_pages_choice_of_county_is_grouped_by_city(province_dir,
+                                                                       monkeypatch):
+    """At the province (no ``?city=``), the county profile, enforcement and risk map pages
+    list the province's 157 units under their cities (the whole first), in the interface
+    language; entered into a city, one list of its units as before."""
+    import panel as pn
+    from bokeh.document import Document
+    from panel.io.state import set_curdoc
+
+    from safetyviz.web.pages import PAGES
+
+    monkeypatch.setenv("SAFETYVIZ_CATALOG", str(province_dir / "catalog.yaml"))
+    asked: dict = {}
+    monkeypatch.setattr(pn.state.__class__, "session_args", property(lambda self: asked))
+    pages = {}
+    for name in ("county", "enforcement", "riskmap"):
+        with set_curdoc(Document()):  # each its own (a document's pages share its URL)
+            pages[name] = PAGES[name].create()
+    for name, shell in pages.items():
+        select, state = shell.body.county_select, shell.body.state
+        groups = select.groups
+        assert select.options == [] and len(groups) == 18 + (name != "county"), name
+        if name != "county":  # the whole first, under its own name
+            assert next(iter(groups.items())) == ("全省", {"全省": "410000"})
+        assert groups["许昌市"] == {"魏都区": "411002", "建安区": "411003", "鄢陵县": "411024",
+                                   "襄城县": "411025", "禹州市": "411081", "长葛市": "411082"}
+        assert groups["济源市"] == {"济源市": "419001"}  # the province's own: its own group
+        listed = [a for group in groups.values() for a in group.values()]
+        assert sorted(listed) == sorted(state.param.county.objects)
+        assert len(set(listed)) == 157 + (name != "county")
+        state.lang = "en"
+        groups = select.groups
+        assert groups["Xuchang City"]["Changge City"] == "411082"
+        assert select.value == state.county  # relabelling kept the choice
+        state.county = "410102"  # a unit of another city is chosen as before
+        assert select.value == "410102"
+    asked["city"] = [b"411000"]
+    with set_curdoc(Document()):
+        county = PAGES["county"].create()
+    assert county.body.county_select.groups is None
+    assert list(county.body.county_select.options.values()) == XUCHANG
+
+
 @needs_chromium
 def test_in_chromium_the_province_overview_drills_into_a_city_and_back(served_province,
                                                                        browser):

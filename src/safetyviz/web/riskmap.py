@@ -9,13 +9,13 @@ import param
 
 from safetyviz.core.i18n import total_label
 from safetyviz.core.vocab import RISK_LEVELS, SECTORS
-from safetyviz.web.page_state import PageState
+from safetyviz.web.page_state import UnitsState
 
 # The map colours of the four levels (the national four-colour convention).
 RISK_COLOURS = {"red": "#e74c3c", "orange": "#f39c12", "yellow": "#f4d03f", "blue": "#3498db"}
 
 
-class RiskMapState(PageState):
+class RiskMapState(UnitsState):
     """What the risk map shows; every value is checked against the allowed ones."""
 
     QUERY = ("county", "lang")

@@ -28,7 +28,7 @@ from safetyviz.core.i18n import (
 )
 from safetyviz.core.periods import parse_period, periods_between
 from safetyviz.core.vocab import CUBE_VARIABLES
-from safetyviz.web.page_state import PageState
+from safetyviz.web.page_state import UnitsState
 
 if TYPE_CHECKING:  # param >= 2.4: a parameter without a default that is never None once set
     from param.parameters import NoNone
@@ -44,7 +44,7 @@ KPI_METRICS = ["inspections", "hazards_found", "rectification_rate", "fines_yuan
 HEADLINE_FIGURES = PerCube()
 
 
-class OverviewState(PageState):
+class OverviewState(UnitsState):
     """The overview's selection over one cube."""
 
     kpi_metrics = KPI_METRICS  # the headline cards, in order

@@ -35,6 +35,7 @@ from safetyviz.web.components.page import (
     session_access,
     shared_catalog,
     sync_with_url,
+    unit_cities,
 )
 from safetyviz.web.components.search import search_box
 from safetyviz.web.components.tables import RecordTable
@@ -266,10 +267,12 @@ class CountyProfile(SelectionPage):
 def create_county_app(catalog: str | None = None):
     """A new county profile page for one session (or an alert saying what data is missing)."""
     def build(cat, cube, regions, access):
+        path = str(catalog or catalog_path())
         state = CountyState(cube, names_en=english_names(regions),
-                            city_total=access.sees_whole)
+                            city_total=access.sees_whole,
+                            unit_cities=unit_cities(path, regions))
         sync_with_url(state)
-        (firms, _) = load_registers(str(catalog or catalog_path()), "enterprises")
+        (firms, _) = load_registers(path, "enterprises")
         firms = access.restrict(firms)
         return CountyProfile(state=state, catalog=cat, access=access,
                              firms=firm_names(firms),

@@ -24,6 +24,7 @@ from safetyviz.web.components.page import (
     open_page,
     or_cluster_status,
     sync_with_url,
+    unit_cities,
 )
 from safetyviz.web.components.search import search_box
 from safetyviz.web.components.tables import RecordTable
@@ -116,10 +117,12 @@ class EnforcementPage(SelectionPage):
 def create_enforcement_app(catalog: str | None = None):
     """A new enforcement page for one session (or an alert saying what data is missing)."""
     def build(cat, cube, regions, access):
+        path = str(catalog or catalog_path())
         state = EnforcementState(cube, names_en=english_names(regions),
-                                 city_total=access.sees_whole)
+                                 city_total=access.sees_whole,
+                                 unit_cities=unit_cities(path, regions))
         sync_with_url(state)
-        (firms, _) = load_registers(str(catalog or catalog_path()), "enterprises")
+        (firms, _) = load_registers(path, "enterprises")
         return EnforcementPage(state=state, catalog=cat, access=access,
                                register=access.restrict(firms)[["enterprise_id", "name",
                                                                 "adcode"]],

@@ -221,6 +221,33 @@ def at_level(cube, regions, hierarchy, city: str | None,
             Level((province.top,), province.enterable))
 
 
+def unit_cities(path: str, regions) -> dict[str, tuple[str, str, str]]:
+    """The city of each of ``regions``' units over a province's data, (adcode, Chinese name,
+    English name) by the unit's adcode (what a page's choice of county is grouped by); empty
+    for a city's data or when the regions are not a province's units."""
+    try:
+        province = province_of(path, version("regions", shared_catalog(path)))
+    except (UserError, OSError, KeyError):
+        return {}
+    if province is None:
+        return {}
+    cities = {city[0]: city for city in province.cities}
+    return {unit: cities[province.groups[unit]] for unit in map(str, regions["adcode"])
+            if province.groups.get(unit) in cities}
+
+
+def show_county_choices(select: pn.widgets.Select, state) -> None:
+    """``select`` (of ``state.county``) relabelled in the state's language: its units by
+    name, grouped by city over a province's data (:meth:`UnitsState.county_groups`); the
+    current value in the same update (a Select whose options change alone falls back to the
+    first one)."""
+    groups = state.county_groups()
+    select.param.update(name=text("county", state.lang), value=state.county,
+                        options=[] if groups else {
+                            state.county_name(a): a for a in state.param.county.objects},
+                        groups=groups or None)
+
+
 def asked_city() -> str | None:
     """The ``city`` of the page's address (checked where it is used: only one of the
     province's cities is taken)."""
@@ -583,8 +610,7 @@ class SelectionPage(pn.viewable.Viewer):
         state, lang = self.state, self.state.lang
         for widget in (self.county_select, self.period_select):
             widget.description = None  # the parameters' docs are for developers
-        self.county_select.param.update(name=text("county", lang), value=state.county, options={
-            name: adcode for adcode, name in state.county_names().items()})
+        show_county_choices(self.county_select, state)
         self.period_select.param.update(name=text("period", lang), value=state.period, options={
             period_label(p, lang): p for p in state.param.period.objects})
 

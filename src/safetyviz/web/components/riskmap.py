@@ -25,8 +25,10 @@ from safetyviz.web.components.page import (
     load_registers,
     map_tiles,
     shared_catalog,
+    show_county_choices,
     sync_with_url,
     unavailable,
+    unit_cities,
     viewer_access,
 )
 from safetyviz.web.components.search import search_box
@@ -79,8 +81,7 @@ class RiskMapPage(pn.viewable.Viewer):
         self.level_filter.param.update(name=text("risk_level", lang), value=state.levels,
                                        options={label("risk_level", c, lang): c
                                                 for c in RISK_LEVELS})
-        self.county_select.param.update(name=text("county", lang), value=state.county, options={
-            state.county_name(a): a for a in state.param.county.objects})
+        show_county_choices(self.county_select, state)
         # The same codes in new options: Panel keeps the old labels as the chips' value (they
         # went blank after a language switch) unless told to send the value again.
         self.sector_filter.param.trigger("value")
@@ -178,7 +179,7 @@ def create_riskmap_app(catalog: str | None = None):
     counties = list(regions["adcode"])
     unregistered = access.restrict(unregistered)
     state = RiskMapState(enterprises, sites, city, counties, city_total=access.sees_whole,
-                         unregistered=unregistered,
+                         unregistered=unregistered, unit_cities=unit_cities(path, regions),
                          names={"zh": dict(zip(counties, regions["name_zh"])),
                                 "en": dict(zip(counties, regions["name_en"]))})
     sync_with_url(state)
