@@ -509,6 +509,30 @@ def cmd_report(args) -> None:
     print(f"wrote {out}")
 
 
+def cmd_notify(args) -> None:
+    from safetyviz.notify.rules import load_rules
+    from safetyviz.notify.service import Notifier, status
+
+    data_dir = _data_dir(args)
+    if args.notify_command == "status":
+        print(status(data_dir))
+        return
+    rules = load_rules(Path(args.rules))
+    if args.notify_command == "check":
+        print(f"{args.rules}: {len(rules.rules)} rules, {len(rules.contacts)} contacts")
+        return
+    notifier = Notifier(data_dir, rules)
+    try:
+        if args.once:
+            done = notifier.round()
+            print(f"readings to {done.as_of}: {done.queued} queued, {done.sent} sent, "
+                  f"{done.failed} to retry")
+        else:
+            notifier.run(args.every, report=lambda line: print(line, flush=True))
+    finally:
+        notifier.close()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="safetyviz", description=__doc__.splitlines()[0])
     common = argparse.ArgumentParser(add_help=False)
@@ -688,6 +712,23 @@ def build_parser() -> argparse.ArgumentParser:
     monitor_ingest.add_argument("files", nargs="+", metavar="FILE")
     monitor_ingest.add_argument("--dry-run", action="store_true", help="validate only")
     monitor_ingest.set_defaults(func=cmd_monitor_ingest)
+
+    notify = sub.add_parser("notify", help="alarms and offline installations told by "
+                                           "e-mail and group robots (rules in a YAML file)")
+    notify_sub = notify.add_subparsers(dest="notify_command", required=True)
+    for command, helptext in (("check", "validate a rules file"),
+                              ("run", "evaluate the rules as readings arrive and deliver "
+                                      "the messages (a service; --once: one round)"),
+                              ("status", "the outbox: messages by state, those not "
+                                         "delivered and why")):
+        p = notify_sub.add_parser(command, parents=[common], help=helptext)
+        if command != "status":
+            p.add_argument("--rules", required=True, help="the rules file (YAML)")
+        if command == "run":
+            p.add_argument("--once", action="store_true", help="one round, then exit")
+            p.add_argument("--every", type=float, default=5.0,
+                           help="seconds between rounds (5)")
+        p.set_defaults(func=cmd_notify)
 
     lab = sub.add_parser("lab", parents=[common],
                          help="JupyterLab on the project, with the dashboards at /panel/<app>")

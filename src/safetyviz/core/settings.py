@@ -42,6 +42,12 @@ def from_environment() -> Settings:
     return Settings(**values)
 
 
+def named_secret(variable: str) -> str | None:
+    """The value of the environment variable a configuration file names for a secret (a
+    mail password, a robot's signing secret: ``secret_env:``), None when unset or empty."""
+    return os.environ.get(variable) or None
+
+
 def current() -> Settings:
     """What :func:`configure` set, else the environment, else the defaults."""
     return replace(from_environment(), **_configured)

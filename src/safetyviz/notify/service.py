@@ -1,0 +1,162 @@
+"""The notifier: ``safetyviz notify run`` evaluates the rules whenever new readings arrive and
+delivers the outbox, trying a channel that is down again with backoff; ``--once`` does one
+round (for cron, and the tests).
+
+Evaluations look at the last ``window`` of readings up to the store's last time (the time
+the readings say, not the machine's clock: a replayed or late feed is judged as it was).
+The outbox is in ``<data-dir>/notify/outbox.sqlite``; one notifier per data dir.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from safetyviz.core.errors import UserError
+from safetyviz.data.catalog import ensure_catalog, open_catalog
+from safetyviz.data.loading import load_regions, load_table
+from safetyviz.data.readings import open_readings, readings_path
+from safetyviz.notify.channels import ChannelError, send_email, send_webhook
+from safetyviz.notify.evaluate import Registers, evaluate
+from safetyviz.notify.outbox import Outbox
+from safetyviz.notify.rules import Rules
+
+log = logging.getLogger(__name__)
+WINDOW = pd.Timedelta(hours=24)
+
+
+def outbox_path(data_dir: Path) -> Path:
+    return Path(data_dir) / "notify" / "outbox.sqlite"
+
+
+def registers(data_dir: Path) -> Registers:
+    cat = open_catalog(ensure_catalog(data_dir))
+    sensors = load_table("sensors", catalog=cat).compute()
+    sites = load_table("major_hazard_sites", catalog=cat).compute()
+    firms = load_table("enterprises", catalog=cat,
+                       columns=["enterprise_id", "name"]).compute()
+    regions = load_regions(cat, geometry=False)
+    return Registers(sensors.astype({"sensor_id": str, "site_id": str, "adcode": str}),
+                     sites.astype({"site_id": str, "adcode": str}),
+                     {str(a): (str(zh), str(en)) for a, zh, en in
+                      zip(regions["adcode"], regions["name_zh"], regions["name_en"])},
+                     dict(zip(firms["enterprise_id"].astype(str), firms["name"].astype(str))))
+
+
+def deliver(outbox: Outbox, rules: Rules) -> dict[str, int]:
+    """Send every message due; {'sent': n, 'failed': n}."""
+    contacts = {c.name: c for c in rules.contacts}
+    done = {"sent": 0, "failed": 0}
+    for row in outbox.claim():
+        contact = contacts.get(row["contact"])
+        body = json.loads(row["body"])
+        try:
+            if contact is None:
+                raise ChannelError(f"contact {row['contact']!r} is no longer in the rules")
+            if row["channel"] == "email" and contact.email and rules.smtp:
+                send_email(rules.smtp, contact.email, row["subject"], body["text"],
+                           row["key"])
+            elif row["channel"] == "webhook" and contact.webhook:
+                send_webhook(contact.webhook, row["subject"], body)
+            else:
+                raise ChannelError(f"contact {contact.name!r} has no {row['channel']} now")
+        except ChannelError as exc:
+            outbox.failed(row["key"], str(exc))
+            log.warning("not delivered (tried again later): %s: %s", row["key"], exc)
+            done["failed"] += 1
+            continue
+        outbox.sent(row["key"])
+        done["sent"] += 1
+    return done
+
+
+@dataclass
+class Round:
+    queued: int = 0
+    sent: int = 0
+    failed: int = 0
+    as_of: pd.Timestamp | None = None
+
+
+class Notifier:
+    """The notifier of one data dir with one rules file."""
+
+    def __init__(self, data_dir: Path, rules: Rules, window: pd.Timedelta = WINDOW):
+        self.data_dir, self.rules, self.window = Path(data_dir), rules, window
+        self.outbox = Outbox(outbox_path(data_dir))
+        uncertain = self.outbox.recover()
+        if uncertain:
+            log.warning("%d messages were being sent when the notifier stopped: not sent "
+                        "again (see `safetyviz notify status`)", uncertain)
+        self.registers = registers(data_dir)
+        self.evaluated: pd.Timestamp | None = None
+
+    def close(self) -> None:
+        self.outbox.close()
+
+    def last_time(self) -> pd.Timestamp | None:
+        if not readings_path(self.data_dir).exists():
+            return None
+        return pd.Timestamp(open_readings(self.data_dir)["time"].values[-1])
+
+    def evaluate(self) -> tuple[int, pd.Timestamp | None]:
+        """Evaluate the rules on the readings' last ``window``, if there are new ones."""
+        last = self.last_time()
+        if last is None or last == self.evaluated:
+            return 0, last
+        readings = open_readings(self.data_dir)["value"].sel(
+            time=slice(last - self.window, last)).load()
+        queued = evaluate(self.rules, readings, self.registers, self.outbox, last)
+        self.evaluated = last
+        return queued, last
+
+    def round(self) -> Round:
+        queued, as_of = self.evaluate()
+        done = deliver(self.outbox, self.rules)
+        return Round(queued, done["sent"], done["failed"], as_of)
+
+    def run(self, every_s: float = 5.0, stop: threading.Event | None = None,
+            report=print) -> None:
+        """Rounds every ``every_s`` seconds until ``stop`` is set (or SIGTERM / SIGINT)."""
+        stop = stop or threading.Event()
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: stop.set())
+        first = True
+        while not stop.is_set():
+            try:
+                done = self.round()
+            except UserError as exc:  # a store being rewritten, a register replaced
+                report(f"round skipped: {exc}")
+            else:
+                if first or done.queued or done.sent or done.failed:
+                    report(f"readings to {done.as_of}: {done.queued} queued, {done.sent} "
+                           f"sent, {done.failed} to retry")
+                first = False
+            stop.wait(every_s)
+
+
+def status(data_dir: Path) -> str:
+    """The outbox's messages by state, and those not delivered with why."""
+    path = outbox_path(data_dir)
+    if not path.exists():
+        return "no notifications yet"
+    outbox = Outbox(path)
+    try:
+        counts = outbox.counts()
+        lines = [", ".join(f"{state} {n}" for state, n in sorted(counts.items())) or "empty"]
+        for state in ("pending", "uncertain"):
+            for row in outbox.messages(state):
+                lines.append(f"{state}: {row['subject']} → {row['contact']} "
+                             f"({row['channel']}; {row['attempts']} tries"
+                             f"{'; ' + row['error'] if row['error'] else ''})")
+        return "\n".join(lines)
+    finally:
+        outbox.close()
+

@@ -1,0 +1,386 @@
+"""safetyviz notify: rules validated with file, entry and field; alarms told by e-mail (a real
+SMTP server on loopback) and signed DingTalk-format POSTs (a real HTTP receiver), each
+recipient only their counties' events; a burst at one installation in one message; a channel
+down → delivered once when it is back; a crash after the outbox was written → delivered
+exactly once, a crash while sending → never twice."""
+
+from __future__ import annotations
+
+import base64
+import email
+import email.policy
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from conftest import assert_one_clear_line, run_cli
+from safetyviz.core.errors import UserError
+from safetyviz.ingest import monitor
+from safetyviz.notify import outbox as outbox_module
+from safetyviz.notify.rules import load_rules
+from safetyviz.notify.service import Notifier, status
+
+aiosmtpd = pytest.importorskip("aiosmtpd.controller")
+SECRET = "SEC-test-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Mailbox:
+    """A real SMTP server on loopback (aiosmtpd) keeping what it receives; stop and start
+    it again on the same port."""
+
+    def __init__(self):
+        self.port, self.received = free_port(), []
+        self.controller = None
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+        self.received.append((envelope.rcpt_tos, email.message_from_bytes(
+            envelope.original_content or envelope.content, policy=email.policy.default)))
+        return "250 OK"
+
+    def start(self):
+        self.controller = aiosmtpd.Controller(self, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self):
+        self.controller.stop()
+
+
+class Receiver:
+    """An HTTP server on loopback answering like a group robot ({"errcode": 0})."""
+
+    def __init__(self):
+        received = self.received = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server's name)
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                received.append((self.path, dict(self.headers), json.loads(body)))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(b'{"errcode": 0, "errmsg": "ok"}')
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/robot/send?access_token=t"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture()
+def data_dir(demo_dir, tmp_path):
+    target = tmp_path / "data"
+    shutil.copytree(demo_dir, target, symlinks=True)
+    (target / "catalog.yaml").unlink()
+    return target
+
+
+@pytest.fixture()
+def mailbox():
+    box = Mailbox()
+    box.start()
+    yield box
+    if box.controller is not None and box.controller.loop.is_running():
+        box.stop()
+
+
+@pytest.fixture()
+def receiver():
+    made = Receiver()
+    yield made
+    made.server.shutdown()
+
+
+def write_rules(tmp_path: Path, mailbox: Mailbox, receiver: Receiver, **rule) -> Path:
+    rule = {"name": "二级报警", "kind": "alarm", "levels": ["high_high"],
+            "to": ["county", "city"], "repeat_minutes": 60, **rule}
+    rule = {k: v for k, v in rule.items() if v is not None}
+    rules = {
+        "link": "https://safety.example.gov.cn/",
+        "channels": {"smtp": {"host": "127.0.0.1", "port": mailbox.port,
+                              "sender": "alarms@example.gov.cn", "timeout": 5}},
+        "contacts": [
+            {"name": "市值班", "role": "city", "email": "city@example.gov.cn"},
+            {"name": "魏都区值班", "role": "county", "counties": ["411002"],
+             "webhook": {"format": "dingtalk", "url": receiver.url, "secret": SECRET}},
+            {"name": "建安区值班", "role": "county", "counties": ["411003"], "lang": "en",
+             "email": "jianan@example.gov.cn"},
+        ],
+        "rules": [rule]}
+    path = tmp_path / "rules.yaml"
+    path.write_text(json.dumps(rules, ensure_ascii=False), encoding="utf-8")  # JSON is YAML
+    return path
+
+
+def append(data_dir: Path, tmp_path: Path, rows: list[tuple[str, str, float]]) -> None:
+    path = tmp_path / f"readings-{time.monotonic_ns()}.csv"
+    path.write_text("sensor_id,time,value\n" + "".join(f"{s},{t},{v}\n" for s, t, v in rows))
+    report = monitor.ingest_readings(path, data_dir)
+    assert report.stored == len(rows), report.summary()
+
+
+def excursion(sensor: str, start_minute: int, values: list[float]) -> list:
+    return [(sensor, f"2020-04-01 {(start_minute + i) // 60:02d}:{(start_minute + i) % 60:02d}",
+             v) for i, v in enumerate(values)]
+
+
+def body_of(mail) -> str:
+    return mail.get_content()
+
+
+def dingtalk_signed(path: str) -> bool:
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
+    stamp = query["timestamp"][0]
+    expected = base64.b64encode(hmac.new(SECRET.encode(), f"{stamp}\n{SECRET}".encode(),
+                                         hashlib.sha256).digest()).decode()
+    return query["sign"][0] == expected and abs(int(stamp) / 1000 - time.time()) < 3600
+
+
+def settled(notifier: Notifier, mailbox: Mailbox, receiver: Receiver) -> None:
+    """A first round (whatever the demo's last day holds), then nothing received yet."""
+    notifier.round()
+    mailbox.received.clear()
+    receiver.received.clear()
+
+
+def test_an_alarm_reaches_the_city_by_email_and_its_county_by_a_signed_dingtalk_post(
+        data_dir, tmp_path, mailbox, receiver):
+    rules = load_rules(write_rules(tmp_path, mailbox, receiver))
+    notifier = Notifier(data_dir, rules)
+    settled(notifier, mailbox, receiver)
+    # MHS0001 (魏都区 411002): its level sensor's high-high threshold is 95 %
+    append(data_dir, tmp_path, excursion("MHS0001-L01", 0, [80, 96.5, 97.25, 96]))
+    done = notifier.round()
+    assert (done.queued, done.sent, done.failed) == (2, 2, 0)
+    [(to, mail)] = mailbox.received  # the city; 建安区's officer gets nothing of 魏都区
+    assert to == ["city@example.gov.cn"]
+    assert "魏都区" in mail["Subject"] and "MHS0001" in mail["Subject"]
+    body = body_of(mail)
+    assert "报警 1 次（二级），首次 2020-04-01 00:01" in body
+    assert "MHS0001-L01 液位 二级 2020-04-01 00:01" in body and "峰值 97.25 %" in body
+    assert "https://safety.example.gov.cn/monitoring?site=MHS0001&lang=zh" in body
+    [(path, headers, payload)] = receiver.received
+    assert dingtalk_signed(path) and path.startswith("/robot/send?access_token=t&timestamp=")
+    assert payload["msgtype"] == "markdown" and "MHS0001" in payload["markdown"]["title"]
+    # the same readings again, and more rounds: nothing twice
+    assert notifier.round().queued == 0 and notifier.round().sent == 0
+    # the alarm ends: one message says so, to the same people
+    append(data_dir, tmp_path, excursion("MHS0001-L01", 4, [70, 60]))
+    assert notifier.round().sent == 2
+    assert "报警解除" in mailbox.received[-1][1]["Subject"]
+    assert len(mailbox.received) == 2 and len(receiver.received) == 2
+    notifier.close()
+
+
+def test_a_burst_at_one_installation_is_one_message_and_repeats_wait(data_dir, tmp_path,
+                                                                     mailbox, receiver):
+    rules = load_rules(write_rules(tmp_path, mailbox, receiver, levels=["high", "high_high"],
+                                   repeat_minutes=30))
+    notifier = Notifier(data_dir, rules)
+    settled(notifier, mailbox, receiver)
+    # MHS0003 (建安区 411003): 100 alarms of its temperature sensor (above its high
+    # threshold of 60 °C, then well below), in one batch of readings
+    append(data_dir, tmp_path, excursion("MHS0003-T01", 0, [70, 20] * 100))
+    assert notifier.round().sent == 2  # one e-mail to the city, one to 建安区's officer
+    mails = {tuple(to): mail for to, mail in mailbox.received}
+    assert set(mails) == {("city@example.gov.cn",), ("jianan@example.gov.cn",)}
+    city = body_of(mails["city@example.gov.cn",])
+    assert "报警 100 次（一级），首次 2020-04-01 00:00" in city and "另有 90 次" in city
+    county = mails["jianan@example.gov.cn",]  # in English, as the contact asked
+    assert county["Subject"].startswith("[Alarm] Jian'an District · ")
+    assert "Alarms: 100 (high), the first at 2020-04-01 00:00" in body_of(county)
+    assert "MHS0003-T01 Temperature high" in body_of(county) and "and 90 more" in body_of(county)
+    assert receiver.received == []  # 魏都区's robot: nothing of 建安区
+    # another alarm 3 minutes after the burst was told: it waits for the 30 minutes
+    append(data_dir, tmp_path, excursion("MHS0003-T01", 200, [20, 20, 20, 71, 20]))
+    assert notifier.round().queued == 0
+    append(data_dir, tmp_path, excursion("MHS0003-T01", 205, [20] * 30))  # 03:54: 35 min
+    assert notifier.round().sent == 2
+    told = {tuple(to): body_of(mail) for to, mail in mailbox.received[-2:]}
+    assert "报警 1 次（一级），首次 2020-04-01 03:23" in told["city@example.gov.cn",]
+    assert "Alarms: 1 (high), the first at 2020-04-01 03:23" in told["jianan@example.gov.cn",]
+    assert len(mailbox.received) == 4 and receiver.received == []
+    notifier.close()
+
+
+def test_a_down_mail_server_gets_the_message_once_it_is_back(data_dir, tmp_path, mailbox,
+                                                             receiver, monkeypatch):
+    monkeypatch.setattr(outbox_module, "FIRST_RETRY_S", 0.2)
+    rules = load_rules(write_rules(tmp_path, mailbox, receiver))
+    notifier = Notifier(data_dir, rules)
+    settled(notifier, mailbox, receiver)
+    mailbox.stop()
+    append(data_dir, tmp_path, excursion("MHS0001-L01", 0, [99, 99]))
+    done = notifier.round()
+    assert (done.sent, done.failed) == (1, 1)  # the robot has it; the mail waits
+    assert "pending" in status(data_dir) and "SMTP 127.0.0.1" in status(data_dir)
+    time.sleep(0.3)
+    assert notifier.round().failed == 1  # still down: tried again, later each time
+    mailbox.start()
+    time.sleep(0.5)
+    assert notifier.round().sent == 1
+    time.sleep(0.5)
+    assert notifier.round().sent == 0
+    assert len(mailbox.received) == 1 and len(receiver.received) == 1
+    notifier.close()
+
+
+def test_an_installation_that_stops_reporting_is_told_offline_and_back_once(
+        data_dir, tmp_path, mailbox, receiver):
+    rules = load_rules(write_rules(tmp_path, mailbox, receiver, name="离线", kind="offline",
+                                   minutes=30, levels=None))
+    notifier = Notifier(data_dir, rules)
+    settled(notifier, mailbox, receiver)
+    sensors = monitor._registry(data_dir)[0]["sensor_id"].astype(str)
+    others = [s for s in sensors if not s.startswith("MHS0001-")]
+    # 40 minutes in which every sensor reports but MHS0001's (魏都区)
+    append(data_dir, tmp_path, [row for s in others for row in excursion(s, 0, [1.0] * 40)])
+    assert notifier.round().sent == 2  # the city's e-mail and 魏都区's robot
+    [(_, mail)] = mailbox.received
+    assert mail["Subject"].startswith("[离线] 魏都区 · ")
+    assert "自 2020-03-31 23:59 起无数据（超过 30 分钟）" in body_of(mail)
+    [(_, _, payload)] = receiver.received
+    assert "MHS0001" in payload["markdown"]["title"]
+    assert notifier.round().sent == 0  # still offline: told once
+    append(data_dir, tmp_path, excursion("MHS0001-L01", 40, [50.0]))
+    assert notifier.round().sent == 2
+    assert mailbox.received[-1][1]["Subject"].startswith("[恢复在线] 魏都区 · ")
+    assert "2020-04-01 00:40 起恢复数据上报" in body_of(mailbox.received[-1][1])
+    notifier.close()
+
+
+CRASH = """
+import os, signal, sys
+from pathlib import Path
+from safetyviz.notify.rules import load_rules
+from safetyviz.notify.service import Notifier
+notifier = Notifier(Path(sys.argv[1]), load_rules(Path(sys.argv[2])))
+notifier.evaluate()  # the outbox written ...
+if sys.argv[3] == "sending":
+    notifier.outbox.claim()  # ... and marked as being sent
+os.kill(os.getpid(), signal.SIGKILL)  # ... and killed before anything went out
+"""
+
+
+@pytest.mark.parametrize("killed", ["written", "sending"])
+def test_a_notifier_killed_after_writing_sends_once_and_never_twice(data_dir, tmp_path,
+                                                                     mailbox, receiver,
+                                                                     killed):
+    path = write_rules(tmp_path, mailbox, receiver)
+    notifier = Notifier(data_dir, load_rules(path))
+    settled(notifier, mailbox, receiver)
+    notifier.close()
+    append(data_dir, tmp_path, excursion("MHS0001-L01", 0, [99, 99]))
+    crashed = subprocess.run([sys.executable, "-c", CRASH, str(data_dir), str(path), killed],
+                             capture_output=True, text=True, timeout=120)
+    assert crashed.returncode == -9, crashed.stderr
+    assert mailbox.received == [] and receiver.received == []
+    notifier = Notifier(data_dir, load_rules(path))  # the restart
+    for _ in range(3):
+        notifier.round()
+    notifier.close()
+    if killed == "written":  # exactly once
+        assert len(mailbox.received) == 1 and len(receiver.received) == 1
+    else:  # it may have gone out: at most once, and said
+        assert mailbox.received == [] and receiver.received == []
+        assert "uncertain 2" in status(data_dir)
+
+
+def test_the_service_tells_an_excursion_within_seconds(data_dir, tmp_path, mailbox,
+                                                       receiver):
+    """`safetyviz notify run` as a service: readings appended while it runs reach both
+    channels (the time is printed, not asserted: the machines are shared)."""
+    path = write_rules(tmp_path, mailbox, receiver)
+    rules = json.loads(path.read_text(encoding="utf-8"))  # the robot's secret from the env
+    rules["contacts"][1]["webhook"] = {**rules["contacts"][1]["webhook"], "secret": None,
+                                       "secret_env": "SAFETYVIZ_TEST_ROBOT"}
+    path.write_text(json.dumps(rules, ensure_ascii=False), encoding="utf-8")
+    service = subprocess.Popen([sys.executable, "-m", "safetyviz.cli", "notify", "run",
+                                "--rules", str(path), "--every", "0.5", "--data-dir",
+                                str(data_dir)], stdout=subprocess.PIPE, text=True,
+                               env={**os.environ, "SAFETYVIZ_TEST_ROBOT": SECRET})
+    try:
+        first = service.stdout.readline()  # the first round: the demo's last day
+        assert "queued" in first
+        mailbox.received.clear()
+        receiver.received.clear()
+        start = time.monotonic()
+        append(data_dir, tmp_path, excursion("MHS0001-L01", 0, [99, 99]))
+        while time.monotonic() - start < 120 and not (mailbox.received and receiver.received):
+            time.sleep(0.05)
+        print(f"excursion → e-mail and DingTalk POST: {time.monotonic() - start:.2f} s")
+        assert len(mailbox.received) == 1 and len(receiver.received) == 1
+        assert dingtalk_signed(receiver.received[0][0])
+    finally:
+        service.terminate()
+        assert service.wait(timeout=30) == 0
+
+
+@pytest.mark.parametrize("change, fragments", [
+    (lambda r: r["rules"][0].update(kind="flood"),
+     ["rule 1 (二级报警)", "field 'kind'", "'flood' is not one of alarm, offline"]),
+    (lambda r: r["rules"][0].update(levels=["critical"]),
+     ["rule 1 (二级报警)", "field 'levels'", "'critical'"]),
+    (lambda r: r["rules"].append({"name": "离线", "kind": "offline", "to": ["county"]}),
+     ["rule 2 (离线)", "field 'minutes'", "missing"]),
+    (lambda r: r["rules"].append({"name": "离线", "kind": "offline", "minutes": -5,
+                                  "to": ["county"]}),
+     ["rule 2 (离线)", "field 'minutes'", "above 0"]),
+    (lambda r: r["rules"][0].update(minutes=5),
+     ["rule 1 (二级报警)", "field 'minutes'", "unknown field"]),
+    (lambda r: r["contacts"][1].pop("counties"),
+     ["contact 2 (魏都区值班)", "field 'counties'", "needs its counties"]),
+    (lambda r: r["contacts"][0].update(email="a@b.cn, c@d.cn"),
+     ["contact 1 (市值班)", "field 'email'", "not one e-mail address"]),
+    (lambda r: r["contacts"][1]["webhook"].update(url="file:///etc/passwd"),
+     ["contact 2 (魏都区值班), webhook", "field 'url'", "http"]),
+    (lambda r: r["contacts"][1]["webhook"].update(secret_env="NO_SUCH_VARIABLE_SET"),
+     ["field 'secret'", "not both"]),
+    (lambda r: r["contacts"][1]["webhook"].update(secret=None,
+                                                  secret_env="NO_SUCH_VARIABLE_SET"),
+     ["contact 2 (魏都区值班), webhook", "field 'secret_env'", "NO_SUCH_VARIABLE_SET is not set"]),
+    (lambda r: r.pop("channels"),
+     ["contact 1 (市值班)", "field 'email'", "no SMTP server"]),
+    (lambda r: r["rules"].append(dict(r["rules"][0])),
+     ["rule 2 (二级报警)", "field 'name'", "used by rule 1"]),
+])
+def test_a_bad_rules_file_is_one_clear_message_naming_entry_and_field(
+        tmp_path, mailbox, receiver, change, fragments):
+    path = write_rules(tmp_path, mailbox, receiver)
+    rules = json.loads(path.read_text(encoding="utf-8"))
+    change(rules)
+    path.write_text(json.dumps(rules, ensure_ascii=False), encoding="utf-8")
+    with pytest.raises(UserError) as error:
+        load_rules(path)
+    assert str(error.value).startswith(f"{path}: ")
+    for fragment in fragments:
+        assert fragment in str(error.value)
+    result = run_cli("notify", "check", "--rules", str(path))
+    assert_one_clear_line(result, str(path), *fragments[:2])
+
+
+def test_a_rules_file_that_is_no_yaml_or_builds_objects_is_refused(tmp_path):
+    path = tmp_path / "rules.yaml"
+    path.write_text("rules: [\n", encoding="utf-8")
+    assert_one_clear_line(run_cli("notify", "check", "--rules", str(path)), str(path), "line")
+    path.write_text("rules: !!python/object/apply:os.system ['true']\n", encoding="utf-8")
+    assert_one_clear_line(run_cli("notify", "check", "--rules", str(path)), str(path))
