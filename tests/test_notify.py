@@ -268,6 +268,38 @@ def test_an_installation_that_stops_reporting_is_told_offline_and_back_once(
     notifier.close()
 
 
+def test_a_units_online_rate_below_the_threshold_is_told_and_its_recovery_once(
+        data_dir, tmp_path, mailbox, receiver):
+    rules = load_rules(write_rules(tmp_path, mailbox, receiver, name="在线率",
+                                   kind="online_rate", threshold=80, levels=None))
+    notifier = Notifier(data_dir, rules)
+    assert notifier.round().sent == 2  # 魏都区: 1 of its 2 installations (MHS0002: never)
+    [(to, mail)] = mailbox.received
+    assert to == ["city@example.gov.cn"] and mail["Subject"] == "[在线率低] 魏都区"
+    assert "2020-03-31 23:59 重大危险源在线率 50%（1/2），低于 80%" in body_of(mail)
+    assert "https://safety.example.gov.cn/monitoring?lang=zh" in body_of(mail)
+    mailbox.received.clear()
+    receiver.received.clear()
+    # 10 minutes in which every sensor reports but MHS0003's (and MHS0002's, never
+    # connected): 建安区 3 of 4
+    sensors = monitor._registry(data_dir)[0]["sensor_id"].astype(str)
+    others = [s for s in sensors if not s.startswith(("MHS0003-", "MHS0002-"))]
+    append(data_dir, tmp_path, [row for s in others for row in excursion(s, 0, [1.0] * 10)])
+    assert notifier.round().sent == 2  # the city's e-mail and 建安区's (in English)
+    told = {tuple(to): mail for to, mail in mailbox.received}
+    assert "2020-04-01 00:09 重大危险源在线率 75%（3/4），低于 80%" in body_of(
+        told["city@example.gov.cn",])
+    english = told["jianan@example.gov.cn",]
+    assert english["Subject"] == "[Low online rate] Jian'an District"
+    assert "Installations online at 2020-04-01 00:09: 75% (3/4), below 80%" in body_of(english)
+    assert receiver.received == [] and notifier.round().sent == 0
+    append(data_dir, tmp_path, excursion("MHS0003-L01", 10, [50.0]))
+    assert notifier.round().sent == 2
+    assert {m["Subject"] for _, m in mailbox.received[-2:]} == {
+        "[在线率恢复] 建安区", "[Online rate restored] Jian'an District"}
+    notifier.close()
+
+
 CRASH = """
 import os, signal, sys
 from pathlib import Path

@@ -115,6 +115,13 @@ TEXT: dict[str, tuple[str, str]] = {
                               "Every alarm has ended (the last at {at})"),
     "notice_online_since": ("{at} 起恢复数据上报", "Readings again from {at}"),
     "notice_link": ("查看：{link}", "See: {link}"),
+    "notice_head_online_rate": ("在线率低", "Low online rate"),
+    "notice_head_rate_restored": ("在线率恢复", "Online rate restored"),
+    "notice_unit": ("单位：{unit}", "Unit: {unit}"),
+    "notice_online_rate": ("{at} 重大危险源在线率 {rate}（{detail}），低于 {threshold}%",
+                           "Installations online at {at}: {rate} ({detail}), below "
+                           "{threshold}%"),
+    "notice_rate_restored_since": ("{at} 起在线率恢复", "The online rate is back up at {at}"),
     "unmapped": ("{names}无官方边界，不在地图上（数据见排名、卡片和表格）",
                  "Not on the map (no official boundary): {names}; their figures are in the "
                  "ranking, the cards and the tables"),

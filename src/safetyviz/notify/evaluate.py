@@ -19,7 +19,13 @@ from dataclasses import dataclass, field
 import pandas as pd
 import xarray as xr
 
-from safetyviz.analysis.monitoring import ALARM_LEVELS, all_alarm_events, last_report
+from safetyviz.analysis.monitoring import (
+    ALARM_LEVELS,
+    all_alarm_events,
+    last_report,
+    sensors_online,
+    sites_online,
+)
 from safetyviz.core.i18n import text
 from safetyviz.core.vocab import VOCABULARIES
 from safetyviz.notify.outbox import Message, Outbox
@@ -130,7 +136,38 @@ def _offline(rule: Rule, readings: xr.DataArray, registers: Registers, outbox: O
                        (_stamp(reported), stored["key"]))
 
 
-RECORDERS = {"alarm": _alarms, "offline": _offline}
+def _online_rate(rule: Rule, readings: xr.DataArray, registers: Registers, outbox: Outbox,
+                 as_of: pd.Timestamp) -> None:
+    """Record the units whose online rate at ``as_of`` is below ``rule.threshold``, and
+    those back above it. Every registered installation counts (one never connected is
+    offline), as in the bulletin."""
+    sensors = registers.sensors
+    online = sensors_online(readings, as_of, ONLINE_GAP)
+    flags = sites_online(online, sensors.set_index("sensor_id")["site_id"])
+    unit_of = registers.sites.set_index("site_id")["adcode"].astype(str)
+    counted = flags.reindex(unit_of.index, fill_value=False).astype(bool)
+    db = outbox.db
+    for adcode, group in counted.groupby(unit_of.values):
+        rate, detail = float(group.mean()), f"{int(group.sum())}/{len(group)}"
+        below = rate * 100 < rule.threshold
+        stored = db.execute("select * from events where rule = ? and kind = 'online_rate' "
+                            "and site = ? and state != 'resolved'",
+                            (rule.name, adcode)).fetchone()
+        if below and stored is None:
+            db.execute(
+                "insert or ignore into events (key, rule, kind, site, subject, adcode, "
+                "started, peak, detail, state) values (?, ?, 'online_rate', ?, ?, ?, ?, ?, ?, "
+                "'new')", (f"{rule.name}:{adcode}:{_stamp(as_of)}", rule.name, adcode,
+                           adcode, adcode, _stamp(as_of), rate, detail))
+        elif not below and stored is not None:
+            db.execute("update events set state = 'resolved', ended = ?, detail = ? "
+                       "where key = ?", (_stamp(as_of), detail, stored["key"]))
+
+
+RECORDERS = {"alarm": _alarms, "offline": _offline, "online_rate": _online_rate}
+# what a rule's message is called once everything it told has ended
+ENDED = {"alarm": "resolved", "offline": "online", "online_rate": "rate_restored"}
+ONLINE_GAP = "5min"  # a sensor silent longer than this is not online (as on the page)
 
 
 def _notices(rule: Rule, outbox: Outbox, as_of: pd.Timestamp) -> list[Notice]:
@@ -162,7 +199,7 @@ def _notices(rule: Rule, outbox: Outbox, as_of: pd.Timestamp) -> list[Notice]:
         ended = [r for r in rows if r["told"] and r["state"] == "resolved"
                  and not r["resolved_told"]]
         if ended and not still_open:
-            kind = "resolved" if rule.kind == "alarm" else "online"
+            kind = ENDED[rule.kind]
             notices.append(Notice(rule, kind, site, ended[0]["adcode"], ended))
             db.executemany("update events set resolved_told = 1 where key = ?",
                            [(r["key"],) for r in ended])
@@ -172,12 +209,15 @@ def _notices(rule: Rule, outbox: Outbox, as_of: pd.Timestamp) -> list[Notice]:
 def _text(notice: Notice, contact: Contact, registers: Registers, rules: Rules) -> dict:
     """Subject and body of ``notice`` for ``contact``, in their language."""
     lang = contact.lang
-    site = registers.site(notice.site)
+    by_unit = notice.rule.kind == "online_rate"  # about a unit, not an installation
+    site = {"firm": ""} if by_unit else registers.site(notice.site)
     unit = registers.units.get(notice.adcode, (notice.adcode, notice.adcode))
     unit_name = unit[1] if lang == "en" else unit[0]
     head = text(f"notice_head_{notice.kind}", lang)
-    subject = f"[{head}] {unit_name} · {site['firm']} · {notice.site}"
+    subject = f"[{head}] {unit_name}" + ("" if by_unit else
+                                         f" · {site['firm']} · {notice.site}")
     lines = [text("notice_rule", lang).format(rule=notice.rule.name),
+             text("notice_unit", lang).format(unit=unit_name) if by_unit else
              text("notice_where", lang).format(unit=unit_name, firm=site["firm"],
                                                site=notice.site)]
     sensors = registers.sensors.set_index("sensor_id")
@@ -200,18 +240,25 @@ def _text(notice: Notice, contact: Contact, registers: Registers, rules: Rules) 
                          f"{text('peak', lang)} {e['peak']:g} {unit_of}".rstrip())
         if len(events) > 10:
             lines.append(text("notice_more", lang).format(count=len(events) - 10))
+    elif notice.kind == "online_rate":
+        event = events[-1]
+        lines.append(text("notice_online_rate", lang).format(
+            rate=f"{event['peak']:.0%}", detail=event["detail"],
+            threshold=f"{notice.rule.threshold:g}", at=event["started"]))
     elif notice.kind == "offline":
         lines.append(text("notice_offline_since", lang).format(
             since=events[0]["started"], minutes=f"{notice.rule.minutes:g}"))
     else:
         lines.append(text(f"notice_{notice.kind}_since", lang).format(
             at=max(e["ended"] or "" for e in events)))
-    link = f"{rules.link}/monitoring?site={notice.site}&lang={lang}" if rules.link else ""
+    page = f"lang={lang}" if by_unit else f"site={notice.site}&lang={lang}"
+    link = f"{rules.link}/monitoring?{page}" if rules.link else ""
     if link:
         lines.append(text("notice_link", lang).format(link=link))
     facts = {"rule": notice.rule.name, "kind": notice.kind, "site": notice.site,
              "adcode": notice.adcode, "firm": site["firm"], "link": link,
-             "events": [{k: e[k] for k in ("subject", "level", "started", "ended", "peak")}
+             "events": [{k: e[k] for k in ("subject", "level", "started", "ended", "peak",
+                                           "detail")}
                         for e in events]}
     markdown = f"### {subject}\n\n" + "\n\n".join(lines)
     return {"subject": subject, "text": "\n".join(lines), "markdown": markdown,

@@ -38,6 +38,7 @@ create table if not exists events (
     key text primary key,       -- rule, subject (a sensor or a site) and start
     rule text not null, kind text not null, site text not null, subject text not null,
     adcode text not null, level text, started text not null, ended text, peak real,
+    detail text,                -- what a message says beyond the peak
     state text not null default 'new',  -- new, acknowledged, resolved
     told integer not null default 0, resolved_told integer not null default 0,
     acknowledged_by text, acknowledged_at real);

@@ -16,10 +16,13 @@ field. Three sections::
       - {name: 二级报警, kind: alarm, levels: [high_high], to: [county, city],
          repeat_minutes: 60}
       - {name: 离线, kind: offline, minutes: 30, to: [county]}
+      - {name: 在线率, kind: online_rate, threshold: 80, to: [county, city]}
 
-A rule's ``to`` names roles; a county contact receives only events of its counties, a city
-or province contact all of them. Secrets may be read from the environment (``secret_env``)
-rather than kept in the file.
+An ``online_rate`` rule tells each county-level unit whose installations' online rate
+(online ÷ registered, as the bulletin counts it; online: a reading in the last 5 minutes)
+falls below ``threshold`` %. A rule's ``to`` names roles; a county contact receives only
+events of its counties, a city or province contact all of them. Secrets may be read from
+the environment (``secret_env``) rather than kept in the file.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from safetyviz.core.settings import named_secret
 ROLES = ("province", "city", "county")
 WEBHOOK_FORMATS = ("dingtalk", "wecom", "json")
 # kind → the fields it takes beyond name, kind, to and repeat_minutes
-RULE_KINDS = {"alarm": ("levels",), "offline": ("minutes",)}
+RULE_KINDS = {"alarm": ("levels",), "offline": ("minutes",), "online_rate": ("threshold",)}
 ALARM_LEVELS = ("high", "high_high")
 LANGS = ("zh", "en")
 
@@ -71,6 +74,7 @@ class Rule:
     to: tuple[str, ...]  # roles
     levels: tuple[str, ...] = ALARM_LEVELS  # alarm rules: the levels that notify
     minutes: float = 0.0  # offline rules: how long without a reading
+    threshold: float = 0.0  # online-rate rules: a unit's rate below this (%) is told
     repeat_minutes: float = 60.0  # the same rule and site not again sooner
 
 
@@ -205,6 +209,10 @@ def _rule(path: Path, index: int, data: Any) -> Rule:
         fields["levels"] = entry.choices("levels", ALARM_LEVELS, ALARM_LEVELS)
     if kind == "offline":
         fields["minutes"] = entry.number("minutes")
+    if kind == "online_rate":
+        fields["threshold"] = entry.number("threshold")
+        if fields["threshold"] > 100:
+            entry.fail("threshold", "must be a percentage (at most 100)")
     return Rule(entry.text("name", required=True), kind, entry.choices("to", ROLES),
                 repeat_minutes=entry.number("repeat_minutes", 60.0), **fields)
 

@@ -39,8 +39,11 @@ def registers(data_dir: Path) -> Registers:
     cat = open_catalog(ensure_catalog(data_dir))
     sensors = load_table("sensors", catalog=cat).compute()
     sites = load_table("major_hazard_sites", catalog=cat).compute()
-    firms = load_table("enterprises", catalog=cat,
-                       columns=["enterprise_id", "name"]).compute()
+    try:
+        firms = load_table("enterprises", catalog=cat,
+                           columns=["enterprise_id", "name"]).compute()
+    except UserError:  # monitoring without the register yet: firms named by their codes
+        firms = pd.DataFrame({"enterprise_id": [], "name": []})
     regions = load_regions(cat, geometry=False)
     return Registers(sensors.astype({"sensor_id": str, "site_id": str, "adcode": str}),
                      sites.astype({"site_id": str, "adcode": str}),
@@ -105,13 +108,23 @@ class Notifier:
             return None
         return pd.Timestamp(open_readings(self.data_dir)["time"].values[-1])
 
+    @property
+    def overlap(self) -> pd.Timedelta:
+        """How far before the last evaluation a round looks again: enough to see an alarm
+        run on, and an installation's last reading beyond the longest offline rule."""
+        longest = max((r.minutes for r in self.rules.rules if r.kind == "offline"), default=0)
+        return min(max(pd.Timedelta(hours=1), pd.Timedelta(minutes=2 * longest)), self.window)
+
     def evaluate(self) -> tuple[int, pd.Timestamp | None]:
-        """Evaluate the rules on the readings' last ``window``, if there are new ones."""
+        """Evaluate the rules on the readings new since the last round (and :attr:`overlap`
+        before them; the first round: the last ``window``), if there are new ones."""
         last = self.last_time()
         if last is None or last == self.evaluated:
             return 0, last
-        readings = open_readings(self.data_dir)["value"].sel(
-            time=slice(last - self.window, last)).load()
+        start = last - self.window
+        if self.evaluated is not None:
+            start = max(start, self.evaluated - self.overlap)
+        readings = open_readings(self.data_dir)["value"].sel(time=slice(start, last)).load()
         queued = evaluate(self.rules, readings, self.registers, self.outbox, last)
         self.evaluated = last
         return queued, last
