@@ -112,28 +112,30 @@ def _alarms(rule: Rule, readings: xr.DataArray, registers: Registers, outbox: Ou
 def _offline(rule: Rule, readings: xr.DataArray, registers: Registers, outbox: Outbox,
              as_of: pd.Timestamp) -> None:
     """Record the installations ``rule`` finds offline at ``as_of``, and those back."""
-    sensors = registers.sensors
+    sensors, sites = registers.sensors, registers.sites.set_index("site_id")
     last = last_report(readings, as_of)
-    since = pd.to_datetime(registers.sites.set_index("site_id")["online_since"])
+    last.index = last.index.astype(str)
+    reported = last.reindex(sensors["sensor_id"]).groupby(sensors["site_id"].values).max()
+    since = pd.to_datetime(sites["online_since"]).reindex(reported.index)
+    connected = since.notna() & (since <= as_of)
+    gone = reported.isna() | (as_of - reported > pd.Timedelta(minutes=rule.minutes))
     db = outbox.db
-    for site, group in sensors.groupby("site_id"):
-        connected = since.get(site)
-        if connected is None or pd.isna(connected) or connected > as_of:
-            continue
-        reported = last.reindex(group["sensor_id"].astype(str)).max()
-        gone = pd.isna(reported) or as_of - reported > pd.Timedelta(minutes=rule.minutes)
-        stored = db.execute("select * from events where rule = ? and kind = 'offline' and "
-                            "site = ? and state != 'resolved'", (rule.name, site)).fetchone()
-        if gone and stored is None:
-            started = _stamp(readings["time"].values[0] if pd.isna(reported) else reported)
+    stored = {r["site"]: r for r in db.execute(
+        "select * from events where rule = ? and kind = 'offline' and state != 'resolved'",
+        (rule.name,))}
+    first = readings["time"].values[0]
+    for site in reported.index[connected & gone]:
+        if site not in stored:
+            started = _stamp(first if pd.isna(reported[site]) else reported[site])
             db.execute(
                 "insert or ignore into events (key, rule, kind, site, subject, adcode, "
                 "started, state) values (?, ?, 'offline', ?, ?, ?, ?, 'new')",
                 (f"{rule.name}:{site}:{started}", rule.name, site, site,
-                 str(group["adcode"].iloc[0]), started))
-        elif not gone and stored is not None:
+                 str(sites.loc[site, "adcode"]), started))
+    for site in reported.index[~gone]:
+        if site in stored:
             db.execute("update events set state = 'resolved', ended = ? where key = ?",
-                       (_stamp(reported), stored["key"]))
+                       (_stamp(reported[site]), stored[site]["key"]))
 
 
 def _online_rate(rule: Rule, readings: xr.DataArray, registers: Registers, outbox: Outbox,

@@ -47,6 +47,9 @@ create table if not exists told (
     rule text not null, site text not null, at text not null, primary key (rule, site));
 """
 
+# (table, column, type) added to the schema after its first version, oldest first
+ADDED_COLUMNS = [("events", "detail", "text")]
+
 
 @dataclass(frozen=True)
 class Message:
@@ -76,6 +79,11 @@ class Outbox:
         self.db.execute("pragma journal_mode = wal")
         self.db.execute("pragma synchronous = full")  # a message written is on disk
         self.db.executescript(SCHEMA)
+        # an outbox written by an earlier version: its tables gain the columns added since
+        for table, column, kind in ADDED_COLUMNS:
+            have = {row[1] for row in self.db.execute(f"pragma table_info({table})")}
+            if column not in have:
+                self.db.execute(f"alter table {table} add column {column} {kind}")
 
     def close(self) -> None:
         self.db.close()
