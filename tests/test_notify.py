@@ -300,6 +300,22 @@ def test_a_units_online_rate_below_the_threshold_is_told_and_its_recovery_once(
     notifier.close()
 
 
+def test_thresholds_changed_while_the_notifier_runs_are_the_ones_used(data_dir, tmp_path,
+                                                                       mailbox, receiver):
+    from safetyviz.data import store
+
+    notifier = Notifier(data_dir, load_rules(write_rules(tmp_path, mailbox, receiver)))
+    settled(notifier, mailbox, receiver)
+    sensors = monitor._registry(data_dir)[0]
+    lowered = sensors["sensor_id"] == "MHS0001-L01"
+    sensors.loc[lowered, "high_high"] = 90.0  # was 95: 92 % is now a high-high alarm
+    store.write_store(data_dir, {"sensors": sensors})
+    append(data_dir, tmp_path, excursion("MHS0001-L01", 0, [92.0, 92.5]))
+    assert notifier.round().sent == 2
+    assert "MHS0001-L01 液位 二级 2020-04-01 00:00" in body_of(mailbox.received[0][1])
+    notifier.close()
+
+
 CRASH = """
 import os, signal, sys
 from pathlib import Path

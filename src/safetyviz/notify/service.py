@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import xarray as xr
 
 from safetyviz.core.errors import UserError
-from safetyviz.data.catalog import ensure_catalog, open_catalog
+from safetyviz.data.catalog import ensure_catalog, open_catalog, version
 from safetyviz.data.loading import load_regions, load_table
 from safetyviz.data.readings import open_readings, readings_path
 from safetyviz.notify.channels import ChannelError, send_email, send_webhook
@@ -33,6 +34,15 @@ WINDOW = pd.Timedelta(hours=24)
 
 def outbox_path(data_dir: Path) -> Path:
     return Path(data_dir) / "notify" / "outbox.sqlite"
+
+
+REGISTERS = ("sensors", "major_hazard_sites", "enterprises", "regions")
+
+
+def register_versions(data_dir: Path) -> tuple[str, ...]:
+    """What the registers resolve to now (a table rewritten resolves elsewhere)."""
+    cat = open_catalog(ensure_catalog(data_dir))
+    return tuple(version(name, cat) if name in cat else "" for name in REGISTERS)
 
 
 def registers(data_dir: Path) -> Registers:
@@ -97,16 +107,18 @@ class Notifier:
         if uncertain:
             log.warning("%d messages were being sent when the notifier stopped: not sent "
                         "again (see `safetyviz notify status`)", uncertain)
+        self.versions = register_versions(data_dir)
         self.registers = registers(data_dir)
         self.evaluated: pd.Timestamp | None = None
 
     def close(self) -> None:
         self.outbox.close()
 
-    def last_time(self) -> pd.Timestamp | None:
+    def readings(self) -> xr.DataArray | None:
+        """The readings store as it is now (one version, read lazily); None without one."""
         if not readings_path(self.data_dir).exists():
             return None
-        return pd.Timestamp(open_readings(self.data_dir)["time"].values[-1])
+        return open_readings(self.data_dir)["value"]
 
     @property
     def overlap(self) -> pd.Timedelta:
@@ -118,13 +130,17 @@ class Notifier:
     def evaluate(self) -> tuple[int, pd.Timestamp | None]:
         """Evaluate the rules on the readings new since the last round (and :attr:`overlap`
         before them; the first round: the last ``window``), if there are new ones."""
-        last = self.last_time()
-        if last is None or last == self.evaluated:
+        stored = self.readings()
+        last = None if stored is None else pd.Timestamp(stored["time"].values[-1])
+        if stored is None or last == self.evaluated:
             return 0, last
+        versions = register_versions(self.data_dir)
+        if versions != self.versions:  # a sensor or installation added while running
+            self.registers, self.versions = registers(self.data_dir), versions
         start = last - self.window
         if self.evaluated is not None:
             start = max(start, self.evaluated - self.overlap)
-        readings = open_readings(self.data_dir)["value"].sel(time=slice(start, last)).load()
+        readings = stored.sel(time=slice(start, last)).load()
         queued = evaluate(self.rules, readings, self.registers, self.outbox, last)
         self.evaluated = last
         return queued, last
