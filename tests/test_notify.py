@@ -432,3 +432,63 @@ def test_a_rules_file_that_is_no_yaml_or_builds_objects_is_refused(tmp_path):
     assert_one_clear_line(run_cli("notify", "check", "--rules", str(path)), str(path), "line")
     path.write_text("rules: !!python/object/apply:os.system ['true']\n", encoding="utf-8")
     assert_one_clear_line(run_cli("notify", "check", "--rules", str(path)), str(path))
+
+
+def test_the_monitoring_page_lists_a_countys_events_and_its_user_acknowledges_them(
+        data_dir, tmp_path, mailbox, receiver, monkeypatch):
+    """A county user sees their county's events and acknowledges one (audited, timed); another
+    county's event key sent as the choice is refused and audited; without a login nothing
+    can be acknowledged."""
+    from bokeh.document import Document
+    from panel.io.state import set_curdoc
+
+    from safetyviz.security.access import LOCAL, Access
+    from safetyviz.security.audit import audit_log
+    from safetyviz.web.components.page import built_as
+    from safetyviz.web.pages import PAGES
+
+    notifier = Notifier(data_dir, load_rules(write_rules(tmp_path, mailbox, receiver)))
+    settled(notifier, mailbox, receiver)
+    append(data_dir, tmp_path, excursion("MHS0001-L01", 0, [99.0, 99.0]) +  # 魏都区
+           excursion("MHS0003-L01", 0, [99.0, 99.0]))  # 建安区
+    assert notifier.round().sent == 4
+    keys = {row["subject"]: row["key"] for row in notifier.outbox.events()
+            if row["started"] == "2020-04-01 00:00"}
+    notifier.close()
+    monkeypatch.setenv("SAFETYVIZ_CATALOG", str(data_dir / "catalog.yaml"))
+
+    def board_of(access):
+        with set_curdoc(Document()), built_as(access):
+            return PAGES["monitoring"].create().body.board
+
+    board = board_of(Access("li", "county", ("411002",)))
+    assert list(board.pick.options.values()) == [keys["MHS0001-L01"]]  # 魏都区's alone
+    [label] = board.pick.options
+    assert label.endswith(" · 报警 · 2020-04-01 00:00") and "MHS0001" not in label
+    table = board.table.value
+    assert set(table["重大危险源"]) == {label.split(" · ")[0]}
+    assert list(table["状态"]) == ["未确认"] * len(table)
+    assert not board.acknowledge(keys["MHS0003-L01"])  # 建安区's: not this session's
+    assert not board.acknowledge(["a list"])
+    assert audit_log().events[-1]["event"] == "rejected_value"
+    assert board.acknowledge(keys["MHS0001-L01"])
+    assert audit_log().events[-1]["event"] == "acknowledged"
+    assert audit_log().events[-1]["notice"] == keys["MHS0001-L01"]
+    assert board.table.value["状态"].iloc[0] == "已确认"
+    assert board.table.value["确认人"].iloc[0] == "li"
+    assert board.pick.disabled and board.button.disabled  # nothing left to acknowledge
+    assert "通知后确认用时中位数" in board.summary.object
+    assert not board.acknowledge(keys["MHS0001-L01"])  # not twice
+    outbox = outbox_module.Outbox(outbox_module.outbox_path(data_dir))
+    [row] = [r for r in outbox.events() if r["key"] == keys["MHS0001-L01"]]
+    assert (row["state"], row["acknowledged_by"]) == ("acknowledged", "li")
+    assert 0 <= row["acknowledged_at"] - row["told_at"] < 600
+    [other] = [r for r in outbox.events() if r["key"] == keys["MHS0003-L01"]]
+    assert other["state"] == "new"
+    outbox.close()
+    anonymous = board_of(LOCAL)  # served without logins: all counties shown, none to confirm
+    assert len(anonymous.table.value) > len(board.table.value)
+    assert anonymous.pick.disabled and "登录后可确认" in anonymous.summary.object
+    assert not anonymous.acknowledge(keys["MHS0003-L01"])
+    anonymous.state.lang = "en"
+    assert "Log in to acknowledge" in anonymous.summary.object

@@ -14,6 +14,7 @@ goes in one message, and a site is told again no sooner than the rule's
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -191,9 +192,9 @@ def _notices(rule: Rule, outbox: Outbox, as_of: pd.Timestamp) -> list[Notice]:
             minutes=rule.repeat_minutes)
         if untold and due:
             notices.append(Notice(rule, rule.kind, site, untold[0]["adcode"], untold))
-            db.executemany("update events set told = 1, resolved_told = "
+            db.executemany("update events set told = 1, told_at = ?, resolved_told = "
                            "case when state = 'resolved' then 1 else 0 end where key = ?",
-                           [(r["key"],) for r in untold])
+                           [(time.time(), r["key"]) for r in untold])
             db.execute("insert or replace into told (rule, site, at) values (?, ?, ?)",
                        (rule.name, site, _stamp(as_of)))
         still_open = db.execute("select count(*) from events where rule = ? and site = ? "

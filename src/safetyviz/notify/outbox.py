@@ -39,6 +39,7 @@ create table if not exists events (
     rule text not null, kind text not null, site text not null, subject text not null,
     adcode text not null, level text, started text not null, ended text, peak real,
     detail text,                -- what a message says beyond the peak
+    told_at real,               -- when it was first told (the machine's clock)
     state text not null default 'new',  -- new, acknowledged, resolved
     told integer not null default 0, resolved_told integer not null default 0,
     acknowledged_by text, acknowledged_at real);
@@ -48,7 +49,7 @@ create table if not exists told (
 """
 
 # (table, column, type) added to the schema after its first version, oldest first
-ADDED_COLUMNS = [("events", "detail", "text")]
+ADDED_COLUMNS = [("events", "detail", "text"), ("events", "told_at", "real")]
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,10 @@ class Message:
     adcode: str
     subject: str
     body: dict  # what the channel needs: text, markdown, facts
+
+
+def outbox_path(data_dir: Path) -> Path:
+    return Path(data_dir) / "notify" / "outbox.sqlite"
 
 
 def retry_after(attempts: int) -> float:
@@ -147,10 +152,43 @@ class Outbox:
         return self.db.execute(query + " order by created, key",
                                (state,) if state else ()).fetchall()
 
+    # -- events, as the monitoring page lists and acknowledges them
+
+    def events(self, adcodes: tuple[str, ...] | None = None, limit: int = 200
+               ) -> list[sqlite3.Row]:
+        """The latest events (of ``adcodes``; None: all), newest first."""
+        where, args = _in_units(adcodes)
+        return self.db.execute(f"select * from events {where} order by started desc, key "
+                               f"limit ?", (*args, limit)).fetchall()
+
+    def acknowledge(self, key: str, user: str, adcodes: tuple[str, ...] | None = None,
+                    now: float | None = None) -> bool:
+        """Mark the *new* event ``key`` (of ``adcodes``) acknowledged by ``user``; whether
+        it was (not one of theirs, or not new: nothing changes)."""
+        where, args = _in_units(adcodes, "and")
+        return self.db.execute(
+            f"update events set state = 'acknowledged', acknowledged_by = ?, "
+            f"acknowledged_at = ? where key = ? and state = 'new' {where}",
+            (user, time.time() if now is None else now, key, *args)).rowcount == 1
+
+    def acknowledge_seconds(self, adcodes: tuple[str, ...] | None = None) -> list[float]:
+        """Seconds from being told to being acknowledged, of every event acknowledged (of
+        ``adcodes``)."""
+        where, args = _in_units(adcodes, "and")
+        return [row[0] for row in self.db.execute(
+            f"select acknowledged_at - told_at from events where acknowledged_at is not null "
+            f"and told_at is not null {where}", args)]
+
     def next_try(self) -> float | None:
         """When the earliest pending message is due (None: none is pending)."""
         return self.db.execute("select min(next_try) from messages where state = 'pending'"
                                ).fetchone()[0]
+
+
+def _in_units(adcodes: tuple[str, ...] | None, word: str = "where") -> tuple[str, tuple]:
+    if adcodes is None:
+        return "", ()
+    return f"{word} adcode in ({', '.join('?' * len(adcodes)) or 'null'})", tuple(adcodes)
 
 
 class _Transaction:

@@ -25,15 +25,11 @@ from safetyviz.data.loading import load_regions, load_table
 from safetyviz.data.readings import open_readings, readings_path
 from safetyviz.notify.channels import ChannelError, send_email, send_webhook
 from safetyviz.notify.evaluate import Registers, evaluate
-from safetyviz.notify.outbox import Outbox
+from safetyviz.notify.outbox import Outbox, outbox_path
 from safetyviz.notify.rules import Rules
 
 log = logging.getLogger(__name__)
 WINDOW = pd.Timedelta(hours=24)
-
-
-def outbox_path(data_dir: Path) -> Path:
-    return Path(data_dir) / "notify" / "outbox.sqlite"
 
 
 REGISTERS = ("sensors", "major_hazard_sites", "enterprises", "regions")

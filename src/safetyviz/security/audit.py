@@ -11,6 +11,7 @@ from pathlib import Path
 
 EVENTS = {
     "login": "a user logged in",
+    "acknowledged": "a user acknowledged a notification's event (its key: notice)",
     "login_failed": "wrong password or unknown user",
     "login_throttled": "too many failed logins from this address or for this user",
     "logout": "a user logged out",

@@ -7,6 +7,7 @@ session, no page reload)."""
 from __future__ import annotations
 
 import html
+from pathlib import Path
 
 import holoviews as hv
 import pandas as pd
@@ -19,6 +20,8 @@ from safetyviz.core.i18n import LANGUAGE_NAMES, text
 from safetyviz.core.vocab import label
 from safetyviz.data.catalog import catalog_path, local_path
 from safetyviz.data.regions import top_unit
+from safetyviz.notify.outbox import outbox_path
+from safetyviz.web.components.notices import NoticeBoard
 from safetyviz.web.components.page import (
     KPI_CSS,
     firm_names,
@@ -33,6 +36,7 @@ from safetyviz.web.components.search import search_box
 from safetyviz.web.components.tables import URL_COLUMN
 from safetyviz.web.live import WINDOWS, MonitoringState
 from safetyviz.web.names import installation_names, sensor_names
+from safetyviz.web.notices import NoticesState
 from safetyviz.web.state import NoNone
 from safetyviz.web.views import profile_url, sensor_curve, site_status_map
 
@@ -50,6 +54,9 @@ class MonitoringPage(pn.viewable.Viewer):
     search = param.Parameter(default=None, doc="The enterprise search box (None: none).")
     firms = param.Dict(default={}, doc="Firm names by enterprise_id (the installations' "
                                        "owners are named, their profiles linked).")
+    notices = param.ClassSelector(class_=NoticesState, default=None, allow_None=True,
+                                  doc="The notifier's events of the session's counties "
+                                      "(None: no notifier writes to this data dir).")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -71,6 +78,14 @@ class MonitoringPage(pn.viewable.Viewer):
         self._fill_alarms()
         self.map = hv.DynamicMap(self._map)
         self.curve = hv.DynamicMap(self._curve)
+        self.board = None
+        if self.notices is not None:
+            notices = self.notices
+            self.board = NoticeBoard(state=notices, installations=self._installations,
+                                     units={lang: dict(zip(self.regions["adcode"],
+                                                           self.regions[f"name_{lang}"]))
+                                            for lang in ("zh", "en")})
+            state.param.watch(lambda event: notices.refresh(), "loads")
 
     def _relabel(self) -> None:
         lang = self.state.lang
@@ -82,6 +97,10 @@ class MonitoringPage(pn.viewable.Viewer):
         self._installations = installation_names(self.state.sites.reset_index(), self.firms,
                                                  lang)
         self._sensors = sensor_names(self.state.sensors.reset_index(), lang)
+        if self.notices is not None:
+            if getattr(self, "board", None) is not None:
+                self.board.installations = self._installations
+            self.notices.lang = lang
         self.site_select.param.update(value=self.state.site, options={
             self._installations[site]: site for site in self.state.param.site.objects})
         self._sensor_options()
@@ -170,6 +189,7 @@ class MonitoringPage(pn.viewable.Viewer):
                        pn.Column(self._alarm_heading, self.alarm_table,
                                  styles={"flex": "2 1 480px"}, sizing_mode="stretch_width"),
                        sizing_mode="stretch_width"),
+            *([self.board] if self.board is not None else []),
             controls,
             pn.pane.HoloViews(self.curve, height=320, sizing_mode="stretch_width"),
             sizing_mode="stretch_width")
@@ -182,6 +202,16 @@ class MonitoringPage(pn.viewable.Viewer):
             def refresh() -> None:  # the views follow ``loads``: refresh()'s answer is not needed
                 state.refresh()
             pn.state.add_periodic_callback(refresh, period=period_ms)
+
+
+def notices_of(readings, access) -> NoticesState | None:
+    """The notifier's events of ``access``'s counties, from the outbox beside the readings
+    store (``readings``: the store or its data dir); None when no notifier writes there."""
+    store = Path(readings)
+    path = outbox_path(store.parent.parent if store.name == "readings.zarr" else store)
+    if not path.exists():
+        return None
+    return NoticesState(path, None if access.all_counties else access.counties, access.user)
 
 
 def create_monitoring_app(catalog: str | None = None, data_dir=None):
@@ -199,10 +229,11 @@ def create_monitoring_app(catalog: str | None = None, data_dir=None):
         province, _ = province_online_rate(city, pd.Timestamp("1900-01-01"), as_of)
         readings = data_dir or local_path("monitoring", shared_catalog(path))
         state = MonitoringState(readings, sensors, sites, province_rate=province)
+        notices = notices_of(readings, access)
     except (UserError, PermissionError) as exc:
         return unavailable(exc)
     sync_with_url(state)
-    page = MonitoringPage(state=state, regions=regions,
+    page = MonitoringPage(state=state, regions=regions, notices=notices,
                           firms=firm_names(firms),
                           search=search_box(state, path, access, regions))
     page.start()
