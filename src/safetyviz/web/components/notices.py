@@ -61,6 +61,8 @@ class NoticeBoard(pn.viewable.Viewer):
         lang, events = self.state.lang, self.state.events
         self.heading.object = f"#### {text('notices_title', lang)}"
         rows = [row for _, row in events.iterrows()]
+        # as tall as its rows, up to seven (then it scrolls)
+        self.table.height = 40 + 31 * min(max(len(rows), 1), 7)
         self.table.value = pd.DataFrame({
             text("start", lang): [r["started"] for r in rows],
             text("kind", lang): [text(f"notice_head_{r['kind']}", lang) for r in rows],
@@ -88,6 +90,7 @@ class NoticeBoard(pn.viewable.Viewer):
         self.summary.object = "　".join(html.escape(p) for p in parts)
 
     def __panel__(self):
-        return pn.Column(self.heading, self.summary, self.table,
-                         pn.FlexBox(self.pick, self.button, sizing_mode="stretch_width"),
+        controls = [] if self.state.user is None else [  # nobody to acknowledge as
+            pn.FlexBox(self.pick, self.button, sizing_mode="stretch_width")]
+        return pn.Column(self.heading, self.summary, self.table, *controls,
                          sizing_mode="stretch_width")
