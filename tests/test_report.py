@@ -253,3 +253,60 @@ def test_report_outputs_are_not_world_writable_temp_files(tmp_path, demo_data):
     assert out.stat().st_mode & 0o044  # readable by others, as any file written normally
     assert [p.name for p in tmp_path.iterdir()] == ["q1.html"]  # no temporary left behind
 
+
+
+@needs_poppler
+def test_the_overview_makes_the_selections_bulletin_off_the_event_loop_once_for_all(
+        demo_dir, monkeypatch):
+    """下载简报 on the overview: the bulletin of the session's period and county as PDF,
+    made on a worker thread, once for every session asking for the same one; a county user
+    can have their county's alone."""
+    import time
+
+    from bokeh.document import Document
+    from panel.io.state import set_curdoc
+
+    from safetyviz.core.cache import LRU
+    from safetyviz.report import render
+    from safetyviz.security.access import LOCAL, Access
+    from safetyviz.web.components import bulletin
+    from safetyviz.web.components.page import built_as
+    from safetyviz.web.pages import PAGES
+
+    monkeypatch.setenv("SAFETYVIZ_CATALOG", str(demo_dir / "catalog.yaml"))
+    monkeypatch.setattr(bulletin, "_MADE", LRU(16))
+    made, write = [], render.write_report
+    monkeypatch.setattr(render, "write_report",
+                        lambda *args, **kwargs: made.append(args) or write(*args, **kwargs))
+
+    def overview(access):
+        with set_curdoc(Document()), built_as(access):
+            return PAGES["overview"].create().body
+
+    li = Access("li", "county", ("411002",))
+    pages = [overview(li), overview(li)]
+    for page in pages:
+        page.state.period = "2020Q1"
+        assert page.state.county == "411002"  # a county user's only choice
+        page.bulletin.request().result(timeout=300)
+        end = time.monotonic() + 10  # the download is shown just after the thread's result
+        while not page.bulletin.download.visible and time.monotonic() < end:
+            time.sleep(0.05)
+        assert page.bulletin.download.filename == "魏都区_2020Q1_安全生产简报.pdf"
+        assert page.bulletin.download.label == "下载简报（PDF）"
+    assert len(made) == 1 and made[0][3] == "411002"  # made once for both sessions
+    content = pages[1].bulletin.download.file.getvalue()
+    assert content.startswith(b"%PDF")
+    pdf = squeeze(subprocess.run(["pdftotext", "-", "-"], input=content, capture_output=True,
+                                 check=True).stdout.decode())
+    assert "魏都区" in pdf and "建安区" not in pdf
+    pages[0].state.period = "2020-03"  # a new selection: its bulletin is still to be made
+    assert not pages[0].bulletin.download.visible and not pages[0].bulletin.make.disabled
+    # whose bulletin may be read: a county user's counties, a city user's city, anyone's
+    # for a user who sees all
+    assert not bulletin.may_read(li, "411003", "411000")
+    assert not bulletin.may_read(li, "411000", "411000")
+    wang = Access("wang", "city", ("411002", "411003"), area="411000")
+    assert bulletin.may_read(wang, "411000", "411000")
+    assert not bulletin.may_read(wang, "410000", "410000")
+    assert bulletin.may_read(LOCAL, "411000", "411000")

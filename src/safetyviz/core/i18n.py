@@ -127,6 +127,10 @@ TEXT: dict[str, tuple[str, str]] = {
                          "Median time from notification to acknowledgement: {minutes} min "
                          "({count} acknowledged)"),
     "login_to_acknowledge": ("登录后可确认", "Log in to acknowledge"),
+    "make_bulletin": ("生成简报", "Make the bulletin"),
+    "making_bulletin": ("正在生成简报……", "Making the bulletin…"),
+    "download_bulletin": ("下载简报（{format}）", "Download the bulletin ({format})"),
+    "bulletin_file": ("安全生产简报", "work-safety-bulletin"),
     "notice_head_online_rate": ("在线率低", "Low online rate"),
     "notice_head_rate_restored": ("在线率恢复", "Online rate restored"),
     "notice_unit": ("单位：{unit}", "Unit: {unit}"),

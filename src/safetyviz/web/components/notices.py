@@ -39,7 +39,7 @@ class NoticeBoard(pn.viewable.Viewer):
         self.button.on_click(lambda event: self.acknowledge(self.pick.value))
         self.heading = pn.pane.Markdown(margin=(0, 10))
         self.summary = pn.pane.HTML(margin=(0, 10))
-        self.state.param.watch(lambda event: self._fill(), ["events", "lang"])
+        self.state.param.watch(lambda *events: self._fill(), ["events", "lang"])
         self._fill()
 
     def acknowledge(self, key) -> bool:

@@ -16,6 +16,7 @@ from safetyviz.core.i18n import metric_label, text
 from safetyviz.core.periods import period_label
 from safetyviz.data.catalog import catalog_path, version
 from safetyviz.data.regions import mapped_units
+from safetyviz.web.components.bulletin import BulletinDownload
 from safetyviz.web.components.page import (
     LEVELS_CSS,
     TILES_DOC,
@@ -57,6 +58,9 @@ class OverviewDashboard(SelectionPage):
     level = param.ClassSelector(class_=Level, default=None, allow_None=True,
                                 doc="Where in a province's data the page is (its cities, or "
                                     "one city's counties); None for a city's data.")
+    bulletin = param.ClassSelector(class_=BulletinDownload, default=None, allow_None=True,
+                                   doc="The bulletin of the selection, made on request "
+                                       "(None: none offered).")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -198,6 +202,7 @@ class OverviewDashboard(SelectionPage):
     def __panel__(self):
         controls = pn.FlexBox(self.metric_select, self.period_select, self.range_from,
                               self.range_to, self.county_select,
+                              *([self.bulletin] if self.bulletin is not None else []),
                               sizing_mode="stretch_width")
         levels = [self.levels] if self.level is not None else []
         return pn.Column(*self._top(), *levels, controls, self.cards,
@@ -223,7 +228,10 @@ def create_overview_app(catalog: str | None = None):
         state = OverviewState(cube, names_en=english_names(regions),
                               city_total=access.sees_whole)
         sync_with_url(state)
+        bulletin = BulletinDownload(state=state, access=access,
+                                    catalog=str(catalog or catalog_path()))
         return OverviewDashboard(state=state, regions=regions, tiles=map_tiles(), access=access,
-                                 level=level, search=search_box(state, catalog, access, units))
+                                 level=level, search=search_box(state, catalog, access, units),
+                                 bulletin=bulletin)
 
     return open_page(catalog, build, levels=False)  # (its own: the cities on its map)

@@ -1,0 +1,141 @@
+"""The overview's bulletin download (下载简报): the work-safety bulletin of the chosen period
+and unit as PDF, made on a worker thread — no session waits for it, one bulletin is made at
+a time — and once for every session asking for the same one (same data, period, unit and
+language), then offered as a download.
+
+The unit is the page's own selection (a value the state has checked against the session's
+cube), checked once more against the session's access before anything is read.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import panel as pn
+import param
+
+from safetyviz.core.cache import LRU
+from safetyviz.core.errors import UserError
+from safetyviz.core.i18n import text
+from safetyviz.data.catalog import version
+from safetyviz.security.access import LOCAL, Access
+from safetyviz.web.components.page import audit, shared_catalog
+from safetyviz.web.state import NoNone, OverviewState
+
+_MAKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulletin")
+# (catalog, cube version, period, unit, language) → (file content, format)
+_MADE: LRU[tuple[bytes, str]] = LRU(16)
+
+
+def bulletin_file(path: str, period: str, unit: str, lang: str) -> tuple[bytes, str]:
+    """The bulletin of ``unit`` for ``period`` as PDF, or as HTML where the PDF cannot be
+    made (no WeasyPrint or no Chinese font on the server); (content, "pdf" | "html")."""
+    from safetyviz.report.render import write_report
+
+    catalog = shared_catalog(path)
+    key = (path, version("cube", catalog), period, unit, lang)
+
+    def make() -> tuple[bytes, str]:
+        with tempfile.TemporaryDirectory() as folder:
+            for fmt in ("pdf", "html"):
+                try:
+                    out = write_report(period, Path(folder) / f"bulletin.{fmt}", fmt, unit,
+                                       lang, catalog)
+                except UserError:
+                    if fmt == "html":
+                        raise
+                    continue
+                return out.read_bytes(), fmt
+        raise AssertionError("unreachable")
+
+    return _MADE.get(key, make)
+
+
+def may_read(access: Access, unit: str, whole: str) -> bool:
+    """Whether ``access`` sees all of ``unit`` (``whole``: the adcode of everything the page
+    shows: the data's city or province, or the city a session is narrowed to)."""
+    if access.all_counties:
+        return True
+    return unit in access.counties or (unit == whole and unit == access.area)
+
+
+class BulletinDownload(pn.viewable.Viewer):
+    """A button that has the bulletin of the page's selection made, and the download it
+    becomes."""
+
+    state = param.ClassSelector(class_=OverviewState, allow_None=NoNone,
+                                doc="The period and unit of the bulletin.")
+    access = param.ClassSelector(class_=Access, default=LOCAL, doc="Who is asking.")
+    catalog = param.String(doc="The catalog the page reads (its path).")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.make = pn.widgets.Button(button_type="primary", button_style="outline",
+                                      align="end")
+        self.make.on_click(lambda event: self.request())
+        self.download = pn.widgets.FileDownload(visible=False, button_type="success",
+                                                align="end", embed=False)
+        self.status = pn.pane.HTML(margin=(0, 10), align="center")
+        self.future: Future | None = None
+        self._asked: tuple | None = None
+        self.state.param.watch(lambda *events: self._reset(), ["period", "county", "lang"])
+        self._reset()
+
+    def _selection(self) -> tuple[str, str, str]:
+        return self.state.period, self.state.county, self.state.lang
+
+    def _reset(self) -> None:
+        """A new selection: its bulletin is still to be made."""
+        lang = self.state.lang
+        self._asked = None
+        self.make.param.update(name=text("make_bulletin", lang), disabled=False)
+        self.download.visible = False
+        self.status.object = ""
+
+    def request(self) -> Future | None:
+        """Have the selection's bulletin made (None if the session may not read it)."""
+        period, unit, lang = self._selection()
+        if not may_read(self.access, unit, self.state.city):
+            audit("rejected_value", value={"bulletin": unit})
+            return None
+        self._asked = (period, unit, lang)
+        self.make.disabled = True
+        self.status.object = html.escape(text("making_bulletin", lang))
+        future = _MAKER.submit(bulletin_file, self.catalog, period, unit, lang)
+        self.future = future
+        doc = pn.state.curdoc
+        served = doc if doc is not None and doc.session_context is not None else None
+
+        def done(finished: Future) -> None:
+            def show() -> None:
+                self._show((period, unit, lang), finished)
+            if served is not None:  # the document is changed on its own event loop
+                served.add_next_tick_callback(show)
+            else:
+                show()
+        future.add_done_callback(done)
+        return future
+
+    def _show(self, asked: tuple, finished: Future) -> None:
+        if asked != self._asked:  # the selection changed meanwhile
+            return
+        period, unit, lang = asked
+        self.make.disabled = False
+        try:
+            content, fmt = finished.result()
+        except UserError as exc:
+            self.status.object = html.escape(str(exc))
+            return
+        name = f"{self.state.county_name(unit)}_{period.replace('/', '_')}_" \
+               f"{text('bulletin_file', lang)}.{fmt}"
+        self.download.param.update(file=io.BytesIO(content), filename=name, visible=True)
+        # (after the file name: Panel names the button after a new file name)
+        self.download.label = text("download_bulletin", lang).format(format=fmt.upper())
+        self.status.object = ""
+
+    def __panel__(self):
+        return pn.Row(self.make, self.download, self.status, margin=0)
