@@ -97,8 +97,11 @@ class BulletinDownload(pn.viewable.Viewer):
         self.status.object = ""
 
     def request(self) -> Future | None:
-        """Have the selection's bulletin made (None if the session may not read it)."""
+        """Have the selection's bulletin made (None if the session may not read it, or has
+        one being made)."""
         period, unit, lang = self._selection()
+        if self.future is not None and not self.future.done():
+            return None  # one at a time per session: clicks cannot fill the queue
         if not may_read(self.access, unit, self.state.city):
             audit("rejected_value", value={"bulletin": unit})
             return None
