@@ -406,6 +406,14 @@ def test_the_service_tells_an_excursion_within_seconds(data_dir, tmp_path, mailb
     (lambda r: r["contacts"][1]["webhook"].update(secret=None,
                                                   secret_env="NO_SUCH_VARIABLE_SET"),
      ["contact 2 (魏都区值班), webhook", "field 'secret_env'", "NO_SUCH_VARIABLE_SET is not set"]),
+    (lambda r: r.update(schedules=[{"name": "周报", "every": "week", "day": 1,
+                                    "to": ["city"]}]),
+     ["schedule 1 (周报)", "field 'every'", "'week' is not one of quarter, month"]),
+    (lambda r: r.update(schedules=[{"name": "季度简报", "every": "quarter", "day": 40,
+                                    "to": ["city"]}]),
+     ["schedule 1 (季度简报)", "field 'day'", "1 to 28"]),
+    (lambda r: r.update(rules=[]),
+     ["the file", "field 'rules'", "nothing to do"]),
     (lambda r: r.pop("channels"),
      ["contact 1 (市值班)", "field 'email'", "no SMTP server"]),
     (lambda r: r["rules"].append(dict(r["rules"][0])),
@@ -492,3 +500,48 @@ def test_the_monitoring_page_lists_a_countys_events_and_its_user_acknowledges_th
     assert not anonymous.acknowledge(keys["MHS0003-L01"])
     anonymous.state.lang = "en"
     assert "Log in to acknowledge" in anonymous.summary.object
+
+
+@pytest.mark.parametrize("today, due", [
+    ("2020-04-04", None), ("2020-04-05", "2020Q1"), ("2020-04-11", "2020Q1"),
+    ("2020-04-12", None), ("2021-01-05", "2020Q4"), ("2020-01-04", None)])
+def test_a_quarterly_bulletin_is_due_from_its_day_for_a_week(today, due):
+    from safetyviz.notify.rules import Schedule
+    from safetyviz.notify.schedule import due_period
+
+    assert due_period(Schedule("季度简报", "quarter", 5, ("city",)), today) == due
+    assert due_period(Schedule("月报", "month", 3, ("city",)), "2020-03-03") == "2020-02"
+
+
+def test_the_quarterly_bulletin_goes_to_each_contact_once_on_its_day(data_dir, tmp_path,
+                                                                    mailbox, receiver):
+    """The city's contact gets the city's bulletin, each county contact its county's, in
+    their language: by e-mail as an attachment, by robot as a link; once."""
+    path = write_rules(tmp_path, mailbox, receiver)
+    rules = json.loads(path.read_text(encoding="utf-8"))
+    rules["schedules"] = [{"name": "季度简报", "every": "quarter", "day": 5,
+                           "to": ["city", "county"], "format": "html"}]
+    path.write_text(json.dumps(rules, ensure_ascii=False), encoding="utf-8")
+    notifier = Notifier(data_dir, load_rules(path))
+    settled(notifier, mailbox, receiver)  # (today: no quarter's bulletin is due)
+    assert notifier.round(today="2020-04-04").queued == 0
+    assert notifier.round(today="2020-04-05").sent == 3
+    mails = {tuple(to): mail for to, mail in mailbox.received}
+    city = mails["city@example.gov.cn",]
+    assert city["Subject"] == "[安全生产简报] 许昌市 2020年第一季度"
+    [attached] = list(city.iter_attachments())
+    assert attached.get_filename() == "季度简报-2020Q1-all-zh.html"
+    assert attached.get_content_type() == "text/html"
+    assert "全市共排查各类生产经营单位7967家次" in attached.get_content()
+    county = mails["jianan@example.gov.cn",]
+    assert county["Subject"] == "[Work-safety bulletin] Jian'an District 2020 Q1"
+    [attached] = list(county.iter_attachments())
+    assert attached.get_filename() == "季度简报-2020Q1-411003-en.html"
+    [(_, _, payload)] = receiver.received  # 魏都区's robot: a link to its county's overview
+    assert payload["markdown"]["title"] == "[安全生产简报] 魏都区 2020年第一季度"
+    assert ("https://safety.example.gov.cn/overview?period=2020Q1&lang=zh&county=411002"
+            in payload["markdown"]["text"])
+    for day in ("2020-04-06", "2020-04-11", "2020-04-12"):  # once
+        assert notifier.round(today=day).queued == 0
+    assert len(mailbox.received) == 2 and len(receiver.received) == 1
+    notifier.close()

@@ -127,6 +127,10 @@ TEXT: dict[str, tuple[str, str]] = {
                          "Median time from notification to acknowledgement: {minutes} min "
                          "({count} acknowledged)"),
     "login_to_acknowledge": ("登录后可确认", "Log in to acknowledge"),
+    "notice_head_bulletin": ("安全生产简报", "Work-safety bulletin"),
+    "notice_bulletin": ("{unit}{period}安全生产简报已生成，见附件或链接。",
+                        "The work-safety bulletin of {unit} for {period}: attached, or at the "
+                        "link below."),
     "make_bulletin": ("生成简报", "Make the bulletin"),
     "making_bulletin": ("正在生成简报……", "Making the bulletin…"),
     "download_bulletin": ("下载简报（{format}）", "Download the bulletin ({format})"),

@@ -21,6 +21,7 @@ import urllib.parse
 import urllib.request
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+from pathlib import Path
 
 from safetyviz.notify.rules import Smtp, Webhook
 
@@ -42,7 +43,9 @@ def body_signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def send_email(smtp: Smtp, to: str, subject: str, text: str, key: str) -> None:
+def send_email(smtp: Smtp, to: str, subject: str, text: str, key: str,
+               attachments: tuple[Path, ...] = ()) -> None:
+    """``text`` to ``to``, with ``attachments`` (a PDF or HTML bulletin)."""
     message = EmailMessage()
     message["From"], message["To"], message["Subject"] = smtp.sender, to, subject
     message["Date"] = formatdate(localtime=True)
@@ -50,6 +53,17 @@ def send_email(smtp: Smtp, to: str, subject: str, text: str, key: str) -> None:
     message["Message-ID"] = make_msgid(idstring=hashlib.sha256(key.encode()).hexdigest()[:16],
                                        domain="safetyviz")
     message.set_content(text)
+    for path in attachments:
+        try:
+            content = path.read_bytes()
+        except OSError as exc:
+            raise ChannelError(f"attachment {path.name}: {exc}") from None
+        if path.suffix == ".pdf":
+            message.add_attachment(content, maintype="application", subtype="pdf",
+                                   filename=path.name)
+        else:  # text, with its charset
+            message.add_attachment(content.decode("utf-8"), subtype="html",
+                                   filename=path.name)
     try:
         with smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout) as server:
             if smtp.starttls:

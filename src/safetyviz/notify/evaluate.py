@@ -43,6 +43,7 @@ class Registers:
     sites: pd.DataFrame
     units: dict[str, tuple[str, str]]  # adcode → (Chinese, English)
     firms: dict[str, str] = field(default_factory=dict)
+    whole: tuple[str, str] = ("", "")  # the data's city or province (Chinese, English)
 
     def site(self, site_id: str) -> dict:
         row = self.sites[self.sites["site_id"] == site_id].iloc[0]

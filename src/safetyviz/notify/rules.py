@@ -2,7 +2,7 @@
 
 A YAML file of plain data, validated before anything is evaluated or sent: a mistake is one
 UserError naming the file, the entry (``rule 2 (离线)``, ``contact 1 (许昌值班)``) and the
-field. Three sections::
+field. The sections::
 
     link: https://safety.example.gov.cn      # the dashboards' address, for the links
     channels:
@@ -17,6 +17,8 @@ field. Three sections::
          repeat_minutes: 60}
       - {name: 离线, kind: offline, minutes: 30, to: [county]}
       - {name: 在线率, kind: online_rate, threshold: 80, to: [county, city]}
+    schedules:
+      - {name: 季度简报, every: quarter, day: 5, to: [city, county]}
 
 An ``online_rate`` rule tells each county-level unit whose installations' online rate
 (online ÷ registered, as the bulletin counts it; online: a reading in the last 5 minutes)
@@ -41,6 +43,8 @@ WEBHOOK_FORMATS = ("dingtalk", "wecom", "json")
 RULE_KINDS = {"alarm": ("levels",), "offline": ("minutes",), "online_rate": ("threshold",)}
 ALARM_LEVELS = ("high", "high_high")
 LANGS = ("zh", "en")
+EVERY = ("quarter", "month")  # a schedule's periods
+FORMATS = ("pdf", "html")  # a scheduled bulletin's
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,19 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """A bulletin sent after each period: on the ``day``-th day after a quarter (or month)
+    ends, its bulletin — the whole data's to city and province contacts, each county's to
+    its county contacts — by e-mail as an attachment, by webhook as a link."""
+
+    name: str
+    every: str  # quarter, month
+    day: int
+    to: tuple[str, ...]
+    format: str = "pdf"
+
+
+@dataclass(frozen=True)
 class Smtp:
     host: str
     port: int = 25
@@ -96,6 +113,7 @@ class Rules:
     contacts: tuple[Contact, ...]
     smtp: Smtp | None = None
     link: str = ""
+    schedules: tuple[Schedule, ...] = ()
 
     def recipients(self, rule: Rule, adcode: str) -> list[Contact]:
         """The contacts of ``rule``'s roles who receive an event in ``adcode``."""
@@ -217,16 +235,33 @@ def _rule(path: Path, index: int, data: Any) -> Rule:
                 repeat_minutes=entry.number("repeat_minutes", 60.0), **fields)
 
 
+def _schedule(path: Path, index: int, data: Any) -> Schedule:
+    name = data.get("name") if isinstance(data, dict) else None
+    entry = _Entry(path, f"schedule {index}" + (f" ({name})" if name else ""), data,
+                   ("name", "every", "day", "to", "format"))
+    day = entry.number("day")
+    if day != int(day) or day > 28:
+        entry.fail("day", "must be a whole number of days, 1 to 28")
+    return Schedule(entry.text("name", required=True), entry.choice("every", EVERY),
+                    int(day), entry.choices("to", ROLES), entry.choice("format", FORMATS, "pdf"))
+
+
 def load_rules(path: Path) -> Rules:
     """The rules file at ``path``, validated (see the module's docstring)."""
     path = Path(path)
     data = read_yaml(path, "notification rules")
-    top = _Entry(path, "the file", data, ("link", "channels", "contacts", "rules"))
+    top = _Entry(path, "the file", data, ("link", "channels", "contacts", "rules",
+                                          "schedules"))
     contacts = data.get("contacts") or []
     rules = data.get("rules") or []
-    for field, items in (("contacts", contacts), ("rules", rules)):
-        if not isinstance(items, list) or not items:
-            top.fail(field, "must be a list of at least one entry")
+    schedules = data.get("schedules") or []
+    if not isinstance(contacts, list) or not contacts:
+        top.fail("contacts", "must be a list of at least one entry")
+    for field, items in (("rules", rules), ("schedules", schedules)):
+        if not isinstance(items, list):
+            top.fail(field, "must be a list")
+    if not rules and not schedules:
+        top.fail("rules", "no rules and no schedules: nothing to do")
     smtp = None
     channels = _Entry(path, "channels", data.get("channels") or {}, ("smtp",))
     if "smtp" in channels.data:
@@ -244,14 +279,19 @@ def load_rules(path: Path) -> Rules:
                     mail.secret("password"), starttls, mail.number("timeout", 10.0))
     made = Rules(path, tuple(_rule(path, i, r) for i, r in enumerate(rules, 1)),
                  tuple(_contact(path, i, c) for i, c in enumerate(contacts, 1)), smtp,
-                 (top.text("link") or "").rstrip("/"))
+                 (top.text("link") or "").rstrip("/"),
+                 tuple(_schedule(path, i, c) for i, c in enumerate(schedules, 1)))
     for index, contact in enumerate(made.contacts, 1):
         if contact.email and smtp is None:
             raise UserError(f"{path}: contact {index} ({contact.name}), field 'email': "
                             "no SMTP server under channels: smtp")
-    names = [r.name for r in made.rules]
+    names = [r.name for r in made.rules] + [s.name for s in made.schedules]
     for index, name in enumerate(names, 1):
         if names.index(name) != index - 1:
-            raise UserError(f"{path}: rule {index} ({name}), field 'name': used by rule "
-                            f"{names.index(name) + 1} too")
+            what = (f"rule {index}" if index <= len(made.rules)
+                    else f"schedule {index - len(made.rules)}")
+            first = names.index(name) + 1
+            raise UserError(f"{path}: {what} ({name}), field 'name': used by "
+                            + (f"rule {first}" if first <= len(made.rules)
+                               else f"schedule {first - len(made.rules)}") + " too")
     return made

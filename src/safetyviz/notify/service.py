@@ -23,10 +23,12 @@ from safetyviz.core.errors import UserError
 from safetyviz.data.catalog import ensure_catalog, open_catalog, version
 from safetyviz.data.loading import load_regions, load_table
 from safetyviz.data.readings import open_readings, readings_path
+from safetyviz.data.regions import english_name, top_unit
 from safetyviz.notify.channels import ChannelError, send_email, send_webhook
 from safetyviz.notify.evaluate import Registers, evaluate
 from safetyviz.notify.outbox import Outbox, outbox_path
 from safetyviz.notify.rules import Rules
+from safetyviz.notify.schedule import queue_bulletins
 
 log = logging.getLogger(__name__)
 WINDOW = pd.Timedelta(hours=24)
@@ -51,11 +53,13 @@ def registers(data_dir: Path) -> Registers:
     except UserError:  # monitoring without the register yet: firms named by their codes
         firms = pd.DataFrame({"enterprise_id": [], "name": []})
     regions = load_regions(cat, geometry=False)
+    whole = top_unit(regions)[1]
     return Registers(sensors.astype({"sensor_id": str, "site_id": str, "adcode": str}),
                      sites.astype({"site_id": str, "adcode": str}),
                      {str(a): (str(zh), str(en)) for a, zh, en in
                       zip(regions["adcode"], regions["name_zh"], regions["name_en"])},
-                     dict(zip(firms["enterprise_id"].astype(str), firms["name"].astype(str))))
+                     dict(zip(firms["enterprise_id"].astype(str), firms["name"].astype(str))),
+                     (whole, english_name(whole) if whole else ""))
 
 
 def deliver(outbox: Outbox, rules: Rules) -> dict[str, int]:
@@ -69,8 +73,9 @@ def deliver(outbox: Outbox, rules: Rules) -> dict[str, int]:
             if contact is None:
                 raise ChannelError(f"contact {row['contact']!r} is no longer in the rules")
             if row["channel"] == "email" and contact.email and rules.smtp:
+                attached = (Path(body["attachment"]),) if body.get("attachment") else ()
                 send_email(rules.smtp, contact.email, row["subject"], body["text"],
-                           row["key"])
+                           row["key"], attached)
             elif row["channel"] == "webhook" and contact.webhook:
                 send_webhook(contact.webhook, row["subject"], body)
             else:
@@ -141,8 +146,15 @@ class Notifier:
         self.evaluated = last
         return queued, last
 
-    def round(self) -> Round:
-        queued, as_of = self.evaluate()
+    def round(self, today=None) -> Round:
+        """Evaluate the rules on new readings, queue the bulletins due ``today`` (default:
+        the machine's date), and deliver what is due."""
+        queued, as_of = self.evaluate() if self.rules.rules else (0, None)
+        if self.rules.schedules:
+            today = pd.Timestamp.now() if today is None else pd.Timestamp(today)
+            queued += queue_bulletins(self.rules, self.outbox, self.data_dir,
+                                      open_catalog(ensure_catalog(self.data_dir)), today,
+                                      self.registers.units, self.registers.whole)
         done = deliver(self.outbox, self.rules)
         return Round(queued, done["sent"], done["failed"], as_of)
 
