@@ -23,6 +23,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from conftest import assert_one_clear_line, run_cli
@@ -414,6 +415,9 @@ def test_the_service_tells_an_excursion_within_seconds(data_dir, tmp_path, mailb
      ["schedule 1 (季度简报)", "field 'day'", "1 to 28"]),
     (lambda r: r.update(rules=[]),
      ["the file", "field 'rules'", "nothing to do"]),
+    (lambda r: r["rules"].append({"name": "逾期", "kind": "hazards_overdue",
+                                  "listed_only": "yes", "to": ["city"]}),
+     ["rule 2 (逾期)", "field 'listed_only'", "true or false"]),
     (lambda r: r.pop("channels"),
      ["contact 1 (市值班)", "field 'email'", "no SMTP server"]),
     (lambda r: r["rules"].append(dict(r["rules"][0])),
@@ -544,4 +548,40 @@ def test_the_quarterly_bulletin_goes_to_each_contact_once_on_its_day(data_dir, t
     for day in ("2020-04-06", "2020-04-11", "2020-04-12"):  # once
         assert notifier.round(today=day).queued == 0
     assert len(mailbox.received) == 2 and len(receiver.received) == 1
+    notifier.close()
+
+
+def test_listed_hazards_past_their_deadline_are_told_per_county_and_their_rectification(
+        data_dir, tmp_path, mailbox, receiver):
+    """挂牌督办 hazards past their deadline and not rectified as of the ledgers' latest date:
+    one message per county (to its officer and the city); rectified in a new ledger → one
+    message that all are."""
+    from safetyviz.data import store
+    from safetyviz.data.catalog import ensure_catalog, open_catalog
+    from safetyviz.data.loading import load_table
+
+    notifier = Notifier(data_dir, load_rules(write_rules(
+        tmp_path, mailbox, receiver, name="挂牌督办逾期", kind="hazards_overdue",
+        listed_only=True, levels=None)))
+    hazards = load_table("hazards", catalog=open_catalog(ensure_catalog(data_dir))).compute()
+    as_of = pd.to_datetime(hazards[["found_date", "rectified_date"]].stack()).max()
+    deadline, rectified = (pd.to_datetime(hazards[c]) for c in ("deadline", "rectified_date"))
+    overdue = hazards[(deadline < as_of) & (rectified.isna() | (rectified > as_of))
+                      & hazards["listed_supervision"].fillna(False).astype(bool)]
+    counties = overdue.groupby("adcode").size()
+    assert counties.get("411002", 0) > 0
+    done = notifier.round()
+    assert done.sent == len(counties) + ("411003" in counties) + 1  # + 魏都区's robot
+    [(_, _, payload)] = receiver.received
+    title, body = payload["markdown"]["title"], payload["markdown"]["text"]
+    assert title == "[隐患逾期未整改] 魏都区"
+    assert f"逾期未整改隐患 {counties['411002']} 处" in body
+    assert "https://safety.example.gov.cn/county?county=411002&lang=zh" in body
+    assert notifier.round().sent == 0  # the same ledgers: nothing new
+    # a new ledger: 魏都区's are rectified
+    weidu = hazards["hazard_id"].isin(overdue.loc[overdue["adcode"] == "411002", "hazard_id"])
+    hazards.loc[weidu, "rectified_date"] = as_of
+    store.write_store(data_dir, {"hazards": hazards})
+    assert notifier.round().sent == 2  # the city's e-mail and 魏都区's robot
+    assert receiver.received[-1][2]["markdown"]["title"] == "[逾期隐患已整改] 魏都区"
     notifier.close()

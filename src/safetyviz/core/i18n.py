@@ -128,6 +128,12 @@ TEXT: dict[str, tuple[str, str]] = {
                          "({count} acknowledged)"),
     "login_to_acknowledge": ("登录后可确认", "Log in to acknowledge"),
     "notice_head_bulletin": ("安全生产简报", "Work-safety bulletin"),
+    "notice_head_hazards_overdue": ("隐患逾期未整改", "Hazards overdue"),
+    "notice_head_rectified": ("逾期隐患已整改", "Overdue hazards rectified"),
+    "notice_overdue": ("逾期未整改隐患 {count} 处（其中重大隐患 {major} 处）",
+                       "{count} hazards past their deadline and not rectified ({major} major)"),
+    "notice_deadline": ("整改期限 {deadline}", "deadline {deadline}"),
+    "notice_rectified_since": ("以上隐患已于 {at} 前全部整改", "All rectified by {at}"),
     "notice_bulletin": ("{unit}{period}安全生产简报已生成，见附件或链接。",
                         "The work-safety bulletin of {unit} for {period}: attached, or at the "
                         "link below."),

@@ -30,7 +30,7 @@ from safetyviz.analysis.monitoring import (
 from safetyviz.core.i18n import text
 from safetyviz.core.vocab import VOCABULARIES
 from safetyviz.notify.outbox import Message, Outbox
-from safetyviz.notify.rules import Contact, Rule, Rules
+from safetyviz.notify.rules import LEDGER_KINDS, READING_KINDS, Contact, Rule, Rules
 
 
 @dataclass(frozen=True)
@@ -168,9 +168,39 @@ def _online_rate(rule: Rule, readings: xr.DataArray, registers: Registers, outbo
                        "where key = ?", (_stamp(as_of), detail, stored["key"]))
 
 
-RECORDERS = {"alarm": _alarms, "offline": _offline, "online_rate": _online_rate}
+def _hazards_overdue(rule: Rule, hazards: pd.DataFrame, registers: Registers, outbox: Outbox,
+                     as_of: pd.Timestamp) -> None:
+    """Record the hazards past their deadline at ``as_of`` and not rectified by then (of
+    the rule's kind: 挂牌督办, major), and those rectified since."""
+    if rule.listed_only:
+        hazards = hazards[hazards["listed_supervision"].fillna(False).astype(bool)]
+    if rule.major_only:
+        hazards = hazards[hazards["level"].astype(str) == "major"]
+    deadline = pd.to_datetime(hazards["deadline"])
+    rectified = pd.to_datetime(hazards["rectified_date"])
+    overdue = hazards[(deadline < as_of) & (rectified.isna() | (rectified > as_of))]
+    db = outbox.db
+    stored = {r["subject"]: r["key"] for r in db.execute(
+        "select subject, key from events where rule = ? and kind = 'hazards_overdue' and "
+        "state != 'resolved'", (rule.name,))}
+    db.executemany(
+        "insert or ignore into events (key, rule, kind, site, subject, adcode, level, "
+        "started, detail, state) values (?, ?, 'hazards_overdue', ?, ?, ?, ?, ?, ?, 'new')",
+        [(f"{rule.name}:{h.hazard_id}", rule.name, str(h.adcode), str(h.hazard_id),
+          str(h.adcode), str(h.level), f"{pd.Timestamp(h.deadline):%Y-%m-%d}",
+          str(h.enterprise_id)) for h in overdue.itertuples(index=False)
+         if str(h.hazard_id) not in stored])
+    still = set(overdue["hazard_id"].astype(str))
+    db.executemany("update events set state = 'resolved', ended = ? where key = ?",
+                   [(f"{as_of:%Y-%m-%d}", key) for hazard, key in stored.items()
+                    if hazard not in still])
+
+
+RECORDERS = {"alarm": _alarms, "offline": _offline, "online_rate": _online_rate,
+             "hazards_overdue": _hazards_overdue}
 # what a rule's message is called once everything it told has ended
-ENDED = {"alarm": "resolved", "offline": "online", "online_rate": "rate_restored"}
+ENDED = {"alarm": "resolved", "offline": "online", "online_rate": "rate_restored",
+         "hazards_overdue": "rectified"}
 ONLINE_GAP = "5min"  # a sensor silent longer than this is not online (as on the page)
 
 
@@ -213,7 +243,7 @@ def _notices(rule: Rule, outbox: Outbox, as_of: pd.Timestamp) -> list[Notice]:
 def _text(notice: Notice, contact: Contact, registers: Registers, rules: Rules) -> dict:
     """Subject and body of ``notice`` for ``contact``, in their language."""
     lang = contact.lang
-    by_unit = notice.rule.kind == "online_rate"  # about a unit, not an installation
+    by_unit = notice.rule.kind in ("online_rate", "hazards_overdue")  # a unit's, not a site's
     site = {"firm": ""} if by_unit else registers.site(notice.site)
     unit = registers.units.get(notice.adcode, (notice.adcode, notice.adcode))
     unit_name = unit[1] if lang == "en" else unit[0]
@@ -244,6 +274,16 @@ def _text(notice: Notice, contact: Contact, registers: Registers, rules: Rules) 
                          f"{text('peak', lang)} {e['peak']:g} {unit_of}".rstrip())
         if len(events) > 10:
             lines.append(text("notice_more", lang).format(count=len(events) - 10))
+    elif notice.kind == "hazards_overdue":
+        lines.append(text("notice_overdue", lang).format(
+            count=len(events), major=sum(e["level"] == "major" for e in events)))
+        for e in events[:10]:
+            firm = registers.firms.get(e["detail"], e["detail"])
+            level = VOCABULARIES["level"].get(e["level"], (e["level"], e["level"]))
+            lines.append(f"- {firm} · {level[lang == 'en']} · "
+                         + text("notice_deadline", lang).format(deadline=e["started"]))
+        if len(events) > 10:
+            lines.append(text("notice_more", lang).format(count=len(events) - 10))
     elif notice.kind == "online_rate":
         event = events[-1]
         lines.append(text("notice_online_rate", lang).format(
@@ -255,8 +295,10 @@ def _text(notice: Notice, contact: Contact, registers: Registers, rules: Rules) 
     else:
         lines.append(text(f"notice_{notice.kind}_since", lang).format(
             at=max(e["ended"] or "" for e in events)))
-    page = f"lang={lang}" if by_unit else f"site={notice.site}&lang={lang}"
-    link = f"{rules.link}/monitoring?{page}" if rules.link else ""
+    page = (f"county?county={notice.adcode}&lang={lang}" if notice.rule.kind in LEDGER_KINDS
+            else f"monitoring?lang={lang}" if by_unit
+            else f"monitoring?site={notice.site}&lang={lang}")
+    link = f"{rules.link}/{page}" if rules.link else ""
     if link:
         lines.append(text("notice_link", lang).format(link=link))
     facts = {"rule": notice.rule.name, "kind": notice.kind, "site": notice.site,
@@ -271,14 +313,29 @@ def _text(notice: Notice, contact: Contact, registers: Registers, rules: Rules) 
 
 def evaluate(rules: Rules, readings: xr.DataArray, registers: Registers, outbox: Outbox,
              as_of: pd.Timestamp | None = None) -> int:
-    """Evaluate every rule on ``readings`` (sensor × time, up to ``as_of``: by default
-    their last time) and queue the messages; how many were queued. One transaction."""
+    """Evaluate the rules of the readings on ``readings`` (sensor × time, up to ``as_of``:
+    by default their last time) and queue the messages; how many were queued. One
+    transaction."""
     as_of = pd.Timestamp(readings["time"].values[-1]) if as_of is None else as_of
-    readings = readings.sel(time=slice(None, as_of))
+    return _evaluate(rules, READING_KINDS, readings.sel(time=slice(None, as_of)), registers,
+                     outbox, as_of)
+
+
+def evaluate_ledgers(rules: Rules, hazards: pd.DataFrame, registers: Registers,
+                     outbox: Outbox, as_of: pd.Timestamp) -> int:
+    """Evaluate the rules of the ledgers on ``hazards`` (the hazards table) as of the day
+    ``as_of`` and queue the messages; how many were queued. One transaction."""
+    return _evaluate(rules, LEDGER_KINDS, hazards, registers, outbox, as_of)
+
+
+def _evaluate(rules: Rules, kinds: tuple[str, ...], data, registers: Registers,
+              outbox: Outbox, as_of: pd.Timestamp) -> int:
     queued = 0
     with outbox.transaction():
         for rule in rules.rules:
-            RECORDERS[rule.kind](rule, readings, registers, outbox, as_of)
+            if rule.kind not in kinds:
+                continue
+            RECORDERS[rule.kind](rule, data, registers, outbox, as_of)
             for notice in _notices(rule, outbox, as_of):
                 messages = []
                 for contact in rules.recipients(rule, notice.adcode):

@@ -17,12 +17,15 @@ field. The sections::
          repeat_minutes: 60}
       - {name: 离线, kind: offline, minutes: 30, to: [county]}
       - {name: 在线率, kind: online_rate, threshold: 80, to: [county, city]}
+      - {name: 挂牌督办逾期, kind: hazards_overdue, listed_only: true, to: [county, city]}
     schedules:
       - {name: 季度简报, every: quarter, day: 5, to: [city, county]}
 
 An ``online_rate`` rule tells each county-level unit whose installations' online rate
 (online ÷ registered, as the bulletin counts it; online: a reading in the last 5 minutes)
-falls below ``threshold`` %. A rule's ``to`` names roles; a county contact receives only
+falls below ``threshold`` %. A ``hazards_overdue`` rule tells, per county, the hazards past
+their rectification deadline and not rectified (``listed_only``: 挂牌督办 ones;
+``major_only``: major ones). A rule's ``to`` names roles; a county contact receives only
 events of its counties, a city or province contact all of them. Secrets may be read from
 the environment (``secret_env``) rather than kept in the file.
 """
@@ -40,7 +43,10 @@ from safetyviz.core.settings import named_secret
 ROLES = ("province", "city", "county")
 WEBHOOK_FORMATS = ("dingtalk", "wecom", "json")
 # kind → the fields it takes beyond name, kind, to and repeat_minutes
-RULE_KINDS = {"alarm": ("levels",), "offline": ("minutes",), "online_rate": ("threshold",)}
+RULE_KINDS = {"alarm": ("levels",), "offline": ("minutes",), "online_rate": ("threshold",),
+              "hazards_overdue": ("listed_only", "major_only")}
+READING_KINDS = ("alarm", "offline", "online_rate")  # evaluated on the readings
+LEDGER_KINDS = ("hazards_overdue",)  # evaluated on the ledgers
 ALARM_LEVELS = ("high", "high_high")
 LANGS = ("zh", "en")
 EVERY = ("quarter", "month")  # a schedule's periods
@@ -79,6 +85,8 @@ class Rule:
     levels: tuple[str, ...] = ALARM_LEVELS  # alarm rules: the levels that notify
     minutes: float = 0.0  # offline rules: how long without a reading
     threshold: float = 0.0  # online-rate rules: a unit's rate below this (%) is told
+    listed_only: bool = False  # overdue-hazard rules: only 挂牌督办 hazards
+    major_only: bool = False  # overdue-hazard rules: only major hazards
     repeat_minutes: float = 60.0  # the same rule and site not again sooner
 
 
@@ -227,6 +235,12 @@ def _rule(path: Path, index: int, data: Any) -> Rule:
         fields["levels"] = entry.choices("levels", ALARM_LEVELS, ALARM_LEVELS)
     if kind == "offline":
         fields["minutes"] = entry.number("minutes")
+    if kind == "hazards_overdue":
+        for flag in ("listed_only", "major_only"):
+            value = entry.data.get(flag, False)
+            if not isinstance(value, bool):
+                entry.fail(flag, "must be true or false")
+            fields[flag] = value
     if kind == "online_rate":
         fields["threshold"] = entry.number("threshold")
         if fields["threshold"] > 100:

@@ -25,13 +25,15 @@ from safetyviz.data.loading import load_regions, load_table
 from safetyviz.data.readings import open_readings, readings_path
 from safetyviz.data.regions import english_name, top_unit
 from safetyviz.notify.channels import ChannelError, send_email, send_webhook
-from safetyviz.notify.evaluate import Registers, evaluate
+from safetyviz.notify.evaluate import Registers, evaluate, evaluate_ledgers
 from safetyviz.notify.outbox import Outbox, outbox_path
-from safetyviz.notify.rules import Rules
+from safetyviz.notify.rules import LEDGER_KINDS, READING_KINDS, Rules
 from safetyviz.notify.schedule import queue_bulletins
 
 log = logging.getLogger(__name__)
 WINDOW = pd.Timedelta(hours=24)
+HAZARD_COLUMNS = ["hazard_id", "enterprise_id", "adcode", "level", "found_date", "deadline",
+                  "rectified_date", "listed_supervision"]
 
 
 REGISTERS = ("sensors", "major_hazard_sites", "enterprises", "regions")
@@ -111,6 +113,7 @@ class Notifier:
         self.versions = register_versions(data_dir)
         self.registers = registers(data_dir)
         self.evaluated: pd.Timestamp | None = None
+        self.hazards_seen: str | None = None  # the hazards table's version evaluated
 
     def close(self) -> None:
         self.outbox.close()
@@ -146,10 +149,28 @@ class Notifier:
         self.evaluated = last
         return queued, last
 
+    def evaluate_ledgers(self) -> int:
+        """Evaluate the rules of the ledgers if the hazards table changed since the last
+        round, as of its latest date (the ledgers' own time, as the readings')."""
+        if not any(r.kind in LEDGER_KINDS for r in self.rules.rules):
+            return 0
+        cat = open_catalog(ensure_catalog(self.data_dir))
+        seen = version("hazards", cat)
+        if seen == self.hazards_seen:
+            return 0
+        hazards = load_table("hazards", catalog=cat, columns=HAZARD_COLUMNS).compute()
+        dates = pd.to_datetime(hazards[["found_date", "rectified_date"]].stack())
+        queued = 0 if dates.empty else evaluate_ledgers(
+            self.rules, hazards, self.registers, self.outbox, dates.max())
+        self.hazards_seen = seen
+        return queued
+
     def round(self, today=None) -> Round:
-        """Evaluate the rules on new readings, queue the bulletins due ``today`` (default:
-        the machine's date), and deliver what is due."""
-        queued, as_of = self.evaluate() if self.rules.rules else (0, None)
+        """Evaluate the rules on new readings and ledgers, queue the bulletins due
+        ``today`` (default: the machine's date), and deliver what is due."""
+        watching = any(r.kind in READING_KINDS for r in self.rules.rules)
+        queued, as_of = self.evaluate() if watching else (0, None)
+        queued += self.evaluate_ledgers()
         if self.rules.schedules:
             today = pd.Timestamp.now() if today is None else pd.Timestamp(today)
             queued += queue_bulletins(self.rules, self.outbox, self.data_dir,
