@@ -585,3 +585,31 @@ def test_listed_hazards_past_their_deadline_are_told_per_county_and_their_rectif
     assert notifier.round().sent == 2  # the city's e-mail and 魏都区's robot
     assert receiver.received[-1][2]["markdown"]["title"] == "[逾期隐患已整改] 魏都区"
     notifier.close()
+
+
+def test_a_county_with_more_accidents_than_a_year_earlier_is_told_once(data_dir, tmp_path,
+                                                                      mailbox, receiver):
+    """Accidents of the last complete quarter (the ledgers end 2021-12-31: 2021Q4) against
+    2020Q4, per county, on a hand-made ledger: 魏都区 3 against 1 is told, 建安区 2 against 2
+    is not."""
+    from safetyviz.data import store
+
+    rows = [("411002", "2020-11-03"), ("411002", "2021-10-08"), ("411002", "2021-11-20"),
+            ("411002", "2021-12-30"), ("411003", "2020-10-01"), ("411003", "2020-12-01"),
+            ("411003", "2021-10-15"), ("411003", "2021-12-15"), ("411002", "2021-09-30")]
+    accidents = pd.DataFrame({
+        "accident_id": [f"A{i}" for i in range(len(rows))],
+        "date": pd.to_datetime([d for _, d in rows]), "adcode": [a for a, _ in rows],
+        "sector": "construction", "level": "general", "deaths": 0, "injuries": 1,
+        "direct_loss_yuan": 10_000})
+    store.write_store(data_dir, {"accidents": accidents})
+    notifier = Notifier(data_dir, load_rules(write_rules(
+        tmp_path, mailbox, receiver, name="事故上升", kind="accidents_rising", levels=None)))
+    assert notifier.round().sent == 2  # the city's e-mail and 魏都区's robot
+    [(_, mail)] = mailbox.received
+    assert mail["Subject"] == "[事故同比上升] 魏都区"
+    assert "2021年第四季度发生事故 3 起，上年同期 1 起" in body_of(mail)
+    assert "事故上升" in body_of(mail)
+    store.write_store(data_dir, {"accidents": accidents.iloc[:-1]})  # a new ledger: same
+    assert notifier.round().sent == 0
+    notifier.close()

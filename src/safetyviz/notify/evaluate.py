@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -28,6 +29,7 @@ from safetyviz.analysis.monitoring import (
     sites_online,
 )
 from safetyviz.core.i18n import text
+from safetyviz.core.periods import period_label
 from safetyviz.core.vocab import VOCABULARIES
 from safetyviz.notify.outbox import Message, Outbox
 from safetyviz.notify.rules import LEDGER_KINDS, READING_KINDS, Contact, Rule, Rules
@@ -168,10 +170,20 @@ def _online_rate(rule: Rule, readings: xr.DataArray, registers: Registers, outbo
                        "where key = ?", (_stamp(as_of), detail, stored["key"]))
 
 
-def _hazards_overdue(rule: Rule, hazards: pd.DataFrame, registers: Registers, outbox: Outbox,
+@dataclass(frozen=True)
+class Ledgers:
+    """The tables the ledger rules read: hazards (hazard_id, enterprise_id, adcode, level,
+    deadline, rectified_date, listed_supervision) and accidents (date, adcode)."""
+
+    hazards: pd.DataFrame
+    accidents: pd.DataFrame
+
+
+def _hazards_overdue(rule: Rule, ledgers: Ledgers, registers: Registers, outbox: Outbox,
                      as_of: pd.Timestamp) -> None:
     """Record the hazards past their deadline at ``as_of`` and not rectified by then (of
     the rule's kind: 挂牌督办, major), and those rectified since."""
+    hazards = ledgers.hazards
     if rule.listed_only:
         hazards = hazards[hazards["listed_supervision"].fillna(False).astype(bool)]
     if rule.major_only:
@@ -196,11 +208,44 @@ def _hazards_overdue(rule: Rule, hazards: pd.DataFrame, registers: Registers, ou
                     if hazard not in still])
 
 
-RECORDERS = {"alarm": _alarms, "offline": _offline, "online_rate": _online_rate,
-             "hazards_overdue": _hazards_overdue}
+def last_complete(every: str, as_of: pd.Timestamp) -> pd.Period:
+    """The latest quarter (or month) that ended on or before ``as_of``."""
+    return (pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1)).to_period(
+        "Q" if every == "quarter" else "M") - 1
+
+
+def _accidents_rising(rule: Rule, ledgers: Ledgers, registers: Registers, outbox: Outbox,
+                      as_of: pd.Timestamp) -> None:
+    """Record each county with more accidents in the last complete period than in the
+    same one a year earlier (told once; nothing to end)."""
+    period = last_complete(rule.every, as_of)
+    before = period - (4 if rule.every == "quarter" else 12)
+    dates = pd.to_datetime(ledgers.accidents["date"])
+    counts = {}
+    for which, p in (("now", period), ("before", before)):
+        inside = (dates >= p.start_time) & (dates <= p.end_time)
+        counts[which] = ledgers.accidents.loc[inside, "adcode"].astype(str).value_counts()
+    label = f"{period.year}Q{period.quarter}" if rule.every == "quarter" else \
+        f"{period.year}-{period.month:02d}"
+    rows = []
+    for adcode, now in counts["now"].items():
+        earlier = int(counts["before"].get(adcode, 0))
+        if now > earlier:
+            rows.append((f"{rule.name}:{adcode}:{label}", rule.name, adcode, adcode, adcode,
+                         label, float(now), f"{int(now)}:{earlier}"))
+    outbox.db.executemany(  # an observation, not a state: ended as it is recorded
+        "insert or ignore into events (key, rule, kind, site, subject, adcode, started, peak, "
+        "detail, state) values (?, ?, 'accidents_rising', ?, ?, ?, ?, ?, ?, 'resolved')",
+        rows)
+
+
+# kind → what records its events: (rule, readings or ledgers, registers, outbox, as_of)
+RECORDERS: dict[str, Callable[..., None]] = {
+    "alarm": _alarms, "offline": _offline, "online_rate": _online_rate,
+    "hazards_overdue": _hazards_overdue, "accidents_rising": _accidents_rising}
 # what a rule's message is called once everything it told has ended
 ENDED = {"alarm": "resolved", "offline": "online", "online_rate": "rate_restored",
-         "hazards_overdue": "rectified"}
+         "hazards_overdue": "rectified", "accidents_rising": "resolved"}
 ONLINE_GAP = "5min"  # a sensor silent longer than this is not online (as on the page)
 
 
@@ -243,7 +288,7 @@ def _notices(rule: Rule, outbox: Outbox, as_of: pd.Timestamp) -> list[Notice]:
 def _text(notice: Notice, contact: Contact, registers: Registers, rules: Rules) -> dict:
     """Subject and body of ``notice`` for ``contact``, in their language."""
     lang = contact.lang
-    by_unit = notice.rule.kind in ("online_rate", "hazards_overdue")  # a unit's, not a site's
+    by_unit = notice.rule.kind != "alarm" and notice.rule.kind != "offline"  # a unit's
     site = {"firm": ""} if by_unit else registers.site(notice.site)
     unit = registers.units.get(notice.adcode, (notice.adcode, notice.adcode))
     unit_name = unit[1] if lang == "en" else unit[0]
@@ -284,6 +329,11 @@ def _text(notice: Notice, contact: Contact, registers: Registers, rules: Rules) 
                          + text("notice_deadline", lang).format(deadline=e["started"]))
         if len(events) > 10:
             lines.append(text("notice_more", lang).format(count=len(events) - 10))
+    elif notice.kind == "accidents_rising":
+        for e in events:
+            now, earlier = e["detail"].split(":")
+            lines.append(text("notice_accidents", lang).format(
+                period=period_label(e["started"], lang), now=now, earlier=earlier))
     elif notice.kind == "online_rate":
         event = events[-1]
         lines.append(text("notice_online_rate", lang).format(
@@ -321,11 +371,11 @@ def evaluate(rules: Rules, readings: xr.DataArray, registers: Registers, outbox:
                      outbox, as_of)
 
 
-def evaluate_ledgers(rules: Rules, hazards: pd.DataFrame, registers: Registers,
+def evaluate_ledgers(rules: Rules, ledgers: Ledgers, registers: Registers,
                      outbox: Outbox, as_of: pd.Timestamp) -> int:
-    """Evaluate the rules of the ledgers on ``hazards`` (the hazards table) as of the day
-    ``as_of`` and queue the messages; how many were queued. One transaction."""
-    return _evaluate(rules, LEDGER_KINDS, hazards, registers, outbox, as_of)
+    """Evaluate the rules of the ledgers as of the day ``as_of`` and queue the messages;
+    how many were queued. One transaction."""
+    return _evaluate(rules, LEDGER_KINDS, ledgers, registers, outbox, as_of)
 
 
 def _evaluate(rules: Rules, kinds: tuple[str, ...], data, registers: Registers,

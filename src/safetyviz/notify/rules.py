@@ -25,7 +25,9 @@ An ``online_rate`` rule tells each county-level unit whose installations' online
 (online ÷ registered, as the bulletin counts it; online: a reading in the last 5 minutes)
 falls below ``threshold`` %. A ``hazards_overdue`` rule tells, per county, the hazards past
 their rectification deadline and not rectified (``listed_only``: 挂牌督办 ones;
-``major_only``: major ones). A rule's ``to`` names roles; a county contact receives only
+``major_only``: major ones); an ``accidents_rising`` rule, the counties with more accidents
+in the last complete quarter (``every: month``: month) than in the same one a year earlier.
+A rule's ``to`` names roles; a county contact receives only
 events of its counties, a city or province contact all of them. Secrets may be read from
 the environment (``secret_env``) rather than kept in the file.
 """
@@ -44,9 +46,9 @@ ROLES = ("province", "city", "county")
 WEBHOOK_FORMATS = ("dingtalk", "wecom", "json")
 # kind → the fields it takes beyond name, kind, to and repeat_minutes
 RULE_KINDS = {"alarm": ("levels",), "offline": ("minutes",), "online_rate": ("threshold",),
-              "hazards_overdue": ("listed_only", "major_only")}
+              "hazards_overdue": ("listed_only", "major_only"), "accidents_rising": ("every",)}
 READING_KINDS = ("alarm", "offline", "online_rate")  # evaluated on the readings
-LEDGER_KINDS = ("hazards_overdue",)  # evaluated on the ledgers
+LEDGER_KINDS = ("hazards_overdue", "accidents_rising")  # evaluated on the ledgers
 ALARM_LEVELS = ("high", "high_high")
 LANGS = ("zh", "en")
 EVERY = ("quarter", "month")  # a schedule's periods
@@ -87,6 +89,7 @@ class Rule:
     threshold: float = 0.0  # online-rate rules: a unit's rate below this (%) is told
     listed_only: bool = False  # overdue-hazard rules: only 挂牌督办 hazards
     major_only: bool = False  # overdue-hazard rules: only major hazards
+    every: str = "quarter"  # accident rules: the periods compared with a year earlier
     repeat_minutes: float = 60.0  # the same rule and site not again sooner
 
 
@@ -241,6 +244,8 @@ def _rule(path: Path, index: int, data: Any) -> Rule:
             if not isinstance(value, bool):
                 entry.fail(flag, "must be true or false")
             fields[flag] = value
+    if kind == "accidents_rising":
+        fields["every"] = entry.choice("every", EVERY, "quarter")
     if kind == "online_rate":
         fields["threshold"] = entry.number("threshold")
         if fields["threshold"] > 100:

@@ -25,7 +25,7 @@ from safetyviz.data.loading import load_regions, load_table
 from safetyviz.data.readings import open_readings, readings_path
 from safetyviz.data.regions import english_name, top_unit
 from safetyviz.notify.channels import ChannelError, send_email, send_webhook
-from safetyviz.notify.evaluate import Registers, evaluate, evaluate_ledgers
+from safetyviz.notify.evaluate import Ledgers, Registers, evaluate, evaluate_ledgers
 from safetyviz.notify.outbox import Outbox, outbox_path
 from safetyviz.notify.rules import LEDGER_KINDS, READING_KINDS, Rules
 from safetyviz.notify.schedule import queue_bulletins
@@ -113,7 +113,7 @@ class Notifier:
         self.versions = register_versions(data_dir)
         self.registers = registers(data_dir)
         self.evaluated: pd.Timestamp | None = None
-        self.hazards_seen: str | None = None  # the hazards table's version evaluated
+        self.ledgers_seen: tuple | None = None  # the ledgers' versions evaluated
 
     def close(self) -> None:
         self.outbox.close()
@@ -150,19 +150,23 @@ class Notifier:
         return queued, last
 
     def evaluate_ledgers(self) -> int:
-        """Evaluate the rules of the ledgers if the hazards table changed since the last
-        round, as of its latest date (the ledgers' own time, as the readings')."""
+        """Evaluate the rules of the ledgers if the hazards or accidents changed since the
+        last round, as of their latest date (the ledgers' own time, as the readings')."""
         if not any(r.kind in LEDGER_KINDS for r in self.rules.rules):
             return 0
         cat = open_catalog(ensure_catalog(self.data_dir))
-        seen = version("hazards", cat)
-        if seen == self.hazards_seen:
+        seen = (version("hazards", cat), version("accidents", cat))
+        if seen == self.ledgers_seen:
             return 0
-        hazards = load_table("hazards", catalog=cat, columns=HAZARD_COLUMNS).compute()
-        dates = pd.to_datetime(hazards[["found_date", "rectified_date"]].stack())
+        ledgers = Ledgers(load_table("hazards", catalog=cat, columns=HAZARD_COLUMNS).compute(),
+                          load_table("accidents", catalog=cat,
+                                     columns=["date", "adcode"]).compute())
+        dates = pd.to_datetime(pd.concat([
+            ledgers.hazards["found_date"], ledgers.hazards["rectified_date"],
+            ledgers.accidents["date"]]).dropna())
         queued = 0 if dates.empty else evaluate_ledgers(
-            self.rules, hazards, self.registers, self.outbox, dates.max())
-        self.hazards_seen = seen
+            self.rules, ledgers, self.registers, self.outbox, dates.max())
+        self.ledgers_seen = seen
         return queued
 
     def round(self, today=None) -> Round:
