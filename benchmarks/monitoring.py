@@ -259,23 +259,16 @@ def month_at_one_second(root: Path) -> tuple[float, int, int]:
     return statistics.median(times), readings, len(curve)
 
 
-def page_latency(root: Path, rounds: int = 3) -> list[float]:
-    """Seconds from appending a minute with a high-high excursion to the province store until
-    the served monitoring page (headless Chromium) lists that alarm, ``rounds`` times."""
-    import os
+def province_data_dir(root: Path, name: str) -> Path:
+    """A data dir ``root/name``: a copy of the province store, with its installations and
+    sensors spread over 150 synthetic counties, and its catalog."""
     import shutil
-    import socket
-
-    import requests
-    import xarray as xr
-    from playwright.sync_api import sync_playwright
 
     from safetyviz.data import catalog, store
-    from safetyviz.data.readings import append_readings, open_readings
     from safetyviz.data.regions import write_boundaries
     from safetyviz.synth import synthetic
 
-    live = root / "live"
+    live = root / name
     shutil.rmtree(live, ignore_errors=True)
     shutil.copytree(root / "data", live, symlinks=True)
     regions = synthetic.province_regions(150)
@@ -291,6 +284,22 @@ def page_latency(root: Path, rounds: int = 3) -> list[float]:
     sensors = sensors.assign(adcode=sensors["site_id"].map(sites.set_index("site_id")["adcode"]))
     store.write_store(live, {"major_hazard_sites": sites, "sensors": sensors})
     catalog.write_catalog(live / "catalog.yaml", "{CATALOG_DIR}")
+    return live
+
+
+def page_latency(root: Path, rounds: int = 3) -> list[float]:
+    """Seconds from appending a minute with a high-high excursion to the province store until
+    the served monitoring page (headless Chromium) lists that alarm, ``rounds`` times."""
+    import os
+    import socket
+
+    import requests
+    import xarray as xr
+    from playwright.sync_api import sync_playwright
+
+    from safetyviz.data.readings import append_readings, open_readings
+
+    live = province_data_dir(root, "live")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

@@ -20,18 +20,16 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import shutil
 import statistics
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
-from monitoring import AT, prepare  # noqa: E402
+from monitoring import AT, prepare, province_data_dir  # noqa: E402
 
 
 def cpu_s() -> float:
@@ -55,31 +53,6 @@ def receiver() -> tuple[ThreadingHTTPServer, list]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, received
-
-
-def data_dir(root: Path, name: str) -> Path:
-    """A copy of the province store with sites, sensors and 150 counties (as the page
-    benchmark's)."""
-    from safetyviz.data import catalog, store
-    from safetyviz.data.regions import write_boundaries
-    from safetyviz.synth import synthetic
-
-    live = root / name
-    shutil.rmtree(live, ignore_errors=True)
-    shutil.copytree(root / "data", live, symlinks=True)
-    regions = synthetic.province_regions(150)
-    write_boundaries(regions, live / "regions" / "boundaries.geojson")
-    sites = pd.read_parquet(root / "sites.parquet")
-    county = np.random.default_rng(3).integers(0, len(regions), len(sites))
-    bounds = regions.geometry.bounds.to_numpy()[county]
-    sites = sites.assign(enterprise_id=sites["site_id"], grade=np.int8(3),
-                         adcode=regions["adcode"].to_numpy()[county],
-                         lon=bounds[:, 0] + 0.1, lat=bounds[:, 1] + 0.1)
-    sensors = pd.read_parquet(root / "sensors.parquet")
-    sensors = sensors.assign(adcode=sensors["site_id"].map(sites.set_index("site_id")["adcode"]))
-    store.write_store(live, {"major_hazard_sites": sites, "sensors": sensors})
-    catalog.write_catalog(live / "catalog.yaml", "{CATALOG_DIR}")
-    return live
 
 
 def rules_file(folder: Path, url: str, counties: list[str]) -> Path:
@@ -135,7 +108,7 @@ def main() -> None:
     url = f"http://127.0.0.1:{server.server_address[1]}/hook"
     results = {}
     for name, whole in (("incremental", False), ("whole_window", True)):
-        live = data_dir(root, f"notify-{name}")
+        live = province_data_dir(root, f"notify-{name}")
         counties = sorted(pd.read_parquet(live / "store" / "major_hazard_sites")["adcode"]
                           .astype(str).unique())
         results[name] = rounds(live, rules_file(live, url, counties), args.minutes, whole)
