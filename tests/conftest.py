@@ -41,7 +41,7 @@ def pytest_xdist_auto_num_workers(config) -> int:
 # the workers end together instead of one finishing a long file alone at the end. A file not
 # named keeps its place after them.
 LONGEST_FILES = {"test_browser.py": 408, "test_province.py": 339, "test_serving.py": 283,
-                 "test_real_ledgers.py": 134, "test_notebooks.py": 100}
+                 "test_real_ledgers.py": 134, "test_notebooks.py": 100, "test_notify.py": 56}
 
 
 def pytest_collection_modifyitems(config, items) -> None:
