@@ -633,3 +633,30 @@ def test_a_county_with_more_accidents_than_a_year_earlier_is_told_once(data_dir,
     store.write_store(data_dir, {"accidents": accidents.iloc[:-1]})  # a new ledger: same
     assert notifier.round().sent == 0
     notifier.close()
+
+
+def test_a_scheduled_bulletin_without_data_is_not_tried_every_round(data_dir, tmp_path,
+                                                                    mailbox, receiver,
+                                                                    monkeypatch):
+    """2029Q4 has no data: the bulletin is tried once, then not again for an hour (each try
+    costs seconds of CPU); nothing is sent."""
+    from safetyviz.notify import schedule
+
+    path = write_rules(tmp_path, mailbox, receiver)
+    rules = json.loads(path.read_text(encoding="utf-8"))
+    rules["schedules"] = [{"name": "季度简报", "every": "quarter", "day": 5, "to": ["city"],
+                           "format": "html"}]
+    path.write_text(json.dumps(rules, ensure_ascii=False), encoding="utf-8")
+    notifier = Notifier(data_dir, load_rules(path))
+    settled(notifier, mailbox, receiver)
+    tried = []
+    monkeypatch.setattr("safetyviz.report.render.write_report",
+                        lambda *args, **kwargs: tried.append(args[0]) or (_ for _ in ()).throw(
+                            UserError("no data in 2029Q4")))
+    for _ in range(3):
+        assert notifier.round(today="2030-01-05").queued == 0
+    assert tried == ["2029Q4"]
+    monkeypatch.setattr(schedule, "RETRY_S", 0.0)  # the hour passed
+    notifier.round(today="2030-01-05")
+    assert tried == ["2029Q4", "2029Q4"] and mailbox.received == []
+    notifier.close()

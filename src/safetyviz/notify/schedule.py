@@ -11,6 +11,7 @@ installation does not mail last year's).
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -23,6 +24,7 @@ from safetyviz.notify.rules import Rules, Schedule
 
 log = logging.getLogger(__name__)
 GRACE_DAYS = 7
+RETRY_S = 3600.0  # a bulletin that could not be made (no data yet) is tried again after this
 
 
 def due_period(schedule: Schedule, today) -> str | None:
@@ -48,9 +50,12 @@ def bulletin_path(data_dir: Path, schedule: Schedule, period: str, unit: str | N
 
 
 def queue_bulletins(rules: Rules, outbox: Outbox, data_dir: Path, catalog, today,
-                    units: dict[str, tuple[str, str]], whole: tuple[str, str]) -> int:
+                    units: dict[str, tuple[str, str]], whole: tuple[str, str],
+                    failed: dict[str, float] | None = None) -> int:
     """Write and queue the bulletins due ``today``; how many messages were queued.
-    ``units``: unit names by adcode (zh, en); ``whole``: the data's own name (zh, en)."""
+    ``units``: unit names by adcode (zh, en); ``whole``: the data's own name (zh, en);
+    ``failed``: when each bulletin that could not be made was last tried (kept by the
+    caller: it is not tried again for :data:`RETRY_S`, not every round)."""
     from safetyviz.report.render import write_report
 
     queued = 0
@@ -62,6 +67,8 @@ def queue_bulletins(rules: Rules, outbox: Outbox, data_dir: Path, catalog, today
         if outbox.db.execute("select 1 from messages where event = ? limit 1",
                              (event,)).fetchone():
             continue  # queued before
+        if failed is not None and time.monotonic() - failed.get(event, -RETRY_S) < RETRY_S:
+            continue
         messages = []
         try:
             for contact in rules.contacts:
@@ -76,8 +83,11 @@ def queue_bulletins(rules: Rules, outbox: Outbox, data_dir: Path, catalog, today
                     name = whole if unit is None else units.get(unit, (unit, unit))
                     messages += _messages(rules, schedule, period, event, contact, unit,
                                           name[1] if contact.lang == "en" else name[0], path)
-        except UserError as exc:  # no data for the period yet: tried again next round
-            log.warning("bulletin %s not made: %s", event, exc)
+        except UserError as exc:  # no data for the period yet: tried again later
+            log.warning("bulletin %s not made (tried again in %.0f min): %s", event,
+                        RETRY_S / 60, exc)
+            if failed is not None:
+                failed[event] = time.monotonic()
             continue
         with outbox.transaction():
             queued += outbox.enqueue(messages)

@@ -114,6 +114,7 @@ class Notifier:
         self.registers = registers(data_dir)
         self.evaluated: pd.Timestamp | None = None
         self.ledgers_seen: tuple | None = None  # the ledgers' versions evaluated
+        self.bulletins_failed: dict[str, float] = {}  # scheduled bulletins not made yet
 
     def close(self) -> None:
         self.outbox.close()
@@ -179,7 +180,8 @@ class Notifier:
             today = pd.Timestamp.now() if today is None else pd.Timestamp(today)
             queued += queue_bulletins(self.rules, self.outbox, self.data_dir,
                                       open_catalog(ensure_catalog(self.data_dir)), today,
-                                      self.registers.units, self.registers.whole)
+                                      self.registers.units, self.registers.whole,
+                                      self.bulletins_failed)
         done = deliver(self.outbox, self.rules)
         return Round(queued, done["sent"], done["failed"], as_of)
 
