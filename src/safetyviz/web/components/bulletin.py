@@ -135,9 +135,10 @@ class BulletinDownload(pn.viewable.Viewer):
             return
         name = f"{self.state.county_name(unit)}_{period.replace('/', '_')}_" \
                f"{text('bulletin_file', lang)}.{fmt}"
-        self.download.param.update(file=io.BytesIO(content), filename=name, visible=True)
+        self.download.param.update(file=io.BytesIO(content), filename=name)
         # (after the file name: Panel names the button after a new file name)
         self.download.label = text("download_bulletin", lang).format(format=fmt.upper())
+        self.download.visible = True  # last: shown only once it is whole
         self.status.object = ""
 
     def __panel__(self):
