@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -29,6 +30,7 @@ import pytest
 
 from conftest import assert_one_clear_line
 from safetyviz.core.errors import UserError
+from safetyviz.data.notices import outbox_path
 from safetyviz.ingest import monitor
 from safetyviz.notify import outbox as outbox_module
 from safetyviz.notify.rules import load_rules
@@ -511,13 +513,20 @@ def test_the_monitoring_page_lists_a_countys_events_and_its_user_acknowledges_th
     assert board.pick.disabled and board.button.disabled  # nothing left to acknowledge
     assert "通知后确认用时中位数" in board.summary.object
     assert not board.acknowledge(keys["MHS0001-L01"])  # not twice
-    outbox = outbox_module.Outbox(outbox_module.outbox_path(data_dir))
+    outbox = outbox_module.Outbox(outbox_path(data_dir))
     [row] = [r for r in outbox.events() if r["key"] == keys["MHS0001-L01"]]
     assert (row["state"], row["acknowledged_by"]) == ("acknowledged", "li")
     assert 0 <= row["acknowledged_at"] - row["told_at"] < 600
     [other] = [r for r in outbox.events() if r["key"] == keys["MHS0003-L01"]]
     assert other["state"] == "new"
     outbox.close()
+    # The bulletin of the quarter finds the outbox through the catalog and tells it.
+    from safetyviz.analysis import bulletin
+    made, _ = bulletin.build("2020Q2", "411002", data=bulletin.load())
+    [warnings] = [s.paragraphs[-1] for s in made.sections
+                  if s.heading == made.headings["monitoring"]]
+    assert re.fullmatch(r"2020年第二季度，魏都区共向值班人员推送.*预警通知1起，其中1起已确认，"
+                        r"从推送到确认的时间中位数为\d+\.\d分钟。", warnings), warnings
     anonymous = board_of(LOCAL)  # served without logins: all counties shown, none to confirm
     assert len(anonymous.table.value) > len(board.table.value)
     assert anonymous.pick.disabled and "登录后可确认" in anonymous.summary.object

@@ -3,6 +3,7 @@ wording when the data says otherwise, a county without data, bad input, HTML and
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
@@ -135,6 +136,49 @@ def test_accident_trend_on_hand_built_figures():
     assert bulletin.accident_trend(facts(5, 3, 5, 3)) == "mixed"  # unchanged is not a fall
     assert bulletin.accident_trend(facts(0, 0, 0, 0)) == "none_both"
     assert bulletin.accident_trend(facts(2, 1, math.nan, math.nan)) == "no_comparison"
+
+
+def test_the_bulletin_tells_how_the_periods_warnings_were_acknowledged(demo_data, tmp_path):
+    """The notifier's events in the period, told and acknowledged, with the median time from
+    being told to being acknowledged — per unit; none of it without a notifier."""
+    from safetyviz.notify.outbox import Outbox
+
+    outbox = Outbox(tmp_path / "notify" / "outbox.sqlite")
+    # (adcode, kind, started, told_at, acknowledged_at): seconds on the machine's clock
+    events = [("411002", "alarm", "2020-02-10 08:00", 1000.0, 1300.0),    # 5 min
+              ("411002", "offline", "2020-03-31 23:50", 2000.0, 2900.0),  # 15 min
+              ("411003", "alarm", "2020-01-01 00:00", 3000.0, None),      # not acknowledged
+              ("411002", "alarm", "2020-04-01 00:00", 4000.0, 4060.0),    # Q2: not counted
+              ("411002", "alarm", "2020-03-01 00:00", None, None),        # never told
+              ("411002", "accidents_rising", "2020Q1", 5000.0, None)]     # an observation
+    outbox.db.executemany(
+        "insert into events (key, rule, kind, site, subject, adcode, started, told_at, "
+        "acknowledged_at, state) values (?, 'r', ?, 's', 's', ?, ?, ?, ?, ?)",
+        [(f"e{i}", kind, adcode, started, told, acked, "acknowledged" if acked else "new")
+         for i, (adcode, kind, started, told, acked) in enumerate(events)])
+    outbox.close()
+    with_notifier = dataclasses.replace(demo_data, outbox=outbox.path)
+
+    def monitoring(adcode, lang="zh", data=with_notifier):
+        made, _ = bulletin.build("2020Q1", adcode, lang=lang, data=data)
+        [paragraphs] = [s.paragraphs for s in made.sections
+                        if s.heading == made.headings["monitoring"]]
+        return paragraphs, made.notes
+
+    paragraphs, notes = monitoring(None)
+    assert paragraphs[1] == ("2020年第一季度，全市共向值班人员推送报警、离线、在线率低和隐患逾期"
+                             "等预警通知3起，其中2起已确认，从推送到确认的时间中位数为10.0分钟。")
+    assert any("notify/outbox.sqlite" in note for note in notes)
+    assert monitoring("411002")[0][1].endswith("预警通知2起，其中2起已确认，"
+                                               "从推送到确认的时间中位数为10.0分钟。")
+    assert monitoring("411003")[0][1].endswith("预警通知1起，均尚未确认。")
+    assert monitoring("411082")[0][1] == "2020年第一季度，长葛市没有需要向值班人员推送的预警通知。"
+    english = monitoring("411002", "en")[0][1]
+    assert english.startswith("In 2020 Q1, the duty officers of Weidu District were notified "
+                              "of 2 warnings") and "a median of 10.0 minutes" in english
+    # A data dir where no notifier runs: the monitoring section as before, no source note.
+    paragraphs, notes = monitoring(None, data=dataclasses.replace(demo_data, outbox=None))
+    assert len(paragraphs) == 1 and not any("outbox" in note for note in notes)
 
 
 def test_county_without_data_in_the_period_says_so(tmp_path, demo_dir):

@@ -41,6 +41,7 @@ from safetyviz.core.paths import shipped_dir
 from safetyviz.core.periods import parse_period, period_label
 from safetyviz.data import catalog as catalog_module
 from safetyviz.data.loading import load_cube, load_regions, load_table
+from safetyviz.data.notices import Acknowledgements, acknowledgements, outbox_beside
 from safetyviz.data.regions import UPPER_SUFFIXES, english_name, top_unit
 
 # The figures of the headline table, in order (rectification_rate is derived).
@@ -83,6 +84,9 @@ class Facts:
     above_level: str = ""
     above_source: str = ""
     level: str = "county"  # the scope's: province, city or county (a county-level unit)
+    # the warnings the notifier told people about, and how they were acknowledged (None:
+    # no notifier writes to these data)
+    notices: Acknowledgements | None = None
 
     @property
     def has_data(self) -> bool:
@@ -102,6 +106,7 @@ class Data:
     enterprises: pd.DataFrame
     versions: dict[str, str]
     hierarchy: pd.DataFrame | None = None
+    outbox: Path | None = None  # the notifier's outbox, if the data dir has one
 
     @property
     def city(self) -> str:
@@ -181,10 +186,14 @@ def load(catalog=None) -> Data:
     versions = {name: Path(catalog_module.version(name, cat)).name
                 for name in ("inspections", "hazards", "enforcement_actions", "accidents",
                              "major_hazard_sites", "enterprises", "cube")}
+    try:
+        outbox: Path | None = outbox_beside(catalog_module.local_path("monitoring", cat))
+    except (KeyError, UserError):  # a catalog without readings, or not on this disk
+        outbox = None
     return Data(cube=load_cube(cat), regions=load_regions(cat),
                 inspections=inspections.assign(adcode=inspections["adcode"].astype(str)),
                 sites=sites.compute(), enterprises=enterprises.compute(), versions=versions,
-                hierarchy=load_regions(cat, upper=True))
+                hierarchy=load_regions(cat, upper=True), outbox=outbox)
 
 
 def _number(value) -> float:
@@ -254,7 +263,9 @@ def gather(data: Data, start, end, adcode: str | None = None) -> Facts:
                  before=before, sites=sites, sites_online=online,
                  dual_prevention=int(dual.isin(["built", "accepted"]).sum()),
                  dual_accepted=int((dual == "accepted").sum()), above_rate=rate,
-                 above_level=above_level, above_source=source, level=data.level(scope))
+                 above_level=above_level, above_source=source, level=data.level(scope),
+                 notices=acknowledgements(data.outbox, adcodes, start, end)
+                 if data.outbox is not None else None)
 
 
 def _sites(data: Data, adcodes: list[str], end) -> tuple[int, int]:
@@ -389,6 +400,10 @@ def _fields(facts: Facts, period: str, lang: str, is_city: bool) -> dict:
         online_rate=_percent(facts.sites_online / facts.sites if facts.sites else math.nan, 0),
         dual_prevention=_count(facts.dual_prevention, lang),
         dual_accepted=_count(facts.dual_accepted, lang))
+    if facts.notices is not None:
+        fields.update(notices=_count(facts.notices.told, lang),
+                      notices_acknowledged=_count(facts.notices.acknowledged, lang),
+                      acknowledge_minutes=f"{facts.notices.median_seconds / 60:.1f}")
     return fields
 
 
@@ -464,7 +479,8 @@ def _notes(templates: dict, facts: Facts, start, end, scope: str, versions: dict
     fields = {"start": f"{start:%Y-%m-%d}", "end": f"{end:%Y-%m-%d}", "scope": scope,
               "reference": facts.above_source or "—"}
     notes = [_PlainFields().format(sentence, **fields)
-             for sentence in templates["sources"][lang].values()]
+             for key, sentence in templates["sources"][lang].items()
+             if key != "notices" or facts.notices is not None]
     listed = "; ".join(f"{name} {version}" for name, version in versions.items())
     return [*notes, _fill(templates[lang], "notes_versions", {"versions": listed})]
 
@@ -531,7 +547,9 @@ def compose(facts: Facts, period: str, lang: str = "zh", counties: list[Facts] |
             monitoring += ("" if lang == "zh" else " ") + _fill(words, key, above)
     else:
         monitoring = _fill(words, "monitoring_none", fields)
-    sections.append(Section(headings["monitoring"], [monitoring]))
+    warnings = [] if facts.notices is None else [_fill(words, _notices_key(facts.notices),
+                                                        fields)]
+    sections.append(Section(headings["monitoring"], [monitoring, *warnings]))
     sections.append(Section(headings["dual_prevention"],
                             [_fill(words, "dual_prevention", fields)]))
     county_sections = []
@@ -547,6 +565,13 @@ def compose(facts: Facts, period: str, lang: str = "zh", counties: list[Facts] |
     return Bulletin(lang, title, subtitle, sections, _kpi_table(facts, lang), words["table"],
                     county_sections, notes, True, headings, figure_titles, facts,
                     words["notes_intro"])
+
+
+def _notices_key(notices: Acknowledgements) -> str:
+    """The sentence telling how the period's warnings were acknowledged."""
+    if not notices.told:
+        return "notices_none"
+    return "notices" if notices.acknowledged else "notices_unacknowledged"
 
 
 def build(period: str, adcode: str | None = None, lang: str = "zh", catalog=None,

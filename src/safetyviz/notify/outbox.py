@@ -22,6 +22,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from safetyviz.data import notices
+from safetyviz.data.notices import in_units
+
 FIRST_RETRY_S = 5.0
 LAST_RETRY_S = 600.0
 
@@ -62,10 +65,6 @@ class Message:
     adcode: str
     subject: str
     body: dict  # what the channel needs: text, markdown, facts
-
-
-def outbox_path(data_dir: Path) -> Path:
-    return Path(data_dir) / "notify" / "outbox.sqlite"
 
 
 def retry_after(attempts: int) -> float:
@@ -157,15 +156,13 @@ class Outbox:
     def events(self, adcodes: tuple[str, ...] | None = None, limit: int = 200
                ) -> list[sqlite3.Row]:
         """The latest events (of ``adcodes``; None: all), newest first."""
-        where, args = _in_units(adcodes)
-        return self.db.execute(f"select * from events {where} order by started desc, key "
-                               f"limit ?", (*args, limit)).fetchall()
+        return notices.events(self.db, adcodes, limit)
 
     def acknowledge(self, key: str, user: str, adcodes: tuple[str, ...] | None = None,
                     now: float | None = None) -> bool:
         """Mark the *new* event ``key`` (of ``adcodes``) acknowledged by ``user``; whether
         it was (not one of theirs, or not new: nothing changes)."""
-        where, args = _in_units(adcodes, "and")
+        where, args = in_units(adcodes, "and")
         return self.db.execute(
             f"update events set state = 'acknowledged', acknowledged_by = ?, "
             f"acknowledged_at = ? where key = ? and state = 'new' {where}",
@@ -174,21 +171,12 @@ class Outbox:
     def acknowledge_seconds(self, adcodes: tuple[str, ...] | None = None) -> list[float]:
         """Seconds from being told to being acknowledged, of every event acknowledged (of
         ``adcodes``)."""
-        where, args = _in_units(adcodes, "and")
-        return [row[0] for row in self.db.execute(
-            f"select acknowledged_at - told_at from events where acknowledged_at is not null "
-            f"and told_at is not null {where}", args)]
+        return notices.acknowledge_seconds(self.db, adcodes)
 
     def next_try(self) -> float | None:
         """When the earliest pending message is due (None: none is pending)."""
         return self.db.execute("select min(next_try) from messages where state = 'pending'"
                                ).fetchone()[0]
-
-
-def _in_units(adcodes: tuple[str, ...] | None, word: str = "where") -> tuple[str, tuple]:
-    if adcodes is None:
-        return "", ()
-    return f"{word} adcode in ({', '.join('?' * len(adcodes)) or 'null'})", tuple(adcodes)
 
 
 class _Transaction:

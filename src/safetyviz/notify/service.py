@@ -22,11 +22,12 @@ import xarray as xr
 from safetyviz.core.errors import UserError
 from safetyviz.data.catalog import ensure_catalog, open_catalog, version
 from safetyviz.data.loading import load_regions, load_table
+from safetyviz.data.notices import outbox_path
 from safetyviz.data.readings import open_readings, readings_path
 from safetyviz.data.regions import english_name, top_unit
 from safetyviz.notify.channels import ChannelError, send_email, send_webhook
 from safetyviz.notify.evaluate import Ledgers, Registers, evaluate, evaluate_ledgers
-from safetyviz.notify.outbox import Outbox, outbox_path
+from safetyviz.notify.outbox import Outbox
 from safetyviz.notify.rules import LEDGER_KINDS, READING_KINDS, Rules
 from safetyviz.notify.schedule import queue_bulletins
 

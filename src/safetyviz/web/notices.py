@@ -9,11 +9,13 @@ events is taken (a browser can send any text), and only a logged-in user may ack
 from __future__ import annotations
 
 import statistics
+from contextlib import closing
 from pathlib import Path
 
 import pandas as pd
 import param
 
+from safetyviz.data import notices
 from safetyviz.notify.outbox import Outbox
 from safetyviz.web.page_state import PageState
 
@@ -40,12 +42,9 @@ class NoticesState(PageState):
         self.refresh()
 
     def refresh(self) -> None:
-        outbox = Outbox(self.path)
-        try:
-            rows = outbox.events(self.counties)
-            seconds = outbox.acknowledge_seconds(self.counties)
-        finally:
-            outbox.close()
+        with closing(notices.read_only(self.path)) as db:  # a page never writes but to ack
+            rows = notices.events(db, self.counties)
+            seconds = notices.acknowledge_seconds(db, self.counties)
         frame = pd.DataFrame([{c: row[c] for c in COLUMNS} for row in rows], columns=COLUMNS)
         with param.edit_constant(self):
             self.param.update(events=frame, acknowledge_seconds=seconds)

@@ -7,7 +7,6 @@ session, no page reload)."""
 from __future__ import annotations
 
 import html
-from pathlib import Path
 
 import holoviews as hv
 import pandas as pd
@@ -19,8 +18,8 @@ from safetyviz.core.errors import UserError
 from safetyviz.core.i18n import LANGUAGE_NAMES, text
 from safetyviz.core.vocab import label
 from safetyviz.data.catalog import catalog_path, local_path
+from safetyviz.data.notices import outbox_beside
 from safetyviz.data.regions import top_unit
-from safetyviz.notify.outbox import outbox_path
 from safetyviz.web.components.notices import NoticeBoard
 from safetyviz.web.components.page import (
     KPI_CSS,
@@ -207,8 +206,7 @@ class MonitoringPage(pn.viewable.Viewer):
 def notices_of(readings, access) -> NoticesState | None:
     """The notifier's events of ``access``'s counties, from the outbox beside the readings
     store (``readings``: the store or its data dir); None when no notifier writes there."""
-    store = Path(readings)
-    path = outbox_path(store.parent.parent if store.name == "readings.zarr" else store)
+    path = outbox_beside(readings)
     if not path.exists():
         return None
     return NoticesState(path, None if access.all_counties else access.counties, access.user)
