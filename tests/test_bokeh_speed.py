@@ -3,6 +3,7 @@ document is the same JSON with and without it, and what Bokeh refuses it still r
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 
@@ -82,3 +83,42 @@ def test_models_count_on_from_bokehs_own_ids_and_unique_ids_stay_unique(monkeypa
     finally:
         monkeypatch.delenv("BOKEH_SIMPLE_IDS")
         faster_bokeh(True)
+
+
+def test_a_callback_that_cannot_take_bokehs_arguments_is_still_refused():
+    """Signature checks are remembered only for what passed them: a callback that does not
+    fit is refused every time, whatever fitted before with the same function."""
+    faster_bokeh(True)
+    slider = Slider(start=0, end=1)
+
+    def fitting(number):
+        def fits(attr, old, new):
+            return number
+        return fits
+
+    def takes_one_more(extra, attr, old, new):
+        return extra
+
+    slider.on_change("value", fitting(1), fitting(2))  # the same code: checked once
+    for _ in range(2):
+        with pytest.raises(ValueError, match=r"signature func\(attr, old, new\)"):
+            slider.on_change("value", lambda attr, old: None)
+    slider.on_change("value", functools.partial(takes_one_more, 1))  # fits once bound
+    for _ in range(2):
+        with pytest.raises(ValueError, match="signature"):
+            slider.on_change("value", functools.partial(takes_one_more, 1, 2))
+        with pytest.raises(ValueError, match="signature"):
+            slider.on_change("value", takes_one_more)
+
+    def passes_through(function):
+        @functools.wraps(function)
+        def wrapper(*args):
+            return function(*args)
+        return wrapper
+
+    with pytest.raises(ValueError, match="signature"):  # Bokeh reads the wrapped signature
+        slider.on_change("value", passes_through(lambda attr, old: None))
+    document = Document()
+    document.on_change(lambda event: None)
+    with pytest.raises(ValueError, match="signature"):
+        document.on_change(lambda: None)

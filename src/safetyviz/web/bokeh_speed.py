@@ -19,13 +19,20 @@ Five of Bokeh's hot paths (3.x) redo per call what is fixed per class or per pro
 
 - Every model made asks Bokeh's settings (its environment, then its config files) whether
   ids are simple counters; the answer, read when the faster paths are installed, is kept.
+- Every callback put on a model (Panel puts ~100 on a page) has its signature inspected, to
+  catch a callback that cannot take Bokeh's arguments; the signature depends on the
+  function's code, its defaults and the arguments bound to it, so a passed check is kept by
+  those (a callback that fails the check is still refused, each time).
 
-:func:`faster_bokeh` installs all five; the tests compare the JSON of every registered page with
+:func:`faster_bokeh` installs all six; the tests compare the JSON of every registered page with
 and without them.
 """
 
 from __future__ import annotations
 
+import functools
+import types
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 import bokeh
@@ -34,10 +41,11 @@ from bokeh.core.property.descriptors import AliasPropertyDescriptor, PropertyDes
 from bokeh.core.property.singletons import Undefined
 from bokeh.core.property.wrappers import PropertyValueContainer
 from bokeh.core.types import ID
+from bokeh.document import callbacks as document_callbacks
 from bokeh.model import model as model_module
 from bokeh.model import util as model_util
 from bokeh.settings import settings
-from bokeh.util import serialization
+from bokeh.util import callback_manager, serialization
 
 # Bokeh's own, put back by faster_bokeh(False)
 _QUERY: Any = HasProps.query_properties_with_values
@@ -45,9 +53,11 @@ _UNSTABLE_DEFAULT: Any = PropertyDescriptor.has_unstable_default
 _VISIT: Any = model_util.visit_immediate_value_references
 _THEMED: Any = HasProps.themed_values
 _MAKE_ID: Any = serialization.make_id  # (what bokeh.model.model imports)
+_CHECK_CALLBACK: Any = callback_manager._check_callback
 _REQUIRED: dict[type, frozenset[str]] = {}  # per class: properties without a default
 _HELD: dict[type, frozenset[str]] = {}  # per class: properties whose default holds a model
 _UNSTABLE: dict[tuple[type, str], bool] = {}
+_CHECKED: set[Hashable] = set()  # callbacks' signature keys that passed Bokeh's check
 
 
 def faster_bokeh(on: bool = True) -> None:
@@ -63,6 +73,36 @@ def faster_bokeh(on: bool = True) -> None:
     HasProps.themed_values = _themed_values if on else _THEMED  # type: ignore[method-assign]
     fast_ids = on and settings.simple_ids()
     model_module.make_id = _simple_id if fast_ids else _MAKE_ID  # type: ignore[attr-defined]
+    for module in (callback_manager, document_callbacks):  # (the latter imports it by name)
+        module._check_callback = _check_callback if on else _CHECK_CALLBACK  # type: ignore
+
+
+def _signature_key(callback: Any) -> Hashable | None:
+    """What a callback's signature depends on: its code, its defaults and the arguments
+    bound to it; None when something else may (a callable object, a wrapped function)."""
+    if isinstance(callback, functools.partial):
+        inner = _signature_key(callback.func)
+        return None if inner is None else (
+            "partial", inner, len(callback.args), tuple(sorted(callback.keywords)))
+    if isinstance(callback, types.MethodType):
+        inner = _signature_key(callback.__func__)
+        return None if inner is None else ("method", inner)
+    if (type(callback) is types.FunctionType and "__wrapped__" not in callback.__dict__
+            and "__signature__" not in callback.__dict__):
+        return (callback.__code__, len(callback.__defaults__ or ()),
+                tuple(sorted(callback.__kwdefaults__ or ())))
+    return None
+
+
+def _check_callback(callback: Callable[..., Any], fargs: Sequence[str],
+                    what: str = "Callback functions") -> None:
+    """Bokeh's check of a callback's signature, once per signature key that passes it."""
+    key = _signature_key(callback)
+    if key is not None and (key, tuple(fargs)) in _CHECKED:
+        return
+    _CHECK_CALLBACK(callback, fargs, what)  # raises for a callback that does not fit
+    if key is not None and settings.perform_error_diagnostics():
+        _CHECKED.add((key, tuple(fargs)))
 
 
 def _simple_id() -> ID:
