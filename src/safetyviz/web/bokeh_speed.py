@@ -74,7 +74,7 @@ def faster_bokeh(on: bool = True) -> None:
     fast_ids = on and settings.simple_ids()
     model_module.make_id = _simple_id if fast_ids else _MAKE_ID  # type: ignore[attr-defined]
     for module in (callback_manager, document_callbacks):  # (the latter imports it by name)
-        module._check_callback = _check_callback if on else _CHECK_CALLBACK  # type: ignore
+        module._check_callback = _check_callback if on else _CHECK_CALLBACK  # type: ignore[attr-defined]
 
 
 def _signature_key(callback: Any) -> Hashable | None:
