@@ -535,6 +535,22 @@ def test_the_monitoring_page_lists_a_countys_events_and_its_user_acknowledges_th
     assert "Log in to acknowledge" in anonymous.summary.object
 
 
+def test_the_monitoring_page_shows_without_its_notifications_when_the_outbox_is_broken(
+        data_dir, monkeypatch):
+    from bokeh.document import Document
+    from panel.io.state import set_curdoc
+
+    from safetyviz.data.catalog import ensure_catalog
+    from safetyviz.web.pages import PAGES
+
+    monkeypatch.setenv("SAFETYVIZ_CATALOG", str(ensure_catalog(data_dir)))
+    outbox_path(data_dir).parent.mkdir(parents=True)
+    outbox_path(data_dir).write_bytes(b"\x00garbage" * 200)
+    with set_curdoc(Document()):
+        page = PAGES["monitoring"].create().body
+    assert page.board is None and page.state is not None  # the readings still shown
+
+
 @pytest.mark.parametrize("today, due", [
     ("2020-04-04", None), ("2020-04-05", "2020Q1"), ("2020-04-11", "2020Q1"),
     ("2020-04-12", None), ("2021-01-05", "2020Q4"), ("2020-01-04", None)])

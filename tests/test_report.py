@@ -181,6 +181,25 @@ def test_the_bulletin_tells_how_the_periods_warnings_were_acknowledged(demo_data
     assert len(paragraphs) == 1 and not any("outbox" in note for note in notes)
 
 
+def test_an_outbox_that_is_not_one_is_named_and_refused(demo_data, tmp_path):
+    import sqlite3
+
+    garbage = tmp_path / "notify" / "outbox.sqlite"
+    garbage.parent.mkdir()
+    garbage.write_bytes(b"not a database, " * 100)
+    with pytest.raises(UserError, match=r"outbox\.sqlite: not a notifier outbox"):
+        bulletin.build("2020Q1", data=dataclasses.replace(demo_data, outbox=garbage))
+    older = tmp_path / "older.sqlite"  # an outbox of before the time told was kept
+    with sqlite3.connect(older) as db:
+        db.execute("create table events (key text, rule text, kind text, site text, "
+                   "subject text, adcode text, level text, started text, ended text, "
+                   "state text, acknowledged_by text, acknowledged_at real)")
+    db.close()
+    with pytest.raises(UserError, match=r"older\.sqlite: its events lack told_at: .*"
+                                        r"`safetyviz notify status` brings it up to date"):
+        bulletin.build("2020Q1", data=dataclasses.replace(demo_data, outbox=older))
+
+
 def test_county_without_data_in_the_period_says_so(tmp_path, demo_dir):
     out = tmp_path / "empty.html"
     result = run_cli("report", "--period", "2017Q1", "--county", "411002", "--out", str(out),

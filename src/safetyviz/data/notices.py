@@ -17,9 +17,17 @@ from pathlib import Path
 
 import pandas as pd
 
+from safetyviz.core.errors import UserError
+
 # The kinds of event a person is told about and may acknowledge. (A county's accidents
 # rising is an observation recorded as already ended: nobody acknowledges it.)
 ACKNOWLEDGEABLE = ("alarm", "offline", "online_rate", "hazards_overdue")
+
+
+# the columns of the events table read here (the notifier adds those added since to an older
+# outbox when it opens it)
+READ_COLUMNS = ("key", "rule", "kind", "site", "subject", "adcode", "level", "started",
+                "ended", "state", "acknowledged_by", "acknowledged_at", "told_at")
 
 
 def outbox_path(data_dir: Path) -> Path:
@@ -34,12 +42,24 @@ def outbox_beside(readings: Path) -> Path:
 
 
 def read_only(path: Path) -> sqlite3.Connection:
-    """A read-only connection to the outbox ``path`` (FileNotFoundError when there is none)."""
+    """A read-only connection to the outbox ``path`` (FileNotFoundError when there is none;
+    UserError naming the file when it is not a notifier's outbox)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(path)
     db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
     db.row_factory = sqlite3.Row
+    try:
+        columns = {row[1] for row in db.execute("pragma table_info(events)")}
+    except sqlite3.DatabaseError as exc:
+        db.close()
+        raise UserError(f"{path}: not a notifier outbox ({exc})") from None
+    missing = sorted(set(READ_COLUMNS) - columns)
+    if missing:
+        db.close()
+        raise UserError(f"{path}: its events lack {', '.join(missing)}: not a notifier's "
+                        "outbox, or one of an older safetyviz (`safetyviz notify status` "
+                        "brings it up to date)")
     return db
 
 
@@ -114,5 +134,5 @@ def _told(adcodes: tuple[str, ...] | None, start, end) -> tuple[str, tuple]:
     return where, args
 
 
-__all__ = ["ACKNOWLEDGEABLE", "Acknowledgements", "acknowledge_seconds", "acknowledgements",
-           "events", "in_units", "outbox_beside", "outbox_path", "read_only"]
+__all__ = ["ACKNOWLEDGEABLE", "READ_COLUMNS", "Acknowledgements", "acknowledge_seconds",
+           "acknowledgements", "events", "in_units", "outbox_beside", "outbox_path", "read_only"]

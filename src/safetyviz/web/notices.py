@@ -19,8 +19,7 @@ from safetyviz.data import notices
 from safetyviz.notify.outbox import Outbox
 from safetyviz.web.page_state import PageState
 
-COLUMNS = ["key", "rule", "kind", "site", "subject", "adcode", "level", "started", "ended",
-           "state", "acknowledged_by", "acknowledged_at", "told_at"]
+COLUMNS = list(notices.READ_COLUMNS)
 
 
 class NoticesState(PageState):

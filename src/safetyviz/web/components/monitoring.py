@@ -209,7 +209,12 @@ def notices_of(readings, access) -> NoticesState | None:
     path = outbox_beside(readings)
     if not path.exists():
         return None
-    return NoticesState(path, None if access.all_counties else access.counties, access.user)
+    try:
+        return NoticesState(path, None if access.all_counties else access.counties,
+                            access.user)
+    except UserError as exc:  # the page without its notifications beats no page
+        pn.state.log(f"notifications not shown: {exc}", level="warning")
+        return None
 
 
 def create_monitoring_app(catalog: str | None = None, data_dir=None):
