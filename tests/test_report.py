@@ -174,8 +174,9 @@ def test_the_bulletin_tells_how_the_periods_warnings_were_acknowledged(demo_data
     assert monitoring("411003")[0][1].endswith("预警通知1起，均尚未确认。")
     assert monitoring("411082")[0][1] == "2020年第一季度，长葛市没有需要向值班人员推送的预警通知。"
     english = monitoring("411002", "en")[0][1]
-    assert english.startswith("In 2020 Q1, the duty officers of Weidu District were notified "
-                              "of 2 warnings") and "a median of 10.0 minutes" in english
+    assert english.startswith("In 2020 Q1, warnings notified to the duty officers of Weidu "
+                              "District (") and english.endswith(
+        "): 2; acknowledged: 2, a median of 10.0 min after being notified.")
     # A data dir where no notifier runs: the monitoring section as before, no source note.
     paragraphs, notes = monitoring(None, data=dataclasses.replace(demo_data, outbox=None))
     assert len(paragraphs) == 1 and not any("outbox" in note for note in notes)
