@@ -30,7 +30,7 @@ import pytest
 
 from conftest import assert_one_clear_line
 from safetyviz.core.errors import UserError
-from safetyviz.data.notices import outbox_path
+from safetyviz.data.notices import outbox_path, outbox_version
 from safetyviz.ingest import monitor
 from safetyviz.notify import outbox as outbox_module
 from safetyviz.notify.rules import load_rules
@@ -505,7 +505,9 @@ def test_the_monitoring_page_lists_a_countys_events_and_its_user_acknowledges_th
     assert not board.acknowledge(keys["MHS0003-L01"])  # 建安区's: not this session's
     assert not board.acknowledge(["a list"])
     assert audit_log().events[-1]["event"] == "rejected_value"
+    written = outbox_version(outbox_path(data_dir))  # (a cached bulletin is made anew)
     assert board.acknowledge(keys["MHS0001-L01"])
+    assert outbox_version(outbox_path(data_dir)) != written
     assert audit_log().events[-1]["event"] == "acknowledged"
     assert audit_log().events[-1]["notice"] == keys["MHS0001-L01"]
     assert board.table.value["状态"].iloc[0] == "已确认"

@@ -41,7 +41,7 @@ from safetyviz.core.paths import shipped_dir
 from safetyviz.core.periods import parse_period, period_label
 from safetyviz.data import catalog as catalog_module
 from safetyviz.data.loading import load_cube, load_regions, load_table
-from safetyviz.data.notices import Acknowledgements, acknowledgements, outbox_beside
+from safetyviz.data.notices import Acknowledgements, acknowledgements, outbox_of
 from safetyviz.data.regions import UPPER_SUFFIXES, english_name, top_unit
 
 # The figures of the headline table, in order (rectification_rate is derived).
@@ -186,14 +186,10 @@ def load(catalog=None) -> Data:
     versions = {name: Path(catalog_module.version(name, cat)).name
                 for name in ("inspections", "hazards", "enforcement_actions", "accidents",
                              "major_hazard_sites", "enterprises", "cube")}
-    try:
-        outbox: Path | None = outbox_beside(catalog_module.local_path("monitoring", cat))
-    except (KeyError, UserError):  # a catalog without readings, or not on this disk
-        outbox = None
     return Data(cube=load_cube(cat), regions=load_regions(cat),
                 inspections=inspections.assign(adcode=inspections["adcode"].astype(str)),
                 sites=sites.compute(), enterprises=enterprises.compute(), versions=versions,
-                hierarchy=load_regions(cat, upper=True), outbox=outbox)
+                hierarchy=load_regions(cat, upper=True), outbox=outbox_of(cat))
 
 
 def _number(value) -> float:

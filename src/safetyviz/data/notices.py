@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from safetyviz.core.errors import UserError
+from safetyviz.data.catalog import local_path
 
 # The kinds of event a person is told about and may acknowledge. (A county's accidents
 # rising is an observation recorded as already ended: nobody acknowledges it.)
@@ -39,6 +40,30 @@ def outbox_beside(readings: Path) -> Path:
     dir ``readings`` itself)."""
     readings = Path(readings)
     return outbox_path(readings.parent.parent if readings.name == "readings.zarr" else readings)
+
+
+def outbox_of(catalog) -> Path | None:
+    """Where the outbox of ``catalog``'s data dir is (beside its readings store); None for a
+    catalog without readings on this disk."""
+    try:
+        return outbox_beside(local_path("monitoring", catalog))
+    except (KeyError, UserError):
+        return None
+
+
+def outbox_version(path: Path | None) -> tuple:
+    """What changes whenever the notifier or an acknowledgement writes to the outbox
+    ``path`` (its file and its write-ahead log); () when there is none."""
+    if path is None:
+        return ()
+    stamps = []
+    for part in (Path(path), Path(f"{path}-wal")):
+        try:
+            stat = part.stat()
+        except FileNotFoundError:
+            continue
+        stamps.append((part.name, stat.st_mtime_ns, stat.st_size))
+    return tuple(stamps)
 
 
 def read_only(path: Path) -> sqlite3.Connection:
@@ -135,4 +160,5 @@ def _told(adcodes: tuple[str, ...] | None, start, end) -> tuple[str, tuple]:
 
 
 __all__ = ["ACKNOWLEDGEABLE", "READ_COLUMNS", "Acknowledgements", "acknowledge_seconds",
-           "acknowledgements", "events", "in_units", "outbox_beside", "outbox_path", "read_only"]
+           "acknowledgements", "events", "in_units", "outbox_beside", "outbox_of",
+           "outbox_path", "outbox_version", "read_only"]

@@ -22,12 +22,13 @@ from safetyviz.core.cache import LRU
 from safetyviz.core.errors import UserError
 from safetyviz.core.i18n import text
 from safetyviz.data.catalog import version
+from safetyviz.data.notices import outbox_of, outbox_version
 from safetyviz.security.access import LOCAL, Access
 from safetyviz.web.components.page import audit, shared_catalog
 from safetyviz.web.state import NoNone, OverviewState
 
 _MAKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulletin")
-# (catalog, cube version, period, unit, language) → (file content, format)
+# (catalog, cube version, outbox version, period, unit, language) → (file content, format)
 _MADE: LRU[tuple[bytes, str]] = LRU(16)
 
 
@@ -37,7 +38,9 @@ def bulletin_file(path: str, period: str, unit: str, lang: str) -> tuple[bytes, 
     from safetyviz.report.render import write_report
 
     catalog = shared_catalog(path)
-    key = (path, version("cube", catalog), period, unit, lang)
+    # the outbox too: a bulletin tells how the period's warnings were acknowledged
+    key = (path, version("cube", catalog), outbox_version(outbox_of(catalog)), period, unit,
+           lang)
 
     def make() -> tuple[bytes, str]:
         with tempfile.TemporaryDirectory() as folder:
