@@ -69,10 +69,10 @@ def outbox_version(path: Path | None) -> tuple:
 def read_only(path: Path) -> sqlite3.Connection:
     """A read-only connection to the outbox ``path`` (FileNotFoundError when there is none;
     UserError naming the file when it is not a notifier's outbox)."""
-    path = Path(path)
+    path = Path(path).resolve()  # (named so in messages: no "catalogs/../data")
     if not path.is_file():
         raise FileNotFoundError(path)
-    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=30)
     db.row_factory = sqlite3.Row
     try:
         columns = {row[1] for row in db.execute("pragma table_info(events)")}
