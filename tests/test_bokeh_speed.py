@@ -13,7 +13,7 @@ from bokeh.core.property.descriptors import AliasPropertyDescriptor, UnsetValueE
 from bokeh.core.serialization import Serializer
 from bokeh.document import Document
 from bokeh.model import Model
-from bokeh.models import GlyphRenderer, Slider
+from bokeh.models import Button, GlyphRenderer, Scatter, Slider
 from bokeh.util.serialization import make_id
 from panel.io.state import set_curdoc
 
@@ -122,3 +122,42 @@ def test_a_callback_that_cannot_take_bokehs_arguments_is_still_refused():
     document.on_change(lambda event: None)
     with pytest.raises(ValueError, match="signature"):
         document.on_change(lambda: None)
+
+
+def test_a_dict_bokeh_refuses_is_refused_with_bokehs_message(bokeh_as_shipped):
+    """Valid dicts pass without their message spelt out; invalid ones get Bokeh's own."""
+    def refusal(value) -> str:
+        with pytest.raises(ValueError) as raised:
+            Slider(start=0, end=1, js_property_callbacks=value)
+        return re.sub(r"id='p\d+'", "id", str(raised.value))
+    shipped = [refusal(bad) for bad in ({1: []}, {"change:value": [1]}, ["not", "a", "dict"])]
+    faster_bokeh(True)
+    assert [refusal(bad) for bad in ({1: []}, {"change:value": [1]}, ["not", "a", "dict"])] \
+        == shipped
+    assert "invalid keys: 1" in shipped[0] and "invalid values for keys: change:value" \
+        in shipped[1]
+    assert Slider(start=0, end=1, js_property_callbacks={}).js_property_callbacks == {}
+
+
+def test_values_and_column_names_are_told_apart_as_bokeh_does(bokeh_as_shipped):
+    def encoded(**spec) -> dict:
+        return Scatter(**spec).to_serializable(Serializer())["attributes"]
+    specs = [{"fill_color": "red"}, {"fill_color": "level"}, {"fill_color": "#ff0000"},
+             {"size": 7}, {"size": "weight"}, {"x": "x", "y": 2.5},
+             {"fill_color": (255, 0, 0)}, {"angle": 30}]
+    shipped = [encoded(**spec) for spec in specs]
+    faster_bokeh(True)
+    assert [encoded(**spec) for spec in specs] == shipped
+    assert shipped[0]["fill_color"] == {"type": "value", "value": "red"}
+    assert shipped[1]["fill_color"] == {"type": "field", "field": "level"}
+
+
+def test_bokehs_setting_to_send_defaults_is_honoured(monkeypatch):
+    monkeypatch.setenv("BOKEH_SERIALIZE_INCLUDE_DEFAULTS", "yes")
+    faster_bokeh(True)
+    try:
+        assert "label" in Button().to_serializable(Serializer())["attributes"]
+    finally:
+        monkeypatch.delenv("BOKEH_SERIALIZE_INCLUDE_DEFAULTS")
+        faster_bokeh(True)
+    assert "attributes" not in Button().to_serializable(Serializer())

@@ -1,7 +1,7 @@
 """Bokeh's model bookkeeping without its repeated work: the same models, the same JSON, less
 server time per session and per change.
 
-Five of Bokeh's hot paths (3.x) redo per call what is fixed per class or per process:
+Bokeh's hot paths (3.x) redo per call what is fixed per class or per process:
 
 - Serialising a model (every document sent, every change) asks every property for its value
   — defaults included, which Bokeh builds anew each time — and then drops those not set. The
@@ -23,9 +23,17 @@ Five of Bokeh's hot paths (3.x) redo per call what is fixed per class or per pro
   catch a callback that cannot take Bokeh's arguments; the signature depends on the
   function's code, its defaults and the arguments bound to it, so a passed check is kept by
   those (a callback that fails the check is still refused, each time).
+- Serialising a vectorised property (a glyph's colours, sizes, coordinates: ~10 a glyph)
+  builds a new property type each time to tell a value from a column name; it depends on the
+  property only and is built once per property.
+- Serialising a model asks Bokeh's settings whether to include defaults, through the
+  environment, for every model; the answer is read when the faster paths are installed.
+- Validating a dict (every model made validates its two callback dicts) spells out the
+  error message before knowing there is an error — a walk through the nested property type;
+  a valid dict is passed without it, an invalid one gets Bokeh's own message.
 
-:func:`faster_bokeh` installs all six; the tests compare the JSON of every registered page with
-and without them.
+:func:`faster_bokeh` installs them all; the tests compare the JSON of every registered page
+with and without them.
 """
 
 from __future__ import annotations
@@ -37,9 +45,15 @@ from typing import Any
 
 import bokeh
 from bokeh.core.has_props import HasProps
+from bokeh.core.property.container import Dict
+from bokeh.core.property.dataspec import DataSpec
 from bokeh.core.property.descriptors import AliasPropertyDescriptor, PropertyDescriptor
+from bokeh.core.property.nothing import Nothing
+from bokeh.core.property.primitive import String
 from bokeh.core.property.singletons import Undefined
+from bokeh.core.property.vectorization import Field, Value
 from bokeh.core.property.wrappers import PropertyValueContainer
+from bokeh.core.serialization import ObjectRep
 from bokeh.core.types import ID
 from bokeh.document import callbacks as document_callbacks
 from bokeh.model import model as model_module
@@ -54,10 +68,15 @@ _VISIT: Any = model_util.visit_immediate_value_references
 _THEMED: Any = HasProps.themed_values
 _MAKE_ID: Any = serialization.make_id  # (what bokeh.model.model imports)
 _CHECK_CALLBACK: Any = callback_manager._check_callback
+_SPEC_TO_SERIALIZABLE: Any = DataSpec.to_serializable
+_TO_SERIALIZABLE: Any = HasProps.to_serializable
+_DICT_VALIDATE: Any = Dict.validate
+_INCLUDE_DEFAULTS = [False]  # Bokeh's setting, read when installed
 _REQUIRED: dict[type, frozenset[str]] = {}  # per class: properties without a default
 _HELD: dict[type, frozenset[str]] = {}  # per class: properties whose default holds a model
 _UNSTABLE: dict[tuple[type, str], bool] = {}
 _CHECKED: set[Hashable] = set()  # callbacks' signature keys that passed Bokeh's check
+_VALUE_TYPES: dict[int, tuple[DataSpec, Any]] = {}  # per property: its type for values
 
 
 def faster_bokeh(on: bool = True) -> None:
@@ -75,6 +94,12 @@ def faster_bokeh(on: bool = True) -> None:
     model_module.make_id = _simple_id if fast_ids else _MAKE_ID  # type: ignore[attr-defined]
     for module in (callback_manager, document_callbacks):  # (the latter imports it by name)
         module._check_callback = _check_callback if on else _CHECK_CALLBACK  # type: ignore[attr-defined]
+    DataSpec.to_serializable = (  # type: ignore[method-assign]
+        _spec_to_serializable if on else _SPEC_TO_SERIALIZABLE)
+    _INCLUDE_DEFAULTS[0] = bool(settings.serialize_include_defaults())
+    HasProps.to_serializable = (  # type: ignore[method-assign]
+        _to_serializable if on else _TO_SERIALIZABLE)
+    Dict.validate = _dict_validate if on else _DICT_VALIDATE  # type: ignore[method-assign]
 
 
 def _signature_key(callback: Any) -> Hashable | None:
@@ -195,3 +220,38 @@ def _visit_set_references(value: Any, visitor) -> None:
         if (name in value._property_values or name in value._unstable_default_values
                 or name in themed or name in always):
             model_util.visit_value_and_its_immediate_references(getattr(value, name), visitor)
+
+
+def _spec_to_serializable(self: DataSpec, obj: HasProps, name: str, val: Any) -> Any:
+    """``DataSpec.to_serializable`` with the property's type for values built once."""
+    known = _VALUE_TYPES.get(id(self))
+    if known is None or known[0] is not self:
+        known = _VALUE_TYPES[id(self)] = (self, self.value_type.replace(String, Nothing()))
+    try:
+        known[1].validate(val, False)
+        return Value(val)
+    except ValueError:
+        pass
+    if isinstance(val, str):
+        return Field(val)
+    return val
+
+
+def _to_serializable(self: HasProps, serializer) -> ObjectRep:
+    """``HasProps.to_serializable`` with Bokeh's include-defaults setting read once."""
+    rep = ObjectRep(type="object", name=self.__qualified_model__)
+    properties = self.properties_with_values(include_defaults=_INCLUDE_DEFAULTS[0])
+    attributes = {key: serializer.encode(val) for key, val in properties.items()}
+    if attributes:
+        rep["attributes"] = attributes
+    return rep
+
+
+def _dict_validate(self: Dict, value: Any, detail: bool = True) -> None:
+    """``Dict.validate`` passing a valid dict without spelling out an error message."""
+    if isinstance(value, dict):
+        key_is_valid, value_is_valid = self.keys_type.is_valid, self.values_type.is_valid
+        if all(key_is_valid(key) and value_is_valid(item) for key, item in value.items()):
+            super(Dict, self).validate(value, detail)
+            return
+    _DICT_VALIDATE(self, value, detail)
