@@ -161,3 +161,34 @@ def test_bokehs_setting_to_send_defaults_is_honoured(monkeypatch):
         monkeypatch.delenv("BOKEH_SERIALIZE_INCLUDE_DEFAULTS")
         faster_bokeh(True)
     assert "attributes" not in Button().to_serializable(Serializer())
+
+
+def test_a_documents_checks_find_what_bokehs_own_find(bokeh_as_shipped):
+    """The checks of a document: found once per class, run as Bokeh runs them."""
+    from bokeh.core.validation import check as validation_check
+    from bokeh.core.validation.decorators import error
+    from bokeh.models import ColumnDataSource, Row
+    from bokeh.plotting import figure
+
+    plot = figure(extra_y_ranges={})
+    plot.scatter("x", "missing", source=ColumnDataSource({"x": [1]}))  # a column not there
+    plot.line("x", "y", source=ColumnDataSource({"x": [1], "y": [2]}), y_range_name="nope")
+    empty = Row()  # a layout without children
+    odd = Row(children=[Slider(start=0, end=1)])
+
+    @error("a check of this one model")
+    def _check_this_one():
+        return "found"
+    odd._check_this_one = _check_this_one  # (Bokeh's dir() of the model finds it too)
+    models = [empty, odd, *plot.references(), *odd.references()]
+
+    def found() -> list:
+        issues = validation_check.check_integrity(models)
+        return [(issue.code, issue.name, issue.extra) for issue in issues.error + issues.warning]
+    shipped = found()
+    faster_bokeh(True)
+    assert validation_check.check_integrity is not bokeh_speed._CHECK_INTEGRITY
+    assert found() == shipped
+    names = {name for _, name, _ in shipped}
+    assert {"BAD_COLUMN_NAME", "EMPTY_LAYOUT", "BAD_EXTRA_RANGE_NAME",
+            "EXT:a check of this one model"} <= names
