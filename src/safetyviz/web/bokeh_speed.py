@@ -27,7 +27,8 @@ Bokeh's hot paths (3.x) redo per call what is fixed per class or per process:
   builds a new property type each time to tell a value from a column name; it depends on the
   property only and is built once per property.
 - Serialising a model asks Bokeh's settings whether to include defaults, through the
-  environment, for every model; the answer is read when the faster paths are installed.
+  environment, for every model; the answer is read when the faster paths are installed
+  (asked for, defaults are sent by Bokeh's own code).
 - Validating a dict (every model made validates its two callback dicts) spells out the
   error message before knowing there is an error — a walk through the nested property type;
   a valid dict is passed without it, an invalid one gets Bokeh's own message.
@@ -76,7 +77,6 @@ _CHECK_CALLBACK: Any = callback_manager._check_callback
 _SPEC_TO_SERIALIZABLE: Any = DataSpec.to_serializable
 _TO_SERIALIZABLE: Any = HasProps.to_serializable
 _DICT_VALIDATE: Any = Dict.validate
-_INCLUDE_DEFAULTS = [False]  # Bokeh's setting, read when installed
 _CHECK_INTEGRITY: Any = validation_check.check_integrity
 _REQUIRED: dict[type, frozenset[str]] = {}  # per class: properties without a default
 _HELD: dict[type, frozenset[str]] = {}  # per class: properties whose default holds a model
@@ -103,9 +103,9 @@ def faster_bokeh(on: bool = True) -> None:
         module._check_callback = _check_callback if on else _CHECK_CALLBACK  # type: ignore[attr-defined]
     DataSpec.to_serializable = (  # type: ignore[method-assign]
         _spec_to_serializable if on else _SPEC_TO_SERIALIZABLE)
-    _INCLUDE_DEFAULTS[0] = bool(settings.serialize_include_defaults())
+    without_defaults = on and not settings.serialize_include_defaults()
     HasProps.to_serializable = (  # type: ignore[method-assign]
-        _to_serializable if on else _TO_SERIALIZABLE)
+        _to_serializable if without_defaults else _TO_SERIALIZABLE)
     Dict.validate = _dict_validate if on else _DICT_VALIDATE  # type: ignore[method-assign]
     for module in (validation_check, document_module):  # (the latter imports it by name)
         module.check_integrity = _check_integrity if on else _CHECK_INTEGRITY  # type: ignore[attr-defined]
@@ -247,9 +247,10 @@ def _spec_to_serializable(self: DataSpec, obj: HasProps, name: str, val: Any) ->
 
 
 def _to_serializable(self: HasProps, serializer) -> ObjectRep:
-    """``HasProps.to_serializable`` with Bokeh's include-defaults setting read once."""
+    """``HasProps.to_serializable`` when defaults are not sent (Bokeh's default), without
+    asking the settings for each model."""
     rep = ObjectRep(type="object", name=self.__qualified_model__)
-    properties = self.properties_with_values(include_defaults=_INCLUDE_DEFAULTS[0])
+    properties = self.properties_with_values(include_defaults=False)
     attributes = {key: serializer.encode(val) for key, val in properties.items()}
     if attributes:
         rep["attributes"] = attributes
