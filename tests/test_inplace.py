@@ -568,3 +568,41 @@ def test_sessions_asking_for_the_same_records_at_once_share_one_read(demo_dir, m
     records = first.result(timeout=60)
     assert reads == ["411002"] and county.records_read(cat, *where)
     assert len(records["open_major_hazards"]) == 15  # the bulletin's 15 open on 31 March
+
+
+def _glyph_variants(root) -> list[dict[str, str]]:
+    """Each renderer's glyphs by role: the glyph model's type, or Bokeh's default."""
+    roles = ("glyph", "selection_glyph", "nonselection_glyph", "hover_glyph", "muted_glyph")
+    return [{role: type(value).__name__ if value not in ("auto", None) else str(value)
+             for role in roles for value in [getattr(renderer, role)]}
+            for renderer in root.select({"type": GlyphRenderer})]
+
+
+def test_a_drawing_holds_no_glyph_its_plot_can_never_show():
+    """Charts without a selecting tool keep no selected or unselected glyph and, without a
+    legend that mutes, no muted one (HoloViews makes all three for every renderer); the map,
+    which a tap selects on, keeps its selected and unselected outlines; a bar's hover glyph
+    stays."""
+    ranking = _glyph_variants(drawn(PAIRS["ranking"]()[0]))
+    assert ranking == [{"glyph": "HBar", "selection_glyph": "auto",
+                        "nonselection_glyph": "auto", "hover_glyph": "HBar",
+                        "muted_glyph": "auto"}]
+    series_ = _glyph_variants(drawn(PAIRS["series"]()[0]))
+    assert {v["glyph"] for v in series_} == {"Line", "Scatter"}
+    assert {(v["selection_glyph"], v["nonselection_glyph"], v["muted_glyph"])
+            for v in series_} == {("auto", "auto", "auto")}
+    map_ = _glyph_variants(drawn(PAIRS["map"]()[0]))
+    assert map_ == [{"glyph": "MultiPolygons", "selection_glyph": "MultiPolygons",
+                     "nonselection_glyph": "MultiPolygons", "hover_glyph": "MultiPolygons",
+                     "muted_glyph": "auto"}]
+
+
+def test_glyphs_a_legend_mutes_or_a_selection_shows_are_kept():
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [3.0, 1.0, 2.0]})
+    muting = (hv.Curve(frame, "x", "y", label="a") * hv.Curve(frame, "x", "y", label="b")
+              ).opts(legend_opts={"click_policy": "mute"})
+    assert {v["muted_glyph"] for v in _glyph_variants(drawn(muting))} == {"Line"}
+    chosen = hv.Scatter(frame, "x", "y").opts(selected=[1], tools=[])
+    variants = _glyph_variants(drawn(chosen))
+    assert (variants[0]["selection_glyph"], variants[0]["nonselection_glyph"]) == (
+        "Scatter", "Scatter")

@@ -34,8 +34,9 @@ from bokeh.core.property.container import ColumnData
 from bokeh.core.property.wrappers import PropertyValueContainer
 from bokeh.document import Document
 from bokeh.model import Model
-from bokeh.models import ColumnDataSource, FactorRange, Range1d
+from bokeh.models import ColumnDataSource, FactorRange, Legend, Plot, Range1d
 from bokeh.models.renderers import GlyphRenderer  # not in bokeh.models' static exports
+from bokeh.models.tools import SelectTool
 from bokeh.themes import built_in_themes
 from panel.io.document import unlocked
 
@@ -188,10 +189,36 @@ def _snapshot(root: Model, change: Callable[[Model], None] | None = None) -> Mod
     root = _copy(root, copies)
     if change is not None:
         change(root)
-    for source in copies.values():  # (the models copied: no walk of the graph)
+    for plot in copies.values():  # (the models copied: no walk of the graph)
+        if isinstance(plot, Plot):
+            _without_unseen_glyphs(plot)
+    for source in copies.values():
         if isinstance(source, ColumnDataSource):  # (not ``data = …``: Bokeh ignores equal)
             source.data.update({name: _shared(column) for name, column in source.data.items()})
     return root
+
+
+def _without_unseen_glyphs(plot: Plot) -> None:
+    """The glyphs ``plot`` can never show left to Bokeh's defaults (which are sent as
+    nothing): a renderer's selected and unselected glyphs where no tool selects and nothing
+    is selected, its muted glyph where no legend mutes and it is not muted. HoloViews makes
+    all of them for every renderer: each is a model every session would copy, hold and
+    send (13 of the overview's 204)."""
+    selects = any(isinstance(tool, SelectTool) for tool in plot.toolbar.tools)
+    mutes = any(isinstance(item, Legend) and item.click_policy == "mute"
+                for side in (plot.center, plot.above, plot.below, plot.left, plot.right)
+                for item in side)
+    for renderer in plot.renderers:
+        if not isinstance(renderer, GlyphRenderer):
+            continue
+        source = renderer.data_source
+        selected = isinstance(source, ColumnDataSource) and (
+            len(source.selected.indices) or len(source.selected.line_indices)
+            or source.selected.multiline_indices)
+        if not (selects or selected):
+            renderer.selection_glyph = renderer.nonselection_glyph = "auto"
+        if not (mutes or renderer.muted):
+            renderer.muted_glyph = "auto"
 
 
 def _themed(model: Model, theme) -> None:
