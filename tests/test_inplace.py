@@ -16,7 +16,7 @@ import pytest
 import xarray as xr
 from bokeh.core.serialization import Serializer
 from bokeh.document import Document
-from bokeh.models import CategoricalColorMapper, ColumnDataSource, GlyphRenderer
+from bokeh.models import Axis, CategoricalColorMapper, ColumnDataSource, GlyphRenderer, Grid
 
 from safetyviz.web.components.inplace import carry_over, copied, drawn, paired_copy
 from safetyviz.web.views import choropleth, county_ranking, monthly_series, sector_breakdown
@@ -606,3 +606,21 @@ def test_glyphs_a_legend_mutes_or_a_selection_shows_are_kept():
     variants = _glyph_variants(drawn(chosen))
     assert (variants[0]["selection_glyph"], variants[0]["nonselection_glyph"]) == (
         "Scatter", "Scatter")
+
+
+def test_a_drawing_holds_no_hidden_axis_and_no_grid_that_draws_nothing():
+    """The map's hidden axes and line-less grids are left out (each axis with its ticker,
+    formatter and label policy); a chart keeps its two axes; a drawn grid stays, and so does
+    the hidden axis it follows."""
+    map_ = drawn(PAIRS["map"]()[0])
+    assert (map_.below, map_.left, [type(m).__name__ for m in map_.center]) == ([], [], [])
+    assert not list(map_.select({"type": Axis}))
+    ranking = drawn(PAIRS["ranking"]()[0])
+    assert [type(a).__name__ for a in ranking.below + ranking.left] == [
+        "LinearAxis", "CategoricalAxis"]
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [3.0, 1.0, 2.0]})
+    gridded = drawn(hv.Curve(frame, "x", "y").opts(show_grid=True, xaxis=None))
+    grids = [m for m in gridded.center if isinstance(m, Grid)]
+    assert len(grids) == 2 and all(g.grid_line_color is not None for g in grids)
+    assert {id(g.axis) for g in grids} == {id(a) for a in gridded.below + gridded.left}
+    assert [a.visible for a in gridded.below] == [False]

@@ -34,7 +34,7 @@ from bokeh.core.property.container import ColumnData
 from bokeh.core.property.wrappers import PropertyValueContainer
 from bokeh.document import Document
 from bokeh.model import Model
-from bokeh.models import ColumnDataSource, FactorRange, Legend, Plot, Range1d
+from bokeh.models import Axis, ColumnDataSource, FactorRange, Grid, Legend, Plot, Range1d
 from bokeh.models.renderers import GlyphRenderer  # not in bokeh.models' static exports
 from bokeh.models.tools import SelectTool
 from bokeh.themes import built_in_themes
@@ -192,6 +192,7 @@ def _snapshot(root: Model, change: Callable[[Model], None] | None = None) -> Mod
     for plot in copies.values():  # (the models copied: no walk of the graph)
         if isinstance(plot, Plot):
             _without_unseen_glyphs(plot)
+            _without_unseen_guides(plot)
     for source in copies.values():
         if isinstance(source, ColumnDataSource):  # (not ``data = …``: Bokeh ignores equal)
             source.data.update({name: _shared(column) for name, column in source.data.items()})
@@ -219,6 +220,26 @@ def _without_unseen_glyphs(plot: Plot) -> None:
             renderer.selection_glyph = renderer.nonselection_glyph = "auto"
         if not (mutes or renderer.muted):
             renderer.muted_glyph = "auto"
+
+
+def _without_unseen_guides(plot: Plot) -> None:
+    """``plot`` without its grids that draw nothing and its hidden axes no drawn grid
+    follows (HoloViews keeps them, each axis with its ticker, formatter and label policy:
+    16 of the overview's models). Hidden, an axis takes no room in Bokeh's layout."""
+    plot.center = [item for item in plot.center if not _unseen_grid(item)]
+    followed = {id(item.axis) for item in plot.center if isinstance(item, Grid)}
+    for side in ("below", "left", "above", "right"):
+        items = getattr(plot, side)
+        kept = [item for item in items if not (
+            isinstance(item, Axis) and not item.visible and id(item) not in followed)]
+        if len(kept) < len(items):
+            setattr(plot, side, kept)
+
+
+def _unseen_grid(item) -> bool:
+    return isinstance(item, Grid) and (not item.visible or all(
+        value is None for value in (item.grid_line_color, item.minor_grid_line_color,
+                                    item.band_fill_color, item.band_hatch_pattern)))
 
 
 def _themed(model: Model, theme) -> None:
