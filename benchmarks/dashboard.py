@@ -270,16 +270,18 @@ class Server:
     """``panel serve`` of ``apps`` in processes of their own, on the data of ``data_dir``;
     closed sessions are let go after half a second (the default is 15 s)."""
 
-    def __init__(self, apps: list[str], data_dir: Path, *flags: str):
+    def __init__(self, apps: list[str], data_dir: Path, *flags: str, env: dict | None = None):
         """``apps``: scripts for ``panel serve``; none: ``safetyviz serve`` (every page, as
-        the product serves them: warmed up, its memory settled)."""
+        the product serves them: warmed up, its memory settled); ``env``: more environment
+        (``PYTHONPATH`` to serve another checkout's code)."""
         self.port = free_port()
         self.log = tempfile.NamedTemporaryFile(prefix="safetyviz-bench-", suffix=".log")
         command = [sys.executable, "-m", "panel", "serve", *apps, "--port", str(self.port),
                    "--address", "127.0.0.1", *SESSION_FLAGS, *flags] if apps else [
             sys.executable, "-m", "safetyviz.cli", "serve", "--data-dir", str(data_dir),
             "--port", str(self.port), *flags]
-        env = dict(os.environ, SAFETYVIZ_DATA_DIR=str(data_dir), SAFETYVIZ_CATALOG="")
+        env = dict(os.environ, SAFETYVIZ_DATA_DIR=str(data_dir), SAFETYVIZ_CATALOG="",
+                   **(env or {}))
         self.process = subprocess.Popen(command, env=env, stdout=self.log,
                                         stderr=subprocess.STDOUT, cwd=ROOT)
         deadline = time.monotonic() + 120
