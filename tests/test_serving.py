@@ -295,6 +295,25 @@ def _websocket(base: str, app: str, token: str, cookie: str):
         header=[f"Cookie: {cookie}"], origin=base, timeout=30)
 
 
+def _pulled_document(socket) -> str:
+    """The document of the session behind ``socket`` (Bokeh's protocol: the server's ACK,
+    then PULL-DOC-REQ → PULL-DOC-REPLY), as JSON text with its characters unescaped."""
+    def message() -> tuple[dict, str]:
+        header = json.loads(socket.recv())
+        socket.recv()  # metadata
+        content = socket.recv()
+        for _ in range(2 * header.get("num_buffers", 0)):
+            socket.recv()
+        return header, content
+
+    assert message()[0]["msgtype"] == "ACK"
+    for frame in (json.dumps({"msgid": "1", "msgtype": "PULL-DOC-REQ"}), "{}", "{}"):
+        socket.send(frame)
+    header, content = message()
+    assert header["msgtype"] == "PULL-DOC-REPLY", header
+    return json.dumps(json.loads(content)["doc"], ensure_ascii=False)
+
+
 def test_a_leaked_session_token_is_refused_for_another_user(secured):
     from bokeh.util.token import get_session_id
 
@@ -321,6 +340,43 @@ def test_a_leaked_session_token_is_refused_for_another_user(secured):
                    timeout=30).status_code == 403
     assert bob.get(f"{secured.base}/overview", headers={"Bokeh-Session-Id": session_id},
                    timeout=30).status_code == 403
+
+
+def test_pages_answered_from_a_kept_session_carry_their_own_users_access(secured):
+    """A page request is answered from a session kept per page (Panel's reuse_sessions: the
+    session is built where its websocket lands), its token made from the kept session's
+    payload: every token names its own user's access — a user the served data hold no
+    scope for gets none, never the access of whoever opened the page first — and a socket
+    of it gets a document of its own, of the user's county."""
+    from bokeh.util.token import get_session_id, get_token_payload
+
+    from safetyviz.serve.users import add_user
+
+    add_user(secured.users, "wu", "city", "city-pass-987", city="420100")  # not in the data
+    tokens = {}
+    passwords = {**PASSWORDS, "wu": "city-pass-987"}
+    for name, ip in (("wang", "10.0.9.1"), ("wu", "10.0.9.2"), ("li", "10.0.9.3")):
+        session, _ = login(secured.base, name, passwords[name], ip=ip)
+        page = session.get(f"{secured.base}/enforcement", params={"county": "411081"},
+                           timeout=60)
+        assert page.status_code == 200, name
+        tokens[name] = (_token(page.text), session)
+    access = {name: get_token_payload(token)["safetyviz_access"]
+              for name, (token, _) in tokens.items()}
+    assert access == {"wang": {"user": "wang", "role": "city", "counties": []}, "wu": None,
+                      "li": {"user": "li", "role": "county", "counties": ["411002"]}}
+    assert len({get_session_id(token) for token, _ in tokens.values()}) == 3
+    assert set(get_token_payload(tokens["li"][0])["arguments"]) == {"county"}
+    refused = [e for e in secured.events("access_refused") if e["user"] == "wu"]
+    assert refused and refused[-1]["city"] == "420100"
+    token, session = tokens["li"]
+    socket = _websocket(secured.base, "enforcement", token,
+                        f"safetyviz_login={session.cookies['safetyviz_login']}")
+    try:
+        document = _pulled_document(socket)
+    finally:
+        socket.close()
+    assert "魏都区" in document and "禹州市" not in document
 
 
 def test_a_new_password_or_removal_ends_the_open_logins(secured):

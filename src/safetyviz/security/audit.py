@@ -22,6 +22,8 @@ EVENTS = {
     "download": "a record table was downloaded",
     "rejected_value": "a value sent by the browser was refused (forged or out of bounds)",
     "rejected_query": "a URL query asked for something the user may not see",
+    "access_refused": "a logged-in user's city is not in the served data (or their role needs "
+                      "one and names none): their pages show nothing",
 }
 
 

@@ -217,17 +217,19 @@ class Authenticator:
         return user
 
     def access(self, request) -> dict:
-        """The token payload field with the requesting user's :class:`Access`; none (the
-        page then shows nothing) for a user whose scope the served data do not hold."""
+        """The token payload field with the requesting user's :class:`Access`; None (the
+        page then shows nothing) for a user whose scope the served data do not hold. Always
+        the field: a page request answered from a kept session gets a token made from that
+        session's payload updated with this (Panel's ``reuse_sessions``)."""
         user = self.user_for_request(request)
         if user is None:
-            return {}
+            return {TOKEN_KEY: None}
         counties = scope_of(user, served_units() if user.role == "city" else None)
         if counties is None:
             self.audit.write("access_refused", user=user.name, role=user.role, city=user.city,
                              reason="the served data hold no such city, or the user's role "
                                     "needs one")
-            return {}
+            return {TOKEN_KEY: None}
         area = user.city if user.role == "city" and counties else None  # a province's city
         return {TOKEN_KEY: Access(user.name, user.role, counties, area).to_payload()}
 
@@ -292,7 +294,7 @@ def _token_owner(protocols: str) -> str | None:
     if len(parts) != 2 or parts[0] != "bokeh":
         return None
     try:
-        return get_token_payload(parts[1]).get(TOKEN_KEY, {}).get("user")
+        return (get_token_payload(parts[1]).get(TOKEN_KEY) or {}).get("user")
     except Exception:  # any malformed token: no owner
         return None
 

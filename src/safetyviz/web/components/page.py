@@ -436,7 +436,7 @@ def session_access() -> Access:
         payload = context.token_payload if context is not None else {}  # type: ignore[attr-defined]
     except (AssertionError, AttributeError, ValueError):
         payload = {}
-    if TOKEN_KEY in payload:
+    if payload.get(TOKEN_KEY) is not None:
         return Access.from_payload(payload[TOKEN_KEY])
     if settings.current().logins_required:
         raise PermissionError("this session has no logged-in user")
@@ -451,9 +451,18 @@ def audit(event: str, **fields) -> None:
         user = session_access().user
     except PermissionError:
         user = None
-    request = getattr(pn.state.curdoc.session_context, "request", None) \
-        if pn.state.curdoc is not None and pn.state.curdoc.session_context else None
-    audit_log().write(event, user=user, path=getattr(request, "path", None), **fields)
+    audit_log().write(event, user=user, path=session_page(), **fields)
+
+
+def session_page() -> str | None:
+    """The address of this session's page (``/county``), None outside a served session. A
+    session is built by the request of its websocket (``/county/ws``) where the page
+    request was answered from a kept session (Panel's ``reuse_sessions``)."""
+    context = pn.state.curdoc.session_context if pn.state.curdoc is not None else None
+    path = getattr(getattr(context, "request", None), "path", None)
+    if not isinstance(path, str):
+        return None
+    return path.removesuffix("/ws") or "/"
 
 
 def unavailable(exc: Exception) -> pn.pane.Alert:
