@@ -34,7 +34,8 @@ from bokeh.core.property.container import ColumnData
 from bokeh.core.property.wrappers import PropertyValueContainer
 from bokeh.document import Document
 from bokeh.model import Model
-from bokeh.models import Axis, ColumnDataSource, FactorRange, Grid, Legend, Plot, Range1d
+from bokeh.models import Axis, ColumnDataSource, FactorRange, Grid, Plot, Range1d
+from bokeh.models.annotations import Legend  # not in bokeh.models' static exports
 from bokeh.models.renderers import GlyphRenderer  # not in bokeh.models' static exports
 from bokeh.models.tools import SelectTool
 from bokeh.themes import built_in_themes
