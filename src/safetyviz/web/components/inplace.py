@@ -205,7 +205,7 @@ def _without_unseen_glyphs(plot: Plot) -> None:
     nothing): a renderer's selected and unselected glyphs where no tool selects and nothing
     is selected, its muted glyph where no legend mutes and it is not muted. HoloViews makes
     all of them for every renderer: each is a model every session would copy, hold and
-    send (13 of the overview's 204)."""
+    send (16 of the overview's 204)."""
     selects = any(isinstance(tool, SelectTool) for tool in plot.toolbar.tools)
     mutes = any(isinstance(item, Legend) and item.click_policy == "mute"
                 for side in (plot.center, plot.above, plot.below, plot.left, plot.right)
