@@ -27,6 +27,7 @@ from conftest import (
     free_port,
     panel_server,
     run_cli,
+    server_output,
     start_server,
     wait_until_answering,
 )
@@ -377,6 +378,36 @@ def test_pages_answered_from_a_kept_session_carry_their_own_users_access(secured
     finally:
         socket.close()
     assert "魏都区" in document and "禹州市" not in document
+
+
+def test_every_page_opens_on_a_server_of_two_processes(demo_dir, tmp_path):
+    """`serve --num-procs 2` warms its first pages, then forks: every registered page, not
+    only the warmed ones, opens whole in either process, again and again. (The pages the
+    warm-up had not built computed on Dask's threaded scheduler, whose pool the children
+    inherited without its threads: each process waited forever on the enforcement page, and
+    answered nothing after it.)"""
+    # logins of its own (not the other servers' over the same data: its 16 pages would
+    # count against their users' limits)
+    (tmp_path / "serve.yaml").write_text(f"sessions_file: {tmp_path / 'sessions.sqlite3'}\n")
+    served = start_secured(demo_dir, tmp_path, "--num-procs", "2", "--config",
+                           str(tmp_path / "serve.yaml"))
+    try:
+        session, _ = login(served.base, "wang", ip="10.0.10.1")
+        cookie = f"safetyviz_login={session.cookies['safetyviz_login']}"
+        for round in range(2):  # each time on either process
+            for slug in PAGES:
+                page = session.get(f"{served.base}/{slug}", timeout=60)
+                assert page.status_code == 200, (slug, page.status_code)
+                socket = _websocket(served.base, slug, _token(page.text), cookie)
+                try:
+                    document = _pulled_document(socket)
+                finally:
+                    socket.close()
+                assert json.loads(document)["title"] == PAGES[slug].title, (round, slug)
+        assert "incident" not in server_output(served.server)
+    finally:
+        served.server.terminate()
+        served.server.wait(timeout=30)
 
 
 def test_a_new_password_or_removal_ends_the_open_logins(secured):

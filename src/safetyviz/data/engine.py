@@ -13,6 +13,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from safetyviz.core import settings
 from safetyviz.core.errors import UserError
@@ -55,6 +56,21 @@ def _get_without_lock(self, instance, owner=None):
                             f"instance does not support item assignment for caching "
                             f"{self.attrname!r} property.") from None
     return value
+
+
+def _fresh_threaded_scheduler() -> None:
+    """Dask's threaded scheduler in a forked child: without threads of its own, as if no
+    computation had run yet. Its pools were the parent's; their threads were not copied, so
+    the child's first ``compute`` waited forever (every page of a server process that the
+    warm-up had not computed, with ``--num-procs 2``)."""
+    threaded: Any = sys.modules.get("dask.threaded")  # (only if imported)
+    if threaded is not None:
+        threaded.default_pool = None
+        threaded.pools.clear()
+        threaded.pools_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_fresh_threaded_scheduler)
 
 
 def scheduler_address(address: str | None = None) -> str | None:

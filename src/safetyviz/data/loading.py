@@ -10,7 +10,6 @@ read at once from the row groups whose statistics admit them.
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 
 import dask.dataframe as dd
 import numpy as np
@@ -21,6 +20,7 @@ import pyarrow.parquet as pq
 
 from safetyviz.core.cache import LRU
 from safetyviz.core.errors import UserError
+from safetyviz.core.threads import WorkerPool
 from safetyviz.data import catalog as catalog_module
 from safetyviz.data.store import SCHEMAS
 
@@ -245,17 +245,7 @@ class RowGroupIndex:
 
 # Row group indexes of a table's files, by table, column and files.
 _ROW_GROUP_INDEXES: LRU = LRU(64)
-_READERS: ThreadPoolExecutor
-
-
-def _new_readers() -> None:
-    global _READERS
-    _READERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="safetyviz-rows")
-
-
-_new_readers()
-# A forked server process gets a pool of its own (the parent's threads do not survive a fork).
-os.register_at_fork(after_in_child=_new_readers)
+_READERS = WorkerPool(max_workers=4, name="safetyviz-rows")
 
 
 def load_records(names=None, catalog=None, units=None) -> dict[str, pd.DataFrame]:

@@ -19,7 +19,7 @@ import functools
 import getpass
 import hashlib
 import uuid
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 from safetyviz.core.errors import UserError
 from safetyviz.core.identity import NameIndex, enterprise_key, name_key, name_keys, provisional_ids
 from safetyviz.core.paths import cube_path
+from safetyviz.core.threads import WorkerPool
 from safetyviz.core.vocab import NO_ENTERPRISE_ACTIONS, VOCABULARIES
 from safetyviz.data import store
 
@@ -41,7 +42,7 @@ SCHEMA = store.SCHEMAS["enterprises"]
 # Record tables that name an enterprise (relinked by a merge).
 LINKED_TABLES = ("inspections", "hazards", "enforcement_actions", "major_hazard_sites")
 MAX_FILES = 16  # the register's files are compacted into one beyond this
-_BACKGROUND = ThreadPoolExecutor(max_workers=1, thread_name_prefix="safetyviz-name-keys")
+_BACKGROUND = WorkerPool(max_workers=1, name="safetyviz-name-keys")
 
 
 def read_register(version: Path | None) -> pl.DataFrame:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 import io
 import tempfile
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 
 import panel as pn
@@ -21,13 +21,14 @@ import param
 from safetyviz.core.cache import LRU
 from safetyviz.core.errors import UserError
 from safetyviz.core.i18n import text
+from safetyviz.core.threads import WorkerPool
 from safetyviz.data.catalog import version
 from safetyviz.data.notices import outbox_of, outbox_version
 from safetyviz.security.access import LOCAL, Access
 from safetyviz.web.components.page import audit, shared_catalog
 from safetyviz.web.state import NoNone, OverviewState
 
-_MAKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulletin")
+_MAKER = WorkerPool(max_workers=1, name="bulletin")
 # (catalog, cube version, outbox version, period, unit, language) → (file content, format)
 _MADE: LRU[tuple[bytes, str]] = LRU(16)
 

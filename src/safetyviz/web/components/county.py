@@ -7,8 +7,9 @@ files, once per selection for all sessions."""
 
 from __future__ import annotations
 
+import os
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from functools import partial
 
 import pandas as pd
@@ -21,6 +22,7 @@ from safetyviz.analysis.enterprises import county_history, period_records
 from safetyviz.core.cache import LRU
 from safetyviz.core.errors import UserError
 from safetyviz.core.i18n import text
+from safetyviz.core.threads import WorkerPool
 from safetyviz.data.catalog import catalog_path, version
 from safetyviz.data.engine import threadsafe_graphs
 from safetyviz.web.components.page import (
@@ -74,9 +76,18 @@ _HISTORIES: LRU[dict[str, pd.DataFrame]] = LRU(
 # Reads for served sessions run here, off the event loop (which the other sessions of the
 # process need meanwhile); sessions asking for the same selection share one read.
 threadsafe_graphs()  # (two readers build Dask graphs at once)
-_READER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="safetyviz-records")
+_READER = WorkerPool(max_workers=2, name="safetyviz-records")
 _READING: dict[tuple, Future] = {}
 _READING_LOCK = threading.Lock()
+
+
+def _forget_readings() -> None:
+    global _READING_LOCK
+    _READING.clear()  # reads under way at a fork finish only in the parent
+    _READING_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_readings)
 
 
 def _versions(catalog) -> tuple:
