@@ -404,6 +404,7 @@ def test_every_page_opens_on_a_server_of_two_processes(demo_dir, tmp_path):
                 finally:
                     socket.close()
                 assert json.loads(document)["title"] == PAGES[slug].title, (round, slug)
+                assert "incident" not in document, (round, slug)  # (no "data unavailable")
         assert "incident" not in server_output(served.server)
     finally:
         served.server.terminate()
