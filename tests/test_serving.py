@@ -562,6 +562,52 @@ def test_one_user_opening_many_pages_is_held_to_their_own(secured):
     assert len(events) == 4 and {e["reason"] for e in events} == {"too many sessions"}
 
 
+def test_one_users_pages_are_built_one_at_a_time_and_others_go_between(secured):
+    """A page's session is built when its websocket opens, holding the event loop: a user
+    opening many pages at once has them built one after another, and another user's page,
+    opened after all of theirs, is built after a few of them (not after all)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from safetyviz.serve.users import add_user
+
+    for name in ("wei", "hu"):
+        add_user(secured.users, name, "city", f"{name}-pass-1234")
+    pages = MAX_SESSIONS - 1
+
+    def pages_of(name: str, ip: str, count: int) -> list[tuple[str, str]]:
+        session, _ = login(secured.base, name, f"{name}-pass-1234", ip=ip)
+        cookie = f"safetyviz_login={session.cookies['safetyviz_login']}"
+        return [(_token(session.get(f"{secured.base}/county", timeout=60).text), cookie)
+                for _ in range(count)]
+
+    def sockets(pages: list[tuple[str, str]]) -> list:
+        with ThreadPoolExecutor(len(pages)) as pool:  # all handshakes at once
+            return list(pool.map(lambda page: _websocket(secured.base, "county", *page),
+                                 pages))
+
+    built: list[str] = []  # who had a session built, in the order the server answered
+    lock = threading.Lock()
+
+    def acknowledged(name: str, socket) -> None:
+        while '"ACK"' not in socket.recv():
+            pass
+        with lock:
+            built.append(name)
+
+    weis_pages, hus_page = pages_of("wei", "10.0.12.1", pages), pages_of("hu", "10.0.12.2", 1)
+    wei = sockets(weis_pages)
+    hu = sockets(hus_page)  # once all of wei's are open (and their builds under way)
+    try:
+        with ThreadPoolExecutor(pages + 1) as pool:
+            list(pool.map(acknowledged, ["wei"] * pages + ["hu"], wei + hu))
+    finally:
+        for socket in wei + hu:
+            socket.close()
+    assert sorted(built) == ["hu"] + ["wei"] * pages
+    assert built.index("hu") <= 3, built  # (2 here; 7 when nothing took turns)
+
+
 def test_one_user_opening_many_websockets_is_held_to_their_limit(secured):
     session, _ = login(secured.base, "feng", ip="10.0.9.3")
     cookie = f"safetyviz_login={session.cookies['safetyviz_login']}"

@@ -84,15 +84,14 @@ def guard_routes(tornado_app, auth: Authenticator | None, csp: str) -> list[str]
 
             async def _take_session(self, user) -> bool:
                 """A new session (a dashboard page, or its websocket) of ``user``, within
-                the per-user limit; a page waits for the user's page being built."""
+                the per-user limit."""
                 assert auth is not None  # a user is only found when there are logins
                 if socket:
                     if auth.sessions.may_connect(user.name):
                         return True
                 elif name != "DocHandler" or self.request.method != "GET":
                     return True
-                elif await auth.sessions.page(user.name):
-                    self._building_for = user.name
+                elif auth.sessions.page(user.name):
                     return True
                 auth.audit.write("session_refused", user=user.name, ip=self.request.remote_ip,
                                  path=self.request.path, reason="too many sessions",
@@ -104,19 +103,6 @@ def guard_routes(tornado_app, auth: Authenticator | None, csp: str) -> list[str]
                 self.finish(TOO_MANY_PAGES)
                 return False
 
-            def _page_done(self):
-                user = self.__dict__.pop("_building_for", None)
-                if user is not None:
-                    auth.sessions.page_built(user)
-
-            def on_finish(self):
-                self._page_done()
-                super().on_finish()
-
-            def on_connection_close(self):
-                self._page_done()
-                super().on_connection_close()
-
             def open(self, *args, **kwargs):
                 found = auth.login_for_handler(self) if auth is not None else None
                 if found is not None:
@@ -124,6 +110,15 @@ def guard_routes(tornado_app, auth: Authenticator | None, csp: str) -> list[str]
                     auth.sockets[self] = (login, user.name, user.fingerprint)
                     auth.sessions.socket_opened(user.name, self)
                 return super().open(*args, **kwargs)
+
+            async def _async_open(self, token):
+                # the page's session is built here (a page request is answered from a kept
+                # session): one of a user's at a time
+                entry = auth.sockets.get(self) if auth is not None else None
+                if entry is None:
+                    return await super()._async_open(token)
+                async with auth.sessions.building(entry[1]):
+                    return await super()._async_open(token)
 
             def on_close(self):
                 entry = auth.sockets.pop(self, None) if auth is not None else None
@@ -134,7 +129,7 @@ def guard_routes(tornado_app, auth: Authenticator | None, csp: str) -> list[str]
         if socket:
             Guarded.set_default_headers = RequestHandler.set_default_headers
         else:
-            del Guarded.open, Guarded.on_close
+            del Guarded.open, Guarded._async_open, Guarded.on_close
         if name == "ComponentResourceHandler":
             def parse_url_path(self, path):
                 module = path.split("/", 1)[0]

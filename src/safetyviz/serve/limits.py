@@ -7,6 +7,7 @@ here knows about pages or data; :mod:`server` puts these in front of every route
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import resource
@@ -15,6 +16,7 @@ import socket
 import time
 import weakref
 from collections import defaultdict, deque
+from collections.abc import AsyncIterator
 
 from safetyviz.serve.shared import SharedState, StateUnavailable
 
@@ -106,8 +108,8 @@ SOCKET_LEASE_SECONDS = 30  # a websocket of a process gone stops counting after 
 class SessionLimiter:
     """Pages and websockets per user, counted in the shared state across every process: at
     most ``max_sessions`` at once (websockets open, and pages opened within the last
-    ``page_seconds`` that have not connected yet); and one page of a user built at a time
-    in a process — a user opening hundreds of pages waits for their own, never holds
+    ``page_seconds`` that have not connected yet); and one session of a user built at a
+    time in a process — a user opening many pages at once waits for their own, never holds
     everyone else's. Websockets are leased for :data:`SOCKET_LEASE_SECONDS` and renewed
     by :meth:`renew` while open, so those of a process that died stop counting."""
 
@@ -123,20 +125,24 @@ class SessionLimiter:
         """A websocket (most likely of a page already counted) within the limit."""
         return self.state.leases("socket", user) < self.max_sessions
 
-    async def page(self, user: str) -> bool:
-        """Wait for the user's turn to have a page built; False (and nothing held) when the
-        user has too many sessions already."""
+    def page(self, user: str) -> bool:
+        """A page of ``user`` counted until its websocket opens; False (and nothing counted)
+        when the user has too many sessions already."""
         open_now = self.state.leases("socket", user) + self.state.leases("page", user)
         if open_now >= self.max_sessions:
             return False
         page = secrets.token_hex(8)
         self.state.lease("page", user, [page], self.page_seconds)
         self.pages[user].append(page)
-        await self._building.setdefault(user, asyncio.Semaphore(1)).acquire()
         return True
 
-    def page_built(self, user: str) -> None:
-        self._building[user].release()
+    @contextlib.asynccontextmanager
+    async def building(self, user: str) -> AsyncIterator[None]:
+        """Within the block, the only session of ``user`` being built in this process
+        (where a page's session is built: when its websocket opens; each build holds the
+        event loop). Others of theirs wait here; everyone else's go between."""
+        async with self._building.setdefault(user, asyncio.Semaphore(1)):
+            yield
 
     def socket_opened(self, user: str, handler) -> None:
         """Count ``handler`` instead of the page it most likely belongs to."""
