@@ -7,7 +7,8 @@ page, its websocket, the document and the plots drawn after it (the map's data):
 1. idle: nobody else is there;
 2. half-open: one client (from 127.0.0.2) holds --half-open (5,000) connections, each with
    a request line and no end to its headers;
-3. many pages: another logged-in user opens --pages (200) pages at once.
+3. many pages: another logged-in user opens --pages (200) pages at once, each with its
+   websocket (where its session is built) and its plots.
 
 Reported per phase: the victim's page-open time (median and worst of --samples), its ratio to
 idle (target: at most 2), and what the misbehaving client got. Prints a table and writes
@@ -34,10 +35,10 @@ import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
+from tornado.httpclient import HTTPClientError
 
 sys.path.insert(0, str(Path(__file__).parent))
 from dashboard import ROOT, Session, free_port, prepare_city  # noqa: E402
@@ -69,6 +70,31 @@ def page_open(session: requests.Session, base: str) -> float:
         return seconds
 
     return asyncio.run(whole())
+
+
+async def open_pages(session: requests.Session, url: str, count: int,
+                     done: threading.Event) -> list[int]:
+    """``count`` pages of ``url`` opened at once (64 at a time) as a browser opens them
+    (page, websocket, document, plots), held open until ``done``; the HTTP status of each
+    (a refused page or websocket: 429)."""
+    cookie = "; ".join(f"{k}={v}" for k, v in session.cookies.items())
+    slots = asyncio.Semaphore(64)
+    held = []
+
+    async def one() -> int:
+        async with slots:
+            try:
+                held.append((await Session.open(url, whole=True,
+                                                headers={"Cookie": cookie}))[2])
+                return 200
+            except HTTPClientError as exc:  # the page's or the websocket's refusal
+                return exc.code
+    statuses = await asyncio.gather(*(one() for _ in range(count)))
+    while not done.is_set():
+        await asyncio.sleep(0.2)
+    for page in held:
+        page.close()
+    return list(statuses)
 
 
 def victim_times(session, base: str, samples: int) -> list[float]:
@@ -158,14 +184,14 @@ def main() -> None:
 
         flooder = login(base, "flooder")
         statuses: list[int] = []
-        with ThreadPoolExecutor(64) as pool:
-            flood = threading.Thread(target=lambda: statuses.extend(pool.map(
-                lambda _: flooder.get(f"{base}/overview", timeout=600).status_code,
-                range(args.pages))))
-            flood.start()
-            time.sleep(0.5)
-            during = victim_times(victim, base, args.samples)
-            flood.join()
+        victim_done = threading.Event()
+        flood = threading.Thread(target=lambda: statuses.extend(asyncio.run(
+            open_pages(flooder, f"{base}/overview", args.pages, victim_done))))
+        flood.start()
+        time.sleep(0.5)
+        during = victim_times(victim, base, args.samples)
+        victim_done.set()
+        flood.join()
         rows.append((f"one user opening {args.pages} pages", during,
                      f"{statuses.count(200)} opened, {statuses.count(429)} refused (429)"))
     finally:
