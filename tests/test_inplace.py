@@ -35,13 +35,21 @@ def shown(root) -> str:
     """What a browser shows of ``root``: its JSON with every property (a value set to its
     default is one left unset), the models numbered in the order they appear (ids differ
     between copies) and binary buffers by name."""
+    from bokeh.core.has_props import HasProps
     from bokeh.settings import settings
 
+    from safetyviz.web import bokeh_speed
+
+    # Bokeh's faster paths, if a page made earlier in this process installed them, read the
+    # setting when installed: installed again around it (else defaults are left out)
+    fast = HasProps.query_properties_with_values is bokeh_speed._set_properties
     settings.serialize_include_defaults.set_value(True)
+    bokeh_speed.faster_bokeh(fast)
     try:
         text = json.dumps(Serializer().encode(root), sort_keys=True, default=repr)
     finally:
         settings.serialize_include_defaults.unset_value()
+        bokeh_speed.faster_bokeh(fast)
     text = re.sub(r"Buffer\(id='[^']*', data=<memory at 0x[0-9a-f]+>\)", "Buffer", text)
     ids: dict[str, str] = {}
     return re.sub(r'"p\d+"', lambda m: ids.setdefault(m[0], f'"#{len(ids)}"'), text)
