@@ -115,6 +115,51 @@ class Socket:  # stands for a websocket handler (held weakly by the limiter)
     pass
 
 
+def test_a_users_work_takes_turns_others_go_between_and_a_held_turn_is_passed(monkeypatch):
+    """One piece of a user's work at a time in a process (a session built, a message
+    handled); another user's goes while theirs waits; a turn held past TURN_SECONDS (a
+    client not reading its replies) holds their next piece no longer than that."""
+    import asyncio
+
+    from safetyviz.serve import limits
+
+    monkeypatch.setattr(limits, "TURN_SECONDS", 0.3)
+    limiter = SessionLimiter(None, 3)  # (turns are this process's: no shared state)
+    order: list[str] = []
+
+    async def work(user: str, name: str, until) -> None:
+        async with limiter.turn(user):
+            order.append(f"{name} in")
+            await until
+            order.append(f"{name} out")
+
+    async def main() -> None:
+        first_done = asyncio.get_running_loop().create_future()
+        first = asyncio.create_task(work("li", "li 1", first_done))
+        while not order:  # li's first piece under way
+            await asyncio.sleep(0.01)
+        second = asyncio.create_task(work("li", "li 2", asyncio.sleep(0)))
+        await work("wang", "wang", asyncio.sleep(0))  # wang's goes while li's is held
+        assert order == ["li 1 in", "wang in", "wang out"]
+        await asyncio.wait_for(second, 3)  # li's second waited its TURN_SECONDS, then went
+        assert order[3:] == ["li 2 in", "li 2 out"]
+        first_done.set_result(None)
+        await first
+        assert order[5:] == ["li 1 out"]
+        # each turn given back once, the one passed by not: one of li's at a time again
+        third_done = asyncio.get_running_loop().create_future()
+        third = asyncio.create_task(work("li", "li 3", third_done))
+        await asyncio.sleep(0.05)
+        fourth = asyncio.create_task(work("li", "li 4", asyncio.sleep(0)))
+        await asyncio.sleep(0.1)
+        assert order[6:] == ["li 3 in"]
+        third_done.set_result(None)
+        await asyncio.wait_for(asyncio.gather(third, fourth), 1)
+        assert order[7:] == ["li 3 out", "li 4 in", "li 4 out"]
+
+    asyncio.run(main())
+
+
 def test_open_sessions_of_a_user_are_counted_across_processes(two_processes):
 
     (state, other), now = two_processes

@@ -113,12 +113,19 @@ def guard_routes(tornado_app, auth: Authenticator | None, csp: str) -> list[str]
 
             async def _async_open(self, token):
                 # the page's session is built here (a page request is answered from a kept
-                # session): one of a user's at a time
+                # session): in the user's turn
                 entry = auth.sockets.get(self) if auth is not None else None
                 if entry is None:
                     return await super()._async_open(token)
-                async with auth.sessions.building(entry[1]):
+                async with auth.sessions.turn(entry[1]):
                     return await super()._async_open(token)
+
+            async def on_message(self, fragment):
+                entry = auth.sockets.get(self) if auth is not None else None
+                if entry is None:
+                    return await super().on_message(fragment)
+                async with auth.sessions.turn(entry[1]):
+                    return await super().on_message(fragment)
 
             def on_close(self):
                 entry = auth.sockets.pop(self, None) if auth is not None else None
@@ -129,7 +136,7 @@ def guard_routes(tornado_app, auth: Authenticator | None, csp: str) -> list[str]
         if socket:
             Guarded.set_default_headers = RequestHandler.set_default_headers
         else:
-            del Guarded.open, Guarded._async_open, Guarded.on_close
+            del Guarded.open, Guarded._async_open, Guarded.on_message, Guarded.on_close
         if name == "ComponentResourceHandler":
             def parse_url_path(self, path):
                 module = path.split("/", 1)[0]

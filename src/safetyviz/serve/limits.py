@@ -102,16 +102,18 @@ class LoginThrottle:
 
 
 PROCESS = secrets.token_hex(6)  # names this process's leases (renewed by it, lapse with it)
+TURN_SECONDS = 10  # the longest a user's work waits for their previous piece
 SOCKET_LEASE_SECONDS = 30  # a websocket of a process gone stops counting after this
 
 
 class SessionLimiter:
     """Pages and websockets per user, counted in the shared state across every process: at
     most ``max_sessions`` at once (websockets open, and pages opened within the last
-    ``page_seconds`` that have not connected yet); and one session of a user built at a
-    time in a process — a user opening many pages at once waits for their own, never holds
-    everyone else's. Websockets are leased for :data:`SOCKET_LEASE_SECONDS` and renewed
-    by :meth:`renew` while open, so those of a process that died stop counting."""
+    ``page_seconds`` that have not connected yet); and one piece of a user's work at a time
+    in a process (a session built, a message of theirs handled) — a user opening many pages
+    at once waits for their own, never holds everyone else's. Websockets are leased for
+    :data:`SOCKET_LEASE_SECONDS` and renewed by :meth:`renew` while open, so those of a
+    process that died stop counting."""
 
     def __init__(self, state: SharedState, max_sessions: int = 20, page_seconds: float = 60):
         self.state, self.max_sessions, self.page_seconds = state, max_sessions, page_seconds
@@ -119,7 +121,7 @@ class SessionLimiter:
             weakref.WeakKeyDictionary)  # user → open handler → its lease
         # user → pages leased here not yet connected (the newest few: older ones lapsed)
         self.pages: dict[str, deque] = defaultdict(lambda: deque(maxlen=max_sessions))
-        self._building: dict[str, asyncio.Semaphore] = {}
+        self._turns: dict[str, asyncio.Semaphore] = {}  # user → their turn in this process
 
     def may_connect(self, user: str) -> bool:
         """A websocket (most likely of a page already counted) within the limit."""
@@ -137,12 +139,24 @@ class SessionLimiter:
         return True
 
     @contextlib.asynccontextmanager
-    async def building(self, user: str) -> AsyncIterator[None]:
-        """Within the block, the only session of ``user`` being built in this process
-        (where a page's session is built: when its websocket opens; each build holds the
-        event loop). Others of theirs wait here; everyone else's go between."""
-        async with self._building.setdefault(user, asyncio.Semaphore(1)):
+    async def turn(self, user: str) -> AsyncIterator[None]:
+        """Within the block, the only work of ``user`` in this process: a session built
+        (when its websocket opens) or a message of theirs handled (the plots drawn after a
+        page, a change) — each holds the event loop. Others of theirs wait here, everyone
+        else's go between. After :data:`TURN_SECONDS` of waiting (a turn held that long: a
+        client not reading its replies) the work goes ahead anyway."""
+        turns = self._turns.setdefault(user, asyncio.Semaphore(1))
+        held: bool
+        try:  # (free: taken at once, without wait_for's task: most messages)
+            held = await (turns.acquire() if not turns.locked()
+                          else asyncio.wait_for(turns.acquire(), TURN_SECONDS))
+        except TimeoutError:
+            held = False
+        try:
             yield
+        finally:
+            if held:
+                turns.release()
 
     def socket_opened(self, user: str, handler) -> None:
         """Count ``handler`` instead of the page it most likely belongs to."""
