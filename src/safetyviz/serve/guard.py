@@ -111,21 +111,21 @@ def guard_routes(tornado_app, auth: Authenticator | None, csp: str) -> list[str]
                     auth.sessions.socket_opened(user.name, self)
                 return super().open(*args, **kwargs)
 
+            async def _in_turn(self, step, *args):
+                """``step`` in the turn of the socket's user (if logged in)."""
+                entry = auth.sockets.get(self) if auth is not None else None
+                if entry is None:
+                    return await step(*args)
+                async with auth.sessions.turn(entry[1]):
+                    return await step(*args)
+
             async def _async_open(self, token):
                 # the page's session is built here (a page request is answered from a kept
-                # session): in the user's turn
-                entry = auth.sockets.get(self) if auth is not None else None
-                if entry is None:
-                    return await super()._async_open(token)
-                async with auth.sessions.turn(entry[1]):
-                    return await super()._async_open(token)
+                # session)
+                return await self._in_turn(super()._async_open, token)
 
             async def on_message(self, fragment):
-                entry = auth.sockets.get(self) if auth is not None else None
-                if entry is None:
-                    return await super().on_message(fragment)
-                async with auth.sessions.turn(entry[1]):
-                    return await super().on_message(fragment)
+                return await self._in_turn(super().on_message, fragment)
 
             def on_close(self):
                 entry = auth.sockets.pop(self, None) if auth is not None else None
@@ -136,7 +136,8 @@ def guard_routes(tornado_app, auth: Authenticator | None, csp: str) -> list[str]
         if socket:
             Guarded.set_default_headers = RequestHandler.set_default_headers
         else:
-            del Guarded.open, Guarded._async_open, Guarded.on_message, Guarded.on_close
+            del (Guarded.open, Guarded._in_turn, Guarded._async_open, Guarded.on_message,
+                 Guarded.on_close)
         if name == "ComponentResourceHandler":
             def parse_url_path(self, path):
                 module = path.split("/", 1)[0]
