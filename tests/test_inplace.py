@@ -12,6 +12,7 @@ import holoviews as hv
 import numpy as np
 import pandas as pd
 import panel as pn
+import param
 import pytest
 import xarray as xr
 from bokeh.core.serialization import Serializer
@@ -342,10 +343,9 @@ def test_a_new_selection_changes_values_not_models_and_walks_the_document_at_mos
                    and "rank" in m.data)
     row = list(ranking.data["county"]).index("魏都区")
     assert ranking.data["text"][row] == "85,000元" and ranking.data["rank"][row].endswith("/ 6")
-    plots = {m.id for m in doc.models if type(m).__name__ == "figure"}
-    _change(doc, app.lang_switch, "en")  # the plots take the new language in place too …
-    assert {m.id for m in doc.models if type(m).__name__ == "figure"} == plots
-    assert len(walks) == 1 and "85,000 yuan" in app.cards.object  # (… a note is new)
+    _change(doc, app.lang_switch, "en")  # the plots and the map's note take the new
+    assert {m.id for m in doc.models} == models  # language in place too
+    assert walks == [] and "85,000 yuan" in app.cards.object
     assert "Weidu District" in ranking.data["county"]
 
 
@@ -632,3 +632,44 @@ def test_a_drawing_holds_no_hidden_axis_and_no_grid_that_draws_nothing():
     assert len(grids) == 2 and all(g.grid_line_color is not None for g in grids)
     assert {id(g.axis) for g in grids} == {id(a) for a in gridded.below + gridded.left}
     assert [a.visible for a in gridded.below] == [False]
+
+
+class _Chosen(param.Parameterized):
+    """A selection whose view is a bar chart or, for ``kind="text"``, another kind of plot
+    (a text where there are no data)."""
+
+    kind = param.Selector(objects=["bars", "text"], default="bars")
+    lang = param.String(default="zh")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.cube = xr.Dataset()  # a cube of its own: its drawings are kept for it alone
+
+
+def test_plots_in_one_bokeh_layout_take_a_new_kind_of_plot_in_their_place():
+    from bokeh.models import Column, Div, Row
+
+    from safetyviz.web.components.inplace import SharedPlot, stacked, wrapping_row
+
+    state = _Chosen()
+
+    def view():
+        data = pd.DataFrame({"x": ["a", "b"], "y": [1.0, 2.0]})
+        return hv.Bars(data, "x", "y") if state.kind == "bars" else hv.Div("<p>无数据</p>")
+
+    plot, other = SharedPlot(view, state), SharedPlot(lambda: hv.Bars([("c", 4.0)]), state)
+    note = Div(text="note")
+    row = wrapping_row(stacked(plot.laid_out(height=300, styles={"flex": "1 1 420px"}), note),
+                       other.laid_out(height=200))
+    column, first = row.children[0], plot.copy
+    assert isinstance(column, Column) and column.children == [first, note]
+    assert row.styles["flex-wrap"] == "wrap" and row.sizing_mode == "stretch_width"
+    assert first.height == 300 and first.styles == {"flex": "1 1 420px"}
+    doc = Document()
+    doc.add_root(pn.pane.Bokeh(row).get_root(doc))
+
+    state.kind = "text"  # another kind of plot: a new copy in the old one's place …
+    assert plot.copy is not first and column.children == [plot.copy, note]
+    assert plot.copy.height == 300 and plot.copy.document is doc  # … laid out as it was
+    assert isinstance(row, Row) and row.children[1] is other.copy
+    assert "无数据" in plot.copy.text

@@ -534,8 +534,10 @@ def test_the_overview_ranks_zones_and_names_those_it_cannot_draw(zoned):
     drawn = page._map()
     assert sorted(drawn.data["adcode"].unique()) == sorted(
         ["411002", "411003", "411024", "411025", "411081", "411082", "411071"])
-    note = page._unmapped().object
+    note = page.unmapped.text
     assert "许昌市城乡一体化示范区、许昌市东城区" in note and "不在地图上" in note
+    page.state.lang = "en"
+    assert page.unmapped.text.startswith('<div class="map-note">Not on the map')
 
 
 @pytest.mark.parametrize("units, message", [

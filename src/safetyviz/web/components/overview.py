@@ -17,6 +17,7 @@ from safetyviz.core.periods import period_label
 from safetyviz.data.catalog import catalog_path, version
 from safetyviz.data.regions import mapped_units
 from safetyviz.web.components.bulletin import BulletinDownload
+from safetyviz.web.components.inplace import stacked, wrapping_row
 from safetyviz.web.components.page import (
     LEVELS_CSS,
     TILES_DOC,
@@ -33,6 +34,7 @@ from safetyviz.web.components.page import (
     open_page,
     province_of,
     sync_with_url,
+    unmapped_html,
     unmapped_note,
 )
 from safetyviz.web.components.search import search_box
@@ -73,6 +75,8 @@ class OverviewDashboard(SelectionPage):
                                  derived_on=("metric", "period", "county"))
         self.ranking = self.in_place(self._ranking)
         self.sectors = self.in_place(self._sectors)
+        self.unmapped = unmapped_note(self.regions, self.state.county_names(), self.state.lang)
+        self.state.param.watch(self._renote, "lang")
 
     def _controls(self) -> None:
         super()._controls()
@@ -117,6 +121,10 @@ class OverviewDashboard(SelectionPage):
     def _retext(self, *events) -> None:
         super()._retext(*events)
         self.levels.object = self._levels_html()
+
+    def _renote(self, event) -> None:
+        self.unmapped.text = unmapped_html(self.regions, self.state.county_names(),
+                                           self.state.lang)
 
     def _map_title(self) -> str:
         state = self.state
@@ -171,9 +179,6 @@ class OverviewDashboard(SelectionPage):
                               title=title, selected=state.county, top=RANKING_TOP,
                               lang=state.lang)
 
-    @param.depends("state.lang")
-    def _unmapped(self):
-        return unmapped_note(self.regions, self.state.county_names(), self.state.lang)
 
     def _on_tap(self, index):
         """A click on the map selects that county; a click beside it goes back to the city."""
@@ -183,21 +188,20 @@ class OverviewDashboard(SelectionPage):
         elif self.state.city_total:
             self.state.county = self.state.city
 
-    def _plots(self) -> pn.FlexBox:
+    def _plots(self) -> pn.pane.Bokeh:
         # a ranking of one county (a user who sees only theirs) says nothing
-        ranking = [self.ranking.panel(min_width=300, height=460, sizing_mode="stretch_width",
-                                      styles={"flex": "1 1 320px"})
+        ranking = [self.ranking.laid_out(min_width=300, height=460, sizing_mode="stretch_width",
+                                         styles={"flex": "1 1 320px"})
                    ] if len(self.regions) > 1 else []
-        return pn.FlexBox(
-            pn.Column(self.map.panel(min_width=340, height=460, sizing_mode="stretch_width"),
-                      self._unmapped, sizing_mode="stretch_width",
-                      styles={"flex": "1 1 420px"}),
+        return pn.pane.Bokeh(wrapping_row(
+            stacked(self.map.laid_out(min_width=340, height=460, sizing_mode="stretch_width"),
+                    self.unmapped, sizing_mode="stretch_width", styles={"flex": "1 1 420px"}),
             *ranking,
-            self.series.panel(min_width=340, height=460, sizing_mode="stretch_width",
-                              styles={"flex": "1 1 420px"}),
-            self.sectors.panel(min_width=300, height=380, sizing_mode="stretch_width",
-                               styles={"flex": "1 1 320px"}),
-            sizing_mode="stretch_width")
+            self.series.laid_out(min_width=340, height=460, sizing_mode="stretch_width",
+                                 styles={"flex": "1 1 420px"}),
+            self.sectors.laid_out(min_width=300, height=380, sizing_mode="stretch_width",
+                                  styles={"flex": "1 1 320px"})),
+            sizing_mode="stretch_width", margin=0)
 
     def __panel__(self):
         controls = pn.FlexBox(self.metric_select, self.period_select, self.range_from,

@@ -20,6 +20,7 @@ import holoviews as hv
 import panel as pn
 import param
 from bokeh.models import CustomJS
+from bokeh.models.widgets import Div  # not in bokeh.models' static exports
 
 from safetyviz.analysis.cube import PerCube
 from safetyviz.core import settings
@@ -570,13 +571,18 @@ def english_names(regions) -> dict[str, str]:
     return dict(zip(regions["adcode"], regions["name_en"]))
 
 
-def unmapped_note(regions, names: dict[str, str], lang: str) -> pn.pane.HTML:
+def unmapped_note(regions, names: dict[str, str], lang: str) -> Div:
     """A line under a map naming the units it cannot draw (zones without a boundary);
-    empty when every unit is drawn."""
+    empty when every unit is drawn. A Bokeh model, to go with the map's
+    (:func:`inplace.stacked`); :func:`unmapped_html` is its text in another language."""
+    return Div(text=unmapped_html(regions, names, lang), margin=(0, 10),
+               styles={"font-size": "12px", "color": "#566573"})
+
+
+def unmapped_html(regions, names: dict[str, str], lang: str) -> str:
     missing = unmapped_names(regions, names)
     note = text("unmapped", lang).format(names="、".join(missing)) if missing else ""
-    return pn.pane.HTML(f'<div class="map-note">{html.escape(note)}</div>' if note else "",
-                        margin=(0, 10), styles={"font-size": "12px", "color": "#566573"})
+    return f'<div class="map-note">{html.escape(note)}</div>' if note else ""
 
 
 class SelectionPage(pn.viewable.Viewer):
