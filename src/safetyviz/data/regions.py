@@ -562,19 +562,26 @@ def groups_below(regions, top: str) -> dict[str, str]:
 def mapped_units(regions):
     """The units that have a boundary to draw (a city's functional zone may have none: it
     is in rankings, cards and tables, not on maps)."""
-    if "geometry" not in regions:
-        return regions.iloc[:0]
-    geometry = regions.geometry
-    return regions[(geometry.notna() & ~geometry.is_empty).to_numpy()]
+    return regions[_drawable(regions)]
 
 
 def unmapped_names(regions, names: dict[str, str] | None = None) -> list[str]:
     """The names (``names`` by adcode, else the Chinese ones) of the units without a
     boundary, for the note beside a map."""
-    drawn = set(mapped_units(regions)["adcode"])
     names = names or {}
-    return [names.get(a, n) for a, n in zip(regions["adcode"], regions["name_zh"])
-            if a not in drawn]
+    return [names.get(a, n) for a, n, drawn in zip(
+        regions["adcode"], regions["name_zh"], _drawable(regions), strict=True) if not drawn]
+
+
+def _drawable(regions) -> np.ndarray:
+    """Which of ``regions`` have a boundary (a mask; read from the shapes themselves, which
+    every page open asks: a tenth of GeoPandas' time)."""
+    import shapely
+
+    if "geometry" not in regions:
+        return np.zeros(len(regions), dtype=bool)
+    shapes = np.asarray(regions.geometry.array, dtype=object)
+    return ~(shapely.is_missing(shapes) | shapely.is_empty(shapes))
 
 
 def write_boundaries(gdf, path: Path) -> None:

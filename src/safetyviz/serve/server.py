@@ -264,6 +264,9 @@ def build_server(config: ServeConfig, tiles: str | None = None):
     # websocket reaches — with num_procs > 1 that is often not the page request's, which
     # built it in vain (16 overview opens: 311 → 195 ms of CPU each over both processes)
     pn.config.reuse_sessions = True
+    from safetyviz.serve import kept_pages
+
+    kept_pages.install()  # (what is the same for each page request, done once)
     kwargs: dict[str, Any] = dict(
         port=config.port, address=config.address, websocket_origin=origins,
         index=str(config.index), start=False, show=False, session_history=0,

@@ -13,6 +13,10 @@ Bokeh's hot paths (3.x) redo per call what is fixed per class or per process:
   or whose default is a model, can.
 - Making a model asks each of its properties whether its default is mutable (a walk through
   the property's type); the answer depends on the class only and is kept per class.
+- Every read of a property left unset (each model made reads ~30) builds its default anew:
+  the class's overridden defaults merged along its MRO, the default copied and validated.
+  A default that is not mutable and not themed depends on the class and property only and
+  is kept per both (a mutable one, a list or a model, is still built for each instance).
 - Every default read and every model serialised asks for the model's theme values, which
   Bokeh looks up by raising and catching an AttributeError when there are none (nearly
   always); they are read from the instance's dictionary.
@@ -70,6 +74,7 @@ from bokeh.util import callback_manager, serialization
 # Bokeh's own, put back by faster_bokeh(False)
 _QUERY: Any = HasProps.query_properties_with_values
 _UNSTABLE_DEFAULT: Any = PropertyDescriptor.has_unstable_default
+_INSTANCE_DEFAULT: Any = PropertyDescriptor.instance_default
 _VISIT: Any = model_util.visit_immediate_value_references
 _THEMED: Any = HasProps.themed_values
 _MAKE_ID: Any = serialization.make_id  # (what bokeh.model.model imports)
@@ -81,6 +86,7 @@ _CHECK_INTEGRITY: Any = validation_check.check_integrity
 _REQUIRED: dict[type, frozenset[str]] = {}  # per class: properties without a default
 _HELD: dict[type, frozenset[str]] = {}  # per class: properties whose default holds a model
 _UNSTABLE: dict[tuple[type, str], bool] = {}
+_STABLE_DEFAULTS: dict[tuple[type, str], Any] = {}  # per class and property: its default
 _CHECKED: set[Hashable] = set()  # callbacks' signature keys that passed Bokeh's check
 _VALUE_TYPES: dict[int, tuple[DataSpec, Any]] = {}  # per property: its type for values
 _MAY_CHECK: dict[type, tuple[str, ...]] = {}  # per class: its attributes named _check…
@@ -94,6 +100,8 @@ def faster_bokeh(on: bool = True) -> None:
         _set_properties if on else _QUERY)
     PropertyDescriptor.has_unstable_default = (  # type: ignore[method-assign]
         _has_unstable_default if on else _UNSTABLE_DEFAULT)
+    PropertyDescriptor.instance_default = (  # type: ignore[method-assign]
+        _instance_default if on else _INSTANCE_DEFAULT)
     model_util.visit_immediate_value_references = (
         _visit_set_references if on else _VISIT)
     HasProps.themed_values = _themed_values if on else _THEMED  # type: ignore[method-assign]
@@ -198,6 +206,20 @@ def _has_unstable_default(self: PropertyDescriptor, obj: HasProps) -> bool:
     if unstable is None:
         unstable = _UNSTABLE[key] = _UNSTABLE_DEFAULT(self, obj)
     return unstable
+
+
+def _instance_default(self: PropertyDescriptor, obj: HasProps) -> Any:
+    """``PropertyDescriptor.instance_default``, kept per class and property where it can
+    only be the same: the instance has no theme values and the default is not mutable (the
+    same test by which Bokeh keeps a mutable default per instance)."""
+    if obj.themed_values() is not None or self.has_unstable_default(obj):
+        return _INSTANCE_DEFAULT(self, obj)
+    key = (type(obj), self.name)
+    try:
+        return _STABLE_DEFAULTS[key]
+    except KeyError:
+        default = _STABLE_DEFAULTS[key] = _INSTANCE_DEFAULT(self, obj)
+        return default
 
 
 def _always_visited(cls: type[HasProps]) -> frozenset[str]:

@@ -223,8 +223,9 @@ def create_overview_app(catalog: str | None = None):
             path = str(catalog or catalog_path())
             asked = asked_city()
             regions_version = version("regions", cat)
-            seen = at_level(cube, regions, load_hierarchy(path, regions_version), asked,
-                            province_of(path, regions_version))
+            province = province_of(path, regions_version)  # (None: a city's data)
+            seen = None if province is None else at_level(
+                cube, regions, load_hierarchy(path, regions_version), asked, province)
             if seen is not None:
                 cube, regions, level = seen
                 if asked and asked != level.here:  # not one of the province's cities
