@@ -192,3 +192,15 @@ def test_a_documents_checks_find_what_bokehs_own_find(bokeh_as_shipped):
     names = {name for _, name, _ in shipped}
     assert {"BAD_COLUMN_NAME", "EMPTY_LAYOUT", "BAD_EXTRA_RANGE_NAME",
             "EXT:a check of this one model"} <= names
+
+
+def test_a_kept_default_is_the_classs_and_a_themed_model_still_gets_its_themes():
+    from bokeh.models import Title
+    from bokeh.themes import Theme
+
+    faster_bokeh(True)
+    assert Title().text_font_size == Title().text_font_size == "13px"  # (kept once read)
+    themed = Title()
+    Theme(json={"attrs": {"Title": {"text_font_size": "20pt"}}}).apply_to_model(themed)
+    assert themed.text_font_size == "20pt" and Title().text_font_size == "13px"
+    assert Title().text_color == "#444444" and Title().text_font_style == "bold"
