@@ -66,8 +66,9 @@ class OverviewDashboard(SelectionPage):
 
     def __init__(self, **params):
         super().__init__(**params)
-        self.levels = pn.pane.HTML(self._levels_html(), margin=(0, 10),
-                                   stylesheets=[LEVELS_CSS], sizing_mode="stretch_width")
+        self.levels = None if self.level is None else pn.pane.HTML(
+            self._levels_html(), margin=(0, 10), stylesheets=[LEVELS_CSS],
+            sizing_mode="stretch_width")
         if self.level is not None:  # its links keep the metric (period: by _retext)
             self.state.param.watch(lambda event: self._retext(), "metric")
         self.map = self.in_place(self._map, key=(self.tiles,), on_tap=self._on_tap,
@@ -120,7 +121,8 @@ class OverviewDashboard(SelectionPage):
 
     def _retext(self, *events) -> None:
         super()._retext(*events)
-        self.levels.object = self._levels_html()
+        if self.levels is not None:
+            self.levels.object = self._levels_html()
 
     def _renote(self, event) -> None:
         self.unmapped.text = unmapped_html(self.regions, self.state.county_names(),
@@ -208,7 +210,7 @@ class OverviewDashboard(SelectionPage):
                               self.range_to, self.county_select,
                               *([self.bulletin] if self.bulletin is not None else []),
                               sizing_mode="stretch_width")
-        levels = [self.levels] if self.level is not None else []
+        levels = [self.levels] if self.levels is not None else []
         return pn.Column(*self._top(), *levels, controls, self.cards,
                          drawn_after_the_page(self._plots), sizing_mode="stretch_width")
 

@@ -605,8 +605,10 @@ class SelectionPage(pn.viewable.Viewer):
         self._relabel()
         self.state.param.watch(lambda event: self._relabel(), "lang")
         self.series = self.in_place(self._series)
-        # heading and cards: their text changes, their models stay
-        self.header = pn.pane.Markdown(self._heading_text(), margin=(5, 10))
+        # heading (a page without one: none made) and cards: their text changes, their
+        # models stay
+        self.header = (pn.pane.Markdown(self._heading_text(), margin=(5, 10))
+                       if self.HEADING is not None else None)
         self.cards = pn.pane.HTML(self._cards_html(), stylesheets=[KPI_CSS],
                                   sizing_mode="stretch_width")
         self.state.param.watch(self._retext, ["period", "county", "lang"])
@@ -642,7 +644,8 @@ class SelectionPage(pn.viewable.Viewer):
         return kpi_html(self.state.kpis(), text("vs_last_year", self.state.lang))
 
     def _retext(self, *events) -> None:
-        self.header.object = self._heading_text()
+        if self.header is not None:
+            self.header.object = self._heading_text()
         self.cards.object = self._cards_html()
 
     def in_place(self, draw, **options) -> SharedPlot:
