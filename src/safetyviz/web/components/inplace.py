@@ -376,7 +376,9 @@ def _copy(model: Model, copies: dict) -> Model:
     for name, value in model._unstable_default_values.items():
         if isinstance(value, Model):
             copy._unstable_default_values[name] = _copy(value, copies)
-        else:  # an untouched list or dict
+        elif value or not isinstance(value, PropertyValueContainer):  # an untouched list or
+            # dict (an empty one, most of them — tags, callbacks —, Bokeh makes when read,
+            # as for a new model; never sent either way)
             default = cls.lookup(name).property.wrap(_copy_value(value, copies))
             if isinstance(default, PropertyValueContainer):
                 default._register_owner(copy, cls.lookup(name))
