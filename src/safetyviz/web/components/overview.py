@@ -181,7 +181,6 @@ class OverviewDashboard(SelectionPage):
                               title=title, selected=state.county, top=RANKING_TOP,
                               lang=state.lang)
 
-
     def _on_tap(self, index):
         """A click on the map selects that county; a click beside it goes back to the city."""
         adcodes = list(mapped_units(self.regions)["adcode"])
