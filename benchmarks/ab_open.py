@@ -7,10 +7,12 @@ twice with ``safetyviz serve`` — the working tree's code, and ``--against``'s 
 checkout's ``src``, e.g. ``git worktree add /tmp/base HEAD~1``) — warms both, then opens
 each app on the two servers in turn, alternating which goes first, one client at a time,
 and counts the server's CPU (every thread, benchmarks/dashboard.py's ``cpu_ns``) from the
-page request until the server is quiet after the plots. Prints p50, mean and fastest open of
+page request until the server is quiet after the plots (with ``--scrolled``, after what is
+built only once scrolled to). Prints p50, mean and fastest open of
 each version and app, and the change from the baseline.
 
     python benchmarks/ab_open.py --against /tmp/base/src [--opens 60] [--apps overview,county]
+                                 [--scrolled]
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from pathlib import Path
 from dashboard import Server, _rows, cpu_ns, opened_whole, prepare_city
 
 
-async def alternate(city: Path, against: Path, apps: list[str], opens: int) -> dict:
+async def alternate(city: Path, against: Path, apps: list[str], opens: int,
+                    scrolled: bool = False) -> dict:
     """Each app's open CPU (ms) on the baseline's server and this code's, alternating."""
     with Server([], city, env={"PYTHONPATH": str(against)}) as baseline, \
             Server([], city) as this:
@@ -32,14 +35,14 @@ async def alternate(city: Path, against: Path, apps: list[str], opens: int) -> d
         for app in apps:
             for server in servers.values():
                 for _ in range(3):  # the first sessions load the data and warm the caches
-                    (await opened_whole(server.url(app))).close()
+                    (await opened_whole(server.url(app), scrolled)).close()
             await asyncio.sleep(1)
             times: dict[str, list[float]] = {name: [] for name in servers}
             for n in range(opens):
                 order = list(servers.items())
                 for name, server in order if n % 2 else reversed(order):
                     start = cpu_ns(server.process.pid)
-                    session = await opened_whole(server.url(app))
+                    session = await opened_whole(server.url(app), scrolled)
                     times[name].append((cpu_ns(server.process.pid) - start) / 1e6)
                     session.close()
                     await asyncio.sleep(0.3)
@@ -69,13 +72,15 @@ def main() -> None:
                         help="where the benchmark's data is written once and reused")
     parser.add_argument("--opens", type=int, default=60, help="opens per app and version")
     parser.add_argument("--apps", default="overview,county", help="the pages to open")
+    parser.add_argument("--scrolled", action="store_true",
+                        help="scroll to what a page builds only once in view (its tables)")
     args = parser.parse_args()
     if not (args.against / "safetyviz" / "__init__.py").is_file():
         parser.error(f"--against {args.against}: no safetyviz package there (give its src)")
     root = Path(args.root)
     root.mkdir(parents=True, exist_ok=True)
     result = asyncio.run(alternate(prepare_city(root), args.against.resolve(),
-                                   args.apps.split(","), args.opens))
+                                   args.apps.split(","), args.opens, args.scrolled))
     print(table(result))
 
 

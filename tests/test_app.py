@@ -198,6 +198,38 @@ def test_a_served_page_without_data_names_an_incident_not_the_path(tmp_path, cap
     assert any(incident in r.message and str(tmp_path) in r.message for r in caplog.records)
 
 
+def test_what_is_below_the_fold_is_built_once_the_browser_scrolls_to_it():
+    """Served, :func:`when_seen` gives a spot and builds nothing until the browser says the
+    spot is in view — then once, whatever the browser sends after; a forged value that is no
+    yes or no is refused. Outside a server (a notebook) it builds at once."""
+    from types import SimpleNamespace
+
+    from bokeh.document import Document
+    from panel.io.state import set_curdoc
+
+    from safetyviz.web.components.page import WhenSeen, when_seen
+
+    built: list[int] = []
+    with set_curdoc(Document()):
+        assert when_seen(lambda: built.append(1), height=500) is None
+    assert built == [1]
+
+    built.clear()
+    document = Document()
+    context = SimpleNamespace(request=SimpleNamespace(arguments={}), id="s", token=None)
+    document._session_context = lambda: context  # (a weak reference) as when served
+    with set_curdoc(document):
+        spot = when_seen(lambda: built.append(1), height=500)
+    assert isinstance(spot, WhenSeen) and spot.height == 500 and built == []
+    with pytest.raises(ValueError):
+        spot.seen = "yes"
+    assert built == []
+    spot.seen = True
+    spot.seen = False  # a browser sending it again builds nothing twice
+    spot.seen = True
+    assert built == [1]
+
+
 def test_panel_serve_smoke_serves_the_page_with_local_resources_only(served_overview):
     url = served_overview
     page = requests.get(url, timeout=30)

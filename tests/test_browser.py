@@ -120,9 +120,30 @@ def test_every_page_fits_a_phone_screen(browser, served_overview, page_name, lan
     page.locator(".kpi .value, .risk-legend, .wall-card .value").first.wait_for()
     if page_name not in WITHOUT_PLOTS:
         page.wait_for_function(f"() => ({GLYPHS})().length > 0")
+    page.mouse.wheel(0, 20_000)  # what is built only once scrolled to
     wait_drawn(page)  # everything drawn after the page laid out too
     overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, f"{overflow}px wider than the phone"
+    page.close()
+
+
+MODEL_TYPES = """() => { const out = new Set(); for (const doc of window.Bokeh.documents)
+  for (const m of doc._all_models.values()) out.add(m.type); return [...out]; }"""
+
+
+def test_a_phone_builds_the_county_tables_only_once_scrolled_to(browser, served_overview):
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(served_overview.replace("/overview", "/county") + "?county=411002&period=2020Q1")
+    page.wait_for_function(f"() => ({GLYPHS})().length > 0")  # the series, below the cards
+    page.wait_for_timeout(2000)
+    assert not [t for t in page.evaluate(MODEL_TYPES) if "Tabulator" in t]
+    assert page.evaluate(LOADING)  # (a spinner where the tables will be)
+    page.mouse.wheel(0, 20_000)
+    page.get_by_text("共 15 条").wait_for()  # 魏都区's 15 major hazards open on 31 March 2020
+    assert page.locator(".tabulator-row").count() == 15
+    assert not errors, errors
     page.close()
 
 

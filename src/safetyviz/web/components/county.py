@@ -38,6 +38,7 @@ from safetyviz.web.components.page import (
     shared_catalog,
     sync_with_url,
     unit_cities,
+    when_seen,
 )
 from safetyviz.web.components.search import search_box
 from safetyviz.web.components.tables import RecordTable
@@ -65,6 +66,7 @@ class CountyState(OverviewState):
 
 RECORD_TABLES = ("hazards", "inspections", "enforcement_actions")  # what the tables read
 HAZARD_TABLES = ("open_major_hazards", "overdue_hazards")  # as of the period's last day
+RECORDS_HEIGHT = 540  # px the tables take (tabs, downloads, a page of 15 rows): kept for them
 _RECORDS: LRU[dict[str, pd.DataFrame]] = LRU(64)
 # Counties' whole histories, each read once and cut into any period in pandas (50-70 ms,
 # against 650-750 ms of reading a period); at most this many bytes in each server process.
@@ -180,7 +182,7 @@ class CountyProfile(SelectionPage):
         self.state.param.watch(self._records_changed, ["period", "county", "lang"])
 
     def _records_changed(self, *events) -> None:
-        if self.records.objects:  # drawn (else filled when it is)
+        if self._wanted is not None:  # shown (else filled when scrolled to)
             self._show_records()
 
     def _selection(self) -> tuple:
@@ -269,7 +271,9 @@ class CountyProfile(SelectionPage):
 
     def _plots_and_tables(self) -> pn.Column:
         if not self.records.objects:
-            self._show_records()
+            spot = when_seen(self._show_records, height=RECORDS_HEIGHT)
+            if spot is not None:
+                self.records[:] = [spot]
         return pn.Column(
             self.series.panel(height=360, sizing_mode="stretch_width"),
             self.records, sizing_mode="stretch_width")

@@ -12,6 +12,7 @@ import logging
 import os
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
@@ -21,6 +22,7 @@ import panel as pn
 import param
 from bokeh.models import CustomJS
 from bokeh.models.widgets import Div  # not in bokeh.models' static exports
+from panel.reactive import ReactiveHTML
 
 from safetyviz.analysis.cube import PerCube
 from safetyviz.core import settings
@@ -481,6 +483,7 @@ def unavailable(exc: Exception) -> pn.pane.Alert:
 
 
 CLUSTER_CHECK_MS = 3000
+SEEN_MARGIN = 200  # px below the window where a spot counts as seen: built as it scrolls in
 
 
 def or_cluster_status(build, refresh) -> pn.viewable.Viewable:
@@ -545,6 +548,49 @@ def drawn_after_the_page(plots) -> pn.viewable.Viewable:
     # a lambda: a method would be re-run whenever any parameter of its page changed
     return pn.param.ParamFunction(lambda: plots(), defer_load=True,
                                   sizing_mode="stretch_width")
+
+
+class WhenSeen(ReactiveHTML):
+    """An empty spot of a page that tells the server once the browser has it in view, or
+    nearly (``SEEN_MARGIN`` pixels below the window): what goes there is built then."""
+
+    seen = param.Boolean(default=False, doc="""
+        Whether the browser has scrolled the spot into view (only ever set by the browser:
+        a forged value can only have built what scrolling would).""")
+
+    _template = '<div id="spot" style="width: 100%; height: 100%"></div>'
+    _scripts = {  # (the observer sees the spot in Bokeh's shadow roots as well)
+        "render": """
+            state.observer = new IntersectionObserver((entries) => {
+              if (entries.some((entry) => entry.isIntersecting)) {
+                state.observer.disconnect()
+                data.seen = true
+              }
+            }, {rootMargin: "0px 0px MARGINpx 0px"})
+            state.observer.observe(spot)""".replace("MARGIN", str(SEEN_MARGIN)),
+        "remove": "state.observer.disconnect()",
+    }
+
+
+def when_seen(show: Callable[[], None], height: int) -> pn.viewable.Viewable | None:
+    """In a served session, a spot ``height`` pixels high, under a spinner, where ``show()``
+    puts what is below the fold once the browser scrolls to it (at once if the window reaches
+    it): a phone builds no table its user never scrolls to. Elsewhere (a notebook, a test)
+    ``show()`` now, and None."""
+    doc = pn.state.curdoc
+    if doc is None or doc.session_context is None:
+        show()
+        return None
+    # under a spinner: what is there is not drawn yet (and tests waiting for the page to be
+    # drawn wait for it)
+    spot = WhenSeen(height=height, sizing_mode="stretch_width", margin=0, loading=True)
+
+    def seen(event: param.parameterized.Event) -> None:
+        if event.new:
+            spot.param.unwatch(watcher)  # once: the spot is replaced by what is shown
+            show()
+    watcher = spot.param.watch(seen, "seen")
+    return spot
 
 
 def map_tiles() -> str | None:
