@@ -352,6 +352,8 @@ def test_the_overview_makes_the_selections_bulletin_off_the_event_loop_once_for_
     for page in pages:
         page.state.period = "2020Q1"
         assert page.state.county == "411002"  # a county user's only choice
+        shown = page.bulletin.__panel__()
+        assert list(shown) == [page.bulletin.make]  # nothing else made until asked for
         future = page.bulletin.request()
         assert page.bulletin.request() is None or future.done()  # one at a time
         future.result(timeout=300)
@@ -360,6 +362,7 @@ def test_the_overview_makes_the_selections_bulletin_off_the_event_loop_once_for_
             time.sleep(0.05)
         assert page.bulletin.download.filename == "魏都区_2020Q1_安全生产简报.pdf"
         assert page.bulletin.download.label == "下载简报（PDF）"
+        assert list(shown) == [page.bulletin.make, page.bulletin.download, page.bulletin.status]
     assert len(made) == 1 and made[0][3] == "411002"  # made once for both sessions
     content = pages[1].bulletin.download.file.getvalue()
     assert content.startswith(b"%PDF")

@@ -81,13 +81,35 @@ class BulletinDownload(pn.viewable.Viewer):
         self.make = pn.widgets.Button(button_type="primary", button_style="outline",
                                       align="end")
         self.make.on_click(lambda event: self.request())
-        self.download = pn.widgets.FileDownload(visible=False, button_type="success",
-                                                align="end", embed=False)
-        self.status = pn.pane.HTML(margin=(0, 10), align="center")
+        # the download and the status are made when first needed: most sessions never ask
+        self._download: pn.widgets.FileDownload | None = None
+        self._status: pn.pane.HTML | None = None
+        self._row = pn.Row(self.make, margin=0)
         self.future: Future | None = None
         self._asked: tuple | None = None
         self.state.param.watch(lambda *events: self._reset(), ["period", "county", "lang"])
         self._reset()
+
+    @property
+    def download(self) -> pn.widgets.FileDownload:
+        """The made bulletin's download (hidden until there is one)."""
+        if self._download is None:
+            self._download = pn.widgets.FileDownload(visible=False, button_type="success",
+                                                     align="end", embed=False)
+            self._lay_out()
+        return self._download
+
+    @property
+    def status(self) -> pn.pane.HTML:
+        """What is happening to the bulletin asked for (being made, or why it was not)."""
+        if self._status is None:
+            self._status = pn.pane.HTML(margin=(0, 10), align="center")
+            self._lay_out()
+        return self._status
+
+    def _lay_out(self) -> None:
+        self._row[:] = [self.make, *(item for item in (self._download, self._status)
+                                     if item is not None)]
 
     def _selection(self) -> tuple[str, str, str]:
         return self.state.period, self.state.county, self.state.lang
@@ -97,8 +119,10 @@ class BulletinDownload(pn.viewable.Viewer):
         lang = self.state.lang
         self._asked = None
         self.make.param.update(name=text("make_bulletin", lang), disabled=False)
-        self.download.visible = False
-        self.status.object = ""
+        if self._download is not None:
+            self._download.visible = False
+        if self._status is not None:
+            self._status.object = ""
 
     def request(self) -> Future | None:
         """Have the selection's bulletin made (None if the session may not read it, or has
@@ -146,4 +170,4 @@ class BulletinDownload(pn.viewable.Viewer):
         self.status.object = ""
 
     def __panel__(self):
-        return pn.Row(self.make, self.download, self.status, margin=0)
+        return self._row
