@@ -443,14 +443,17 @@ def test_a_warmed_server_leaves_its_long_lived_objects_out_of_collections(demo_d
 
     settings.configure(data_dir=demo_dir)
     (tmp_path / "index.html").write_text("<html></html>")
+    threshold = gc.get_threshold()
     try:
         server = build_server(ServeConfig(pages={"overview": PAGES["overview"]},
                                           index=tmp_path / "index.html", port=free_port()))
         frozen = gc.get_freeze_count()
         assert frozen > 100_000  # the cube, the modules, HoloViews and Bokeh: all warmed
+        assert gc.get_threshold()[0] == 20_000  # young objects collected less often
         server._http.stop()
     finally:
         gc.unfreeze()
+        gc.set_threshold(*threshold)
         settings.configure(data_dir=None)
 
 

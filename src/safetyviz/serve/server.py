@@ -184,14 +184,24 @@ def warm_pages(pages: list, scopes: list, seconds: float) -> int:
     return warmed
 
 
+YOUNG_OBJECTS = 20_000  # allocations between two collections of the youngest objects
+
+
 def settle_memory() -> None:
     """Collect once, then leave everything alive now — modules, the cube and caches the
     warm-up loaded — out of every later garbage collection. Panel collects after sessions
     close, and a full collection over the ~500,000 objects of a warmed server stops the
     event loop ~230 ms (6 ms after this). Done before any fork, so the processes share these
-    pages of memory instead of each copying them when the collector touches them."""
+    pages of memory instead of each copying them when the collector touches them.
+
+    Then the young objects are collected every ``YOUNG_OBJECTS`` allocations instead of
+    Python's 700: most of what a session open allocates is freed at once by reference
+    counts, and collecting the rest every 700 allocations cost an overview open 11.7 ms of
+    collections (3.6 ms at 20,000, 30 opens each; an open session still holds 0.8 MB)."""
     gc.collect()
     gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(YOUNG_OBJECTS, older, oldest)
 
 
 def check_listenable(address: str, port: int) -> None:
