@@ -39,6 +39,7 @@ from safetyviz.web.components.page import (
     sync_with_url,
     unit_cities,
     when_seen,
+    wrapping,
 )
 from safetyviz.web.components.search import search_box
 from safetyviz.web.components.tables import RecordTable
@@ -263,8 +264,7 @@ class CountyProfile(SelectionPage):
             self.tables[name].show_records(frame, self.state, as_of=date, shared=True)
 
     def __panel__(self):
-        controls = pn.FlexBox(self.county_select, self.period_select,
-                              sizing_mode="stretch_width")
+        controls = wrapping(self.county_select, self.period_select)
         return pn.Column(*self._top(), self.header, controls, self.cards,
                          drawn_after_the_page(self._plots_and_tables),
                          sizing_mode="stretch_width")

@@ -25,6 +25,7 @@ from safetyviz.web.components.page import (
     or_cluster_status,
     sync_with_url,
     unit_cities,
+    wrapping,
 )
 from safetyviz.web.components.search import search_box
 from safetyviz.web.components.tables import RecordTable
@@ -98,8 +99,7 @@ class EnforcementPage(SelectionPage):
                          sizing_mode="stretch_width")
 
     def __panel__(self):
-        controls = pn.FlexBox(self.county_select, self.period_select,
-                              sizing_mode="stretch_width")
+        controls = wrapping(self.county_select, self.period_select)
         return pn.Column(*self._top(), self.header, controls, self.cards,
                          drawn_after_the_page(self._plots_and_tables),
                          sizing_mode="stretch_width")

@@ -34,6 +34,7 @@ from safetyviz.web.components.page import (
     sync_with_url,
     unavailable,
     viewer_access,
+    wrapping,
 )
 from safetyviz.web.components.search import search_box
 from safetyviz.web.components.tables import RecordTable
@@ -250,8 +251,7 @@ class EnterprisePage(pn.viewable.Viewer):
             self.records_area, sizing_mode="stretch_width")
 
     def __panel__(self):
-        controls = pn.FlexBox(self.period_select,
-                              sizing_mode="stretch_width")
+        controls = wrapping(self.period_select)
         return pn.Column(self.search, self._header, controls, self._kpis, self._installations,
                          drawn_after_the_page(self._records), sizing_mode="stretch_width")
 

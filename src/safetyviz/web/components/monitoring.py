@@ -30,6 +30,7 @@ from safetyviz.web.components.page import (
     sync_with_url,
     unavailable,
     viewer_access,
+    wrapping,
 )
 from safetyviz.web.components.search import search_box
 from safetyviz.web.components.tables import URL_COLUMN
@@ -177,8 +178,7 @@ class MonitoringPage(pn.viewable.Viewer):
 
     def __panel__(self):
         controls = pn.Column(
-            pn.FlexBox(self.site_select, self.sensor_select, self.window_select,
-                       sizing_mode="stretch_width"),
+            wrapping(self.site_select, self.sensor_select, self.window_select),
             self._profile_link, sizing_mode="stretch_width")
         return pn.Column(
             *([self.search] if self.search is not None else []), self._kpis,

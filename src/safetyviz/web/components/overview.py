@@ -36,6 +36,7 @@ from safetyviz.web.components.page import (
     sync_with_url,
     unmapped_html,
     unmapped_note,
+    wrapping,
 )
 from safetyviz.web.components.search import search_box
 from safetyviz.web.state import MAP_METRICS, OverviewState
@@ -205,10 +206,9 @@ class OverviewDashboard(SelectionPage):
             sizing_mode="stretch_width", margin=0)
 
     def __panel__(self):
-        controls = pn.FlexBox(self.metric_select, self.period_select, self.range_from,
-                              self.range_to, self.county_select,
-                              *([self.bulletin] if self.bulletin is not None else []),
-                              sizing_mode="stretch_width")
+        controls = wrapping(self.metric_select, self.period_select, self.range_from,
+                            self.range_to, self.county_select,
+                            *([self.bulletin] if self.bulletin is not None else []))
         levels = [self.levels] if self.levels is not None else []
         return pn.Column(*self._top(), *levels, controls, self.cards,
                          drawn_after_the_page(self._plots), sizing_mode="stretch_width")

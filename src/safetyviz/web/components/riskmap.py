@@ -30,6 +30,7 @@ from safetyviz.web.components.page import (
     unavailable,
     unit_cities,
     viewer_access,
+    wrapping,
 )
 from safetyviz.web.components.search import search_box
 from safetyviz.web.riskmap import RISK_COLOURS, RiskMapState
@@ -134,8 +135,7 @@ class RiskMapPage(pn.viewable.Viewer):
                                 f"{text('riskmap', state.lang)}", margin=(5, 10))
 
     def __panel__(self):
-        controls = pn.FlexBox(self.level_filter, self.sector_filter, self.county_select,
-                              sizing_mode="stretch_width")
+        controls = wrapping(self.level_filter, self.sector_filter, self.county_select)
         return pn.Column(*([self.search] if self.search is not None else []), self._header,
                          controls, self._legend,
                          drawn_after_the_page(self._plots), sizing_mode="stretch_width")

@@ -17,7 +17,7 @@ from safetyviz.analysis.records import labelled, to_csv_bytes, to_xlsx_bytes
 from safetyviz.core.cache import LRU
 from safetyviz.core.i18n import text
 from safetyviz.security.access import LOCAL, Access
-from safetyviz.web.components.page import audit
+from safetyviz.web.components.page import audit, wrapping
 from safetyviz.web.views import profile_url
 
 pn.extension("tabulator")
@@ -143,7 +143,7 @@ class RecordTable(pn.viewable.Viewer):
     def _made(self) -> pn.pane.Str:
         """The row count and downloads, made once (the table is made for its columns)."""
         if self._rows is None:
-            self._rows = pn.pane.Str("")
+            self._rows = pn.pane.Str("", align="center")
             self._downloads = [
                 self._download("csv", to_csv_bytes),
                 self._download("xlsx", lambda shown: to_xlsx_bytes(shown, self.table_name)),
@@ -222,7 +222,7 @@ class RecordTable(pn.viewable.Viewer):
             shown.copy(deep=False), formatters=formatters, hidden_columns=hidden, disabled=True,
             pagination="local", page_size=15, show_index=False, header_filters=True,
             layout="fit_data_stretch", sizing_mode="stretch_width", name=self.table_name)
-        self._layout[:] = [pn.FlexBox(self.rows, *self.downloads, align_items="center"),
+        self._layout[:] = [wrapping(self.rows, *self.downloads),
                            self._table]
         return self
 
