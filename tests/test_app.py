@@ -221,10 +221,12 @@ def test_what_is_below_the_fold_is_built_once_the_browser_scrolls_to_it():
     with set_curdoc(document):
         spot = when_seen(lambda: built.append(1), height=500)
     assert isinstance(spot, WhenSeen) and spot.height == 500 and built == []
+    assert spot.loading  # a spinner until then
     with pytest.raises(ValueError):
         spot.seen = "yes"
     assert built == []
     spot.seen = True
+    assert built == [1] and not spot.loading  # (no spinner left in the browser's models)
     spot.seen = False  # a browser sending it again builds nothing twice
     spot.seen = True
     assert built == [1]

@@ -598,6 +598,9 @@ def when_seen(show: Callable[[], None], height: int) -> pn.viewable.Viewable | N
     def seen(event: param.parameterized.Event) -> None:
         if event.new:
             spot.param.unwatch(watcher)  # once: the spot is replaced by what is shown
+            # (and leaves no spinner in the browser's models: BokehJS keeps a replaced
+            # model a while, and what looks for spinners there would wait for it)
+            spot.loading = False
             show()
     watcher = spot.param.watch(seen, "seen")
     return spot
