@@ -196,8 +196,9 @@ def settle_memory() -> None:
 
     Then the young objects are collected every ``YOUNG_OBJECTS`` allocations instead of
     Python's 700: most of what a session open allocates is freed at once by reference
-    counts, and collecting the rest every 700 allocations cost an overview open 11.7 ms of
-    collections (3.6 ms at 20,000, 30 opens each; an open session still holds 0.8 MB)."""
+    counts, and collecting the rest every 700 allocations cost an overview open 8.7–9.1 ms
+    of collections, 5.0–5.7 ms at 20,000 (40 opens, two runs each, alternating; Panel's
+    full collections after sessions close included; an open session still holds 0.8 MB)."""
     gc.collect()
     gc.freeze()
     _, older, oldest = gc.get_threshold()
