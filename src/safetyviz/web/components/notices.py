@@ -12,7 +12,7 @@ import panel as pn
 import param
 
 from safetyviz.core.i18n import text
-from safetyviz.web.components.page import audit, wrapping
+from safetyviz.web.components.page import audit
 from safetyviz.web.notices import NoticesState
 from safetyviz.web.state import NoNone
 
@@ -91,6 +91,6 @@ class NoticeBoard(pn.viewable.Viewer):
 
     def __panel__(self):
         controls = [] if self.state.user is None else [  # nobody to acknowledge as
-            wrapping(self.pick, self.button)]
+            pn.FlexBox(self.pick, self.button, sizing_mode="stretch_width")]  # (the pick grows)
         return pn.Column(self.heading, self.summary, self.table, *controls,
                          sizing_mode="stretch_width")

@@ -555,7 +555,8 @@ def wrapping(*items, **layout) -> pn.Row:
     they are wide, as a Panel FlexBox lays them out — for ~5 ms less of a session's build (a
     FlexBox is a ReactiveHTML component: its template is rendered for each). ``layout``: the
     row's; never a stretching ``sizing_mode``, which would make Panel give the row the width
-    of all its items together, so that it could never wrap."""
+    of all its items together, so that it could never wrap. For items of a fixed width: an
+    item that stretches stretches the row the same way (a FlexBox, then)."""
     styles = {"flex-wrap": "wrap", **layout.pop("styles", {})}
     return pn.Row(*items, styles=styles, **layout)
 
