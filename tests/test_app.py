@@ -198,6 +198,24 @@ def test_a_served_page_without_data_names_an_incident_not_the_path(tmp_path, cap
     assert any(incident in r.message and str(tmp_path) in r.message for r in caplog.records)
 
 
+def test_a_wrapping_row_is_never_as_wide_as_all_its_items():
+    """Four 300 px selectors side by side fit a 390 px phone only by wrapping: the row's
+    model may not be given their 1,200 px as its least width (Panel does so for a row that
+    stretches)."""
+    import panel as pn
+    from bokeh.document import Document
+    from panel.io.state import set_curdoc
+
+    from safetyviz.web.components.page import wrapping
+
+    with set_curdoc(Document()):
+        selects = [pn.widgets.Select(options=["a", "b"], width=300) for _ in range(4)]
+        row = wrapping(*selects).get_root()
+        stretching = pn.Row(*selects, sizing_mode="stretch_width").get_root()
+    assert stretching.min_width == 1200  # (what would not wrap)
+    assert row.min_width is None and row.styles["flex-wrap"] == "wrap"
+
+
 def test_what_is_below_the_fold_is_built_once_the_browser_scrolls_to_it():
     """Served, :func:`when_seen` gives a spot and builds nothing until the browser says the
     spot is in view — then once, whatever the browser sends after; a forged value that is no
