@@ -271,19 +271,24 @@ def test_a_table_naming_firms_shows_names_linked_and_keeps_the_codes_for_downloa
                           "adcode": ["411002", "411002", "411081"],
                           "county": ["魏都区", "魏都区", "禹州市"]})
     table.show_records(frame, SimpleNamespace(lang="zh", period="2020Q1", county="411002"))
-    on_screen = table.table.value
+    on_screen = table.on_screen
     assert list(on_screen["企业"]) == ["许昌市新兴家具厂", "", "E9"]  # an unknown id as itself
     assert list(on_screen[URL_COLUMN]) == ["./enterprise?id=E1", "", "./enterprise?id=E9"]
     id_label, adcode_label = on_screen.columns[1], on_screen.columns[3]
     assert (id_label, adcode_label) == ("企业编号", "县（市、区）行政区划代码")
-    assert set(table.table.hidden_columns) == {id_label, adcode_label, URL_COLUMN}
-    assert table.table.formatters["企业"] == {"type": "link", "urlField": URL_COLUMN,
-                                             "target": "_self"}
+    sent = table.table  # the table's model, as the browser gets it
+    assert list(sent.source.data["企业"]) == ["许昌市新兴家具厂", "", "E9"]
+    assert set(sent.hidden_columns) == {id_label, adcode_label, URL_COLUMN, "index"}
+    linked = [c for c in sent.configuration["columns"] if c["field"] == "企业"]
+    assert linked == [{"field": "企业", "formatter": "link", "headerFilter": True,
+                       "formatterParams": {"urlField": URL_COLUMN, "target": "_self"}}]
     downloaded = table._shown  # what CSV / XLSX get: codes and names, no link column
     assert {id_label, adcode_label, "企业"} <= set(downloaded.columns)
     assert URL_COLUMN not in downloaded.columns
     table.show_records(frame, SimpleNamespace(lang="en", period="2020Q1", county="411002"))
-    assert list(table.table.value[URL_COLUMN])[0] == "./enterprise?id=E1&lang=en"
+    assert list(table.on_screen[URL_COLUMN])[0] == "./enterprise?id=E1&lang=en"
+    assert list(table.table.source.data[URL_COLUMN])[0] == "./enterprise?id=E1&lang=en"
+    assert "Enterprise" in table.table.source.data  # a new table for the new columns
 
 
 def test_sessions_showing_the_same_records_label_them_once_per_language(monkeypatch):
@@ -305,24 +310,26 @@ def test_sessions_showing_the_same_records_label_them_once_per_language(monkeypa
     for table in sessions:
         table.show_records(frame, where)
     assert calls == ["zh"]
-    assert list(sessions[0].table.value["企业"]) == ["甲厂", "E2"]  # each its own firms
-    assert list(sessions[1].table.value["企业"]) == ["甲厂", "乙厂"]
-    assert list(sessions[1].table.value["发现日期"]) == ["2020-01-05", "2020-02-09"]
-    sessions[0].table.value.loc[0, "发现日期"] = "changed"  # one session's copy…
+    assert list(sessions[0].on_screen["企业"]) == ["甲厂", "E2"]  # each its own firms
+    assert list(sessions[1].on_screen["企业"]) == ["甲厂", "乙厂"]
+    assert list(sessions[1].on_screen["发现日期"]) == ["2020-01-05", "2020-02-09"]
+    sessions[0].on_screen.loc[0, "发现日期"] = "changed"  # one session's records…
     sessions[0].show_records(frame, SimpleNamespace(lang="en", period="2020Q1",
                                                     county="411002"))
     sessions[1].show_records(frame, where)
     assert calls == ["zh", "en"]
-    assert list(sessions[1].table.value["发现日期"]) == ["2020-01-05", "2020-02-09"]  # …alone
+    assert list(sessions[1].on_screen["发现日期"]) == ["2020-01-05", "2020-02-09"]  # …alone
+    assert list(sessions[1].table.source.data["发现日期"]) == ["2020-01-05", "2020-02-09"]
     other = frame.copy()  # equal records, another frame: labelled for itself
     sessions[0].show_records(other, where)
     assert calls == ["zh", "en", "zh"]
 
 
-def test_sessions_showing_the_same_shared_records_send_columns_made_once(monkeypatch):
-    """Records shown by many sessions (a county's of a selection) go to each session's
-    table as columns made once for every session with the same firm names — read-only, so
-    a browser patching its table changes no other's; another register's names, its own."""
+def test_sessions_showing_the_same_shared_records_copy_one_table_drawn_once(monkeypatch):
+    """Records shown by many sessions (a county's of a selection) are drawn as a table once
+    for every session with the same firm names; each session shows a copy of it, whose
+    columns are read-only, so a browser patching its table changes no other's; another
+    register's names, its own."""
     from types import SimpleNamespace
 
     import panel as pn
@@ -341,24 +348,27 @@ def test_sessions_showing_the_same_shared_records_send_columns_made_once(monkeyp
     sessions = [tables.RecordTable(table_name="actions", firms=firms) for _ in range(3)]
     for table in sessions:  # each session's table made for the first records
         table.show_records(first, where, shared=True)
-    assert len({id(table.table.value) for table in sessions}) == 3  # each its own frame
+    assert len(made) == 1  # drawn once
+    copies = [table.table for table in sessions]
+    assert len({id(copy) for copy in copies}) == 3  # each session its own copy
     made.clear()
     for table in sessions:  # then a new selection in every session
         table.show_records(frame, where, shared=True)
-    assert len(made) == 1  # the columns made once
-    data = [table.table._data for table in sessions]
+    assert len(made) == 1  # the new rows drawn once
+    assert [table.table for table in sessions] == copies  # into the same copies
+    data = [table.table.source.data for table in sessions]
     assert all(list(d["企业"]) == ["甲厂", "乙厂"] for d in data)
     assert all(list(d["发现日期"]) == ["2020-01-05", "2020-02-09"] for d in data)
     assert data[0]["企业"] is data[1]["企业"]  # one column for all …
-    assert len({id(table.table.value) for table in sessions}) == 3  # … each its own frame
+    assert data[0] is not data[1]  # … in each copy's own source
     with pytest.raises(ValueError, match="read-only"):  # what a forged patch would do
         data[0]["企业"][0] = "伪造"
     other = tables.RecordTable(table_name="actions", firms={"E1": "甲厂"})
     other.show_records(first, where, shared=True)
     other.show_records(frame, where, shared=True)
-    assert list(other.table._data["企业"]) == ["甲厂", "E2"]  # its own register's names
-    assert list(sessions[0].table._data["企业"]) == ["甲厂", "乙厂"]
+    assert list(other.table.source.data["企业"]) == ["甲厂", "E2"]  # its own register's names
+    assert list(sessions[0].table.source.data["企业"]) == ["甲厂", "乙厂"]
     # and the rows are those a Tabulator makes of the same frame itself
-    plain = pn.widgets.Tabulator(sessions[0].table.value.copy(), show_index=False)
+    plain = pn.widgets.Tabulator(sessions[0].on_screen.copy(), show_index=False)
     assert {k: list(v) for k, v in plain._data.items()} == {
-        k: list(v) for k, v in sessions[0].table._data.items()}
+        k: list(v) for k, v in sessions[0].table.source.data.items()}

@@ -124,7 +124,7 @@ class SharedPlot(param.Parameterized):
         common = (self._view, "derived from", tuple(
             (name, value) for name, value in selection.items() if name not in self.derived_on))
 
-        return _DRAWINGS.get(self.state.cube, key, lambda: _snapshot(
+        return _DRAWINGS.get(self.state.cube, key, lambda: snapshot(
             drawing(self.state.cube, common, self.draw), derive))
 
     def _drawn_now(self) -> Model:
@@ -134,7 +134,7 @@ class SharedPlot(param.Parameterized):
         kept = _DRAWERS.get(self.state.cube, (self._view, self.state.lang), lambda: [None])
         if kept[0] is None or not update_drawn(kept[0], element):
             kept[0] = _plot(element)
-        return _snapshot(kept[0].state)
+        return snapshot(kept[0].state)
 
     def _fitted(self, copy: Model, layout: dict) -> Model:
         """``copy`` laid out as its pane (Panel's HoloViews pane does the same to the
@@ -197,6 +197,38 @@ def _holding(kind: type[Row] | type[Column], cells, layout: dict):
     return holder
 
 
+class SessionCopy:
+    """A Panel pane showing a session's copy of one shared drawing after another (drawings
+    of any Bokeh models, kept by whoever draws them): the next drawing's differences go
+    into the copy, so the browser gets a few kilobytes and keeps what its user did; a new
+    copy replaces it when the two drawings are of different things, or when asked."""
+
+    def __init__(self, drawing: Model, **layout):
+        self.shown = drawing
+        self.pairing = paired_copy(drawing)
+        # the copy in a Bokeh column the pane keeps: a pane given a new model takes its
+        # layout, and Panel's widgets' styles are not what a pane's parameters take
+        self._holder = Column(children=[cast(UIElement, self.copy)], **layout)
+        self.pane = pn.pane.Bokeh(self._holder, **layout)
+
+    @property
+    def copy(self) -> Model:
+        """The session's copy, as the browser has it."""
+        return self.pairing[self.shown.id]
+
+    def show(self, drawing: Model, anew: bool = False) -> None:
+        """``drawing`` in the pane: its differences into the copy, or (``anew``, or they
+        cannot be) a new copy of it."""
+        if drawing is self.shown and not anew:
+            return
+        with unlocked():
+            pairing = None if anew else carry_over(self.pairing, self.shown, drawing)
+            if pairing is None:
+                pairing = paired_copy(drawing)
+                self._holder.children = [cast(UIElement, pairing[drawing.id])]
+        self.shown, self.pairing = drawing, pairing
+
+
 def _selection(state: param.Parameterized) -> dict[str, Any]:
     """The state's parameters that say what is shown (plain values: metric, period,
     county, language, …), by name."""
@@ -217,7 +249,7 @@ def drawn(element: hv.core.Dimensioned) -> Model:
     """The Bokeh models HoloViews draws of ``element`` (in a document of their own; never
     added to one) in HoloViews' theme, their large columns shared with earlier drawings and
     read-only."""
-    return _snapshot(_plot(element).state)
+    return snapshot(_plot(element).state)
 
 
 def _plot(element: hv.core.Dimensioned):
@@ -229,9 +261,10 @@ def _plot(element: hv.core.Dimensioned):
     return plot
 
 
-def _snapshot(root: Model, change: Callable[[Model], None] | None = None) -> Model:
+def snapshot(root: Model, change: Callable[[Model], None] | None = None) -> Model:
     """A copy of ``root`` (then changed by ``change``, if given) to keep as a drawing: its
-    columns read-only, the large ones shared with earlier drawings that have the same."""
+    columns read-only, the large ones shared with earlier drawings that have the same.
+    ``root``'s models may be any Bokeh models (HoloViews' plots, Panel's widgets)."""
     copies: dict = {}
     root = _copy(root, copies)
     if change is not None:

@@ -8,15 +8,17 @@ import dataclasses
 import io
 from typing import Protocol
 
-import numpy as np
 import pandas as pd
 import panel as pn
 import param
+from bokeh.document import Document
+from bokeh.model import Model
 
 from safetyviz.analysis.records import labelled, to_csv_bytes, to_xlsx_bytes
 from safetyviz.core.cache import LRU
 from safetyviz.core.i18n import text
 from safetyviz.security.access import LOCAL, Access
+from safetyviz.web.components.inplace import SessionCopy, snapshot
 from safetyviz.web.components.page import audit, wrapping
 from safetyviz.web.views import profile_url
 
@@ -77,43 +79,45 @@ def with_firm_names(frame: pd.DataFrame, shown: pd.DataFrame, names: list[str] |
 @dataclasses.dataclass
 class _Rows:
     """Records as a table shows them, made once for every session showing the same records
-    in the same language with the same firm names: their columns as Tabulator sends them
-    are the largest part of a session's change of county or period (~15 %)."""
+    in the same language with the same firm names."""
 
     frame: pd.DataFrame  # the records (held: no other frame can take its id while kept)
     listed: pd.DataFrame  # labelled, firms named: what is downloaded
     shown: pd.DataFrame  # … and the firms' profile links: what the table holds
-    data: dict | None = None  # the table's columns, read-only; made by the first to show them
 
 
 _ROWS: LRU[_Rows] = LRU(32)
+# Tables drawn once for every session showing the same rows the same way (each session
+# shows a copy: ~1 ms, against ~25 ms for Panel to make a Tabulator and its models — a
+# column, an editor and a formatter for each column of the records).
+_DRAWN: LRU[tuple[_Rows, Model]] = LRU(32)
 
 
-class _Table(pn.widgets.Tabulator):
-    """A Tabulator that, showing :class:`_Rows` shared by sessions, sends the columns made
-    once for all of them (read-only: a browser patching its table reaches no other
-    session's); anything else, as Tabulator does."""
-
-    def show_rows(self, rows: _Rows) -> None:
-        self._rows = (rows.shown.copy(deep=False), rows)  # (the session's frame: its own)
-        self.value = self._rows[0]
-
-    def _get_data(self):
-        value, rows = getattr(self, "_rows", (None, None))
-        if rows is None or self.value is not value or self.filters or self._filters:
-            return super()._get_data()
-        if rows.data is None:
-            _, data = super()._get_data()
-            rows.data = {name: _read_only(column) for name, column in data.items()}
-        return value, {name: list(column) if isinstance(column, list) else column
-                       for name, column in rows.data.items()}
+def drawn_table(shown: pd.DataFrame, settings: dict) -> Model:
+    """The Bokeh models of a Tabulator of ``shown`` with ``settings`` as Panel makes them in
+    this session (the addresses of its styles: this server's), kept read-only to be
+    copied (:func:`inplace.snapshot`). In the browser the table pages, sorts and filters
+    itself; it sends the server nothing it needs."""
+    session = pn.state.curdoc
+    document = Document()
+    if session is not None:  # (where Panel's styles are served from)
+        document._template_variables.update(session._template_variables)
+    table = pn.widgets.Tabulator(shown.copy(deep=False), **settings)
+    root = table.get_root(document)
+    try:
+        return snapshot(root)
+    finally:
+        table._cleanup(root)
 
 
-def _read_only(column):
-    if isinstance(column, np.ndarray):
-        column = column.copy()
-        column.flags.writeable = False
-    return column
+def _drawing_key(settings: dict) -> tuple:
+    """What, besides the rows and ``settings``, Panel makes a table's models of: the
+    session's design and theme, and whether and where it is served."""
+    session = pn.state.curdoc
+    served = session is not None and session.session_context is not None
+    where = session._template_variables.get("dist_url") if session is not None else None
+    return (repr(sorted(settings.items())), served, where, repr(pn.config.design),
+            pn.config.theme)
 
 
 class RecordTable(pn.viewable.Viewer):
@@ -138,7 +142,8 @@ class RecordTable(pn.viewable.Viewer):
         self._layout = pn.Column(sizing_mode="stretch_width")
         self._rows: pn.pane.Str | None = None
         self._downloads: list[pn.widgets.FileDownload] = []
-        self._table: _Table | None = None
+        self._table: SessionCopy | None = None
+        self._on_screen = pd.DataFrame()  # the records as the table shows them
 
     def _made(self) -> pn.pane.Str:
         """The row count and downloads, made once (the table is made for its columns)."""
@@ -156,9 +161,16 @@ class RecordTable(pn.viewable.Viewer):
         return self._made()
 
     @property
-    def table(self) -> pn.widgets.Tabulator | None:
-        """The table on screen (None before the first records)."""
-        return self._table
+    def table(self) -> Model | None:
+        """The table on screen: this session's copy of its Bokeh model, a Panel
+        DataTabulator (None before the first records)."""
+        return None if self._table is None else self._table.copy
+
+    @property
+    def on_screen(self) -> pd.DataFrame:
+        """The records as the table shows them: labelled, firms named, with their profile
+        links (in a hidden column)."""
+        return self._on_screen
 
     @property
     def downloads(self) -> list[pn.widgets.FileDownload]:
@@ -208,22 +220,22 @@ class RecordTable(pn.viewable.Viewer):
             formatters[text("enterprise", lang)] = {
                 "type": "link", "urlField": URL_COLUMN, "target": "_self"}
             hidden += [label["enterprise_id"], URL_COLUMN]
-        table = self._table
-        if table is not None and list(table.value.columns) == list(shown.columns):
-            if shared:  # new rows only: the browser keeps the table
-                table.show_rows(shown_rows)
-            else:
-                table.value = shown
-            return self
-        # a new table for new columns (the first records, another language): a table the
-        # browser has drawn does not take new column formatters or hidden columns; its
-        # frame its own (a browser's edit of its table changes it)
-        self._table = _Table(
-            shown.copy(deep=False), formatters=formatters, hidden_columns=hidden, disabled=True,
-            pagination="local", page_size=15, show_index=False, header_filters=True,
-            layout="fit_data_stretch", sizing_mode="stretch_width", name=self.table_name)
-        self._layout[:] = [wrapping(self.rows, *self.downloads),
-                           self._table]
+        settings = dict(formatters=formatters, hidden_columns=hidden, disabled=True,
+                        pagination="local", page_size=15, show_index=False,
+                        header_filters=True, layout="fit_data_stretch",
+                        sizing_mode="stretch_width")
+        if shared:
+            drawn = _DRAWN.get((id(shown_rows), *_drawing_key(settings)),
+                               lambda: (shown_rows, drawn_table(shown, settings)))[1]
+        else:
+            drawn = drawn_table(shown, settings)
+        columns, self._on_screen = list(self._on_screen.columns), shown
+        if self._table is None:
+            self._table = SessionCopy(drawn, sizing_mode="stretch_width")
+            self._layout[:] = [wrapping(self.rows, *self.downloads), self._table.pane]
+        else:  # the same columns: new rows only (the browser keeps the table); else anew
+            # (a table the browser has drawn does not take new hidden columns)
+            self._table.show(drawn, anew=columns != list(shown.columns))
         return self
 
     def __panel__(self):
