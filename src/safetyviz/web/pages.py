@@ -52,6 +52,7 @@ class Page:
         shell (:data:`SHELL`)."""
         _styles_from_this_server()
         _imported("safetyviz.web.bokeh_speed:faster_bokeh")()
+        _imported("safetyviz.web.panel_speed:faster_panel")()
         body = _imported(self.factory)(catalog)
         return _imported(SHELL)(self, body, catalog) if self.framed else body
 
