@@ -372,3 +372,27 @@ def test_sessions_showing_the_same_shared_records_copy_one_table_drawn_once(monk
     plain = pn.widgets.Tabulator(sessions[0].on_screen.copy(), show_index=False)
     assert {k: list(v) for k, v in plain._data.items()} == {
         k: list(v) for k, v in sessions[0].table.source.data.items()}
+
+
+def test_firm_names_are_made_once_per_register_and_set_of_counties(demo_dir, monkeypatch):
+    """The names a session's tables show are those of the firms its user may see, made once
+    for every session of the same counties."""
+    from safetyviz.core.cache import LRU
+    from safetyviz.security.access import Access
+    from safetyviz.web.components import page
+
+    monkeypatch.setattr(page, "_FIRM_NAMES", LRU(16))  # (none made by earlier tests)
+    made = []
+    monkeypatch.setattr(page, "firm_names", lambda firms: made.append(1) or
+                        dict(zip(firms["enterprise_id"].astype(str), firms["name"])))
+    path = str(demo_dir / "catalog.yaml")
+    whole = page.register_names(path, Access(None, "city"))
+    weidu = page.register_names(path, Access("li", "county", ("411002",)))
+    assert page.register_names(path, Access("wang", "county", ("411002",))) is weidu
+    assert len(made) == 2
+    register, _ = page.load_registers(path, "enterprises")
+    in_weidu = register[register["adcode"].astype(str) == "411002"]
+    assert set(weidu) == set(in_weidu["enterprise_id"].astype(str)) and 0 < len(weidu)
+    assert len(whole) == len(register) > len(weidu)
+    firm = in_weidu.iloc[0]
+    assert weidu[str(firm["enterprise_id"])] == firm["name"]

@@ -29,11 +29,10 @@ from safetyviz.web.components.page import (
     SelectionPage,
     drawn_after_the_page,
     english_names,
-    firm_names,
     load_data,
-    load_registers,
     open_page,
     or_cluster_status,
+    register_names,
     session_access,
     shared_catalog,
     sync_with_url,
@@ -287,10 +286,8 @@ def create_county_app(catalog: str | None = None):
                             city_total=access.sees_whole,
                             unit_cities=unit_cities(path, regions))
         sync_with_url(state)
-        (firms, _) = load_registers(path, "enterprises")
-        firms = access.restrict(firms)
         return CountyProfile(state=state, catalog=cat, access=access,
-                             firms=firm_names(firms),
+                             firms=register_names(path, access),
                              search=search_box(state, catalog, access, regions))
 
     return open_page(catalog, build)

@@ -26,6 +26,7 @@ from panel.reactive import ReactiveHTML
 
 from safetyviz.analysis.cube import PerCube
 from safetyviz.core import settings
+from safetyviz.core.cache import LRU
 from safetyviz.core.errors import UserError
 from safetyviz.core.i18n import LANGUAGE_NAMES, text
 from safetyviz.core.paths import tile_url
@@ -625,6 +626,18 @@ def firm_names(firms) -> dict[str, str]:
     a register's Arrow strings costs a session ~10 ms per 8,000 firms)."""
     return dict(zip(firms["enterprise_id"].astype(str).tolist(), firms["name"].tolist(),
                     strict=True))
+
+
+_FIRM_NAMES: LRU[dict[str, str]] = LRU(16)
+
+
+def register_names(path: str, access: Access) -> dict[str, str]:
+    """:func:`firm_names` of the firms of the register at ``path`` that ``access`` may
+    see; made once per version of the register and set of counties, for every session
+    (so: never changed in place)."""
+    key = (path, version("enterprises", shared_catalog(path)), access.counties)
+    return _FIRM_NAMES.get(key, lambda: firm_names(
+        access.restrict(load_registers(path, "enterprises")[0])))
 
 
 def english_names(regions) -> dict[str, str]:
