@@ -229,6 +229,31 @@ class SessionCopy:
         self.shown, self.pairing = drawing, pairing
 
 
+def drawn_component(component: pn.viewable.Viewable) -> Model:
+    """The Bokeh models Panel makes of ``component`` in this session (the addresses of its
+    styles: this server's), kept read-only to be copied (:func:`snapshot`); the component
+    is let go. Its Python callbacks are not kept: in the browser it must work by itself."""
+    session = pn.state.curdoc
+    document = Document()
+    if session is not None:  # (where Panel's styles are served from)
+        document._template_variables.update(session._template_variables)
+    root = component.get_root(document)
+    try:
+        return snapshot(root)
+    finally:
+        component._cleanup(root)
+
+
+def drawn_as() -> tuple:
+    """What, besides a component, Panel makes its models of (:func:`drawn_component`): the
+    session's design and theme, and whether and where it is served. Part of the key of a
+    kept drawing of a component."""
+    session = pn.state.curdoc
+    served = session is not None and session.session_context is not None
+    where = session._template_variables.get("dist_url") if session is not None else None
+    return served, where, repr(pn.config.design), pn.config.theme
+
+
 def _selection(state: param.Parameterized) -> dict[str, Any]:
     """The state's parameters that say what is shown (plain values: metric, period,
     county, language, …), by name."""

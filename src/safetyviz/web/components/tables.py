@@ -11,14 +11,13 @@ from typing import Protocol
 import pandas as pd
 import panel as pn
 import param
-from bokeh.document import Document
 from bokeh.model import Model
 
 from safetyviz.analysis.records import labelled, to_csv_bytes, to_xlsx_bytes
 from safetyviz.core.cache import LRU
 from safetyviz.core.i18n import text
 from safetyviz.security.access import LOCAL, Access
-from safetyviz.web.components.inplace import SessionCopy, snapshot
+from safetyviz.web.components.inplace import SessionCopy, drawn_as, drawn_component
 from safetyviz.web.components.page import audit, wrapping
 from safetyviz.web.views import profile_url
 
@@ -95,29 +94,9 @@ _DRAWN: LRU[tuple[_Rows, Model]] = LRU(32)
 
 def drawn_table(shown: pd.DataFrame, settings: dict) -> Model:
     """The Bokeh models of a Tabulator of ``shown`` with ``settings`` as Panel makes them in
-    this session (the addresses of its styles: this server's), kept read-only to be
-    copied (:func:`inplace.snapshot`). In the browser the table pages, sorts and filters
-    itself; it sends the server nothing it needs."""
-    session = pn.state.curdoc
-    document = Document()
-    if session is not None:  # (where Panel's styles are served from)
-        document._template_variables.update(session._template_variables)
-    table = pn.widgets.Tabulator(shown.copy(deep=False), **settings)
-    root = table.get_root(document)
-    try:
-        return snapshot(root)
-    finally:
-        table._cleanup(root)
-
-
-def _drawing_key(settings: dict) -> tuple:
-    """What, besides the rows and ``settings``, Panel makes a table's models of: the
-    session's design and theme, and whether and where it is served."""
-    session = pn.state.curdoc
-    served = session is not None and session.session_context is not None
-    where = session._template_variables.get("dist_url") if session is not None else None
-    return (repr(sorted(settings.items())), served, where, repr(pn.config.design),
-            pn.config.theme)
+    this session (:func:`inplace.drawn_component`). In the browser the table pages, sorts
+    and filters itself; it sends the server nothing it needs."""
+    return drawn_component(pn.widgets.Tabulator(shown.copy(deep=False), **settings))
 
 
 class RecordTable(pn.viewable.Viewer):
@@ -225,7 +204,7 @@ class RecordTable(pn.viewable.Viewer):
                         header_filters=True, layout="fit_data_stretch",
                         sizing_mode="stretch_width")
         if shared:
-            drawn = _DRAWN.get((id(shown_rows), *_drawing_key(settings)),
+            drawn = _DRAWN.get((id(shown_rows), repr(sorted(settings.items())), *drawn_as()),
                                lambda: (shown_rows, drawn_table(shown, settings)))[1]
         else:
             drawn = drawn_table(shown, settings)
