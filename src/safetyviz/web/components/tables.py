@@ -170,8 +170,9 @@ class RecordTable(pn.viewable.Viewer):
                      shared: bool = False) -> RecordTable:
         """Show ``frame`` labelled in the state's language, for its county and period (the
         records as of the day ``as_of``, if given); a firm's id is shown as its name, linked
-        to its profile (both are downloaded). ``shared``: ``frame`` is shown by other
-        sessions too (and never changed): what the table sends is made once for all."""
+        to its profile (both are downloaded). The table on screen is this session's copy of
+        a drawing of it; ``shared``: ``frame`` is shown by other sessions too (and never
+        changed): it is labelled and drawn once for all."""
         lang = state.lang
         people, urls = labelled_once(frame, lang)
         label = dict(zip(frame.columns, people.columns))  # a field's column name on screen
