@@ -157,3 +157,32 @@ def test_a_yaml_tag_that_builds_python_objects_is_refused(tmp_path):
                      "--data-dir", str(tmp_path))  # the same through the command line
     assert_one_clear_line(result, "catalog.yaml, line", "not plain YAML data")
     assert not marker.exists()
+
+
+def test_a_version_follows_the_entry_and_its_symlinks_and_asks_intake_once(tmp_path,
+                                                                         monkeypatch):
+    """``version`` is where an entry's data resolves now; intake builds the entry's reader
+    for its URL once per catalog and entry (a page open asks for ~20 versions)."""
+    import intake
+    from intake.readers import datatypes, readers
+
+    first, second = tmp_path / "v1", tmp_path / "v2"
+    first.mkdir(), second.mkdir()
+    (tmp_path / "current").symlink_to(first)
+    cat = intake.entry.Catalog()
+    cat["table"] = readers.DaskParquet(datatypes.Parquet(url=str(tmp_path / "current")))
+    built = []
+    rehydrate = type(cat)._rehydrate
+    monkeypatch.setattr(type(cat), "_rehydrate",
+                        lambda self, *a, **k: built.append(1) or rehydrate(self, *a, **k))
+    assert catalog.version("table", cat) == str(first)
+    asked = len(built)
+    assert asked > 0
+    (tmp_path / "current").unlink()
+    (tmp_path / "current").symlink_to(second)  # a new version of the table
+    assert catalog.version("table", cat) == str(second)
+    assert len(built) == asked  # (its URL not built again)
+    cat["table"] = readers.DaskParquet(datatypes.Parquet(url=str(first)))  # replaced
+    assert catalog.version("table", cat) == str(first)
+    with pytest.raises(KeyError):
+        catalog.version("missing", cat)

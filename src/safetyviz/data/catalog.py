@@ -18,6 +18,7 @@ import intake
 from intake.readers import datatypes, readers
 
 from safetyviz.core import settings
+from safetyviz.core.cache import LRU
 from safetyviz.core.errors import UserError
 from safetyviz.core.files import read_yaml
 from safetyviz.core.paths import PROJECT_CATALOG, default_data_dir, project_root
@@ -239,9 +240,22 @@ def version(name: str, catalog: intake.Catalog | None = None) -> str:
     """What entry ``name`` resolves to now: for a local path, the real path behind its
     symlinks (a new version of a table or the cube resolves elsewhere); else the URL."""
     cat = catalog if catalog is not None else open_catalog()
-    url = cat[name].data.url
+    url = _data_url(cat, name)
     path = url[len("file://"):] if url.startswith("file://") else url
     return os.path.realpath(path) if "://" not in path else url
+
+
+# The URL of an entry's data by catalog and entry (both held: their ids stay theirs). intake
+# rebuilds a reader from its description on every ``cat[name]`` (~0.1 ms), and a page open
+# asks for the versions of ~20 entries; an entry replaced in its catalog is another entry.
+_URLS: LRU[tuple[intake.Catalog, object, str]] = LRU(256)
+
+
+def _data_url(cat: intake.Catalog, name: str) -> str:
+    entry = cat.entries.get(name)
+    if entry is None:
+        return cat[name].data.url  # (intake's own error for an entry it lacks)
+    return _URLS.get((id(cat), id(entry)), lambda: (cat, entry, cat[name].data.url))[2]
 
 
 def read(name: str, catalog: intake.Catalog | None = None, **kwargs):
