@@ -11,8 +11,8 @@ session.
   file that exists (Panel's themes' are) is answered as ``resolve_path`` answers it — the
   name, normalised — without it; any other goes to it.
 
-:func:`faster_panel` installs it; the tests compare the JSON of every registered page with
-and without it (with :mod:`web.bokeh_speed`'s).
+:func:`faster_panel` installs them; the tests compare the JSON of every registered page made
+with and without them.
 """
 
 from __future__ import annotations
