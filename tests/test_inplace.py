@@ -363,7 +363,7 @@ def test_county_records_fill_the_shown_table_and_the_others_when_opened(demo_dir
     _change(doc, app.county_select, "411002")
     _change(doc, app.period_select, "2020Q1")
     shown = app.tables["open_major_hazards"]
-    assert shown.rows.object.startswith("截至 2020-03-31，共 ")
+    assert shown.rows.startswith("截至 2020-03-31，共 ")
     assert "inspections" in app._due  # not shown yet: not filled
     app.tabs.active = 2
     inspections = app.tables["inspections"]

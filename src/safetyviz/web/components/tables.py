@@ -5,13 +5,18 @@ names, each a link to the firm's profile; the ids stay in the downloads."""
 from __future__ import annotations
 
 import dataclasses
-import io
-from typing import Protocol
+from base64 import b64encode
+from collections.abc import Callable
+from functools import partial
+from typing import Protocol, cast
 
 import pandas as pd
 import panel as pn
 import param
 from bokeh.model import Model
+from panel.io.state import set_curdoc
+from panel.models.tabulator import DataTabulator
+from panel.models.widgets import FileDownload as DownloadButton
 
 from safetyviz.analysis.records import labelled, to_csv_bytes, to_xlsx_bytes
 from safetyviz.core.cache import LRU
@@ -86,17 +91,47 @@ class _Rows:
 
 
 _ROWS: LRU[_Rows] = LRU(32)
+# Downloads a user who may download records gets: how each format's file is made.
+DOWNLOADS: dict[str, Callable[[pd.DataFrame, str], bytes]] = {
+    "csv": lambda listed, table_name: to_csv_bytes(listed),
+    "xlsx": to_xlsx_bytes,
+}
+MIME = {"csv": "text/csv;charset=UTF-8",
+        "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Drawing:
+    """A record table drawn as Panel draws it, its row count and downloads above it."""
+
+    rows: _Rows  # (held: no other rows can take its id while the drawing is kept)
+    model: Model
+    table: str  # the id of the table's model (a DataTabulator)
+    downloads: dict[str, str]  # the ids of the download buttons' models, by format
+
+
 # Tables drawn once for every session showing the same rows the same way (each session
-# shows a copy: ~1 ms, against ~25 ms for Panel to make a Tabulator and its models — a
-# column, an editor and a formatter for each column of the records).
-_DRAWN: LRU[tuple[_Rows, Model]] = LRU(32)
+# shows a copy: ~1 ms, against ~30 ms for Panel to make a Tabulator, its row count and
+# downloads, and their models — a column, an editor and a formatter for each column).
+_DRAWN: LRU[_Drawing] = LRU(32)
 
 
-def drawn_table(shown: pd.DataFrame, settings: dict) -> Model:
-    """The Bokeh models of a Tabulator of ``shown`` with ``settings`` as Panel makes them in
-    this session (:func:`inplace.drawn_component`). In the browser the table pages, sorts
-    and filters itself; it sends the server nothing it needs."""
-    return drawn_component(pn.widgets.Tabulator(shown.copy(deep=False), **settings))
+def drawn_table(rows: _Rows, settings: dict, count: str, files: dict[str, str]) -> _Drawing:
+    """The Bokeh models Panel makes in this session (:func:`inplace.drawn_component`) of a
+    Tabulator of ``rows.shown`` with ``settings``, under its row count ``count`` and a
+    download button for each format in ``files`` (to a file of that name). In the browser
+    the table pages, sorts and filters itself; a click on a download asks the server for
+    the file (:meth:`RecordTable._send`)."""
+    buttons = [pn.widgets.FileDownload(label=fmt.upper(), filename=name, button_type="light",
+                                       width=90) for fmt, name in files.items()]
+    table = pn.widgets.Tabulator(rows.shown.copy(deep=False), **settings)
+    model = drawn_component(pn.Column(wrapping(pn.pane.Str(count, align="center"), *buttons),
+                                      table, sizing_mode="stretch_width"))
+    drawn = model.references()  # (once per drawing, not per session)
+    return _Drawing(rows, model,
+                    table=next(m.id for m in drawn if isinstance(m, DataTabulator)),
+                    downloads={cast(str, m.label).lower(): m.id for m in drawn
+                               if isinstance(m, DownloadButton)})
 
 
 class RecordTable(pn.viewable.Viewer):
@@ -114,36 +149,27 @@ class RecordTable(pn.viewable.Viewer):
 
     def __init__(self, **params):
         super().__init__(**params)
-        self._shown = pd.DataFrame()
+        self._shown = pd.DataFrame()  # the records as they are downloaded
         self._where = ("", "")  # the county and period of the records shown
-        # its widgets are made when it first shows records: a page's tables in tabs not
-        # opened cost a session nothing
+        # filled when it first shows records: a page's tables in tabs not opened cost a
+        # session nothing
         self._layout = pn.Column(sizing_mode="stretch_width")
-        self._rows: pn.pane.Str | None = None
-        self._downloads: list[pn.widgets.FileDownload] = []
-        self._table: SessionCopy | None = None
+        self._copy: SessionCopy | None = None  # this session's copy of the drawing shown
+        self._drawing: _Drawing | None = None
+        self._count = ""
         self._on_screen = pd.DataFrame()  # the records as the table shows them
-
-    def _made(self) -> pn.pane.Str:
-        """The row count and downloads, made once (the table is made for its columns)."""
-        if self._rows is None:
-            self._rows = pn.pane.Str("", align="center")
-            self._downloads = [
-                self._download("csv", to_csv_bytes),
-                self._download("xlsx", lambda shown: to_xlsx_bytes(shown, self.table_name)),
-            ] if self.access.may_download else []
-        return self._rows
+        self._answered: set[str] = set()  # the copy's download buttons this table answers
 
     @property
-    def rows(self) -> pn.pane.Str:
+    def rows(self) -> str:
         """The row count (and the day the records are as of)."""
-        return self._made()
+        return self._count
 
     @property
     def table(self) -> Model | None:
         """The table on screen: this session's copy of its Bokeh model, a Panel
         DataTabulator (None before the first records)."""
-        return None if self._table is None else self._table.copy
+        return None if self._copy is None else self._copy.pairing[self._drawn.table]
 
     @property
     def on_screen(self) -> pd.DataFrame:
@@ -152,18 +178,18 @@ class RecordTable(pn.viewable.Viewer):
         return self._on_screen
 
     @property
-    def downloads(self) -> list[pn.widgets.FileDownload]:
-        self._made()
-        return self._downloads
+    def downloads(self) -> dict[str, DownloadButton]:
+        """The download buttons on screen, by format: this session's copies of their
+        models (none for a user who may not download records)."""
+        if self._copy is None:
+            return {}
+        return {fmt: cast(DownloadButton, self._copy.pairing[model_id])
+                for fmt, model_id in self._drawn.downloads.items()}
 
-    def _download(self, fmt: str, to_bytes) -> pn.widgets.FileDownload:
-        def callback():
-            county, period = self._where
-            audit("download", table=self.table_name, format=fmt, county=county,
-                  period=period, rows=len(self._shown))
-            return io.BytesIO(to_bytes(self._shown))
-        return pn.widgets.FileDownload(callback=callback, label=fmt.upper(),
-                                       button_type="light", width=90)
+    @property
+    def _drawn(self) -> _Drawing:
+        assert self._drawing is not None, "no records shown yet"
+        return self._drawing
 
     # not ``show``: that is Panel's (a Viewer's), serving the table in a browser
     def show_records(self, frame: pd.DataFrame, state: Where, as_of: str | None = None,
@@ -187,11 +213,10 @@ class RecordTable(pn.viewable.Viewer):
                                rows) if shared else rows()
         self._shown = shown_rows.listed
         self._where = (state.county, state.period)
-        for download in self.downloads:
-            download.filename = (f"{state.county}_{state.period}_{self.table_name}."
-                                 f"{download.label.lower()}")
-        self.rows.object = text("rows" if as_of is None else "rows_as_of", lang).format(
+        self._count = text("rows" if as_of is None else "rows_as_of", lang).format(
             n=len(self._shown), date=as_of)
+        files = {fmt: f"{state.county}_{state.period}_{self.table_name}.{fmt}"
+                 for fmt in DOWNLOADS} if self.access.may_download else {}
         shown, formatters, hidden = shown_rows.shown, {}, []
         # codes a name stands for: in the downloads, not on the screen
         if "county" in frame.columns and "adcode" in frame.columns:
@@ -204,19 +229,41 @@ class RecordTable(pn.viewable.Viewer):
                         pagination="local", page_size=15, show_index=False,
                         header_filters=True, layout="fit_data_stretch",
                         sizing_mode="stretch_width")
-        if shared:
-            drawn = _DRAWN.get((id(shown_rows), repr(sorted(settings.items())), *drawn_as()),
-                               lambda: (shown_rows, drawn_table(shown, settings)))[1]
-        else:
-            drawn = drawn_table(shown, settings)
+
+        def draw() -> _Drawing:
+            return drawn_table(shown_rows, settings, self._count, files)
+
+        drawing = _DRAWN.get((id(shown_rows), repr(sorted(settings.items())), self._count,
+                              repr(files), *drawn_as()), draw) if shared else draw()
         columns, self._on_screen = list(self._on_screen.columns), shown
-        if self._table is None:
-            self._table = SessionCopy(drawn, sizing_mode="stretch_width")
-            self._layout[:] = [wrapping(self.rows, *self.downloads), self._table.pane]
+        if self._copy is None:
+            self._copy = SessionCopy(drawing.model, sizing_mode="stretch_width")
+            self._layout[:] = [self._copy.pane]
         else:  # the same columns: new rows only (the browser keeps the table); else anew
             # (a table the browser has drawn does not take new hidden columns)
-            self._table.show(drawn, anew=columns != list(shown.columns))
+            self._copy.show(drawing.model, anew=columns != list(shown.columns))
+        self._drawing = drawing
+        for fmt, button in self.downloads.items():
+            if button.id not in self._answered:
+                self._answered.add(button.id)
+                button.on_change("clicks", partial(self._send, button, fmt))
         return self
+
+    def _send(self, button: DownloadButton, fmt: str, attr: str, old, new) -> None:
+        """A click on a download button of this session's copy: the records shown, as a
+        file of ``fmt``, into the button — whose browser then saves it (Panel's
+        FileDownload protocol) — recorded in the audit log."""
+        document = button.document
+        if document is None:  # (a button no longer on screen)
+            return
+        county, period = self._where
+        with set_curdoc(document):
+            audit("download", table=self.table_name, format=fmt, county=county,
+                  period=period, rows=len(self._shown))
+        content = DOWNLOADS[fmt](self._shown, self.table_name)
+        # (``_transfers`` is what the browser waits for: then it saves the data)
+        button.update(data=f"data:{MIME[fmt]};base64,{b64encode(content).decode()}",
+                      _transfers=cast(int, button._transfers) + 1)
 
     def __panel__(self):
         return self._layout
