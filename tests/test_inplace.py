@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from types import SimpleNamespace
 
 import holoviews as hv
 import numpy as np
@@ -355,6 +356,17 @@ def test_a_new_selection_changes_values_not_models_and_walks_the_document_at_mos
     assert "Weidu District" in ranking.data["county"]
 
 
+def _from_browser(doc, model, **values) -> None:
+    """``values`` set on ``model`` as a browser's message sets them: out of a server Panel
+    leaves the document held, which would keep the model's callbacks from running."""
+    from panel.io.state import set_curdoc
+
+    while doc.callbacks.hold_value is not None:
+        doc.unhold()
+    with set_curdoc(doc):
+        model.update(**values)
+
+
 def test_county_records_fill_the_shown_table_and_the_others_when_opened(demo_dir):
     from safetyviz.web.components.county import create_county_app
 
@@ -365,14 +377,63 @@ def test_county_records_fill_the_shown_table_and_the_others_when_opened(demo_dir
     shown = app.tables["open_major_hazards"]
     assert shown.rows.startswith("截至 2020-03-31，共 ")
     assert "inspections" in app._due  # not shown yet: not filled
-    app.tabs.active = 2
+    tabs = app.tabs
+    assert [tab.title for tab in tabs.tabs] == ["未整改重大隐患", "逾期未整改隐患",
+                                                "本期检查记录", "重点关注企业"]
+    assert tabs.document is doc and shown.table.document is doc  # (the copy: this session's)
     inspections = app.tables["inspections"]
+    assert inspections.table is None
+    _from_browser(doc, tabs, active=2)
     assert "inspections" not in app._due and inspections._where == ("411002", "2020Q1")
     assert len(inspections._shown) == 709  # 魏都区's inspections in 2020Q1, the bulletin's
-    titles = list(app.tabs._names)
-    _change(doc, app.lang_switch, "en")
-    assert app.tabs._names != titles and app.tabs._names[0] == "Open major hazards"
-    assert app.tabs.active == 2
+    assert inspections.table in tabs.tabs[2].child.children[0].references()
+    for forged in (7, -1):  # an index no tab has (only a forged message sends one)
+        _from_browser(doc, tabs, active=forged)
+        assert app._active == 2
+    tabs.active = 2
+    _change(doc, app.lang_switch, "en")  # titles into the same copy; new tables in it
+    assert app.tabs is tabs and tabs.tabs[0].title == "Open major hazards"
+    assert tabs.active == 2 and "Enterprise" in " ".join(inspections.on_screen.columns)
+    assert "open_major_hazards" in app._due  # relabelled when chosen again
+    _from_browser(doc, tabs, active=0)
+    assert shown.rows == f"{len(shown.on_screen)} rows as of 2020-03-31"
+
+
+def test_a_download_is_made_when_clicked_in_the_session_and_audited(demo_dir, monkeypatch):
+    import base64
+
+    from safetyviz.web.components import tables
+
+    written = []
+    monkeypatch.setattr(tables, "audit", lambda event, **fields: written.append(
+        (event, fields)))
+    frame = pd.DataFrame({"enterprise_id": ["E1", "E2"], "hazard_id": ["H1", "H2"]})
+    where = SimpleNamespace(lang="zh", period="2020Q1", county="411002")
+    table = tables.RecordTable(table_name="actions", firms={"E1": "甲厂"})
+    doc = Document()
+    doc.add_root(pn.panel(table.show_records(frame, where, shared=True)).get_root(doc))
+    buttons = table.downloads
+    assert buttons["csv"].filename == "411002_2020Q1_actions.csv"
+    assert buttons["xlsx"].filename == "411002_2020Q1_actions.xlsx"
+    assert buttons["csv"].data in (None, "")  # nothing sent before a click
+    _from_browser(doc, buttons["csv"], clicks=1)
+    mime, data = buttons["csv"].data.split(",", 1)
+    assert mime == "data:text/csv;charset=UTF-8;base64"
+    content = base64.b64decode(data).decode("utf-8-sig").splitlines()
+    assert content[1:] == ["E1,甲厂,H1", "E2,E2,H2"]  # ids and names: both downloaded
+    assert buttons["csv"]._transfers == 1  # (the browser saves the file on this)
+    assert written == [("download", {"table": "actions", "format": "csv",
+                                     "county": "411002", "period": "2020Q1", "rows": 2})]
+    _from_browser(doc, buttons["xlsx"], clicks=1)
+    assert buttons["xlsx"].data.startswith(
+        "data:application/vnd.openxmlformats-officedocument.spreadsheetml.sheet;base64,UEs")
+    # a user who may not download gets no buttons: a forged click has nothing to answer
+    viewer = tables.RecordTable(table_name="actions", access=tables.Access(
+        user="wang", role="leader"))
+    viewer.show_records(frame, where, shared=True)
+    assert viewer.downloads == {}
+    assert "FileDownload" not in {type(m).__name__ for m in viewer._copy.copy.references()}
+    assert len(written) == 2
 
 
 def test_records_of_a_county_are_read_once_for_every_session_and_period(demo_dir, monkeypatch):

@@ -7,14 +7,18 @@ files, once per selection for all sessions."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from concurrent.futures import Future
 from functools import partial
+from typing import cast
 
 import pandas as pd
 import panel as pn
 import param
+from bokeh.model import Model
+from bokeh.models import Column, TabPanel, Tabs
 from panel.io.state import set_curdoc
 from tornado.ioloop import IOLoop
 
@@ -25,6 +29,7 @@ from safetyviz.core.i18n import text
 from safetyviz.core.threads import WorkerPool
 from safetyviz.data.catalog import catalog_path, version
 from safetyviz.data.engine import threadsafe_graphs
+from safetyviz.web.components.inplace import SessionCopy, drawn_as, drawn_component
 from safetyviz.web.components.page import (
     SelectionPage,
     drawn_after_the_page,
@@ -65,9 +70,16 @@ class CountyState(OverviewState):
 
 
 RECORD_TABLES = ("hazards", "inspections", "enforcement_actions")  # what the tables read
+# The county's record tables, in their tabs' order, with their tabs' titles (i18n keys).
+TABS = {"open_major_hazards": "open_major", "overdue_hazards": "overdue",
+        "inspections": "latest_inspections", "firms_to_visit": "ranking_tab"}
 HAZARD_TABLES = ("open_major_hazards", "overdue_hazards")  # as of the period's last day
 RECORDS_HEIGHT = 540  # px the tables take (tabs, downloads, a page of 15 rows): kept for them
 _RECORDS: LRU[dict[str, pd.DataFrame]] = LRU(64)
+# The tab strip of the record tables, drawn once per language (and way of drawing): each
+# session shows a copy, with its tables in the copy's tabs — ~10 models copied, against
+# ~15 ms for Panel to make a Tabs, its tabs' layouts and their models in every session.
+_TAB_STRIPS: LRU[TabStrip] = LRU(8)
 # Counties' whole histories, each read once and cut into any period in pandas (50-70 ms,
 # against 650-750 ms of reading a period); at most this many bytes in each server process.
 HISTORY_BYTES = 256 * 2**20
@@ -161,6 +173,23 @@ def _forget_reading(key: tuple) -> None:
         _READING.pop(key, None)
 
 
+@dataclasses.dataclass(frozen=True)
+class TabStrip:
+    """Tabs of empty columns as Panel draws them (:func:`inplace.drawn_component`)."""
+
+    model: Model  # a Bokeh Tabs
+    columns: list[str]  # the ids of the tabs' columns, in the tabs' order
+
+
+def drawn_tabs(titles: list[str]) -> TabStrip:
+    """A :class:`TabStrip` of tabs titled ``titles``, each an empty column that stretches
+    (where a session puts what the tab shows)."""
+    model = drawn_component(pn.Tabs(*[(title, pn.Column(sizing_mode="stretch_width"))
+                                      for title in titles],
+                                    dynamic=False, sizing_mode="stretch_width"))
+    return TabStrip(model, [cast(TabPanel, tab).child.id for tab in cast(Tabs, model).tabs])
+
+
 class CountyProfile(SelectionPage):
     """Cards, series and record tables over one :class:`CountyState`."""
 
@@ -172,14 +201,22 @@ class CountyProfile(SelectionPage):
     def __init__(self, **params) -> None:
         super().__init__(**params)
         self.tables = {name: RecordTable(table_name=name, access=self.access, firms=self.firms)
-                       for name in ("open_major_hazards", "overdue_hazards", "inspections",
-                                    "firms_to_visit")}
-        self.tabs = self._tabs()
-        self._due: dict[str, tuple] = {}  # records (and their date) of tables not shown yet
+                       for name in TABS}
+        self._strip: SessionCopy | None = None  # this session's copy of the tab strip
+        self._answered: Model | None = None  # the copy's tabs, whose choice is answered
+        self._active = 0  # the tab chosen (the browser's copy says which; it is checked)
+        self._filled: dict[str, tuple] = {}  # the tables' records (and their date)
+        self._due: dict[str, tuple] = {}  # … of the tables not showing them yet
         self._wanted: tuple | None = None  # the selection whose records are shown or read
         # the tables, or the cluster's status while it is lost; filled once drawn
         self.records = pn.Column(sizing_mode="stretch_width")
         self.state.param.watch(self._records_changed, ["period", "county", "lang"])
+
+    @property
+    def tabs(self) -> Model | None:
+        """The tabs on screen: this session's copy of the tab strip, a Bokeh Tabs (None
+        before the tables are first shown)."""
+        return None if self._strip is None else self._strip.copy
 
     def _records_changed(self, *events) -> None:
         if self._wanted is not None:  # shown (else filled when scrolled to)
@@ -199,13 +236,14 @@ class CountyProfile(SelectionPage):
         where = self._selection()
         doc = pn.state.curdoc
         self._wanted = where
+        strip = self._tab_strip()
         if doc is None or doc.session_context is None or records_read(self.catalog, *where):
-            self.tabs.loading = False
+            strip.loading = False
             self._show(lambda: county_records(self.catalog, *where))
             return
-        self.tabs.loading = True
+        strip.loading = True
         if not self.records.objects:
-            self.records[:] = [self.tabs]
+            self.records[:] = [strip]
         loop = IOLoop.current()  # the session's event loop (this is its thread)
         read_records_later(self.catalog, *where).add_done_callback(
             lambda future: loop.add_callback(self._arrive, doc, where, future))
@@ -221,7 +259,7 @@ class CountyProfile(SelectionPage):
         if where != self._wanted:
             return  # another selection since: its own read shows it
         with set_curdoc(doc):
-            self.tabs.loading = False
+            self._tab_strip().loading = False
             self._show(future.result)  # the records, or the read's error
 
     def _show(self, records) -> None:
@@ -229,35 +267,52 @@ class CountyProfile(SelectionPage):
         if len(self.records) != 1 or self.records[0] is not shown:
             self.records[:] = [shown]
 
-    def _fill_tables(self, records: dict[str, pd.DataFrame]) -> pn.Tabs:
+    def _fill_tables(self, records: dict[str, pd.DataFrame]) -> pn.pane.Bokeh:
         """The county's records of the period for the same tables: into the one shown now,
-        the others' when their tab is opened."""
-        state, lang = self.state, self.state.lang
+        the others' when their tab is chosen."""
+        state = self.state
         assert isinstance(state, CountyState)
-        if self._tabs_lang != lang:  # Panel keeps a tab's title: new tabs for a new language
-            self.tabs = self._tabs()
+        strip = self._tab_strip()
         date = f"{state.as_of:%Y-%m-%d}"
-        self._due = {name: (frame, date if name in HAZARD_TABLES else None)
-                     for name, frame in records.items()}
+        self._filled = {name: (frame, date if name in HAZARD_TABLES else None)
+                        for name, frame in records.items()}
+        self._due = dict(self._filled)
         self._show_due()
-        return self.tabs
+        return strip
 
-    def _tabs(self) -> pn.Tabs:
+    def _tab_strip(self) -> pn.pane.Bokeh:
+        """The tabs in the state's language: this session's copy of their drawing (a new
+        language: the titles go into the copy), each table in its tab's column."""
         lang = self.state.lang
-        titles = {"open_major_hazards": text("open_major", lang),
-                  "overdue_hazards": text("overdue", lang),
-                  "inspections": text("latest_inspections", lang),
-                  "firms_to_visit": text("ranking_tab", lang)}
-        active = self.tabs.active if hasattr(self, "tabs") else 0
-        tabs = pn.Tabs(*[(titles[name], table) for name, table in self.tables.items()],
-                       active=active, dynamic=True, sizing_mode="stretch_width")
-        tabs.param.watch(lambda event: self._show_due(), "active")
-        self._tabs_lang = lang
-        return tabs
+        drawing = _TAB_STRIPS.get((lang, *drawn_as()), lambda: drawn_tabs(
+            [text(title, lang) for title in TABS.values()]))
+        if self._strip is None:
+            self._strip = SessionCopy(drawing.model, sizing_mode="stretch_width")
+        else:
+            self._strip.show(drawing.model)
+        tabs = cast(Tabs, self._strip.copy)
+        if tabs is not self._answered:  # a new copy: on the tab chosen before
+            self._answered, tabs.active = tabs, self._active
+            tabs.on_change("active", self._tab_chosen)
+        for (name, table), column in zip(self.tables.items(), drawing.columns):
+            if table.place(cast(Column, self._strip.pairing[column])) and name in self._filled:
+                self._due.setdefault(name, self._filled[name])  # (shown again when chosen)
+        return self._strip.pane
+
+    def _tab_chosen(self, attr: str, old, new) -> None:
+        """A tab chosen in the browser: its table gets its records if it has none yet. An
+        index that is no tab's (only a forged message sends one) changes nothing."""
+        tabs = self.tabs
+        if tabs is None or tabs.document is None or not isinstance(new, int) \
+                or not 0 <= new < len(self.tables):
+            return
+        self._active = new
+        with set_curdoc(tabs.document):
+            self._show_due()
 
     def _show_due(self) -> None:
         """The records of the table shown, if it does not have them yet."""
-        name = list(self.tables)[self.tabs.active]
+        name = list(self.tables)[self._active]
         if name in self._due:
             frame, date = self._due.pop(name)
             self.tables[name].show_records(frame, self.state, as_of=date, shared=True)

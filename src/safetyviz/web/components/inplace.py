@@ -198,26 +198,38 @@ def _holding(kind: type[Row] | type[Column], cells, layout: dict):
 
 
 class SessionCopy:
-    """A Panel pane showing a session's copy of one shared drawing after another (drawings
-    of any Bokeh models, kept by whoever draws them): the next drawing's differences go
-    into the copy, so the browser gets a few kilobytes and keeps what its user did; a new
-    copy replaces it when the two drawings are of different things, or when asked."""
+    """A session's copy of one shared drawing after another (drawings of any Bokeh models,
+    kept by whoever draws them), in a Bokeh column: the next drawing's differences go into
+    the copy, so the browser gets a few kilobytes and keeps what its user did; a new copy
+    replaces it when the two drawings are of different things, or when asked. The column is
+    shown in a Panel pane (:attr:`pane`), or is a column of another copy."""
 
-    def __init__(self, drawing: Model, **layout):
+    def __init__(self, drawing: Model, holder: Column | None = None, **layout):
+        """``holder``: the column the copy goes into (else one of its own); ``layout``: the
+        column's and the pane's."""
         self.shown = drawing
         self.pairing = paired_copy(drawing)
         # the copy in a Bokeh column the pane keeps: a pane given a new model takes its
         # layout, and Panel's widgets' styles are not what a pane's parameters take
-        self._holder = Column(children=[cast(UIElement, self.copy)], **layout)
-        self.pane = pn.pane.Bokeh(self._holder, **layout)
+        self._holder = Column(**layout) if holder is None else holder
+        self._holder.children = [cast(UIElement, self.copy)]
+        self._layout = layout
+        self._pane: pn.pane.Bokeh | None = None
 
     @property
     def copy(self) -> Model:
         """The session's copy, as the browser has it."""
         return self.pairing[self.shown.id]
 
+    @property
+    def pane(self) -> pn.pane.Bokeh:
+        """A Panel pane showing the copy (made when first asked for)."""
+        if self._pane is None:
+            self._pane = pn.pane.Bokeh(self._holder, **self._layout)
+        return self._pane
+
     def show(self, drawing: Model, anew: bool = False) -> None:
-        """``drawing`` in the pane: its differences into the copy, or (``anew``, or they
+        """``drawing`` in the column: its differences into the copy, or (``anew``, or they
         cannot be) a new copy of it."""
         if drawing is self.shown and not anew:
             return

@@ -14,6 +14,7 @@ import pandas as pd
 import panel as pn
 import param
 from bokeh.model import Model
+from bokeh.models import Column
 from panel.io.state import set_curdoc
 from panel.models.tabulator import DataTabulator
 from panel.models.widgets import FileDownload as DownloadButton
@@ -151,9 +152,10 @@ class RecordTable(pn.viewable.Viewer):
         super().__init__(**params)
         self._shown = pd.DataFrame()  # the records as they are downloaded
         self._where = ("", "")  # the county and period of the records shown
-        # filled when it first shows records: a page's tables in tabs not opened cost a
+        # made when it first shows records: a page's tables in tabs not opened cost a
         # session nothing
-        self._layout = pn.Column(sizing_mode="stretch_width")
+        self._layout: pn.Column | None = None  # (a Panel layout: made when laid out)
+        self._holder: Column | None = None  # where the copy goes, if not in a pane
         self._copy: SessionCopy | None = None  # this session's copy of the drawing shown
         self._drawing: _Drawing | None = None
         self._count = ""
@@ -237,8 +239,10 @@ class RecordTable(pn.viewable.Viewer):
                               repr(files), *drawn_as()), draw) if shared else draw()
         columns, self._on_screen = list(self._on_screen.columns), shown
         if self._copy is None:
-            self._copy = SessionCopy(drawing.model, sizing_mode="stretch_width")
-            self._layout[:] = [self._copy.pane]
+            self._copy = SessionCopy(drawing.model, holder=self._holder,
+                                     sizing_mode="stretch_width")
+            if self._layout is not None and self._holder is None:
+                self._layout[:] = [self._copy.pane]
         else:  # the same columns: new rows only (the browser keeps the table); else anew
             # (a table the browser has drawn does not take new hidden columns)
             self._copy.show(drawing.model, anew=columns != list(shown.columns))
@@ -248,6 +252,17 @@ class RecordTable(pn.viewable.Viewer):
                 self._answered.add(button.id)
                 button.on_change("clicks", partial(self._send, button, fmt))
         return self
+
+    def place(self, holder: Column) -> bool:
+        """Show the table in ``holder`` (a column of another session copy: a tab of the
+        county's records) instead of a Panel pane; its next records go there as a new copy.
+        Whether it was elsewhere (then the records it showed are shown again only when
+        given again)."""
+        if holder is self._holder:
+            return False
+        self._holder, self._copy = holder, None
+        self._on_screen = pd.DataFrame()
+        return True
 
     def _send(self, button: DownloadButton, fmt: str, attr: str, old, new) -> None:
         """A click on a download button of this session's copy: the records shown, as a
@@ -266,4 +281,7 @@ class RecordTable(pn.viewable.Viewer):
                       _transfers=cast(int, button._transfers) + 1)
 
     def __panel__(self):
+        if self._layout is None:
+            self._layout = pn.Column(*([] if self._copy is None else [self._copy.pane]),
+                                     sizing_mode="stretch_width")
         return self._layout
