@@ -390,10 +390,15 @@ def test_county_records_fill_the_shown_table_and_the_others_when_opened(demo_dir
     for forged in (7, -1):  # an index no tab has (only a forged message sends one)
         _from_browser(doc, tabs, active=forged)
         assert app._active == 2
-    tabs.active = 2
-    _change(doc, app.lang_switch, "en")  # titles into the same copy; new tables in it
-    assert app.tabs is tabs and tabs.tabs[0].title == "Open major hazards"
+    _change(doc, app.period_select, "2020Q2")  # new records into the same tabs' tables
+    assert app.tabs is tabs and inspections._where == ("411002", "2020Q2")
+    assert set(app._due) == {"open_major_hazards", "overdue_hazards", "firms_to_visit"}
+    _change(doc, app.period_select, "2020Q1")
+    _change(doc, app.lang_switch, "en")  # new tabs, on the same tab, its table relabelled
+    tabs = app.tabs
+    assert tabs.tabs[0].title == "Open major hazards" and tabs.document is doc
     assert tabs.active == 2 and "Enterprise" in " ".join(inspections.on_screen.columns)
+    assert inspections.table in tabs.tabs[2].child.children[0].references()
     assert "open_major_hazards" in app._due  # relabelled when chosen again
     _from_browser(doc, tabs, active=0)
     assert shown.rows == f"{len(shown.on_screen)} rows as of 2020-03-31"

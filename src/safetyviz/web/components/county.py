@@ -236,13 +236,14 @@ class CountyProfile(SelectionPage):
         where = self._selection()
         doc = pn.state.curdoc
         self._wanted = where
-        strip = self._tab_strip()
+        # (the spinner on Panel's column: a plain Bokeh column's view keeps its classes)
         if doc is None or doc.session_context is None or records_read(self.catalog, *where):
-            strip.loading = False
+            self.records.loading = False
             self._show(lambda: county_records(self.catalog, *where))
             return
-        strip.loading = True
-        if not self.records.objects:
+        self.records.loading = True
+        strip = self._tab_strip()
+        if not self.records.objects or self.records[0] is not strip:
             self.records[:] = [strip]
         loop = IOLoop.current()  # the session's event loop (this is its thread)
         read_records_later(self.catalog, *where).add_done_callback(
@@ -259,7 +260,7 @@ class CountyProfile(SelectionPage):
         if where != self._wanted:
             return  # another selection since: its own read shows it
         with set_curdoc(doc):
-            self._tab_strip().loading = False
+            self.records.loading = False
             self._show(future.result)  # the records, or the read's error
 
     def _show(self, records) -> None:
@@ -282,14 +283,15 @@ class CountyProfile(SelectionPage):
 
     def _tab_strip(self) -> pn.pane.Bokeh:
         """The tabs in the state's language: this session's copy of their drawing (a new
-        language: the titles go into the copy), each table in its tab's column."""
+        language: a new copy, whose tables show their records again when chosen), each table
+        in its tab's column."""
         lang = self.state.lang
         drawing = _TAB_STRIPS.get((lang, *drawn_as()), lambda: drawn_tabs(
             [text(title, lang) for title in TABS.values()]))
         if self._strip is None:
             self._strip = SessionCopy(drawing.model, sizing_mode="stretch_width")
-        else:
-            self._strip.show(drawing.model)
+        elif drawing.model is not self._strip.shown:  # (anew: a browser's tabs do not
+            self._strip.show(drawing.model, anew=True)  # redraw a tab's new title)
         tabs = cast(Tabs, self._strip.copy)
         if tabs is not self._answered:  # a new copy: on the tab chosen before
             self._answered, tabs.active = tabs, self._active
