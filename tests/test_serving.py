@@ -898,6 +898,46 @@ def test_analysts_download_records_and_each_download_is_audited(secured, browser
     assert "FileDownload" not in page.evaluate(MODEL_TYPES)
 
 
+# The addresses of the stylesheets the page's models hold.
+STYLESHEETS = """() => [...new Set([].concat(...window.Bokeh.documents.map(d =>
+  [...d._all_models.values()].filter(m => m.type === 'ImportedStyleSheet').map(m => m.url))))]"""
+
+
+@needs_chromium
+def test_pages_behind_a_path_prefix_find_their_styles_and_icon(demo_dir, tmp_path, browser):
+    """Served under a prefix (a proxy's /safety/…), the styles of what is drawn after the
+    page (the spinner's, a table's for a tab chosen, a new language's) and the icon are
+    found beside the page: Panel once re-pointed them at ../static/… (/static/…: 404)."""
+    (tmp_path / "serve.yaml").write_text("prefix: /safety\nwarm_seconds: 0\n")
+    port = free_port()
+    server = start_server(
+        [sys.executable, "-m", "safetyviz.cli", "serve", "--data-dir", str(demo_dir),
+         "--port", str(port), "--config", str(tmp_path / "serve.yaml")], cwd=PROJECT,
+        env={**os.environ, "SAFETYVIZ_CATALOG": str(demo_dir / "catalog.yaml")})
+    base = f"http://127.0.0.1:{port}/safety"
+    try:
+        wait_until_answering(f"{base}/county", server)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors = []  # (a resource not found is a console error too)
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(f"{base}/county?county=411002&period=2020Q1")
+        page.get_by_text("共 15 条").wait_for()
+        page.get_by_text("本期检查记录").click()
+        page.get_by_text("共 709 条").wait_for()
+        page.get_by_role("button", name="English").click()
+        page.get_by_text("709 rows").wait_for()
+        page.wait_for_timeout(1000)
+        sheets = page.evaluate(STYLESHEETS)
+        assert any("loading.css" in url for url in sheets), sheets
+        assert [url for url in sheets if url.startswith(("/", "..", "http"))] == []
+        assert requests.get(f"{base}/favicon.ico", timeout=30).status_code == 200
+        assert not errors, errors
+        page.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 PAYLOAD = "<img src=x onerror=alert(1)><script>alert(2)</script>"
 # Where on the screen the first point of the glyph whose data has the column ``column`` is.
 FIRST_POINT = """(column) => {

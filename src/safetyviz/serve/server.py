@@ -278,6 +278,7 @@ def build_server(config: ServeConfig, tiles: str | None = None):
     from safetyviz.serve import kept_pages
 
     kept_pages.install()  # (what is the same for each page request, done once)
+    styles_addressed_as_served()
     kwargs: dict[str, Any] = dict(
         port=config.port, address=config.address, websocket_origin=origins,
         index=str(config.index), start=False, show=False, session_history=0,
@@ -301,10 +302,47 @@ def build_server(config: ServeConfig, tiles: str | None = None):
     # with num_procs > 1, returns in each child; Panel serves Bokeh Applications as they
     # are, but its annotation of get_server leaves them out
     server = get_server(apps, **kwargs)  # type: ignore[arg-type]
+    icon_beside_the_pages(server._tornado)
     guard_routes(server._tornado, auth, content_security_policy(tiles))
     server.safetyviz_auth = auth  # type: ignore[attr-defined]  # ours, read by serve()
     ConnectionLimiter(config.max_connections_per_address).install(server._http)
     return server
+
+
+def icon_beside_the_pages(tornado_app) -> None:
+    """The favicon also where Panel's pages link it, beside them (``./favicon.ico``): under
+    the server's prefix, where Bokeh serves it at the root only (a proxy passing on the
+    prefix's paths alone never reaches that)."""
+    from bokeh.server.views.ico_handler import IcoHandler
+
+    if tornado_app.prefix:
+        tornado_app.wildcard_router.add_rules(
+            [(f"{tornado_app.prefix}/favicon.ico", IcoHandler, {"app": tornado_app})])
+
+
+def styles_addressed_as_served() -> None:
+    """Keep the address of Panel's styles a page was served with for its whole session.
+
+    Once the browser reports its page's address, Panel's ``Location`` works out again how
+    deep the page lies below the server's root — from the path with the server's prefix in
+    it, as it looks for the prefix on Bokeh's ``Server``, which has none (its Tornado
+    application has it) — and re-points the styles of every model made after: at
+    ``../static/…`` for ``/prefix/page``, at the absolute ``/static/…`` with no prefix for
+    ``/page``. Behind a prefix the styles of a spinner or a table drawn later were not found
+    (404). Every page here is one level below the prefix and never changes its address: the
+    addresses the page was served with are right. Idempotent."""
+    from panel.io.location import Location
+
+    panels = Location._sync_pathname
+    if getattr(panels, "safetyviz", False):
+        return
+
+    def _sync_pathname(self) -> None:
+        return None
+
+    _sync_pathname._dinfo = panels._dinfo  # type: ignore[attr-defined]  # (param's: watched)
+    _sync_pathname.safetyviz = True  # type: ignore[attr-defined]  # marks Panel's as replaced
+    Location._sync_pathname = _sync_pathname  # type: ignore[method-assign,assignment]  # Panel
 
 
 def without_tracebacks() -> None:
