@@ -161,9 +161,8 @@ class SharedPlot(param.Parameterized):
         if drawing is self._shown:
             return
         with unlocked():  # (a tap on a plot is handled without the document's lock)
-            pairing = carry_over(self._pairing, self._shown, drawing)
-            if pairing is None:
-                pairing = paired_copy(drawing)
+            pairing, anew = carried_over(self._pairing, self._shown, drawing)
+            if anew:
                 old, self.copy = self.copy, self._fitted(pairing[drawing.id], self._layout)
                 if self._pane is not None:
                     self._pane.object = self.copy
@@ -234,9 +233,8 @@ class SessionCopy:
         if drawing is self.shown and not anew:
             return
         with unlocked():
-            pairing = None if anew else carry_over(self.pairing, self.shown, drawing)
-            if pairing is None:
-                pairing = paired_copy(drawing)
+            pairing, anew = carried_over(self.pairing, self.shown, drawing, anew)
+            if anew:
                 self._holder.children = [cast(UIElement, pairing[drawing.id])]
         self.shown, self.pairing = drawing, pairing
 
@@ -522,6 +520,18 @@ class _Plan:
 
 # Plans by the ids of their two drawings (a model's id is never another's in a process).
 _PLANS: LRU[_Plan | None] = LRU(256)
+
+
+def carried_over(pairing: dict[str, Model], shown: Model, new: Model, anew: bool = False
+                 ) -> tuple[dict[str, Model], bool]:
+    """Drawing ``new`` in place of ``shown`` in a copy (``pairing``: the copy's models by
+    ``shown``'s ids): its differences put into the copy (:func:`carry_over`), or — when they
+    cannot be, or ``anew`` — a new copy of it. Returns the copy's models by ``new``'s ids
+    and whether the copy is new (the caller puts it where the old one was)."""
+    pairing_now = None if anew else carry_over(pairing, shown, new)
+    if pairing_now is None:
+        return paired_copy(new), True
+    return pairing_now, False
 
 
 def carry_over(pairing: dict[str, Model], shown: Model, new: Model) -> dict[str, Model] | None:
