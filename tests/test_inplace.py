@@ -389,7 +389,7 @@ def test_county_records_fill_the_shown_table_and_the_others_when_opened(demo_dir
     assert inspections.table in tabs.tabs[2].child.children[0].references()
     for forged in (7, -1):  # an index no tab has (only a forged message sends one)
         _from_browser(doc, tabs, active=forged)
-        assert app._active == 2
+        assert app._active == 2 and tabs.active == 2  # the browser back on its tab
     _change(doc, app.period_select, "2020Q2")  # new records into the same tabs' tables
     assert app.tabs is tabs and inspections._where == ("411002", "2020Q2")
     assert set(app._due) == {"open_major_hazards", "overdue_hazards", "firms_to_visit"}

@@ -213,10 +213,10 @@ class CountyProfile(SelectionPage):
         self.state.param.watch(self._records_changed, ["period", "county", "lang"])
 
     @property
-    def tabs(self) -> Model | None:
-        """The tabs on screen: this session's copy of the tab strip, a Bokeh Tabs (None
-        before the tables are first shown)."""
-        return None if self._strip is None else self._strip.copy
+    def tabs(self) -> Tabs | None:
+        """The tabs on screen: this session's copy of the tab strip (None before the tables
+        are first shown)."""
+        return None if self._strip is None else cast(Tabs, self._strip.copy)
 
     def _records_changed(self, *events) -> None:
         if self._wanted is not None:  # shown (else filled when scrolled to)
@@ -303,10 +303,13 @@ class CountyProfile(SelectionPage):
 
     def _tab_chosen(self, attr: str, old, new) -> None:
         """A tab chosen in the browser: its table gets its records if it has none yet. An
-        index that is no tab's (only a forged message sends one) changes nothing."""
+        index that is no tab's (only a forged message sends one) puts the browser back on
+        the tab it was on."""
         tabs = self.tabs
-        if tabs is None or tabs.document is None or not isinstance(new, int) \
-                or not 0 <= new < len(self.tables):
+        if tabs is None or tabs.document is None:
+            return
+        if not isinstance(new, int) or not 0 <= new < len(self.tables):
+            tabs.active = self._active  # (answered again: a tab's index, nothing to show)
             return
         self._active = new
         with set_curdoc(tabs.document):
